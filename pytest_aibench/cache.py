@@ -1,0 +1,195 @@
+"""The model cache: find each spec file's bytes, download them once, check their MD5.
+
+Remote files live at ``<cache>/<format>/<model name>/<filename>``. A download streams into a
+temporary file beside the target and is renamed into place only once its size and MD5 are right,
+so a failed or interrupted download never leaves a half file that a later run would trust. xdist
+workers that need the same file take a lock, so it is fetched once. The spec file is never
+rewritten: a wrong MD5 is an error that says what to change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.client import HTTPException
+from pathlib import Path
+
+from . import __version__
+from .errors import CacheError
+from .spec import Case, FileRef
+
+Progress = Callable[[str, int, "int | None"], None]
+_CHUNK = 1 << 16
+_PROGRESS_EVERY_S = 0.5
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (xdist workers), held while the block runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass
+class ModelCache:
+    root: Path
+    root_model_dir: Path | None = None
+    timeout: float = 60.0
+    progress: Progress | None = None
+
+    def fetch(self, ref: FileRef, case: Case) -> Path:
+        """The host path of ``ref``'s bytes, downloaded or checked as needed."""
+        if ref.is_remote:
+            return self._fetch_remote(ref, case)
+        source = self.local_source(ref, case)
+        if not source.exists():
+            raise CacheError(
+                f"{case.spec_path} {ref.where}: expected a file at {source} "
+                f"(location {ref.location!r}), found nothing there"
+            )
+        if ref.md5 and ref.md5 != "directory" and source.is_file():
+            self._check_md5(source, ref, case, what=str(source))
+        return source
+
+    def local_source(self, ref: FileRef, case: Case) -> Path:
+        """Where a non-URL location points: ``//x`` under the root model dir, relative to the
+        spec file's folder, or absolute."""
+        location = ref.location
+        if location.startswith("//"):
+            if self.root_model_dir is None:
+                raise CacheError(
+                    f"{case.spec_path} {ref.where}: location {location!r} is under the root "
+                    "model dir; pass --aibench-root-model-dir DIR"
+                )
+            return self.root_model_dir / location[2:]
+        if location.startswith("file://"):
+            return Path(urllib.request.url2pathname(location[len("file://"):]))
+        return case.spec_path.parent / location
+
+    def cached_path(self, ref: FileRef, case: Case) -> Path:
+        return self.root / case.format / case.name / ref.filename
+
+    def _fetch_remote(self, ref: FileRef, case: Case) -> Path:
+        target = self.cached_path(ref, case)
+        with file_lock(target.with_name(f".{target.name}.lock")):
+            if target.is_file() and (ref.md5 is None or self.md5(target) == ref.md5.lower()):
+                return target
+            self._download(ref, case, target)
+        return target
+
+    def md5(self, path: Path) -> str:
+        """MD5 of ``path``, remembered by size and mtime so an unchanged file is hashed once."""
+        stat = path.stat()
+        key = hashlib.sha1(str(path.resolve()).encode(), usedforsecurity=False).hexdigest()
+        memo = self.root / ".md5" / f"{key}.json"
+        seen = {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        with contextlib.suppress(OSError, ValueError):
+            remembered = json.loads(memo.read_text(encoding="utf-8"))
+            if {k: remembered.get(k) for k in seen} == seen:
+                return str(remembered["md5"])
+        digest = md5_of(path)
+        _write_atomically(memo, json.dumps({**seen, "md5": digest}).encode())
+        return digest
+
+    def _check_md5(self, path: Path, ref: FileRef, case: Case, what: str) -> None:
+        got = self.md5(path)
+        if got != str(ref.md5).lower():
+            raise CacheError(
+                f"{case.spec_path} {ref.where}: MD5 of {what} is {got}, the spec expects "
+                f"{ref.md5}. If the new file is intended, put its MD5 in the spec; otherwise "
+                "restore the file"
+            )
+
+    def _download(self, ref: FileRef, case: Case, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                           suffix=".part")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                digest = self._stream(ref.location, out, case, ref)
+            if ref.md5 and digest != ref.md5.lower():
+                raise CacheError(
+                    f"{case.spec_path} {ref.where}: downloaded {ref.location} but its MD5 is "
+                    f"{digest}, the spec expects {ref.md5}. The file at that URL changed or the "
+                    "spec's md5 is wrong; the cache was left as it was"
+                )
+            os.replace(partial, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+
+    def _stream(self, url: str, out: object, case: Case, ref: FileRef) -> str:
+        where = f"{case.spec_path} {ref.where}"
+        request = urllib.request.Request(url, headers={"User-Agent": f"pytest-aibench/{__version__}"})
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                total = _content_length(response.headers.get("Content-Length"))
+                received = self._copy(response, out, digest, url, total)
+        except urllib.error.HTTPError as exc:
+            raise CacheError(f"{where}: download of {url} failed: HTTP {exc.code} {exc.reason}") \
+                from None
+        except (urllib.error.URLError, TimeoutError, OSError, HTTPException) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise CacheError(f"{where}: download of {url} failed: {reason or type(exc).__name__}"
+                             f" (timeout {self.timeout:g} s)") from None
+        if total is not None and received != total:
+            raise CacheError(
+                f"{where}: download of {url} was cut short: got {received} of {total} bytes"
+            )
+        return digest.hexdigest()
+
+    def _copy(self, response: object, out: object, digest: hashlib._Hash, url: str,
+              total: int | None) -> int:
+        received, last_report = 0, time.monotonic()
+        while chunk := response.read(_CHUNK):  # type: ignore[attr-defined]
+            out.write(chunk)  # type: ignore[attr-defined]
+            digest.update(chunk)
+            received += len(chunk)
+            if self.progress and time.monotonic() - last_report >= _PROGRESS_EVERY_S:
+                self.progress(url, received, total)
+                last_report = time.monotonic()
+        if self.progress:
+            self.progress(url, received, total)
+        return received
+
+
+def _content_length(header: str | None) -> int | None:
+    try:
+        return int(header) if header is not None else None
+    except ValueError:
+        return None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(partial, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)

@@ -1,0 +1,114 @@
+"""Spec files → pytest items: the one module that knows pytest's collection API.
+
+Each case × device becomes a :class:`SpecItem`, a ``pytest.Function`` made with
+``from_parent(spec_file, name=..., callobj=run_case)``. A short spike chose this over a bare
+``pytest.Item`` subclass: a Function built on a callable gets pytest's whole fixture machinery
+for free (the fixtures named in ``run_case``'s signature, the user's autouse fixtures, ``-p``
+plugins that wrap fixtures), with nothing but public API. The case and device ride in
+``item.stash``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .devices.base import DeviceInfo
+from .errors import AibenchError, SpecError
+from .runners.execute import CaseFiles, execute
+from .spec import Case, load_cases_from, read_spec_data, spec_kind
+
+if TYPE_CHECKING:
+    from _pytest._code.code import ExceptionInfo, TerminalRepr
+
+    from .devices.base import Device
+    from .plugin import AibenchSession
+    from .recorder import Recorder
+    from .runners.base import Runner
+
+CASE = pytest.StashKey[Case]()
+DEVICE = pytest.StashKey[DeviceInfo]()
+
+
+def run_case(
+    aibench_runner: Runner, aibench_case: Case, aibench_device: Device,
+    aibench_files: CaseFiles, aibench: Recorder, aibench_session: AibenchSession,
+) -> None:
+    """The test function of every spec item: the fixtures prepare, the runner measures."""
+    execute(aibench_case, aibench_runner, aibench_device, aibench_files, aibench,
+            aibench_session.settings, aibench_session.scratch)
+
+
+def mark_name(text: str) -> str:
+    """A usable ``-m`` name for a framework, format, metric or platform."""
+    return re.sub(r"\W", "_", text.lower()) or "_"
+
+
+class SpecItem(pytest.Function):
+    """One case of a spec on one device."""
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.name
+
+    def repr_failure(self, excinfo: ExceptionInfo[BaseException]) -> str | TerminalRepr:
+        if isinstance(excinfo.value, AibenchError):
+            return str(excinfo.value)  # our messages say where and what; our stack would not
+        return super().repr_failure(excinfo)
+
+
+class SpecFile(pytest.File):
+    """A model spec or benchmark list given with ``--aibench-spec`` (or found in its folder)."""
+
+    def collect(self) -> Iterable[SpecItem]:
+        from .plugin import session_of
+
+        plugin = session_of(self.config)
+        try:
+            data = read_spec_data(self.path)
+            if spec_kind(data) is None and not plugin.named_explicitly(self.path):
+                return []  # some other JSON file in a spec folder (golden data, configs)
+            cases = load_cases_from(self.path, data, plugin.settings.string_map)
+        except SpecError as exc:
+            raise self.CollectError(str(exc)) from None
+        return list(self._items(cases, plugin.devices))
+
+    def _items(self, cases: list[Case], devices: list[DeviceInfo]) -> Iterator[SpecItem]:
+        seen: set[str] = set()
+        for case in cases:
+            for device in devices:
+                name = f"{case.name}[{case.identifier}-{device.id}]"
+                if name in seen:  # two tests with one identifier: keep node ids unique
+                    name = f"{case.name}[{case.identifier}-{device.id}-{case.index}]"
+                seen.add(name)
+                yield self._item(name, case, device)
+
+    def _item(self, name: str, case: Case, device: DeviceInfo) -> SpecItem:
+        item = SpecItem.from_parent(self, name=name, callobj=run_case)
+        item.stash[CASE] = case
+        item.stash[DEVICE] = device
+        for label in dict.fromkeys(
+            ("aibench", case.format, case.framework, case.metric, device.kind)
+        ):
+            marker = mark_name(label)
+            register_mark(self.config, marker)
+            item.add_marker(marker)
+        item.extra_keyword_matches.update({case.name, case.identifier, device.id})
+        return item
+
+
+_MARK_HELP = {
+    "aibench": "every item made from a pytest-aibench spec",
+}
+
+
+def register_mark(config: pytest.Config, name: str) -> None:
+    """Declare a mark before adding it, so ``--strict-markers`` runs accept spec items."""
+    known = {line.split(":", 1)[0].strip() for line in config.getini("markers")}
+    if name not in known:
+        text = _MARK_HELP.get(name, "pytest-aibench spec items of this framework, format, "
+                                    "metric or platform")
+        config.addinivalue_line("markers", f"{name}: {text}")

@@ -1,0 +1,69 @@
+"""What every device kind offers the runners: push files, run commands, pull results.
+
+Runners speak only to this protocol, so a runner never knows whether it drives the host, a phone
+over adb or a board over ssh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """A device as results and node ids name it. Plain data, so xdist can ship it to workers."""
+
+    kind: str
+    id: str
+    name: str
+    hash: str
+    abi: str
+    os: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeviceInfo:
+        return cls(**{key: str(data[key]) for key in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: Sequence[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    timed_out: bool = False
+
+    @property
+    def output_lines(self) -> list[str]:
+        return self.stdout.splitlines() + self.stderr.splitlines()
+
+    def tail(self, lines: int = 20) -> str:
+        return "\n".join(self.output_lines[-lines:])
+
+
+class Device(Protocol):
+    info: DeviceInfo
+
+    def new_workdir(self) -> str:
+        """A fresh, empty folder on the device for one case: the case's ``{TGTDIR}``."""
+
+    def remove_workdir(self, workdir: str) -> None:
+        """Remove a folder made by :meth:`new_workdir`, and nothing else."""
+
+    def push(self, local: Path, workdir: str, filename: str) -> str:
+        """Copy ``local`` to ``workdir/filename`` on the device; returns the device path."""
+
+    def pull(self, remote: str, local: Path) -> None:
+        """Copy a device file to ``local`` on the host."""
+
+    def run(
+        self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, timeout: float
+    ) -> CommandResult:
+        """Run ``argv`` (no shell) and wait; a timeout kills the command and all it started."""

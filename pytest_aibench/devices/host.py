@@ -1,0 +1,99 @@
+"""The machine pytest runs on, as a device."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ..errors import DeviceError
+from .base import CommandResult, DeviceInfo
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name (``/proc/cpuinfo`` on Linux), else what ``platform`` knows."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    match = re.search(r"^(?:model name|Hardware|Processor)\s*:\s*(.+)$", text, re.MULTILINE)
+    name = match.group(1) if match else (platform.processor() or platform.machine())
+    return re.sub(r"\s+", " ", name).strip()
+
+
+def host_info(platform_sig: str | None = None) -> DeviceInfo:
+    return DeviceInfo(
+        kind="host",
+        id="host",
+        name=platform_sig or f"{platform.system()}-{cpu_model()}",
+        hash=socket.gethostname(),
+        abi=platform.machine(),
+        os=f"{platform.system()} {platform.release()}",
+    )
+
+
+class HostDevice:
+    """Runs commands as local processes, each in its own process group."""
+
+    def __init__(self, info: DeviceInfo, base_dir: Path) -> None:
+        self.info = info
+        self._base_dir = base_dir
+
+    def new_workdir(self) -> str:
+        self._base_dir.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkdtemp(prefix="tgt-", dir=self._base_dir) + os.sep
+
+    def remove_workdir(self, workdir: str) -> None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    def push(self, local: Path, workdir: str, filename: str) -> str:
+        target = Path(workdir, filename)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A link costs nothing for a multi-GB model and keeps the executable bit of programs.
+        target.symlink_to(local.resolve())
+        return str(target)
+
+    def pull(self, remote: str, local: Path) -> None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(remote, local)
+
+    def run(
+        self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, timeout: float
+    ) -> CommandResult:
+        started = time.monotonic()
+        try:
+            process = subprocess.Popen(
+                list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise DeviceError(f"cannot start {argv[0]!r} on the host: {exc.strerror}") from None
+        timed_out = False
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(process.pid)
+            stdout, stderr = process.communicate()
+        finally:
+            _kill_group(process.pid)  # children the command left behind
+        return CommandResult(
+            argv=list(argv), returncode=process.returncode, stdout=stdout, stderr=stderr,
+            seconds=time.monotonic() - started, timed_out=timed_out,
+        )
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

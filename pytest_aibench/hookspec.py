@@ -1,0 +1,21 @@
+"""Hooks that other plugins and conftest.py files may implement."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import pytest
+
+    from .runners.base import Runner
+
+hookspec = pluggy.HookspecMarker("pytest")
+
+
+@hookspec(firstresult=True)
+def pytest_aibench_runner(config: pytest.Config, framework: str) -> Runner | None:  # type: ignore[empty-body]
+    """Return a runner for ``framework`` (a spec's ``framework``, or the one its ``format``
+    implies), or ``None`` to let the next implementation or the built-in runners answer.
+    """

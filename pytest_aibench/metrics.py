@@ -1,0 +1,125 @@
+"""Metric records and FAI-PEP's statistics over raw samples.
+
+Pure: no pytest, no I/O. The statistics follow FAI-PEP's definitions exactly (population standard
+deviation, unscaled MAD, percentiles by linear interpolation between closest ranks) so that a
+number printed here means what it meant in a FAI-PEP report.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_STATISTICS: tuple[str, ...] = (
+    "mean", "p0", "p10", "p50", "p90", "p100", "stdev", "MAD", "cv",
+)
+_PERCENTILE = re.compile(r"^p(\d+(?:\.\d+)?)$")
+
+Summary = dict[str, "float | None"]
+
+
+def percentile(sorted_values: Sequence[float], pct: float) -> float:
+    """The ``pct``-th percentile of already sorted values, interpolating linearly."""
+    if not sorted_values:
+        raise ValueError("percentile of no values")
+    if not 0 <= pct <= 100:
+        raise ValueError(f"percentile must lie in [0, 100], got {pct}")
+    rank = (len(sorted_values) - 1) * pct / 100.0
+    low, high = math.floor(rank), math.ceil(rank)
+    if low == high:
+        return float(sorted_values[low])
+    return sorted_values[low] * (high - rank) + sorted_values[high] * (rank - low)
+
+
+def median(sorted_values: Sequence[float]) -> float:
+    return percentile(sorted_values, 50)
+
+
+def statistic(name: str, sorted_values: Sequence[float]) -> float | None:
+    """One named statistic of sorted values; ``None`` where it is undefined (cv of mean 0)."""
+    match = _PERCENTILE.match(name)
+    if match:
+        return percentile(sorted_values, float(match.group(1)))
+    if name == "mean":
+        return math.fsum(sorted_values) / len(sorted_values)
+    if name == "stdev":
+        mean = math.fsum(sorted_values) / len(sorted_values)
+        return math.sqrt(math.fsum((v - mean) ** 2 for v in sorted_values) / len(sorted_values))
+    if name == "MAD":
+        mid = median(sorted_values)
+        return median(sorted(abs(v - mid) for v in sorted_values))
+    if name == "cv":
+        mean = statistic("mean", sorted_values)
+        return None if not mean else statistic("stdev", sorted_values) / mean  # type: ignore[operator]
+    raise ValueError(
+        f"unknown statistic {name!r}: use mean, stdev, MAD, cv or pX with 0 <= X <= 100"
+    )
+
+
+def summarize(values: Iterable[float], names: Sequence[str] = DEFAULT_STATISTICS) -> Summary:
+    """FAI-PEP's summary of raw samples; ``p50`` is always included."""
+    ordered = sorted(float(v) for v in values)
+    if not ordered:
+        return {}
+    wanted = list(names) + ([] if "p50" in names else ["p50"])
+    return {name: statistic(name, ordered) for name in wanted}
+
+
+@dataclass
+class MetricRecord:
+    """All samples of one metric key (``"<type> <metric>"``, e.g. ``"NET latency"``) of one item.
+
+    ``values`` are raw samples. ``summary`` holds statistics the tool itself printed when it gives
+    no samples (TFLite's benchmark_model); those are kept verbatim and never invented.
+    """
+
+    type: str
+    metric: str
+    unit: str
+    values: list[float] = field(default_factory=list)
+    summary: dict[str, float | None] | None = None
+    num_runs: int | None = None
+    info_string: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.type} {self.metric}"
+
+    def statistics(self, names: Sequence[str] = DEFAULT_STATISTICS) -> Summary:
+        """Statistics from the raw samples, else the tool's own summary, else nothing."""
+        if self.values:
+            return summarize(self.values, names)
+        return dict(self.summary or {})
+
+    def to_dict(self, names: Sequence[str] = DEFAULT_STATISTICS) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "metric": self.metric,
+            "unit": self.unit,
+            "values": list(self.values),
+            "num_runs": self.num_runs if self.num_runs is not None else len(self.values),
+            "summary": self.statistics(names),
+            "summary_source": "samples" if self.values else ("tool" if self.summary else None),
+            "info_string": self.info_string,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MetricRecord:
+        has_samples = bool(data.get("values"))
+        return cls(
+            type=str(data["type"]),
+            metric=str(data["metric"]),
+            unit=str(data.get("unit", "")),
+            values=[float(v) for v in data.get("values", [])],
+            summary=None if has_samples else data.get("summary"),
+            num_runs=data.get("num_runs"),
+            info_string=data.get("info_string"),
+        )
+
+
+def net_first(keys: Iterable[str]) -> list[str]:
+    """Metric keys ordered as FAI-PEP's screen reporter orders them: ``NET`` rows first."""
+    return sorted(keys, key=lambda key: (not key.startswith("NET"), key))

@@ -1,0 +1,318 @@
+"""pytest wiring: options, hooks and fixtures. The work happens in the modules they call."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import __version__, hookspec
+from .cache import ModelCache
+from .collect import CASE, DEVICE, SpecFile
+from .devices.base import Device, DeviceInfo
+from .devices.fleet import discover, open_device
+from .devices.host import cpu_model
+from .metrics import DEFAULT_STATISTICS, net_first
+from .recorder import Recorder
+from .report import render_table, summary_rows
+from .runners import BUILTIN_RUNNERS
+from .runners.base import Runner
+from .runners.execute import CaseFiles
+from .settings import Settings, add_options, from_config
+from .spec import SPEC_SUFFIXES, Case
+from .store import build_run, commit_info, machine_info, write_run
+
+SESSION = pytest.StashKey["AibenchSession"]()
+RECORDER = pytest.StashKey[Recorder]()
+PROPERTY = "aibench"  # the user_properties entry that carries an item's results to the controller
+FIXTURE_ITERATIONS = 50
+FIXTURE_WARMUP = 5
+_WORKER_DEVICES = "aibench_devices"
+_MIB = 1 << 20
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspec)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "aibench(iterations=None, warmup=None): settings of the aibench fixture"
+    )
+    session = AibenchSession(config, from_config(config))
+    config.stash[SESSION] = session
+    config.pluginmanager.register(session, "aibench-session")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(session), "aibench-xdist")
+    session.add_spec_args()
+
+
+def session_of(config: pytest.Config) -> AibenchSession:
+    return config.stash[SESSION]
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+class AibenchSession:
+    """Per-run state: settings, the fleet, the model cache and the results of every item."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.results: dict[str, dict[str, Any]] = {}
+        self._devices: dict[str, Device] = {}
+
+    # -- collection ------------------------------------------------------------------------
+
+    def add_spec_args(self) -> None:
+        """Make pytest collect the specs: instead of its default paths when the command line
+        names no paths, beside them otherwise."""
+        specs = self.settings.spec
+        for path in specs:
+            if not path.exists():
+                raise pytest.UsageError(f"--aibench-spec {path}: no such file or folder")
+        if not specs:
+            return
+        named = [str(path.resolve()) for path in specs]
+        explicit = self.settings.specs_from_command_line
+        if self.config.args_source == pytest.Config.ArgsSource.ARGS:
+            if explicit:
+                self.config.args.extend(arg for arg in named if arg not in self.config.args)
+        elif explicit:
+            self.config.args[:] = named  # pytest --aibench-spec X runs X, not the testpaths
+        else:
+            self.config.args.extend(named)  # specs from the ini file join the default paths
+
+    @cached_property
+    def _explicit_paths(self) -> set[Path]:
+        invoked = self.config.invocation_params.dir
+        return {(invoked / arg.split("::")[0]).resolve() for arg in self.config.args}
+
+    @cached_property
+    def _spec_roots(self) -> tuple[Path, ...]:
+        roots = {path.resolve() for path in self.settings.spec}
+        roots.update(p for p in self._explicit_paths if p.suffix.lower() in SPEC_SUFFIXES)
+        return tuple(roots)
+
+    def named_explicitly(self, path: Path) -> bool:
+        return path.resolve() in self._explicit_paths
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> SpecFile | None:
+        if file_path.suffix.lower() not in SPEC_SUFFIXES:
+            return None
+        resolved = file_path.resolve()
+        if any(resolved == root or root in resolved.parents for root in self._spec_roots):
+            return SpecFile.from_parent(parent, path=file_path)
+        return None
+
+    @cached_property
+    def devices(self) -> list[DeviceInfo]:
+        """The fleet, listed once by the controller; xdist workers receive its list."""
+        shipped = getattr(self.config, "workerinput", {}).get(_WORKER_DEVICES)
+        if shipped is not None:
+            return [DeviceInfo.from_dict(entry) for entry in shipped]
+        return discover(self.settings.platform_sig)
+
+    # -- running ---------------------------------------------------------------------------
+
+    @cached_property
+    def scratch(self) -> Path:
+        return Path(tempfile.mkdtemp(prefix="pytest-aibench-"))
+
+    @cached_property
+    def cache(self) -> ModelCache:
+        return ModelCache(
+            root=self.settings.model_cache, root_model_dir=self.settings.root_model_dir,
+            timeout=self.settings.download_timeout, progress=self._download_progress,
+        )
+
+    def open_device(self, info: DeviceInfo) -> Device:
+        if info.id not in self._devices:
+            self._devices[info.id] = open_device(info, self.scratch)
+        return self._devices[info.id]
+
+    def runner_for(self, case: Case) -> Runner:
+        runner = self.config.hook.pytest_aibench_runner(config=self.config,
+                                                        framework=case.framework)
+        if runner is None:
+            factory = BUILTIN_RUNNERS.get(case.framework)
+            if factory is None:
+                pytest.skip(
+                    f"no runner for framework {case.framework!r} (model format "
+                    f"{case.format!r}) is installed; runners here: "
+                    f"{', '.join(sorted(BUILTIN_RUNNERS))}. A plugin adds one with the "
+                    "pytest_aibench_runner hook"
+                )
+            runner = factory()
+        reason = runner.unavailable()
+        if reason:
+            pytest.skip(reason)
+        return runner
+
+    def fetch_files(self, case: Case) -> CaseFiles:
+        model_files = {ref.name: self.cache.fetch(ref, case) for ref in case.model_files}
+        input_files: dict[str, list[Path]] = {}
+        for ref in case.input_files:
+            if not ref.is_generated:
+                input_files.setdefault(ref.name, []).append(self.cache.fetch(ref, case))
+        return model_files, input_files
+
+    def new_recorder(self, item: pytest.Item) -> Recorder:
+        mark = item.get_closest_marker("aibench")
+        options = dict(mark.kwargs) if mark else {}
+        iterations = options.get("iterations") or self.settings.iterations or FIXTURE_ITERATIONS
+        warmup = options.get("warmup", self.settings.warmup)
+        return Recorder(int(iterations), FIXTURE_WARMUP if warmup is None else int(warmup))
+
+    def _download_progress(self, url: str, done: int, total: int | None) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None or capture is None or (total or done) < 4 * _MIB:
+            return
+        size = f"{done / _MIB:.1f} of {total / _MIB:.1f} MiB" if total else f"{done / _MIB:.1f} MiB"
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"aibench: downloading {url}: {size}")
+
+    # -- reporting -------------------------------------------------------------------------
+
+    def _payload(self, item: pytest.Item) -> dict[str, Any] | None:
+        recorder, case = item.stash.get(RECORDER, None), item.stash.get(CASE, None)
+        if case is None and (recorder is None or not recorder.records):
+            return None
+        records = recorder.records if recorder else {}
+        statistics = tuple(case.test.get("statistics", DEFAULT_STATISTICS)) if case else \
+            DEFAULT_STATISTICS
+        device = item.stash.get(DEVICE, None)
+        return {
+            "case": self._describe(case) if case else None,
+            "device": device.to_dict() if device else None,
+            "metrics": [records[key].to_dict(statistics) for key in net_first(records)],
+            "extra": dict(recorder.extra) if recorder else {},
+        }
+
+    def _describe(self, case: Case) -> dict[str, Any]:
+        root = self.config.rootpath
+        return {
+            "model": case.name, "identifier": case.identifier, "index": case.index,
+            "framework": case.framework, "format": case.format, "metric": case.metric,
+            "spec": _relative(case.spec_path, root), "source": _relative(case.source, root),
+        }
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+        if call.when == "call" or (call.when == "setup" and call.excinfo is not None):
+            payload = self._payload(item)
+            if payload is not None:
+                item.user_properties.append((PROPERTY, payload))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            return
+        payload = next((value for key, value in report.user_properties if key == PROPERTY), None)
+        if payload is None:
+            return
+        outcome = report.outcome if report.when == "call" else (
+            "skipped" if report.skipped else "error")
+        self.results[report.nodeid] = {
+            "nodeid": report.nodeid, "outcome": outcome, "duration": report.duration, **payload,
+        }
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        path = self.settings.json
+        if path is None or is_worker(self.config):
+            return
+        run = build_run(
+            self.results.values(), machine=machine_info(cpu_model()),
+            commit=commit_info(self.config.rootpath),
+            plugin={"name": "pytest-aibench", "version": __version__,
+                    "pytest": pytest.__version__},
+        )
+        write_run(path, run)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if is_worker(self.config) or not self.results:
+            return
+        rows = summary_rows(self.results.values())
+        terminalreporter.write_sep("-", f"aibench: {len(self.results)} items, {len(rows)} rows")
+        for line in render_table(rows):
+            terminalreporter.write_line(line)
+        if self.settings.json:
+            terminalreporter.write_line(f"aibench: run file written to {self.settings.json}")
+
+    def pytest_unconfigure(self) -> None:
+        if "scratch" in self.__dict__:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+class _XdistHooks:
+    """Registered only when pytest-xdist is active."""
+
+    def __init__(self, session: AibenchSession) -> None:
+        self.session = session
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[_WORKER_DEVICES] = [d.to_dict() for d in self.session.devices]
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def aibench_session(pytestconfig: pytest.Config) -> AibenchSession:
+    """The run's pytest-aibench state (settings, fleet, model cache)."""
+    return session_of(pytestconfig)
+
+
+@pytest.fixture
+def aibench_case(request: pytest.FixtureRequest) -> Case:
+    """The spec case of this item (only spec items have one)."""
+    case = request.node.stash.get(CASE, None)
+    if case is None:
+        pytest.fail("the aibench_case fixture exists only for items made from spec files")
+    return case
+
+
+@pytest.fixture
+def aibench_runner(aibench_case: Case, aibench_session: AibenchSession) -> Runner:
+    """The framework runner of this case; skips when it is missing here."""
+    return aibench_session.runner_for(aibench_case)
+
+
+@pytest.fixture
+def aibench_device(request: pytest.FixtureRequest, aibench_session: AibenchSession) -> Device:
+    """The device this item runs on (the host for plain Python tests)."""
+    info = request.node.stash.get(DEVICE, None) or aibench_session.devices[0]
+    return aibench_session.open_device(info)
+
+
+@pytest.fixture
+def aibench_files(aibench_case: Case, aibench_session: AibenchSession) -> CaseFiles:
+    """Host paths of the case's model and input files, downloaded and MD5-checked."""
+    return aibench_session.fetch_files(aibench_case)
+
+
+@pytest.fixture
+def aibench(request: pytest.FixtureRequest, aibench_session: AibenchSession) -> Recorder:
+    """Time a callable (``aibench(fn, *args)``) and record metrics (``aibench.record``)."""
+    recorder = aibench_session.new_recorder(request.node)
+    request.node.stash[RECORDER] = recorder
+    return recorder

@@ -1,0 +1,75 @@
+"""The ``aibench`` fixture's object: times a callable and records any metric of one item."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from .metrics import MetricRecord
+
+T = TypeVar("T")
+
+
+class Recorder:
+    """Collects the metric records of one pytest item.
+
+    ``aibench(fn, *args, **kwargs)`` calls ``fn`` ``warmup`` times untimed, then ``iterations``
+    times timed (one sample per call, in microseconds, as ``"NET latency"``) and returns the last
+    result. ``aibench.record(...)`` adds samples of any other metric.
+    """
+
+    def __init__(self, iterations: int, warmup: int) -> None:
+        if iterations < 1 or warmup < 0:
+            raise ValueError(f"need iterations >= 1 and warmup >= 0, got {iterations}, {warmup}")
+        self.iterations = iterations
+        self.warmup = warmup
+        self.records: dict[str, MetricRecord] = {}
+        self.extra: dict[str, Any] = {}
+        self._called = False
+
+    def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._called:
+            raise RuntimeError(
+                "aibench(...) was already called in this test; time a second function with "
+                "aibench.measure('<name>', fn, ...), which records '<name> latency'"
+            )
+        self._called = True
+        return self.measure("NET", fn, *args, **kwargs)
+
+    def measure(self, type_: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Time ``fn`` like ``aibench(fn, ...)`` but record it as ``"<type_> latency"``."""
+        for _ in range(self.warmup):
+            fn(*args, **kwargs)
+        samples = []
+        result: Any = None
+        clock = time.perf_counter_ns
+        for _ in range(self.iterations):
+            start = clock()
+            result = fn(*args, **kwargs)
+            samples.append((clock() - start) / 1000.0)
+        self.record(type_, "latency", "us", samples)
+        return result  # type: ignore[no-any-return]
+
+    def record(
+        self, type_: str, metric: str, unit: str, values: Iterable[float] | float
+    ) -> MetricRecord:
+        """Add samples of metric ``"<type_> <metric>"`` (one value or many)."""
+        samples = [float(values)] if isinstance(values, int | float) else [float(v) for v in values]
+        return self.add(MetricRecord(type_, metric, unit, samples))
+
+    def add(self, record: MetricRecord) -> MetricRecord:
+        """Merge a parsed record: samples are appended, a tool's summary or info is kept."""
+        mine = self.records.get(record.key)
+        if mine is None:
+            self.records[record.key] = record
+            return record
+        if mine.unit != record.unit:
+            raise ValueError(
+                f"metric {record.key!r} was recorded in {mine.unit!r}, now in {record.unit!r}"
+            )
+        mine.values.extend(record.values)
+        mine.summary = record.summary or mine.summary
+        mine.num_runs = record.num_runs or mine.num_runs
+        mine.info_string = mine.info_string or record.info_string
+        return mine

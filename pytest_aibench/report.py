@@ -1,0 +1,49 @@
+"""The terminal summary: one row per item and metric key, whole-net rows first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from .metrics import net_first
+
+COLUMNS = ("item", "metric", "p50", "p10", "p90", "MAD", "n", "unit")
+_STATS = ("p50", "p10", "p90", "MAD")
+
+
+def format_number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 1 or value == 0:
+        return f"{value:.2f}"
+    return f"{value:#.3g}"
+
+
+def summary_rows(items: Iterable[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    rows = []
+    for item in sorted(items, key=lambda entry: str(entry["nodeid"])):
+        metrics = {metric["type"] + " " + metric["metric"]: metric for metric in item["metrics"]}
+        for key in net_first(metrics):
+            metric = metrics[key]
+            if not metric["summary"]:
+                continue  # info-only rows (tensor shapes, op args) have nothing to show here
+            stats = [format_number(metric["summary"].get(name)) for name in _STATS]
+            rows.append((str(item["nodeid"]), key, *stats, str(metric["num_runs"]),
+                         metric["unit"]))
+    return rows
+
+
+def render_table(rows: Sequence[Sequence[str]], header: Sequence[str] = COLUMNS) -> list[str]:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        cells = [
+            str(cell).ljust(width) if i < 2 or i == len(row) - 1 else str(cell).rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  ".join(cells).rstrip()
+
+    return [line(header), *(line(row) for row in rows)]

@@ -1,0 +1,40 @@
+"""What a framework runner is given, and what it must offer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..devices.base import Device
+from ..recorder import Recorder
+from ..spec import Case
+
+
+@dataclass
+class RunContext:
+    """Everything one case's run needs. ``workdir`` is the case's ``{TGTDIR}`` on the device,
+    ``hostdir`` its ``{HOSTDIR}`` on the host; both are fresh and removed afterwards."""
+
+    case: Case
+    device: Device
+    model_files: dict[str, Path]
+    input_files: dict[str, list[Path]]
+    recorder: Recorder
+    workdir: str
+    hostdir: Path
+    iterations: int
+    warmup: int
+    timeout: float
+    program: str | None
+    observer_prefixes: tuple[str, ...]
+
+
+class Runner(Protocol):
+    name: str
+
+    def unavailable(self) -> str | None:
+        """Why this runner cannot run here (a missing package, with the extra to install)."""
+
+    def run(self, context: RunContext) -> None:
+        """Run the case and add its metric records to ``context.recorder``."""

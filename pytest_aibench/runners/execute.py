@@ -1,0 +1,54 @@
+"""One case, start to end: fresh folders, the runner's run, cleanup even when it fails."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..devices.base import Device
+from ..recorder import Recorder
+from ..settings import Settings
+from ..spec import Case
+from .base import RunContext, Runner
+
+DEFAULT_ITERATIONS = 50
+DEFAULT_WARMUP = 1
+
+
+def effective_counts(case: Case, settings: Settings) -> tuple[int, int]:
+    """Iterations and warmup: the command line's if given, else the spec's, else defaults."""
+    iterations = settings.iterations or case.iterations or DEFAULT_ITERATIONS
+    warmup = settings.warmup if settings.warmup is not None else case.test.get("warmup")
+    return iterations, DEFAULT_WARMUP if warmup is None else int(warmup)
+
+
+def observer_prefixes(settings: Settings) -> tuple[str, ...]:
+    from ..parsers.observer import DEFAULT_PREFIXES
+
+    extra = settings.observer_prefix
+    return (extra, *DEFAULT_PREFIXES) if extra else DEFAULT_PREFIXES
+
+
+CaseFiles = tuple[dict[str, Path], dict[str, list[Path]]]
+"""Host paths of a case's model files (by name) and input files (by name, possibly several)."""
+
+
+def execute(
+    case: Case, runner: Runner, device: Device, files: CaseFiles,
+    recorder: Recorder, settings: Settings, scratch: Path,
+) -> None:
+    iterations, warmup = effective_counts(case, settings)
+    scratch.mkdir(parents=True, exist_ok=True)
+    hostdir = Path(tempfile.mkdtemp(prefix="hostdir-", dir=scratch))
+    workdir = device.new_workdir()
+    try:
+        runner.run(RunContext(
+            case=case, device=device, model_files=files[0], input_files=files[1],
+            recorder=recorder, workdir=workdir, hostdir=hostdir, iterations=iterations,
+            warmup=warmup, timeout=settings.timeout, program=settings.program,
+            observer_prefixes=observer_prefixes(settings),
+        ))
+    finally:
+        device.remove_workdir(workdir)
+        shutil.rmtree(hostdir, ignore_errors=True)

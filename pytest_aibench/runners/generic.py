@@ -1,0 +1,159 @@
+"""The generic runner: run a test's commands on the device and read its observer lines.
+
+This is how FAI-PEP runs any program: compose each command from its template, push the model
+files, input files and program, run the commands in order (all of them again for each
+``model.repeat`` index), pull ``output_files`` back, and parse ``<prefix> {json}`` rows from
+everything the commands printed.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..devices.base import CommandResult
+from ..errors import DeviceError, RunnerError
+from ..parsers.observer import parse_observer_lines
+from ..spec import fill
+from ..spec.placeholders import Lookup, chained
+from .base import RunContext
+
+
+def platform_args(context: RunContext) -> Mapping[str, Any]:
+    """The test's ``platform_args``, or the model's when the test has none (as FAI-PEP does)."""
+    test, model = context.case.test, context.case.model
+    return dict(test.get("platform_args") or model.get("platform_args") or {})
+
+
+def command_timeout(context: RunContext) -> float:
+    case = context.case
+    for value in (case.test.get("timeout"), platform_args(context).get("timeout"),
+                  case.model.get("timeout")):
+        if value:
+            return float(value)
+    return context.timeout
+
+
+def command_env(context: RunContext) -> dict[str, str]:
+    env = dict(os.environ)
+    for extra in (platform_args(context).get("env"), context.case.test.get("env")):
+        env.update({str(k): str(v) for k, v in (extra or {}).items()})
+    return env
+
+
+class GenericRunner:
+    name = "generic"
+
+    def unavailable(self) -> str | None:
+        return None
+
+    def run(self, context: RunContext) -> None:
+        case = context.case
+        if not case.commands:
+            raise RunnerError(
+                f"{case.where}: the test has no commands; give 'commands' (a list of command "
+                "templates) for the generic runner"
+            )
+        placed = self._push(context)
+        outputs = []
+        for index in range(int(case.model.get("repeat", 1))):
+            lookup = self._lookup(context, placed, index)
+            for template in case.commands:
+                outputs.append(self._run_command(context, template, lookup))
+        self._pull_outputs(context, placed)
+        self._record(context, outputs)
+
+    def _push(self, context: RunContext) -> dict[str, Any]:
+        """Device paths of everything pushed, shaped like the placeholders that name them."""
+        device, workdir = context.device, context.workdir
+        placed: dict[str, Any] = {"files": {}, "input_files": {}, "output_files": {}}
+        for ref in context.case.model_files:
+            host_path = context.model_files[ref.name]
+            placed["files"][ref.name] = device.push(host_path, workdir, ref.filename)
+        for name, paths in context.input_files.items():
+            pushed = [device.push(path, workdir, path.name) for path in paths]
+            placed["input_files"][name] = ",".join(pushed)
+        if context.program:
+            program = Path(context.program)
+            placed["program"] = device.push(program, workdir, program.name)
+        return placed
+
+    def _lookup(self, context: RunContext, placed: dict[str, Any], index: int) -> Lookup:
+        case = context.case
+        builtins = {
+            **placed, "TGTDIR": context.workdir, "HOSTDIR": str(context.hostdir),
+            "DEVICEHASH": context.device.info.hash, "INDEX": index,
+            "warmup": context.warmup, "iter": context.iterations,
+        }
+        lookup = chained(builtins, case.test, case.model)
+        for ref in case.output_files:  # their locations may name {TGTDIR} and other fields
+            placed["output_files"][ref.name] = fill(ref.location, lookup)
+        return lookup
+
+    def _argv(self, context: RunContext, template: str, lookup: Lookup) -> list[str]:
+        try:
+            words = shlex.split(template)
+        except ValueError as exc:
+            raise RunnerError(f"{context.case.where}: cannot split command {template!r}: {exc}") \
+                from None
+        argv = [fill(word, lookup) for word in words]
+        if any("{program}" in word for word in argv):
+            raise RunnerError(
+                f"{context.case.where}: the command uses {{program}} but no program was given; "
+                "pass --aibench-program PATH"
+            )
+        taskset = platform_args(context).get("taskset")
+        return (["taskset", str(taskset)] if taskset else []) + argv
+
+    def _run_command(self, context: RunContext, template: str, lookup: Lookup) -> CommandResult:
+        argv = self._argv(context, template, lookup)
+        pause = platform_args(context).get("sleep_before_run")
+        if pause:
+            time.sleep(float(pause))
+        timeout = command_timeout(context)
+        try:
+            result = context.device.run(
+                argv, env=command_env(context), cwd=context.workdir, timeout=timeout
+            )
+        except DeviceError as exc:
+            raise RunnerError(f"{context.case.where}: {exc}") from None
+        if result.timed_out:
+            raise RunnerError(
+                f"{context.case.where}: {shlex.join(argv)} ran past its timeout of {timeout:g} s "
+                f"and was killed; its output ended with:\n{result.tail()}"
+            )
+        if result.returncode != 0:
+            raise RunnerError(
+                f"{context.case.where}: {shlex.join(argv)} exited with code {result.returncode}; "
+                f"its output ended with:\n{result.tail()}"
+            )
+        return result
+
+    def _pull_outputs(self, context: RunContext, placed: dict[str, Any]) -> None:
+        for ref in context.case.output_files:
+            local = context.hostdir / "output" / ref.filename
+            try:
+                context.device.pull(placed["output_files"][ref.name], local)
+            except OSError as exc:
+                raise RunnerError(
+                    f"{context.case.where}: output file {ref.name!r} was not written at "
+                    f"{placed['output_files'][ref.name]}: {exc}"
+                ) from None
+
+    def _record(self, context: RunContext, outputs: list[CommandResult]) -> None:
+        lines = [line for result in outputs for line in result.output_lines]
+        parsed = parse_observer_lines(lines, context.observer_prefixes)
+        if not parsed.records:
+            raise RunnerError(
+                f"{context.case.where}: the commands printed no metric rows (lines with one of "
+                f"the prefixes {list(context.observer_prefixes)} followed by a JSON object); "
+                f"their output ended with:\n{outputs[-1].tail()}"
+            )
+        for record in parsed.records.values():
+            context.recorder.add(record)
+        if parsed.custom_output:
+            context.recorder.extra["custom_output"] = parsed.custom_output

@@ -1,0 +1,163 @@
+"""Every option of the plugin, declared once, and the frozen Settings resolved from them.
+
+Precedence: command line > environment (``AIBENCH_<NAME>``) > ini (``aibench_<name>``) > default.
+A bad value is a ``pytest.UsageError`` that names the option, so pytest exits with code 4 before
+anything runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .spec import parse_string_map
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    help: str
+    metavar: str
+    default: Any = None
+    kind: str = "str"  # str | int | float | path | paths
+    ini: bool = True
+    repeat: bool = False
+    ini_name: str = ""
+
+    @property
+    def flag(self) -> str:
+        return f"--aibench-{self.name}"
+
+    @property
+    def dest(self) -> str:
+        return "aibench_" + self.name.replace("-", "_")
+
+    @property
+    def ini_key(self) -> str:
+        return self.ini_name or self.dest
+
+    @property
+    def env(self) -> str:
+        return "AIBENCH_" + self.name.replace("-", "_").upper()
+
+
+def default_model_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pytest-aibench" / "models"
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("spec", "spec file or folder (searched recursively) to run; repeatable. Without "
+           "positional arguments only the specs are collected", "PATH", kind="paths",
+           repeat=True, ini_name="aibench_specs"),
+    Option("string-map", "JSON object whose {KEY}s are replaced in every string of every spec "
+           "at load, e.g. '{\"MODEL_DIR\": \"/data/models\"}'", "JSON"),
+    Option("root-model-dir", "folder that spec locations starting with // are relative to",
+           "DIR", kind="path"),
+    Option("model-cache", "folder for downloaded model files "
+           "(default: $XDG_CACHE_HOME/pytest-aibench/models)", "DIR", kind="path"),
+    Option("download-timeout", "seconds a download may stall before it fails (default 60)",
+           "SECONDS", default=60.0, kind="float"),
+    Option("program", "benchmark program that {program} in spec commands stands for", "PATH"),
+    Option("platform-sig", "platform name to record for the host instead of OS and CPU model",
+           "NAME"),
+    Option("iterations", "timed iterations: default of the aibench fixture (50); for spec items "
+           "it overrides the spec's iter", "N", kind="int"),
+    Option("warmup", "untimed warmup runs: default of the aibench fixture (5); for spec items "
+           "it overrides the spec's warmup", "N", kind="int"),
+    Option("timeout", "seconds a benchmark command may run before it is killed (default 300; "
+           "a spec's timeout wins)", "SECONDS", default=300.0, kind="float"),
+    Option("observer-prefix", "extra line prefix of observer JSON rows, besides "
+           "'Caffe2Observer ', 'PyTorchObserver ' and 'AIBENCH '", "PREFIX"),
+    Option("json", "write the run file (versioned JSON with raw samples) to PATH", "PATH",
+           kind="path", ini=False),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    spec: tuple[Path, ...]
+    string_map: dict[str, str]
+    root_model_dir: Path | None
+    model_cache: Path
+    download_timeout: float
+    program: str | None
+    platform_sig: str | None
+    iterations: int | None
+    warmup: int | None
+    timeout: float
+    observer_prefix: str | None
+    json: Path | None
+    specs_from_command_line: bool = False
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("aibench", "ML model benchmarks (pytest-aibench)")
+    for option in OPTIONS:
+        where = f" [env {option.env}" + (f", ini {option.ini_key}]" if option.ini else "]")
+        group.addoption(
+            option.flag, dest=option.dest, metavar=option.metavar,
+            action="append" if option.repeat else "store", default=None,
+            help=option.help + where,
+        )
+        if option.ini:
+            parser.addini(
+                option.ini_key, option.help,
+                type="paths" if option.kind == "paths" else "string",
+                default=[] if option.kind == "paths" else None,
+            )
+
+
+_CONVERT: dict[str, Callable[[str], Any]] = {
+    "str": str, "int": int, "float": float, "path": lambda text: Path(text).expanduser(),
+}
+
+
+def _raw(config: pytest.Config, option: Option) -> tuple[Any, str]:
+    value = config.getoption(option.dest)
+    if value is not None:
+        return value, option.flag
+    if os.environ.get(option.env):
+        text = os.environ[option.env]
+        return (text.split(os.pathsep) if option.kind == "paths" else text), option.env
+    if option.ini:
+        ini_value = config.getini(option.ini_key)
+        if ini_value:
+            return ini_value, option.ini_key
+    return option.default, ""
+
+
+def _value(config: pytest.Config, option: Option) -> Any:
+    raw, source = _raw(config, option)
+    if raw is None or option.kind == "paths" and not raw:
+        return () if option.kind == "paths" else None
+    if option.kind == "paths":
+        return tuple(Path(str(item)).expanduser() for item in raw)
+    try:
+        value = raw if not isinstance(raw, str) else _CONVERT[option.kind](raw)
+    except ValueError:
+        raise pytest.UsageError(
+            f"{source}: expected {'an integer' if option.kind == 'int' else 'a number'}, "
+            f"found {raw!r}"
+        ) from None
+    if option.kind in ("int", "float") and value < 0:
+        raise pytest.UsageError(f"{source}: expected a value >= 0, found {raw!r}")
+    return value
+
+
+def from_config(config: pytest.Config) -> Settings:
+    values = {option.dest.removeprefix("aibench_"): _value(config, option) for option in OPTIONS}
+    try:
+        values["string_map"] = parse_string_map(values["string_map"])
+    except ValueError as exc:
+        raise pytest.UsageError(f"--aibench-string-map: {exc}") from None
+    if values["iterations"] is not None and values["iterations"] < 1:
+        raise pytest.UsageError("--aibench-iterations: expected at least 1, found 0")
+    values["model_cache"] = values["model_cache"] or default_model_cache()
+    spec_source = _raw(config, OPTIONS[0])[1]
+    return Settings(**values, specs_from_command_line=spec_source.startswith(("--", "AIBENCH")))

@@ -1,0 +1,109 @@
+"""What a spec becomes once loaded: file references and cases (one per pytest item and device)."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# A spec's format names the file format; the runner that reads it is chosen from it unless the
+# model or test names a framework of its own.
+FORMAT_FRAMEWORKS: Mapping[str, str] = {
+    "onnx": "onnxruntime",
+    "tflite": "tflite",
+    "caffe2": "caffe2",
+    "pytorch": "pytorch",
+    "torchscript": "pytorch",
+    "generic": "generic",
+}
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """One entry of a ``files``/``input_files``/``output_files`` map.
+
+    ``where`` is its JSON path in the spec, so that a download or MD5 error can point at the entry
+    that caused it.
+    """
+
+    name: str
+    filename: str
+    location: str
+    md5: str | None
+    where: str
+
+    @property
+    def is_generated(self) -> bool:
+        """Its location is only known at run time (``{HOSTDIR}/x``): nothing to fetch."""
+        return "{" in self.location
+
+    @property
+    def is_remote(self) -> bool:
+        return self.location.startswith(("http://", "https://"))
+
+
+def unsafe_filename(filename: str) -> str | None:
+    """Why ``filename`` could write outside its cache folder, or ``None`` if it cannot."""
+    normal = posixpath.normpath(filename.replace("\\", "/"))
+    if filename.startswith(("/", "\\")) or (len(filename) > 1 and filename[1] == ":"):
+        return "it is an absolute path"
+    if normal == ".." or normal.startswith("../") or "/../" in f"/{normal}/":
+        return "it climbs out of the cache folder with '..'"
+    return None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test of a spec after expansion (one input shape): the data behind a pytest item.
+
+    ``model`` and ``test`` are the spec's dicts after meta merge, legacy rewriting and expansion;
+    they are never mutated, and every placeholder lookup reads them.
+    """
+
+    source: Path
+    spec_path: Path
+    index: int
+    test_index: int
+    identifier: str
+    model: Mapping[str, Any]
+    test: Mapping[str, Any]
+    model_files: tuple[FileRef, ...]
+    input_files: tuple[FileRef, ...]
+    output_files: tuple[FileRef, ...]
+
+    @property
+    def name(self) -> str:
+        return str(self.model["name"])
+
+    @property
+    def format(self) -> str:
+        return str(self.model["format"])
+
+    @property
+    def metric(self) -> str:
+        return str(self.test["metric"])
+
+    @property
+    def framework(self) -> str:
+        explicit = self.test.get("framework") or self.model.get("framework")
+        return str(explicit or FORMAT_FRAMEWORKS.get(self.format, self.format))
+
+    @property
+    def warmup(self) -> int:
+        return int(self.test.get("warmup", 0))
+
+    @property
+    def iterations(self) -> int | None:
+        value = self.test.get("iter")
+        return None if value is None else int(value)
+
+    @property
+    def commands(self) -> list[str]:
+        return list(self.test.get("commands", []))
+
+    @property
+    def where(self) -> str:
+        """Where the case comes from, for messages: ``spec.json tests[1]``."""
+        return f"{self.spec_path} tests[{self.test_index}]"

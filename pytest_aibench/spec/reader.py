@@ -1,0 +1,108 @@
+"""Read a spec file (JSON or YAML) into plain Python data, refusing duplicate keys.
+
+JSON and YAML loaders keep the last of two equal keys and drop the first without a word; one of
+FAI-PEP's own specs loses its command template that way. Here a duplicate key is a spec error that
+names the key and its JSON path.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import SpecError
+from .paths import JsonPath, format_path
+
+YAML_SUFFIXES = (".yaml", ".yml")
+SPEC_SUFFIXES = (".json", *YAML_SUFFIXES)
+
+
+class _KeyedObject(dict[str, Any]):
+    """A JSON object that remembers which of its keys appeared more than once."""
+
+    duplicates: list[str]
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> _KeyedObject:
+    obj = _KeyedObject()
+    obj.duplicates = []
+    for key, value in pairs:
+        if key in obj and key not in obj.duplicates:
+            obj.duplicates.append(key)
+        obj[key] = value
+    return obj
+
+
+def _first_duplicate(data: Any, path: JsonPath = ()) -> tuple[JsonPath, str] | None:
+    if isinstance(data, _KeyedObject) and data.duplicates:
+        return path, data.duplicates[0]
+    children: Any = data.items() if isinstance(data, dict) else enumerate(data) \
+        if isinstance(data, list) else ()
+    for key, value in children:
+        found = _first_duplicate(value, (*path, key))
+        if found:
+            return found
+    return None
+
+
+def _read_json(path: Path, text: str) -> Any:
+    try:
+        data = json.loads(text, object_pairs_hook=_json_object)
+    except json.JSONDecodeError as exc:
+        raise SpecError(
+            str(path), f"line {exc.lineno} column {exc.colno}", f"not valid JSON: {exc.msg}"
+        ) from None
+    duplicate = _first_duplicate(data)
+    if duplicate:
+        where, key = duplicate
+        raise SpecError(
+            str(path), format_path(where),
+            f"key {key!r} appears more than once in this object; a JSON reader keeps only the "
+            "last one and silently drops the others. Keep one, or merge them.",
+        )
+    return data
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears more than once in this mapping",
+                key_node.start_mark,
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
+)
+
+
+def _read_yaml(path: Path, text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise SpecError(str(path), where, f"not valid YAML: {exc.problem}") from None
+
+
+def read_spec_data(path: Path) -> Any:
+    """Parse ``path`` as YAML (``.yaml``/``.yml``) or JSON (anything else)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(str(path), "", f"cannot read the file: {exc}") from None
+    if path.suffix.lower() in YAML_SUFFIXES:
+        return _read_yaml(path, text)
+    return _read_json(path, text)
