@@ -51,8 +51,9 @@ def mark_name(text: str) -> str:
 class SpecItem(pytest.Function):
     """One case of a spec on one device."""
 
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, self.name
+    def reportinfo(self) -> tuple[Path, int, str]:
+        # The spec file, not run_case's source; line 0 because a spec case has no line of code.
+        return self.path, 0, self.name
 
     def repr_failure(self, excinfo: ExceptionInfo[BaseException]) -> str | TerminalRepr:
         if isinstance(excinfo.value, AibenchError):
@@ -73,6 +74,7 @@ class SpecFile(pytest.File):
                 return []  # some other JSON file in a spec folder (golden data, configs)
             cases = load_cases_from(self.path, data, plugin.settings.string_map)
         except SpecError as exc:
+            plugin.broken_specs.add(self.nodeid)
             raise self.CollectError(str(exc)) from None
         return list(self._items(cases, plugin.devices))
 

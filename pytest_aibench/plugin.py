@@ -71,6 +71,8 @@ class AibenchSession:
         self.config = config
         self.settings = settings
         self.results: dict[str, dict[str, Any]] = {}
+        self.broken_specs: set[str] = set()
+        self._other_collection_errors = 0
         self._devices: dict[str, Device] = {}
 
     # -- collection ------------------------------------------------------------------------
@@ -115,6 +117,17 @@ class AibenchSession:
         if any(resolved == root or root in resolved.parents for root in self._spec_roots):
             return SpecFile.from_parent(parent, path=file_path)
         return None
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed and report.nodeid not in self.broken_specs:
+            self._other_collection_errors += 1
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """A broken spec is an error of its own file only: when every collection error came
+        from a spec, the other items still run (pytest would stop them all)."""
+        if self.broken_specs and not self._other_collection_errors:
+            session.config.option.continue_on_collection_errors = True
 
     @cached_property
     def devices(self) -> list[DeviceInfo]:

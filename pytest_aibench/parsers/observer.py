@@ -42,11 +42,12 @@ class ObserverOutput:
 
 
 def _payload(line: str, prefixes: Sequence[str]) -> str | None:
+    """The JSON text after the first prefix found ("" if none follows); None without prefix."""
     for prefix in prefixes:
         position = line.find(prefix)
         if position >= 0:
             match = _JSON_OBJECT.search(line, position + len(prefix))
-            return match.group(0) if match else None
+            return match.group(0) if match else ""
     return None
 
 
