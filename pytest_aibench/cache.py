@@ -101,16 +101,20 @@ class ModelCache:
 
     def md5(self, path: Path) -> str:
         """MD5 of ``path``, remembered by size and mtime so an unchanged file is hashed once."""
-        stat = path.stat()
-        key = hashlib.sha1(str(path.resolve()).encode(), usedforsecurity=False).hexdigest()
-        memo = self.root / ".md5" / f"{key}.json"
-        seen = {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-        with contextlib.suppress(OSError, ValueError):
-            remembered = json.loads(memo.read_text(encoding="utf-8"))
-            if {k: remembered.get(k) for k in seen} == seen:
+        identity = _identity(path)
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            remembered = json.loads(self._memo(path).read_text(encoding="utf-8"))
+            if {key: remembered.get(key) for key in identity} == identity:
                 return str(remembered["md5"])
-        digest = md5_of(path)
-        _write_atomically(memo, json.dumps({**seen, "md5": digest}).encode())
+        return self._remember(path, md5_of(path))
+
+    def _memo(self, path: Path) -> Path:
+        key = hashlib.sha1(str(path.resolve()).encode(), usedforsecurity=False).hexdigest()
+        return self.root / ".md5" / f"{key}.json"
+
+    def _remember(self, path: Path, digest: str) -> str:
+        record = {**_identity(path), "md5": digest}
+        _write_atomically(self._memo(path), json.dumps(record).encode())
         return digest
 
     def _check_md5(self, path: Path, ref: FileRef, case: Case, what: str) -> None:
@@ -136,6 +140,7 @@ class ModelCache:
                     "spec's md5 is wrong; the cache was left as it was"
                 )
             os.replace(partial, target)
+            self._remember(target, digest)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(partial)
@@ -174,6 +179,11 @@ class ModelCache:
         if self.progress:
             self.progress(url, received, total)
         return received
+
+
+def _identity(path: Path) -> dict[str, object]:
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
 def _content_length(header: str | None) -> int | None:

@@ -1,0 +1,61 @@
+"""Shared test helpers: a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: bytes = b""
+    declared_length: int | None = None  # a Content-Length that lies: a truncated body
+    delay: float = 0.0
+
+
+@dataclass
+class FileServer:
+    port: int
+    routes: dict[str, Route] = field(default_factory=dict)
+    hits: Counter[str] = field(default_factory=Counter)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+def file_server() -> Iterator[FileServer]:
+    server_state = FileServer(port=0)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            server_state.hits[self.path] += 1
+            route = server_state.routes.get(self.path, Route(status=404, body=b"not found"))
+            time.sleep(route.delay)
+            self.send_response(route.status)
+            length = route.declared_length if route.declared_length is not None else len(
+                route.body)
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+            self.wfile.write(route.body)
+            self.wfile.flush()
+            self.close_connection = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    server_state.port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield server_state
+    httpd.shutdown()
+    httpd.server_close()

@@ -1,0 +1,81 @@
+"""The host device: argv commands, env, working directory, timeouts that kill the group."""
+
+import os
+import sys
+import time
+
+import pytest
+
+from pytest_aibench.devices.host import HostDevice, host_info
+from pytest_aibench.errors import DeviceError
+
+
+@pytest.fixture
+def host(tmp_path):
+    return HostDevice(host_info(), tmp_path / "scratch")
+
+
+def test_info_names_the_platform_and_host(host):
+    info = host_info("my-rig")
+    assert info.kind == "host" and info.name == "my-rig"
+    assert host.info.hash == os.uname().nodename
+    assert host.info.name.startswith(os.uname().sysname)
+
+
+def test_run_passes_env_and_cwd_and_reports_exit_code(host, tmp_path):
+    workdir = host.new_workdir()
+    script = "import os,sys; print(os.environ['X'], os.getcwd()); print('e', file=sys.stderr); sys.exit(3)"
+    result = host.run([sys.executable, "-c", script], env={**os.environ, "X": "42"},
+                      cwd=workdir, timeout=30)
+    assert result.returncode == 3
+    assert result.stdout.split() == ["42", workdir.rstrip("/")]
+    assert result.stderr.strip() == "e"
+    assert not result.timed_out
+
+
+def test_timeout_kills_the_whole_process_group(host, tmp_path):
+    marker = tmp_path / "child.pid"
+    script = (
+        "import subprocess,sys,time;"
+        f"p=subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']);"
+        f"open({str(marker)!r},'w').write(str(p.pid)); time.sleep(60)"
+    )
+    started = time.monotonic()
+    result = host.run([sys.executable, "-c", script], env=dict(os.environ), cwd=str(tmp_path),
+                      timeout=1.0)
+    assert result.timed_out
+    assert time.monotonic() - started < 30
+    child = int(marker.read_text())
+    for _ in range(50):
+        if not alive(child):
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"grandchild {child} survived the timeout")
+
+
+def alive(pid: int) -> bool:
+    """Running or sleeping; a killed process waiting to be reaped (zombie) counts as dead."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+def test_missing_program_is_a_device_error(host, tmp_path):
+    with pytest.raises(DeviceError, match="cannot start '/no/such/program'"):
+        host.run(["/no/such/program"], env={}, cwd=str(tmp_path), timeout=5)
+
+
+def test_push_and_pull_round_trip_and_workdirs_are_fresh(host, tmp_path):
+    source = tmp_path / "model.bin"
+    source.write_bytes(b"abc")
+    first, second = host.new_workdir(), host.new_workdir()
+    assert first != second and os.listdir(first) == []
+    placed = host.push(source, first, "model.bin")
+    assert open(placed, "rb").read() == b"abc"
+    host.pull(placed, tmp_path / "back" / "m.bin")
+    assert (tmp_path / "back" / "m.bin").read_bytes() == b"abc"
+    host.remove_workdir(first)
+    assert not os.path.exists(first) and source.exists()
