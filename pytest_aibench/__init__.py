@@ -8,9 +8,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import AibenchError, CacheError, DeviceError, RunnerError, SpecError  # noqa: E402
-from .metrics import MetricRecord, summarize  # noqa: E402
-from .recorder import Recorder  # noqa: E402
+from .errors import AibenchError, CacheError, DeviceError, RunnerError, SpecError
+from .metrics import MetricRecord, summarize
+from .recorder import Recorder
 
 __all__ = [
     "AibenchError",

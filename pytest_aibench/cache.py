@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from . import __version__
 from .errors import CacheError
@@ -145,9 +146,10 @@ class ModelCache:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(partial)
 
-    def _stream(self, url: str, out: object, case: Case, ref: FileRef) -> str:
+    def _stream(self, url: str, out: BinaryIO, case: Case, ref: FileRef) -> str:
         where = f"{case.spec_path} {ref.where}"
-        request = urllib.request.Request(url, headers={"User-Agent": f"pytest-aibench/{__version__}"})
+        agent = {"User-Agent": f"pytest-aibench/{__version__}"}
+        request = urllib.request.Request(url, headers=agent)
         digest = hashlib.md5(usedforsecurity=False)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -166,11 +168,11 @@ class ModelCache:
             )
         return digest.hexdigest()
 
-    def _copy(self, response: object, out: object, digest: hashlib._Hash, url: str,
+    def _copy(self, response: BinaryIO, out: BinaryIO, digest: Any, url: str,
               total: int | None) -> int:
         received, last_report = 0, time.monotonic()
-        while chunk := response.read(_CHUNK):  # type: ignore[attr-defined]
-            out.write(chunk)  # type: ignore[attr-defined]
+        while chunk := response.read(_CHUNK):
+            out.write(chunk)
             digest.update(chunk)
             received += len(chunk)
             if self.progress and time.monotonic() - last_report >= _PROGRESS_EVERY_S:

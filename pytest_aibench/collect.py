@@ -1,6 +1,6 @@
 """Spec files → pytest items: the one module that knows pytest's collection API.
 
-Each case × device becomes a :class:`SpecItem`, a ``pytest.Function`` made with
+Each case on each device becomes a :class:`SpecItem`, a ``pytest.Function`` made with
 ``from_parent(spec_file, name=..., callobj=run_case)``. A short spike chose this over a bare
 ``pytest.Item`` subclass: a Function built on a callable gets pytest's whole fixture machinery
 for free (the fixtures named in ``run_case``'s signature, the user's autouse fixtures, ``-p``
@@ -55,7 +55,9 @@ class SpecItem(pytest.Function):
         # The spec file, not run_case's source; line 0 because a spec case has no line of code.
         return self.path, 0, self.name
 
-    def repr_failure(self, excinfo: ExceptionInfo[BaseException]) -> str | TerminalRepr:
+    def repr_failure(  # type: ignore[override]  # pytest.Function narrows Node's signature
+        self, excinfo: ExceptionInfo[BaseException]
+    ) -> str | TerminalRepr:
         if isinstance(excinfo.value, AibenchError):
             return str(excinfo.value)  # our messages say where and what; our stack would not
         return super().repr_failure(excinfo)

@@ -15,7 +15,7 @@ hookspec = pluggy.HookspecMarker("pytest")
 
 
 @hookspec(firstresult=True)
-def pytest_aibench_runner(config: pytest.Config, framework: str) -> Runner | None:  # type: ignore[empty-body]
+def pytest_aibench_runner(config: pytest.Config, framework: str) -> Runner | None:
     """Return a runner for ``framework`` (a spec's ``framework``, or the one its ``format``
     implies), or ``None`` to let the next implementation or the built-in runners answer.
     """

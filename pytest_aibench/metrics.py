@@ -38,22 +38,31 @@ def median(sorted_values: Sequence[float]) -> float:
     return percentile(sorted_values, 50)
 
 
+def _mean(values: Sequence[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+def _stdev(values: Sequence[float]) -> float:
+    """Population standard deviation (divided by n, as FAI-PEP does)."""
+    mean = _mean(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+
+
 def statistic(name: str, sorted_values: Sequence[float]) -> float | None:
     """One named statistic of sorted values; ``None`` where it is undefined (cv of mean 0)."""
     match = _PERCENTILE.match(name)
     if match:
         return percentile(sorted_values, float(match.group(1)))
     if name == "mean":
-        return math.fsum(sorted_values) / len(sorted_values)
+        return _mean(sorted_values)
     if name == "stdev":
-        mean = math.fsum(sorted_values) / len(sorted_values)
-        return math.sqrt(math.fsum((v - mean) ** 2 for v in sorted_values) / len(sorted_values))
+        return _stdev(sorted_values)
     if name == "MAD":
         mid = median(sorted_values)
         return median(sorted(abs(v - mid) for v in sorted_values))
     if name == "cv":
-        mean = statistic("mean", sorted_values)
-        return None if not mean else statistic("stdev", sorted_values) / mean  # type: ignore[operator]
+        mean = _mean(sorted_values)
+        return None if mean == 0 else _stdev(sorted_values) / mean
     raise ValueError(
         f"unknown statistic {name!r}: use mean, stdev, MAD, cv or pX with 0 <= X <= 100"
     )

@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -156,8 +156,9 @@ class AibenchSession:
         return self._devices[info.id]
 
     def runner_for(self, case: Case) -> Runner:
-        runner = self.config.hook.pytest_aibench_runner(config=self.config,
-                                                        framework=case.framework)
+        runner: Runner | None = self.config.hook.pytest_aibench_runner(
+            config=self.config, framework=case.framework
+        )
         if runner is None:
             factory = BUILTIN_RUNNERS.get(case.framework)
             if factory is None:
@@ -232,7 +233,9 @@ class AibenchSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown":
             return
-        payload = next((value for key, value in report.user_properties if key == PROPERTY), None)
+        payload = cast("dict[str, Any] | None", next(
+            (value for key, value in report.user_properties if key == PROPERTY), None
+        ))
         if payload is None:
             return
         outcome = report.outcome if report.when == "call" else (
@@ -257,7 +260,8 @@ class AibenchSession:
         if is_worker(self.config) or not self.results:
             return
         rows = summary_rows(self.results.values())
-        terminalreporter.write_sep("-", f"aibench: {len(self.results)} items, {len(rows)} rows")
+        measured = sum(1 for item in self.results.values() if item["metrics"])
+        terminalreporter.write_sep("-", f"aibench: {len(rows)} metric rows from {measured} items")
         for line in render_table(rows):
             terminalreporter.write_line(line)
         if self.settings.json:
@@ -298,7 +302,7 @@ def aibench_session(pytestconfig: pytest.Config) -> AibenchSession:
 @pytest.fixture
 def aibench_case(request: pytest.FixtureRequest) -> Case:
     """The spec case of this item (only spec items have one)."""
-    case = request.node.stash.get(CASE, None)
+    case: Case | None = request.node.stash.get(CASE, None)
     if case is None:
         pytest.fail("the aibench_case fixture exists only for items made from spec files")
     return case

@@ -106,11 +106,10 @@ def add_options(parser: pytest.Parser) -> None:
             help=option.help + where,
         )
         if option.ini:
-            parser.addini(
-                option.ini_key, option.help,
-                type="paths" if option.kind == "paths" else "string",
-                default=[] if option.kind == "paths" else None,
-            )
+            if option.kind == "paths":
+                parser.addini(option.ini_key, option.help, type="paths", default=[])
+            else:
+                parser.addini(option.ini_key, option.help, type="string", default=None)
 
 
 _CONVERT: dict[str, Callable[[str], Any]] = {
@@ -134,7 +133,7 @@ def _raw(config: pytest.Config, option: Option) -> tuple[Any, str]:
 
 def _value(config: pytest.Config, option: Option) -> Any:
     raw, source = _raw(config, option)
-    if raw is None or option.kind == "paths" and not raw:
+    if raw is None or (option.kind == "paths" and not raw):
         return () if option.kind == "paths" else None
     if option.kind == "paths":
         return tuple(Path(str(item)).expanduser() for item in raw)

@@ -96,5 +96,7 @@ def read_run(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
         raise ValueError(f"{path} is not a pytest-aibench run file")
     if data.get("version") != RUN_VERSION:
-        raise ValueError(f"{path} has run-file version {data.get('version')}, expected {RUN_VERSION}")
+        raise ValueError(
+            f"{path} has run-file version {data.get('version')}, expected {RUN_VERSION}"
+        )
     return data

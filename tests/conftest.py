@@ -35,7 +35,7 @@ def file_server() -> Iterator[FileServer]:
     server_state = FileServer(port=0)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_GET(self) -> None:
             server_state.hits[self.path] += 1
             route = server_state.routes.get(self.path, Route(status=404, body=b"not found"))
             time.sleep(route.delay)

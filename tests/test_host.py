@@ -3,6 +3,7 @@
 import os
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +25,8 @@ def test_info_names_the_platform_and_host(host):
 
 def test_run_passes_env_and_cwd_and_reports_exit_code(host, tmp_path):
     workdir = host.new_workdir()
-    script = "import os,sys; print(os.environ['X'], os.getcwd()); print('e', file=sys.stderr); sys.exit(3)"
+    script = ("import os,sys; print(os.environ['X'], os.getcwd()); "
+              "print('e', file=sys.stderr); sys.exit(3)")
     result = host.run([sys.executable, "-c", script], env={**os.environ, "X": "42"},
                       cwd=workdir, timeout=30)
     assert result.returncode == 3
@@ -74,7 +76,7 @@ def test_push_and_pull_round_trip_and_workdirs_are_fresh(host, tmp_path):
     first, second = host.new_workdir(), host.new_workdir()
     assert first != second and os.listdir(first) == []
     placed = host.push(source, first, "model.bin")
-    assert open(placed, "rb").read() == b"abc"
+    assert Path(placed).read_bytes() == b"abc"
     host.pull(placed, tmp_path / "back" / "m.bin")
     assert (tmp_path / "back" / "m.bin").read_bytes() == b"abc"
     host.remove_workdir(first)

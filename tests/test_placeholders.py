@@ -1,6 +1,6 @@
-from pytest_aibench.spec.placeholders import chained, fill, parse_string_map
-
 import pytest
+
+from pytest_aibench.spec.placeholders import chained, fill, parse_string_map
 
 
 def test_fields_resolve_repeatedly_until_stable():

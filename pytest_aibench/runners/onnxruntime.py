@@ -34,7 +34,9 @@ def numpy_type(name: str) -> np.dtype[Any]:
     """A dtype from a spec type (``float``) or an ORT type (``tensor(float)``)."""
     bare = name.removeprefix("tensor(").removesuffix(")")
     if bare not in _NUMPY_TYPES:
-        raise RunnerError(f"input type {name!r} is not supported; use one of {sorted(_NUMPY_TYPES)}")
+        raise RunnerError(
+            f"input type {name!r} is not supported; use one of {sorted(_NUMPY_TYPES)}"
+        )
     return np.dtype(_NUMPY_TYPES[bare])
 
 

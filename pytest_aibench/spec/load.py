@@ -70,7 +70,8 @@ def _load_list(path: Path, data: Any, string_map: Mapping[str, str]) -> list[Cas
         if spec_kind(listed) != MODEL_SPEC:
             raise SpecError(
                 str(path), f"benchmarks[{position}]",
-                f"expected {target} to be a model spec with 'model' and 'tests', found another kind",
+                f"expected {target} to be a model spec with 'model' and 'tests', "
+                "found another kind of file",
             )
         cases += _load_model_spec(path, target, listed, string_map, data["meta"])
     return cases
@@ -149,6 +150,7 @@ def _file_ref(name: str, item: Any, where: str, spec_path: Path) -> FileRef:
             "Give a plain name such as 'model.onnx'",
         )
     return FileRef(
-        name=name, filename=item["filename"], location=item["location"], md5=item.get("md5") or None,  # FAI-PEP treats "" as "no md5"
+        name=name, filename=item["filename"], location=item["location"],
+        md5=item.get("md5") or None,  # FAI-PEP's own specs use "" for "no md5"
         where=where,
     )

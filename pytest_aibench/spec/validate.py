@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
@@ -28,7 +28,8 @@ _JSON_TYPES = {
 
 @cache
 def _validator(definition: str) -> jsonschema.Draft202012Validator:
-    schema = json.loads(resources.files("pytest_aibench.spec").joinpath("schema.json").read_text("utf-8"))
+    text = resources.files("pytest_aibench.spec").joinpath("schema.json").read_text("utf-8")
+    schema = json.loads(text)
     schema["$ref"] = f"#/$defs/{definition}"
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
@@ -42,7 +43,7 @@ def _found(instance: Any) -> str:
 
 
 def _expected(error: ValidationError) -> str:
-    rule, value = error.validator, error.validator_value
+    rule, value = error.validator, cast(Any, error.validator_value)
     if rule == "type":
         kinds = value if isinstance(value, list) else [value]
         return " or ".join(str(kind) for kind in kinds)

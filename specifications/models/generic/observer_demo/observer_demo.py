@@ -39,10 +39,10 @@ def main() -> None:
     vector = load_vector(args.input, args.size)
     weights = [0.5 - (i % 7) / 7 for i in range(len(vector))]
     for _ in range(args.warmup):
-        sum(a * b for a, b in zip(vector, weights))
+        sum(a * b for a, b in zip(vector, weights, strict=True))
     for _ in range(args.iter):
         start = time.perf_counter_ns()
-        products = [a * b for a, b in zip(vector, weights)]
+        products = [a * b for a, b in zip(vector, weights, strict=True)]
         middle = time.perf_counter_ns()
         total = sum(products)
         end = time.perf_counter_ns()

@@ -1,0 +1,208 @@
+"""Items run for real: generic programs, ONNX Runtime, the aibench fixture, the run file."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .helpers import generic_spec, write_json, write_program
+
+
+def run_file(pytester) -> dict:
+    return json.loads((pytester.path / "run.json").read_text())
+
+
+def metrics_of(item: dict) -> dict:
+    return {f"{m['type']} {m['metric']}": m for m in item["metrics"]}
+
+
+def test_generic_program_results_are_parsed_recorded_and_summarised(pytester):
+    write_program(pytester.path / "prog.py")
+    write_json(pytester.path / "demo.json", generic_spec("demo"))
+    result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines([
+        "*aibench: 2 metric rows from 1 items*",
+        "item*metric*p50*p10*p90*MAD*n*unit",
+        "demo.json::demo[[]0-host[]]*NET latency*11.00*10.20*11.80*1.00*3*ms",
+        "demo.json::demo[[]0-host[]]*conv1 latency*4.00*",
+    ])
+    run = run_file(pytester)
+    assert run["format"] == "pytest-aibench-run" and run["version"] == 1
+    item = run["items"][0]
+    assert item["nodeid"] == "demo.json::demo[0-host]" and item["outcome"] == "passed"
+    assert item["case"]["model"] == "demo" and item["device"]["kind"] == "host"
+    net = metrics_of(item)["NET latency"]
+    assert net["values"] == [10.0, 11.0, 12.0]
+    assert net["summary"]["p50"] == 11.0 and net["num_runs"] == 3
+    assert set(run["machine"]) >= {"node", "system", "cpu", "python"}
+
+
+def test_placeholders_env_output_files_and_repeat(pytester):
+    write_program(pytester.path / "prog.py")
+    spec = generic_spec("demo", repeat=2, tests=[{
+        "identifier": "{ID}", "metric": "delay", "iter": 2,
+        "platform_args": {"env": {"EXIT_CODE": "0"}},
+        "output_files": {"out": {"filename": "out.txt", "location": "{TGTDIR}/out.txt"}},
+        "commands": ["{files.program} --iter {iter} --out {output_files.out}"]}])
+    write_json(pytester.path / "demo.json", spec)
+    result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
+    assert result.ret == 0, result.stdout.str()
+    values = metrics_of(run_file(pytester)["items"][0])["NET latency"]["values"]
+    assert values == [10.0, 11.0, 10.0, 11.0]  # two repeat indexes, two iterations each
+
+
+def test_iterations_option_overrides_the_spec(pytester):
+    write_program(pytester.path / "prog.py")
+    write_json(pytester.path / "demo.json", generic_spec("demo"))
+    pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json",
+                       "--aibench-iterations=5")
+    assert len(metrics_of(run_file(pytester)["items"][0])["NET latency"]["values"]) == 5
+
+
+def test_failing_program_fails_its_item_with_the_exit_code_and_output(pytester):
+    write_program(pytester.path / "prog.py")
+    spec = generic_spec("demo", tests=[{"identifier": "x", "metric": "delay", "iter": 1,
+                                        "env": {"EXIT_CODE": "7"},
+                                        "commands": ["{files.program} --iter {iter}"]}])
+    write_json(pytester.path / "demo.json", spec)
+    result = pytester.runpytest("--aibench-spec=demo.json")
+    result.stdout.fnmatch_lines([
+        "*demo.json tests[[]0[]]: */prog.py --iter 1 exited with code 7; its output ended with:",
+        "PyTorchObserver*",
+    ])
+    assert result.ret == 1
+
+
+def test_program_placeholder_needs_the_program_option(pytester):
+    write_json(pytester.path / "demo.json", {
+        "model": {"name": "demo", "format": "generic"},
+        "tests": [{"metric": "delay", "iter": 2, "commands": ["{program} --iter {iter}"]}]})
+    missing = pytester.runpytest("--aibench-spec=demo.json")
+    missing.stdout.fnmatch_lines(["*uses {program} but no program was given*"])
+    program = write_program(pytester.path / "bin" / "bench")
+    given = pytester.runpytest("--aibench-spec=demo.json", f"--aibench-program={program}")
+    given.assert_outcomes(passed=1)
+
+
+def test_command_timeout_kills_and_fails_the_item(pytester):
+    write_program(pytester.path / "prog.py", "#!/usr/bin/env python3\nimport time\ntime.sleep(60)")
+    spec = generic_spec("demo", tests=[{"metric": "delay", "timeout": 0.5,
+                                        "commands": ["{files.program}"]}])
+    write_json(pytester.path / "demo.json", spec)
+    result = pytester.runpytest("--aibench-spec=demo.json")
+    result.stdout.fnmatch_lines(["*ran past its timeout of 0.5 s and was killed*"])
+    assert result.ret == 1
+
+
+def test_program_without_metric_rows_fails_clearly(pytester):
+    write_program(pytester.path / "prog.py", "#!/usr/bin/env python3\nprint('hello')\n")
+    write_json(pytester.path / "demo.json", generic_spec("demo"))
+    result = pytester.runpytest("--aibench-spec=demo.json")
+    result.stdout.fnmatch_lines(["*printed no metric rows*", "hello"])
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset is not installed")
+def test_taskset_pins_the_command(pytester):
+    write_program(pytester.path / "prog.py", (
+        "#!/usr/bin/env python3\nimport os, json\n"
+        "print('AIBENCH ' + json.dumps({'type': 'NET', 'metric': 'cpus', 'unit': '',"
+        " 'value': len(os.sched_getaffinity(0))}))\n"))
+    spec = generic_spec("demo", tests=[{"metric": "delay", "platform_args": {"taskset": "1"},
+                                        "commands": ["{files.program}"]}])
+    write_json(pytester.path / "demo.json", spec)
+    pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
+    assert metrics_of(run_file(pytester)["items"][0])["NET cpus"]["values"] == [1.0]
+
+
+def test_aibench_fixture_in_a_plain_python_test(pytester):
+    pytester.makepyfile(test_speed="""
+        import pytest
+
+        @pytest.mark.aibench(iterations=7, warmup=2)
+        def test_sum(aibench):
+            calls = []
+            result = aibench(lambda n: calls.append(n) or sum(range(n)), 100)
+            assert result == 4950
+            assert len(calls) == 9
+            aibench.record("NET", "error", "abs", [0.5, 0.25])
+
+        def test_default_counts(aibench):
+            aibench(sorted, [3, 1, 2])
+            assert (aibench.iterations, aibench.warmup) == (50, 5)
+
+        def test_second_call_is_refused(aibench):
+            aibench(len, "x")
+            with pytest.raises(RuntimeError, match="already called"):
+                aibench(len, "x")
+            aibench.measure("parse", int, "3")
+
+        def test_untouched_fixture_records_nothing():
+            pass
+    """)
+    result = pytester.runpytest("--aibench-json=run.json")
+    result.assert_outcomes(passed=4)
+    items = {item["nodeid"].split("::")[1]: item for item in run_file(pytester)["items"]}
+    assert set(items) == {"test_sum", "test_default_counts", "test_second_call_is_refused"}
+    metrics = metrics_of(items["test_sum"])
+    assert len(metrics["NET latency"]["values"]) == 7 and metrics["NET latency"]["unit"] == "us"
+    assert all(value > 0 for value in metrics["NET latency"]["values"])
+    assert metrics["NET error"]["values"] == [0.5, 0.25]
+    assert set(metrics_of(items["test_second_call_is_refused"])) == {
+        "NET latency", "parse latency"}
+    assert items["test_sum"]["case"] is None
+
+
+def test_xdist_run_file_has_every_item_exactly_once(pytester):
+    pytest.importorskip("xdist")
+    write_program(pytester.path / "specs/prog.py")
+    tests = [{"identifier": f"t{i}", "metric": "delay", "iter": 3,
+              "commands": ["{files.program} --iter {iter}"]} for i in range(6)]
+    write_json(pytester.path / "specs/demo.json", generic_spec("demo", tests=tests))
+    result = pytester.runpytest_subprocess("-n", "2", "--aibench-spec=specs",
+                                           "--aibench-json=run.json", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=6)
+    nodeids = [item["nodeid"] for item in run_file(pytester)["items"]]
+    assert sorted(nodeids) == sorted(f"specs/demo.json::demo[t{i}-host]" for i in range(6))
+    result.stdout.fnmatch_lines(["*aibench: 12 metric rows from 6 items*"])
+
+
+def test_interrupted_run_leaves_the_previous_run_file_intact(pytester, monkeypatch):
+    from pytest_aibench import store
+
+    (pytester.path / "run.json").write_text('{"previous": true}')
+
+    def broken_dump(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store.json, "dump", broken_dump)
+    with pytest.raises(KeyboardInterrupt):
+        store.write_run(pytester.path / "run.json", {"items": []})
+    assert (pytester.path / "run.json").read_text() == '{"previous": true}'
+    assert [p.name for p in pytester.path.iterdir()] == ["run.json"]
+
+
+def test_custom_statistics_from_the_spec(pytester):
+    write_program(pytester.path / "prog.py")
+    spec = generic_spec("demo", tests=[{"metric": "delay", "iter": 5, "statistics": ["p95"],
+                                        "commands": ["{files.program} --iter {iter}"]}])
+    write_json(pytester.path / "demo.json", spec)
+    pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
+    summary = metrics_of(run_file(pytester)["items"][0])["NET latency"]["summary"]
+    assert summary == {"p95": 13.8, "p50": 12.0}
+
+
+def test_the_repository_specifications_run_here(pytester):
+    specs = Path(__file__).resolve().parents[1] / "specifications"
+    result = pytester.runpytest_subprocess(f"--aibench-spec={specs}", "-rs", "-p",
+                                           "no:cacheprovider", "--aibench-model-cache=cache")
+    result.assert_outcomes(passed=10, skipped=3)
+    result.stdout.fnmatch_lines_random([
+        "*mlp.json::mlp[[]0-host[]]*NET latency*us",
+        "*observer_demo.json::observer_demo[[]input-file-host[]]*multiply latency*us",
+        "SKIPPED [[]2[]]*caffe2*no runner for framework 'caffe2'*",
+        "SKIPPED [[]1[]]*tflite*no runner for framework 'tflite'*",
+    ])
+    downloaded = [p.name for p in (pytester.path / "cache").glob("*") if p.name != ".md5"]
+    assert downloaded == []  # skipped items download nothing
