@@ -16,8 +16,6 @@ import json
 import os
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.client import HTTPException
@@ -86,7 +84,9 @@ class ModelCache:
                 )
             return self.root_model_dir / location[2:]
         if location.startswith("file://"):
-            return Path(urllib.request.url2pathname(location[len("file://"):]))
+            from urllib.request import url2pathname
+
+            return Path(url2pathname(location[len("file://"):]))
         return case.spec_path.parent / location
 
     def cached_path(self, ref: FileRef, case: Case) -> Path:
@@ -147,6 +147,9 @@ class ModelCache:
                 os.unlink(partial)
 
     def _stream(self, url: str, out: BinaryIO, case: Case, ref: FileRef) -> str:
+        import urllib.error
+        import urllib.request
+
         where = f"{case.spec_path} {ref.where}"
         agent = {"User-Agent": f"pytest-aibench/{__version__}"}
         request = urllib.request.Request(url, headers=agent)

@@ -109,9 +109,16 @@ _MARK_HELP = {
 }
 
 
+_REGISTERED = pytest.StashKey[set[str]]()
+
+
 def register_mark(config: pytest.Config, name: str) -> None:
     """Declare a mark before adding it, so ``--strict-markers`` runs accept spec items."""
-    known = {line.split(":", 1)[0].strip() for line in config.getini("markers")}
+    registered = config.stash.setdefault(_REGISTERED, set())
+    if name in registered:
+        return
+    registered.add(name)
+    known = {line.split(":", 1)[0].split("(")[0].strip() for line in config.getini("markers")}
     if name not in known:
         text = _MARK_HELP.get(name, "pytest-aibench spec items of this framework, format, "
                                     "metric or platform")

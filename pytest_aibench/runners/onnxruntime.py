@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RunnerError
 from .base import RunContext
+
+if TYPE_CHECKING:  # numpy is imported when an ONNX item runs, not with pytest
+    import numpy as np
 
 SEED = 20180222
 _NUMPY_TYPES = {
@@ -32,6 +33,8 @@ _OPTIMIZATION_LEVELS = {
 
 def numpy_type(name: str) -> np.dtype[Any]:
     """A dtype from a spec type (``float``) or an ORT type (``tensor(float)``)."""
+    import numpy as np
+
     bare = name.removeprefix("tensor(").removesuffix(")")
     if bare not in _NUMPY_TYPES:
         raise RunnerError(
@@ -54,6 +57,8 @@ def random_input(shape: Sequence[int], dtype: np.dtype[Any], rng: np.random.Gene
 
 
 def file_input(path: Path, shape: Sequence[int], dtype: np.dtype[Any]) -> Any:
+    import numpy as np
+
     data = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, dtype=dtype, ndmin=1)
     try:
         return np.asarray(data, dtype=dtype).reshape(shape)
@@ -132,6 +137,8 @@ class OnnxRuntimeRunner:
         return session
 
     def _feeds(self, context: RunContext, inputs: Sequence[Any]) -> dict[str, Any]:
+        import numpy as np
+
         declared: Mapping[str, Any] = context.case.test.get("inputs") or {}
         rng = np.random.default_rng(SEED)
         feeds = {}

@@ -8,13 +8,15 @@ names the key and its JSON path.
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError
 from .paths import JsonPath, format_path
+
+if TYPE_CHECKING:
+    import yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
 SPEC_SUFFIXES = (".json", *YAML_SUFFIXES)
@@ -66,31 +68,33 @@ def _read_json(path: Path, text: str) -> Any:
     return data
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a mapping with the same key twice."""
+@cache
+def _unique_key_loader() -> type[yaml.SafeLoader]:
+    """A SafeLoader that refuses a mapping with the same key twice (built on first use, so
+    that PyYAML is imported only when a YAML spec is read)."""
+    import yaml
 
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} appears more than once in this mapping",
+                        key_node.start_mark,
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
 
-def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} appears more than once in this mapping",
-                key_node.start_mark,
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
-)
+    return UniqueKeyLoader
 
 
 def _read_yaml(path: Path, text: str) -> Any:
+    import yaml
+
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        return yaml.load(text, Loader=_unique_key_loader())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""

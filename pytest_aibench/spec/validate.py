@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any, cast
-
-import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import SpecError
 from .paths import format_path
+
+if TYPE_CHECKING:  # jsonschema is imported when a spec is first checked, not with pytest
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 MODEL_SPEC = "modelSpec"
 BENCHMARK_LIST = "benchmarkList"
@@ -28,6 +29,8 @@ _JSON_TYPES = {
 
 @cache
 def _validator(definition: str) -> jsonschema.Draft202012Validator:
+    import jsonschema
+
     text = resources.files("pytest_aibench.spec").joinpath("schema.json").read_text("utf-8")
     schema = json.loads(text)
     schema["$ref"] = f"#/$defs/{definition}"
@@ -75,6 +78,8 @@ def _describe(error: ValidationError) -> tuple[str, str]:
 
 def validate(data: Any, definition: str, source: str) -> None:
     """Raise :class:`SpecError` for the most relevant schema violation in ``data``."""
+    from jsonschema.exceptions import best_match
+
     error = best_match(_validator(definition).iter_errors(data))
     if error is not None:
         where, problem = _describe(error)
