@@ -10,6 +10,7 @@ plugins that wrap fixtures), with nothing but public API. The case and device ri
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -77,7 +78,9 @@ class SpecFile(pytest.File):
             cases = load_cases_from(self.path, data, plugin.settings.string_map)
         except SpecError as exc:
             plugin.broken_specs.add(self.nodeid)
-            raise self.CollectError(str(exc)) from None
+            shown = os.path.relpath(exc.path, self.config.invocation_params.dir)
+            raise self.CollectError(exc.message(exc.path if shown.startswith("..") else shown)) \
+                from None
         return list(self._items(cases, plugin.devices))
 
     def _items(self, cases: list[Case], devices: list[DeviceInfo]) -> Iterator[SpecItem]:

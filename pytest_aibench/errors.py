@@ -20,8 +20,12 @@ class SpecError(AibenchError):
         self.path = path
         self.where = where
         self.problem = problem
-        location = f"{path}: {where}" if where else path
-        super().__init__(f"{location}: {problem}")
+        super().__init__(self.message(path))
+
+    def message(self, shown_path: str) -> str:
+        """The message with the spec file named as ``shown_path`` (e.g. relative to the cwd)."""
+        location = f"{shown_path}: {self.where}" if self.where else shown_path
+        return f"{location}: {self.problem}"
 
 
 class CacheError(AibenchError):
