@@ -20,7 +20,7 @@ import pytest
 
 from .devices.base import DeviceInfo
 from .errors import AibenchError, SpecError
-from .runners.execute import CaseFiles, execute
+from .runners.execute import execute
 from .spec import Case, load_cases_from, read_spec_data, spec_kind
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .devices.base import Device
     from .plugin import AibenchSession
     from .recorder import Recorder
-    from .runners.base import Runner
+    from .runners.base import CaseFiles, Runner
 
 CASE = pytest.StashKey[Case]()
 DEVICE = pytest.StashKey[DeviceInfo]()

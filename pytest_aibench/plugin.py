@@ -20,8 +20,7 @@ from .metrics import DEFAULT_STATISTICS, net_first
 from .recorder import Recorder
 from .report import render_table, summary_rows
 from .runners import BUILTIN_RUNNERS
-from .runners.base import Runner
-from .runners.execute import CaseFiles
+from .runners.base import CaseFiles, Runner
 from .settings import Settings, add_options, from_config
 from .spec import SPEC_SUFFIXES, Case
 from .store import build_run, commit_info, machine_info, write_run
@@ -175,12 +174,11 @@ class AibenchSession:
         return runner
 
     def fetch_files(self, case: Case) -> CaseFiles:
-        model_files = {ref.name: self.cache.fetch(ref, case) for ref in case.model_files}
-        input_files: dict[str, list[Path]] = {}
-        for ref in case.input_files:
-            if not ref.is_generated:
-                input_files.setdefault(ref.name, []).append(self.cache.fetch(ref, case))
-        return model_files, input_files
+        return CaseFiles(
+            model=tuple((ref, self.cache.fetch(ref, case)) for ref in case.model_files),
+            inputs=tuple((ref, self.cache.fetch(ref, case)) for ref in case.input_files
+                         if not ref.is_generated),  # made at run time ({HOSTDIR}/x)
+        )
 
     def new_recorder(self, item: pytest.Item) -> Recorder:
         mark = item.get_closest_marker("aibench")

@@ -206,3 +206,23 @@ def test_the_repository_specifications_run_here(pytester):
     ])
     downloaded = [p.name for p in (pytester.path / "cache").glob("*") if p.name != ".md5"]
     assert downloaded == []  # skipped items download nothing
+
+
+def test_files_reach_the_device_under_their_spec_filename(pytester):
+    write_program(pytester.path / "prog.py", (
+        "#!/usr/bin/env python3\nimport json, os, sys\n"
+        "names = [os.path.basename(p) for p in sys.argv[1].split(',')]\n"
+        "contents = [open(p).read() for p in sys.argv[1].split(',')]\n"
+        "assert names == ['first.txt', 'second.txt'], names\n"
+        "assert contents == ['1', '2'], contents\n"
+        "print('AIBENCH ' + json.dumps({'type': 'NET', 'metric': 'ok', 'unit': '', 'value': 1}))\n"))
+    (pytester.path / "src").mkdir()
+    (pytester.path / "src/a.txt").write_text("1")
+    (pytester.path / "src/b.txt").write_text("2")
+    spec = generic_spec("demo", tests=[{"metric": "delay", "commands": [
+        "{files.program} {input_files.data}"], "input_files": {"data": [
+            {"filename": "first.txt", "location": "src/a.txt"},
+            {"filename": "second.txt", "location": "src/b.txt"}]}}])
+    write_json(pytester.path / "demo.json", spec)
+    result = pytester.runpytest("--aibench-spec=demo.json")
+    result.assert_outcomes(passed=1)

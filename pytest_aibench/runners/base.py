@@ -8,7 +8,24 @@ from typing import Protocol
 
 from ..devices.base import Device
 from ..recorder import Recorder
-from ..spec import Case
+from ..spec import Case, FileRef
+
+Placed = tuple[FileRef, Path]
+
+
+@dataclass(frozen=True)
+class CaseFiles:
+    """Host paths of a case's model files and input files, each with its spec entry (whose
+    ``filename`` is the name the file gets on the device)."""
+
+    model: tuple[Placed, ...] = ()
+    inputs: tuple[Placed, ...] = ()
+
+    def model_files(self) -> dict[str, Path]:
+        return {ref.name: path for ref, path in self.model}
+
+    def input_paths(self, name: str) -> list[Path]:
+        return [path for ref, path in self.inputs if ref.name == name]
 
 
 @dataclass
@@ -18,8 +35,7 @@ class RunContext:
 
     case: Case
     device: Device
-    model_files: dict[str, Path]
-    input_files: dict[str, list[Path]]
+    files: CaseFiles
     recorder: Recorder
     workdir: str
     hostdir: Path

@@ -10,7 +10,7 @@ from ..devices.base import Device
 from ..recorder import Recorder
 from ..settings import Settings
 from ..spec import Case
-from .base import RunContext, Runner
+from .base import CaseFiles, RunContext, Runner
 
 DEFAULT_ITERATIONS = 50
 DEFAULT_WARMUP = 1
@@ -30,10 +30,6 @@ def observer_prefixes(settings: Settings) -> tuple[str, ...]:
     return (extra, *DEFAULT_PREFIXES) if extra else DEFAULT_PREFIXES
 
 
-CaseFiles = tuple[dict[str, Path], dict[str, list[Path]]]
-"""Host paths of a case's model files (by name) and input files (by name, possibly several)."""
-
-
 def execute(
     case: Case, runner: Runner, device: Device, files: CaseFiles,
     recorder: Recorder, settings: Settings, scratch: Path,
@@ -44,7 +40,7 @@ def execute(
     workdir = device.new_workdir()
     try:
         runner.run(RunContext(
-            case=case, device=device, model_files=files[0], input_files=files[1],
+            case=case, device=device, files=files,
             recorder=recorder, workdir=workdir, hostdir=hostdir, iterations=iterations,
             warmup=warmup, timeout=settings.timeout, program=settings.program,
             observer_prefixes=observer_prefixes(settings),

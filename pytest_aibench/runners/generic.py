@@ -71,12 +71,12 @@ class GenericRunner:
         """Device paths of everything pushed, shaped like the placeholders that name them."""
         device, workdir = context.device, context.workdir
         placed: dict[str, Any] = {"files": {}, "input_files": {}, "output_files": {}}
-        for ref in context.case.model_files:
-            host_path = context.model_files[ref.name]
-            placed["files"][ref.name] = device.push(host_path, workdir, ref.filename)
-        for name, paths in context.input_files.items():
-            pushed = [device.push(path, workdir, path.name) for path in paths]
-            placed["input_files"][name] = ",".join(pushed)
+        for ref, path in context.files.model:
+            placed["files"][ref.name] = device.push(path, workdir, ref.filename)
+        for ref, path in context.files.inputs:  # several files under one name: comma-joined
+            pushed = device.push(path, workdir, ref.filename)
+            known = placed["input_files"].get(ref.name)
+            placed["input_files"][ref.name] = f"{known},{pushed}" if known else pushed
         if context.program:
             program = Path(context.program)
             placed["program"] = device.push(program, workdir, program.name)

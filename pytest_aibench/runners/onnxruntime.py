@@ -97,7 +97,7 @@ class OnnxRuntimeRunner:
         context.recorder.record("NET", "latency", "us", samples)
 
     def _model_path(self, context: RunContext) -> Path:
-        files = context.model_files
+        files = context.files.model_files()
         for name in ("model", "graph"):
             if name in files:
                 return files[name]
@@ -146,7 +146,7 @@ class OnnxRuntimeRunner:
             spec = declared.get(model_input.name, {})
             shape = concrete_shape(spec["shapes"][0] if spec else model_input.shape)
             dtype = numpy_type(spec.get("type") or model_input.type)
-            files = context.input_files.get(model_input.name)
+            files = context.files.input_paths(model_input.name)
             feeds[model_input.name] = (
                 file_input(files[0], shape, dtype) if files else random_input(shape, dtype, rng)
             )
