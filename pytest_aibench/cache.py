@@ -140,6 +140,7 @@ class ModelCache:
                     f"{digest}, the spec expects {ref.md5}. The file at that URL changed or the "
                     "spec's md5 is wrong; the cache was left as it was"
                 )
+            os.chmod(partial, 0o644)  # mkstemp made it private; a cache may be shared
             os.replace(partial, target)
             self._remember(target, digest)
         finally:

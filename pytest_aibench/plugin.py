@@ -255,9 +255,9 @@ class AibenchSession:
         write_run(path, run)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if is_worker(self.config) or not self.results:
-            return
         rows = summary_rows(self.results.values())
+        if is_worker(self.config) or not rows:
+            return
         measured = sum(1 for item in self.results.values() if item["metrics"])
         terminalreporter.write_sep("-", f"aibench: {len(rows)} metric rows from {measured} items")
         for line in render_table(rows):

@@ -154,3 +154,10 @@ def test_progress_is_reported_for_downloads(tmp_path, file_server):
     ModelCache(root=tmp_path / "c", progress=lambda url, done, total: seen.append(
         (url, done, total))).fetch(case.model_files[0], case)
     assert seen[-1] == (file_server.url("/m"), len(MODEL), len(MODEL))
+
+
+def test_downloaded_files_are_readable_by_others(tmp_path, file_server, model_cache):
+    file_server.routes["/m"] = Route(body=MODEL)
+    case = case_with(tmp_path, remote(file_server.url("/m")))
+    mode = model_cache.fetch(case.model_files[0], case).stat().st_mode
+    assert mode & 0o777 == 0o644
