@@ -226,3 +226,20 @@ def test_files_reach_the_device_under_their_spec_filename(pytester):
     write_json(pytester.path / "demo.json", spec)
     result = pytester.runpytest("--aibench-spec=demo.json")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_run_file_records_the_commit_of_the_checkout(pytester):
+    import subprocess
+
+    write_program(pytester.path / "prog.py")
+    write_json(pytester.path / "demo.json", generic_spec("demo"))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q"], cwd=pytester.path, check=True)
+    subprocess.run([*git, "add", "."], cwd=pytester.path, check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], cwd=pytester.path, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=pytester.path, check=True,
+                          capture_output=True, text=True).stdout.strip()
+    pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
+    commit = run_file(pytester)["commit"]
+    assert commit["id"] == head and commit["dirty"] is False
