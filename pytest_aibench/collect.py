@@ -1,11 +1,12 @@
 """Spec files → pytest items: the one module that knows pytest's collection API.
 
 Each case on each device becomes a :class:`SpecItem`, a ``pytest.Function`` made with
-``from_parent(spec_file, name=..., callobj=run_case)``. A short spike chose this over a bare
-``pytest.Item`` subclass: a Function built on a callable gets pytest's whole fixture machinery
-for free (the fixtures named in ``run_case``'s signature, the user's autouse fixtures, ``-p``
-plugins that wrap fixtures), with nothing but public API. The case and device ride in
-``item.stash``.
+``from_parent(spec_file, name=..., callobj=run_case)``, rather than a bare ``pytest.Item``
+subclass: a Function built on a callable gets pytest's whole fixture machinery for free (the
+fixtures named in ``run_case``'s signature, the user's autouse fixtures, plugins that wrap
+fixtures) with nothing but public API, where an Item would have to re-implement fixture setup.
+tests/test_collection.py shows a user's autouse fixture reaching spec items. The case and device
+ride in ``item.stash``.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from ..devices.base import Device
+from ..parsers.observer import DEFAULT_PREFIXES
 from ..recorder import Recorder
 from ..settings import Settings
 from ..spec import Case
@@ -24,8 +25,6 @@ def effective_counts(case: Case, settings: Settings) -> tuple[int, int]:
 
 
 def observer_prefixes(settings: Settings) -> tuple[str, ...]:
-    from ..parsers.observer import DEFAULT_PREFIXES
-
     extra = settings.observer_prefix
     return (extra, *DEFAULT_PREFIXES) if extra else DEFAULT_PREFIXES
 
@@ -34,6 +33,7 @@ def execute(
     case: Case, runner: Runner, device: Device, files: CaseFiles,
     recorder: Recorder, settings: Settings, scratch: Path,
 ) -> None:
+    """Run ``case`` with ``runner`` on ``device``; its metrics land in ``recorder``."""
     iterations, warmup = effective_counts(case, settings)
     scratch.mkdir(parents=True, exist_ok=True)
     hostdir = Path(tempfile.mkdtemp(prefix="hostdir-", dir=scratch))
