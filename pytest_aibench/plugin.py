@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Generator
 from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
@@ -27,7 +28,10 @@ from .store import build_run, commit_info, machine_info, write_run
 
 SESSION = pytest.StashKey["AibenchSession"]()
 RECORDER = pytest.StashKey[Recorder]()
-PROPERTY = "aibench"  # the user_properties entry that carries an item's results to the controller
+# The report attribute that carries an item's results to the controller. Extra report attributes
+# travel through xdist's report serialisation; user_properties would too, but junitxml writes
+# those into its XML, and raw samples do not belong there.
+REPORT_ATTRIBUTE = "aibench"
 FIXTURE_ITERATIONS = 50
 FIXTURE_WARMUP = 5
 _WORKER_DEVICES = "aibench_devices"
@@ -221,20 +225,20 @@ class AibenchSession:
             "spec": _relative(case.spec_path, root), "source": _relative(case.source, root),
         }
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> None:
-        if call.when == "call" or (call.when == "setup" and call.excinfo is not None):
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
             payload = self._payload(item)
             if payload is not None:
-                item.user_properties.append((PROPERTY, payload))
+                setattr(report, REPORT_ATTRIBUTE, payload)
+        return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "teardown":
-            return
-        payload = cast("dict[str, Any] | None", next(
-            (value for key, value in report.user_properties if key == PROPERTY), None
-        ))
-        if payload is None:
+        payload = cast("dict[str, Any] | None", getattr(report, REPORT_ATTRIBUTE, None))
+        if payload is None or report.when == "teardown":
             return
         outcome = report.outcome if report.when == "call" else (
             "skipped" if report.skipped else "error")

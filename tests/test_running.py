@@ -215,7 +215,8 @@ def test_files_reach_the_device_under_their_spec_filename(pytester):
         "contents = [open(p).read() for p in sys.argv[1].split(',')]\n"
         "assert names == ['first.txt', 'second.txt'], names\n"
         "assert contents == ['1', '2'], contents\n"
-        "print('AIBENCH ' + json.dumps({'type': 'NET', 'metric': 'ok', 'unit': '', 'value': 1}))\n"))
+        "row = {'type': 'NET', 'metric': 'ok', 'unit': '', 'value': 1}\n"
+        "print('AIBENCH ' + json.dumps(row))\n"))
     (pytester.path / "src").mkdir()
     (pytester.path / "src/a.txt").write_text("1")
     (pytester.path / "src/b.txt").write_text("2")
@@ -243,3 +244,13 @@ def test_run_file_records_the_commit_of_the_checkout(pytester):
     pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
     commit = run_file(pytester)["commit"]
     assert commit["id"] == head and commit["dirty"] is False
+
+
+def test_junit_xml_does_not_receive_raw_samples(pytester):
+    write_program(pytester.path / "prog.py")
+    write_json(pytester.path / "demo.json", generic_spec("demo"))
+    result = pytester.runpytest("--aibench-spec=demo.json", "--junitxml=junit.xml",
+                                "--aibench-json=run.json")
+    result.assert_outcomes(passed=1)
+    assert "values" not in (pytester.path / "junit.xml").read_text()
+    assert run_file(pytester)["items"][0]["metrics"][0]["values"] == [10.0, 11.0, 12.0]
