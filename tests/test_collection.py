@@ -179,3 +179,13 @@ def test_a_plugin_can_add_a_runner_through_the_hook(pytester):
     assert result.ret == 0
     run = json.loads((pytester.path / "run.json").read_text())
     assert run["items"][0]["metrics"][0]["values"] == [1.0, 2.0, 3.0]
+
+
+def test_yaml_specs_collect_like_json(pytester):
+    (pytester.path / "specs").mkdir()
+    (pytester.path / "specs/mlp.yaml").write_text(
+        "model: {name: mlp, format: onnx}\n"
+        "tests:\n"
+        "  - {identifier: '{ID}', metric: delay, inputs: {x: {shapes: [[1, 4], [2, 4]]}}}\n")
+    result = pytester.runpytest("--aibench-spec=specs", "--collect-only", "-q")
+    assert collected(result) == ["specs/mlp.yaml::mlp[0-host]", "specs/mlp.yaml::mlp[1-host]"]

@@ -254,3 +254,22 @@ def test_junit_xml_does_not_receive_raw_samples(pytester):
     result.assert_outcomes(passed=1)
     assert "values" not in (pytester.path / "junit.xml").read_text()
     assert run_file(pytester)["items"][0]["metrics"][0]["values"] == [10.0, 11.0, 12.0]
+
+
+def test_large_downloads_show_progress_and_run(pytester, file_server):
+    import hashlib
+
+    from .conftest import Route
+
+    blob = b"x" * (5 << 20)
+    file_server.routes["/big.bin"] = Route(body=blob)
+    write_program(pytester.path / "prog.py")
+    spec = generic_spec("demo")
+    spec["model"]["files"]["blob"] = {"filename": "big.bin", "md5": hashlib.md5(blob).hexdigest(),
+                                      "location": file_server.url("/big.bin")}
+    write_json(pytester.path / "demo.json", spec)
+    result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-model-cache=cache")
+    result.assert_outcomes(passed=1)
+    url = file_server.url("/big.bin")
+    result.stdout.fnmatch_lines([f"aibench: downloading {url}: 5.0 of 5.0 MiB"])
+    assert (pytester.path / "cache/generic/demo/big.bin").stat().st_size == len(blob)

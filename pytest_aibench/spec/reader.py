@@ -8,7 +8,6 @@ names the key and its JSON path.
 from __future__ import annotations
 
 import json
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,10 +67,9 @@ def _read_json(path: Path, text: str) -> Any:
     return data
 
 
-@cache
 def _unique_key_loader() -> type[yaml.SafeLoader]:
-    """A SafeLoader that refuses a mapping with the same key twice (built on first use, so
-    that PyYAML is imported only when a YAML spec is read)."""
+    """A SafeLoader that refuses a mapping with the same key twice (built when a YAML spec is
+    read, so that PyYAML is imported only then)."""
     import yaml
 
     class UniqueKeyLoader(yaml.SafeLoader):
