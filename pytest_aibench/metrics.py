@@ -129,6 +129,47 @@ class MetricRecord:
         )
 
 
+@dataclass
+class OperatorRecord:
+    """Time spent in one operator of the net, in one schema for every framework.
+
+    ``values`` are per-run times where the tool gives them (ONNX Runtime's profile, observer
+    rows); ``mean`` is the tool's own average where that is all it gives (TFLite's op profiling
+    table, torch.profiler's averages). ``calls`` is how often the operator ran per run.
+    """
+
+    name: str
+    type: str
+    unit: str = "us"
+    values: list[float] = field(default_factory=list)
+    mean: float | None = None
+    calls: int | None = None
+
+    @property
+    def average(self) -> float | None:
+        return _mean(self.values) if self.values else self.mean
+
+    def to_dict(self, net_average: float | None) -> dict[str, Any]:
+        """As the run file keeps it; ``share`` is this operator's part of the whole net."""
+        average = self.average
+        share = average / net_average if average is not None and net_average else None
+        return {
+            "name": self.name, "type": self.type, "unit": self.unit, "values": list(self.values),
+            "mean": average, "p50": median(sorted(self.values)) if self.values else None,
+            "calls": self.calls, "share": share,
+        }
+
+
+def operator_table(
+    operators: Iterable[OperatorRecord], net_average: float | None
+) -> list[dict[str, Any]]:
+    """Operators as dicts, most expensive first. Without a whole-net time, shares are of the
+    operators' total."""
+    ordered = sorted(operators, key=lambda op: op.average or 0.0, reverse=True)
+    total = net_average or math.fsum(op.average or 0.0 for op in ordered) or None
+    return [op.to_dict(total) for op in ordered]
+
+
 def net_first(keys: Iterable[str]) -> list[str]:
     """Metric keys ordered as FAI-PEP's screen reporter orders them: ``NET`` rows first."""
     return sorted(keys, key=lambda key: (not key.startswith("NET"), key))

@@ -17,9 +17,9 @@ from .collect import CASE, DEVICE, SpecFile
 from .devices.base import Device, DeviceInfo
 from .devices.fleet import discover, open_device
 from .devices.host import cpu_model
-from .metrics import DEFAULT_STATISTICS, net_first
+from .metrics import DEFAULT_STATISTICS
 from .recorder import Recorder
-from .report import render_table, summary_rows
+from .report import OPERATOR_COLUMNS, operator_rows, render_table, summary_rows
 from .runners import BUILTIN_RUNNERS
 from .runners.base import CaseFiles, Runner
 from .settings import Settings, add_options, from_config
@@ -206,15 +206,13 @@ class AibenchSession:
         recorder, case = item.stash.get(RECORDER, None), item.stash.get(CASE, None)
         if case is None and (recorder is None or not recorder.records):
             return None
-        records = recorder.records if recorder else {}
         statistics = tuple(case.test.get("statistics", DEFAULT_STATISTICS)) if case else \
             DEFAULT_STATISTICS
         device = item.stash.get(DEVICE, None)
         return {
             "case": self._describe(case) if case else None,
             "device": device.to_dict() if device else None,
-            "metrics": [records[key].to_dict(statistics) for key in net_first(records)],
-            "extra": dict(recorder.extra) if recorder else {},
+            **(recorder or Recorder(1, 0)).results(statistics),
         }
 
     def _describe(self, case: Case) -> dict[str, Any]:
@@ -266,6 +264,11 @@ class AibenchSession:
         terminalreporter.write_sep("-", f"aibench: {len(rows)} metric rows from {measured} items")
         for line in render_table(rows):
             terminalreporter.write_line(line)
+        operators = operator_rows(self.results.values(), self.settings.ops)
+        if operators:
+            terminalreporter.write_sep("-", f"aibench: top {self.settings.ops} operators per item")
+            for line in render_table(operators, OPERATOR_COLUMNS, text_columns=(0, 1, 2)):
+                terminalreporter.write_line(line)
         if self.settings.json:
             terminalreporter.write_line(f"aibench: run file written to {self.settings.json}")
 

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from .metrics import MetricRecord
+from .metrics import (
+    DEFAULT_STATISTICS,
+    MetricRecord,
+    OperatorRecord,
+    net_first,
+    operator_table,
+)
 
 T = TypeVar("T")
 
@@ -25,6 +31,7 @@ class Recorder:
         self.iterations = iterations
         self.warmup = warmup
         self.records: dict[str, MetricRecord] = {}
+        self.operators: dict[str, OperatorRecord] = {}
         self.extra: dict[str, Any] = {}
         self._called = False
 
@@ -73,3 +80,31 @@ class Recorder:
         mine.num_runs = record.num_runs or mine.num_runs
         mine.info_string = mine.info_string or record.info_string
         return mine
+
+    def add_operator(self, operator: OperatorRecord) -> OperatorRecord:
+        """Add one operator's time; repeated names (re-runs of a program) merge their samples."""
+        mine = self.operators.get(operator.name)
+        if mine is None:
+            self.operators[operator.name] = operator
+            return operator
+        mine.values.extend(operator.values)
+        mine.mean = operator.mean if operator.mean is not None else mine.mean
+        return mine
+
+    def net_average(self) -> float | None:
+        """Mean whole-net latency in microseconds, the base of operator shares."""
+        net = self.records.get("NET latency")
+        if net is None or net.unit != "us":
+            return None
+        if net.values:
+            return sum(net.values) / len(net.values)
+        return (net.summary or {}).get("mean")
+
+    def results(self, statistics: Sequence[str] = DEFAULT_STATISTICS) -> dict[str, Any]:
+        """What the run file keeps of this item: metrics (net rows first), operators (most
+        expensive first) and framework details."""
+        return {
+            "metrics": [self.records[key].to_dict(statistics) for key in net_first(self.records)],
+            "operators": operator_table(self.operators.values(), self.net_average()),
+            "extra": dict(self.extra),
+        }

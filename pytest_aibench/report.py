@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from .metrics import net_first
 
 COLUMNS = ("item", "metric", "p50", "p10", "p90", "MAD", "n", "unit")
+OPERATOR_COLUMNS = ("item", "operator", "type", "mean", "p50", "calls", "share")
 _STATS = ("p50", "p10", "p90", "MAD")
 
 
@@ -36,12 +37,28 @@ def summary_rows(items: Iterable[Mapping[str, Any]]) -> list[tuple[str, ...]]:
     return rows
 
 
-def render_table(rows: Sequence[Sequence[str]], header: Sequence[str] = COLUMNS) -> list[str]:
+def operator_rows(items: Iterable[Mapping[str, Any]], top: int) -> list[tuple[str, ...]]:
+    """The ``top`` most expensive operators of each item (``operators`` is sorted already)."""
+    rows: list[tuple[str, ...]] = []
+    for item in sorted(items, key=lambda entry: str(entry["nodeid"])):
+        for op in item.get("operators", [])[:top]:
+            share = "-" if op["share"] is None else f"{op['share']:.1%}"
+            rows.append((str(item["nodeid"]), op["name"], op["type"],
+                         f"{format_number(op['mean'])} {op['unit']}", format_number(op["p50"]),
+                         "-" if op["calls"] is None else str(op["calls"]), share))
+    return rows
+
+
+def render_table(
+    rows: Sequence[Sequence[str]], header: Sequence[str] = COLUMNS,
+    text_columns: Collection[int] = (0, 1, 7),
+) -> list[str]:
+    """Aligned text: ``text_columns`` flush left, the numbers flush right."""
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
 
     def line(row: Sequence[str]) -> str:
         cells = [
-            str(cell).ljust(width) if i < 2 or i == len(row) - 1 else str(cell).rjust(width)
+            str(cell).ljust(width) if i in text_columns else str(cell).rjust(width)
             for i, (cell, width) in enumerate(zip(row, widths, strict=True))
         ]
         return "  ".join(cells).rstrip()

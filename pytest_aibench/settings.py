@@ -74,6 +74,8 @@ OPTIONS: tuple[Option, ...] = (
            "a spec's timeout wins)", "SECONDS", default=300.0, kind="float"),
     Option("observer-prefix", "extra line prefix of observer JSON rows, besides "
            "'Caffe2Observer ', 'PyTorchObserver ' and 'AIBENCH '", "PREFIX"),
+    Option("ops", "operators shown per item in the summary, most expensive first (default 5; "
+           "0 shows none; the run file keeps all)", "N", default=5, kind="int"),
     Option("json", "write the run file (versioned JSON with raw samples) to PATH", "PATH",
            kind="path", ini=False),
 )
@@ -92,6 +94,7 @@ class Settings:
     warmup: int | None
     timeout: float
     observer_prefix: str | None
+    ops: int
     json: Path | None
     specs_from_command_line: bool = False
 
