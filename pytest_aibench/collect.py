@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .devices.base import DeviceInfo
-from .errors import AibenchError, SpecError
+from .errors import AibenchError, SpecError, Unsupported
 from .runners.execute import execute
 from .spec import Case, load_cases_from, read_spec_data, spec_kind
 
@@ -41,8 +41,11 @@ def run_case(
     aibench_files: CaseFiles, aibench: Recorder, aibench_session: AibenchSession,
 ) -> None:
     """The test function of every spec item: the fixtures prepare, the runner measures."""
-    execute(aibench_case, aibench_runner, aibench_device, aibench_files, aibench,
-            aibench_session.settings, aibench_session.scratch)
+    try:
+        execute(aibench_case, aibench_runner, aibench_device, aibench_files, aibench,
+                aibench_session.settings, aibench_session.scratch)
+    except Unsupported as exc:
+        pytest.skip(str(exc))
 
 
 def mark_name(text: str) -> str:

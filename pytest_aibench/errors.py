@@ -38,3 +38,8 @@ class DeviceError(AibenchError):
 
 class RunnerError(AibenchError):
     """A benchmark program or framework run failed, or its output made no sense."""
+
+
+class Unsupported(AibenchError):
+    """This case cannot run here (a missing backend, a runner that needs the host): the item
+    is skipped with this message, not failed."""

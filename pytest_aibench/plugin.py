@@ -182,6 +182,7 @@ class AibenchSession:
             model=tuple((ref, self.cache.fetch(ref, case)) for ref in case.model_files),
             inputs=tuple((ref, self.cache.fetch(ref, case)) for ref in case.input_files
                          if not ref.is_generated),  # made at run time ({HOSTDIR}/x)
+            goldens=tuple((ref, self.cache.fetch(ref, case)) for ref in case.golden_files),
         )
 
     def new_recorder(self, item: pytest.Item) -> Recorder:

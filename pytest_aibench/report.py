@@ -8,7 +8,7 @@ from typing import Any
 from .metrics import net_first
 
 COLUMNS = ("item", "metric", "p50", "p10", "p90", "MAD", "n", "unit")
-OPERATOR_COLUMNS = ("item", "operator", "type", "mean", "p50", "calls", "share")
+OPERATOR_COLUMNS = ("item", "operator", "type", "mean us", "p50 us", "calls", "share")
 _STATS = ("p50", "p10", "p90", "MAD")
 
 
@@ -44,7 +44,7 @@ def operator_rows(items: Iterable[Mapping[str, Any]], top: int) -> list[tuple[st
         for op in item.get("operators", [])[:top]:
             share = "-" if op["share"] is None else f"{op['share']:.1%}"
             rows.append((str(item["nodeid"]), op["name"], op["type"],
-                         f"{format_number(op['mean'])} {op['unit']}", format_number(op["p50"]),
+                         format_number(op["mean"]), format_number(op["p50"]),
                          "-" if op["calls"] is None else str(op["calls"]), share))
     return rows
 

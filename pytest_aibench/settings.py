@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from .golden import Tolerance
 from .spec import parse_string_map
 
 
@@ -74,6 +75,10 @@ OPTIONS: tuple[Option, ...] = (
            "a spec's timeout wins)", "SECONDS", default=300.0, kind="float"),
     Option("observer-prefix", "extra line prefix of observer JSON rows, besides "
            "'Caffe2Observer ', 'PyTorchObserver ' and 'AIBENCH '", "PREFIX"),
+    Option("error-tolerance", "tolerance of outputs against golden outputs where the spec gives "
+           "none, as atol=X,rtol=Y (default atol=1e-5,rtol=1e-4)", "TOL"),
+    Option("backend", "execution backend of in-process runners: cpu (default) or cuda; items "
+           "skip where the backend is missing", "NAME", default="cpu"),
     Option("ops", "operators shown per item in the summary, most expensive first (default 5; "
            "0 shows none; the run file keeps all)", "N", default=5, kind="int"),
     Option("json", "write the run file (versioned JSON with raw samples) to PATH", "PATH",
@@ -94,6 +99,8 @@ class Settings:
     warmup: int | None
     timeout: float
     observer_prefix: str | None
+    error_tolerance: Tolerance
+    backend: str
     ops: int
     json: Path | None
     specs_from_command_line: bool = False
@@ -158,6 +165,14 @@ def from_config(config: pytest.Config) -> Settings:
         values["string_map"] = parse_string_map(values["string_map"])
     except ValueError as exc:
         raise pytest.UsageError(f"--aibench-string-map: {exc}") from None
+    try:
+        values["error_tolerance"] = Tolerance.parse(values["error_tolerance"] or "")
+    except ValueError as exc:
+        raise pytest.UsageError(f"--aibench-error-tolerance: {exc}") from None
+    if values["backend"] not in ("cpu", "cuda"):
+        raise pytest.UsageError(
+            f"--aibench-backend: expected cpu or cuda, found {values['backend']!r}"
+        )
     if values["iterations"] is not None and values["iterations"] < 1:
         raise pytest.UsageError("--aibench-iterations: expected at least 1, found 0")
     values["model_cache"] = values["model_cache"] or default_model_cache()

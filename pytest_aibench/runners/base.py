@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from ..devices.base import Device
+from ..golden import Tolerance
 from ..recorder import Recorder
 from ..spec import Case, FileRef
 
@@ -20,6 +21,7 @@ class CaseFiles:
 
     model: tuple[Placed, ...] = ()
     inputs: tuple[Placed, ...] = ()
+    goldens: tuple[Placed, ...] = ()
 
     def model_files(self) -> dict[str, Path]:
         return {ref.name: path for ref, path in self.model}
@@ -44,6 +46,8 @@ class RunContext:
     timeout: float
     program: str | None
     observer_prefixes: tuple[str, ...]
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    backend: str = "cpu"
 
 
 class Runner(Protocol):

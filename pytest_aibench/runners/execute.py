@@ -43,7 +43,8 @@ def execute(
             case=case, device=device, files=files,
             recorder=recorder, workdir=workdir, hostdir=hostdir, iterations=iterations,
             warmup=warmup, timeout=settings.timeout, program=settings.program,
-            observer_prefixes=observer_prefixes(settings),
+            observer_prefixes=observer_prefixes(settings), tolerance=settings.error_tolerance,
+            backend=settings.backend,
         ))
     finally:
         device.remove_workdir(workdir)

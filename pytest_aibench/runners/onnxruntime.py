@@ -1,71 +1,29 @@
-"""ONNX Runtime, in process on the host: one timed ``session.run`` per sample.
+"""ONNX Runtime, in process on the host.
 
-Inputs are random with a fixed seed, shaped by the test's ``inputs`` (or the model's own input
-shapes, symbolic dimensions taken as 1), or read from ``input_files`` (``.npy``, or text with one
-number per line as FAI-PEP's golden files are). Session settings come from the test's
-``onnxruntime`` object and are recorded with the results.
+Timed runs first (one ``session.run`` per sample), then a separate profiled session for
+per-operator times, so profiling never slows the whole-net numbers. Session settings come from
+the test's ``onnxruntime`` object and are recorded with the results; with the optimisation level
+``disable`` the operators are the model's own nodes instead of fused kernels.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping, Sequence
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..errors import RunnerError
+from ..errors import RunnerError, Unsupported
+from ..parsers.ort_profile import mean_run_time, operators_from_profile
 from .base import RunContext
+from .inprocess import make_inputs, profiled_runs, time_runs
+from .outputs import check_outputs
 
-if TYPE_CHECKING:  # numpy is imported when an ONNX item runs, not with pytest
-    import numpy as np
-
-SEED = 20180222
-_NUMPY_TYPES = {
-    "float": "float32", "float32": "float32", "float16": "float16", "double": "float64",
-    "float64": "float64", "int8": "int8", "uint8": "uint8", "int16": "int16", "int32": "int32",
-    "int": "int32", "int64": "int64", "long": "int64", "bool": "bool",
-}
 _OPTIMIZATION_LEVELS = {
     "disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
     "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL",
 }
-
-
-def numpy_type(name: str) -> np.dtype[Any]:
-    """A dtype from a spec type (``float``) or an ORT type (``tensor(float)``)."""
-    import numpy as np
-
-    bare = name.removeprefix("tensor(").removesuffix(")")
-    if bare not in _NUMPY_TYPES:
-        raise RunnerError(
-            f"input type {name!r} is not supported; use one of {sorted(_NUMPY_TYPES)}"
-        )
-    return np.dtype(_NUMPY_TYPES[bare])
-
-
-def concrete_shape(dims: Sequence[Any]) -> list[int]:
-    """Symbolic or unknown dimensions (``"batch"``, ``None``, ``"variable"``) become 1."""
-    return [dim if isinstance(dim, int) and dim >= 0 else 1 for dim in dims]
-
-
-def random_input(shape: Sequence[int], dtype: np.dtype[Any], rng: np.random.Generator) -> Any:
-    if dtype.kind == "f":
-        return rng.standard_normal(shape).astype(dtype)
-    if dtype.kind == "b":
-        return rng.integers(0, 2, shape).astype(dtype)
-    return rng.integers(0, 10, shape).astype(dtype)
-
-
-def file_input(path: Path, shape: Sequence[int], dtype: np.dtype[Any]) -> Any:
-    import numpy as np
-
-    data = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, dtype=dtype, ndmin=1)
-    try:
-        return np.asarray(data, dtype=dtype).reshape(shape)
-    except ValueError:
-        raise RunnerError(
-            f"input file {path} holds {np.size(data)} values, which do not fit shape {list(shape)}"
-        ) from None
+_BACKEND_PROVIDERS = {"cpu": ["CPUExecutionProvider"],
+                      "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
 
 
 class OnnxRuntimeRunner:
@@ -80,53 +38,56 @@ class OnnxRuntimeRunner:
 
     def run(self, context: RunContext) -> None:
         if context.device.info.kind != "host":
-            raise RunnerError(
-                f"{context.case.where}: the onnxruntime runner runs in this process, on the "
-                f"host only, not on {context.device.info.kind} devices"
+            raise Unsupported(
+                f"the onnxruntime runner runs in this process, on the host only, not on "
+                f"{context.device.info.kind} devices"
             )
         session = self._session(context)
-        feeds = self._feeds(context, session.get_inputs())
-        for _ in range(context.warmup):
-            session.run(None, feeds)
-        samples = []
-        clock = time.perf_counter_ns
-        for _ in range(context.iterations):
-            start = clock()
-            session.run(None, feeds)
-            samples.append((clock() - start) / 1000.0)
-        context.recorder.record("NET", "latency", "us", samples)
+        feeds = make_inputs(context, [(i.name, i.shape, i.type) for i in session.get_inputs()])
+        outputs = time_runs(context, lambda: session.run(None, feeds))
+        self._profile_operators(context, feeds)
+        names = [output.name for output in session.get_outputs()]
+        check_outputs(context, dict(zip(names, outputs, strict=True)))
 
-    def _model_path(self, context: RunContext) -> Path:
-        files = context.files.model_files()
-        for name in ("model", "graph"):
-            if name in files:
-                return files[name]
-        if len(files) == 1:
-            return next(iter(files.values()))
-        raise RunnerError(
-            f"{context.case.spec_path} model.files: expected the ONNX file under 'model' (or a "
-            f"single file), found {sorted(files) or 'no files'}"
-        )
+    def _options(self, context: RunContext) -> dict[str, Any]:
+        return dict(context.case.test.get("onnxruntime") or {})
 
-    def _session(self, context: RunContext) -> Any:
+    def _providers(self, context: RunContext) -> list[str]:
         import onnxruntime as ort
 
-        options = dict(context.case.test.get("onnxruntime") or {})
-        session_options = ort.SessionOptions()
+        wanted = self._options(context).get("providers") or _BACKEND_PROVIDERS[context.backend]
+        available = ort.get_available_providers()
+        missing = [provider for provider in wanted if provider not in available]
+        if missing:
+            raise Unsupported(
+                f"execution provider {missing[0]} is not in this onnxruntime build "
+                f"(available: {', '.join(available)})"
+            )
+        return list(wanted)
+
+    def _session(self, context: RunContext, profile_prefix: Path | None = None) -> Any:
+        import onnxruntime as ort
+
+        options = self._options(context)
         level = options.get("graph_optimization_level", "all")
+        session_options = ort.SessionOptions()
         session_options.graph_optimization_level = getattr(
             ort.GraphOptimizationLevel, _OPTIMIZATION_LEVELS[level]
         )
         for knob in ("intra_op_num_threads", "inter_op_num_threads"):
             if knob in options:
                 setattr(session_options, knob, int(options[knob]))
-        providers = options.get("providers") or ["CPUExecutionProvider"]
+        if profile_prefix is not None:
+            session_options.enable_profiling = True
+            session_options.profile_file_prefix = str(profile_prefix)
+        model = self._model_path(context)
         try:
-            session = ort.InferenceSession(
-                str(self._model_path(context)), session_options, providers=providers
-            )
+            session = ort.InferenceSession(str(model), session_options,
+                                           providers=self._providers(context))
+        except (RunnerError, Unsupported):
+            raise
         except Exception as exc:  # ORT raises its own unexported exception types
-            raise RunnerError(f"{context.case.where}: onnxruntime cannot load the model: {exc}") \
+            raise RunnerError(f"{context.case.where}: onnxruntime cannot load {model}: {exc}") \
                 from None
         context.recorder.extra["onnxruntime"] = {
             "version": ort.__version__, "providers": session.get_providers(),
@@ -136,22 +97,26 @@ class OnnxRuntimeRunner:
         }
         return session
 
-    def _feeds(self, context: RunContext, inputs: Sequence[Any]) -> dict[str, Any]:
-        import numpy as np
+    def _profile_operators(self, context: RunContext, feeds: dict[str, Any]) -> None:
+        session = self._session(context, profile_prefix=context.hostdir / "ort_profile")
+        runs = profiled_runs(context)
+        for _ in range(runs):
+            session.run(None, feeds)
+        trace_path = Path(session.end_profiling())
+        trace = json.loads(trace_path.read_text(encoding="utf-8"))
+        trace_path.unlink()
+        for operator in operators_from_profile(trace, runs):
+            context.recorder.add_operator(operator)
+        context.recorder.operator_base = mean_run_time(trace)
 
-        declared: Mapping[str, Any] = context.case.test.get("inputs") or {}
-        rng = np.random.default_rng(SEED)
-        feeds = {}
-        for model_input in inputs:
-            spec = declared.get(model_input.name, {})
-            shape = concrete_shape(spec["shapes"][0] if spec else model_input.shape)
-            dtype = numpy_type(spec.get("type") or model_input.type)
-            files = context.files.input_paths(model_input.name)
-            feeds[model_input.name] = (
-                file_input(files[0], shape, dtype) if files else random_input(shape, dtype, rng)
-            )
-        context.recorder.extra["inputs"] = {
-            name: {"shape": list(value.shape), "type": str(value.dtype)}
-            for name, value in feeds.items()
-        }
-        return feeds
+    def _model_path(self, context: RunContext) -> Path:
+        files = context.files.model_files()
+        for name in ("model", "graph"):
+            if name in files:
+                return files[name]
+        if len(files) == 1:
+            return next(iter(files.values()))
+        raise RunnerError(
+            f"{context.case.spec_path} model.files: expected the model file under 'model' (or "
+            f"a single file), found {sorted(files) or 'no files'}"
+        )

@@ -114,6 +114,8 @@ def _load_model_spec(
                                        spec_path),
                 output_files=_file_refs(variant.get("output_files", {}), f"{where}.output_files",
                                         spec_path),
+                golden_files=_file_refs(variant.get("golden_files", {}), f"{where}.golden_files",
+                                        spec_path),
             ))
     return cases
 

@@ -72,6 +72,7 @@ class Case:
     model_files: tuple[FileRef, ...]
     input_files: tuple[FileRef, ...]
     output_files: tuple[FileRef, ...]
+    golden_files: tuple[FileRef, ...] = ()
 
     @property
     def name(self) -> str:

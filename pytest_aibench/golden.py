@@ -1,0 +1,97 @@
+"""Outputs against golden outputs: the error metrics and the pass/fail rule. Pure (numpy only).
+
+Per output: max absolute error, mean absolute error, relative L2 error (||a - g|| / ||g||) and
+cosine similarity. An output passes when every element satisfies ``|a - g| <= atol + rtol * |g|``
+(numpy's ``allclose`` rule).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import AibenchError
+
+DEFAULT_ATOL = 1e-5
+DEFAULT_RTOL = 1e-4
+
+
+class GoldenMismatch(AibenchError):
+    """An output differs from its golden output beyond the tolerance."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    atol: float = DEFAULT_ATOL
+    rtol: float = DEFAULT_RTOL
+
+    @classmethod
+    def parse(cls, text: str) -> Tolerance:
+        """``"atol=1e-6,rtol=1e-5"`` (either part may be left out); ValueError otherwise."""
+        values: dict[str, float] = {}
+        for part in filter(None, (piece.strip() for piece in text.split(","))):
+            key, _, number = part.partition("=")
+            if key.strip() not in ("atol", "rtol") or not number:
+                raise ValueError(f"expected atol=X and/or rtol=Y, found {part!r}")
+            values[key.strip()] = float(number)
+        return cls(**values)
+
+    def overriding(self, spec: Mapping[str, Any] | None) -> Tolerance:
+        spec = spec or {}
+        return Tolerance(float(spec.get("atol", self.atol)), float(spec.get("rtol", self.rtol)))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    max_abs: float
+    mean_abs: float
+    rel_l2: float
+    cosine: float | None
+    worst_index: tuple[int, ...]
+    actual: float
+    expected: float
+    passed: bool
+
+    def metrics(self) -> dict[str, float | None]:
+        return {"max_abs_error": self.max_abs, "mean_abs_error": self.mean_abs,
+                "rel_l2_error": self.rel_l2, "cosine_similarity": self.cosine}
+
+    def explain(self, tolerance: Tolerance) -> str:
+        return (
+            f"output {self.name!r} differs from its golden output beyond atol={tolerance.atol:g}"
+            f" rtol={tolerance.rtol:g}: worst element {list(self.worst_index)} is "
+            f"{self.actual!r}, golden {self.expected!r} (max abs error {self.max_abs:.3g}, "
+            f"relative L2 error {self.rel_l2:.3g})"
+        )
+
+
+def compare(name: str, actual: Any, golden: Any, tolerance: Tolerance) -> Comparison:
+    """Compare two arrays of the same shape (or the same size, compared flat)."""
+    import numpy as np
+
+    got, want = np.asarray(actual, dtype=np.float64), np.asarray(golden, dtype=np.float64)
+    if got.shape != want.shape:
+        if got.size != want.size:
+            raise GoldenMismatch(
+                f"output {name!r} has shape {list(got.shape)}, its golden output "
+                f"{list(want.shape)}"
+            )
+        got = got.reshape(want.shape)
+    diff = np.abs(got - want)
+    worst = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
+    norms = float(np.linalg.norm(got)) * float(np.linalg.norm(want))
+    error_norm, golden_norm = float(np.linalg.norm(got - want)), float(np.linalg.norm(want))
+    return Comparison(
+        name=name,
+        max_abs=float(diff.max()) if diff.size else 0.0,
+        mean_abs=float(diff.mean()) if diff.size else 0.0,
+        rel_l2=error_norm / golden_norm if golden_norm else (math.inf if error_norm else 0.0),
+        cosine=float(np.dot(got.ravel(), want.ravel())) / norms if norms else None,
+        worst_index=tuple(int(i) for i in worst),
+        actual=float(got[worst]) if diff.size else math.nan,
+        expected=float(want[worst]) if diff.size else math.nan,
+        passed=bool(np.all(diff <= tolerance.atol + tolerance.rtol * np.abs(want))),
+    )

@@ -1,0 +1,57 @@
+"""What the in-process runners (ONNX Runtime, LiteRT, TorchScript) share: inputs, timing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..tensors import SEED, concrete_shape, numpy_dtype, random_tensor, read_tensor
+from .base import RunContext
+
+# (name, shape as the model declares it, dtype name as the framework spells it)
+Signature = Sequence[tuple[str, Sequence[Any], str]]
+
+
+def make_inputs(context: RunContext, signature: Signature) -> dict[str, Any]:
+    """One array per model input: from the test's input file of that name, else random with a
+    fixed seed, shaped by the test's ``inputs`` (else by the model, symbolic dims as 1)."""
+    import numpy as np
+
+    declared = context.case.test.get("inputs") or {}
+    rng = np.random.default_rng(SEED)
+    arrays = {}
+    for name, model_shape, model_type in signature:
+        spec = declared.get(name, {})
+        shape = concrete_shape(spec["shapes"][0] if spec else model_shape)
+        dtype = numpy_dtype(spec.get("type") or model_type)
+        files = context.files.input_paths(name)
+        arrays[name] = (read_tensor(files[0], name, dtype, shape) if files
+                        else random_tensor(shape, dtype, rng))
+    context.recorder.extra["inputs"] = {
+        name: {"shape": list(array.shape), "type": str(array.dtype)}
+        for name, array in arrays.items()
+    }
+    return arrays
+
+
+def time_runs(context: RunContext, run: Callable[[], Any]) -> Any:
+    """``warmup`` untimed calls, then one ``"NET latency"`` sample (us) per timed call; returns
+    the last call's result (the outputs checked against golden files)."""
+    result = None
+    for _ in range(context.warmup):
+        result = run()
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(context.iterations):
+        start = clock()
+        result = run()
+        samples.append((clock() - start) / 1000.0)
+    context.recorder.record("NET", "latency", "us", samples)
+    return result
+
+
+def profiled_runs(context: RunContext) -> int:
+    """How many runs per-operator profiling takes: enough for a median, few enough to be quick
+    (profiling slows every run, so it never shares runs with the timed loop)."""
+    return max(1, min(context.iterations, 20))

@@ -1,0 +1,37 @@
+"""A run's outputs against the case's golden files: error metrics recorded, mismatches fail."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import RunnerError
+from ..golden import GoldenMismatch, compare
+from ..tensors import read_tensor
+from .base import RunContext
+
+
+def check_outputs(context: RunContext, outputs: Mapping[str, Any]) -> None:
+    """Record each golden output's error metrics (``"<output> max_abs_error"``, ...); raise
+    :class:`GoldenMismatch` naming every output beyond the tolerance. A model with one output
+    and one golden file is compared whatever the output is called."""
+    case, goldens = context.case, context.files.goldens
+    tolerance = context.tolerance.overriding(case.test.get("tolerance"))
+    failures = []
+    for ref, path in goldens:
+        actual = outputs.get(ref.name)
+        if actual is None and len(outputs) == 1 and len(goldens) == 1:
+            actual = next(iter(outputs.values()))
+        if actual is None:
+            raise RunnerError(
+                f"{case.where} {ref.where}: the model has no output {ref.name!r}; its outputs "
+                f"are {sorted(outputs)}"
+            )
+        comparison = compare(ref.name, actual, read_tensor(path, ref.name), tolerance)
+        for metric, value in comparison.metrics().items():
+            if value is not None:
+                context.recorder.record(ref.name, metric, "", [value])
+        if not comparison.passed:
+            failures.append(comparison.explain(tolerance))
+    if failures:
+        raise GoldenMismatch(f"{case.where}: " + "; ".join(failures))
