@@ -172,7 +172,7 @@ class AibenchSession:
                     "pytest_aibench_runner hook"
                 )
             runner = factory()
-        reason = runner.unavailable()
+        reason = runner.unavailable(case, self.settings.program)
         if reason:
             pytest.skip(reason)
         return runner

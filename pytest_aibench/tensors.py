@@ -10,6 +10,7 @@ Caffe2's ``--text_output`` writes).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,15 @@ def numpy_dtype(name: str) -> np.dtype[Any]:
 
 def concrete_shape(dims: Sequence[Any]) -> list[int]:
     """Symbolic or unknown dimensions (``"batch"``, ``None``, ``-1``, ``"variable"``) become 1."""
-    return [dim if isinstance(dim, int) and dim >= 0 else 1 for dim in dims]
+    return [_dimension(dim) for dim in dims]
+
+
+def _dimension(dim: Any) -> int:
+    try:
+        value = operator.index(dim)  # ints, numpy ints; not strings, None or floats
+    except TypeError:
+        return 1
+    return value if value >= 0 else 1
 
 
 def random_tensor(shape: Sequence[int], dtype: np.dtype[Any], rng: np.random.Generator) -> Any:

@@ -1,7 +1,9 @@
-"""Shared test helpers: a real HTTP server on loopback."""
+"""Shared test helpers: a real HTTP server on loopback; frameworks imported up front."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import threading
 import time
 from collections import Counter
@@ -10,6 +12,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+# pytester restores sys.modules after each test, and C extensions such as onnx and torch cannot
+# be imported a second time in one process: import them once, before any pytester snapshot.
+for _framework in ("onnx", "onnxruntime", "ai_edge_litert.interpreter", "torch"):
+    with contextlib.suppress(ImportError):
+        importlib.import_module(_framework)
 
 
 @dataclass

@@ -153,28 +153,28 @@ def test_user_autouse_fixtures_apply_to_spec_items(pytester):
 
 
 def test_missing_runner_skips_with_the_reason(pytester):
-    write_json(pytester.path / "tf.json", {
-        "model": {"name": "sq", "format": "tflite"},
+    write_json(pytester.path / "mx.json", {
+        "model": {"name": "sq", "format": "mxnet"},
         "tests": [{"metric": "delay", "commands": ["{program}"]}]})
-    result = pytester.runpytest("--aibench-spec=tf.json", "-rs")
+    result = pytester.runpytest("--aibench-spec=mx.json", "-rs")
     result.stdout.fnmatch_lines(
-        ["*SKIPPED*no runner for framework 'tflite' (model format 'tflite') is installed*"])
+        ["*SKIPPED*no runner for framework 'mxnet' (model format 'mxnet') is installed*"])
     result.assert_outcomes(skipped=1)
 
 
 def test_a_plugin_can_add_a_runner_through_the_hook(pytester):
     write_json(pytester.path / "tf.json", {
-        "model": {"name": "sq", "format": "tflite"},
+        "model": {"name": "sq", "format": "mxnet"},
         "tests": [{"metric": "delay"}]})
     pytester.makeconftest(
         "class Fixed:\n"
         "    name = 'fixed'\n"
-        "    def unavailable(self):\n"
+        "    def unavailable(self, case, program):\n"
         "        return None\n"
         "    def run(self, context):\n"
         "        context.recorder.record('NET', 'latency', 'us', [1.0, 2.0, 3.0])\n"
         "def pytest_aibench_runner(config, framework):\n"
-        "    return Fixed() if framework == 'tflite' else None\n")
+        "    return Fixed() if framework == 'mxnet' else None\n")
     result = pytester.runpytest("--aibench-spec=tf.json", "--aibench-json=run.json")
     assert result.ret == 0
     run = json.loads((pytester.path / "run.json").read_text())

@@ -53,8 +53,9 @@ class RunContext:
 class Runner(Protocol):
     name: str
 
-    def unavailable(self) -> str | None:
-        """Why this runner cannot run here (a missing package, with the extra to install)."""
+    def unavailable(self, case: Case, program: str | None) -> str | None:
+        """Why this case cannot run here (a missing package, with the extra to install; no
+        program for ``{program}``), checked before any file is fetched; ``None`` if it can."""
 
     def run(self, context: RunContext) -> None:
         """Run the case and add its metric records to ``context.recorder``."""

@@ -18,7 +18,7 @@ from typing import Any
 from ..devices.base import CommandResult
 from ..errors import DeviceError, RunnerError
 from ..parsers.observer import parse_observer_lines
-from ..spec import fill
+from ..spec import Case, fill
 from ..spec.placeholders import Lookup, chained
 from .base import RunContext
 
@@ -48,21 +48,29 @@ def command_env(context: RunContext) -> dict[str, str]:
 class GenericRunner:
     name = "generic"
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, case: Case, program: str | None) -> str | None:
+        if program is None and any("{program}" in cmd for cmd in self.commands(case, program)):
+            return (f"the {self.name} commands of {case.where} run {{program}}; pass "
+                    "--aibench-program PATH to run them")
         return None
+
+    def commands(self, case: Case, program: str | None) -> list[str]:
+        """The command templates to run; runners with a command composer override this."""
+        return case.commands
 
     def run(self, context: RunContext) -> None:
         case = context.case
-        if not case.commands:
+        commands = self.commands(case, context.program)
+        if not commands:
             raise RunnerError(
                 f"{case.where}: the test has no commands; give 'commands' (a list of command "
-                "templates) for the generic runner"
+                f"templates) for the {self.name} runner"
             )
         placed = self._push(context)
         outputs = []
         for index in range(int(case.model.get("repeat", 1))):
             lookup = self._lookup(context, placed, index)
-            for template in case.commands:
+            for template in commands:
                 outputs.append(self._run_command(context, template, lookup))
         self._pull_outputs(context, placed)
         self._record(context, outputs)
@@ -101,11 +109,6 @@ class GenericRunner:
             raise RunnerError(f"{context.case.where}: cannot split command {template!r}: {exc}") \
                 from None
         argv = [fill(word, lookup) for word in words]
-        if any("{program}" in word for word in argv):
-            raise RunnerError(
-                f"{context.case.where}: the command uses {{program}} but no program was given; "
-                "pass --aibench-program PATH"
-            )
         taskset = platform_args(context).get("taskset")
         return (["taskset", str(taskset)] if taskset else []) + argv
 

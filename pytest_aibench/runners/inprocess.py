@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..tensors import SEED, concrete_shape, numpy_dtype, random_tensor, read_tensor
@@ -26,13 +27,23 @@ def make_inputs(context: RunContext, signature: Signature) -> dict[str, Any]:
         shape = concrete_shape(spec["shapes"][0] if spec else model_shape)
         dtype = numpy_dtype(spec.get("type") or model_type)
         files = context.files.input_paths(name)
-        arrays[name] = (read_tensor(files[0], name, dtype, shape) if files
+        arrays[name] = (_file_input(files[0], name, dtype, shape, bool(spec)) if files
                         else random_tensor(shape, dtype, rng))
     context.recorder.extra["inputs"] = {
         name: {"shape": list(array.shape), "type": str(array.dtype)}
         for name, array in arrays.items()
     }
     return arrays
+
+
+def _file_input(path: Path, name: str, dtype: Any, shape: list[int], declared: bool) -> Any:
+    """An input file's array: shaped as the test declares, else as stored (an ``.npy`` knows its
+    shape, which may differ from the model's symbolic one), else as the model declares."""
+    flat = path.suffix.lower() in (".bin", ".raw")  # raw bytes have no shape of their own
+    array = read_tensor(path, name, dtype, shape if declared or flat else None)
+    if array.ndim <= 1 and list(array.shape) != shape:  # one number per line
+        array = read_tensor(path, name, dtype, shape)
+    return array
 
 
 def time_runs(context: RunContext, run: Callable[[], Any]) -> Any:

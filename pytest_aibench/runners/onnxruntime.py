@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import RunnerError, Unsupported
 from ..parsers.ort_profile import mean_run_time, operators_from_profile
+from ..spec import Case
 from .base import RunContext
 from .inprocess import make_inputs, profiled_runs, time_runs
 from .outputs import check_outputs
@@ -29,7 +30,7 @@ _BACKEND_PROVIDERS = {"cpu": ["CPUExecutionProvider"],
 class OnnxRuntimeRunner:
     name = "onnxruntime"
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, case: Case, program: str | None) -> str | None:
         try:
             import onnxruntime  # noqa: F401
         except ImportError:

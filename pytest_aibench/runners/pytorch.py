@@ -1,0 +1,136 @@
+"""PyTorch in process on the host: TorchScript (``torch.jit.load``) or ``torch.export``
+archives (``.pt2``, ``torch.export.load``).
+
+Inputs come from the test's ``inputs`` (a TorchScript file does not declare its input shapes)
+or its input files, in the order the test lists them. Timed runs first, then a separate
+``torch.profiler`` pass for per-operator times (self CPU time per run). The test's ``pytorch``
+object may set ``num_threads``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import RunnerError, Unsupported
+from ..metrics import OperatorRecord
+from ..spec import Case
+from .base import RunContext
+from .inprocess import make_inputs, profiled_runs, time_runs
+from .outputs import check_outputs
+
+
+def named_outputs(result: Any) -> dict[str, Any]:
+    """A module's result as numpy arrays by name: one tensor is ``output``, a tuple ``0``,
+    ``1``..., a dict keeps its keys."""
+    if isinstance(result, Mapping):
+        items = list(result.items())
+    elif isinstance(result, tuple | list):
+        items = [(str(index), value) for index, value in enumerate(result)]
+    else:
+        items = [("output", result)]
+    return {str(name): value.detach().cpu().numpy() for name, value in items}
+
+
+class PytorchRunner:
+    name = "pytorch"
+
+    def unavailable(self, case: Case, program: str | None) -> str | None:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return "torch is not installed: pip install 'pytest-aibench[torch]'"
+        return None
+
+    def run(self, context: RunContext) -> None:
+        import torch
+
+        if context.device.info.kind != "host":
+            raise Unsupported("PyTorch in process runs on the host only")
+        device = self._torch_device(context)
+        module = self._load(context, device)
+        declared = context.case.test.get("inputs") or {}
+        if not declared:
+            raise RunnerError(
+                f"{context.case.where}: a TorchScript or exported model does not declare its "
+                "input shapes; give the test 'inputs', e.g. {\"x\": {\"shapes\": [[1, 64]], "
+                "\"type\": \"float\"}}"
+            )
+        arrays = make_inputs(context, [(name, spec["shapes"][0], spec.get("type", "float"))
+                                       for name, spec in declared.items()])
+        tensors = [torch.from_numpy(array).to(device) for array in arrays.values()]
+
+        def forward() -> Any:
+            with torch.inference_mode():
+                result = module(*tensors)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            return result
+
+        result = time_runs(context, forward)
+        self._profile_operators(context, forward)
+        check_outputs(context, named_outputs(result))
+
+    def _torch_device(self, context: RunContext) -> Any:
+        import torch
+
+        if context.backend == "cuda" and not torch.cuda.is_available():
+            raise Unsupported("the cuda backend was asked for, but torch sees no CUDA device "
+                              f"(torch {torch.__version__})")
+        threads = (context.case.test.get("pytorch") or {}).get("num_threads")
+        if threads:
+            torch.set_num_threads(int(threads))
+        context.recorder.extra["torch"] = {"version": torch.__version__,
+                                           "num_threads": torch.get_num_threads(),
+                                           "backend": context.backend}
+        return torch.device(context.backend)
+
+    def _load(self, context: RunContext, device: Any) -> Any:
+        import torch
+
+        path = self._model_path(context)
+        api: Any = torch  # torch.jit.load and torch.export.load carry no type hints
+        try:
+            if path.suffix == ".pt2":
+                module = api.export.load(str(path)).module()
+            else:
+                with warnings.catch_warnings():
+                    # torch 2.13 deprecates TorchScript in favour of torch.export; a spec that
+                    # names a TorchScript file asked for it, so -W error runs should not fail.
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    module = api.jit.load(str(path), map_location=device).eval()
+        except Exception as exc:  # torch raises many unrelated types for a bad archive
+            raise RunnerError(f"{context.case.where}: torch cannot load {path}: {exc}") from None
+        context.recorder.extra["torch"]["format"] = "export" if path.suffix == ".pt2" \
+            else "torchscript"
+        return module.to(device)
+
+    def _profile_operators(self, context: RunContext, forward: Any) -> None:
+        from torch.profiler import ProfilerActivity, profile
+
+        runs = profiled_runs(context)
+        with profile(activities=[ProfilerActivity.CPU]) as profiler:
+            for _ in range(runs):
+                forward()
+        total = 0.0
+        for average in profiler.key_averages():
+            self_time = float(average.self_cpu_time_total) / runs
+            if self_time <= 0:
+                continue
+            total += self_time
+            context.recorder.add_operator(OperatorRecord(
+                name=average.key, type=average.key, mean=self_time,
+                calls=max(1, round(average.count / runs)),
+            ))
+        context.recorder.operator_base = total or None
+
+    def _model_path(self, context: RunContext) -> Path:
+        files = context.files.model_files()
+        if "model" in files:
+            return files["model"]
+        if len(files) == 1:
+            return next(iter(files.values()))
+        raise RunnerError(f"{context.case.spec_path} model.files: expected the model under "
+                          f"'model' (or a single file), found {sorted(files) or 'none'}")

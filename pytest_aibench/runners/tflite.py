@@ -1,0 +1,138 @@
+"""TFLite: TFLite's ``benchmark_model`` program on any device, or LiteRT in process on the host.
+
+A test with ``commands`` (or, FAI-PEP's legacy form, ``inputs`` and a ``--aibench-program``)
+runs the program and parses its text output: whole-net summary statistics (the tool prints no
+per-run samples) and, with ``--enable_op_profiling=true``, per-operator averages. A test without
+them runs the model in this process with ai-edge-litert: one ``invoke`` per sample, the test's
+``tflite`` object choosing ``num_threads`` and ``xnnpack`` (on by default). LiteRT's Python API
+has no per-operator profiler, so in-process items have no operator records.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..devices.base import CommandResult
+from ..errors import RunnerError, Unsupported
+from ..parsers.tflite import parse_benchmark_model
+from ..spec import Case
+from .base import RunContext
+from .generic import GenericRunner
+from .inprocess import make_inputs, time_runs
+from .outputs import check_outputs
+
+
+def legacy_command(case: Case, program: str | None) -> list[str]:
+    """FAI-PEP's TFLite composer for a test with ``inputs`` and no commands, when a program is
+    given: the last input's first shape only, as FAI-PEP does."""
+    inputs = case.test.get("inputs") or {}
+    if not inputs or not program:
+        return []
+    name, spec = list(inputs.items())[-1]
+    dims = ",".join(str(dim) for dim in spec["shapes"][0])
+    return ["{program} --graph={files.graph} --warmup_runs={warmup} --num_runs={iter} "
+            f"--input_layer={name} --input_layer_shape={dims}"]
+
+
+class TfliteRunner(GenericRunner):
+    name = "tflite"
+
+    def commands(self, case: Case, program: str | None) -> list[str]:
+        return case.commands or legacy_command(case, program)
+
+    def unavailable(self, case: Case, program: str | None) -> str | None:
+        if self.commands(case, program):
+            return super().unavailable(case, program)
+        try:
+            import ai_edge_litert.interpreter  # noqa: F401
+        except ImportError:
+            return "ai-edge-litert is not installed: pip install 'pytest-aibench[tflite]'"
+        return None
+
+    def run(self, context: RunContext) -> None:
+        if self.commands(context.case, context.program):
+            super().run(context)
+        else:
+            self._run_in_process(context)
+
+    def _record(self, context: RunContext, outputs: list[CommandResult]) -> None:
+        lines = [line for result in outputs for line in result.output_lines]
+        parsed = parse_benchmark_model(lines)
+        if "NET latency" not in parsed.records:
+            raise RunnerError(
+                f"{context.case.where}: no benchmark_model timings (count=... or 'Inference "
+                f"timings in us') in the output, which ended with:\n{outputs[-1].tail()}"
+            )
+        for record in parsed.records.values():
+            context.recorder.add(record)
+        for operator in parsed.operators:
+            context.recorder.add_operator(operator)
+        if parsed.operators:  # the tool's own % column is of the operators' total
+            context.recorder.operator_base = sum(op.mean or 0.0 for op in parsed.operators)
+        if parsed.operator_types:
+            context.recorder.extra["operator_types"] = parsed.operator_types
+
+    def _run_in_process(self, context: RunContext) -> None:
+        interpreter = self._interpreter(context)
+        details = interpreter.get_input_details()
+        arrays = make_inputs(context, [(d["name"], list(d["shape_signature"]) or list(d["shape"]),
+                                        d["dtype"].__name__) for d in details])
+        for detail in details:
+            interpreter.resize_tensor_input(detail["index"], list(arrays[detail["name"]].shape))
+        self._allocate(context, interpreter)
+        for detail in details:
+            interpreter.set_tensor(detail["index"], arrays[detail["name"]])
+        time_runs(context, interpreter.invoke)
+        check_outputs(context, {detail["name"]: interpreter.get_tensor(detail["index"])
+                                for detail in interpreter.get_output_details()})
+
+    def _interpreter(self, context: RunContext) -> Any:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        if context.device.info.kind != "host":
+            raise Unsupported("LiteRT in process runs on the host only; give the test commands "
+                              "that run benchmark_model on the device")
+        options = dict(context.case.test.get("tflite") or {})
+        xnnpack = bool(options.get("xnnpack", True))
+        model = self._model_path(context)
+        try:
+            interpreter = Interpreter(
+                model_path=str(model), num_threads=options.get("num_threads"),
+                experimental_op_resolver_type=OpResolverType.AUTO if xnnpack
+                else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise RunnerError(f"{context.case.where}: LiteRT cannot load {model}: {exc}") \
+                from None
+        context.recorder.extra["litert"] = {
+            "version": _version("ai-edge-litert"), "xnnpack": xnnpack,
+            "num_threads": options.get("num_threads"),
+        }
+        return interpreter
+
+    def _allocate(self, context: RunContext, interpreter: Any) -> None:
+        try:
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:  # unknown operators surface here
+            raise RunnerError(
+                f"{context.case.where}: LiteRT cannot prepare {self._model_path(context)}: {exc}"
+            ) from None
+
+    def _model_path(self, context: RunContext) -> Path:
+        files = context.files.model_files()
+        if "graph" in files:
+            return files["graph"]
+        if len(files) == 1:
+            return next(iter(files.values()))
+        raise RunnerError(f"{context.case.spec_path} model.files: expected the .tflite file "
+                          f"under 'graph' (or a single file), found {sorted(files) or 'none'}")
+
+
+def _version(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
