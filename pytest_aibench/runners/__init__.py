@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .base import CaseFiles, RunContext, Runner
+from .caffe2 import ObserverProgramRunner
 from .generic import GenericRunner
 from .onnxruntime import OnnxRuntimeRunner
 from .pytorch import PytorchRunner
 from .tflite import TfliteRunner
 
-BUILTIN_RUNNERS: dict[str, type[Runner]] = {
-    runner.name: runner
-    for runner in (GenericRunner, OnnxRuntimeRunner, PytorchRunner, TfliteRunner)
+BUILTIN_RUNNERS: dict[str, Callable[[], Runner]] = {
+    "caffe2": ObserverProgramRunner,
+    "generic": GenericRunner,
+    "onnxruntime": OnnxRuntimeRunner,
+    "pytorch": PytorchRunner,
+    "tflite": TfliteRunner,
 }
 
-__all__ = ["BUILTIN_RUNNERS", "CaseFiles", "GenericRunner", "OnnxRuntimeRunner", "PytorchRunner",
-           "RunContext", "Runner", "TfliteRunner"]
+__all__ = ["BUILTIN_RUNNERS", "CaseFiles", "GenericRunner", "ObserverProgramRunner",
+           "OnnxRuntimeRunner", "PytorchRunner", "RunContext", "Runner", "TfliteRunner"]

@@ -17,10 +17,13 @@ from typing import Any
 
 from ..devices.base import CommandResult
 from ..errors import DeviceError, RunnerError
+from ..metrics import MetricRecord, OperatorRecord
 from ..parsers.observer import parse_observer_lines
 from ..spec import Case, fill
 from ..spec.placeholders import Lookup, chained
+from ..tensors import read_tensor
 from .base import RunContext
+from .outputs import check_outputs
 
 
 def platform_args(context: RunContext) -> Mapping[str, Any]:
@@ -45,12 +48,30 @@ def command_env(context: RunContext) -> dict[str, str]:
     return env
 
 
+PROGRAMS = {"caffe2": "Caffe2's speed_benchmark", "tflite": "TFLite's benchmark_model",
+            "pytorch": "PyTorch's speed_benchmark_torch"}
+_TO_MICROSECONDS = {"us": 1.0, "ms": 1000.0, "s": 1e6, "ns": 1e-3}
+
+
+def operator_of(record: MetricRecord) -> OperatorRecord | None:
+    """An observer latency row of something other than the whole net (Caffe2's
+    ``--run_individual true`` rows, a program's own stages) as an operator record, in us."""
+    scale = _TO_MICROSECONDS.get(record.unit)
+    if record.metric != "latency" or record.type.startswith("NET") or scale is None:
+        return None
+    if not record.values:
+        return None
+    return OperatorRecord(name=record.type, type=record.type,
+                          values=[value * scale for value in record.values])
+
+
 class GenericRunner:
     name = "generic"
 
     def unavailable(self, case: Case, program: str | None) -> str | None:
         if program is None and any("{program}" in cmd for cmd in self.commands(case, program)):
-            return (f"the {self.name} commands of {case.where} run {{program}}; pass "
+            return (f"the commands of {case.spec_path.name} tests[{case.test_index}] run "
+                    f"{{program}} ({PROGRAMS.get(self.name, 'a benchmark program')}); pass "
                     "--aibench-program PATH to run them")
         return None
 
@@ -68,12 +89,19 @@ class GenericRunner:
             )
         placed = self._push(context)
         outputs = []
+        *preparing, main = commands
         for index in range(int(case.model.get("repeat", 1))):
             lookup = self._lookup(context, placed, index)
-            for template in commands:
-                outputs.append(self._run_command(context, template, lookup))
-        self._pull_outputs(context, placed)
+            outputs += [self._run_command(context, template, lookup) for template in preparing]
+            outputs += self._run_main(context, main, lookup)
+        pulled = self._pull_outputs(context, placed)
         self._record(context, outputs)
+        if context.files.goldens:
+            check_outputs(context, {name: read_tensor(path, name) for name, path in pulled.items()})
+
+    def _run_main(self, context: RunContext, template: str, lookup: Lookup) -> list[CommandResult]:
+        """Run the main (last) command; a runner that must re-run it overrides this."""
+        return [self._run_command(context, template, lookup)]
 
     def _push(self, context: RunContext) -> dict[str, Any]:
         """Device paths of everything pushed, shaped like the placeholders that name them."""
@@ -136,7 +164,9 @@ class GenericRunner:
             )
         return result
 
-    def _pull_outputs(self, context: RunContext, placed: dict[str, Any]) -> None:
+    def _pull_outputs(self, context: RunContext, placed: dict[str, Any]) -> dict[str, Path]:
+        """Copy ``output_files`` to the host; their host paths by name."""
+        pulled = {}
         for ref in context.case.output_files:
             local = context.hostdir / "output" / ref.filename
             try:
@@ -146,6 +176,8 @@ class GenericRunner:
                     f"{context.case.where}: output file {ref.name!r} was not written at "
                     f"{placed['output_files'][ref.name]}: {exc}"
                 ) from None
+            pulled[ref.name] = local
+        return pulled
 
     def _record(self, context: RunContext, outputs: list[CommandResult]) -> None:
         lines = [line for result in outputs for line in result.output_lines]
@@ -158,5 +190,8 @@ class GenericRunner:
             )
         for record in parsed.records.values():
             context.recorder.add(record)
+            operator = operator_of(record)
+            if operator is not None:
+                context.recorder.add_operator(operator)
         if parsed.custom_output:
             context.recorder.extra["custom_output"] = parsed.custom_output

@@ -18,6 +18,7 @@ from ..errors import RunnerError, Unsupported
 from ..metrics import OperatorRecord
 from ..spec import Case
 from .base import RunContext
+from .caffe2 import ObserverProgramRunner
 from .inprocess import make_inputs, profiled_runs, time_runs
 from .outputs import check_outputs
 
@@ -35,9 +36,20 @@ def named_outputs(result: Any) -> dict[str, Any]:
 
 
 class PytorchRunner:
+    """TorchScript or torch.export in process; a test with commands (or legacy ``inputs`` and a
+    ``--aibench-program``) runs ``speed_benchmark_torch`` through the observer-program runner."""
+
     name = "pytorch"
 
+    def __init__(self) -> None:
+        self.program_runner = ObserverProgramRunner("pytorch")
+
+    def _program_mode(self, case: Case, program: str | None) -> bool:
+        return bool(case.commands or (program and self.program_runner.commands(case, program)))
+
     def unavailable(self, case: Case, program: str | None) -> str | None:
+        if self._program_mode(case, program):
+            return self.program_runner.unavailable(case, program)
         try:
             import torch  # noqa: F401
         except ImportError:
@@ -45,6 +57,12 @@ class PytorchRunner:
         return None
 
     def run(self, context: RunContext) -> None:
+        if self._program_mode(context.case, context.program):
+            self.program_runner.run(context)
+        else:
+            self._run_in_process(context)
+
+    def _run_in_process(self, context: RunContext) -> None:
         import torch
 
         if context.device.info.kind != "host":
