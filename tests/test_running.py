@@ -80,7 +80,8 @@ def test_program_placeholder_needs_the_program_option(pytester):
         "model": {"name": "demo", "format": "generic"},
         "tests": [{"metric": "delay", "iter": 2, "commands": ["{program} --iter {iter}"]}]})
     missing = pytester.runpytest("--aibench-spec=demo.json", "-rs")
-    missing.stdout.fnmatch_lines(["*SKIPPED*run {program}; pass --aibench-program PATH*"])
+    missing.stdout.fnmatch_lines(["*SKIPPED*demo.json tests[[]0[]] run {program} (a benchmark "
+                                  "program); pass --aibench-program PATH*"])
     missing.assert_outcomes(skipped=1)
     program = write_program(pytester.path / "bin" / "bench")
     given = pytester.runpytest("--aibench-spec=demo.json", f"--aibench-program={program}")
@@ -198,12 +199,14 @@ def test_the_repository_specifications_run_here(pytester):
     specs = Path(__file__).resolve().parents[1] / "specifications"
     result = pytester.runpytest_subprocess(f"--aibench-spec={specs}", "-rs", "-p",
                                            "no:cacheprovider", "--aibench-model-cache=cache")
-    result.assert_outcomes(passed=10, skipped=3)
+    result.assert_outcomes(passed=21, skipped=3)
     result.stdout.fnmatch_lines_random([
-        "*mlp.json::mlp[[]0-host[]]*NET latency*us",
+        "*onnx/mlp/mlp.json::mlp[[]golden-host[]]*NET latency*us",
+        "*tflite/mlp/mlp.json::mlp[[]golden-host[]]*y max_abs_error*",
+        "*pytorch/mlp/mlp.json::mlp[[]golden-host[]]*aten::addmm*",
         "*observer_demo.json::observer_demo[[]input-file-host[]]*multiply latency*us",
-        "SKIPPED [[]2[]]*caffe2*no runner for framework 'caffe2'*",
-        "SKIPPED [[]1[]]*tflite*no runner for framework 'tflite'*",
+        "SKIPPED [[]1[]]*caffe2/squeezenet*tests[[]0[]] run {program} (Caffe2's speed_benchmark)*",
+        "SKIPPED [[]1[]]*tflite/squeezenet*run {program} (TFLite's benchmark_model)*",
     ])
     downloaded = [p.name for p in (pytester.path / "cache").glob("*") if p.name != ".md5"]
     assert downloaded == []  # skipped items download nothing

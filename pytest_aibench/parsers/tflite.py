@@ -32,8 +32,9 @@ _STATS = re.compile(
 _ALL_SAME = re.compile(rf"count=(\d+) curr={_NUMBER}")
 _TIMINGS = re.compile(r"(?:Average )?[Ii]nference timings in us: (.*)$")
 _SECTION = re.compile(r"={5,} (.+?) ={5,}")
+_NODE_NAME = re.compile(r"^\[(.*)\](?::\d+)?$")  # newer builds append the node index: [name]:3
 # Older builds name the measured average "Inference" or "no stats"; newer "Inference (avg)".
-_TIMING_NAMES = {"inference": "inference_avg", "no_stats": "inference_avg"}
+_TIMING_NAMES = {"inference": "inference_avg", "no_stats": "inference_avg", "warmup": "warmup_avg"}
 
 
 @dataclass
@@ -44,6 +45,8 @@ class BenchmarkModelOutput:
 
 
 def _stats_record(line: str) -> MetricRecord | None:
+    if "Timings (microseconds)" in line:  # the op profiler's own total, not a benchmark phase
+        return None
     match = _STATS.search(line)
     if match:
         count, _first, _curr, low, high, mean, std, p5, median, p95 = match.groups()
@@ -82,7 +85,8 @@ def _row(line: str) -> list[str]:
 
 def _node_row(cells: list[str]) -> OperatorRecord | None:
     """``type [start] first avg_ms N% cdf% mem times [name]``, with or without ``start``."""
-    if len(cells) < 7 or not cells[-1].startswith("["):
+    name = _NODE_NAME.match(cells[-1]) if len(cells) >= 7 else None
+    if name is None:
         return None
     share_at = next((i for i, cell in enumerate(cells) if cell.endswith("%")), None)
     if share_at is None or share_at < 2:
@@ -91,7 +95,7 @@ def _node_row(cells: list[str]) -> OperatorRecord | None:
         average_ms, calls = float(cells[share_at - 1]), int(float(cells[-2]))
     except ValueError:
         return None
-    return OperatorRecord(name=cells[-1][1:-1], type=cells[0], mean=average_ms * 1000,
+    return OperatorRecord(name=name.group(1), type=cells[0], mean=average_ms * 1000,
                           calls=calls)
 
 

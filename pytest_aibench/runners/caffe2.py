@@ -16,6 +16,7 @@ Caffe2Observer output in the real format.
 from __future__ import annotations
 
 from ..devices.base import CommandResult
+from ..errors import RunnerError
 from ..parsers.observer import parse_observer_lines
 from ..spec import Case
 from ..spec.placeholders import Lookup
@@ -82,3 +83,11 @@ class ObserverProgramRunner(GenericRunner):
                 break
             collected += added
         return results
+
+    def _record(self, context: RunContext, outputs: list[CommandResult]) -> None:
+        super()._record(context, outputs)
+        if context.case.metric == "delay" and "NET latency" not in context.recorder.records:
+            raise RunnerError(
+                f"{context.case.where}: no NET latency rows in {len(outputs)} run(s) of the "
+                f"program; its output ended with:\n{outputs[-1].tail()}"
+            )
