@@ -67,8 +67,6 @@ class PytorchRunner:
 
         if context.device.info.kind != "host":
             raise Unsupported("PyTorch in process runs on the host only")
-        device = self._torch_device(context)
-        module = self._load(context, device)
         declared = context.case.test.get("inputs") or {}
         if not declared:
             raise RunnerError(
@@ -76,6 +74,8 @@ class PytorchRunner:
                 "input shapes; give the test 'inputs', e.g. {\"x\": {\"shapes\": [[1, 64]], "
                 "\"type\": \"float\"}}"
             )
+        device = self._torch_device(context)
+        module = self._load(context, device)
         arrays = make_inputs(context, [(name, spec["shapes"][0], spec.get("type", "float"))
                                        for name, spec in declared.items()])
         tensors = [torch.from_numpy(array).to(device) for array in arrays.values()]

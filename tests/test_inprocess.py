@@ -1,0 +1,248 @@
+"""In-process runners (ONNX Runtime, LiteRT, PyTorch) on the repository's MLP: timings,
+operators, golden outputs, and the failures a user must understand."""
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .helpers import write_json
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = REPO / "specifications/models"
+sys.path.insert(0, str(MODELS))
+import make_mlp  # noqa: E402
+
+sys.path.pop(0)
+
+GOLDEN = {"input_files": {"x": {"filename": "x.npy", "location": "x.npy"}},
+          "golden_files": {"y": {"filename": "y.npy", "location": "y.npy"}}}
+
+
+def run_file(pytester) -> dict:
+    return json.loads((pytester.path / "run.json").read_text())
+
+
+def items_by_id(pytester) -> dict:
+    return {item["case"]["identifier"]: item for item in run_file(pytester)["items"]}
+
+
+def metrics_of(item: dict) -> dict:
+    return {f"{m['type']} {m['metric']}": m for m in item["metrics"]}
+
+
+def write_golden(pytester, y_shift: float = 0.0) -> None:
+    arrays = make_mlp.golden_arrays()
+    np.save(pytester.path / "x.npy", arrays["x"])
+    np.save(pytester.path / "y.npy", arrays["y"] + np.float32(y_shift))
+
+
+def spec(fmt: str, key: str, filename: str, *tests: dict) -> dict:
+    return {"model": {"name": "mlp", "format": fmt,
+                      "files": {key: {"filename": filename, "location": filename}}},
+            "tests": list(tests)}
+
+
+def onnx_model(pytester) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    (pytester.path / "mlp.onnx").write_bytes(make_mlp.onnx_bytes())
+
+
+def test_onnxruntime_timings_operators_settings_and_golden(pytester):
+    onnx_model(pytester)
+    write_golden(pytester)
+    write_json(pytester.path / "mlp.json", spec(
+        "onnx", "model", "mlp.onnx",
+        {"identifier": "golden", "metric": "delay", "iter": 25, **GOLDEN},
+        {"identifier": "b{ID}", "metric": "delay", "warmup": 2, "iter": 25,
+         "inputs": {"x": {"shapes": [[1, 64], [8, 64]], "type": "float"}}},
+        {"identifier": "unfused", "metric": "delay", "iter": 10,
+         "onnxruntime": {"graph_optimization_level": "disable", "intra_op_num_threads": 1}}))
+    result = pytester.runpytest("--aibench-spec=mlp.json", "--aibench-json=run.json",
+                                "-m", "onnx and delay")
+    result.assert_outcomes(passed=4)
+    items = items_by_id(pytester)
+    assert items["b2"]["extra"]["inputs"] == {"x": {"shape": [8, 64], "type": "float32"}}
+    assert items["unfused"]["extra"]["inputs"]["x"]["shape"] == [1, 64]  # symbolic batch -> 1
+    assert items["unfused"]["extra"]["onnxruntime"]["graph_optimization_level"] == "disable"
+    assert len(metrics_of(items["b1"])["NET latency"]["values"]) == 25
+    unfused = {op["name"]: op for op in items["unfused"]["operators"]}
+    assert {name: op["type"] for name, op in unfused.items()} == {
+        "matmul0": "MatMul", "add0": "Add", "relu0": "Relu"}
+    assert all(len(op["values"]) == 10 and 0 < op["share"] < 1 for op in unfused.values())
+    assert [op["type"] for op in items["golden"]["operators"]] == ["FusedGemm"]
+    errors = metrics_of(items["golden"])
+    assert errors["y max_abs_error"]["values"][0] < 1e-5
+    assert errors["y cosine_similarity"]["values"][0] == pytest.approx(1.0)
+    result.stdout.fnmatch_lines(["*top 5 operators*", "*mlp[[]unfused-host[]]*matmul0*MatMul*"])
+
+
+def test_golden_mismatch_fails_with_output_index_and_values(pytester):
+    onnx_model(pytester)
+    write_golden(pytester, y_shift=0.5)
+    write_json(pytester.path / "mlp.json", spec(
+        "onnx", "model", "mlp.onnx",
+        {"identifier": "golden", "metric": "delay", "iter": 3, **GOLDEN,
+         "tolerance": {"atol": 1e-3, "rtol": 0}}))
+    result = pytester.runpytest("--aibench-spec=mlp.json", "--aibench-json=run.json")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*output 'y' differs from its golden output beyond atol=0.001 "
+                                 "rtol=0: worst element [[]0, *[]] is *, golden *"])
+    errors = metrics_of(run_file(pytester)["items"][0])
+    assert errors["y max_abs_error"]["values"][0] == pytest.approx(0.5, abs=1e-5)
+
+
+def test_error_tolerance_option_applies_where_the_spec_gives_none(pytester):
+    onnx_model(pytester)
+    write_golden(pytester, y_shift=0.01)
+    write_json(pytester.path / "mlp.json", spec(
+        "onnx", "model", "mlp.onnx", {"identifier": "g", "metric": "delay", "iter": 3, **GOLDEN}))
+    pytester.runpytest("--aibench-spec=mlp.json").assert_outcomes(failed=1)
+    pytester.runpytest("--aibench-spec=mlp.json",
+                       "--aibench-error-tolerance=atol=0.02").assert_outcomes(passed=1)
+
+
+def test_corrupted_golden_and_unknown_operator_fail_clearly_and_the_run_goes_on(pytester):
+    onnx = pytest.importorskip("onnx")
+    onnx_model(pytester)
+    write_golden(pytester)
+    (pytester.path / "bad.npy").write_bytes(b"\x93NUMPY\x01\x00 not an array")
+    node = onnx.helper.make_node("NoSuchOp", ["x"], ["y"], name="mystery")
+    graph = onnx.helper.make_graph(
+        [node], "odd", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    (pytester.path / "odd.onnx").write_bytes(model.SerializeToString())
+    bad_golden = {**GOLDEN, "golden_files": {"y": {"filename": "bad.npy", "location": "bad.npy"}}}
+    write_json(pytester.path / "a.json", spec("onnx", "model", "mlp.onnx",
+               {"identifier": "corrupt", "metric": "delay", "iter": 3, **bad_golden},
+               {"identifier": "fine", "metric": "delay", "iter": 3, **GOLDEN}))
+    write_json(pytester.path / "b.json", spec("onnx", "model", "odd.onnx",
+               {"identifier": "odd", "metric": "delay", "iter": 3}))
+    result = pytester.runpytest("--aibench-spec=a.json", "--aibench-spec=b.json")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines_random([
+        "*cannot read a tensor from */bad.npy*",
+        "*onnxruntime cannot load */odd.onnx: *NoSuchOp*",
+    ])
+
+
+def test_missing_cuda_provider_skips_with_the_reason(pytester):
+    onnx_model(pytester)
+    write_json(pytester.path / "mlp.json", spec(
+        "onnx", "model", "mlp.onnx", {"identifier": "g", "metric": "delay", "iter": 3}))
+    result = pytester.runpytest("--aibench-spec=mlp.json", "--aibench-backend=cuda", "-rs")
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        result.assert_outcomes(passed=1)
+    else:
+        result.assert_outcomes(skipped=1)
+        result.stdout.fnmatch_lines(["*execution provider CUDAExecutionProvider is not in this "
+                                     "onnxruntime build*"])
+
+
+def tflite_model(pytester, custom_op: str | None = None) -> None:
+    schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
+    content = make_mlp.tflite_bytes()
+    if custom_op:
+        import flatbuffers
+
+        model = schema.ModelT.InitFromPackedBuf(content, 0)
+        code = model.operatorCodes[0]
+        code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+        code.customCode = custom_op
+        builder = flatbuffers.Builder(4096)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        content = bytes(builder.Output())
+    (pytester.path / "mlp.tflite").write_bytes(content)
+
+
+def test_litert_in_process_golden_threads_and_xnnpack(pytester):
+    tflite_model(pytester)
+    write_golden(pytester)
+    write_json(pytester.path / "mlp.json", spec(
+        "tflite", "graph", "mlp.tflite",
+        {"identifier": "golden", "metric": "delay", "iter": 20, **GOLDEN},
+        {"identifier": "b{ID}", "metric": "delay", "iter": 20, "tflite": {"num_threads": 1,
+         "xnnpack": False}, "inputs": {"x": {"shapes": [[4, 64]], "type": "float"}}}))
+    result = pytester.runpytest("--aibench-spec=mlp.json", "--aibench-json=run.json")
+    result.assert_outcomes(passed=2)
+    items = items_by_id(pytester)
+    assert metrics_of(items["golden"])["y max_abs_error"]["values"][0] < 1e-5
+    assert items["b1"]["extra"]["litert"]["xnnpack"] is False
+    assert items["b1"]["extra"]["inputs"]["x"]["shape"] == [4, 64]
+    assert len(metrics_of(items["b1"])["NET latency"]["values"]) == 20
+
+
+def test_litert_unknown_operator_fails_naming_the_model(pytester):
+    tflite_model(pytester, custom_op="NoSuchCustomOp")
+    write_json(pytester.path / "mlp.json", spec(
+        "tflite", "graph", "mlp.tflite", {"identifier": "x", "metric": "delay", "iter": 2}))
+    result = pytester.runpytest("--aibench-spec=mlp.json")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*LiteRT cannot * */mlp.tflite: *NoSuchCustomOp*"])
+
+
+@pytest.mark.parametrize(("filename", "form"), [("mlp.pt", "torchscript"), ("mlp.pt2", "export")])
+def test_pytorch_in_process_operators_and_golden(pytester, filename, form):
+    pytest.importorskip("torch")
+    # The committed models: making them here would import parts of torch that pytester drops
+    # from sys.modules afterwards, and torch cannot register its operator libraries twice.
+    (pytester.path / filename).write_bytes((MODELS / "pytorch/mlp" / filename).read_bytes())
+    write_golden(pytester)
+    inputs = {"x": {"shapes": [[1, 64]], "type": "float"}}
+    write_json(pytester.path / "mlp.json", spec(
+        "pytorch", "model", filename,
+        {"identifier": "golden", "metric": "delay", "iter": 20, "inputs": inputs, **GOLDEN,
+         "pytorch": {"num_threads": 1}}))
+    # In a subprocess: torch registers operator libraries once per process, and pytester's
+    # in-process runs would import parts of it again.
+    result = pytester.runpytest_subprocess("--aibench-spec=mlp.json", "--aibench-json=run.json",
+                                           "-W", "error::DeprecationWarning")
+    result.assert_outcomes(passed=1)
+    item = items_by_id(pytester)["golden"]
+    assert item["extra"]["torch"]["format"] == form
+    assert item["extra"]["torch"]["num_threads"] == 1
+    assert metrics_of(item)["y max_abs_error"]["values"][0] < 1e-5
+    assert "aten::addmm" in {op["name"] for op in item["operators"]}
+
+
+def test_pytorch_needs_declared_inputs(pytester):
+    pytest.importorskip("torch")
+    (pytester.path / "mlp.pt").write_bytes((MODELS / "pytorch/mlp/mlp.pt").read_bytes())
+    write_json(pytester.path / "mlp.json", spec(
+        "pytorch", "model", "mlp.pt", {"identifier": "x", "metric": "delay", "iter": 2}))
+    result = pytester.runpytest("--aibench-spec=mlp.json")
+    result.stdout.fnmatch_lines(["*does not declare its input shapes; give the test 'inputs'*"])
+
+
+def test_repository_models_are_what_the_script_makes(tmp_path):
+    for module in ("onnx", "ai_edge_litert", "torch"):
+        pytest.importorskip(module)
+    done = subprocess.run([sys.executable, str(MODELS / "make_mlp.py"), "--out", str(tmp_path)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    for relative in ("onnx/mlp/mlp.onnx", "tflite/mlp/mlp.tflite", "pytorch/mlp/mlp.pt2",
+                     "golden/mlp/x.npy", "golden/mlp/y.npy"):
+        assert (tmp_path / relative).read_bytes() == (MODELS / relative).read_bytes(), relative
+    specs = {"onnx/mlp/mlp.json": "onnx/mlp/mlp.onnx", "tflite/mlp/mlp.json": "tflite/mlp/mlp.tflite",
+             "pytorch/mlp/mlp_export.json": "pytorch/mlp/mlp.pt2"}
+    for spec_file, model in specs.items():
+        files = json.loads((MODELS / spec_file).read_text())["model"]["files"]
+        md5 = hashlib.md5((MODELS / model).read_bytes()).hexdigest()
+        assert next(iter(files.values()))["md5"] == md5, spec_file
+    # A TorchScript archive carries a random id: the committed one must compute what a fresh one
+    # does, checked in a fresh process for the reason given above.
+    check = ("import sys, torch, numpy as np; x = torch.from_numpy(np.load(sys.argv[3]));"
+             "a, b = (torch.jit.load(p) for p in sys.argv[1:3]); assert torch.equal(a(x), b(x))")
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", check,
+                           str(MODELS / "pytorch/mlp/mlp.pt"), str(tmp_path / "pytorch/mlp/mlp.pt"),
+                           str(MODELS / "golden/mlp/x.npy")], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
