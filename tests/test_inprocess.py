@@ -231,7 +231,8 @@ def test_repository_models_are_what_the_script_makes(tmp_path):
     for relative in ("onnx/mlp/mlp.onnx", "tflite/mlp/mlp.tflite", "pytorch/mlp/mlp.pt2",
                      "golden/mlp/x.npy", "golden/mlp/y.npy"):
         assert (tmp_path / relative).read_bytes() == (MODELS / relative).read_bytes(), relative
-    specs = {"onnx/mlp/mlp.json": "onnx/mlp/mlp.onnx", "tflite/mlp/mlp.json": "tflite/mlp/mlp.tflite",
+    specs = {"onnx/mlp/mlp.json": "onnx/mlp/mlp.onnx",
+             "tflite/mlp/mlp.json": "tflite/mlp/mlp.tflite",
              "pytorch/mlp/mlp_export.json": "pytorch/mlp/mlp.pt2"}
     for spec_file, model in specs.items():
         files = json.loads((MODELS / spec_file).read_text())["model"]["files"]
