@@ -43,7 +43,7 @@ def run_case(
     """The test function of every spec item: the fixtures prepare, the runner measures."""
     try:
         execute(aibench_case, aibench_runner, aibench_device, aibench_files, aibench,
-                aibench_session.settings, aibench_session.scratch)
+                aibench_session.settings, aibench_session.scratch, aibench_session.host())
     except Unsupported as exc:
         pytest.skip(str(exc))
 

@@ -16,7 +16,7 @@ from .cache import ModelCache
 from .collect import CASE, DEVICE, SpecFile
 from .devices.base import Device, DeviceInfo
 from .devices.fleet import discover, open_device
-from .devices.host import cpu_model
+from .devices.host import cpu_model, host_info
 from .metrics import DEFAULT_STATISTICS
 from .recorder import Recorder
 from .report import OPERATOR_COLUMNS, operator_rows, render_table, summary_rows
@@ -157,6 +157,10 @@ class AibenchSession:
         if info.id not in self._devices:
             self._devices[info.id] = open_device(info, self.scratch)
         return self._devices[info.id]
+
+    def host(self) -> Device:
+        """The machine pytest runs on, where preprocess and postprocess steps run."""
+        return self.open_device(host_info(self.settings.platform_sig))
 
     def runner_for(self, case: Case) -> Runner:
         runner: Runner | None = self.config.hook.pytest_aibench_runner(

@@ -277,3 +277,50 @@ def test_large_downloads_show_progress_and_run(pytester, file_server):
     url = file_server.url("/big.bin")
     result.stdout.fnmatch_lines([f"aibench: downloading {url}: 5.0 of 5.0 MiB"])
     assert (pytester.path / "cache/generic/demo/big.bin").stat().st_size == len(blob)
+
+
+def test_accuracy_pipeline_with_host_steps_repeat_and_generated_inputs(pytester):
+    """FAI-PEP's accuracy flow: model preprocess once, per-index test preprocess making an input
+    file, the benchmark writing an output file, per-index postprocess scoring it, and model
+    postprocess aggregating; the scripts' metric lines are recorded."""
+    write_program(pytester.path / "bench.py", (
+        "#!/usr/bin/env python3\nimport sys\n"
+        "values = [float(v) for v in open(sys.argv[1]).read().split()]\n"
+        "open(sys.argv[2], 'w').write(str(int(sum(values) > 1)))\n"))
+    write_program(pytester.path / "score.py", (
+        "#!/usr/bin/env python3\nimport json, sys\n"
+        "label, got = open(sys.argv[1]).read().split()[int(sys.argv[3])], open(sys.argv[2]).read()\n"
+        "open(sys.argv[4], 'w').write(str(int(label == got)))\n"
+        "row = {'type': 'shard', 'metric': 'top1', 'unit': 'number', 'value': int(label == got)}\n"
+        "print('Caffe2Observer ' + json.dumps(row))\n"))
+    write_program(pytester.path / "total.py", (
+        "#!/usr/bin/env python3\nimport glob, json, sys\n"
+        "hits = sum(int(open(p).read()) for p in glob.glob(sys.argv[1] + '/result_*.txt'))\n"
+        "row = {'type': 'total', 'metric': 'top1', 'unit': 'percent', 'value': 50 * hits}\n"
+        "print('Caffe2Observer ' + json.dumps(row))\n"))
+    spec = {
+        "model": {
+            "name": "classifier", "format": "generic", "repeat": 2,
+            "files": {name: {"filename": f"{name}.py", "location": f"{name}.py"}
+                      for name in ("bench", "score", "total")},
+            "preprocess": {"commands": ["sh -c 'echo 0 0 > {HOSTDIR}/labels.txt'"]},
+            "postprocess": {"command": "{files.total} {HOSTDIR}"},
+        },
+        "tests": [{
+            "identifier": "top1", "metric": "accuracy", "iter": 1,
+            "preprocess": {"commands": ["sh -c 'echo {INDEX} {INDEX} > {input_files.tensor}'"]},
+            "input_files": {"tensor": {"filename": "tensor.txt",
+                                       "location": "{HOSTDIR}/tensor.txt"}},
+            "output_files": {"out": {"filename": "out.txt", "location": "{TGTDIR}/out.txt"}},
+            "commands": ["{files.bench} {input_files.tensor} {output_files.out}"],
+            "postprocess": {"commands": ["{files.score} {HOSTDIR}/labels.txt {output_files.out} "
+                                         "{INDEX} {HOSTDIR}/result_{INDEX}.txt"]},
+        }],
+    }
+    write_json(pytester.path / "acc.json", spec)
+    result = pytester.runpytest("--aibench-spec=acc.json", "--aibench-json=run.json")
+    result.assert_outcomes(passed=1)
+    metrics = metrics_of(run_file(pytester)["items"][0])
+    # index 0: input "0 0" -> class 0, label 0: hit; index 1: input "1 1" -> class 1, label 0
+    assert metrics["shard top1"]["values"] == [1.0, 0.0]
+    assert metrics["total top1"]["values"] == [50.0]

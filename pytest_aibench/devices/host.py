@@ -58,6 +58,8 @@ class HostDevice:
     def push(self, local: Path, workdir: str, filename: str) -> str:
         target = Path(workdir, filename)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink():  # pushed again for the next repeat index
+            target.unlink()
         # A link costs nothing for a multi-GB model and keeps the executable bit of programs.
         target.symlink_to(local.resolve())
         return str(target)

@@ -47,6 +47,7 @@ class RunContext:
     program: str | None
     observer_prefixes: tuple[str, ...]
     tolerance: Tolerance = field(default_factory=Tolerance)
+    host: Device | None = None  # where preprocess/postprocess steps run; the device if None
     backend: str = "cpu"
 
 

@@ -31,7 +31,7 @@ def observer_prefixes(settings: Settings) -> tuple[str, ...]:
 
 def execute(
     case: Case, runner: Runner, device: Device, files: CaseFiles,
-    recorder: Recorder, settings: Settings, scratch: Path,
+    recorder: Recorder, settings: Settings, scratch: Path, host: Device | None = None,
 ) -> None:
     """Run ``case`` with ``runner`` on ``device``; its metrics land in ``recorder``."""
     iterations, warmup = effective_counts(case, settings)
@@ -44,7 +44,7 @@ def execute(
             recorder=recorder, workdir=workdir, hostdir=hostdir, iterations=iterations,
             warmup=warmup, timeout=settings.timeout, program=settings.program,
             observer_prefixes=observer_prefixes(settings), tolerance=settings.error_tolerance,
-            backend=settings.backend,
+            backend=settings.backend, host=host,
         ))
     finally:
         device.remove_workdir(workdir)

@@ -20,7 +20,7 @@ from ..errors import DeviceError, RunnerError
 from ..metrics import MetricRecord, OperatorRecord
 from ..parsers.observer import parse_observer_lines
 from ..spec import Case, fill
-from ..spec.placeholders import Lookup, chained
+from ..spec.placeholders import Lookup, chained, chained_lookup
 from ..tensors import read_tensor
 from .base import RunContext
 from .outputs import check_outputs
@@ -65,6 +65,13 @@ def operator_of(record: MetricRecord) -> OperatorRecord | None:
                           values=[value * scale for value in record.values])
 
 
+def _steps(step: Mapping[str, Any] | None) -> list[str]:
+    """A ``preprocess``/``postprocess`` object's commands (``commands`` list or ``command``)."""
+    if not step:
+        return []
+    return list(step.get("commands") or ([step["command"]] if step.get("command") else []))
+
+
 class GenericRunner:
     name = "generic"
 
@@ -90,14 +97,53 @@ class GenericRunner:
         placed = self._push(context)
         outputs = []
         *preparing, main = commands
-        for index in range(int(case.model.get("repeat", 1))):
+        repeat = int(case.model.get("repeat", 1))
+        for index in range(repeat):
             lookup = self._lookup(context, placed, index)
+            on_host = self._host_lookup(context, lookup)
+            steps = _steps(case.model.get("preprocess")) if index == 0 else []
+            outputs += self._on_host(context, steps + _steps(case.test.get("preprocess")), on_host)
+            self._push_generated(context, placed, on_host)
             outputs += [self._run_command(context, template, lookup) for template in preparing]
             outputs += self._run_main(context, main, lookup)
-        pulled = self._pull_outputs(context, placed)
+            pulled = self._pull_outputs(context, placed)
+            steps = _steps(case.model.get("postprocess")) if index == repeat - 1 else []
+            outputs += self._on_host(context, _steps(case.test.get("postprocess")) + steps, on_host)
         self._record(context, outputs)
         if context.files.goldens:
             check_outputs(context, {name: read_tensor(path, name) for name, path in pulled.items()})
+
+    def _host_lookup(self, context: RunContext, lookup: Lookup) -> Lookup:
+        """Placeholders as host steps see them: output files where they are pulled to, input
+        files made at run time where the preprocess step makes them."""
+        case = context.case
+        host_paths = {
+            "output_files": {ref.name: str(self._pulled_path(context, ref.filename))
+                             for ref in case.output_files},
+            "input_files": {ref.name: fill(ref.location, lookup)
+                            for ref in case.input_files if ref.is_generated},
+        }
+        return chained_lookup(host_paths, lookup)
+
+    def _on_host(self, context: RunContext, templates: list[str], lookup: Lookup,
+                 ) -> list[CommandResult]:
+        """FAI-PEP's preprocess/postprocess commands: on the host, in ``{HOSTDIR}``; what they
+        print is parsed like the benchmark's own output (accuracy scripts report that way)."""
+        return [self._run_command(context, template, lookup, on_host=True)
+                for template in templates]
+
+    def _push_generated(self, context: RunContext, placed: dict[str, Any],
+                        host_lookup: Lookup) -> None:
+        """Input files a preprocess step made (``{HOSTDIR}/x``) go to the device each index."""
+        for ref in context.case.input_files:
+            if not ref.is_generated:
+                continue
+            made = Path(fill(ref.location, host_lookup))
+            if not made.is_file():
+                raise RunnerError(f"{context.case.where} {ref.where}: expected the preprocess "
+                                  f"step to write {made}, found nothing there")
+            placed["input_files"][ref.name] = context.device.push(made, context.workdir,
+                                                                 ref.filename)
 
     def _run_main(self, context: RunContext, template: str, lookup: Lookup) -> list[CommandResult]:
         """Run the main (last) command; a runner that must re-run it overrides this."""
@@ -130,26 +176,32 @@ class GenericRunner:
             placed["output_files"][ref.name] = fill(ref.location, lookup)
         return lookup
 
-    def _argv(self, context: RunContext, template: str, lookup: Lookup) -> list[str]:
+    def _words(self, context: RunContext, template: str) -> list[str]:
         try:
-            words = shlex.split(template)
+            return shlex.split(template)
         except ValueError as exc:
             raise RunnerError(f"{context.case.where}: cannot split command {template!r}: {exc}") \
                 from None
-        argv = [fill(word, lookup) for word in words]
+
+    def _argv(self, context: RunContext, template: str, lookup: Lookup) -> list[str]:
+        argv = [fill(word, lookup) for word in self._words(context, template)]
         taskset = platform_args(context).get("taskset")
         return (["taskset", str(taskset)] if taskset else []) + argv
 
-    def _run_command(self, context: RunContext, template: str, lookup: Lookup) -> CommandResult:
-        argv = self._argv(context, template, lookup)
-        pause = platform_args(context).get("sleep_before_run")
-        if pause:
-            time.sleep(float(pause))
+    def _run_command(self, context: RunContext, template: str, lookup: Lookup,
+                     on_host: bool = False) -> CommandResult:
+        if on_host:
+            device, cwd = context.host or context.device, str(context.hostdir)
+            argv = [fill(word, lookup) for word in self._words(context, template)]
+        else:
+            device, cwd = context.device, context.workdir
+            argv = self._argv(context, template, lookup)
+            pause = platform_args(context).get("sleep_before_run")
+            if pause:
+                time.sleep(float(pause))
         timeout = command_timeout(context)
         try:
-            result = context.device.run(
-                argv, env=command_env(context), cwd=context.workdir, timeout=timeout
-            )
+            result = device.run(argv, env=command_env(context), cwd=cwd, timeout=timeout)
         except DeviceError as exc:
             raise RunnerError(f"{context.case.where}: {exc}") from None
         if result.timed_out:
@@ -168,7 +220,7 @@ class GenericRunner:
         """Copy ``output_files`` to the host; their host paths by name."""
         pulled = {}
         for ref in context.case.output_files:
-            local = context.hostdir / "output" / ref.filename
+            local = self._pulled_path(context, ref.filename)
             try:
                 context.device.pull(placed["output_files"][ref.name], local)
             except OSError as exc:
@@ -178,6 +230,9 @@ class GenericRunner:
                 ) from None
             pulled[ref.name] = local
         return pulled
+
+    def _pulled_path(self, context: RunContext, filename: str) -> Path:
+        return context.hostdir / "output" / filename
 
     def _record(self, context: RunContext, outputs: list[CommandResult]) -> None:
         lines = [line for result in outputs for line in result.output_lines]

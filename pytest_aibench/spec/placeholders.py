@@ -65,6 +65,12 @@ def chained(*sources: Mapping[str, Any]) -> Lookup:
     return lookup
 
 
+def chained_lookup(first: Mapping[str, Any], then: Lookup) -> Lookup:
+    """``first`` (dotted names allowed), falling back to another lookup."""
+    own = chained(first)
+    return lambda name: own(name) or then(name)
+
+
 def map_strings(data: Any, change: Callable[[str], str]) -> Any:
     """A copy of JSON-like ``data`` with ``change`` applied to every string value."""
     if isinstance(data, str):
