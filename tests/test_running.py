@@ -289,7 +289,8 @@ def test_accuracy_pipeline_with_host_steps_repeat_and_generated_inputs(pytester)
         "open(sys.argv[2], 'w').write(str(int(sum(values) > 1)))\n"))
     write_program(pytester.path / "score.py", (
         "#!/usr/bin/env python3\nimport json, sys\n"
-        "label, got = open(sys.argv[1]).read().split()[int(sys.argv[3])], open(sys.argv[2]).read()\n"
+        "label = open(sys.argv[1]).read().split()[int(sys.argv[3])]\n"
+        "got = open(sys.argv[2]).read()\n"
         "open(sys.argv[4], 'w').write(str(int(label == got)))\n"
         "row = {'type': 'shard', 'metric': 'top1', 'unit': 'number', 'value': int(label == got)}\n"
         "print('Caffe2Observer ' + json.dumps(row))\n"))
