@@ -10,6 +10,9 @@ true), as:
                                schema, no TensorFlow (needs: ai-edge-litert)
     pytorch/mlp/mlp.pt         TorchScript of Linear -> ReLU (needs: torch)
     pytorch/mlp/mlp.pt2        the same module through torch.export, batch dimension dynamic
+                               (the TorchScript file alone is not byte-reproducible: its attribute
+                               order and serialization id vary from run to run, so its spec has no
+                               md5; the tests check that it computes what a fresh one does)
     golden/mlp/x.npy, y.npy    an input and its output computed with numpy alone
 
     python specifications/models/make_mlp.py [onnx|tflite|torchscript|export|golden ...]
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +127,18 @@ def torchscript_bytes() -> bytes:
 
     buffer = io.BytesIO()
     torch.jit.save(torch.jit.script(torch_module()), buffer)
-    return buffer.getvalue()
+    return _without_debug_info(buffer.getvalue())
+
+
+def _without_debug_info(archive: bytes) -> bytes:
+    """The TorchScript archive less its ``*.debug_pkl`` entries: optional source maps that name
+    this machine's paths to torch's own sources."""
+    source, target = zipfile.ZipFile(io.BytesIO(archive)), io.BytesIO()
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as kept:
+        for entry in source.infolist():
+            if not entry.filename.endswith(".debug_pkl"):
+                kept.writestr(entry, source.read(entry))
+    return target.getvalue()
 
 
 def export_bytes() -> bytes:
@@ -132,6 +147,8 @@ def export_bytes() -> bytes:
     example = (torch.zeros(2, IN_FEATURES),)
     program = torch.export.export(torch_module(), example,
                                   dynamic_shapes=({0: torch.export.Dim.AUTO},))
+    for node in program.graph.nodes:  # stack traces name this machine's paths: leave them out
+        node.meta.pop("stack_trace", None)
     buffer = io.BytesIO()
     torch.export.save(program, buffer)
     return buffer.getvalue()
