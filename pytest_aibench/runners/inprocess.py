@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import RunnerError
 from ..tensors import SEED, concrete_shape, numpy_dtype, random_tensor, read_tensor
 from .base import RunContext
 
@@ -66,3 +68,27 @@ def profiled_runs(context: RunContext) -> int:
     """How many runs per-operator profiling takes: enough for a median, few enough to be quick
     (profiling slows every run, so it never shares runs with the timed loop)."""
     return max(1, min(context.iterations, 20))
+
+
+def missing(module: str, extra: str) -> str | None:
+    """Why an in-process runner cannot run: its framework is not importable."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return f"{module.split('.')[0]} is not installed: pip install 'pytest-aibench[{extra}]'"
+    return None
+
+
+def model_path(context: RunContext, *names: str) -> Path:
+    """The model file: the first of ``names`` in ``model.files``, else the only file there."""
+    files = context.files.model_files()
+    for name in names:
+        if name in files:
+            return files[name]
+    if len(files) == 1:
+        return next(iter(files.values()))
+    raise RunnerError(
+        f"{context.case.spec_path} model.files: expected the model under "
+        f"{' or '.join(repr(n) for n in names)} (or a single file), found "
+        f"{sorted(files) or 'no files'}"
+    )

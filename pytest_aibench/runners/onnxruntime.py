@@ -16,7 +16,7 @@ from ..errors import RunnerError, Unsupported
 from ..parsers.ort_profile import mean_run_time, operators_from_profile
 from ..spec import Case
 from .base import RunContext
-from .inprocess import make_inputs, profiled_runs, time_runs
+from .inprocess import make_inputs, missing, model_path, profiled_runs, time_runs
 from .outputs import check_outputs
 
 _OPTIMIZATION_LEVELS = {
@@ -31,11 +31,7 @@ class OnnxRuntimeRunner:
     name = "onnxruntime"
 
     def unavailable(self, case: Case, program: str | None) -> str | None:
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            return "onnxruntime is not installed: pip install 'pytest-aibench[onnx]'"
-        return None
+        return missing("onnxruntime", "onnx")
 
     def run(self, context: RunContext) -> None:
         if context.device.info.kind != "host":
@@ -81,7 +77,7 @@ class OnnxRuntimeRunner:
         if profile_prefix is not None:
             session_options.enable_profiling = True
             session_options.profile_file_prefix = str(profile_prefix)
-        model = self._model_path(context)
+        model = model_path(context, "model", "graph")
         try:
             session = ort.InferenceSession(str(model), session_options,
                                            providers=self._providers(context))
@@ -109,15 +105,3 @@ class OnnxRuntimeRunner:
         for operator in operators_from_profile(trace, runs):
             context.recorder.add_operator(operator)
         context.recorder.operator_base = mean_run_time(trace)
-
-    def _model_path(self, context: RunContext) -> Path:
-        files = context.files.model_files()
-        for name in ("model", "graph"):
-            if name in files:
-                return files[name]
-        if len(files) == 1:
-            return next(iter(files.values()))
-        raise RunnerError(
-            f"{context.case.spec_path} model.files: expected the model file under 'model' (or "
-            f"a single file), found {sorted(files) or 'no files'}"
-        )

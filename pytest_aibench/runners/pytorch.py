@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from ..errors import RunnerError, Unsupported
@@ -19,7 +18,7 @@ from ..metrics import OperatorRecord
 from ..spec import Case
 from .base import RunContext
 from .caffe2 import ObserverProgramRunner
-from .inprocess import make_inputs, profiled_runs, time_runs
+from .inprocess import make_inputs, missing, model_path, profiled_runs, time_runs
 from .outputs import check_outputs
 
 
@@ -50,11 +49,7 @@ class PytorchRunner:
     def unavailable(self, case: Case, program: str | None) -> str | None:
         if self._program_mode(case, program):
             return self.program_runner.unavailable(case, program)
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            return "torch is not installed: pip install 'pytest-aibench[torch]'"
-        return None
+        return missing("torch", "torch")
 
     def run(self, context: RunContext) -> None:
         if self._program_mode(context.case, context.program):
@@ -108,7 +103,7 @@ class PytorchRunner:
     def _load(self, context: RunContext, device: Any) -> Any:
         import torch
 
-        path = self._model_path(context)
+        path = model_path(context, "model")
         api: Any = torch  # torch.jit.load and torch.export.load carry no type hints
         try:
             if path.suffix == ".pt2":
@@ -143,12 +138,3 @@ class PytorchRunner:
                 calls=max(1, round(average.count / runs)),
             ))
         context.recorder.operator_base = total or None
-
-    def _model_path(self, context: RunContext) -> Path:
-        files = context.files.model_files()
-        if "model" in files:
-            return files["model"]
-        if len(files) == 1:
-            return next(iter(files.values()))
-        raise RunnerError(f"{context.case.spec_path} model.files: expected the model under "
-                          f"'model' (or a single file), found {sorted(files) or 'none'}")

@@ -10,7 +10,6 @@ has no per-operator profiler, so in-process items have no operator records.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ..devices.base import CommandResult
@@ -19,7 +18,7 @@ from ..parsers.tflite import parse_benchmark_model
 from ..spec import Case
 from .base import RunContext
 from .generic import GenericRunner
-from .inprocess import make_inputs, time_runs
+from .inprocess import make_inputs, missing, model_path, time_runs
 from .outputs import check_outputs
 
 
@@ -44,11 +43,7 @@ class TfliteRunner(GenericRunner):
     def unavailable(self, case: Case, program: str | None) -> str | None:
         if self.commands(case, program):
             return super().unavailable(case, program)
-        try:
-            import ai_edge_litert.interpreter  # noqa: F401
-        except ImportError:
-            return "ai-edge-litert is not installed: pip install 'pytest-aibench[tflite]'"
-        return None
+        return missing("ai_edge_litert.interpreter", "tflite")
 
     def run(self, context: RunContext) -> None:
         if self.commands(context.case, context.program):
@@ -95,7 +90,7 @@ class TfliteRunner(GenericRunner):
                               "that run benchmark_model on the device")
         options = dict(context.case.test.get("tflite") or {})
         xnnpack = bool(options.get("xnnpack", True))
-        model = self._model_path(context)
+        model = model_path(context, "graph")
         try:
             interpreter = Interpreter(
                 model_path=str(model), num_threads=options.get("num_threads"),
@@ -116,17 +111,8 @@ class TfliteRunner(GenericRunner):
             interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:  # unknown operators surface here
             raise RunnerError(
-                f"{context.case.where}: LiteRT cannot prepare {self._model_path(context)}: {exc}"
+                f"{context.case.where}: LiteRT cannot prepare {model_path(context, 'graph')}: {exc}"
             ) from None
-
-    def _model_path(self, context: RunContext) -> Path:
-        files = context.files.model_files()
-        if "graph" in files:
-            return files["graph"]
-        if len(files) == 1:
-            return next(iter(files.values()))
-        raise RunnerError(f"{context.case.spec_path} model.files: expected the .tflite file "
-                          f"under 'graph' (or a single file), found {sorted(files) or 'none'}")
 
 
 def _version(distribution: str) -> str | None:
