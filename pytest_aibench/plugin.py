@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Generator
@@ -214,11 +215,14 @@ class AibenchSession:
         statistics = tuple(case.test.get("statistics", DEFAULT_STATISTICS)) if case else \
             DEFAULT_STATISTICS
         device = item.stash.get(DEVICE, None)
-        return {
+        payload = {
             "case": self._describe(case) if case else None,
             "device": device.to_dict() if device else None,
             **(recorder or Recorder(1, 0)).results(statistics),
         }
+        # Plain JSON types only: xdist's serialiser refuses numpy scalars and str subclasses such
+        # as torch's version string, and the run file is JSON anyway.
+        return cast("dict[str, Any]", json.loads(json.dumps(payload, default=str)))
 
     def _describe(self, case: Case) -> dict[str, Any]:
         root = self.config.rootpath

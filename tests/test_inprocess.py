@@ -247,3 +247,28 @@ def test_repository_models_are_what_the_script_makes(tmp_path):
                            str(MODELS / "golden/mlp/x.npy")], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_in_process_items_under_xdist_reach_the_run_file(pytester):
+    """Framework details (torch's version object, numpy scalars) must cross xdist's wire."""
+    for module in ("onnxruntime", "torch"):
+        pytest.importorskip(module)
+    (pytester.path / "mlp.onnx").write_bytes((MODELS / "onnx/mlp/mlp.onnx").read_bytes())
+    (pytester.path / "mlp.pt").write_bytes((MODELS / "pytorch/mlp/mlp.pt").read_bytes())
+    write_golden(pytester)
+    inputs = {"x": {"shapes": [[1, 64]], "type": "float"}}
+    onnx_spec = spec("onnx", "model", "mlp.onnx",
+                     {"identifier": "o", "metric": "delay", "iter": 5})
+    torch_spec = spec("pytorch", "model", "mlp.pt",
+                      {"identifier": "t", "metric": "delay", "iter": 5, "inputs": inputs})
+    for name, data in (("onnx", onnx_spec), ("torch", torch_spec)):
+        model = data["model"]["files"]["model"]
+        model["location"] = "../" + model["location"]
+        write_json(pytester.path / f"specs/{name}.json", data)
+    result = pytester.runpytest_subprocess("-n", "2", "--aibench-spec=specs",
+                                           "--aibench-json=run.json", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    items = items_by_id(pytester)
+    assert set(items) == {"o", "t"}
+    assert isinstance(items["t"]["extra"]["torch"]["version"], str)
+    assert items["t"]["operators"] and items["o"]["operators"]

@@ -95,7 +95,7 @@ class PytorchRunner:
         threads = (context.case.test.get("pytorch") or {}).get("num_threads")
         if threads:
             torch.set_num_threads(int(threads))
-        context.recorder.extra["torch"] = {"version": torch.__version__,
+        context.recorder.extra["torch"] = {"version": str(torch.__version__),
                                            "num_threads": torch.get_num_threads(),
                                            "backend": context.backend}
         return torch.device(context.backend)
