@@ -62,7 +62,7 @@ def peer_median(folder: Path) -> float:
 
 def loop_median() -> float:
     namespace: dict[str, object] = {}
-    exec(SESSION, namespace)  # noqa: S102 - our own fixed text
+    exec(SESSION, namespace)
     session, feeds = namespace["session"], namespace["feeds"]
     for _ in range(WARMUP):
         session.run(None, feeds)  # type: ignore[attr-defined]
