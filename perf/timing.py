@@ -65,11 +65,11 @@ def loop_median() -> float:
     exec(SESSION, namespace)
     session, feeds = namespace["session"], namespace["feeds"]
     for _ in range(WARMUP):
-        session.run(None, feeds)  # type: ignore[attr-defined]
+        session.run(None, feeds)
     samples = []
     for _ in range(RUNS):
         start = time.perf_counter_ns()
-        session.run(None, feeds)  # type: ignore[attr-defined]
+        session.run(None, feeds)
         samples.append((time.perf_counter_ns() - start) / 1000)
     return statistics.median(samples)
 

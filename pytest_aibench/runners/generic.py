@@ -2,8 +2,10 @@
 
 This is how FAI-PEP runs any program: compose each command from its template, push the model
 files, input files and program, run the commands in order (all of them again for each
-``model.repeat`` index), pull ``output_files`` back, and parse ``<prefix> {json}`` rows from
-everything the commands printed.
+``model.repeat`` index, with ``{INDEX}``), pull ``output_files`` back, and parse
+``<prefix> {json}`` rows from everything the commands printed. Preprocess and postprocess steps
+run on the host around them (FAI-PEP's accuracy pipelines), and output files with a golden file
+of the same name are checked against it.
 """
 
 from __future__ import annotations
