@@ -1,0 +1,228 @@
+"""Control run vs treatment run: the statistical gate, its verdict and its one-line explanation.
+
+Pure (numpy and scipy, no pytest, no I/O). A metric regresses only when both hold:
+
+- a one-sided Mann-Whitney U test says the treatment's samples are worse (p < alpha), and
+- the bootstrap confidence interval (fixed seed) of the ratio treatment/control of the rule's
+  statistic (p50 by default) lies wholly beyond 1 + min_effect in the worse direction.
+
+Improvements are the mirror image. Where a side has no samples, only a tool's summary
+(TFLite's benchmark_model), the verdict falls back to a threshold on the ratio and says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+LOWER, HIGHER = "lower", "higher"
+MIN_SAMPLES = 5
+RESAMPLES = 2000
+SEED = 20260101
+CONFIDENCE = 0.95
+
+# Metrics gated by default: time and energy. Others (custom metrics, golden errors) only when a
+# --aibench-fail-on rule names them.
+GATED_METRICS = ("latency", "energy", "power")
+_HIGHER_IS_BETTER = re.compile(r"throughput|tps|fps|ops|qps|accuracy|top\d|correct|cosine|"
+                               r"per_sec|/s(ec)?$", re.IGNORECASE)
+
+
+def direction(metric: Mapping[str, Any]) -> str:
+    """Whether lower or higher values are better: the record's own ``direction`` if it has one,
+    else from its metric name and unit (latency, energy, error: lower)."""
+    given = metric.get("direction")
+    if given in (LOWER, HIGHER):
+        return str(given)
+    text = f"{metric.get('metric', '')} {metric.get('unit', '')}"
+    return HIGHER if _HIGHER_IS_BETTER.search(text) else LOWER
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``--aibench-fail-on "NET latency:p50:3%"``: metric key, statistic, minimum effect."""
+
+    key: str
+    statistic: str = "p50"
+    min_effect: float = 0.05
+
+    @classmethod
+    def parse(cls, text: str) -> Rule:
+        parts = text.rsplit(":", 2)
+        if len(parts) != 3 or not parts[0].strip():
+            raise ValueError(f"expected KEY:STATISTIC:PERCENT such as 'NET latency:p50:3%', "
+                             f"found {text!r}")
+        key, statistic, effect = (part.strip() for part in parts)
+        if statistic != "mean" and not re.fullmatch(r"p\d+(\.\d+)?", statistic):
+            raise ValueError(f"statistic {statistic!r} in {text!r}: use mean or pX (p50, p90)")
+        try:
+            value = float(effect.rstrip("%")) / (100 if effect.endswith("%") else 1)
+        except ValueError:
+            raise ValueError(f"minimum effect {effect!r} in {text!r}: use a percentage such "
+                             "as 3%") from None
+        return cls(key, statistic, value)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    key: str
+    status: str  # regressed | improved | unchanged | insufficient
+    method: str
+    statistic: str
+    unit: str
+    control: float | None
+    treatment: float | None
+    low: float | None = None  # confidence interval of treatment/control
+    high: float | None = None
+    p_value: float | None = None
+    n_control: int = 0
+    n_treatment: int = 0
+    min_effect: float = 0.0
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.control or self.treatment is None:
+            return None
+        return self.treatment / self.control
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in (
+            "key", "status", "method", "statistic", "unit", "control", "treatment", "low",
+            "high", "p_value", "n_control", "n_treatment", "min_effect")} | {"ratio": self.ratio}
+
+    def explain(self) -> str:
+        """``NET latency p50 regressed: 3.6 -> 4.3 us (+20.0%, 95% CI +18.1% to +21.9%),
+        Mann-Whitney p=1.2e-15, n=200 control / 200 treatment``."""
+        text = f"{self.key} {self.statistic} {self.status}"
+        if self.control is not None and self.treatment is not None:
+            text += f": {self.control:.4g} -> {self.treatment:.4g} {self.unit}".rstrip()
+        if self.ratio is not None:
+            text += f" ({_percent(self.ratio)}"
+            if self.low is not None and self.high is not None:
+                text += f", {CONFIDENCE:.0%} CI {_percent(self.low)} to {_percent(self.high)}"
+            text += ")"
+        if self.p_value is not None:
+            text += f", Mann-Whitney p={self.p_value:.2g}"
+        text += f", n={self.n_control} control / {self.n_treatment} treatment"
+        if self.method != MWU_BOOTSTRAP:
+            text += f" [{self.method}]"
+        return text
+
+
+MWU_BOOTSTRAP = "mann-whitney + bootstrap"
+THRESHOLD = "threshold on the tools' summaries: no per-run samples"
+
+
+def _percent(ratio: float) -> str:
+    return f"{(ratio - 1) * 100:+.1f}%"
+
+
+def _statistic(values: Any, statistic: str, axis: int | None = None) -> Any:
+    import numpy as np
+
+    if statistic == "mean":
+        return np.mean(values, axis=axis)
+    return np.percentile(values, float(statistic[1:]), axis=axis)
+
+
+def judge(control: Mapping[str, Any], treatment: Mapping[str, Any], rule: Rule,
+          alpha: float = 0.01) -> Verdict:
+    """The verdict on one metric (run-file metric dicts of the control and treatment runs)."""
+    values_c, values_t = list(control.get("values") or []), list(treatment.get("values") or [])
+    if values_c and values_t:
+        return _judge_samples(values_c, values_t, rule, alpha, direction(treatment),
+                              str(treatment.get("unit", "")))
+    return _judge_summaries(control, treatment, rule, direction(treatment))
+
+
+def _judge_samples(control: Sequence[float], treatment: Sequence[float], rule: Rule,
+                   alpha: float, better: str, unit: str) -> Verdict:
+    import numpy as np
+    from scipy.stats import mannwhitneyu
+
+    verdict = partial(Verdict, key=rule.key, method=MWU_BOOTSTRAP, statistic=rule.statistic,
+                      unit=unit, control=float(_statistic(control, rule.statistic)),
+                      treatment=float(_statistic(treatment, rule.statistic)),
+                      n_control=len(control), n_treatment=len(treatment),
+                      min_effect=rule.min_effect)
+    if min(len(control), len(treatment)) < MIN_SAMPLES:
+        return verdict(status="insufficient")
+    worse = "greater" if better == LOWER else "less"
+    better_side = "less" if better == LOWER else "greater"
+    p_worse = float(mannwhitneyu(treatment, control, alternative=worse).pvalue)
+    p_better = float(mannwhitneyu(treatment, control, alternative=better_side).pvalue)
+    low, high = _bootstrap_ratio(np.asarray(control, float), np.asarray(treatment, float),
+                                 rule.statistic)
+    status = _status(low, high, p_worse, p_better, alpha, rule.min_effect, better)
+    p_value = p_worse if status != "improved" else p_better
+    return verdict(status=status, low=low, high=high, p_value=p_value)
+
+
+def _status(low: float, high: float, p_worse: float, p_better: float, alpha: float,
+            min_effect: float, better: str) -> str:
+    up, down = 1 + min_effect, 1 / (1 + min_effect)
+    if better == LOWER:
+        if p_worse < alpha and low > up:
+            return "regressed"
+        if p_better < alpha and high < down:
+            return "improved"
+    else:
+        if p_worse < alpha and high < down:
+            return "regressed"
+        if p_better < alpha and low > up:
+            return "improved"
+    return "unchanged"
+
+
+def _bootstrap_ratio(control: Any, treatment: Any, statistic: str) -> tuple[float, float]:
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    stat_c = _statistic(control[rng.integers(0, len(control), (RESAMPLES, len(control)))],
+                        statistic, axis=1)
+    stat_t = _statistic(treatment[rng.integers(0, len(treatment), (RESAMPLES, len(treatment)))],
+                        statistic, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = stat_t / stat_c
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.nanpercentile(ratios, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _summary_value(metric: Mapping[str, Any], statistic: str) -> float | None:
+    summary = metric.get("summary") or {}
+    value = summary.get(statistic)
+    if value is None:
+        value = summary.get("mean")  # all a tool such as benchmark_model may give
+    return None if value is None else float(value)
+
+
+def _judge_summaries(control: Mapping[str, Any], treatment: Mapping[str, Any], rule: Rule,
+                     better: str) -> Verdict:
+    value_c, value_t = _summary_value(control, rule.statistic), _summary_value(treatment,
+                                                                               rule.statistic)
+    verdict = partial(Verdict, key=rule.key, method=THRESHOLD, statistic=rule.statistic,
+                      unit=str(treatment.get("unit", "")), control=value_c, treatment=value_t,
+                      n_control=int(control.get("num_runs") or 0),
+                      n_treatment=int(treatment.get("num_runs") or 0),
+                      min_effect=rule.min_effect)
+    if not value_c or value_t is None:
+        return verdict(status="insufficient")
+    ratio = value_t / value_c
+    return verdict(status=_status(ratio, ratio, 0.0, 0.0, 1.0, rule.min_effect, better))
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Adjusted p-values controlling the false discovery rate across one run's items."""
+    count = len(p_values)
+    order = sorted(range(count), key=lambda i: p_values[i])
+    adjusted = [0.0] * count
+    smallest = 1.0
+    for rank in range(count, 0, -1):
+        index = order[rank - 1]
+        smallest = min(smallest, p_values[index] * count / rank)
+        adjusted[index] = smallest
+    return adjusted

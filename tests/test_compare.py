@@ -1,0 +1,93 @@
+"""The statistical gate, pure."""
+
+import numpy as np
+import pytest
+
+from pytest_aibench.compare import (
+    HIGHER,
+    LOWER,
+    THRESHOLD,
+    Rule,
+    benjamini_hochberg,
+    direction,
+    judge,
+)
+
+
+def latency(values) -> dict:
+    return {"type": "NET", "metric": "latency", "unit": "us", "values": [float(v) for v in values]}
+
+
+def noisy(center: float, n: int = 100, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(center, center * 0.03, n)
+
+
+def test_a_clear_slowdown_regresses_with_interval_p_value_and_sizes():
+    verdict = judge(latency(noisy(100)), latency(noisy(120, seed=1)), Rule("NET latency"))
+    assert verdict.status == "regressed"
+    assert 1.17 < verdict.low < verdict.ratio < verdict.high < 1.23
+    assert verdict.p_value < 1e-20 and (verdict.n_control, verdict.n_treatment) == (100, 100)
+    text = verdict.explain()
+    assert text.startswith("NET latency p50 regressed: ")
+    assert "(+19" in text and "95% CI +" in text and "Mann-Whitney p=" in text
+    assert "n=100 control / 100 treatment" in text
+
+
+def test_no_change_and_changes_below_the_minimum_effect_do_not_fail():
+    same = judge(latency(noisy(100)), latency(noisy(100, seed=1)), Rule("NET latency"))
+    assert same.status == "unchanged"
+    small = judge(latency(noisy(100, n=2000)), latency(noisy(102, n=2000, seed=1)),
+                  Rule("NET latency", min_effect=0.05))
+    assert small.status == "unchanged" and small.p_value < 1e-6  # significant, but small
+    assert judge(latency(noisy(100, n=2000)), latency(noisy(102, n=2000, seed=1)),
+                 Rule("NET latency", min_effect=0.01)).status == "regressed"
+
+
+def test_improvements_are_reported_not_failed():
+    assert judge(latency(noisy(100)), latency(noisy(80, seed=1)),
+                 Rule("NET latency")).status == "improved"
+
+
+def test_higher_is_better_metrics_regress_when_they_drop():
+    throughput = {"type": "NET", "metric": "throughput", "unit": "frames/s"}
+    assert direction(throughput) == HIGHER and direction(latency([])) == LOWER
+    assert direction({"metric": "score", "direction": "higher"}) == HIGHER
+    control = {**throughput, "values": list(noisy(100))}
+    treatment = {**throughput, "values": list(noisy(80, seed=1))}
+    assert judge(control, treatment, Rule("NET throughput")).status == "regressed"
+
+
+def test_too_few_samples_give_no_verdict():
+    verdict = judge(latency([1, 2, 3]), latency([9, 9, 9]), Rule("NET latency"))
+    assert verdict.status == "insufficient"
+
+
+def test_summary_only_metrics_fall_back_to_a_threshold_and_say_so():
+    control = {"unit": "us", "num_runs": 50, "summary": {"mean": 100.0, "p50": None}}
+    slower = {"unit": "us", "num_runs": 50, "summary": {"mean": 110.0, "p50": None}}
+    verdict = judge(control, slower, Rule("NET latency"))
+    assert verdict.status == "regressed" and verdict.method == THRESHOLD
+    assert "no per-run samples" in verdict.explain()
+    assert judge(control, {**slower, "summary": {"mean": 103.0}},
+                 Rule("NET latency")).status == "unchanged"
+
+
+def test_other_statistics_can_be_gated():
+    control, treatment = noisy(100), noisy(100, seed=1)
+    treatment[-30:] *= 1.5  # a slow tail
+    assert judge(latency(control), latency(treatment), Rule("NET latency")).status == "unchanged"
+    assert judge(latency(control), latency(treatment),
+                 Rule("NET latency", "p90", 0.05)).status == "regressed"
+
+
+def test_rule_parsing():
+    assert Rule.parse("NET latency:p50:3%") == Rule("NET latency", "p50", 0.03)
+    assert Rule.parse("conv1 latency:mean:0.1") == Rule("conv1 latency", "mean", 0.1)
+    for bad in ("NET latency", "NET latency:median:3%", "NET latency:p50:lots"):
+        with pytest.raises(ValueError):
+            Rule.parse(bad)
+
+
+def test_benjamini_hochberg_matches_its_definition():
+    assert benjamini_hochberg([0.01, 0.04, 0.03, 0.5]) == pytest.approx(
+        [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
