@@ -15,17 +15,35 @@ import pytest
 from . import __version__, hookspec
 from .cache import ModelCache
 from .collect import CASE, DEVICE, SpecFile
+from .compare import ControlRun, adjust_for_many, item_key
 from .devices.base import Device, DeviceInfo
 from .devices.fleet import discover, open_device
 from .devices.host import cpu_model, host_info
 from .metrics import DEFAULT_STATISTICS
 from .recorder import Recorder
-from .report import OPERATOR_COLUMNS, operator_rows, render_table, summary_rows
+from .report import (
+    COLUMNS,
+    COMPARE_COLUMNS,
+    OPERATOR_COLUMNS,
+    operator_rows,
+    render_table,
+    summary_rows,
+)
 from .runners import BUILTIN_RUNNERS
 from .runners.base import CaseFiles, Runner
 from .settings import Settings, add_options, from_config
 from .spec import SPEC_SUFFIXES, Case
-from .store import build_run, commit_info, machine_info, write_run
+from .store import (
+    build_run,
+    commit_info,
+    find_run,
+    machine_info,
+    read_run,
+    save_run,
+    to_github_benchmark,
+    to_pytest_benchmark,
+    write_json,
+)
 
 SESSION = pytest.StashKey["AibenchSession"]()
 RECORDER = pytest.StashKey[Recorder]()
@@ -36,6 +54,7 @@ REPORT_ATTRIBUTE = "aibench"
 FIXTURE_ITERATIONS = 50
 FIXTURE_WARMUP = 5
 _WORKER_DEVICES = "aibench_devices"
+_WORKER_CONTROL = "aibench_control"
 _MIB = 1 << 20
 
 
@@ -58,6 +77,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(session), "aibench-xdist")
     session.add_spec_args()
+    if not is_worker(config):
+        _ = session.control  # a missing or unreadable control run stops pytest before it starts
 
 
 def session_of(config: pytest.Config) -> AibenchSession:
@@ -240,8 +261,52 @@ class AibenchSession:
         if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
             payload = self._payload(item)
             if payload is not None:
+                if call.when == "call" and self.control is not None:
+                    self._judge(report, payload, self.control)
                 setattr(report, REPORT_ATTRIBUTE, payload)
         return report
+
+    def _judge(self, report: pytest.TestReport, payload: dict[str, Any],
+               control: ControlRun) -> None:
+        """Compare the item with its control; a regression (or a refused comparison) fails a
+        passing item with the verdict's explanation."""
+        judgement = control.judge({"nodeid": report.nodeid, **payload})
+        payload["comparison"] = judgement.state
+        payload["verdicts"] = [verdict.to_dict() for verdict in judgement.verdicts]
+        if judgement.failure and report.passed:
+            report.outcome = "failed"
+            report.longrepr = judgement.failure
+
+    @cached_property
+    def storage(self) -> Path:
+        return self.settings.storage or self.config.rootpath / ".aibench"
+
+    @cached_property
+    def control_path(self) -> Path | None:
+        """The run file --aibench-compare names (found by the controller, whose choice the
+        xdist workers receive, so that a run saved meanwhile cannot change it)."""
+        selector = self.settings.compare
+        if not selector:
+            return None
+        shipped = getattr(self.config, "workerinput", {}).get(_WORKER_CONTROL)
+        try:
+            return Path(shipped) if shipped else find_run(self.storage, selector)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--aibench-compare: {exc}") from None
+
+    @cached_property
+    def control(self) -> ControlRun | None:
+        path = self.control_path
+        if path is None:
+            return None
+        try:
+            run = read_run(path)
+        except (OSError, ValueError) as exc:
+            raise pytest.UsageError(f"--aibench-compare: {exc}") from None
+        settings = self.settings
+        return ControlRun.of(path.name, run, rules=settings.fail_on,
+                             min_effect=settings.min_effect, alpha=settings.alpha,
+                             force=settings.compare_force, defer_failures=settings.fdr)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = cast("dict[str, Any] | None", getattr(report, REPORT_ATTRIBUTE, None))
@@ -254,8 +319,13 @@ class AibenchSession:
         }
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        path = self.settings.json
-        if path is None or is_worker(self.config):
+        if is_worker(self.config):
+            return
+        if self.settings.fdr and self.control is not None:
+            self._deferred_regressions(session)
+        settings = self.settings
+        if not (settings.json or settings.save or settings.autosave or settings.benchmark_json
+                or settings.github_json):
             return
         run = build_run(
             self.results.values(), machine=machine_info(cpu_model()),
@@ -263,23 +333,67 @@ class AibenchSession:
             plugin={"name": "pytest-aibench", "version": __version__,
                     "pytest": pytest.__version__},
         )
-        write_run(path, run)
+        self.written = self._write(run)
+
+    def _write(self, run: dict[str, Any]) -> list[Path]:
+        settings, written = self.settings, []
+        if settings.json:
+            write_json(settings.json, run)
+            written.append(settings.json)
+        if settings.save or settings.autosave:
+            written.append(save_run(self.storage, run, settings.save))
+        if settings.benchmark_json:
+            write_json(settings.benchmark_json, to_pytest_benchmark(run))
+            written.append(settings.benchmark_json)
+        if settings.github_json:
+            write_json(settings.github_json, to_github_benchmark(run))
+            written.append(settings.github_json)
+        return written
+
+    def _deferred_regressions(self, session: pytest.Session) -> None:
+        """With --aibench-fdr, regressions stand only after Benjamini-Hochberg over the run."""
+        verdicts = [verdict for item in self.results.values()
+                    for verdict in item.get("verdicts", [])]
+        regressed = adjust_for_many(verdicts, self.settings.alpha)
+        if regressed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        rows = summary_rows(self.results.values())
+        compared = self.control is not None
+        rows = summary_rows(self.results.values(), compared)
         if is_worker(self.config) or not rows:
             return
         measured = sum(1 for item in self.results.values() if item["metrics"])
         terminalreporter.write_sep("-", f"aibench: {len(rows)} metric rows from {measured} items")
-        for line in render_table(rows):
+        header, text = (COMPARE_COLUMNS, (0, 1, 7, 10)) if compared else (COLUMNS, (0, 1, 7))
+        for line in render_table(rows, header, text):
             terminalreporter.write_line(line)
         operators = operator_rows(self.results.values(), self.settings.ops)
         if operators:
             terminalreporter.write_sep("-", f"aibench: top {self.settings.ops} operators per item")
             for line in render_table(operators, OPERATOR_COLUMNS, text_columns=(0, 1, 2)):
                 terminalreporter.write_line(line)
-        if self.settings.json:
-            terminalreporter.write_line(f"aibench: run file written to {self.settings.json}")
+        self._comparison_summary(terminalreporter)
+        for path in getattr(self, "written", []):
+            terminalreporter.write_line(f"aibench: wrote {path}")
+
+    def _comparison_summary(self, terminalreporter: Any) -> None:
+        control = self.control
+        if control is None:
+            return
+        items = self.results.values()
+        unmatched = sorted(item["nodeid"] for item in items if item.get("comparison") ==
+                           "unmatched")
+        gone = control.unseen({item_key(item) for item in items})
+        for label, nodeids in (("not in the control run", unmatched),
+                               ("in the control run only", gone)):
+            if nodeids:
+                terminalreporter.write_line(f"aibench: {len(nodeids)} items {label} (reported, "
+                                            f"not judged): {', '.join(nodeids)}")
+        regressed = [verdict for item in items for verdict in item.get("verdicts", [])
+                     if verdict["status"] == "regressed"]
+        terminalreporter.write_line(f"aibench: compared with {control.name}: "
+                                    f"{len(regressed)} regression(s)")
 
     def pytest_unconfigure(self) -> None:
         if "scratch" in self.__dict__:
@@ -295,6 +409,8 @@ class _XdistHooks:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[_WORKER_DEVICES] = [d.to_dict() for d in self.session.devices]
+        if self.session.control_path is not None:
+            node.workerinput[_WORKER_CONTROL] = str(self.session.control_path)
 
 
 def _relative(path: Path, root: Path) -> str:

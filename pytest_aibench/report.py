@@ -8,6 +8,7 @@ from typing import Any
 from .metrics import net_first
 
 COLUMNS = ("item", "metric", "p50", "p10", "p90", "MAD", "n", "unit")
+COMPARE_COLUMNS = (*COLUMNS, "control", "change", "verdict")
 OPERATOR_COLUMNS = ("item", "operator", "type", "mean us", "p50 us", "calls", "share")
 _STATS = ("p50", "p10", "p90", "MAD")
 
@@ -23,18 +24,32 @@ def format_number(value: float | None) -> str:
     return f"{value:#.3g}"
 
 
-def summary_rows(items: Iterable[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+def summary_rows(
+    items: Iterable[Mapping[str, Any]], compared: bool = False
+) -> list[tuple[str, ...]]:
+    """One row per item and metric key; with ``compared``, the control's value, the change
+    and the verdict of every judged metric too."""
     rows = []
     for item in sorted(items, key=lambda entry: str(entry["nodeid"])):
         metrics = {metric["type"] + " " + metric["metric"]: metric for metric in item["metrics"]}
+        verdicts = {verdict["key"]: verdict for verdict in item.get("verdicts", [])}
         for key in net_first(metrics):
             metric = metrics[key]
             if not metric["summary"]:
                 continue  # info-only rows (tensor shapes, op args) have nothing to show here
             stats = [format_number(metric["summary"].get(name)) for name in _STATS]
-            rows.append((str(item["nodeid"]), key, *stats, str(metric["num_runs"]),
-                         metric["unit"]))
+            row = (str(item["nodeid"]), key, *stats, str(metric["num_runs"]), metric["unit"])
+            rows.append(row + (_verdict_cells(verdicts.get(key), item) if compared else ()))
     return rows
+
+
+def _verdict_cells(verdict: Mapping[str, Any] | None, item: Mapping[str, Any]) -> tuple[str, ...]:
+    if verdict is None:
+        state = item.get("comparison")
+        return "-", "-", "not judged" if state == "compared" else (state or "-")
+    ratio = verdict.get("ratio")
+    change = "-" if ratio is None else f"{(ratio - 1) * 100:+.1f}%"
+    return format_number(verdict.get("control")), change, str(verdict["status"])
 
 
 def operator_rows(items: Iterable[Mapping[str, Any]], top: int) -> list[tuple[str, ...]]:

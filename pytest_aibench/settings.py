@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from .compare import Rule
 from .golden import Tolerance
 from .spec import parse_string_map
 
@@ -25,7 +26,7 @@ class Option:
     help: str
     metavar: str
     default: Any = None
-    kind: str = "str"  # str | int | float | path | paths
+    kind: str = "str"  # str | int | float | path | paths | rules | flag | optional
     ini: bool = True
     repeat: bool = False
     ini_name: str = ""
@@ -83,6 +84,28 @@ OPTIONS: tuple[Option, ...] = (
            "0 shows none; the run file keeps all)", "N", default=5, kind="int"),
     Option("json", "write the run file (versioned JSON with raw samples) to PATH", "PATH",
            kind="path", ini=False),
+    Option("storage", "folder of saved runs (default: .aibench/ at the rootdir)", "DIR",
+           kind="path"),
+    Option("save", "save this run in the storage folder under NAME", "NAME", ini=False),
+    Option("autosave", "save every run in the storage folder", "", kind="flag"),
+    Option("compare", "compare with a saved run: NAME, a run file PATH, or the latest saved run "
+           "when no value is given; regressions fail their items", "NAME|PATH", kind="optional",
+           ini=False),
+    Option("compare-force", "compare even when the control ran on another device model or "
+           "framework version", "", kind="flag", ini=False),
+    Option("alpha", "significance level of the Mann-Whitney U test (default 0.01)", "P",
+           default=0.01, kind="float"),
+    Option("min-effect", "smallest change that fails, as a percentage (default 5%%)", "PERCENT",
+           default="5%"),
+    Option("fail-on", "gate a metric with its own statistic and minimum effect, e.g. "
+           "'NET latency:p90:3%%'; repeatable", "RULE", kind="rules", repeat=True),
+    Option("fdr", "control the false discovery rate across the run's items "
+           "(Benjamini-Hochberg): the run fails at the end instead of item by item", "",
+           kind="flag"),
+    Option("benchmark-json", "also write the run in pytest-benchmark's JSON format", "PATH",
+           kind="path", ini=False),
+    Option("github-json", "also write github-action-benchmark's customSmallerIsBetter list",
+           "PATH", kind="path", ini=False),
 )
 
 
@@ -103,6 +126,17 @@ class Settings:
     backend: str
     ops: int
     json: Path | None
+    storage: Path | None
+    save: str | None
+    autosave: bool
+    compare: str | None
+    compare_force: bool
+    alpha: float
+    min_effect: float
+    fail_on: tuple[Rule, ...]
+    fdr: bool
+    benchmark_json: Path | None
+    github_json: Path | None
     specs_from_command_line: bool = False
 
 
@@ -110,20 +144,28 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("aibench", "ML model benchmarks (pytest-aibench)")
     for option in OPTIONS:
         where = f" [env {option.env}" + (f", ini {option.ini_key}]" if option.ini else "]")
-        group.addoption(
-            option.flag, dest=option.dest, metavar=option.metavar,
-            action="append" if option.repeat else "store", default=None,
-            help=option.help + where,
-        )
+        group.addoption(option.flag, dest=option.dest, help=option.help + where, default=None,
+                        **_argparse(option))
         if option.ini:
             if option.kind == "paths":
                 parser.addini(option.ini_key, option.help, type="paths", default=[])
+            elif option.repeat:
+                parser.addini(option.ini_key, option.help, type="linelist", default=[])
             else:
                 parser.addini(option.ini_key, option.help, type="string", default=None)
 
 
+def _argparse(option: Option) -> dict[str, Any]:
+    if option.kind == "flag":
+        return {"action": "store_const", "const": True}
+    if option.kind == "optional":
+        return {"nargs": "?", "const": "latest", "metavar": option.metavar}
+    return {"action": "append" if option.repeat else "store", "metavar": option.metavar}
+
+
 _CONVERT: dict[str, Callable[[str], Any]] = {
     "str": str, "int": int, "float": float, "path": lambda text: Path(text).expanduser(),
+    "optional": str, "flag": lambda text: text.strip().lower() in ("1", "true", "yes", "on"),
 }
 
 
@@ -133,7 +175,9 @@ def _raw(config: pytest.Config, option: Option) -> tuple[Any, str]:
         return value, option.flag
     if os.environ.get(option.env):
         text = os.environ[option.env]
-        return (text.split(os.pathsep) if option.kind == "paths" else text), option.env
+        if option.repeat:  # several values: PATH-style for paths, ';' between rules
+            return text.split(os.pathsep if option.kind == "paths" else ";"), option.env
+        return text, option.env
     if option.ini:
         ini_value = config.getini(option.ini_key)
         if ini_value:
@@ -143,10 +187,15 @@ def _raw(config: pytest.Config, option: Option) -> tuple[Any, str]:
 
 def _value(config: pytest.Config, option: Option) -> Any:
     raw, source = _raw(config, option)
-    if raw is None or (option.kind == "paths" and not raw):
-        return () if option.kind == "paths" else None
+    if raw is None or (option.repeat and not raw):
+        return () if option.repeat else (False if option.kind == "flag" else None)
     if option.kind == "paths":
         return tuple(Path(str(item)).expanduser() for item in raw)
+    if option.kind == "rules":
+        try:
+            return tuple(Rule.parse(str(item)) for item in raw if str(item).strip())
+        except ValueError as exc:
+            raise pytest.UsageError(f"{source}: {exc}") from None
     try:
         value = raw if not isinstance(raw, str) else _CONVERT[option.kind](raw)
     except ValueError:
@@ -156,6 +205,16 @@ def _value(config: pytest.Config, option: Option) -> Any:
         ) from None
     if option.kind in ("int", "float") and value < 0:
         raise pytest.UsageError(f"{source}: expected a value >= 0, found {raw!r}")
+    return value
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise pytest.UsageError(
+            f"--aibench-min-effect: expected a percentage such as 5%, found {text!r}"
+        ) from None
     return value
 
 
@@ -173,6 +232,7 @@ def from_config(config: pytest.Config) -> Settings:
         raise pytest.UsageError(
             f"--aibench-backend: expected cpu or cuda, found {values['backend']!r}"
         )
+    values["min_effect"] = _percent(values["min_effect"])
     if values["iterations"] is not None and values["iterations"] < 1:
         raise pytest.UsageError("--aibench-iterations: expected at least 1, found 0")
     values["model_cache"] = values["model_cache"] or default_model_cache()

@@ -77,12 +77,13 @@ def build_run(
     }
 
 
-def write_run(path: Path, run: Mapping[str, Any]) -> None:
+def write_json(path: Path, data: Any) -> None:
+    """Write to a temporary name, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(run, out, indent=1, allow_nan=False)
+            json.dump(data, out, indent=1, allow_nan=False)
             out.write("\n")
         os.replace(partial, path)
     finally:
@@ -100,3 +101,123 @@ def read_run(path: Path) -> dict[str, Any]:
             f"{path} has run-file version {data.get('version')}, expected {RUN_VERSION}"
         )
     return data
+
+
+def run_filename(run: Mapping[str, Any], name: str | None = None) -> str:
+    """``20261128T140102Z_3f2a9c1b7e4d[_dirty][_NAME].json``: sorts in time, names the commit."""
+    created = datetime.fromisoformat(str(run["created"])).strftime("%Y%m%dT%H%M%SZ")
+    commit = run.get("commit") or {}
+    stem = f"{created}_{str(commit.get('id', 'nocommit'))[:12]}"
+    if commit.get("dirty"):
+        stem += "_dirty"
+    return f"{stem}_{name}.json" if name else f"{stem}.json"
+
+
+def save_run(storage: Path, run: Mapping[str, Any], name: str | None) -> Path:
+    path = storage / run_filename(run, name)
+    write_json(path, run)
+    return path
+
+
+def find_run(storage: Path, selector: str) -> Path:
+    """The control run: ``latest``, a run file's path, or the latest run saved under NAME."""
+    given = Path(selector).expanduser()
+    if selector != "latest" and given.is_file():
+        return given
+    saved = sorted(storage.glob("*.json")) if storage.is_dir() else []
+    if selector != "latest":
+        saved = [path for path in saved if path.name.endswith(f"_{selector}.json")]
+    if not saved:
+        what = "no saved run" if selector == "latest" else f"no run saved as {selector!r}"
+        raise ValueError(f"{what} in {storage} (and no file {selector!r}); save one first with "
+                         "--aibench-save NAME or --aibench-autosave")
+    return saved[-1]
+
+
+_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def _time_stats(values: list[float]) -> dict[str, Any]:
+    """pytest-benchmark's stats keys for samples already in seconds."""
+    import numpy as np
+
+    data = np.asarray(values)
+    q1, median, q3 = (float(q) for q in np.percentile(data, [25, 50, 75]))
+    iqr = q3 - q1
+    mean = float(data.mean())
+    stddev = float(data.std(ddof=1)) if len(data) > 1 else 0.0
+    low_fence, high_fence = q1 - 1.5 * iqr, q3 + 1.5 * iqr
+    inside = data[(data >= low_fence) & (data <= high_fence)]
+    iqr_outliers = int(len(data) - len(inside))
+    stddev_outliers = int(((data < mean - stddev) | (data > mean + stddev)).sum())
+    return {
+        "min": float(data.min()), "max": float(data.max()), "mean": mean, "stddev": stddev,
+        "rounds": len(data), "median": median, "iqr": iqr, "q1": q1, "q3": q3,
+        "iqr_outliers": iqr_outliers, "stddev_outliers": stddev_outliers,
+        "outliers": f"{stddev_outliers};{iqr_outliers}",
+        "ld15iqr": float(inside.min()) if len(inside) else float(data.min()),
+        "hd15iqr": float(inside.max()) if len(inside) else float(data.max()),
+        "ops": 1.0 / mean if mean else 0.0, "total": float(data.sum()), "iterations": 1,
+        "data": [float(v) for v in data],
+    }
+
+
+def to_pytest_benchmark(run: Mapping[str, Any]) -> dict[str, Any]:
+    """The run as pytest-benchmark's JSON: one benchmark per item and timed metric with raw
+    samples (times in seconds). Summary-only and non-time metrics have no place there."""
+    machine, commit = run["machine"], run.get("commit") or {}
+    benchmarks = []
+    for item in run["items"]:
+        name = str(item["nodeid"]).rsplit("::", 1)[-1]
+        for metric in item["metrics"]:
+            scale = _SECONDS.get(metric["unit"])
+            if scale is None or len(metric["values"]) < 2:
+                continue
+            key = f"{metric['type']} {metric['metric']}"
+            benchmarks.append({
+                "group": key, "name": name, "fullname": f"{item['nodeid']}::{key}",
+                "params": None, "param": None,
+                "extra_info": {"unit": metric["unit"], "device": item.get("device"),
+                               "case": item.get("case")},
+                "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": 1,
+                            "max_time": 0.0, "min_time": 0.0, "warmup": False},
+                "stats": _time_stats([v * scale for v in metric["values"]]),
+            })
+    return {
+        "machine_info": {
+            "node": machine["node"], "processor": machine["cpu"], "machine": machine["machine"],
+            "python_compiler": platform.python_compiler(),
+            "python_implementation": machine["python_implementation"],
+            "python_implementation_version": machine["python"],
+            "python_version": machine["python"], "python_build": list(platform.python_build()),
+            "release": machine["release"], "system": machine["system"],
+            "cpu": {"brand_raw": machine["cpu"], "count": machine["cpu_count"]},
+        },
+        "commit_info": {"id": commit.get("id"), "time": commit.get("time"),
+                        "author_time": commit.get("time"), "dirty": commit.get("dirty", False),
+                        "project": None, "branch": commit.get("branch")},
+        "benchmarks": benchmarks,
+        "datetime": run["created"],
+        "version": "5.1.0",
+    }
+
+
+def to_github_benchmark(run: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """github-action-benchmark's ``customSmallerIsBetter`` entries: p50 of each lower-is-better
+    metric (time, energy, errors), with p10..p90 as its range."""
+    from .compare import LOWER, direction
+
+    entries = []
+    for item in run["items"]:
+        for metric in item["metrics"]:
+            summary = metric.get("summary") or {}
+            value = summary.get("p50", summary.get("mean"))
+            if value is None or direction(metric) != LOWER:
+                continue
+            entry = {"name": f"{item['nodeid']} {metric['type']} {metric['metric']}",
+                     "unit": metric["unit"], "value": value,
+                     "extra": f"n={metric['num_runs']}"}
+            if summary.get("p10") is not None and summary.get("p90") is not None:
+                entry["range"] = f"p10 {summary['p10']:.6g} .. p90 {summary['p90']:.6g}"
+            entries.append(entry)
+    return entries

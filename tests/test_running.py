@@ -180,7 +180,7 @@ def test_interrupted_run_leaves_the_previous_run_file_intact(pytester, monkeypat
 
     monkeypatch.setattr(store.json, "dump", broken_dump)
     with pytest.raises(KeyboardInterrupt):
-        store.write_run(pytester.path / "run.json", {"items": []})
+        store.write_json(pytester.path / "run.json", {"items": []})
     assert (pytester.path / "run.json").read_text() == '{"previous": true}'
     assert [p.name for p in pytester.path.iterdir()] == ["run.json"]
 

@@ -1,0 +1,142 @@
+"""Save, compare, verdicts and exports through the pytest command line. The benchmark program
+prints latencies drawn from a seeded distribution, so every verdict here is reproducible."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .helpers import generic_spec, write_json, write_program
+
+PROGRAM = """#!/usr/bin/env python3
+import json, os, random
+rng = random.Random(int(os.environ.get("SEED", "1")))
+factor = float(os.environ.get("FACTOR", "1"))
+for _ in range(60):
+    value = 1000 * factor * rng.gauss(1, 0.03)
+    print("AIBENCH " + json.dumps({"type": "NET", "metric": "latency", "unit": "us",
+                                   "value": value}))
+print("AIBENCH " + json.dumps({"type": "NET", "metric": "score", "unit": "", "value": 1}))
+"""
+
+
+@pytest.fixture
+def bench(pytester):
+    write_program(pytester.path / "prog.py", PROGRAM)
+    tests = [{"identifier": name, "metric": "delay", "commands": ["{files.program}"]}
+             for name in ("a", "b")]
+    write_json(pytester.path / "demo.json", generic_spec("demo", tests=tests))
+
+    def run(*args: str, seed: int = 1, factor: float = 1.0) -> pytest.RunResult:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("SEED", str(seed))
+            env.setenv("FACTOR", str(factor))
+            return pytester.runpytest("--aibench-spec=demo.json", *args)
+
+    return run
+
+
+def saved(pytester) -> list[str]:
+    return sorted(path.name for path in (pytester.path / ".aibench").glob("*.json"))
+
+
+def test_unchanged_runs_pass_and_show_the_comparison(pytester, bench):
+    bench("--aibench-save=main", seed=1).assert_outcomes(passed=2)
+    [name] = saved(pytester)
+    assert name.endswith("_nocommit_main.json") and name[:8].isdigit()
+    result = bench("--aibench-compare=main", seed=2)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([
+        "*item*metric*p50*control*change*verdict",
+        "*demo[[]a-host[]]*NET latency*us*unchanged",
+        "*demo[[]a-host[]]*NET score*not judged",
+        f"aibench: compared with {name}: 0 regression(s)",
+    ])
+
+
+def test_a_slower_program_fails_with_the_verdict(pytester, bench):
+    bench("--aibench-autosave").assert_outcomes(passed=2)
+    result = bench("--aibench-compare", seed=2, factor=1.2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines([
+        "aibench: regression against *.json:",
+        "NET latency p50 regressed: * -> * us (+*%, 95% CI +*% to +*%), Mann-Whitney p=*, "
+        "n=60 control / 60 treatment",
+    ])
+    result.stdout.fnmatch_lines(["*demo[[]b-host[]]*NET latency*+1?.?%*regressed"])
+
+
+def test_faster_programs_are_reported_as_improved(pytester, bench):
+    bench("--aibench-save=base").assert_outcomes(passed=2)
+    result = bench("--aibench-compare=base", seed=2, factor=0.8)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*demo[[]a-host[]]*NET latency*-*%*improved"])
+
+
+def test_rules_per_metric_and_min_effect(pytester, bench):
+    bench("--aibench-save=base").assert_outcomes(passed=2)
+    bench("--aibench-compare=base", "--aibench-min-effect=30%", seed=2,
+          factor=1.2).assert_outcomes(passed=2)
+    bench("--aibench-compare=base", "--aibench-min-effect=30%",
+          "--aibench-fail-on=NET latency:p90:10%", seed=2, factor=1.2).assert_outcomes(failed=2)
+
+
+def test_unmatched_items_are_reported_not_failed(pytester, bench):
+    bench("--aibench-save=base", "-k", "a-host").assert_outcomes(passed=1)
+    result = bench("--aibench-compare=base", "-k", "b-host", seed=2)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        "aibench: 1 items not in the control run (reported, not judged): "
+        "demo.json::demo[[]b-host[]]",
+        "aibench: 1 items in the control run only (reported, not judged): "
+        "demo.json::demo[[]a-host[]]",
+    ])
+
+
+def test_another_device_model_is_refused_unless_forced(pytester, bench):
+    bench("--aibench-save=base", "--aibench-platform-sig=phone-a").assert_outcomes(passed=2)
+    refused = bench("--aibench-compare=base", "--aibench-platform-sig=phone-b", seed=2)
+    refused.assert_outcomes(failed=2)
+    refused.stdout.fnmatch_lines(["aibench: not compared with *: the control ran on 'phone-a', "
+                                  "this run on 'phone-b'. *--aibench-compare-force"])
+    bench("--aibench-compare=base", "--aibench-platform-sig=phone-b", "--aibench-compare-force",
+          seed=2).assert_outcomes(passed=2)
+
+
+def test_missing_control_is_a_usage_error(pytester, bench):
+    result = bench("--aibench-compare=nothing")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*no run saved as 'nothing' in *.aibench*--aibench-save NAME*"])
+
+
+def test_fdr_fails_the_run_not_the_items(pytester, bench):
+    bench("--aibench-save=base").assert_outcomes(passed=2)
+    result = bench("--aibench-compare=base", "--aibench-fdr", seed=2, factor=1.2)
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*compared with *: 2 regression(s)"])
+
+
+def test_exports_read_by_pytest_benchmark_and_github_format(pytester, bench):
+    cli = shutil.which("pytest-benchmark", path=str(Path(sys.executable).parent))
+    if cli is None:
+        pytest.skip("pytest-benchmark is not installed")
+    bench("--aibench-benchmark-json=pb.json", "--aibench-github-json=gh.json").assert_outcomes(
+        passed=2)
+    shown = subprocess.run([cli, "compare", "pb.json", "--columns=min,median,max,rounds"],
+                           cwd=pytester.path, capture_output=True, text=True, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert "demo[a-host]" in shown.stdout and "demo[b-host]" in shown.stdout
+    benchmarks = json.loads((pytester.path / "pb.json").read_text())["benchmarks"]
+    assert {b["group"] for b in benchmarks} == {"NET latency"}  # time metrics only
+    assert benchmarks[0]["stats"]["rounds"] == 60
+    assert 0.0009 < benchmarks[0]["stats"]["median"] < 0.0011  # seconds
+    entries = json.loads((pytester.path / "gh.json").read_text())
+    names = {entry["name"] for entry in entries}
+    assert "demo.json::demo[a-host] NET latency" in names
+    latency = next(e for e in entries if e["name"] == "demo.json::demo[a-host] NET latency")
+    assert latency["unit"] == "us" and 900 < latency["value"] < 1100
