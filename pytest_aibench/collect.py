@@ -21,7 +21,7 @@ import pytest
 
 from .devices.base import DeviceInfo
 from .errors import AibenchError, SpecError, Unsupported
-from .runners.execute import execute
+from .runners.execute import Execution, execute
 from .spec import Case, load_cases_from, read_spec_data, spec_kind
 
 if TYPE_CHECKING:
@@ -42,8 +42,9 @@ def run_case(
 ) -> None:
     """The test function of every spec item: the fixtures prepare, the runner measures."""
     try:
-        execute(aibench_case, aibench_runner, aibench_device, aibench_files, aibench,
-                aibench_session.settings, aibench_session.scratch, aibench_session.host())
+        execute(Execution(aibench_case, aibench_runner, aibench_device, aibench_files,
+                          aibench_session.settings, aibench_session.scratch,
+                          aibench_session.host()), aibench)
     except Unsupported as exc:
         pytest.skip(str(exc))
 

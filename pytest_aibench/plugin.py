@@ -261,7 +261,7 @@ class AibenchSession:
         if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
             payload = self._payload(item)
             if payload is not None:
-                if call.when == "call" and self.control is not None:
+                if call.when == "call" and self.control is not None and "comparison" not in payload:
                     self._judge(report, payload, self.control)
                 setattr(report, REPORT_ATTRIBUTE, payload)
         return report
@@ -359,7 +359,8 @@ class AibenchSession:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        compared = self.control is not None
+        compared = self.control is not None or any("comparison" in item
+                                                   for item in self.results.values())
         rows = summary_rows(self.results.values(), compared)
         if is_worker(self.config) or not rows:
             return

@@ -35,6 +35,9 @@ class Recorder:
         # Whole-net time (us) of the runs the operators were measured in, where a profiler
         # measured them apart from the timed runs; else shares are of the NET latency.
         self.operator_base: float | None = None
+        # Set where the item itself was judged (A/B mode): how, and the verdicts.
+        self.comparison: str | None = None
+        self.verdicts: list[dict[str, Any]] = []
         self.extra: dict[str, Any] = {}
         self._called = False
 
@@ -111,4 +114,6 @@ class Recorder:
             "operators": operator_table(self.operators.values(),
                                         self.operator_base or self.net_average()),
             "extra": dict(self.extra),
+            **({"comparison": self.comparison, "verdicts": list(self.verdicts)}
+               if self.comparison else {}),
         }

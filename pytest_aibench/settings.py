@@ -102,6 +102,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("fdr", "control the false discovery rate across the run's items "
            "(Benjamini-Hochberg): the run fails at the end instead of item by item", "",
            kind="flag"),
+    Option("ab-control", "A/B mode: run this control program and --aibench-program (the "
+           "treatment) interleaved on the same device, then apply the gate", "PROGRAM"),
+    Option("ab-blocks", "A/B blocks per side, each with its own warmup (default 5)", "N",
+           default=5, kind="int"),
+    Option("verify", "A/B re-runs of a suspected regression; it fails only if it holds in "
+           "every one (default 1)", "N", default=1, kind="int"),
+    Option("cooldown", "seconds to wait between A/B blocks (default 0)", "SECONDS",
+           default=0.0, kind="float"),
+    Option("seed", "seed of the A/B block order (default 0)", "N", default=0, kind="int"),
     Option("benchmark-json", "also write the run in pytest-benchmark's JSON format", "PATH",
            kind="path", ini=False),
     Option("github-json", "also write github-action-benchmark's customSmallerIsBetter list",
@@ -135,6 +144,11 @@ class Settings:
     min_effect: float
     fail_on: tuple[Rule, ...]
     fdr: bool
+    ab_control: str | None
+    ab_blocks: int
+    verify: int
+    cooldown: float
+    seed: int
     benchmark_json: Path | None
     github_json: Path | None
     specs_from_command_line: bool = False
@@ -233,6 +247,10 @@ def from_config(config: pytest.Config) -> Settings:
             f"--aibench-backend: expected cpu or cuda, found {values['backend']!r}"
         )
     values["min_effect"] = _percent(values["min_effect"])
+    if values["ab_control"] and not values["program"]:
+        raise pytest.UsageError("--aibench-ab-control needs --aibench-program (the treatment)")
+    if values["ab_blocks"] < 1:
+        raise pytest.UsageError("--aibench-ab-blocks: expected at least 1, found 0")
     if values["iterations"] is not None and values["iterations"] < 1:
         raise pytest.UsageError("--aibench-iterations: expected at least 1, found 0")
     values["model_cache"] = values["model_cache"] or default_model_cache()

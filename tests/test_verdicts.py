@@ -140,3 +140,72 @@ def test_exports_read_by_pytest_benchmark_and_github_format(pytester, bench):
     assert "demo.json::demo[a-host] NET latency" in names
     latency = next(e for e in entries if e["name"] == "demo.json::demo[a-host] NET latency")
     assert latency["unit"] == "us" and 900 < latency["value"] < 1100
+
+
+AB_PROGRAM = """#!/usr/bin/env python3
+import json, os, random, sys
+from pathlib import Path
+log = Path(os.environ["AB_LOG"])
+calls = len(log.read_text().splitlines()) if log.exists() else 0
+with log.open("a") as out:
+    out.write(Path(sys.argv[0]).name + "\\n")
+rng = random.Random(calls)
+iterations = int(sys.argv[sys.argv.index("--iter") + 1])
+for _ in range(iterations):
+    value = 1000 * FACTOR * rng.gauss(1, 0.03)
+    print("AIBENCH " + json.dumps({"type": "NET", "metric": "latency", "unit": "us",
+                                   "value": value}))
+"""
+
+
+@pytest.fixture
+def ab(pytester):
+    for name, factor in (("control.py", 1.0), ("same.py", 1.0), ("slower.py", 1.2)):
+        write_program(pytester.path / name, AB_PROGRAM.replace("FACTOR", str(factor)))
+    spec = {"model": {"name": "demo", "format": "generic"},
+            "tests": [{"identifier": "ab", "metric": "delay", "iter": 60, "warmup": 1,
+                       "env": {"AB_LOG": str(pytester.path / "ab.log")},
+                       "commands": ["{program} --warmup {warmup} --iter {iter}"]}]}
+    write_json(pytester.path / "ab.json", spec)
+
+    def run(treatment: str, *args: str) -> pytest.RunResult:
+        (pytester.path / "ab.log").unlink(missing_ok=True)
+        return pytester.runpytest(
+            "--aibench-spec=ab.json", "--aibench-json=run.json",
+            f"--aibench-ab-control={pytester.path / 'control.py'}",
+            f"--aibench-program={pytester.path / treatment}", *args)
+
+    return run
+
+
+def test_ab_interleaves_blocks_and_passes_when_nothing_changed(pytester, ab):
+    result = ab("same.py", "--aibench-ab-blocks=4")
+    result.assert_outcomes(passed=1)
+    calls = (pytester.path / "ab.log").read_text().split()
+    assert sorted(calls) == ["control.py"] * 4 + ["same.py"] * 4
+    blocks = [set(calls[i:i + 2]) for i in range(0, 8, 2)]
+    assert all(block == {"control.py", "same.py"} for block in blocks)  # both in every block
+    item = json.loads((pytester.path / "run.json").read_text())["items"][0]
+    assert item["comparison"] == "ab" and item["verdicts"][0]["status"] == "unchanged"
+    assert len(item["metrics"][0]["values"]) == 60  # 4 blocks of 15
+    assert len(item["extra"]["ab"]["control"][0]["values"]) == 60
+    result.stdout.fnmatch_lines(["*ab.json::demo[[]ab-host[]]*NET latency*unchanged"])
+
+
+def test_ab_regression_is_verified_then_fails_with_exit_code_1(pytester, ab):
+    result = ab("slower.py", "--aibench-verify=1")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([
+        "aibench: A/B regression against */control.py, held in 2 of 2 interleaved runs:",
+        "NET latency p50 regressed: * -> * us (+*%, 95% CI +*% to +*%), Mann-Whitney p=*, "
+        "n=60 control / 60 treatment",
+    ])
+    calls = (pytester.path / "ab.log").read_text().split()
+    assert calls.count("slower.py") == 10  # 5 blocks, run twice
+
+
+def test_ab_mode_needs_the_treatment_program(pytester, ab):
+    result = pytester.runpytest("--aibench-spec=ab.json",
+                                f"--aibench-ab-control={pytester.path / 'control.py'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--aibench-ab-control needs --aibench-program*"])

@@ -1,12 +1,20 @@
-"""One case, start to end: fresh folders, the runner's run, cleanup even when it fails."""
+"""One case, start to end: fresh folders, the runner's run, cleanup even when it fails; in A/B
+mode, control and treatment programs interleaved on the same device and judged."""
 
 from __future__ import annotations
 
+import math
+import random
 import shutil
 import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from ..compare import Verdict, compare_items
 from ..devices.base import Device
+from ..errors import Regression
 from ..parsers.observer import DEFAULT_PREFIXES
 from ..recorder import Recorder
 from ..settings import Settings
@@ -29,23 +37,100 @@ def observer_prefixes(settings: Settings) -> tuple[str, ...]:
     return (extra, *DEFAULT_PREFIXES) if extra else DEFAULT_PREFIXES
 
 
-def execute(
-    case: Case, runner: Runner, device: Device, files: CaseFiles,
-    recorder: Recorder, settings: Settings, scratch: Path, host: Device | None = None,
-) -> None:
-    """Run ``case`` with ``runner`` on ``device``; its metrics land in ``recorder``."""
-    iterations, warmup = effective_counts(case, settings)
-    scratch.mkdir(parents=True, exist_ok=True)
-    hostdir = Path(tempfile.mkdtemp(prefix="hostdir-", dir=scratch))
-    workdir = device.new_workdir()
-    try:
-        runner.run(RunContext(
-            case=case, device=device, files=files,
-            recorder=recorder, workdir=workdir, hostdir=hostdir, iterations=iterations,
-            warmup=warmup, timeout=settings.timeout, program=settings.program,
-            observer_prefixes=observer_prefixes(settings), tolerance=settings.error_tolerance,
-            backend=settings.backend, host=host,
-        ))
-    finally:
-        device.remove_workdir(workdir)
-        shutil.rmtree(hostdir, ignore_errors=True)
+@dataclass
+class Execution:
+    """Everything that stays the same between the runs of one case."""
+
+    case: Case
+    runner: Runner
+    device: Device
+    files: CaseFiles
+    settings: Settings
+    scratch: Path
+    host: Device | None = None
+
+    def run(self, recorder: Recorder, program: str | None, iterations: int) -> None:
+        """One run of the case in fresh folders, its metrics into ``recorder``."""
+        settings, warmup = self.settings, effective_counts(self.case, self.settings)[1]
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        hostdir = Path(tempfile.mkdtemp(prefix="hostdir-", dir=self.scratch))
+        workdir = self.device.new_workdir()
+        try:
+            self.runner.run(RunContext(
+                case=self.case, device=self.device, files=self.files, recorder=recorder,
+                workdir=workdir, hostdir=hostdir, iterations=iterations, warmup=warmup,
+                timeout=settings.timeout, program=program,
+                observer_prefixes=observer_prefixes(settings),
+                tolerance=settings.error_tolerance, backend=settings.backend, host=self.host,
+            ))
+        finally:
+            self.device.remove_workdir(workdir)
+            shutil.rmtree(hostdir, ignore_errors=True)
+
+    def runs_program(self) -> bool:
+        """A/B needs a program to swap: the case's commands must run ``{program}``."""
+        commands = getattr(self.runner, "commands", None)
+        program = self.settings.program
+        return commands is not None and any("{program}" in command
+                                            for command in commands(self.case, program))
+
+
+def execute(execution: Execution, recorder: Recorder) -> None:
+    """Run the case once, or, in A/B mode, interleaved with the control program."""
+    settings = execution.settings
+    iterations = effective_counts(execution.case, settings)[0]
+    if settings.ab_control and execution.runs_program():
+        run_ab(execution, recorder, iterations)
+    else:
+        execution.run(recorder, settings.program, iterations)
+
+
+def interleave(execution: Execution, iterations: int, seed: int) -> tuple[Recorder, Recorder]:
+    """Control and treatment in blocks on one device: each block runs both programs (its own
+    warmup included), in an order shuffled per block, with a cooldown between blocks."""
+    settings = execution.settings
+    sides = {"control": Recorder(1, 0), "treatment": Recorder(1, 0)}
+    programs = {"control": settings.ab_control, "treatment": settings.program}
+    per_block = max(1, math.ceil(iterations / settings.ab_blocks))
+    order = ["control", "treatment"]
+    shuffler = random.Random(seed)
+    for block in range(settings.ab_blocks):
+        shuffler.shuffle(order)
+        for side in order:
+            execution.run(sides[side], programs[side], per_block)
+        if settings.cooldown and block + 1 < settings.ab_blocks:
+            time.sleep(settings.cooldown)
+    return sides["control"], sides["treatment"]
+
+
+def run_ab(execution: Execution, recorder: Recorder, iterations: int) -> None:
+    """A/B, then up to ``--aibench-verify`` re-runs of a suspected regression: the item fails
+    only if every run regresses."""
+    settings = execution.settings
+    attempts = 1 + max(0, settings.verify)
+    for attempt in range(1, attempts + 1):
+        control, treatment = interleave(execution, iterations, settings.seed + attempt - 1)
+        verdicts = compare_items(
+            {"metrics": control.results()["metrics"]}, {"metrics": treatment.results()["metrics"]},
+            settings.fail_on, settings.min_effect, settings.alpha)
+        regressed = [verdict for verdict in verdicts if verdict.status == "regressed"]
+        if not regressed:
+            break
+    _keep(recorder, treatment, control, verdicts, attempt)
+    if regressed:
+        raise Regression(
+            f"aibench: A/B regression against {settings.ab_control}, held in {attempt} of "
+            f"{attempts} interleaved runs:\n" + "\n".join(v.explain() for v in regressed))
+
+
+def _keep(recorder: Recorder, treatment: Recorder, control: Recorder,
+          verdicts: Sequence[Verdict], attempts: int) -> None:
+    """The last A/B run's treatment samples are the item's; the control's go in its extra."""
+    for record in treatment.records.values():
+        recorder.add(record)
+    for operator in treatment.operators.values():
+        recorder.add_operator(operator)
+    recorder.extra.update(treatment.extra)
+    recorder.extra["ab"] = {"control": control.results()["metrics"], "runs": attempts}
+    recorder.comparison = "ab"
+    recorder.verdicts = [verdict.to_dict() for verdict in verdicts]

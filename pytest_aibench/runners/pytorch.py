@@ -46,6 +46,12 @@ class PytorchRunner:
     def _program_mode(self, case: Case, program: str | None) -> bool:
         return bool(case.commands or (program and self.program_runner.commands(case, program)))
 
+    def commands(self, case: Case, program: str | None) -> list[str]:
+        """The speed_benchmark_torch commands in program mode; none in process."""
+        if self._program_mode(case, program):
+            return self.program_runner.commands(case, program)
+        return []
+
     def unavailable(self, case: Case, program: str | None) -> str | None:
         if self._program_mode(case, program):
             return self.program_runner.unavailable(case, program)
