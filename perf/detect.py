@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""How well the regression gate tells a real slowdown from noise, on this machine.
+
+The workload is real CPU work (a pure-Python arithmetic loop, about 1 ms); a "slowdown" of s%
+is s% more loop iterations. Each trial collects SAMPLES timings per side and asks for a verdict:
+
+- A/B mode (what ``--aibench-ab-control`` does): control and treatment interleaved in BLOCKS
+  blocks in one process, order shuffled per block, each block with its own warmup calls, then
+  pytest-aibench's gate (``compare.judge``: one-sided Mann-Whitney U at alpha 0.01 and a
+  bootstrap 95% interval of the ratio of medians beyond 1 + min-effect);
+- stored control (what ``--aibench-compare`` does): control and treatment each timed in a fresh
+  process, one after the other, then the same gate;
+- pytest-benchmark's rule ``--benchmark-compare-fail=median:5%`` on the same stored-mode
+  samples (current median more than 5% above the stored one), and, with ``--peer-trials K``,
+  the real pytest-benchmark run K times per condition with that option.
+
+Prints, per mode, the false-alarm rate over the A/A trials, the detection rate per slowdown,
+the smallest slowdown caught in at least 95% of trials, and the seconds each mode took.
+
+    python perf/detect.py [--trials 100] [--samples 100] [--peer-trials 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pytest_aibench.compare import Rule, judge
+
+SLOWDOWNS = (0.0, 0.02, 0.03, 0.05, 0.10)
+BASE_WORK = 20_000
+BLOCKS = 10
+WARMUP = 3
+RULE = Rule("NET latency", "p50", 0.05)
+ALPHA = 0.01
+
+
+def workload(factor: float) -> Callable[[], int]:
+    count = int(BASE_WORK * factor)
+
+    def run() -> int:
+        total = 0
+        for i in range(count):
+            total += i * i % 7
+        return total
+
+    return run
+
+
+def timed(fn: Callable[[], int], count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter_ns()
+        fn()
+        samples.append((time.perf_counter_ns() - start) / 1000)
+    return samples
+
+
+def metric(samples: list[float]) -> dict[str, object]:
+    return {"type": "NET", "metric": "latency", "unit": "us", "values": samples}
+
+
+def ab_trial(slowdown: float, samples: int, seed: int) -> str:
+    sides = {"control": workload(1.0), "treatment": workload(1.0 + slowdown)}
+    collected: dict[str, list[float]] = {"control": [], "treatment": []}
+    order = ["control", "treatment"]
+    shuffler = random.Random(seed)
+    for _ in range(BLOCKS):
+        shuffler.shuffle(order)
+        for side in order:
+            timed(sides[side], WARMUP)
+            collected[side] += timed(sides[side], samples // BLOCKS)
+    return judge(metric(collected["control"]), metric(collected["treatment"]), RULE,
+                 ALPHA).status
+
+
+def collect_in_fresh_process(factor: float, samples: int) -> list[float]:
+    done = subprocess.run([sys.executable, __file__, "--collect", str(samples),
+                           "--factor", str(factor)], capture_output=True, text=True, check=True)
+    return list(json.loads(done.stdout))
+
+
+def stored_trial(slowdown: float, samples: int) -> tuple[str, bool]:
+    control = collect_in_fresh_process(1.0, samples)
+    treatment = collect_in_fresh_process(1.0 + slowdown, samples)
+    status = judge(metric(control), metric(treatment), RULE, ALPHA).status
+    ordered_c, ordered_t = sorted(control), sorted(treatment)
+    peer_fails = ordered_t[len(ordered_t) // 2] > 1.05 * ordered_c[len(ordered_c) // 2]
+    return status, peer_fails
+
+
+PEER_TEST = """
+import sys
+sys.path.insert(0, {perf!r})
+from detect import workload
+run = workload({factor})
+def test_work(benchmark):
+    benchmark(run)
+"""
+
+
+def peer_trial(folder: Path, slowdown: float) -> bool:
+    """The real pytest-benchmark: save a run of the unchanged workload, then compare a run of
+    the (maybe) slower one with --benchmark-compare-fail=median:5%."""
+    def pytest_benchmark(factor: float, *args: str) -> int:
+        (folder / "test_work.py").write_text(PEER_TEST.format(
+            perf=str(Path(__file__).parent), factor=factor))
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:aibench", "-p", "no:cacheprovider",
+             "--benchmark-storage", str(folder / "store"), *args, "test_work.py"],
+            cwd=folder, capture_output=True, check=False).returncode
+
+    pytest_benchmark(1.0, "--benchmark-save=base")
+    return pytest_benchmark(1.0 + slowdown, "--benchmark-compare",
+                            "--benchmark-compare-fail=median:5%") != 0
+
+
+def rates(outcomes: dict[float, list[bool]]) -> str:
+    cells = [f"{100 * sum(found) / len(found):5.1f}%" for _, found in sorted(outcomes.items())]
+    caught = [s for s, found in sorted(outcomes.items()) if s and sum(found) >= 0.95 * len(found)]
+    smallest = f"{caught[0]:.0%}" if caught else "none"
+    return "  ".join(cells) + f"  {smallest:>8}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--samples", type=int, default=100, help="timed calls per side")
+    parser.add_argument("--peer-trials", type=int, default=10)
+    parser.add_argument("--collect", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--factor", type=float, default=1.0, help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.collect:  # child process of the stored-control mode
+        run = workload(options.factor)
+        timed(run, WARMUP)
+        print(json.dumps(timed(run, options.collect)))
+        return
+    header = "  ".join(f"{'A/A' if s == 0 else f'+{s:.0%}':>6}" for s in SLOWDOWNS)
+    print(f"trials {options.trials} (peer {options.peer_trials}), {options.samples} samples per "
+          f"side, alpha {ALPHA}, min effect {RULE.min_effect:.0%}")
+    print(f"{'mode':<38} {header}  {'95% from':>8}  {'seconds':>7}")
+    rows = {"pytest-aibench A/B (interleaved)": {}, "pytest-aibench stored control": {},
+            "pytest-benchmark rule, same samples": {}, "pytest-benchmark (real), median:5%": {}}
+    spent = dict.fromkeys(rows, 0.0)
+    for slowdown in SLOWDOWNS:
+        started = time.perf_counter()
+        rows["pytest-aibench A/B (interleaved)"][slowdown] = [
+            ab_trial(slowdown, options.samples, seed) == "regressed"
+            for seed in range(options.trials)]
+        spent["pytest-aibench A/B (interleaved)"] += time.perf_counter() - started
+        started = time.perf_counter()
+        stored = [stored_trial(slowdown, options.samples) for _ in range(options.trials)]
+        spent["pytest-aibench stored control"] += time.perf_counter() - started
+        rows["pytest-aibench stored control"][slowdown] = [s == "regressed" for s, _ in stored]
+        rows["pytest-benchmark rule, same samples"][slowdown] = [peer for _, peer in stored]
+        if options.peer_trials and slowdown in (0.0, 0.10):
+            started = time.perf_counter()
+            with tempfile.TemporaryDirectory() as name:
+                rows["pytest-benchmark (real), median:5%"][slowdown] = [
+                    peer_trial(Path(name), slowdown) for _ in range(options.peer_trials)]
+            spent["pytest-benchmark (real), median:5%"] += time.perf_counter() - started
+    for label, outcomes in rows.items():
+        if outcomes:
+            missing = {s: outcomes.get(s, [False]) for s in SLOWDOWNS}
+            line = rates(missing) if len(outcomes) == len(SLOWDOWNS) else "  ".join(
+                f"{100 * sum(outcomes[s]) / len(outcomes[s]):5.1f}%" if s in outcomes
+                else f"{'-':>6}" for s in SLOWDOWNS) + f"  {'-':>8}"
+            print(f"{label:<38} {line}  {spent[label]:7.0f}")
+
+
+if __name__ == "__main__":
+    main()
