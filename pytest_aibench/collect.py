@@ -109,6 +109,10 @@ class SpecFile(pytest.File):
             register_mark(self.config, marker)
             item.add_marker(marker)
         item.extra_keyword_matches.update({case.name, case.identifier, device.id})
+        if self.config.pluginmanager.hasplugin("xdist"):
+            # With --dist loadgroup every item of one device goes to one worker: devices run
+            # in parallel, each one item at a time (the device lease guards other modes).
+            item.add_marker(pytest.mark.xdist_group(name=device.id))
         return item
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
@@ -17,8 +17,9 @@ from .cache import ModelCache
 from .collect import CASE, DEVICE, SpecFile
 from .compare import ControlRun, adjust_for_many, item_key
 from .devices.base import Device, DeviceInfo
-from .devices.fleet import discover, open_device
+from .devices.fleet import discover, lease, open_device, split_devices, ssh_arguments
 from .devices.host import cpu_model, host_info
+from .errors import DeviceError
 from .metrics import DEFAULT_STATISTICS
 from .recorder import Recorder
 from .report import (
@@ -67,6 +68,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--aibench-list-devices``: print the fleet and stop, as ``--markers`` does."""
+    if not config.getoption("aibench_list_devices"):
+        return None
+    with tempfile.TemporaryDirectory(prefix="pytest-aibench-") as scratch:
+        devices = fleet(from_config(config), Path(scratch))
+    rows = [(d.kind, d.id, d.name, d.hash, d.abi, d.os) for d in devices]
+    for line in render_table(rows, ("kind", "id", "name", "hash", "abi", "os"), range(6)):
+        print(line)
+    return 0
+
+
+def fleet(settings: Settings, scratch: Path) -> list[DeviceInfo]:
+    """The devices --aibench-devices names, probed; a usage error for one that is not there."""
+    try:
+        return discover(split_devices(settings.devices), split_devices(settings.excluded_devices),
+                        settings.platform_sig, ssh_arguments(settings.ssh_options), scratch,
+                        settings.remote_dir)
+    except DeviceError as exc:
+        raise pytest.UsageError(f"--aibench-devices: {exc}") from None
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "aibench(iterations=None, warmup=None): settings of the aibench fixture"
@@ -76,9 +100,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "aibench-session")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(session), "aibench-xdist")
+        _group_by_device(config)
     session.add_spec_args()
     if not is_worker(config):
         _ = session.control  # a missing or unreadable control run stops pytest before it starts
+
+
+def _group_by_device(config: pytest.Config) -> None:
+    """Under ``-n N`` without an explicit ``--dist``, spec runs use ``loadgroup`` so that each
+    device's items go to one worker (see the xdist_group marks in collect.py)."""
+    given = any(arg == "-d" or arg.startswith("--dist") for arg in config.invocation_params.args)
+    if getattr(config.option, "dist", None) == "load" and not given:
+        config.option.dist = "loadgroup"
 
 
 def session_of(config: pytest.Config) -> AibenchSession:
@@ -160,7 +193,7 @@ class AibenchSession:
         shipped = getattr(self.config, "workerinput", {}).get(_WORKER_DEVICES)
         if shipped is not None:
             return [DeviceInfo.from_dict(entry) for entry in shipped]
-        return discover(self.settings.platform_sig)
+        return fleet(self.settings, self.scratch)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -177,7 +210,9 @@ class AibenchSession:
 
     def open_device(self, info: DeviceInfo) -> Device:
         if info.id not in self._devices:
-            self._devices[info.id] = open_device(info, self.scratch)
+            self._devices[info.id] = open_device(info, self.scratch,
+                                                 ssh_arguments(self.settings.ssh_options),
+                                                 self.settings.remote_dir)
         return self._devices[info.id]
 
     def host(self) -> Device:
@@ -446,10 +481,14 @@ def aibench_runner(aibench_case: Case, aibench_session: AibenchSession) -> Runne
 
 
 @pytest.fixture
-def aibench_device(request: pytest.FixtureRequest, aibench_session: AibenchSession) -> Device:
-    """The device this item runs on (the host for plain Python tests)."""
+def aibench_device(
+    request: pytest.FixtureRequest, aibench_session: AibenchSession
+) -> Iterator[Device]:
+    """The device this item runs on (the host for plain Python tests), leased for the item:
+    no other item, in this process or another, uses it meanwhile."""
     info = request.node.stash.get(DEVICE, None) or aibench_session.devices[0]
-    return aibench_session.open_device(info)
+    with lease(info):
+        yield aibench_session.open_device(info)
 
 
 @pytest.fixture

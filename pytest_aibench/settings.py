@@ -68,6 +68,16 @@ OPTIONS: tuple[Option, ...] = (
     Option("program", "benchmark program that {program} in spec commands stands for", "PATH"),
     Option("platform-sig", "platform name to record for the host instead of OS and CPU model",
            "NAME"),
+    Option("devices", "comma-separated devices to run on: host (the default), "
+           "ssh://user@host:port; each spec case runs on each of them", "LIST"),
+    Option("excluded-devices", "comma-separated devices (id, address or kind) to leave out",
+           "LIST"),
+    Option("ssh-options", "extra arguments for ssh, e.g. '-i key -o StrictHostKeyChecking=no'",
+           "ARGS"),
+    Option("remote-dir", "folder on ssh devices for pushed files (default /tmp/aibench)",
+           "DIR", default="/tmp/aibench"),
+    Option("list-devices", "print the fleet (kind, id, name, hash, ABI, OS) and exit", "",
+           kind="flag", ini=False),
     Option("iterations", "timed iterations: default of the aibench fixture (50); for spec items "
            "it overrides the spec's iter", "N", kind="int"),
     Option("warmup", "untimed warmup runs: default of the aibench fixture (5); for spec items "
@@ -127,6 +137,11 @@ class Settings:
     download_timeout: float
     program: str | None
     platform_sig: str | None
+    devices: str | None
+    excluded_devices: str | None
+    ssh_options: str | None
+    remote_dir: str
+    list_devices: bool
     iterations: int | None
     warmup: int | None
     timeout: float

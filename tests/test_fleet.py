@@ -15,8 +15,8 @@ def test_workers_use_the_controllers_device_list(pytester):
         "import dataclasses, os\n"
         "import pytest_aibench.plugin as plugin\n"
         "_listed = plugin.discover\n"
-        "def per_process(sig):\n"
-        "    return [dataclasses.replace(d, id=f'host{os.getpid()}') for d in _listed(sig)]\n"
+        "def per_process(*args):\n"
+        "    return [dataclasses.replace(d, id=f'host{os.getpid()}') for d in _listed(*args)]\n"
         "plugin.discover = per_process\n")
     write_program(pytester.path / "specs/prog.py")
     write_json(pytester.path / "specs/demo.json", generic_spec(

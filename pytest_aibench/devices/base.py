@@ -66,4 +66,5 @@ class Device(Protocol):
     def run(
         self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, timeout: float
     ) -> CommandResult:
-        """Run ``argv`` (no shell) and wait; a timeout kills the command and all it started."""
+        """Run ``argv`` (no shell) with ``env`` added to the device's environment, and wait;
+        a timeout kills the command and all it started."""

@@ -74,7 +74,7 @@ class HostDevice:
         started = time.monotonic()
         try:
             process = subprocess.Popen(
-                list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                list(argv), cwd=cwd, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
                 start_new_session=True,
             )

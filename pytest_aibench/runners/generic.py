@@ -10,7 +10,6 @@ of the same name are checked against it.
 
 from __future__ import annotations
 
-import os
 import shlex
 import time
 from collections.abc import Mapping
@@ -44,7 +43,9 @@ def command_timeout(context: RunContext) -> float:
 
 
 def command_env(context: RunContext) -> dict[str, str]:
-    env = dict(os.environ)
+    """The variables the spec sets (``platform_args.env``, then the test's ``env``); a device
+    adds them to its own environment."""
+    env: dict[str, str] = {}
     for extra in (platform_args(context).get("env"), context.case.test.get("env")):
         env.update({str(k): str(v) for k, v in (extra or {}).items()})
     return env
