@@ -103,7 +103,10 @@ def pytest_configure(config: pytest.Config) -> None:
         _group_by_device(config)
     session.add_spec_args()
     if not is_worker(config):
-        _ = session.control  # a missing or unreadable control run stops pytest before it starts
+        # A missing control run or device stops pytest before anything runs (exit code 4).
+        _ = session.control
+        if session.settings.spec or session.settings.devices:
+            _ = session.devices
 
 
 def _group_by_device(config: pytest.Config) -> None:

@@ -44,7 +44,7 @@ def command_timeout(context: RunContext) -> float:
 
 def command_env(context: RunContext) -> dict[str, str]:
     """The variables the spec sets (``platform_args.env``, then the test's ``env``); a device
-    adds them to its own environment."""
+    adds them to its own environment. Their values may hold placeholders."""
     env: dict[str, str] = {}
     for extra in (platform_args(context).get("env"), context.case.test.get("env")):
         env.update({str(k): str(v) for k, v in (extra or {}).items()})
@@ -203,8 +203,9 @@ class GenericRunner:
             if pause:
                 time.sleep(float(pause))
         timeout = command_timeout(context)
+        env = {name: fill(value, lookup) for name, value in command_env(context).items()}
         try:
-            result = device.run(argv, env=command_env(context), cwd=cwd, timeout=timeout)
+            result = device.run(argv, env=env, cwd=cwd, timeout=timeout)
         except DeviceError as exc:
             raise RunnerError(f"{context.case.where}: {exc}") from None
         if result.timed_out:

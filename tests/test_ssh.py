@@ -1,0 +1,137 @@
+"""Linux boards over ssh, against real OpenSSH servers on loopback; the fleet's leases."""
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pytest_aibench.devices.base import DeviceInfo
+from pytest_aibench.devices.fleet import lease
+
+from . import sshd
+from .helpers import generic_spec, write_json, write_program
+
+pytestmark = pytest.mark.skipif(not sshd.available(), reason="OpenSSH server not installed")
+
+
+@pytest.fixture
+def boards(tmp_path_factory):
+    def start(count: int):
+        return sshd.servers(tmp_path_factory.mktemp("sshd"), count)
+    return start
+
+
+SPAN_PROGRAM = """#!/usr/bin/env python3
+import json, os, sys, time
+start = time.time()
+time.sleep(float(os.environ.get("HOLD", "0.3")))
+with open(os.environ["SPANS"], "a") as out:
+    out.write(json.dumps([os.environ["DEVICE"], start, time.time()]) + "\\n")
+print("AIBENCH " + json.dumps({"type": "NET", "metric": "latency", "unit": "us",
+                               "value": (time.time() - start) * 1e6}))
+open(sys.argv[1], "w").write(os.uname().machine)
+"""
+
+
+def span_spec(pytester, tests: int) -> None:
+    write_program(pytester.path / "prog.py", SPAN_PROGRAM)
+    write_json(pytester.path / "spans.json", generic_spec("spans", tests=[{
+        "identifier": f"t{i}", "metric": "delay", "iter": 1,
+        "env": {"SPANS": str(pytester.path / "spans.txt"), "DEVICE": "{DEVICEHASH}"},
+        "output_files": {"arch": {"filename": "arch.txt", "location": "{TGTDIR}/arch.txt"}},
+        "commands": ["{files.program} {output_files.arch}"]} for i in range(tests)]))
+
+
+def test_a_spec_runs_end_to_end_over_ssh(pytester, boards):
+    span_spec(pytester, 2)
+    with boards(1) as (urls, options):
+        result = pytester.runpytest("--aibench-spec=spans.json", f"--aibench-devices={urls[0]}",
+                                    f"--aibench-ssh-options={options}", "--aibench-json=run.json")
+    result.assert_outcomes(passed=2)
+    run = json.loads((pytester.path / "run.json").read_text())
+    device = run["items"][0]["device"]
+    assert device["kind"] == "ssh" and device["hash"] == urls[0]
+    assert device["abi"] == os.uname().machine and device["os"].startswith(os.uname().sysname)
+    assert run["items"][0]["metrics"][0]["values"][0] > 0.25e6
+    port = urls[0].rsplit(":", 1)[1]
+    result.stdout.fnmatch_lines([f"spans.json::spans[[]t0-ssh-127.0.0.1-{port}[]]*NET latency*"])
+
+
+def test_only_what_was_pushed_is_removed(pytester, boards, tmp_path):
+    span_spec(pytester, 1)
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "keep.txt").write_text("someone else's")
+    with boards(1) as (urls, options):
+        pytester.runpytest("--aibench-spec=spans.json", f"--aibench-devices={urls[0]}",
+                           f"--aibench-ssh-options={options}",
+                           f"--aibench-remote-dir={remote}").assert_outcomes(passed=1)
+    assert [p.name for p in remote.iterdir()] == ["keep.txt"]
+
+
+def test_a_missing_device_is_a_clear_error(pytester, boards):
+    span_spec(pytester, 1)
+    with boards(1) as (urls, options):
+        gone = urls[0].rsplit(":", 1)[0] + ":1"
+        result = pytester.runpytest("--aibench-spec=spans.json", f"--aibench-devices={gone}",
+                                    f"--aibench-ssh-options={options}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--aibench-devices: device {gone} is listed but not usable: "
+                                 "*cannot be reached*"])
+
+
+def test_list_devices_prints_the_fleet(pytester, boards):
+    with boards(1) as (urls, options):
+        result = pytester.runpytest("--aibench-list-devices", f"--aibench-devices=host,{urls[0]}",
+                                    f"--aibench-ssh-options={options}")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["kind*id*name*hash*abi*os", "host*host*",
+                                 f"ssh*ssh-127.0.0.1-*{urls[0]}*{os.uname().machine}*"])
+
+
+@pytest.mark.parametrize("dist", [[], ["--dist", "load"]])
+def test_no_device_runs_two_items_at_once_and_devices_run_in_parallel(pytester, boards, dist):
+    pytest.importorskip("xdist")
+    span_spec(pytester, 4)
+    with boards(4) as (urls, options):
+        result = pytester.runpytest_subprocess(
+            "-n", "4", *dist, "--aibench-spec=spans.json", f"--aibench-devices={','.join(urls)}",
+            f"--aibench-ssh-options={options}", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=16)
+    spans = [json.loads(line) for line in (pytester.path / "spans.txt").read_text().splitlines()]
+    by_device: dict[str, list[tuple[float, float]]] = {}
+    for device, start, end in spans:
+        by_device.setdefault(device, []).append((start, end))
+    assert sorted(by_device) == sorted(urls) and all(len(v) == 4 for v in by_device.values())
+    for intervals in by_device.values():
+        intervals.sort()
+        assert all(end <= next_start
+                   for (_, end), (next_start, _) in itertools.pairwise(intervals)), intervals
+    starts = sorted(start for _, start, _ in spans)
+    ends = sorted(end for _, _, end in spans)
+    assert any(starts[i + 1] < ends[i] for i in range(len(starts) - 1))  # something overlapped
+
+
+def test_a_lease_is_released_when_its_holder_dies(tmp_path):
+    info = DeviceInfo("ssh", "board", "b", "ssh://b", "x", "y")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path\n"
+        "from pytest_aibench.devices.base import DeviceInfo\n"
+        "from pytest_aibench.devices.fleet import lease\n"
+        f"info = DeviceInfo('ssh', 'board', 'b', 'ssh://b', 'x', 'y')\n"
+        f"with lease(info, Path({str(tmp_path)!r})):\n"
+        "    print('held', flush=True); time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    import fcntl
+
+    with (tmp_path / "board.lock").open("a") as handle:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        holder.kill()
+        holder.wait()
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again: no wait, no error
+    with lease(info, tmp_path):  # and the lease itself takes it without waiting
+        assert (tmp_path / "board.lock").exists()
