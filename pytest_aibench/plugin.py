@@ -435,6 +435,10 @@ class AibenchSession:
                                     f"{len(regressed)} regression(s)")
 
     def pytest_unconfigure(self) -> None:
+        for device in self._devices.values():
+            close = getattr(device, "close", None)
+            if close is not None:
+                close()
         if "scratch" in self.__dict__:
             shutil.rmtree(self.scratch, ignore_errors=True)
 

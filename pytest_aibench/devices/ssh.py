@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shlex
 import subprocess
 import time
@@ -59,13 +60,17 @@ class SshDevice:
         self._options = ["-o", "BatchMode=yes", "-o", "ControlMaster=auto",
                          "-o", f"ControlPath={control_dir}/%C", "-o", "ControlPersist=60",
                          *options]
+        self._cleanups: list[subprocess.Popen[bytes]] = []
+
+    def _argv(self, command: str) -> list[str]:
+        return ["ssh", *self._options, "-p", str(self.target.port), self.target.destination,
+                command]
 
     def _ssh(self, command: str, timeout: float = 60,
              stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-        argv = ["ssh", *self._options, "-p", str(self.target.port), self.target.destination,
-                command]
         try:
-            done = subprocess.run(argv, capture_output=True, timeout=timeout, input=stdin,
+            done = subprocess.run(self._argv(command), capture_output=True, timeout=timeout,
+                                  input=stdin,
                                   stdin=None if stdin is not None else subprocess.DEVNULL,
                                   check=False)
         except subprocess.TimeoutExpired:
@@ -84,13 +89,24 @@ class SshDevice:
         return done.stdout
 
     def new_workdir(self) -> str:
-        folder = shlex.quote(self.remote_dir)
-        made = self._checked(f"mkdir -p {folder} && mktemp -d {folder}/tgt-XXXXXX")
-        return _text(made).strip() + "/"
+        """A fresh name; the folder is made by the first push or run (one ssh call fewer per
+        case: every call costs a round trip to the board)."""
+        return f"{self.remote_dir}/tgt-{secrets.token_hex(8)}/"
 
     def remove_workdir(self, workdir: str) -> None:
-        if workdir.startswith(self.remote_dir + "/tgt-"):  # only what new_workdir made
-            self._ssh(f"rm -rf {shlex.quote(workdir)}")
+        """Remove the case's folder, and nothing else, without waiting for the board."""
+        if workdir.startswith(self.remote_dir + "/tgt-"):
+            self._cleanups.append(subprocess.Popen(
+                self._argv(f"rm -rf {shlex.quote(workdir)}"), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def close(self) -> None:
+        """Wait for the removals still under way, then end the shared connection."""
+        for cleanup in self._cleanups:
+            cleanup.wait()
+        self._cleanups.clear()
+        subprocess.run(["ssh", *self._options, "-p", str(self.target.port), "-O", "exit",
+                        self.target.destination], capture_output=True, check=False)
 
     def push(self, local: Path, workdir: str, filename: str) -> str:
         """Copy through the ssh connection itself (``cat``): no scp or sftp server needed."""
@@ -111,7 +127,9 @@ class SshDevice:
     def run(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str,
             timeout: float) -> CommandResult:
         assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
-        command = (f"cd {shlex.quote(cwd)} && {assignments + ' ' if assignments else ''}"
+        folder = shlex.quote(cwd)
+        command = (f"mkdir -p {folder} && cd {folder} && "
+                   f"{assignments + ' ' if assignments else ''}"
                    f"timeout -k 2 {timeout:g} {shlex.join(argv)}")
         started = time.monotonic()
         done = self._ssh(command, timeout=timeout + 30)
