@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from .runners.base import CaseFiles, Runner
 
 CASE = pytest.StashKey[Case]()
-DEVICE = pytest.StashKey[DeviceInfo]()
+CANDIDATES = pytest.StashKey[tuple[DeviceInfo, ...]]()  # the devices the item may run on
+DEVICE = pytest.StashKey[DeviceInfo]()  # the one it runs on (in pool mode, known at setup)
 
 
 def run_case(
@@ -47,6 +48,17 @@ def run_case(
                           aibench_session.host()), aibench)
     except Unsupported as exc:
         pytest.skip(str(exc))
+
+
+def targets(devices: list[DeviceInfo], fleet: str) -> dict[str, tuple[DeviceInfo, ...]]:
+    """What each case runs on: every device apart (``each``), or one pool per device kind
+    (``pool``), labelled as node ids show them."""
+    if fleet == "each":
+        return {device.id: (device,) for device in devices}
+    pools: dict[str, tuple[DeviceInfo, ...]] = {}
+    for device in devices:
+        pools[device.kind] = (*pools.get(device.kind, ()), device)
+    return pools
 
 
 def mark_name(text: str) -> str:
@@ -86,33 +98,38 @@ class SpecFile(pytest.File):
             shown = os.path.relpath(exc.path, self.config.invocation_params.dir)
             raise self.CollectError(exc.message(exc.path if shown.startswith("..") else shown)) \
                 from None
-        return list(self._items(cases, plugin.devices))
+        return list(self._items(cases, targets(plugin.devices, plugin.settings.fleet)))
 
-    def _items(self, cases: list[Case], devices: list[DeviceInfo]) -> Iterator[SpecItem]:
+    def _items(self, cases: list[Case], groups: dict[str, tuple[DeviceInfo, ...]],
+               ) -> Iterator[SpecItem]:
         seen: set[str] = set()
         for case in cases:
-            for device in devices:
-                name = f"{case.name}[{case.identifier}-{device.id}]"
+            for label, devices in groups.items():
+                name = f"{case.name}[{case.identifier}-{label}]"
                 if name in seen:  # two tests with one identifier: keep node ids unique
-                    name = f"{case.name}[{case.identifier}-{device.id}-{case.index}]"
+                    name = f"{case.name}[{case.identifier}-{label}-{case.index}]"
                 seen.add(name)
-                yield self._item(name, case, device)
+                yield self._item(name, case, label, devices)
 
-    def _item(self, name: str, case: Case, device: DeviceInfo) -> SpecItem:
+    def _item(self, name: str, case: Case, label: str,
+              devices: tuple[DeviceInfo, ...]) -> SpecItem:
         item = SpecItem.from_parent(self, name=name, callobj=run_case)
         item.stash[CASE] = case
-        item.stash[DEVICE] = device
+        item.stash[CANDIDATES] = devices
+        device = devices[0]
+        if len(devices) == 1:
+            item.stash[DEVICE] = device
         for label in dict.fromkeys(
             ("aibench", case.format, case.framework, case.metric, device.kind)
         ):
             marker = mark_name(label)
             register_mark(self.config, marker)
             item.add_marker(marker)
-        item.extra_keyword_matches.update({case.name, case.identifier, device.id})
-        if self.config.pluginmanager.hasplugin("xdist"):
+        item.extra_keyword_matches.update({case.name, case.identifier, label})
+        if self.config.pluginmanager.hasplugin("xdist") and len(devices) == 1:
             # With --dist loadgroup every item of one device goes to one worker: devices run
             # in parallel, each one item at a time (the device lease guards other modes).
-            item.add_marker(pytest.mark.xdist_group(name=device.id))
+            item.add_marker(pytest.mark.xdist_group(name=label))
         return item
 
 

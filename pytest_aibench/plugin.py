@@ -14,10 +14,10 @@ import pytest
 
 from . import __version__, hookspec
 from .cache import ModelCache
-from .collect import CASE, DEVICE, SpecFile
+from .collect import CANDIDATES, CASE, DEVICE, SpecFile
 from .compare import ControlRun, adjust_for_many, item_key
 from .devices.base import Device, DeviceInfo
-from .devices.fleet import discover, lease, open_device, split_devices, ssh_arguments
+from .devices.fleet import discover, lease_any, open_device, split_devices, ssh_arguments
 from .devices.host import cpu_model, host_info
 from .errors import DeviceError
 from .metrics import DEFAULT_STATISTICS
@@ -100,7 +100,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "aibench-session")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(session), "aibench-xdist")
-        _group_by_device(config)
+        if session.settings.fleet == "each":
+            _group_by_device(config)
     session.add_spec_args()
     if not is_worker(config):
         # A missing control run or device stops pytest before anything runs (exit code 4).
@@ -493,8 +494,10 @@ def aibench_device(
 ) -> Iterator[Device]:
     """The device this item runs on (the host for plain Python tests), leased for the item:
     no other item, in this process or another, uses it meanwhile."""
-    info = request.node.stash.get(DEVICE, None) or aibench_session.devices[0]
-    with lease(info):
+    node = request.node
+    candidates = node.stash.get(CANDIDATES, None) or (aibench_session.devices[0],)
+    with lease_any(candidates) as info:
+        node.stash[DEVICE] = info
         yield aibench_session.open_device(info)
 
 

@@ -76,6 +76,8 @@ OPTIONS: tuple[Option, ...] = (
            "ARGS"),
     Option("remote-dir", "folder on ssh devices for pushed files (default /tmp/aibench)",
            "DIR", default="/tmp/aibench"),
+    Option("fleet", "each: every case runs on every device (default); pool: each case runs "
+           "once, on whichever device of its kind is free", "MODE", default="each"),
     Option("list-devices", "print the fleet (kind, id, name, hash, ABI, OS) and exit", "",
            kind="flag", ini=False),
     Option("iterations", "timed iterations: default of the aibench fixture (50); for spec items "
@@ -141,6 +143,7 @@ class Settings:
     excluded_devices: str | None
     ssh_options: str | None
     remote_dir: str
+    fleet: str
     list_devices: bool
     iterations: int | None
     warmup: int | None
@@ -264,6 +267,9 @@ def from_config(config: pytest.Config) -> Settings:
     values["min_effect"] = _percent(values["min_effect"])
     if values["ab_control"] and not values["program"]:
         raise pytest.UsageError("--aibench-ab-control needs --aibench-program (the treatment)")
+    if values["fleet"] not in ("each", "pool"):
+        raise pytest.UsageError(f"--aibench-fleet: expected each or pool, found "
+                                f"{values['fleet']!r}")
     if values["ab_blocks"] < 1:
         raise pytest.UsageError("--aibench-ab-blocks: expected at least 1, found 0")
     if values["iterations"] is not None and values["iterations"] < 1:

@@ -135,3 +135,23 @@ def test_a_lease_is_released_when_its_holder_dies(tmp_path):
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again: no wait, no error
     with lease(info, tmp_path):  # and the lease itself takes it without waiting
         assert (tmp_path / "board.lock").exists()
+
+
+def test_pool_mode_runs_each_case_once_on_a_free_device(pytester, boards):
+    pytest.importorskip("xdist")
+    span_spec(pytester, 6)
+    with boards(2) as (urls, options):
+        result = pytester.runpytest_subprocess(
+            "-n", "2", "--aibench-fleet=pool", "--aibench-spec=spans.json",
+            f"--aibench-devices={','.join(urls)}", f"--aibench-ssh-options={options}",
+            "--aibench-json=run.json", "-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["*PASSED spans.json::spans[[]t0-ssh[]]*"])
+    run = json.loads((pytester.path / "run.json").read_text())
+    used = [item["device"]["hash"] for item in run["items"]]
+    assert len(used) == 6 and set(used) <= set(urls)
+    spans = [json.loads(line) for line in (pytester.path / "spans.txt").read_text().splitlines()]
+    for url in urls:
+        intervals = sorted((start, end) for device, start, end in spans if device == url)
+        assert all(end <= next_start
+                   for (_, end), (next_start, _) in itertools.pairwise(intervals)), intervals

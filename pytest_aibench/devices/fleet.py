@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -59,13 +60,33 @@ def lease(info: DeviceInfo, folder: Path = LEASES) -> Iterator[None]:
     """Hold the device for one item. An exclusive file lock: every process on this machine
     (xdist workers, other pytest runs) waits for it, and the kernel releases it when the
     holder exits, even by a crash."""
+    with lease_any([info], folder):
+        yield
+
+
+@contextlib.contextmanager
+def lease_any(candidates: Sequence[DeviceInfo], folder: Path = LEASES,
+              poll: float = 0.05) -> Iterator[DeviceInfo]:
+    """Hold the first of ``candidates`` that is free (``--aibench-fleet pool``); wait while
+    all are busy."""
     import fcntl
 
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{info.id}.lock"
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    handles = [(info, (folder / f"{info.id}.lock").open("a")) for info in candidates]
+    try:
+        while True:
+            for info, handle in handles:
+                mode = fcntl.LOCK_EX | (fcntl.LOCK_NB if len(handles) > 1 else 0)
+                try:
+                    fcntl.flock(handle, mode)
+                except BlockingIOError:
+                    continue
+                try:
+                    yield info
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                return
+            time.sleep(poll)
+    finally:
+        for _, handle in handles:
+            handle.close()
