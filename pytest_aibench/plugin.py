@@ -85,7 +85,7 @@ def fleet(settings: Settings, scratch: Path) -> list[DeviceInfo]:
     try:
         return discover(split_devices(settings.devices), split_devices(settings.excluded_devices),
                         settings.platform_sig, ssh_arguments(settings.ssh_options), scratch,
-                        settings.remote_dir)
+                        settings.remote_dir, settings.adb_port)
     except DeviceError as exc:
         raise pytest.UsageError(f"--aibench-devices: {exc}") from None
 
@@ -214,9 +214,11 @@ class AibenchSession:
 
     def open_device(self, info: DeviceInfo) -> Device:
         if info.id not in self._devices:
+            settings = self.settings
             self._devices[info.id] = open_device(info, self.scratch,
-                                                 ssh_arguments(self.settings.ssh_options),
-                                                 self.settings.remote_dir)
+                                                 ssh_arguments(settings.ssh_options),
+                                                 settings.remote_dir, settings.adb_port,
+                                                 settings.android_dir)
         return self._devices[info.id]
 
     def host(self) -> Device:

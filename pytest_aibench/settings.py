@@ -68,8 +68,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("program", "benchmark program that {program} in spec commands stands for", "PATH"),
     Option("platform-sig", "platform name to record for the host instead of OS and CPU model",
            "NAME"),
-    Option("devices", "comma-separated devices to run on: host (the default), "
-           "ssh://user@host:port; each spec case runs on each of them", "LIST"),
+    Option("devices", "comma-separated devices to run on: host (the default), android (every "
+           "connected one), android:SERIAL, ssh://user@host:port; each spec case runs on each",
+           "LIST"),
     Option("excluded-devices", "comma-separated devices (id, address or kind) to leave out",
            "LIST"),
     Option("ssh-options", "extra arguments for ssh, e.g. '-i key -o StrictHostKeyChecking=no'",
@@ -78,6 +79,10 @@ OPTIONS: tuple[Option, ...] = (
            "DIR", default="/tmp/aibench"),
     Option("fleet", "each: every case runs on every device (default); pool: each case runs "
            "once, on whichever device of its kind is free", "MODE", default="each"),
+    Option("adb-port", "port of the adb server (default $ANDROID_ADB_SERVER_PORT or 5037)",
+           "PORT", kind="int"),
+    Option("android-dir", "folder on Android devices for pushed files "
+           "(default /data/local/tmp/aibench)", "DIR", default="/data/local/tmp/aibench"),
     Option("list-devices", "print the fleet (kind, id, name, hash, ABI, OS) and exit", "",
            kind="flag", ini=False),
     Option("iterations", "timed iterations: default of the aibench fixture (50); for spec items "
@@ -144,6 +149,8 @@ class Settings:
     ssh_options: str | None
     remote_dir: str
     fleet: str
+    adb_port: int | None
+    android_dir: str
     list_devices: bool
     iterations: int | None
     warmup: int | None

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import DeviceError
+from . import android
 from .base import Device, DeviceInfo
 from .host import HostDevice, host_info
 from .ssh import SshDevice, SshTarget, probe
@@ -23,12 +24,15 @@ def split_devices(text: str | None) -> list[str]:
 
 
 def discover(wanted: Sequence[str], excluded: Sequence[str], platform_sig: str | None,
-             ssh_options: Sequence[str], scratch: Path, remote_dir: str) -> list[DeviceInfo]:
+             ssh_options: Sequence[str], scratch: Path, remote_dir: str,
+             adb_port: int | None = None) -> list[DeviceInfo]:
     """The fleet of this run: each listed device, probed; a listed device that cannot be
     reached is an error, never silently left out."""
     devices = []
     for entry in wanted or ["host"]:
-        if entry == "host":
+        if entry == "android" or entry.startswith("android:"):
+            devices += android.discover([entry], adb_port)
+        elif entry == "host":
             devices.append(host_info(platform_sig))
         elif entry.startswith("ssh://"):
             target = SshTarget.parse(entry)
@@ -37,12 +41,16 @@ def discover(wanted: Sequence[str], excluded: Sequence[str], platform_sig: str |
             except DeviceError as exc:
                 raise DeviceError(f"device {entry} is listed but not usable: {exc}") from None
         else:
-            raise DeviceError(f"unknown device {entry!r}: use host or ssh://user@host:port")
+            raise DeviceError(f"unknown device {entry!r}: use host, android, android:SERIAL "
+                              "or ssh://user@host:port")
     return [d for d in devices if not {d.id, d.hash, d.kind} & set(excluded)]
 
 
 def open_device(info: DeviceInfo, scratch: Path, ssh_options: Sequence[str],
-                remote_dir: str) -> Device:
+                remote_dir: str, adb_port: int | None = None,
+                android_dir: str = android.DEFAULT_DIR) -> Device:
+    if info.kind == "android":
+        return android.AndroidDevice(info, adb_port, android_dir)
     if info.kind == "host":
         return HostDevice(info, scratch / "host")
     if info.kind == "ssh":

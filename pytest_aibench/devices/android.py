@@ -1,0 +1,122 @@
+"""Android devices through an adb server (adbutils).
+
+Files go to a fresh folder under ``--aibench-android-dir`` (default ``/data/local/tmp/aibench``)
+for each case, and only that folder is removed afterwards, never the whole directory (FAI-PEP
+wiped it). Commands run through ``adb shell`` (protocol v2, so exit codes and stderr are the
+program's own) under the device's ``timeout``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shlex
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import DeviceError
+from .base import CommandResult, DeviceInfo
+
+DEFAULT_DIR = "/data/local/tmp/aibench"
+
+
+def client(port: int | None) -> Any:
+    import adbutils
+
+    return adbutils.AdbClient(host="127.0.0.1", port=port or int(
+        os.environ.get("ANDROID_ADB_SERVER_PORT", "5037")))
+
+
+def device_id(serial: str) -> str:
+    return "android-" + re.sub(r"[^\w.-]", "_", serial)
+
+
+def probe(handle: Any) -> DeviceInfo:
+    """Name, ABI and OS from the device's properties."""
+    props = {key: str(handle.shell(["getprop", key])).strip() for key in (
+        "ro.product.model", "ro.build.version.release", "ro.build.version.sdk",
+        "ro.product.cpu.abi")}
+    return DeviceInfo(
+        kind="android", id=device_id(handle.serial), name=props["ro.product.model"],
+        hash=handle.serial, abi=props["ro.product.cpu.abi"],
+        os=f"Android {props['ro.build.version.release']} (SDK {props['ro.build.version.sdk']})",
+    )
+
+
+def discover(wanted: Sequence[str], port: int | None) -> list[DeviceInfo]:
+    """``android`` (every connected device) or ``android:SERIAL`` entries; a listed serial that
+    is not connected in state ``device`` is an error."""
+    try:
+        connected = {d.serial: d for d in client(port).device_list()}
+    except Exception as exc:  # adbutils raises its own errors, or OSError when no server
+        raise DeviceError(f"no adb server answers: {exc}") from None
+    found = []
+    for entry in wanted:
+        serials = list(connected) if entry == "android" else [entry.split(":", 1)[1]]
+        for serial in serials:
+            if serial not in connected:
+                raise DeviceError(f"android device {serial!r} is not connected (connected: "
+                                  f"{', '.join(sorted(connected)) or 'none'})")
+            found.append(probe(connected[serial]))
+    return found
+
+
+class AndroidDevice:
+    def __init__(self, info: DeviceInfo, port: int | None, remote_dir: str) -> None:
+        self.info = info
+        self.remote_dir = remote_dir.rstrip("/")
+        self._handle = client(port).device(info.hash)
+
+    def _shell(self, command: str, timeout: float = 60) -> Any:
+        try:
+            return self._handle.shell2(command, timeout=timeout, v2=True)
+        except Exception as exc:  # AdbError, AdbTimeout, OSError: the device is gone
+            raise DeviceError(f"android device {self.info.hash} stopped answering: {exc}") \
+                from None
+
+    def new_workdir(self) -> str:
+        return f"{self.remote_dir}/tgt-{secrets.token_hex(8)}/"
+
+    def remove_workdir(self, workdir: str) -> None:
+        """Remove the case's folder, nothing else; a device that is gone keeps it (the item
+        already fails for that reason, which this must not hide)."""
+        if workdir.startswith(self.remote_dir + "/tgt-"):
+            with contextlib.suppress(DeviceError):
+                self._shell(f"rm -rf {shlex.quote(workdir)}")
+
+    def push(self, local: Path, workdir: str, filename: str) -> str:
+        remote = workdir.rstrip("/") + "/" + filename
+        self._shell(f"mkdir -p {shlex.quote(remote.rsplit('/', 1)[0])}")
+        mode = 0o755 if os.access(local, os.X_OK) else 0o644
+        try:
+            self._handle.sync.push(str(local), remote, mode=mode)
+        except Exception as exc:
+            raise DeviceError(f"android device {self.info.hash}: pushing {local} failed: "
+                              f"{exc}") from None
+        return remote
+
+    def pull(self, remote: str, local: Path) -> None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._handle.sync.pull(remote, str(local))
+        except Exception as exc:
+            raise OSError(f"android device {self.info.hash}: cannot pull {remote}: {exc}") \
+                from None
+
+    def run(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str,
+            timeout: float) -> CommandResult:
+        folder = shlex.quote(cwd)
+        assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
+        command = (f"mkdir -p {folder} && cd {folder} && "
+                   f"{assignments + ' ' if assignments else ''}"
+                   f"timeout -k 2 {timeout:g} {shlex.join(argv)}")
+        started = time.monotonic()
+        result = self._shell(command, timeout=timeout + 30)
+        seconds = time.monotonic() - started
+        return CommandResult(argv=list(argv), returncode=result.returncode,
+                             stdout=result.stdout, stderr=result.stderr, seconds=seconds,
+                             timed_out=result.returncode in (124, 137) and seconds >= timeout)
