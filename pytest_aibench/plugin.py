@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import Generator, Iterator
 from functools import cached_property
 from pathlib import Path
@@ -48,6 +50,7 @@ from .store import (
 
 SESSION = pytest.StashKey["AibenchSession"]()
 RECORDER = pytest.StashKey[Recorder]()
+DEVICE_STATE = pytest.StashKey[dict[str, float]]()
 # The report attribute that carries an item's results to the controller. Extra report attributes
 # travel through xdist's report serialisation; user_properties would too, but junitxml writes
 # those into its XML, and raw samples do not belong there.
@@ -83,11 +86,28 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 def fleet(settings: Settings, scratch: Path) -> list[DeviceInfo]:
     """The devices --aibench-devices names, probed; a usage error for one that is not there."""
     try:
-        return discover(split_devices(settings.devices), split_devices(settings.excluded_devices),
-                        settings.platform_sig, ssh_arguments(settings.ssh_options), scratch,
-                        settings.remote_dir, settings.adb_port)
+        devices = discover(split_devices(settings.devices),
+                           split_devices(settings.excluded_devices), settings.platform_sig,
+                           ssh_arguments(settings.ssh_options), scratch, settings.remote_dir,
+                           settings.adb_port)
     except DeviceError as exc:
         raise pytest.UsageError(f"--aibench-devices: {exc}") from None
+    return _renamed(devices, settings.hash_platform_mapping)
+
+
+def _renamed(devices: list[DeviceInfo], mapping_file: Path | None) -> list[DeviceInfo]:
+    """--aibench-hash-platform-mapping: the platform names a lab gives its devices."""
+    if mapping_file is None:
+        return devices
+    try:
+        names = json.loads(mapping_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise pytest.UsageError(f"--aibench-hash-platform-mapping {mapping_file}: {exc}") \
+            from None
+    if not isinstance(names, dict):
+        raise pytest.UsageError(f"--aibench-hash-platform-mapping {mapping_file}: expected a "
+                                "JSON object of device hash to platform name")
+    return [dataclasses.replace(d, name=str(names.get(d.hash, d.name))) for d in devices]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -215,10 +235,12 @@ class AibenchSession:
     def open_device(self, info: DeviceInfo) -> Device:
         if info.id not in self._devices:
             settings = self.settings
-            self._devices[info.id] = open_device(info, self.scratch,
-                                                 ssh_arguments(settings.ssh_options),
-                                                 settings.remote_dir, settings.adb_port,
-                                                 settings.android_dir)
+            device = open_device(info, self.scratch, ssh_arguments(settings.ssh_options),
+                                 settings.remote_dir, settings.adb_port, settings.android_dir)
+            set_frequency = getattr(device, "set_frequency", None)
+            if settings.set_freq and set_frequency is not None:
+                set_frequency(settings.set_freq)
+            self._devices[info.id] = device
         return self._devices[info.id]
 
     def host(self) -> Device:
@@ -280,6 +302,7 @@ class AibenchSession:
         payload = {
             "case": self._describe(case) if case else None,
             "device": device.to_dict() if device else None,
+            "device_state": item.stash.get(DEVICE_STATE, {}),
             **(recorder or Recorder(1, 0)).results(statistics),
         }
         # Plain JSON types only: xdist's serialiser refuses numpy scalars and str subclasses such
@@ -498,9 +521,32 @@ def aibench_device(
     no other item, in this process or another, uses it meanwhile."""
     node = request.node
     candidates = node.stash.get(CANDIDATES, None) or (aibench_session.devices[0],)
+    settings = aibench_session.settings
     with lease_any(candidates) as info:
         node.stash[DEVICE] = info
-        yield aibench_session.open_device(info)
+        device = aibench_session.open_device(info)
+        node.stash[DEVICE_STATE] = _settled_state(device, settings.max_temperature)
+        yield device
+        if settings.cooldown and info.kind != "host":
+            time.sleep(settings.cooldown)
+
+
+TEMPERATURE_WAIT_S, TEMPERATURE_POLL_S = 600.0, 5.0
+
+
+def _settled_state(device: Device, max_temperature: float | None) -> dict[str, float]:
+    """The device's battery and temperature as the item starts, after waiting (at most ten
+    minutes) for it to cool below --aibench-max-temperature."""
+    read = getattr(device, "state", None)
+    if read is None:
+        return {}
+    state: dict[str, float] = read()
+    deadline = time.monotonic() + TEMPERATURE_WAIT_S
+    while (max_temperature is not None and state.get("temperature_c", 0) > max_temperature
+           and time.monotonic() < deadline):
+        time.sleep(TEMPERATURE_POLL_S)
+        state = read()
+    return state
 
 
 @pytest.fixture

@@ -83,6 +83,12 @@ OPTIONS: tuple[Option, ...] = (
            "PORT", kind="int"),
     Option("android-dir", "folder on Android devices for pushed files "
            "(default /data/local/tmp/aibench)", "DIR", default="/data/local/tmp/aibench"),
+    Option("set-freq", "pin the CPUs of rooted Android devices at max, min, mid or a kHz value "
+           "before they run anything", "FREQ", ini=True),
+    Option("max-temperature", "before each item, wait while an Android device is hotter than "
+           "this many degrees C (up to 10 minutes)", "CELSIUS", kind="float"),
+    Option("hash-platform-mapping", "JSON file mapping device hashes (serials, ssh addresses) "
+           "to the platform names to record", "FILE", kind="path"),
     Option("list-devices", "print the fleet (kind, id, name, hash, ABI, OS) and exit", "",
            kind="flag", ini=False),
     Option("iterations", "timed iterations: default of the aibench fixture (50); for spec items "
@@ -125,7 +131,8 @@ OPTIONS: tuple[Option, ...] = (
            default=5, kind="int"),
     Option("verify", "A/B re-runs of a suspected regression; it fails only if it holds in "
            "every one (default 1)", "N", default=1, kind="int"),
-    Option("cooldown", "seconds to wait between A/B blocks (default 0)", "SECONDS",
+    Option("cooldown", "seconds a device rests after each item and between A/B blocks "
+           "(default 0)", "SECONDS",
            default=0.0, kind="float"),
     Option("seed", "seed of the A/B block order (default 0)", "N", default=0, kind="int"),
     Option("benchmark-json", "also write the run in pytest-benchmark's JSON format", "PATH",
@@ -151,6 +158,9 @@ class Settings:
     fleet: str
     adb_port: int | None
     android_dir: str
+    set_freq: str | None
+    max_temperature: float | None
+    hash_platform_mapping: Path | None
     list_devices: bool
     iterations: int | None
     warmup: int | None

@@ -42,10 +42,30 @@ class FakeAdbd:
                            f"\"{root}/.props\")); print(p.get(sys.argv[1], \"\"))' \"$1\"\n")
         getprop.chmod(0o755)
         (root / ".props").write_text(json.dumps(self.properties))
+        self.battery = {"level": 87, "temperature": 312}  # dumpsys reports tenths of a degree
+        self._script("dumpsys", "#!/bin/sh\n[ \"$1\" = battery ] || exit 1\n"
+                                f"cat {root}/.battery\n")
+        self._script("logcat", f"#!/bin/sh\nif [ \"$1\" = -c ]; then : > {root}/.logcat; "
+                               f"else cat {root}/.logcat 2>/dev/null; fi\n")
+        self._script("log", f"#!/bin/sh\necho \"I native: $*\" >> {root}/.logcat\n")
+        self.set_battery()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._connections: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def _script(self, name: str, text: str) -> None:
+        path = self._bin / name
+        path.write_text(text)
+        path.chmod(0o755)
+
+    def set_battery(self, level: int | None = None, temperature: int | None = None) -> None:
+        self.battery.update({k: v for k, v in (("level", level), ("temperature", temperature))
+                             if v is not None})
+        (self.root / ".battery").write_text(
+            "Current Battery Service state:\n  AC powered: false\n  USB powered: true\n"
+            f"  level: {self.battery['level']}\n  scale: 100\n"
+            f"  temperature: {self.battery['temperature']}\n")
 
     def local(self, device_path: str) -> str:
         return str(self.root) + device_path if device_path.startswith("/") else device_path
@@ -173,7 +193,9 @@ class _Stream:
     def _shell(self) -> None:
         options, _, command = self.service.partition(":")
         daemon = self.transport.daemon
-        mapped = command.replace("/data/", f"{daemon.root}/data/")
+        mapped = command
+        for top in ("/data/", "/sys/"):  # the device's own trees live under its root folder
+            mapped = mapped.replace(top, f"{daemon.root}{top}")
         env = {**os.environ, "PATH": f"{daemon._bin}:{os.environ['PATH']}"}
         done = subprocess.run(["sh", "-c", mapped], capture_output=True, env=env,
                               cwd=daemon.root, check=False)

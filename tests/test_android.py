@@ -24,19 +24,29 @@ sys.exit(int(os.environ.get("CODE", "0")))
 """
 
 
+@pytest.fixture(scope="module")
+def adb_port(tmp_path_factory):
+    """One real adb server for the module, on a private port with its own HOME."""
+    with adbd.adb_server(tmp_path_factory.mktemp("adbhome")) as port:
+        yield port
+
+
 @pytest.fixture
-def phones(tmp_path):
-    """An adb server and a function that plugs in a new phone (a FakeAdbd) and returns it."""
+def phones(tmp_path, adb_port):
+    """Plugs new phones (FakeAdbd daemons) into the adb server; unplugs them afterwards."""
     daemons = []
-    with adbd.adb_server(tmp_path / "adbhome") as port:
-        def plug(name: str = "phone") -> tuple[adbd.FakeAdbd, str]:
-            daemon = adbd.FakeAdbd(tmp_path / name)
-            daemons.append(daemon)
-            return daemon, adbd.connect(port, daemon)
-        plug.port = port  # type: ignore[attr-defined]
-        yield plug
-        for daemon in daemons:
-            daemon.stop()
+
+    def plug(name: str = "phone") -> tuple[adbd.FakeAdbd, str]:
+        daemon = adbd.FakeAdbd(tmp_path / name)
+        daemons.append(daemon)
+        return daemon, adbd.connect(adb_port, daemon)
+
+    plug.port = adb_port  # type: ignore[attr-defined]
+    yield plug
+    client = adbutils.AdbClient(host="127.0.0.1", port=adb_port)
+    for daemon in daemons:
+        client.disconnect(f"127.0.0.1:{daemon.port}")
+        daemon.stop()
 
 
 def phone_spec(pytester, **env: str) -> None:
@@ -116,3 +126,77 @@ def test_a_device_that_disappears_fails_its_item_and_the_others_go_on(pytester, 
         f"FAILED phone.json::phone[[]t-{adbd_id(doomed_serial)}[]]*",
         f"*phone.json tests[[]0[]]: android device {doomed_serial} stopped answering*",
     ])
+
+
+LOGGING_PROGRAM = """#!/usr/bin/env python3
+import json, subprocess
+row = {"type": "NET", "metric": "latency", "unit": "us", "value": 7}
+subprocess.run(["log", "Caffe2Observer " + json.dumps(row)], check=True)
+"""
+
+
+def test_battery_temperature_logcat_and_platform_names(pytester, phones, monkeypatch):
+    from pytest_aibench import plugin
+
+    daemon, serial = phones()
+    daemon.set_battery(level=64, temperature=455)  # 45.5 C: too hot to start
+    monkeypatch.setattr(plugin, "TEMPERATURE_POLL_S", 0.05)
+    cooled = threading.Timer(0.5, lambda: daemon.set_battery(temperature=301))
+    cooled.start()
+    write_program(pytester.path / "prog.py", LOGGING_PROGRAM)
+    write_json(pytester.path / "phone.json", generic_spec("phone", tests=[{
+        "identifier": "t", "metric": "delay", "commands": ["{files.program}"]}]))
+    write_json(pytester.path / "names.json", {serial: "lab-pixel-3"})
+    result = pytester.runpytest("--aibench-spec=phone.json", "--aibench-devices=android",
+                                f"--aibench-adb-port={phones.port}", "--aibench-json=run.json",
+                                "--aibench-max-temperature=40",
+                                "--aibench-hash-platform-mapping=names.json")
+    cooled.join()
+    result.assert_outcomes(passed=1)
+    item = json.loads((pytester.path / "run.json").read_text())["items"][0]
+    assert item["device_state"] == {"battery_level": 64.0, "temperature_c": 30.1}
+    assert item["device"]["name"] == "lab-pixel-3"
+    assert item["metrics"][0]["values"] == [7.0]  # the observer row came through logcat
+
+
+def cpufreq(daemon, follows: bool = True) -> list:
+    """Two CPUs whose scaling_cur_freq follows scaling_max_freq (a symlink), unless not."""
+    folders = []
+    for cpu in ("cpu0", "cpu1"):
+        folder = daemon.root / f"sys/devices/system/cpu/{cpu}/cpufreq"
+        folder.mkdir(parents=True)
+        (folder / "scaling_available_frequencies").write_text("300000 1200000 2400000\n")
+        (folder / "scaling_min_freq").write_text("300000\n")
+        (folder / "scaling_max_freq").write_text("2400000\n")
+        if follows:
+            (folder / "scaling_cur_freq").symlink_to("scaling_max_freq")
+        else:
+            (folder / "scaling_cur_freq").write_text("2400000\n")
+        folders.append(folder)
+    (daemon.root / "sys/devices/system/cpu/online").write_text("0-1\n")
+    return folders
+
+
+@pytest.mark.parametrize(("wanted", "khz"), [("min", 300000), ("mid", 1200000),
+                                              ("1000000", 1200000), ("max", 2400000)])
+def test_set_freq_pins_every_cpu_and_checks_it(pytester, phones, wanted, khz):
+    daemon, _ = phones()
+    folders = cpufreq(daemon)
+    phone_spec(pytester)
+    result = pytester.runpytest("--aibench-spec=phone.json", "--aibench-devices=android",
+                                f"--aibench-adb-port={phones.port}", f"--aibench-set-freq={wanted}")
+    result.assert_outcomes(passed=2)
+    for folder in folders:
+        assert (folder / "scaling_min_freq").read_text().strip() == str(khz)
+        assert (folder / "scaling_max_freq").read_text().strip() == str(khz)
+
+
+def test_set_freq_that_does_not_take_is_an_error(pytester, phones):
+    daemon, serial = phones()
+    cpufreq(daemon, follows=False)
+    phone_spec(pytester)
+    result = pytester.runpytest("--aibench-spec=phone.json", "--aibench-devices=android",
+                                f"--aibench-adb-port={phones.port}", "--aibench-set-freq=min")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines([f"*android device {serial}: cpu0 runs at 2400000 kHz after "
+                                 "asking for 300000 kHz*"])

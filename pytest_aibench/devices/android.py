@@ -22,6 +22,23 @@ from ..errors import DeviceError
 from .base import CommandResult, DeviceInfo
 
 DEFAULT_DIR = "/data/local/tmp/aibench"
+CPUFREQ_ROOT = "/sys/devices/system/cpu"
+
+
+def _pick(available: Sequence[int], wanted: str) -> int:
+    """``max``, ``min``, ``mid`` or the available frequency nearest a kHz value."""
+    if wanted == "max":
+        return available[-1]
+    if wanted == "min":
+        return available[0]
+    if wanted == "mid":
+        return available[len(available) // 2]
+    try:
+        khz = int(wanted)
+    except ValueError:
+        raise DeviceError(f"--aibench-set-freq: expected max, min, mid or kHz, found {wanted!r}") \
+            from None
+    return min(available, key=lambda freq: abs(freq - khz))
 
 
 def client(port: int | None) -> Any:
@@ -107,8 +124,55 @@ class AndroidDevice:
             raise OSError(f"android device {self.info.hash}: cannot pull {remote}: {exc}") \
                 from None
 
+    def state(self) -> dict[str, float]:
+        """Battery level (%) and temperature (degrees C) from ``dumpsys battery``."""
+        text = str(self._shell("dumpsys battery").stdout)
+        found = dict(re.findall(r"^\s*(level|temperature):\s*(-?\d+)", text, re.MULTILINE))
+        state: dict[str, float] = {}
+        if "level" in found:
+            state["battery_level"] = float(found["level"])
+        if "temperature" in found:
+            state["temperature_c"] = float(found["temperature"]) / 10
+        return state
+
+    def _cpus(self) -> list[str]:
+        listed = str(self._shell(f"ls {CPUFREQ_ROOT}").stdout).split()
+        return sorted((name for name in listed if re.fullmatch(r"cpu\d+", name)),
+                      key=lambda name: int(name[3:]))
+
+    def set_frequency(self, wanted: str) -> dict[str, int]:
+        """Pin every CPU at ``max``, ``min``, ``mid`` (of its available frequencies) or a kHz
+        value (the nearest available), checked through ``scaling_cur_freq``. Needs root."""
+        pinned = {}
+        for cpu in self._cpus():
+            folder = f"{CPUFREQ_ROOT}/{cpu}/cpufreq"
+            available = sorted(int(f) for f in str(self._shell(
+                f"cat {folder}/scaling_available_frequencies").stdout).split())
+            if not available:
+                continue
+            target = _pick(available, wanted)
+            # Raise the ceiling first when going up, the floor first when going down.
+            writes = ["scaling_max_freq", "scaling_min_freq"]
+            current = int(str(self._shell(f"cat {folder}/scaling_cur_freq").stdout).strip()
+                          or 0)
+            for name in writes if target >= current else reversed(writes):
+                done = self._shell(f"echo {target} > {folder}/{name}")
+                if done.returncode != 0:
+                    raise DeviceError(f"android device {self.info.hash}: cannot set {cpu} to "
+                                      f"{target} kHz ({done.stderr.strip()}); setting "
+                                      "frequencies needs a rooted device (adb root)")
+            now = int(str(self._shell(f"cat {folder}/scaling_cur_freq").stdout).strip() or 0)
+            if now != target:
+                raise DeviceError(f"android device {self.info.hash}: {cpu} runs at {now} kHz "
+                                  f"after asking for {target} kHz")
+            pinned[cpu] = target
+        return pinned
+
     def run(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str,
             timeout: float) -> CommandResult:
+        """Run the command; what it logged to logcat meanwhile joins its stderr, so observer
+        rows a native program logs there (glog on Android) are read like printed ones."""
+        self._shell("logcat -c")
         folder = shlex.quote(cwd)
         assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
         command = (f"mkdir -p {folder} && cd {folder} && "
@@ -117,6 +181,8 @@ class AndroidDevice:
         started = time.monotonic()
         result = self._shell(command, timeout=timeout + 30)
         seconds = time.monotonic() - started
+        logged = str(self._shell("logcat -d").stdout)
         return CommandResult(argv=list(argv), returncode=result.returncode,
-                             stdout=result.stdout, stderr=result.stderr, seconds=seconds,
+                             stdout=result.stdout, stderr=result.stderr + logged,
+                             seconds=seconds,
                              timed_out=result.returncode in (124, 137) and seconds >= timeout)
