@@ -187,7 +187,7 @@ class _Stream:
                 _Sync(self).serve()
             else:
                 self.close()
-        except ConnectionError:
+        except OSError:  # the daemon was stopped (a phone pulled out mid-command)
             pass
 
     def _shell(self) -> None:
