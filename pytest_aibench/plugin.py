@@ -237,6 +237,9 @@ class AibenchSession:
             settings = self.settings
             device = open_device(info, self.scratch, ssh_arguments(settings.ssh_options),
                                  settings.remote_dir, settings.adb_port, settings.android_dir)
+            reboot = getattr(device, "reboot", None)
+            if settings.reboot and reboot is not None:
+                reboot(settings.adb_port)
             set_frequency = getattr(device, "set_frequency", None)
             if settings.set_freq and set_frequency is not None:
                 set_frequency(settings.set_freq)

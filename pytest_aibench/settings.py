@@ -85,6 +85,8 @@ OPTIONS: tuple[Option, ...] = (
            "(default /data/local/tmp/aibench)", "DIR", default="/data/local/tmp/aibench"),
     Option("set-freq", "pin the CPUs of rooted Android devices at max, min, mid or a kHz value "
            "before they run anything", "FREQ", ini=True),
+    Option("reboot", "reboot each Android device (and wait for it to boot) before it runs its "
+           "first item", "", kind="flag"),
     Option("max-temperature", "before each item, wait while an Android device is hotter than "
            "this many degrees C (up to 10 minutes)", "CELSIUS", kind="float"),
     Option("hash-platform-mapping", "JSON file mapping device hashes (serials, ssh addresses) "
@@ -159,6 +161,7 @@ class Settings:
     adb_port: int | None
     android_dir: str
     set_freq: str | None
+    reboot: bool
     max_temperature: float | None
     hash_platform_mapping: Path | None
     list_devices: bool

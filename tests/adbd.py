@@ -27,7 +27,7 @@ CNXN, OPEN, OKAY, CLSE, WRTE = (_command(n) for n in (b"CNXN", b"OPEN", b"OKAY",
 VERSION, MAX_DATA = 0x01000001, 256 * 1024
 PROPERTIES = {"ro.product.model": "FeasPhone", "ro.build.version.release": "14",
               "ro.build.version.sdk": "34", "ro.product.cpu.abi": "arm64-v8a",
-              "ro.product.name": "feas", "ro.product.device": "feas"}
+              "ro.product.name": "feas", "ro.product.device": "feas", "sys.boot_completed": "1"}
 
 
 class FakeAdbd:
@@ -49,10 +49,29 @@ class FakeAdbd:
                                f"else cat {root}/.logcat 2>/dev/null; fi\n")
         self._script("log", f"#!/bin/sh\necho \"I native: $*\" >> {root}/.logcat\n")
         self.set_battery()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
+        self.port = 0
+        self.reboots = 0
         self._connections: list[socket.socket] = []
+        self._listen()
+
+    def _listen(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self.port = self._listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def _set_prop(self, name: str, value: str) -> None:
+        self.properties[name] = value
+        (self.root / ".props").write_text(json.dumps(self.properties))
+
+    def reboot(self, down: float = 0.5, booting: float = 0.5) -> None:
+        """Go away, come back on the same port, report boot completed a little later."""
+        self.reboots += 1
+        self._set_prop("sys.boot_completed", "0")
+        self.stop()
+        time.sleep(down)
+        self._listen()
+        time.sleep(booting)
+        self._set_prop("sys.boot_completed", "1")
 
     def _script(self, name: str, text: str) -> None:
         path = self._bin / name
@@ -193,6 +212,10 @@ class _Stream:
     def _shell(self) -> None:
         options, _, command = self.service.partition(":")
         daemon = self.transport.daemon
+        if command.strip() == "reboot":
+            self.close()
+            threading.Thread(target=daemon.reboot, daemon=True).start()
+            return
         mapped = command
         for top in ("/data/", "/sys/"):  # the device's own trees live under its root folder
             mapped = mapped.replace(top, f"{daemon.root}{top}")

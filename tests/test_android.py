@@ -200,3 +200,12 @@ def test_set_freq_that_does_not_take_is_an_error(pytester, phones):
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines([f"*android device {serial}: cpu0 runs at 2400000 kHz after "
                                  "asking for 300000 kHz*"])
+
+
+def test_reboot_waits_for_the_device_to_boot(pytester, phones):
+    daemon, _ = phones()
+    phone_spec(pytester)
+    result = pytester.runpytest("--aibench-spec=phone.json", "--aibench-devices=android",
+                                f"--aibench-adb-port={phones.port}", "--aibench-reboot")
+    result.assert_outcomes(passed=2)
+    assert daemon.reboots == 1  # once per device and process, before its first item

@@ -135,6 +135,29 @@ class AndroidDevice:
             state["temperature_c"] = float(found["temperature"]) / 10
         return state
 
+    def reboot(self, port: int | None, timeout: float = 300) -> None:
+        """Reboot and wait until the device is back in state ``device`` with
+        ``sys.boot_completed`` set (a device reached over TCP is connected again)."""
+        with contextlib.suppress(Exception):  # the connection drops as the device goes down
+            self._handle.shell("reboot", timeout=10)
+        adb, serial = client(port), self.info.hash
+        deadline = time.monotonic() + timeout
+        time.sleep(1)
+        while time.monotonic() < deadline:
+            if ":" in serial:
+                with contextlib.suppress(Exception):
+                    adb.connect(serial, timeout=5)
+            ready = {d.serial for d in adb.device_list()}
+            if serial in ready:
+                with contextlib.suppress(Exception):
+                    booted = str(adb.device(serial).shell(["getprop", "sys.boot_completed"]))
+                    if booted.strip() == "1":
+                        self._handle = adb.device(serial)
+                        return
+            time.sleep(0.5)
+        raise DeviceError(f"android device {serial} did not come back within {timeout:g} s "
+                          "of a reboot")
+
     def _cpus(self) -> list[str]:
         listed = str(self._shell(f"ls {CPUFREQ_ROOT}").stdout).split()
         return sorted((name for name in listed if re.fullmatch(r"cpu\d+", name)),
