@@ -126,10 +126,6 @@ class SpecFile(pytest.File):
             register_mark(self.config, marker)
             item.add_marker(marker)
         item.extra_keyword_matches.update({case.name, case.identifier, label})
-        if self.config.pluginmanager.hasplugin("xdist") and len(devices) == 1:
-            # With --dist loadgroup every item of one device goes to one worker: devices run
-            # in parallel, each one item at a time (the device lease guards other modes).
-            item.add_marker(pytest.mark.xdist_group(name=label))
         return item
 
 

@@ -120,22 +120,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "aibench-session")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(session), "aibench-xdist")
-        if session.settings.fleet == "each":
-            _group_by_device(config)
     session.add_spec_args()
     if not is_worker(config):
         # A missing control run or device stops pytest before anything runs (exit code 4).
         _ = session.control
         if session.settings.spec or session.settings.devices:
             _ = session.devices
-
-
-def _group_by_device(config: pytest.Config) -> None:
-    """Under ``-n N`` without an explicit ``--dist``, spec runs use ``loadgroup`` so that each
-    device's items go to one worker (see the xdist_group marks in collect.py)."""
-    given = any(arg == "-d" or arg.startswith("--dist") for arg in config.invocation_params.args)
-    if getattr(config.option, "dist", None) == "load" and not given:
-        config.option.dist = "loadgroup"
 
 
 def session_of(config: pytest.Config) -> AibenchSession:

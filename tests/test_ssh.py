@@ -92,13 +92,12 @@ def test_list_devices_prints_the_fleet(pytester, boards):
                                  f"ssh*ssh-127.0.0.1-*{urls[0]}*{os.uname().machine}*"])
 
 
-@pytest.mark.parametrize("dist", [[], ["--dist", "load"]])
-def test_no_device_runs_two_items_at_once_and_devices_run_in_parallel(pytester, boards, dist):
+def test_no_device_runs_two_items_at_once_and_devices_run_in_parallel(pytester, boards):
     pytest.importorskip("xdist")
     span_spec(pytester, 4)
     with boards(4) as (urls, options):
         result = pytester.runpytest_subprocess(
-            "-n", "4", *dist, "--aibench-spec=spans.json", f"--aibench-devices={','.join(urls)}",
+            "-n", "4", "--aibench-spec=spans.json", f"--aibench-devices={','.join(urls)}",
             f"--aibench-ssh-options={options}", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=16)
     spans = [json.loads(line) for line in (pytester.path / "spans.txt").read_text().splitlines()]
