@@ -41,10 +41,11 @@ def prepare(folder: Path, cases: int, hold: float) -> None:
     (folder / "pytest.ini").write_text("[pytest]\n")
 
 
-def wall(folder: Path, urls: list[str], options: str, workers: int) -> float:
+def wall(folder: Path, urls: list[str], options: str, workers: int, dist: list[str]) -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                    "-p", "no:benchmark", "-n", str(workers), "--aibench-spec=fleet.json",
+                    "-p", "no:benchmark", "-n", str(workers), *(dist if workers else []),
+                    "--aibench-spec=fleet.json",
                     f"--aibench-devices={','.join(urls)}", f"--aibench-ssh-options={options}"],
                    cwd=folder, check=True, capture_output=True)
     return time.perf_counter() - started
@@ -54,6 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=8)
     parser.add_argument("--hold", type=float, default=0.5)
+    parser.add_argument("--dist", help="xdist --dist mode for the -n D runs (default: ours)")
     options = parser.parse_args()
     print(f"{'devices':>7}  {'items':>5}  {'-n 0 s':>7}  {'-n D s':>7}  {'speed-up':>8}")
     with tempfile.TemporaryDirectory() as name:
@@ -61,8 +63,9 @@ def main() -> None:
         prepare(folder, options.cases, options.hold)
         for devices in (1, 2, 4):
             with sshd.servers(folder / f"sshd{devices}", devices) as (urls, ssh_options):
-                serial = wall(folder, urls, ssh_options, 0)
-                parallel = wall(folder, urls, ssh_options, devices)
+                dist = ["--dist", options.dist] if options.dist else []
+                serial = wall(folder, urls, ssh_options, 0, dist)
+                parallel = wall(folder, urls, ssh_options, devices, dist)
             print(f"{devices:>7}  {devices * options.cases:>5}  {serial:>7.2f}  "
                   f"{parallel:>7.2f}  {serial / parallel:>7.2f}x")
 
