@@ -249,8 +249,10 @@ class AibenchSession:
             self._devices[info.id] = device
         return self._devices[info.id]
 
+    @cached_property
     def host(self) -> Device:
-        """The machine pytest runs on, where preprocess and postprocess steps run."""
+        """The machine pytest runs on, where preprocess and postprocess steps run (probed once:
+        its CPU model comes from /proc/cpuinfo)."""
         return self.open_device(host_info(self.settings.platform_sig))
 
     def runner_for(self, case: Case) -> Runner:

@@ -84,7 +84,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("android-dir", "folder on Android devices for pushed files "
            "(default /data/local/tmp/aibench)", "DIR", default="/data/local/tmp/aibench"),
     Option("set-freq", "pin the CPUs of rooted Android devices at max, min, mid or a kHz value "
-           "before they run anything", "FREQ", ini=True),
+           "before they run anything", "FREQ"),
     Option("reboot", "reboot each Android device (and wait for it to boot) before it runs its "
            "first item", "", kind="flag"),
     Option("max-temperature", "before each item, wait while an Android device is hotter than "
