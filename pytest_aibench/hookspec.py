@@ -9,6 +9,8 @@ import pluggy
 if TYPE_CHECKING:
     import pytest
 
+    from .devices.base import DeviceInfo
+    from .devices.ios import IOSApps
     from .runners.base import Runner
 
 hookspec = pluggy.HookspecMarker("pytest")
@@ -18,4 +20,12 @@ hookspec = pluggy.HookspecMarker("pytest")
 def pytest_aibench_runner(config: pytest.Config, framework: str) -> Runner | None:
     """Return a runner for ``framework`` (a spec's ``framework``, or the one its ``format``
     implies), or ``None`` to let the next implementation or the built-in runners answer.
+    """
+
+
+@hookspec(firstresult=True)
+def pytest_aibench_ios_apps(config: pytest.Config, device: DeviceInfo) -> IOSApps | None:
+    """Return the service that installs, feeds and launches benchmark apps on the iOS
+    ``device`` (for example one driving ``xcrun devicectl`` on macOS), or ``None`` for
+    pymobiledevice3's.
     """

@@ -19,7 +19,7 @@ from .cache import ModelCache
 from .collect import CANDIDATES, CASE, DEVICE, SpecFile
 from .compare import ControlRun, adjust_for_many, item_key
 from .devices.base import Device, DeviceInfo
-from .devices.fleet import discover, lease_any, open_device, split_devices, ssh_arguments
+from .devices.fleet import discover, lease_any, open_device
 from .devices.host import cpu_model, host_info
 from .errors import DeviceError
 from .metrics import DEFAULT_STATISTICS
@@ -86,10 +86,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 def fleet(settings: Settings, scratch: Path) -> list[DeviceInfo]:
     """The devices --aibench-devices names, probed; a usage error for one that is not there."""
     try:
-        devices = discover(split_devices(settings.devices),
-                           split_devices(settings.excluded_devices), settings.platform_sig,
-                           ssh_arguments(settings.ssh_options), scratch, settings.remote_dir,
-                           settings.adb_port)
+        devices = discover(settings, scratch)
     except DeviceError as exc:
         raise pytest.UsageError(f"--aibench-devices: {exc}") from None
     return _renamed(devices, settings.hash_platform_mapping)
@@ -238,8 +235,9 @@ class AibenchSession:
     def open_device(self, info: DeviceInfo) -> Device:
         if info.id not in self._devices:
             settings = self.settings
-            device = open_device(info, self.scratch, ssh_arguments(settings.ssh_options),
-                                 settings.remote_dir, settings.adb_port, settings.android_dir)
+            apps = self.config.hook.pytest_aibench_ios_apps(config=self.config, device=info) \
+                if info.kind == "ios" else None
+            device = open_device(info, settings, self.scratch, apps)
             reboot = getattr(device, "reboot", None)
             if settings.reboot and reboot is not None:
                 reboot(settings.adb_port)

@@ -69,7 +69,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("platform-sig", "platform name to record for the host instead of OS and CPU model",
            "NAME"),
     Option("devices", "comma-separated devices to run on: host (the default), android (every "
-           "connected one), android:SERIAL, ssh://user@host:port; each spec case runs on each",
+           "connected one), android:SERIAL, ios (every connected one), ios:UDID, "
+           "ssh://user@host:port; each spec case runs on each",
            "LIST"),
     Option("excluded-devices", "comma-separated devices (id, address or kind) to leave out",
            "LIST"),
@@ -83,6 +84,8 @@ OPTIONS: tuple[Option, ...] = (
            "PORT", kind="int"),
     Option("android-dir", "folder on Android devices for pushed files "
            "(default /data/local/tmp/aibench)", "DIR", default="/data/local/tmp/aibench"),
+    Option("usbmux", "usbmuxd to find iOS devices through: a UNIX socket path or HOST:PORT "
+           "(default $USBMUXD_SOCKET_ADDRESS, else /var/run/usbmuxd)", "ADDRESS"),
     Option("set-freq", "pin the CPUs of rooted Android devices at max, min, mid or a kHz value "
            "before they run anything", "FREQ"),
     Option("reboot", "reboot each Android device (and wait for it to boot) before it runs its "
@@ -160,6 +163,7 @@ class Settings:
     fleet: str
     adb_port: int | None
     android_dir: str
+    usbmux: str | None
     set_freq: str | None
     reboot: bool
     max_temperature: float | None

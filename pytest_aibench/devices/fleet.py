@@ -11,7 +11,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import DeviceError
-from . import android
+from ..settings import Settings
+from . import android, ios
 from .base import Device, DeviceInfo
 from .host import HostDevice, host_info
 from .ssh import SshDevice, SshTarget, probe
@@ -23,39 +24,44 @@ def split_devices(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-def discover(wanted: Sequence[str], excluded: Sequence[str], platform_sig: str | None,
-             ssh_options: Sequence[str], scratch: Path, remote_dir: str,
-             adb_port: int | None = None) -> list[DeviceInfo]:
-    """The fleet of this run: each listed device, probed; a listed device that cannot be
-    reached is an error, never silently left out."""
+def discover(settings: Settings, scratch: Path) -> list[DeviceInfo]:
+    """The fleet of this run: each device ``--aibench-devices`` lists, probed; a listed device
+    that cannot be reached is an error, never silently left out."""
     devices = []
-    for entry in wanted or ["host"]:
+    for entry in split_devices(settings.devices) or ["host"]:
         if entry == "android" or entry.startswith("android:"):
-            devices += android.discover([entry], adb_port)
+            devices += android.discover([entry], settings.adb_port)
+        elif entry == "ios" or entry.startswith("ios:"):
+            devices += ios.discover([entry], settings.usbmux, scratch / "ios")
         elif entry == "host":
-            devices.append(host_info(platform_sig))
+            devices.append(host_info(settings.platform_sig))
         elif entry.startswith("ssh://"):
             target = SshTarget.parse(entry)
             try:
-                devices.append(probe(target, ssh_options, scratch / "ssh", remote_dir))
+                devices.append(probe(target, ssh_arguments(settings.ssh_options),
+                                     scratch / "ssh", settings.remote_dir))
             except DeviceError as exc:
                 raise DeviceError(f"device {entry} is listed but not usable: {exc}") from None
         else:
-            raise DeviceError(f"unknown device {entry!r}: use host, android, android:SERIAL "
-                              "or ssh://user@host:port")
-    return [d for d in devices if not {d.id, d.hash, d.kind} & set(excluded)]
+            raise DeviceError(f"unknown device {entry!r}: use host, android, android:SERIAL, "
+                              "ios, ios:UDID or ssh://user@host:port")
+    excluded = set(split_devices(settings.excluded_devices))
+    return [d for d in devices if not {d.id, d.hash, d.kind} & excluded]
 
 
-def open_device(info: DeviceInfo, scratch: Path, ssh_options: Sequence[str],
-                remote_dir: str, adb_port: int | None = None,
-                android_dir: str = android.DEFAULT_DIR) -> Device:
+def open_device(info: DeviceInfo, settings: Settings, scratch: Path,
+                ios_apps: ios.IOSApps | None = None) -> Device:
+    """A handle on a listed device; ``ios_apps`` replaces pymobiledevice3 for iOS apps."""
     if info.kind == "android":
-        return android.AndroidDevice(info, adb_port, android_dir)
+        return android.AndroidDevice(info, settings.adb_port, settings.android_dir)
     if info.kind == "host":
         return HostDevice(info, scratch / "host")
     if info.kind == "ssh":
-        return SshDevice(info, SshTarget.parse(info.hash), ssh_options, scratch / "ssh",
-                         remote_dir)
+        return SshDevice(info, SshTarget.parse(info.hash), ssh_arguments(settings.ssh_options),
+                         scratch / "ssh", settings.remote_dir)
+    if info.kind == "ios":
+        apps = ios_apps or ios.Pymobiledevice3Apps(info, settings.usbmux)
+        return ios.IOSDevice(info, apps, scratch / "ios" / info.id)
     raise DeviceError(f"device kind {info.kind!r} ({info.id}) is not supported by this version")
 
 
