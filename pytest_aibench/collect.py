@@ -45,7 +45,7 @@ def run_case(
     try:
         execute(Execution(aibench_case, aibench_runner, aibench_device, aibench_files,
                           aibench_session.settings, aibench_session.scratch,
-                          aibench_session.host), aibench)
+                          aibench_session.host, aibench_session.traces), aibench)
     except Unsupported as exc:
         pytest.skip(str(exc))
 

@@ -351,6 +351,10 @@ class AibenchSession:
     def storage(self) -> Path:
         return self.settings.storage or self.config.rootpath / ".aibench"
 
+    @property
+    def traces(self) -> Path:
+        return self.settings.traces or self.storage / "traces"
+
     @cached_property
     def control_path(self) -> Path | None:
         """The run file --aibench-compare names (found by the controller, whose choice the

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from .compare import Rule
+from .energy.sources import SOURCES as POWER_SOURCES
 from .golden import Tolerance
 from .spec import parse_string_map
 
@@ -96,6 +97,17 @@ OPTIONS: tuple[Option, ...] = (
            "to the platform names to record", "FILE", kind="path"),
     Option("list-devices", "print the fleet (kind, id, name, hash, ABI, OS) and exit", "",
            kind="flag", ini=False),
+    Option("power", "power source: monsoon, monsoon_with_usb, software (Android charge "
+           "counter), android (Android fuel gauge sampled over adb), rapl (this host's RAPL "
+           "counters); default: a power test's method, else by device kind", "SOURCE"),
+    Option("energy", "also measure energy per run in ordinary tests, with the device's power "
+           "source (recorded as NET energy, gated like latency)", "", kind="flag"),
+    Option("monsoon-map", "JSON file mapping device hashes to the serial of the Monsoon meter "
+           "that powers each", "FILE", kind="path"),
+    Option("rapl-root", "powercap sysfs folder with the RAPL zones (default "
+           "/sys/class/powercap)", "DIR", default=Path("/sys/class/powercap"), kind="path"),
+    Option("traces", "folder for power traces, one compressed CSV per item (default: traces/ "
+           "in the storage folder)", "DIR", kind="path"),
     Option("iterations", "timed iterations: default of the aibench fixture (50); for spec items "
            "it overrides the spec's iter", "N", kind="int"),
     Option("warmup", "untimed warmup runs: default of the aibench fixture (5); for spec items "
@@ -169,6 +181,11 @@ class Settings:
     max_temperature: float | None
     hash_platform_mapping: Path | None
     list_devices: bool
+    power: str | None
+    energy: bool
+    monsoon_map: Path | None
+    rapl_root: Path
+    traces: Path | None
     iterations: int | None
     warmup: int | None
     timeout: float
@@ -294,6 +311,9 @@ def from_config(config: pytest.Config) -> Settings:
     if values["fleet"] not in ("each", "pool"):
         raise pytest.UsageError(f"--aibench-fleet: expected each or pool, found "
                                 f"{values['fleet']!r}")
+    if values["power"] and values["power"] not in POWER_SOURCES:
+        raise pytest.UsageError(f"--aibench-power: expected one of {', '.join(POWER_SOURCES)}, "
+                                f"found {values['power']!r}")
     if values["ab_blocks"] < 1:
         raise pytest.UsageError("--aibench-ab-blocks: expected at least 1, found 0")
     if values["iterations"] is not None and values["iterations"] < 1:

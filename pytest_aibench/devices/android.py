@@ -95,6 +95,10 @@ class AndroidDevice:
             raise DeviceError(f"android device {self.info.hash} stopped answering: {exc}") \
                 from None
 
+    def shell(self, command: str) -> str:
+        """What a shell command printed (power sources read sysfs and dumpsys this way)."""
+        return str(self._shell(command).stdout)
+
     def new_workdir(self) -> str:
         return f"{self.remote_dir}/tgt-{secrets.token_hex(8)}/"
 

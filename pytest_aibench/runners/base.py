@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from ..devices.base import Device
+from ..energy import PowerSource
 from ..golden import Tolerance
 from ..recorder import Recorder
 from ..spec import Case, FileRef
@@ -49,6 +51,8 @@ class RunContext:
     tolerance: Tolerance = field(default_factory=Tolerance)
     host: Device | None = None  # where preprocess/postprocess steps run; the device if None
     backend: str = "cpu"
+    power: Callable[[], PowerSource] | None = None  # opens the source of a power test
+    trace_path: Path | None = None  # where a power trace is kept
 
 
 class Runner(Protocol):

@@ -72,6 +72,8 @@ class ObserverProgramRunner(GenericRunner):
         return [compose(case)]
 
     def _run_main(self, context: RunContext, template: str, lookup: Lookup) -> list[CommandResult]:
+        if context.case.metric == "power":
+            return super()._run_main(context, template, lookup)
         results: list[CommandResult] = []
         collected = 0
         while collected < context.iterations and len(results) < MAX_RERUNS:

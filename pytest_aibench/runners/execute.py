@@ -14,12 +14,15 @@ from pathlib import Path
 
 from ..compare import Verdict, compare_items
 from ..devices.base import Device
-from ..errors import Regression
+from ..energy import PowerSource
+from ..energy.sources import open_source
+from ..errors import Regression, RunnerError
 from ..parsers.observer import DEFAULT_PREFIXES
 from ..recorder import Recorder
 from ..settings import Settings
 from ..spec import Case
 from .base import CaseFiles, RunContext, Runner
+from .power import measuring_energy, trace_file
 
 DEFAULT_ITERATIONS = 50
 DEFAULT_WARMUP = 1
@@ -48,31 +51,48 @@ class Execution:
     settings: Settings
     scratch: Path
     host: Device | None = None
+    traces: Path | None = None  # folder for power traces
+
+    def open_power_source(self) -> PowerSource:
+        settings = self.settings
+        return open_source(self.case, self.device, settings.power, settings.monsoon_map,
+                           settings.rapl_root)
 
     def run(self, recorder: Recorder, program: str | None, iterations: int) -> None:
         """One run of the case in fresh folders, its metrics into ``recorder``."""
         settings, warmup = self.settings, effective_counts(self.case, self.settings)[1]
+        power_test = self.case.metric == "power"
+        if power_test and not self.runs_commands(program):
+            raise RunnerError(f"{self.case.where}: a power test runs a program: give the test "
+                              "'commands' (FAI-PEP's power specs run {program})")
         self.scratch.mkdir(parents=True, exist_ok=True)
         hostdir = Path(tempfile.mkdtemp(prefix="hostdir-", dir=self.scratch))
         workdir = self.device.new_workdir()
+        trace_path = trace_file(self.traces, f"{self.case.name}-{self.case.identifier}-"
+                                             f"{self.device.info.id}")
+        energy = self.open_power_source if settings.energy and not power_test else None
         try:
-            self.runner.run(RunContext(
-                case=self.case, device=self.device, files=self.files, recorder=recorder,
-                workdir=workdir, hostdir=hostdir, iterations=iterations, warmup=warmup,
-                timeout=settings.timeout, program=program,
-                observer_prefixes=observer_prefixes(settings),
-                tolerance=settings.error_tolerance, backend=settings.backend, host=self.host,
-            ))
+            with measuring_energy(energy, recorder, iterations + warmup, trace_path):
+                self.runner.run(RunContext(
+                    case=self.case, device=self.device, files=self.files, recorder=recorder,
+                    workdir=workdir, hostdir=hostdir, iterations=iterations, warmup=warmup,
+                    timeout=settings.timeout, program=program,
+                    observer_prefixes=observer_prefixes(settings),
+                    tolerance=settings.error_tolerance, backend=settings.backend,
+                    host=self.host, power=self.open_power_source if power_test else None,
+                    trace_path=trace_path,
+                ))
         finally:
             self.device.remove_workdir(workdir)
             shutil.rmtree(hostdir, ignore_errors=True)
 
+    def runs_commands(self, program: str | None) -> list[str]:
+        commands = getattr(self.runner, "commands", None)
+        return list(commands(self.case, program)) if commands is not None else []
+
     def runs_program(self) -> bool:
         """A/B needs a program to swap: the case's commands must run ``{program}``."""
-        commands = getattr(self.runner, "commands", None)
-        program = self.settings.program
-        return commands is not None and any("{program}" in command
-                                            for command in commands(self.case, program))
+        return any("{program}" in command for command in self.runs_commands(self.settings.program))
 
 
 def execute(execution: Execution, recorder: Recorder) -> None:

@@ -25,6 +25,7 @@ from ..spec.placeholders import Lookup, chained, chained_lookup
 from ..tensors import read_tensor
 from .base import RunContext
 from .outputs import check_outputs
+from .power import run_power_test
 
 
 def platform_args(context: RunContext) -> Mapping[str, Any]:
@@ -112,7 +113,8 @@ class GenericRunner:
             pulled = self._pull_outputs(context, placed)
             steps = _steps(case.model.get("postprocess")) if index == repeat - 1 else []
             outputs += self._on_host(context, _steps(case.test.get("postprocess")) + steps, on_host)
-        self._record(context, outputs)
+        if case.metric != "power":  # there the power source recorded the case
+            self._record(context, outputs)
         if context.files.goldens:
             check_outputs(context, {name: read_tensor(path, name) for name, path in pulled.items()})
 
@@ -149,7 +151,12 @@ class GenericRunner:
                                                                  ref.filename)
 
     def _run_main(self, context: RunContext, template: str, lookup: Lookup) -> list[CommandResult]:
-        """Run the main (last) command; a runner that must re-run it overrides this."""
+        """Run the main (last) command; a runner that must re-run it overrides this. In a
+        power test it runs once, in the background, while the power source samples; its own
+        output is not parsed (FAI-PEP ignores it too)."""
+        if context.case.metric == "power":
+            self._run_command(context, template, lookup, power=True)
+            return []
         return [self._run_command(context, template, lookup)]
 
     def _push(self, context: RunContext) -> dict[str, Any]:
@@ -192,20 +199,23 @@ class GenericRunner:
         return (["taskset", str(taskset)] if taskset else []) + argv
 
     def _run_command(self, context: RunContext, template: str, lookup: Lookup,
-                     on_host: bool = False) -> CommandResult:
+                     on_host: bool = False, power: bool = False) -> CommandResult:
+        pause = 0.0
         if on_host:
             device, cwd = context.host or context.device, str(context.hostdir)
             argv = [fill(word, lookup) for word in self._words(context, template)]
         else:
             device, cwd = context.device, context.workdir
             argv = self._argv(context, template, lookup)
-            pause = platform_args(context).get("sleep_before_run")
-            if pause:
-                time.sleep(float(pause))
+            pause = float(platform_args(context).get("sleep_before_run") or 0)
         timeout = command_timeout(context)
         env = {name: fill(value, lookup) for name, value in command_env(context).items()}
         try:
-            result = device.run(argv, env=env, cwd=cwd, timeout=timeout)
+            if power:
+                result = run_power_test(context, argv, env, timeout, pause)
+            else:
+                time.sleep(pause)
+                result = device.run(argv, env=env, cwd=cwd, timeout=timeout)
         except DeviceError as exc:
             raise RunnerError(f"{context.case.where}: {exc}") from None
         if result.timed_out:

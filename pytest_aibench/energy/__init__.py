@@ -1,0 +1,19 @@
+"""Energy and power: sources that sample a device's power while it works, and the analysis of
+their traces (trace.py). Every source offers ``start()`` and ``stop() -> Trace``."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .trace import Trace
+
+
+class PowerSource(Protocol):
+    name: str
+
+    def start(self) -> None:
+        """Begin sampling; returns at once."""
+
+    def stop(self) -> Trace:
+        """End sampling (a source with a fixed collection time first finishes it) and return
+        what it measured."""
