@@ -240,7 +240,7 @@ class IOSDevice:
             with contextlib.suppress(DeviceError, OSError):
                 self.apps.kill(pid)
         return CommandResult(argv=list(argv), returncode=124 if status is None else status,
-                             stdout=self._read(app, LOG_FILE, cwd), stderr="", seconds=seconds,
+                             stdout=self._read(app, LOG_FILE), stderr="", seconds=seconds,
                              timed_out=status is None)
 
     def _send_arguments(self, app: str, workdir: str, arguments: dict[str, str]) -> None:
@@ -256,13 +256,14 @@ class IOSDevice:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.apps.exists(app, DONE_FILE):
-                text = self._read(app, DONE_FILE, "").strip()
+                text = self._read(app, DONE_FILE).strip()
                 return int(text) if re.fullmatch(r"-?\d+", text) else 0
             time.sleep(self.poll)
         return None
 
-    def _read(self, app: str, remote: str, workdir: str) -> str:
-        local = self._local(workdir or "done", remote.rsplit("/", 1)[-1])
+    def _read(self, app: str, remote: str) -> str:
+        """A small container file's text; empty when the app did not write it."""
+        local = self._local("container", remote.rsplit("/", 1)[-1])
         try:
             self.apps.pull(app, remote, local)
         except OSError:
