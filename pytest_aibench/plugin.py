@@ -22,6 +22,7 @@ from .devices.base import Device, DeviceInfo
 from .devices.fleet import discover, lease_any, open_device
 from .devices.host import cpu_model, host_info
 from .errors import DeviceError
+from .faipep_reporters import simple_screen_lines, write_local_tree, write_simple_local
 from .metrics import DEFAULT_STATISTICS
 from .recorder import Recorder
 from .report import (
@@ -399,7 +400,8 @@ class AibenchSession:
             self._deferred_regressions(session)
         settings = self.settings
         if not (settings.json or settings.save or settings.autosave or settings.benchmark_json
-                or settings.github_json):
+                or settings.github_json or settings.local_reporter
+                or settings.simple_local_reporter or settings.simple_screen_reporter):
             return
         run = build_run(
             self.results.values(), machine=machine_info(cpu_model()),
@@ -408,6 +410,8 @@ class AibenchSession:
                     "pytest": pytest.__version__},
         )
         self.written = self._write(run)
+        if settings.simple_screen_reporter:
+            self.raw_lines = simple_screen_lines(run)
 
     def _write(self, run: dict[str, Any]) -> list[Path]:
         settings, written = self.settings, []
@@ -422,6 +426,10 @@ class AibenchSession:
         if settings.github_json:
             write_json(settings.github_json, to_github_benchmark(run))
             written.append(settings.github_json)
+        if settings.local_reporter:
+            written += write_local_tree(settings.local_reporter, run)
+        if settings.simple_local_reporter:
+            written += write_simple_local(settings.simple_local_reporter, run)
         return written
 
     def _deferred_regressions(self, session: pytest.Session) -> None:
@@ -449,6 +457,8 @@ class AibenchSession:
             for line in render_table(operators, OPERATOR_COLUMNS, text_columns=(0, 1, 2)):
                 terminalreporter.write_line(line)
         self._comparison_summary(terminalreporter)
+        for line in getattr(self, "raw_lines", []):
+            terminalreporter.write_line(line)
         for path in getattr(self, "written", []):
             terminalreporter.write_line(f"aibench: wrote {path}")
 

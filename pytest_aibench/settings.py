@@ -152,6 +152,13 @@ OPTIONS: tuple[Option, ...] = (
            "(default 0)", "SECONDS",
            default=0.0, kind="float"),
     Option("seed", "seed of the A/B block order (default 0)", "N", default=0, kind="int"),
+    Option("local-reporter", "also write FAI-PEP's local reporter tree under DIR "
+           "(<platform>/<framework>/<net>/<metric>/<identifier>/<Y>/<M>/<D>/<commit>/<N>/)",
+           "DIR", kind="path"),
+    Option("simple-local-reporter", "also write FAI-PEP's <identifier>/data.txt files under DIR",
+           "DIR", kind="path"),
+    Option("simple-screen-reporter", "also print each item's raw records (FAI-PEP's simple "
+           "screen reporter)", "", kind="flag"),
     Option("benchmark-json", "also write the run in pytest-benchmark's JSON format", "PATH",
            kind="path", ini=False),
     Option("github-json", "also write github-action-benchmark's customSmallerIsBetter list",
@@ -208,6 +215,9 @@ class Settings:
     verify: int
     cooldown: float
     seed: int
+    local_reporter: Path | None
+    simple_local_reporter: Path | None
+    simple_screen_reporter: bool
     benchmark_json: Path | None
     github_json: Path | None
     specs_from_command_line: bool = False

@@ -1,0 +1,104 @@
+"""FAI-PEP's reporter outputs, written from a finished run so that tools built on them (its
+regression detector reads the local tree; lab workers upload simple-local files) keep working.
+
+Each item becomes FAI-PEP's ``{"meta": ..., "data": ...}``: ``data`` maps ``"<type> <metric>"``
+to the record (values at full precision, summary statistics), ``meta`` names the platform, the
+framework, the net, the metric, the identifier and the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+
+def filename(text: str) -> str:
+    """FAI-PEP's file name rule: spaces, backslashes, colons and slashes become dashes, and
+    only letters, digits, ``_ . -`` are kept."""
+    return re.sub(r"[^\w.\-]", "", re.sub(r"[ \\:/]", "-", text))
+
+
+def _commit_time(run: Mapping[str, Any]) -> datetime:
+    stamp = (run.get("commit") or {}).get("time") or run["created"]
+    return datetime.fromisoformat(stamp).astimezone(timezone.utc)
+
+
+def records(run: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """One ``{"meta", "data"}`` per item that recorded metrics."""
+    commit = run.get("commit") or {}
+    for item in run["items"]:
+        if not item.get("metrics"):
+            continue
+        case, device = item["case"], item["device"]
+        meta = {
+            "platform": device["name"], "platform_hash": device["hash"],
+            "framework": case["framework"], "net_name": case["model"],
+            "metric": case["metric"], "identifier": case["identifier"] or case["model"],
+            "commit": commit.get("id") or "unknown",
+            "commit_time": _commit_time(run).timestamp(),
+            "time": datetime.fromisoformat(run["created"]).timestamp(),
+            "nodeid": item["nodeid"],
+        }
+        data = {f"{m['type']} {m['metric']}": {
+            key: m[key] for key in ("type", "metric", "unit", "values", "summary", "num_runs",
+                                    "info_string") if key in m} for m in item["metrics"]}
+        yield {"meta": meta, "data": data}
+
+
+def _first_unused(folder: Path) -> Path:
+    index = 0
+    while (folder / str(index)).exists():
+        index += 1
+    return folder / str(index)
+
+
+def write_local_tree(root: Path, run: Mapping[str, Any]) -> list[Path]:
+    """``<platform>/<framework>/<net>/<metric>/<identifier>/<Y>/<M>/<D>/<commit>/<N>/``, with
+    ``<key>.txt`` per record and ``meta.txt`` (indented, key-sorted JSON); N is the first unused
+    number, so earlier runs stay."""
+    written = []
+    when = _commit_time(run)
+    for entry in records(run):
+        meta = entry["meta"]
+        folder = root.joinpath(*(filename(str(meta[key])) for key in (
+            "platform", "framework", "net_name", "metric", "identifier")),
+            str(when.year), str(when.month), str(when.day), filename(meta["commit"]))
+        folder = _first_unused(folder)
+        folder.mkdir(parents=True)
+        for key, record in entry["data"].items():
+            (folder / f"{filename(key)}.txt").write_text(
+                json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
+        (folder / "meta.txt").write_text(json.dumps(meta, indent=2, sort_keys=True),
+                                         encoding="utf-8")
+        written.append(folder)
+    return written
+
+
+def write_simple_local(root: Path, run: Mapping[str, Any]) -> list[Path]:
+    """``<identifier>/data.txt``: the item's data as compact JSON (the folder is replaced). An
+    identifier measured on several devices gets ``-<device hash>`` so none overwrites another."""
+    written = []
+    entries = list(records(run))
+    seen = Counter(entry["meta"]["identifier"] for entry in entries)
+    for entry in entries:
+        meta = entry["meta"]
+        name = meta["identifier"] + (f"-{meta['platform_hash']}" if seen[meta["identifier"]] > 1
+                                     else "")
+        folder = root / filename(name)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        (folder / "data.txt").write_text(json.dumps(entry["data"], separators=(",", ":")),
+                                         encoding="utf-8")
+        written.append(folder / "data.txt")
+    return written
+
+
+def simple_screen_lines(run: Mapping[str, Any]) -> list[str]:
+    """The raw records, one line per item, as FAI-PEP's simple screen reporter prints them."""
+    return [json.dumps(entry["data"], sort_keys=True) for entry in records(run)]

@@ -1,0 +1,43 @@
+"""FAI-PEP's reporter outputs: the local tree its regression detector reads, simple-local files,
+and the raw screen records."""
+
+import json
+
+from .helpers import generic_spec, write_json, write_program
+
+
+def observer_run(pytester, *options):
+    write_program(pytester.path / "prog.py")
+    write_json(pytester.path / "demo.json", generic_spec("demo", tests=[
+        {"identifier": "small", "metric": "delay", "iter": 3,
+         "commands": ["{files.program} --iter {iter}"]}]))
+    return pytester.runpytest("--aibench-spec=demo.json", "--aibench-platform-sig=lab box",
+                              *options)
+
+
+def test_the_local_reporter_writes_fai_peps_tree_and_keeps_earlier_runs(pytester):
+    for _ in range(2):
+        observer_run(pytester, "--aibench-local-reporter=tree").assert_outcomes(passed=1)
+    top = pytester.path / "tree/lab-box/generic/demo/delay/small"
+    runs = sorted(top.glob("*/*/*/*/*"))
+    assert [path.name for path in runs] == ["0", "1"]  # <Y>/<M>/<D>/<commit>/<N>
+    year, month, day, commit = runs[0].relative_to(top).parts[:4]
+    assert len(year) == 4 and 1 <= int(month) <= 12 and 1 <= int(day) <= 31 and commit
+    assert sorted(p.name for p in runs[0].iterdir()) == [
+        "NET-latency.txt", "conv1-latency.txt", "meta.txt"]
+    record = json.loads((runs[0] / "NET-latency.txt").read_text())
+    assert record["values"] == [10.0, 11.0, 12.0] and record["unit"] == "ms"
+    assert record["summary"]["p50"] == 11.0
+    meta = json.loads((runs[0] / "meta.txt").read_text())
+    assert meta["platform"] == "lab box" and meta["net_name"] == "demo"
+    assert meta["identifier"] == "small" and meta["metric"] == "delay"
+
+
+def test_simple_local_and_simple_screen_reporters(pytester):
+    result = observer_run(pytester, "--aibench-simple-local-reporter=simple",
+                          "--aibench-simple-screen-reporter")
+    result.assert_outcomes(passed=1)
+    data = json.loads((pytester.path / "simple/small/data.txt").read_text())
+    assert data["NET latency"]["values"] == [10.0, 11.0, 12.0]
+    printed = [line for line in result.outlines if line.startswith('{"NET latency"')]
+    assert len(printed) == 1 and json.loads(printed[0]) == data
