@@ -101,11 +101,9 @@ def test_the_apps_exit_status_and_a_hang_fail_the_item_clearly(pytester, mux, tm
 
     ios_spec(pytester, command="{program} --model {files.model} --iter 1 --hang")
     phone = PhonePlugin(tmp_path / "p2")
-    started = time.monotonic()
     result = run_on_phone(pytester, mux, phone, "--aibench-timeout=1")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*--hang ran past its timeout of 1 s and was killed*"])
-    assert time.monotonic() - started < 30
     assert all(p.poll() is not None for p in phone.apps._processes.values())  # killed
 
 

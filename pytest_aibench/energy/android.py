@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from ..errors import DeviceError
@@ -72,13 +73,9 @@ class AndroidChargeSource:
         self.readings: list[tuple[float, float, float]] = []
 
     def start(self) -> None:
-        import time
-
         self.readings = [(time.monotonic(), *battery_charge(self.device))]
 
     def stop(self) -> Trace:
-        import time
-
         self.readings.append((time.monotonic(), *battery_charge(self.device)))
         (t0, before, volts0), (t1, after, volts1) = self.readings
         millijoules = (before - after) * 3.6 * (volts0 + volts1) / 2  # 1 uAh = 3.6 mC

@@ -23,6 +23,7 @@ from ..energy.sources import collection_time
 from ..energy.trace import Trace, analyse
 from ..errors import DeviceError, RunnerError
 from ..recorder import Recorder
+from .base import RunContext
 
 
 class Launched:
@@ -109,7 +110,7 @@ def record_power_test(recorder: Recorder, source: PowerSource, trace: Trace, ite
                          float(trace.seconds[end - 1]) + float(trace.intervals()[end - 1])])
 
 
-def run_power_test(context: Any, argv: Sequence[str], env: Mapping[str, str],
+def run_power_test(context: RunContext, argv: Sequence[str], env: Mapping[str, str],
                    timeout: float, pause: float) -> CommandResult:
     """A runner's main command as a power test."""
     if context.power is None:
