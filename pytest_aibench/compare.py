@@ -93,6 +93,10 @@ class Verdict:
             "key", "status", "method", "statistic", "unit", "control", "treatment", "low",
             "high", "p_value", "n_control", "n_treatment", "min_effect")} | {"ratio": self.ratio}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+
     def explain(self) -> str:
         """``NET latency p50 regressed: 3.6 -> 4.3 us (+20.0%, 95% CI +18.1% to +21.9%),
         Mann-Whitney p=1.2e-15, n=200 control / 200 treatment``."""

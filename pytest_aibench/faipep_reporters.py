@@ -35,7 +35,7 @@ def records(run: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     for item in run["items"]:
         if not item.get("metrics"):
             continue
-        case, device = item["case"], item["device"]
+        case, device = _case(item), _device(item, run)
         meta = {
             "platform": device["name"], "platform_hash": device["hash"],
             "framework": case["framework"], "net_name": case["model"],
@@ -49,6 +49,18 @@ def records(run: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
             key: m[key] for key in ("type", "metric", "unit", "values", "summary", "num_runs",
                                     "info_string") if key in m} for m in item["metrics"]}
         yield {"meta": meta, "data": data}
+
+
+def _case(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A spec item's case; for a Python test using the ``aibench`` fixture, its node id."""
+    return item.get("case") or {"framework": "pytest", "model": item["nodeid"].split("::")[-1],
+                                "metric": "delay", "identifier": item["nodeid"]}
+
+
+def _device(item: Mapping[str, Any], run: Mapping[str, Any]) -> Mapping[str, Any]:
+    machine = run.get("machine") or {}
+    return item.get("device") or {"name": machine.get("cpu") or machine.get("node", "host"),
+                                  "hash": machine.get("node", "host")}
 
 
 def _first_unused(folder: Path) -> Path:

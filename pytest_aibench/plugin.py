@@ -22,8 +22,8 @@ from .devices.base import Device, DeviceInfo
 from .devices.fleet import discover, lease_any, open_device
 from .devices.host import cpu_model, host_info
 from .errors import DeviceError
-from .faipep_reporters import simple_screen_lines, write_local_tree, write_simple_local
 from .metrics import DEFAULT_STATISTICS
+from .publish import Published, publish, wants_run_files
 from .recorder import Recorder
 from .report import (
     COLUMNS,
@@ -37,17 +37,7 @@ from .runners import BUILTIN_RUNNERS
 from .runners.base import CaseFiles, Runner
 from .settings import Settings, add_options, from_config
 from .spec import SPEC_SUFFIXES, Case
-from .store import (
-    build_run,
-    commit_info,
-    find_run,
-    machine_info,
-    read_run,
-    save_run,
-    to_github_benchmark,
-    to_pytest_benchmark,
-    write_json,
-)
+from .store import build_run, commit_info, find_run, machine_info, read_run
 
 SESSION = pytest.StashKey["AibenchSession"]()
 RECORDER = pytest.StashKey[Recorder]()
@@ -157,6 +147,7 @@ class AibenchSession:
         self.broken_specs: set[str] = set()
         self._other_collection_errors = 0
         self._devices: dict[str, Device] = {}
+        self.published = Published()
 
     # -- collection ------------------------------------------------------------------------
 
@@ -398,10 +389,8 @@ class AibenchSession:
             return
         if self.settings.fdr and self.control is not None:
             self._deferred_regressions(session)
-        settings = self.settings
-        if not (settings.json or settings.save or settings.autosave or settings.benchmark_json
-                or settings.github_json or settings.local_reporter
-                or settings.simple_local_reporter or settings.simple_screen_reporter):
+        measured = any(item["metrics"] for item in self.results.values())
+        if not (measured or wants_run_files(self.settings)):
             return
         run = build_run(
             self.results.values(), machine=machine_info(cpu_model()),
@@ -409,28 +398,9 @@ class AibenchSession:
             plugin={"name": "pytest-aibench", "version": __version__,
                     "pytest": pytest.__version__},
         )
-        self.written = self._write(run)
-        if settings.simple_screen_reporter:
-            self.raw_lines = simple_screen_lines(run)
-
-    def _write(self, run: dict[str, Any]) -> list[Path]:
-        settings, written = self.settings, []
-        if settings.json:
-            write_json(settings.json, run)
-            written.append(settings.json)
-        if settings.save or settings.autosave:
-            written.append(save_run(self.storage, run, settings.save))
-        if settings.benchmark_json:
-            write_json(settings.benchmark_json, to_pytest_benchmark(run))
-            written.append(settings.benchmark_json)
-        if settings.github_json:
-            write_json(settings.github_json, to_github_benchmark(run))
-            written.append(settings.github_json)
-        if settings.local_reporter:
-            written += write_local_tree(settings.local_reporter, run)
-        if settings.simple_local_reporter:
-            written += write_simple_local(settings.simple_local_reporter, run)
-        return written
+        control_run = read_run(self.control_path) if self.control_path else None
+        self.published = publish(run, self.settings, storage=self.storage,
+                                 control_run=control_run)
 
     def _deferred_regressions(self, session: pytest.Session) -> None:
         """With --aibench-fdr, regressions stand only after Benjamini-Hochberg over the run."""
@@ -457,9 +427,9 @@ class AibenchSession:
             for line in render_table(operators, OPERATOR_COLUMNS, text_columns=(0, 1, 2)):
                 terminalreporter.write_line(line)
         self._comparison_summary(terminalreporter)
-        for line in getattr(self, "raw_lines", []):
+        for line in self.published.lines:
             terminalreporter.write_line(line)
-        for path in getattr(self, "written", []):
+        for path in self.published.written:
             terminalreporter.write_line(f"aibench: wrote {path}")
 
     def _comparison_summary(self, terminalreporter: Any) -> None:

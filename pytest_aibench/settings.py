@@ -7,9 +7,10 @@ anything runs.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from .compare import Rule
 from .energy.sources import SOURCES as POWER_SOURCES
 from .golden import Tolerance
+from .remote import Endpoint
 from .spec import parse_string_map
 
 
@@ -159,6 +161,17 @@ OPTIONS: tuple[Option, ...] = (
            "DIR", kind="path"),
     Option("simple-screen-reporter", "also print each item's raw records (FAI-PEP's simple "
            "screen reporter)", "", kind="flag"),
+    Option("remote-reporter", "also post every record as JSON to URL (FAI-PEP's "
+           "'URL|category' form is accepted); what the server does not take is spooled in the "
+           "storage folder and sent by the next run", "URL"),
+    Option("remote-access-token", "token posted with the records; never printed or stored "
+           "(prefer the environment variable)", "TOKEN", ini=False),
+    Option("remote-timeout", "seconds the remote reporter may spend, retries included, before "
+           "it spools what is left (default 60)", "SECONDS", default=60.0, kind="float"),
+    Option("history", "SQLite database every run is appended to (default: history.sqlite in "
+           "the storage folder); 'off' appends nothing", "PATH|off"),
+    Option("html", "write a self-contained HTML report with plots to PATH (needs matplotlib: "
+           "pip install pytest-aibench[html])", "PATH", kind="path", ini=False),
     Option("benchmark-json", "also write the run in pytest-benchmark's JSON format", "PATH",
            kind="path", ini=False),
     Option("github-json", "also write github-action-benchmark's customSmallerIsBetter list",
@@ -218,6 +231,11 @@ class Settings:
     local_reporter: Path | None
     simple_local_reporter: Path | None
     simple_screen_reporter: bool
+    remote_reporter: str | None
+    remote_access_token: str | None = field(repr=False)
+    remote_timeout: float
+    history: str | None
+    html: Path | None
     benchmark_json: Path | None
     github_json: Path | None
     specs_from_command_line: bool = False
@@ -328,6 +346,14 @@ def from_config(config: pytest.Config) -> Settings:
         raise pytest.UsageError("--aibench-ab-blocks: expected at least 1, found 0")
     if values["iterations"] is not None and values["iterations"] < 1:
         raise pytest.UsageError("--aibench-iterations: expected at least 1, found 0")
+    if values["remote_reporter"]:
+        try:
+            Endpoint.parse(values["remote_reporter"])
+        except ValueError as exc:
+            raise pytest.UsageError(f"--aibench-remote-reporter: {exc}") from None
+    if values["html"] and importlib.util.find_spec("matplotlib") is None:
+        raise pytest.UsageError("--aibench-html needs matplotlib: pip install "
+                                "'pytest-aibench[html]'")
     values["model_cache"] = values["model_cache"] or default_model_cache()
     spec_source = _raw(config, OPTIONS[0])[1]
     return Settings(**values, specs_from_command_line=spec_source.startswith(("--", "AIBENCH")))

@@ -2,7 +2,7 @@
 
 Layout (version 1)::
 
-    {"format": "pytest-aibench-run", "version": 1, "created": ISO-8601,
+    {"format": "pytest-aibench-run", "version": 1, "id": hex, "created": ISO-8601,
      "machine": {...}, "commit": {...} | null, "plugin": {...},
      "items": [{"nodeid", "outcome", "duration", "case": {...} | null, "device": {...} | null,
                 "metrics": [{"type", "metric", "unit", "values", "num_runs", "summary",
@@ -21,6 +21,7 @@ import platform
 import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -69,6 +70,7 @@ def build_run(
     return {
         "format": RUN_FORMAT,
         "version": RUN_VERSION,
+        "id": uuid.uuid4().hex,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": dict(machine),
         "commit": dict(commit) if commit else None,
@@ -77,18 +79,28 @@ def build_run(
     }
 
 
-def write_json(path: Path, data: Any) -> None:
+def write_text(path: Path, text: str) -> None:
     """Write to a temporary name, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=1, allow_nan=False)
-            out.write("\n")
+            out.write(text)
+        os.chmod(partial, 0o666 & ~_umask())  # mkstemp's 0600 would hide reports from others
         os.replace(partial, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(partial)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
 
 
 def read_run(path: Path) -> dict[str, Any]:

@@ -175,10 +175,10 @@ def test_interrupted_run_leaves_the_previous_run_file_intact(pytester, monkeypat
 
     (pytester.path / "run.json").write_text('{"previous": true}')
 
-    def broken_dump(*args, **kwargs):
+    def interrupted_rename(*args, **kwargs):  # the new text is written, not yet in place
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(store.json, "dump", broken_dump)
+    monkeypatch.setattr(store.os, "replace", interrupted_rename)
     with pytest.raises(KeyboardInterrupt):
         store.write_json(pytester.path / "run.json", {"items": []})
     assert (pytester.path / "run.json").read_text() == '{"previous": true}'

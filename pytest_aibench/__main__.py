@@ -1,0 +1,5 @@
+"""``python -m pytest_aibench``: the ``aibench`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""``aibench`` (also ``python -m pytest_aibench``): read the history store without pytest.
+
+    aibench history runs                         the runs, oldest first
+    aibench history query --model 'mobilenet*' --metric 'NET latency' --since 2026-11-01
+    aibench history query --samples --csv out.csv   every raw sample, as CSV
+    aibench history import .aibench/*.json       add saved run files (each run once)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sqlite3
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import history
+from .report import format_number, render_table
+from .store import read_run
+
+DEFAULT_HISTORY = Path(".aibench") / "history.sqlite"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.action(args))
+    except (OSError, ValueError, sqlite3.Error) as exc:
+        print(f"aibench: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aibench", description="pytest-aibench's tools")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    store = commands.add_parser("history", help="list, query, export and import the history "
+                                "store that pytest appends every run to")
+    store.add_argument("--db", type=Path, default=Path(os.environ.get("AIBENCH_HISTORY") or
+                                                       DEFAULT_HISTORY),
+                       help="the database (default: $AIBENCH_HISTORY, else %(default)s)")
+    actions = store.add_subparsers(required=True, metavar="ACTION")
+    listing = actions.add_parser("runs", help="one line per run")
+    listing.set_defaults(action=_runs)
+    query = actions.add_parser("query", help="one line per run, item and metric (or sample)")
+    query.add_argument("--samples", action="store_true", help="every raw sample instead of "
+                       "the summaries")
+    query.add_argument("--csv", metavar="FILE", help="write CSV to FILE ('-': standard output) "
+                       "instead of a table")
+    query.set_defaults(action=_query)
+    for sub in (listing, query):
+        _add_filters(sub)
+    importing = actions.add_parser("import", help="add saved run files (a run already there "
+                                   "is skipped)")
+    importing.add_argument("files", nargs="+", type=Path, metavar="RUN.json")
+    importing.set_defaults(action=_import)
+    return parser
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters (globs such as 'mobilenet*'; all must match)")
+    group.add_argument("--model", help="model name or spec identifier")
+    group.add_argument("--item", help="pytest node id")
+    group.add_argument("--device", help="device name, id or kind")
+    group.add_argument("--metric", help="'NET latency' (type and metric) or 'latency'")
+    group.add_argument("--since", help="runs created on or after this UTC date or time "
+                       "(2026-11-01 or 2026-11-01T12:00)")
+    group.add_argument("--until", help="runs created on or before this UTC date or time")
+    group.add_argument("--commit", help="commit id prefix")
+
+
+def _filters(args: argparse.Namespace) -> history.Filters:
+    return history.Filters(model=args.model, item=args.item, device=args.device,
+                           metric=args.metric, since=args.since, until=args.until,
+                           commit=args.commit)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    with history.connect(args.db, create=False) as db:
+        rows = history.runs(db, _filters(args))
+    _print_table(history.RUN_COLUMNS, [(*row[:2], (row[2] or "-")[:12], *row[3:]) for row in rows])
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    filters = _filters(args)
+    header: Sequence[str]
+    with history.connect(args.db, create=False) as db:
+        if args.samples:
+            header, rows = history.SAMPLE_COLUMNS, list(history.samples(db, filters))
+        else:
+            header, rows = history.SUMMARY_COLUMNS, history.summaries(db, filters)
+    if args.csv:
+        _write_csv(args.csv, header, rows)
+    else:
+        _print_table(header, [_readable(row) for row in rows])
+    return 0
+
+
+def _readable(row: Sequence[Any]) -> tuple[str, ...]:
+    return tuple(format_number(cell) if isinstance(cell, float) else
+                 "-" if cell is None else str(cell) for cell in row)
+
+
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    if not rows:
+        print("aibench: nothing in the history store matches")
+        return
+    numeric = {i for i, cell in enumerate(rows[0]) if isinstance(cell, int | float)}
+    cells = [tuple("-" if cell is None else str(cell) for cell in row) for row in rows]
+    for line in render_table(cells, header, set(range(len(header))) - numeric):
+        print(line)
+
+
+def _write_csv(target: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Full precision (``repr`` of floats), unlike the table."""
+    if target == "-":
+        csv.writer(sys.stdout).writerows([header, *rows])
+        return
+    with open(target, "w", newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows([header, *rows])
+    print(f"aibench: wrote {target}", file=sys.stderr)
+
+
+def _import(args: argparse.Namespace) -> int:
+    added = 0
+    for path in args.files:
+        added += history.append(args.db, read_run(path))
+    print(f"aibench: added {added} of {len(args.files)} runs to {args.db}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,268 @@
+"""The history store: every run appended to one SQLite database, to be queried and plotted.
+
+Tables: ``runs`` (one per pytest run, keyed by the run file's ``id``), ``devices``, ``items``
+(one per measured item of a run, with the item's record minus its samples), ``metrics`` (the
+summary of each metric key) and ``samples`` (every raw value). A run is appended in one
+``BEGIN IMMEDIATE`` transaction with a generous busy timeout, so several processes may append
+at once: each waits for the other's short write instead of failing, and a run is all there or
+not there. The rollback journal (SQLite's default) is kept rather than WAL, which needs shared
+memory and so breaks on network file systems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 120.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, created TEXT NOT NULL,
+    commit_id TEXT, branch TEXT, dirty INTEGER, node TEXT, machine TEXT NOT NULL,
+    plugin_version TEXT);
+CREATE TABLE IF NOT EXISTS devices (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, device_id TEXT NOT NULL, name TEXT NOT NULL,
+    hash TEXT NOT NULL, abi TEXT NOT NULL, os TEXT NOT NULL,
+    UNIQUE (kind, device_id, name, hash, abi, os));
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY, run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    nodeid TEXT NOT NULL, model TEXT, identifier TEXT, framework TEXT, outcome TEXT,
+    duration REAL, device INTEGER REFERENCES devices(id), comparison TEXT,
+    record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY, item INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    type TEXT NOT NULL, metric TEXT NOT NULL, unit TEXT, num_runs INTEGER,
+    p50 REAL, mean REAL, stdev REAL, mad REAL, summary TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS samples (
+    metric INTEGER NOT NULL REFERENCES metrics(id) ON DELETE CASCADE, seq INTEGER NOT NULL,
+    value REAL NOT NULL, PRIMARY KEY (metric, seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_by_node ON items (nodeid);
+CREATE INDEX IF NOT EXISTS metrics_by_item ON metrics (item);
+"""
+
+
+def run_uid(run: Mapping[str, Any]) -> str:
+    """The run's ``id``; run files written before ids existed get one from their content."""
+    if run.get("id"):
+        return str(run["id"])
+    text = json.dumps(run, sort_keys=True, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@contextmanager
+def connect(path: Path, *, create: bool = True) -> Iterator[sqlite3.Connection]:
+    """An open database with the schema in place; ``create=False`` refuses a missing file."""
+    if not create and not path.is_file():
+        raise FileNotFoundError(f"no history database at {path} (runs are appended to it by "
+                                "pytest; --aibench-history names another)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as db:
+        db.execute("PRAGMA foreign_keys = ON")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise ValueError(f"{path} has history schema {version}; this pytest-aibench "
+                             f"knows {SCHEMA_VERSION}: upgrade pytest-aibench")
+        if version < SCHEMA_VERSION:
+            with transaction(db):
+                # statement by statement: executescript would commit the open transaction
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        yield db
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` takes the write lock first, so two appenders queue rather than
+    deadlock on upgrading read locks."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def append(path: Path, run: Mapping[str, Any]) -> bool:
+    """Add a run (items with metrics only); ``False`` if that run is there already."""
+    with connect(path) as db, transaction(db):
+        uid = run_uid(run)
+        if db.execute("SELECT 1 FROM runs WHERE uid = ?", (uid,)).fetchone():
+            return False
+        run_row = _insert_run(db, uid, run)
+        for item in run["items"]:
+            if item.get("metrics"):
+                _insert_item(db, run_row, item)
+        return True
+
+
+def _insert_run(db: sqlite3.Connection, uid: str, run: Mapping[str, Any]) -> int:
+    commit, machine = run.get("commit") or {}, run.get("machine") or {}
+    cursor = db.execute(
+        "INSERT INTO runs (uid, created, commit_id, branch, dirty, node, machine, plugin_version)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (uid, run["created"], commit.get("id"), commit.get("branch"), commit.get("dirty"),
+         machine.get("node"), json.dumps(machine), (run.get("plugin") or {}).get("version")))
+    return int(cursor.lastrowid or 0)
+
+
+def _device_row(db: sqlite3.Connection, device: Mapping[str, Any] | None) -> int | None:
+    if not device:
+        return None
+    key = tuple(str(device.get(name, "")) for name in ("kind", "id", "name", "hash", "abi", "os"))
+    db.execute("INSERT OR IGNORE INTO devices (kind, device_id, name, hash, abi, os) "
+               "VALUES (?, ?, ?, ?, ?, ?)", key)
+    row = db.execute("SELECT id FROM devices WHERE kind = ? AND device_id = ? AND name = ? AND "
+                     "hash = ? AND abi = ? AND os = ?", key).fetchone()
+    return int(row[0])
+
+
+def _insert_item(db: sqlite3.Connection, run_row: int, item: Mapping[str, Any]) -> None:
+    case = item.get("case") or {}
+    record = {key: value for key, value in item.items() if key != "metrics"}
+    cursor = db.execute(
+        "INSERT INTO items (run, nodeid, model, identifier, framework, outcome, duration, "
+        "device, comparison, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (run_row, item["nodeid"], case.get("model"), case.get("identifier"),
+         case.get("framework"), item.get("outcome"), item.get("duration"),
+         _device_row(db, item.get("device")), item.get("comparison"), json.dumps(record)))
+    item_row = cursor.lastrowid
+    for metric in item["metrics"]:
+        summary = metric.get("summary") or {}
+        cursor = db.execute(
+            "INSERT INTO metrics (item, type, metric, unit, num_runs, p50, mean, stdev, mad, "
+            "summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (item_row, metric["type"], metric["metric"], metric.get("unit"),
+             metric.get("num_runs"), summary.get("p50"), summary.get("mean"),
+             summary.get("stdev"), summary.get("MAD"), json.dumps(summary)))
+        db.executemany("INSERT INTO samples (metric, seq, value) VALUES (?, ?, ?)",
+                       ((cursor.lastrowid, seq, value)
+                        for seq, value in enumerate(metric.get("values") or [])))
+
+
+# -- queries --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What to select; ``None`` selects everything. Patterns are globs (``mobilenet*``)."""
+
+    model: str | None = None
+    item: str | None = None
+    device: str | None = None
+    metric: str | None = None  # "NET latency" (type and metric) or "latency"
+    since: str | None = None  # ISO date or time, UTC
+    until: str | None = None
+    commit: str | None = None  # a prefix
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses, args = ["1"], list[Any]()
+        if self.model:
+            clauses.append("(items.model GLOB ? OR items.identifier GLOB ?)")
+            args += [self.model, self.model]
+        if self.item:
+            clauses.append("items.nodeid GLOB ?")
+            args.append(self.item)
+        if self.device:
+            clauses.append("(devices.name GLOB ? OR devices.device_id GLOB ? OR "
+                           "devices.kind GLOB ?)")
+            args += [self.device] * 3
+        if self.metric:
+            kind, _, name = self.metric.rpartition(" ")
+            clauses.append("metrics.metric = ?" + (" AND metrics.type = ?" if kind else ""))
+            args += [name, kind] if kind else [name]
+        if self.since:
+            clauses.append("runs.created >= ?")
+            args.append(self.since)
+        if self.until:
+            clauses.append("runs.created < ?")
+            args.append(_end_of(self.until))
+        if self.commit:
+            clauses.append("runs.commit_id LIKE ?")
+            args.append(self.commit.replace("%", "") + "%")
+        return " AND ".join(clauses), args
+
+
+def _end_of(day_or_time: str) -> str:
+    """``--until 2026-11-28`` includes that whole day."""
+    return day_or_time + "T99" if len(day_or_time) == 10 else day_or_time
+
+
+_JOINED = ("FROM metrics JOIN items ON metrics.item = items.id JOIN runs ON items.run = runs.id "
+           "LEFT JOIN devices ON items.device = devices.id")
+
+SUMMARY_COLUMNS = ("created", "run", "commit", "item", "device", "metric", "unit", "n", "p50",
+                   "mean", "stdev", "MAD", "outcome")
+
+
+def summaries(db: sqlite3.Connection, filters: Filters) -> list[tuple[Any, ...]]:
+    """One row per run, item and metric key, oldest run first."""
+    where, args = filters.where()
+    return db.execute(
+        "SELECT runs.created, runs.uid, runs.commit_id, items.nodeid, devices.name, "
+        "metrics.type || ' ' || metrics.metric, metrics.unit, metrics.num_runs, metrics.p50, "
+        f"metrics.mean, metrics.stdev, metrics.mad, items.outcome {_JOINED} WHERE {where} "
+        "ORDER BY runs.created, runs.id, items.nodeid, metrics.id", args).fetchall()
+
+
+SAMPLE_COLUMNS = ("created", "run", "commit", "item", "device", "metric", "unit", "seq", "value")
+
+
+def samples(db: sqlite3.Connection, filters: Filters) -> Iterator[tuple[Any, ...]]:
+    where, args = filters.where()
+    yield from db.execute(
+        "SELECT runs.created, runs.uid, runs.commit_id, items.nodeid, devices.name, "
+        "metrics.type || ' ' || metrics.metric, metrics.unit, samples.seq, samples.value "
+        f"{_JOINED} JOIN samples ON samples.metric = metrics.id WHERE {where} "
+        "ORDER BY runs.created, runs.id, items.nodeid, metrics.id, samples.seq", args)
+
+
+RUN_COLUMNS = ("created", "run", "commit", "branch", "node", "items", "metric rows")
+
+
+def runs(db: sqlite3.Connection, filters: Filters) -> list[tuple[Any, ...]]:
+    where, args = filters.where()
+    return db.execute(
+        "SELECT runs.created, runs.uid, runs.commit_id, runs.branch, runs.node, "
+        f"COUNT(DISTINCT items.id), COUNT(metrics.id) {_JOINED} WHERE {where} "
+        "GROUP BY runs.id ORDER BY runs.created, runs.id", args).fetchall()
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    created: str
+    commit: str | None
+    run: str
+    p50: float
+    p10: float | None  # the spread, so a move can be told from noise
+    p90: float | None
+
+
+def trends(db: sqlite3.Connection, nodeids: Sequence[str], key: str,
+           last: int = 30) -> dict[str, list[TrendPoint]]:
+    """Per node id, the ``key`` metric's p50 over the ``last`` runs that measured it."""
+    found: dict[str, list[TrendPoint]] = {}
+    for nodeid in nodeids:
+        where, args = Filters(item=_literal_glob(nodeid), metric=key).where()
+        rows = db.execute(
+            "SELECT runs.created, runs.commit_id, runs.uid, metrics.p50, "
+            "json_extract(metrics.summary, '$.p10'), json_extract(metrics.summary, '$.p90') "
+            f"{_JOINED} "
+            f"WHERE {where} AND metrics.p50 IS NOT NULL ORDER BY runs.created DESC, runs.id DESC "
+            "LIMIT ?", [*args, last]).fetchall()
+        found[nodeid] = [TrendPoint(*row) for row in reversed(rows)]
+    return found
+
+
+def _literal_glob(text: str) -> str:
+    """A node id as a GLOB pattern that matches only itself (ids hold ``[`` and ``]``)."""
+    return "".join(f"[{char}]" if char in "*?[]" else char for char in text)

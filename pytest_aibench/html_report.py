@@ -1,0 +1,334 @@
+"""The HTML report: one self-contained page a person can read in ten seconds.
+
+What it shows, top to bottom: the run (commit, machine, outcome), the summary table with the
+verdicts, each item's distribution (control beside treatment when there is one), the verdicts
+in words, the most expensive operators, energy, and each item's trend over the runs in the
+history store. Plots are matplotlib figures saved as SVG and embedded as data URIs, so the page
+needs no network and no script, and figures cannot clash over SVG element ids.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .compare import Verdict, item_key
+from .metrics import net_first
+from .report import COLUMNS, COMPARE_COLUMNS, summary_rows
+from .store import write_text
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .history import TrendPoint
+
+CONTROL, TREATMENT = "#8a96a3", "#2b6cb0"
+STATUS_COLOURS = {"regressed": "#c53030", "improved": "#2f855a"}
+MOST_TRENDS = 24
+ENERGY_METRICS = ("energy", "power", "average_power")
+
+_STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; color: #1a202c; margin: 24px auto;
+       max-width: 1200px; padding: 0 16px; }
+h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; }
+.run { color: #4a5568; } .run b { color: #1a202c; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+th, td { padding: 3px 10px; border-bottom: 1px solid #e2e8f0; text-align: right; }
+th { background: #f7fafc; } td.text, th.text { text-align: left; }
+.regressed { color: #c53030; font-weight: 600; } .improved { color: #2f855a; font-weight: 600; }
+.failed { color: #c53030; } .grid { display: grid; gap: 12px;
+  grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); }
+figure { margin: 8px 0; } figure img { max-width: 100%; }
+ul.verdicts li { margin: 4px 0; font-family: ui-monospace, monospace; font-size: 13px; }
+"""
+
+
+def write(path: Path, run: Mapping[str, Any], **options: Any) -> None:
+    write_text(path, render(run, **options))
+
+
+def render(run: Mapping[str, Any], *, control_run: Mapping[str, Any] | None = None,
+           trends: Mapping[str, Sequence[TrendPoint]] | None = None,
+           top_operators: int = 10) -> str:
+    items = sorted((item for item in run["items"] if item.get("metrics")),
+                   key=lambda item: str(item["nodeid"]))
+    controls = {item["nodeid"]: _control_values(item, control_run) for item in items}
+    sections = [_run_header(run, items), _summary(items), _distributions(items, controls),
+                _verdicts(items), _operators(items, top_operators), _energy(items),
+                _trends(items, trends or {})]
+    body = "\n".join(section for section in sections if section)
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>pytest-aibench report {html.escape(str(run['created']))}</title>"
+            f"<style>{_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+
+
+# -- what to plot -----------------------------------------------------------------------------
+
+
+def _metrics(item: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {f"{metric['type']} {metric['metric']}": metric for metric in item["metrics"]}
+
+
+def main_key(item: Mapping[str, Any]) -> str | None:
+    """The key an item is plotted by: NET latency where measured, else its first metric with
+    samples (whole-net rows first)."""
+    metrics = _metrics(item)
+    with_values = [key for key in net_first(metrics) if metrics[key].get("values")]
+    if "NET latency" in with_values:
+        return "NET latency"
+    return with_values[0] if with_values else None
+
+
+def _control_values(item: Mapping[str, Any],
+                    control_run: Mapping[str, Any] | None) -> list[float] | None:
+    """The control's samples of the item's main key: the A/B control, else the control run's."""
+    key = main_key(item)
+    ab = ((item.get("extra") or {}).get("ab") or {}).get("control")
+    if ab is not None:
+        control_metrics = {f"{m['type']} {m['metric']}": m for m in ab}
+    elif control_run is not None:
+        matched = {item_key(other): other for other in control_run["items"]}.get(item_key(item))
+        control_metrics = _metrics(matched) if matched and matched.get("metrics") else {}
+    else:
+        return None
+    values = (control_metrics.get(key) or {}).get("values") if key else None
+    return list(values) if values else None
+
+
+def _verdict(item: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    return next((v for v in item.get("verdicts", []) if v["key"] == key), None)
+
+
+def _label(nodeid: str, width: int = 48) -> str:
+    name = nodeid.rpartition("::")[2] or nodeid
+    return name if len(name) <= width else name[:width - 1] + "…"
+
+
+# -- sections -------------------------------------------------------------------------------
+
+
+def _run_header(run: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> str:
+    commit, machine = run.get("commit") or {}, run.get("machine") or {}
+    failed = sum(1 for item in items if item.get("outcome") != "passed")
+    regressions = sum(1 for item in items for v in item.get("verdicts", [])
+                      if v["status"] == "regressed")
+    facts = [f"<b>{len(items)}</b> items measured, <b>{failed}</b> failed"]
+    if any("verdicts" in item for item in items):
+        facts.append(f"<b>{regressions}</b> regressions")
+    where = f"commit <b>{html.escape(str(commit.get('id', ''))[:12])}</b>" if commit else \
+        "no git commit"
+    if commit.get("dirty"):
+        where += " (uncommitted changes)"
+    host = " · ".join(html.escape(str(machine[key])) for key in ("node", "cpu") if
+                      machine.get(key))
+    return (f"<h1>pytest-aibench report</h1><p class=\"run\">{html.escape(str(run['created']))}"
+            f" · {where} · {host}<br>{' · '.join(facts)}</p>")
+
+
+def _summary(items: Sequence[Mapping[str, Any]]) -> str:
+    compared = any("comparison" in item for item in items)
+    header = COMPARE_COLUMNS if compared else COLUMNS
+    rows = summary_rows(items, compared)
+    text = {0, 1, len(COLUMNS) - 1, len(COMPARE_COLUMNS) - 1}
+    cells = "".join(
+        "<tr>" + "".join(_cell(i, value, i in text) for i, value in enumerate(row)) + "</tr>"
+        for row in rows)
+    head = "".join(f"<th class=\"{'text' if i in text else ''}\">{html.escape(name)}</th>"
+                   for i, name in enumerate(header))
+    return f"<h2>Summary</h2><table><tr>{head}</tr>{cells}</table>"
+
+
+def _cell(column: int, value: str, text: bool) -> str:
+    classes = ["text"] if text else []
+    if column == len(COMPARE_COLUMNS) - 1 and value in STATUS_COLOURS:
+        classes.append(value)
+    return f"<td class=\"{' '.join(classes)}\">{html.escape(value)}</td>"
+
+
+def _distributions(items: Sequence[Mapping[str, Any]],
+                   controls: Mapping[str, list[float] | None]) -> str:
+    """One small panel per item, each on its own scale: items of different sizes on one axis
+    would squash all but the slowest into a line."""
+    figures = [_figure(_distribution_plot(item, key, controls.get(item["nodeid"])),
+                       f"{key} of {item['nodeid']}")
+               for item in items if (key := main_key(item))]
+    if not figures:
+        return ""
+    legend = " Grey: control, blue: treatment." if any(controls.values()) else ""
+    return ("<h2>Distributions</h2><p>Every sample is a dot; boxes span p25 to p75 around the "
+            f"median, whiskers p10 to p90.{legend}</p><div class=\"grid\">{''.join(figures)}"
+            "</div>")
+
+
+def _distribution_plot(item: Mapping[str, Any], key: str,
+                       control: Sequence[float] | None) -> Figure:
+    metric = _metrics(item)[key]
+    values = list(metric["values"])
+    rows = [("treatment", values, TREATMENT)]
+    if control:
+        rows.insert(0, ("control", list(control), CONTROL))
+    figure, axes = _new_figure(5.5, 1.3 + 0.55 * len(rows))
+    for position, (_, samples, colour) in enumerate(reversed(rows)):
+        _box(axes, samples, position, colour)
+    axes.set_yticks(range(len(rows)), [name for name, _, _ in reversed(rows)] if control
+                    else [""])
+    _limit_outliers(axes, [value for _, samples, _ in rows for value in samples])
+    verdict = _verdict(item, key)
+    title = _label(item["nodeid"], 56)
+    axes.set_title(title, fontsize=10, loc="left")
+    if verdict:
+        ratio = verdict.get("ratio")
+        change = "" if ratio is None else f" {(ratio - 1) * 100:+.1f}%"
+        axes.set_title(f"{verdict['status']}{change}", fontsize=10, loc="right",
+                       fontweight="bold",
+                       color=STATUS_COLOURS.get(verdict["status"], "#4a5568"))
+    unit = metric.get("unit") or ""
+    axes.set_xlabel(f"{key} ({unit})" if unit else key, fontsize=9)
+    axes.grid(axis="x", alpha=0.3)
+    return figure
+
+
+def _limit_outliers(axes: Axes, values: Sequence[float]) -> None:
+    """Zoom on p1 to p99 when a few far samples would flatten the rest, and say so."""
+    import numpy as np
+
+    low, high = np.percentile(values, [1, 99])
+    spread = high - low
+    outside = sum(1 for value in values if value < low - spread or value > high + spread)
+    if outside and spread > 0:
+        axes.set_xlim(low - 0.5 * spread, high + 0.5 * spread)
+        axes.annotate(f"{outside} sample{'s' if outside > 1 else ''} off the axis", xy=(1, 0), xycoords="axes fraction",
+                      xytext=(-4, 4), textcoords="offset points", ha="right", va="bottom",
+                      fontsize=7, color="#718096")
+
+
+def _box(axes: Axes, values: Sequence[float], position: float, colour: str) -> None:
+    import numpy as np
+
+    axes.boxplot([values], positions=[position], orientation="horizontal", widths=0.5,
+                 whis=(10, 90), showfliers=False, patch_artist=True,
+                 boxprops={"facecolor": colour, "alpha": 0.35, "edgecolor": colour},
+                 medianprops={"color": colour, "linewidth": 2},
+                 whiskerprops={"color": colour}, capprops={"color": colour})
+    jitter = np.random.default_rng(len(values)).uniform(-0.18, 0.18, len(values))
+    axes.scatter(values, position + jitter, s=6, color=colour, alpha=0.45, linewidths=0)
+
+
+def _verdicts(items: Sequence[Mapping[str, Any]]) -> str:
+    lines = [f"<li class=\"{html.escape(verdict['status'])}\">{html.escape(item['nodeid'])}: "
+             f"{html.escape(Verdict.from_dict(verdict).explain())}</li>"
+             for item in items for verdict in item.get("verdicts", [])]
+    if not lines:
+        return ""
+    return "<h2>Control vs treatment</h2><ul class=\"verdicts\">" + "".join(lines) + "</ul>"
+
+
+def _operators(items: Sequence[Mapping[str, Any]], top: int) -> str:
+    figures = [_figure(_operator_bars(item, top), f"operators of {item['nodeid']}")
+               for item in items if item.get("operators") and top > 0]
+    if not figures:
+        return ""
+    return (f"<h2>Top {top} operators</h2><p>Mean time per run; the share is of the whole "
+            f"net.</p><div class=\"grid\">{''.join(figures)}</div>")
+
+
+def _operator_bars(item: Mapping[str, Any], top: int) -> Figure:
+    operators = list(item["operators"][:top])[::-1]
+    figure, axes = _new_figure(5.5, 1.0 + 0.3 * len(operators))
+    means = [op["mean"] or 0.0 for op in operators]
+    bars = axes.barh(range(len(operators)), means, color=TREATMENT, alpha=0.8)
+    axes.bar_label(bars, [f" {op['share']:.0%}" if op.get("share") is not None else ""
+                          for op in operators], fontsize=8)
+    axes.set_yticks(range(len(operators)), [_label(f"{op['name']} ({op['type']})", 36)
+                                            for op in operators], fontsize=8)
+    axes.set_title(_label(item["nodeid"], 60), fontsize=10)
+    axes.set_xlabel("mean us per run")
+    return figure
+
+
+def _energy(items: Sequence[Mapping[str, Any]]) -> str:
+    rows = [(item, metric) for item in items for metric in item["metrics"]
+            if metric["type"] == "NET" and metric["metric"] in ENERGY_METRICS and
+            metric.get("summary")]
+    if not rows:
+        return ""
+    figure, axes = _new_figure(8.5, 0.9 + 0.45 * len(rows))
+    for position, (_, metric) in enumerate(reversed(rows)):
+        summary = metric["summary"]
+        middle = summary.get("p50", summary.get("mean", 0.0))
+        low, high = summary.get("p10", middle), summary.get("p90", middle)
+        axes.barh(position, middle, xerr=[[middle - low], [high - middle]], color="#dd6b20",
+                  alpha=0.75, capsize=3)
+    axes.set_yticks(range(len(rows)), [f"{_label(item['nodeid'], 40)} · {metric['metric']} "
+                                       f"({metric['unit']})" for item, metric in reversed(rows)])
+    axes.set_xlabel("p50, whiskers p10 to p90")
+    return "<h2>Energy and power</h2>" + _figure(figure, "energy and power per item")
+
+
+def _trends(items: Sequence[Mapping[str, Any]],
+            trends: Mapping[str, Sequence[TrendPoint]]) -> str:
+    plotted = [(item, trends[item["nodeid"]]) for item in items
+               if len(trends.get(item["nodeid"], ())) >= 1][:MOST_TRENDS]
+    if not plotted:
+        return ""
+    figures = [_figure(_trend_plot(item, points), f"trend of {item['nodeid']}")
+               for item, points in plotted]
+    return ("<h2>Trends</h2><p>p50 of each item over the runs in the history store, shaded from p10 to p90; "
+            f"the last point is this run.</p><div class=\"grid\">{''.join(figures)}</div>")
+
+
+def _trend_plot(item: Mapping[str, Any], points: Sequence[TrendPoint]) -> Figure:
+    key = main_key(item) or ""
+    figure, axes = _new_figure(5.5, 2.8)
+    xs = list(range(len(points)))
+    lows = [point.p10 for point in points if point.p10 is not None]
+    highs = [point.p90 for point in points if point.p90 is not None]
+    if len(lows) == len(highs) == len(points):
+        axes.fill_between(xs, lows, highs, color=TREATMENT, alpha=0.12, linewidth=0)
+    axes.plot(xs, [point.p50 for point in points], marker="o", color=TREATMENT, markersize=4)
+    axes.plot([xs[-1]], [points[-1].p50], marker="o", color="#c05621", markersize=8)
+    step = max(1, len(points) // 6)
+    axes.set_xticks(xs[::step], _run_labels(points)[::step], fontsize=7)
+    unit = _metrics(item).get(key, {}).get("unit", "")
+    axes.set_ylabel(f"{key} p50 ({unit})" if unit else f"{key} p50", fontsize=8)
+    axes.set_title(_label(item["nodeid"], 60), fontsize=10)
+    axes.grid(alpha=0.3)
+    return figure
+
+
+def _run_labels(points: Sequence[TrendPoint]) -> list[str]:
+    """Date and commit; seconds too where runs came within a minute of each other."""
+    times = [datetime.fromisoformat(point.created) for point in points]
+    form = "%m-%d %H:%M" if len({f"{t:%m-%d %H:%M}" for t in times}) == len(times) else \
+        "%m-%d %H:%M:%S"
+    return [f"{moment:{form}}\n{(point.commit or '')[:7]}"
+            for moment, point in zip(times, points, strict=True)]
+
+
+# -- matplotlib ------------------------------------------------------------------------------
+
+
+def _new_figure(width: float, height: float) -> tuple[Figure, Axes]:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def _figure(figure: Figure, description: str) -> str:
+    """The figure as an SVG data URI in an ``<img>``: self-contained, and its element ids
+    cannot clash with another figure's."""
+    import matplotlib
+
+    buffer = io.BytesIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "pytest-aibench"}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (f"<figure><img alt=\"{html.escape(description)}\" "
+            f"src=\"data:image/svg+xml;base64,{encoded}\"></figure>")

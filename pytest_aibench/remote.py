@@ -1,0 +1,312 @@
+"""The remote reporter: each run's records posted to a results server, and nothing lost when
+the server is away.
+
+Wire format (FAI-PEP's, so its result server takes it): ``POST`` a JSON body
+``{"access_token": TOKEN, "logs": "<JSON list>"}``; each log is ``{"category", "message",
+"line_escape": false, "id"}`` whose ``message`` is the JSON of ``{"int": {...}, "normal":
+{...}, "normvector": {...}}``. Unlike FAI-PEP, statistics keep full precision (a server with
+integer columns rounds them itself) and every log carries a stable ``id`` a server can use to
+drop a record sent twice (a retried request whose answer was lost).
+
+A batch is delivered when the server answers 2xx and, where the answer has FAI-PEP's
+``count``, it equals the number of logs sent. Connection errors, time-outs, 5xx, 408 and 429
+are retried with exponential back-off until the reporter's time is up; then (or on any other
+refusal) the batches not delivered are spooled under ``<storage>/spool/`` and the next run
+that reports to the same URL sends them first. The token is sent in the body only: it is
+never printed, never written to the spool or a run file, and never follows a redirect to
+another host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from .faipep_reporters import records
+from .store import write_json
+
+BATCH_SIZE = 100
+MAX_REDIRECTS = 5
+FIRST_BACKOFF_S, MAX_BACKOFF_S, MAX_REQUEST_S = 0.5, 16.0, 30.0
+SPOOL_FORMAT = "pytest-aibench-spool"
+_RETRIED_STATUSES = frozenset({408, 429})
+_META_INTS = ("time", "commit_time")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str
+    category: str = "pytest-aibench"
+
+    @classmethod
+    def parse(cls, text: str) -> Endpoint:
+        """``URL`` or FAI-PEP's ``URL|category``; ``https://`` is assumed without a scheme."""
+        url, _, category = text.partition("|")
+        url = url.strip() if "://" in url else "https://" + url.strip()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http(s) URL such as https://results.example/store, "
+                             f"found {text!r}")
+        return cls(url, category.strip() or cls.category)
+
+    @property
+    def shown(self) -> str:
+        """The URL without any user:password part, for messages."""
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        netloc = host + (f":{parts.port}" if parts.port else "")
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+# -- what is sent ---------------------------------------------------------------------------
+
+
+def log_entries(run: Mapping[str, Any], category: str) -> list[dict[str, Any]]:
+    """One log per item and metric key of the run."""
+    items = {item["nodeid"]: item for item in run["items"]}
+    logs = []
+    for entry in records(run):
+        meta = entry["meta"]
+        item = items[meta["nodeid"]]
+        controls = _ab_controls(item)
+        regressed = {verdict["key"] for verdict in item.get("verdicts", [])
+                     if verdict["status"] == "regressed"}
+        for key, record in entry["data"].items():
+            message = _message(meta, record, controls.get(key), key in regressed)
+            logs.append({"category": category, "message": json.dumps(message),
+                         "line_escape": False, "id": _log_id(run, meta["nodeid"], key)})
+    return logs
+
+
+def _ab_controls(item: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    control = ((item.get("extra") or {}).get("ab") or {}).get("control") or []
+    return {f"{metric['type']} {metric['metric']}": metric for metric in control}
+
+
+def _message(meta: Mapping[str, Any], record: Mapping[str, Any],
+             control: Mapping[str, Any] | None, regressed: bool) -> dict[str, Any]:
+    numbers = {name: meta[name] for name in _META_INTS if name in meta}
+    numbers.update(record.get("summary") or {})
+    numbers["num_runs"] = record.get("num_runs")
+    numbers["regressed"] = int(regressed)
+    vectors = {"values": list(record.get("values") or [])}
+    if control:
+        numbers.update({f"control_{stat}": value
+                        for stat, value in (control.get("summary") or {}).items()})
+        vectors["control_values"] = list(control.get("values") or [])
+    normal = {key: value for key, value in meta.items() if key not in _META_INTS}
+    normal.update({"type": record["type"], "metric": record["metric"],
+                   "unit": record.get("unit"), "info_string": record.get("info_string", "")})
+    return {"int": numbers, "normal": normal, "normvector": vectors}
+
+
+def _log_id(run: Mapping[str, Any], nodeid: str, key: str) -> str:
+    text = f"{run.get('id') or run['created']}\0{nodeid}\0{key}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+# -- the spool --------------------------------------------------------------------------------
+
+
+@dataclass
+class Pending:
+    """Logs waiting to be sent; ``path`` is their spool file when an earlier run left them."""
+
+    logs: list[dict[str, Any]]
+    path: Path | None = None
+    lock: IO[str] | None = field(default=None, repr=False)
+
+    def done(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.close()  # closing drops the flock
+            self.lock = None
+
+
+def spooled(spool: Path, endpoint: Endpoint) -> Iterator[Pending]:
+    """Spool files for this URL that no other process is sending right now (each is locked
+    while it is sent, so two concurrent runs never both deliver it)."""
+    import fcntl
+
+    for path in sorted(spool.glob("*.json")):
+        handle = path.open(encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            data = json.load(handle)
+        except (OSError, ValueError):
+            handle.close()  # taken by another run, or gone meanwhile
+            continue
+        if data.get("format") == SPOOL_FORMAT and data.get("url") == endpoint.url \
+                and path.exists():
+            yield Pending(list(data["logs"]), path, handle)
+        else:
+            handle.close()
+
+
+def _new_name() -> str:
+    """Sorts in time, so the oldest records are sent first."""
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.json"
+
+
+def spool_logs(path: Path, endpoint: Endpoint, logs: Sequence[dict[str, Any]]) -> None:
+    """Written whole or not at all (a temporary name, then a rename); never the token."""
+    write_json(path, {"format": SPOOL_FORMAT, "url": endpoint.url,
+                      "category": endpoint.category, "logs": list(logs)})
+
+
+# -- delivery ---------------------------------------------------------------------------------
+
+
+class Refused(Exception):
+    """The server will not take the batch as it is (retrying cannot help)."""
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the 3xx reaches us as an HTTPError, and _post decides
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+@dataclass
+class Reporter:
+    endpoint: Endpoint
+    token: str | None
+    spool: Path
+    budget_s: float
+    sleep: Callable[[float], None] = time.sleep
+    requests: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def report(self, run: Mapping[str, Any]) -> list[str]:
+        """Send what earlier runs spooled, then this run; the lines say what happened."""
+        deadline = time.monotonic() + self.budget_s
+        backlog = list(spooled(self.spool, self.endpoint))
+        fresh = Pending(log_entries(run, self.endpoint.category))
+        sent = {"fresh": 0, "spooled": 0}
+        kept = 0
+        for pending in [*backlog, fresh]:
+            delivered = self._send(pending.logs, deadline)
+            sent["fresh" if pending.path is None else "spooled"] += delivered
+            kept += self._settle(pending, pending.logs[delivered:])
+        return self._summary(sent["fresh"], sent["spooled"], kept)
+
+    def _settle(self, pending: Pending, left: list[dict[str, Any]]) -> int:
+        """Spool what is left, or drop a spool file that is fully delivered."""
+        if not left:
+            pending.done()
+        elif pending.path is None:
+            spool_logs(self.spool / _new_name(), self.endpoint, left)
+        elif len(left) < len(pending.logs):
+            spool_logs(pending.path, self.endpoint, left)
+        pending.release()
+        return len(left)
+
+    def _summary(self, sent: int, spooled_sent: int, kept: int) -> list[str]:
+        where = self.endpoint.shown
+        lines = [f"aibench: remote reporter sent {sent} records to {where} in "
+                 f"{self.requests} requests"
+                 + (f", and {spooled_sent} spooled by earlier runs" if spooled_sent else "")]
+        if kept:
+            lines.append(f"aibench: remote reporter: {kept} records kept in {self.spool} to be "
+                         f"sent by the next run ({'; '.join(self.problems[-1:])})")
+        return lines
+
+    def _send(self, logs: Sequence[dict[str, Any]], deadline: float) -> int:
+        """How many of ``logs`` the server took, batch by batch, stopping at the first batch
+        that could not be delivered."""
+        delivered = 0
+        for start in range(0, len(logs), BATCH_SIZE):
+            batch = logs[start:start + BATCH_SIZE]
+            if not self._deliver(batch, deadline):
+                break
+            delivered += len(batch)
+        return delivered
+
+    def _deliver(self, batch: Sequence[dict[str, Any]], deadline: float) -> bool:
+        body = json.dumps({"access_token": self.token or "",
+                           "logs": json.dumps(list(batch))}).encode()
+        backoff = FIRST_BACKOFF_S
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                self.requests += 1
+                return self._post(self.endpoint.url, body, len(batch), remaining)
+            except Refused as exc:
+                self.problems.append(str(exc))
+                return False
+            except (OSError, ValueError) as exc:
+                self.problems.append(_describe(exc))
+            pause = min(backoff, MAX_BACKOFF_S, deadline - time.monotonic())
+            if pause > 0:
+                self.sleep(pause)
+            backoff *= 2
+
+    def _post(self, url: str, body: bytes, count: int, remaining: float) -> bool:
+        for _ in range(MAX_REDIRECTS + 1):
+            request = urllib.request.Request(url, data=body, method="POST", headers={
+                "Content-Type": "application/json", "User-Agent": "pytest-aibench"})
+            try:
+                with _OPENER.open(request, timeout=min(MAX_REQUEST_S, remaining)) as answer:
+                    return _accepted(answer.read(), count)
+            except urllib.error.HTTPError as exc:
+                target = _redirect_target(url, exc)
+                if target is None:
+                    raise _failure(exc) from None
+                url = target
+        raise Refused(f"more than {MAX_REDIRECTS} redirects from {self.endpoint.shown}")
+
+
+def _accepted(answer: bytes, count: int) -> bool:
+    """FAI-PEP's rule where the server follows it: the answer counts the logs it stored. A
+    short count is retried (the logs' ids let the server drop the ones it has)."""
+    try:
+        data = json.loads(answer or b"null")
+    except ValueError:
+        return True  # not FAI-PEP's server: its 2xx is the word we have
+    if isinstance(data, dict) and "count" in data and data["count"] != count:
+        raise ValueError(f"the server stored {data['count']} of {count} records")
+    return True
+
+
+def _redirect_target(url: str, error: urllib.error.HTTPError) -> str | None:
+    """Where a 3xx points, followed with the same POST body, but only on the same host (an
+    http to https upgrade included): the token must not travel to a host nobody named."""
+    if error.code not in (301, 302, 303, 307, 308):
+        return None
+    target = urljoin(url, error.headers.get("Location", ""))
+    if urlsplit(target).hostname != urlsplit(url).hostname:
+        raise Refused(f"HTTP {error.code} redirect to another host, "
+                      f"{urlsplit(target).hostname}: not followed with the access token; name "
+                      "that URL in --aibench-remote-reporter if it is right")
+    return target
+
+
+def _failure(error: urllib.error.HTTPError) -> Exception:
+    """Server errors, 408 and 429 are worth another try (an ``OSError``); the rest are not."""
+    text = f"HTTP {error.code} {error.reason}"
+    return OSError(text) if error.code >= 500 or error.code in _RETRIED_STATUSES else Refused(text)
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, TimeoutError):
+        return "the server did not answer in time"
+    if isinstance(error, urllib.error.URLError):
+        return f"cannot reach the server: {error.reason}"
+    return str(error)
