@@ -41,6 +41,7 @@ h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { padding: 3px 10px; border-bottom: 1px solid #e2e8f0; text-align: right; }
 th { background: #f7fafc; } td.text, th.text { text-align: left; }
+td:not(.text), th:not(.text) { white-space: nowrap; }
 .regressed { color: #c53030; font-weight: 600; } .improved { color: #2f855a; font-weight: 600; }
 .failed { color: #c53030; } .grid { display: grid; gap: 12px;
   grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); }
@@ -303,12 +304,13 @@ def _trend_plot(item: Mapping[str, Any], points: Sequence[TrendPoint]) -> Figure
 
 
 def _run_labels(points: Sequence[TrendPoint]) -> list[str]:
-    """Date and commit; seconds too where runs came within a minute of each other."""
+    """Position, date and commit; seconds too where runs came within a minute of each
+    other."""
     times = [datetime.fromisoformat(point.created) for point in points]
     form = "%m-%d %H:%M" if len({f"{t:%m-%d %H:%M}" for t in times}) == len(times) else \
         "%m-%d %H:%M:%S"
-    return [f"{moment:{form}}\n{(point.commit or '')[:7]}"
-            for moment, point in zip(times, points, strict=True)]
+    return [f"#{number} {moment:{form}}\n{(point.commit or '')[:7]}"
+            for number, (moment, point) in enumerate(zip(times, points, strict=True), 1)]
 
 
 # -- matplotlib ------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import pytest
 
 # pytester restores sys.modules after each test, and C extensions such as onnx and torch cannot
 # be imported a second time in one process: import them once, before any pytester snapshot.
-for _framework in ("onnx", "onnxruntime", "ai_edge_litert.interpreter", "torch", "scipy.stats"):
+for _framework in ("onnx", "onnxruntime", "ai_edge_litert.interpreter", "torch", "scipy.stats",
+                   "matplotlib.figure", "matplotlib.backends.backend_svg"):
     with contextlib.suppress(ImportError):
         importlib.import_module(_framework)
 

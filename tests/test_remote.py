@@ -1,0 +1,206 @@
+"""The remote reporter against a real HTTP server on loopback that answers as FAI-PEP's result
+server does, fails on demand, hangs, or redirects."""
+
+import json
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from pytest_aibench.remote import Endpoint
+
+from .helpers import generic_spec, write_json, write_program
+
+TOKEN = "s3cret-token-42"
+
+# Fractional samples, and 150 operator rows so that a run needs two batches of 100.
+PROGRAM = '''#!/usr/bin/env python3
+import json
+for value in (1.234567, 2.345678, 3.456789):
+    print("AIBENCH " + json.dumps({"type": "NET", "metric": "latency", "unit": "ms",
+                                   "value": value}))
+for op in range(OPERATORS):
+    print("AIBENCH " + json.dumps({"type": f"op{op}", "metric": "latency", "unit": "ms",
+                                   "value": 0.125}))
+'''
+
+
+@dataclass
+class ResultServer:
+    """Stores each log of a request it accepts; ``plan`` says how to answer the next POSTs
+    (``ok``, a status such as ``500``, ``hang``, or ``redirect:<URL>``), then ``ok``."""
+
+    port: int = 0
+    plan: list[str] = field(default_factory=list)
+    stored: Counter[str] = field(default_factory=Counter)
+    logs: list[dict] = field(default_factory=list)
+    bodies: list[dict] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def url(self, path="/benchmark/store-result", host="127.0.0.1"):
+        return f"http://{host}:{self.port}{path}"
+
+
+@pytest.fixture
+def server():
+    state = ResultServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            state.paths.append(self.path)
+            state.bodies.append(body)
+            step = state.plan.pop(0) if state.plan else "ok"
+            if step == "hang":
+                state.release.wait(30)
+                return
+            if step.startswith("redirect:"):
+                self.send_response(308)
+                self.send_header("Location", step.removeprefix("redirect:"))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if step != "ok":
+                self.answer(int(step), {"status": "error"})
+                return
+            logs = json.loads(body["logs"])
+            state.stored.update(log["id"] for log in logs)
+            state.logs += logs
+            self.answer(200, {"status": "success", "count": len(logs)})
+
+        def answer(self, status, data):
+            text = json.dumps(data).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    state.port = httpd.server_address[1]
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    yield state
+    state.release.set()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def project(pytester, monkeypatch):
+    monkeypatch.setenv("AIBENCH_REMOTE_ACCESS_TOKEN", TOKEN)
+    write_program(pytester.path / "prog.py", PROGRAM.replace("OPERATORS", "0"))
+    write_program(pytester.path / "many.py", PROGRAM.replace("OPERATORS", "150"))
+    tests = [{"identifier": name, "metric": "delay", "iter": 3,
+              "commands": [f"{{files.{name}}}"]} for name in ("small", "many")]
+    spec = generic_spec("demo", tests=tests)
+    spec["model"]["files"] = {name: {"filename": f"{file}.py", "location": f"{file}.py"}
+                              for name, file in (("small", "prog"), ("many", "many"))}
+    write_json(pytester.path / "demo.json", spec)
+
+    def run(url, *options):
+        result = pytester.runpytest("--aibench-spec=demo.json", f"--aibench-remote-reporter={url}",
+                                    "--aibench-json=run.json", *options)
+        result.assert_outcomes(passed=2)
+        return result
+
+    return run
+
+
+RECORDS_PER_RUN = 1 + 1 + 150  # small: NET; many: NET + 150 operators
+
+
+def spooled(pytester):
+    return [json.loads(path.read_text()) for path in
+            sorted((pytester.path / ".aibench" / "spool").glob("*.json"))]
+
+
+def test_every_record_is_posted_once_at_full_precision_in_batches(pytester, project, server):
+    result = project(server.url() + "|team")
+    result.stdout.fnmatch_lines([f"aibench: remote reporter sent {RECORDS_PER_RUN} records to "
+                                 f"{server.url()} in 2 requests"])
+    assert len(server.logs) == RECORDS_PER_RUN and set(server.stored.values()) == {1}
+    assert [body["access_token"] for body in server.bodies] == [TOKEN, TOKEN]
+    net = next(json.loads(log["message"]) for log in server.logs
+               if '"nodeid": "demo.json::demo[small-host]"' in log["message"]
+               and '"type": "NET"' in log["message"])
+    assert net["normvector"]["values"] == [1.234567, 2.345678, 3.456789]
+    assert net["int"]["p50"] == 2.345678  # FAI-PEP would have sent 2
+    assert net["normal"]["unit"] == "ms" and net["normal"]["identifier"] == "small"
+    assert {log["category"] for log in server.logs} == {"team"}
+    assert TOKEN not in result.stdout.str() + result.stderr.str()
+    assert TOKEN not in (pytester.path / "run.json").read_text()
+
+
+def test_a_server_failing_twice_then_recovering_gets_every_record_once(pytester, project, server):
+    server.plan = ["500", "503"]
+    result = project(server.url())
+    result.stdout.fnmatch_lines([f"aibench: remote reporter sent {RECORDS_PER_RUN} records to "
+                                 f"{server.url()} in 4 requests"])
+    assert len(server.stored) == RECORDS_PER_RUN and set(server.stored.values()) == {1}
+    assert spooled(pytester) == []
+
+
+def test_records_spooled_while_the_server_hangs_are_sent_by_the_next_run(pytester, project,
+                                                                          server):
+    server.plan = ["hang"] * 20
+    result = project(server.url(), "--aibench-remote-timeout=1")
+    result.stdout.fnmatch_lines([
+        "aibench: remote reporter sent 0 records to *",
+        f"aibench: remote reporter: {RECORDS_PER_RUN} records kept in * to be sent by the next "
+        "run (the server did not answer in time)"])
+    kept = spooled(pytester)
+    assert [len(entry["logs"]) for entry in kept] == [RECORDS_PER_RUN]
+    assert TOKEN not in json.dumps(kept)
+    server.plan, first_ids = [], {log["id"] for log in kept[0]["logs"]}
+    result = project(server.url())
+    result.stdout.fnmatch_lines([f"aibench: remote reporter sent {RECORDS_PER_RUN} records to "
+                                 f"* and {RECORDS_PER_RUN} spooled by earlier runs"])
+    assert first_ids <= set(server.stored)
+    assert len(server.stored) == 2 * RECORDS_PER_RUN and set(server.stored.values()) == {1}
+    assert spooled(pytester) == []
+
+
+def test_a_redirect_on_the_same_host_is_followed_with_the_records(pytester, project, server):
+    server.plan = [f"redirect:{server.url('/v2/store')}"]
+    project(server.url("/old"))
+    assert server.paths[:2] == ["/old", "/v2/store"]
+    assert len(server.stored) == RECORDS_PER_RUN
+
+
+def test_a_redirect_to_another_host_keeps_the_token_home(pytester, project, server):
+    server.plan = [f"redirect:{server.url('/elsewhere', host='localhost')}"]
+    result = project(server.url())
+    result.stdout.fnmatch_lines([
+        "aibench: remote reporter: * records kept in * (HTTP 308 redirect to another host, "
+        "localhost: not followed with the access token*"])
+    assert server.paths == ["/benchmark/store-result"] and not server.stored
+    assert [len(entry["logs"]) for entry in spooled(pytester)] == [RECORDS_PER_RUN]
+
+
+def test_a_refused_token_is_not_retried_and_the_records_wait(pytester, project, server):
+    server.plan = ["401"]
+    result = project(server.url())
+    result.stdout.fnmatch_lines(["*records kept in * (HTTP 401 Unauthorized)"])
+    assert len(server.paths) == 1
+
+
+@pytest.mark.parametrize(("text", "url", "category"), [
+    ("results.example/store|oss", "https://results.example/store", "oss"),
+    ("http://127.0.0.1:8000/x", "http://127.0.0.1:8000/x", "pytest-aibench"),
+])
+def test_endpoint_forms(text, url, category):
+    assert Endpoint.parse(text) == Endpoint(url, category)
+    assert Endpoint.parse("https://user:pw@host.example/x").shown == "https://host.example/x"
+
+
+def test_a_bad_url_is_a_usage_error(pytester):
+    result = pytester.runpytest("--aibench-remote-reporter=ftp://host/x")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--aibench-remote-reporter: expected an http(s) URL*"])
