@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .compare import Verdict, item_key
-from .metrics import net_first
-from .report import COLUMNS, COMPARE_COLUMNS, summary_rows
+from .report import COLUMNS, COMPARE_COLUMNS, main_key, summary_rows
 from .store import write_text
 
 if TYPE_CHECKING:
@@ -74,16 +73,6 @@ def render(run: Mapping[str, Any], *, control_run: Mapping[str, Any] | None = No
 
 def _metrics(item: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return {f"{metric['type']} {metric['metric']}": metric for metric in item["metrics"]}
-
-
-def main_key(item: Mapping[str, Any]) -> str | None:
-    """The key an item is plotted by: NET latency where measured, else its first metric with
-    samples (whole-net rows first)."""
-    metrics = _metrics(item)
-    with_values = [key for key in net_first(metrics) if metrics[key].get("values")]
-    if "NET latency" in with_values:
-        return "NET latency"
-    return with_values[0] if with_values else None
 
 
 def _control_values(item: Mapping[str, Any],
@@ -204,9 +193,10 @@ def _limit_outliers(axes: Axes, values: Sequence[float]) -> None:
     outside = sum(1 for value in values if value < low - spread or value > high + spread)
     if outside and spread > 0:
         axes.set_xlim(low - 0.5 * spread, high + 0.5 * spread)
-        axes.annotate(f"{outside} sample{'s' if outside > 1 else ''} off the axis", xy=(1, 0), xycoords="axes fraction",
-                      xytext=(-4, 4), textcoords="offset points", ha="right", va="bottom",
-                      fontsize=7, color="#718096")
+        plural = "s" if outside > 1 else ""
+        axes.annotate(f"{outside} sample{plural} off the axis", xy=(1, 0),
+                      xycoords="axes fraction", xytext=(-4, 4), textcoords="offset points",
+                      ha="right", va="bottom", fontsize=7, color="#718096")
 
 
 def _box(axes: Axes, values: Sequence[float], position: float, colour: str) -> None:
@@ -280,8 +270,9 @@ def _trends(items: Sequence[Mapping[str, Any]],
         return ""
     figures = [_figure(_trend_plot(item, points), f"trend of {item['nodeid']}")
                for item, points in plotted]
-    return ("<h2>Trends</h2><p>p50 of each item over the runs in the history store, shaded from p10 to p90; "
-            f"the last point is this run.</p><div class=\"grid\">{''.join(figures)}</div>")
+    return ("<h2>Trends</h2><p>p50 of each item over the runs in the history store, shaded "
+            "from p10 to p90; the last point is this run.</p>"
+            f"<div class=\"grid\">{''.join(figures)}</div>")
 
 
 def _trend_plot(item: Mapping[str, Any], points: Sequence[TrendPoint]) -> Figure:

@@ -29,6 +29,7 @@ from .report import (
     COLUMNS,
     COMPARE_COLUMNS,
     OPERATOR_COLUMNS,
+    headline,
     operator_rows,
     render_table,
     summary_rows,
@@ -373,6 +374,23 @@ class AibenchSession:
         return ControlRun.of(path.name, run, rules=settings.fail_on,
                              min_effect=settings.min_effect, alpha=settings.alpha,
                              force=settings.compare_force, defer_failures=settings.fdr)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport, config: pytest.Config
+    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+        """With -v, what was measured and where, after PASSED or FAILED (xdist too: the
+        controller makes this line from the worker's report)."""
+        payload = getattr(report, REPORT_ATTRIBUTE, None)
+        if (report.when != "call" or not payload or config.get_verbosity() < 1
+                or hasattr(report, "wasxfail") or report.skipped):
+            return None
+        detail = headline(payload)
+        if not detail:
+            return None
+        word, letter = ("PASSED", ".") if report.passed else ("FAILED", "F")
+        return report.outcome, letter, (f"{word} [{detail}]", {"green" if report.passed
+                                                               else "red": True})
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = cast("dict[str, Any] | None", getattr(report, REPORT_ATTRIBUTE, None))

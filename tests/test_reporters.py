@@ -3,6 +3,8 @@ and the raw screen records."""
 
 import json
 
+import pytest
+
 from .helpers import generic_spec, write_json, write_program
 
 
@@ -41,3 +43,14 @@ def test_simple_local_and_simple_screen_reporters(pytester):
     assert data["NET latency"]["values"] == [10.0, 11.0, 12.0]
     printed = [line for line in result.outlines if line.startswith('{"NET latency"')]
     assert len(printed) == 1 and json.loads(printed[0]) == data
+
+
+def test_verbose_lines_name_the_measurement_and_device_with_and_without_xdist(pytester):
+    pytest.importorskip("xdist")
+    for options in (["-v"], ["-v", "-n", "2"]):
+        result = observer_run(pytester, *options, "-p", "no:cacheprovider")
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines(
+            ["*PASSED [[]NET latency p50 11.00 ms on lab box[]]*demo[[]small-host[]]*"
+             if "-n" in options else
+             "demo.json::demo[[]small-host[]] PASSED [[]NET latency p50 11.00 ms on lab box[]]*"])

@@ -1,0 +1,85 @@
+"""The HTML report: what its plots say, and the page as headless Chromium shows it."""
+
+import base64
+import os
+import re
+
+import pytest
+
+from pytest_aibench import html_report
+from pytest_aibench.history import TrendPoint
+
+from .chromium import check_page, find_browser
+from .report_demo import RUNS, build
+
+pytest.importorskip("matplotlib")
+
+
+def item(nodeid, values, **extra):
+    return {"nodeid": nodeid, "outcome": "passed",
+            "metrics": [{"type": "NET", "metric": "latency", "unit": "ms", "values": values,
+                         "num_runs": len(values), "summary": {"p50": sorted(values)[1]}}],
+            **extra}
+
+
+def svgs(page):
+    return [base64.b64decode(data).decode() for data in
+            re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page)]
+
+
+def test_the_page_plots_distributions_verdicts_operators_energy_and_trends():
+    verdict = {"key": "NET latency", "status": "regressed", "method": "mann-whitney + bootstrap",
+               "statistic": "p50", "unit": "ms", "control": 10.0, "treatment": 12.0,
+               "low": 1.15, "high": 1.25, "p_value": 0.001, "n_control": 3, "n_treatment": 3,
+               "min_effect": 0.05, "ratio": 1.2}
+    ab = item("a.json::a[slow-host]", [11.5, 12.0, 12.5], comparison="ab", verdicts=[verdict],
+              extra={"ab": {"control": [{"type": "NET", "metric": "latency",
+                                         "values": [9.5, 10.0, 10.5]}]}},
+              operators=[{"name": "conv_7", "type": "Conv", "mean": 900.0, "share": 0.75}])
+    energy = item("b.json::b[e-host]", [1.0, 2.0, 3.0])
+    energy["metrics"].append({"type": "NET", "metric": "energy", "unit": "mJ",
+                              "values": [4.0, 5.0, 6.0], "num_runs": 3,
+                              "summary": {"p50": 5.0, "p10": 4.2, "p90": 5.8}})
+    run = {"created": "2026-11-28T10:00:00+00:00", "commit": {"id": "0123456789abcdef"},
+           "machine": {"node": "lab"}, "items": [ab, energy]}
+    trend = [TrendPoint(f"2026-11-2{day}T10:00:00+00:00", f"c{day}", f"r{day}", 10.0 + day,
+                        9.0 + day, 11.0 + day) for day in range(3)]
+    page = html_report.render(run, trends={"a.json::a[slow-host]": trend})
+    for heading in ("Summary", "Distributions", "Control vs treatment", "Top 10 operators",
+                    "Energy and power", "Trends"):
+        assert f"<h2>{heading}" in page
+    assert '<td class="text regressed">regressed</td>' in page
+    assert "NET latency p50 regressed: 10 -&gt; 12 ms (+20.0%" in page
+    figures = svgs(page)
+    distribution = next(svg for svg in figures if "a[slow-host]" in svg and "control" in svg)
+    assert "regressed +20.0%" in distribution and "treatment" in distribution
+    assert any("conv_7 (Conv)" in svg and "75%" in svg for svg in figures)
+    assert any("energy (mJ)" in svg for svg in figures)
+    trend_svg = next(svg for svg in figures if "NET latency p50 (ms)" in svg)
+    assert "#3 11-22 10:00" in trend_svg and "c2" in trend_svg
+    assert "<script" not in page and "http" not in page.replace("http://www.w3.org", "")
+
+
+def test_a_run_without_history_or_control_leaves_those_sections_out():
+    page = html_report.render({"created": "2026-11-28T10:00:00+00:00", "commit": None,
+                               "machine": {}, "items": [item("x::y", [1.0, 2.0, 3.0])]})
+    assert "<h2>Distributions" in page
+    assert "Trends" not in page and "Control vs treatment" not in page
+
+
+@pytest.mark.skipif(find_browser() is None and not os.environ.get("CI"),
+                    reason="no Chromium here (CI installs Debian's chromium)")
+def test_the_report_opens_cleanly_in_headless_chromium(tmp_path):
+    finished = build(tmp_path)
+    assert [run.returncode for run in finished] == [0] * (RUNS - 1) + [1], finished[-1].stdout
+    check = check_page(tmp_path / "report.html")
+    (tmp_path / "report.png").write_bytes(check.screenshot)
+    assert check.problems == []
+    assert check.screenshot.startswith(b"\x89PNG")
+    assert "sizes[large-host]: NET latency p50 regressed" in check.text  # the A/B verdict
+    alts = [image["alt"] for image in check.images]
+    assert "NET latency of specs/sizes.json::sizes[large-host]" in alts  # its distribution
+    assert len([alt for alt in alts if alt.startswith("trend of ")]) == 6
+    trend_svg = next(svg for svg in svgs((tmp_path / "report.html").read_text())
+                     if "sizes[large-host]" in svg and "p50 (ms)" in svg)
+    assert all(f"#{run} " in trend_svg for run in range(1, RUNS + 1))  # a point per run
