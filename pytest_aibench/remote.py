@@ -218,8 +218,8 @@ class Reporter:
 
     def _summary(self, sent: int, spooled_sent: int, kept: int) -> list[str]:
         where = self.endpoint.shown
-        lines = [f"aibench: remote reporter sent {sent} records to {where} in "
-                 f"{self.requests} requests"
+        requests = f"{self.requests} request" + ("s" if self.requests != 1 else "")
+        lines = [f"aibench: remote reporter sent {sent} records to {where} in {requests}"
                  + (f", and {spooled_sent} spooled by earlier runs" if spooled_sent else "")]
         if kept:
             lines.append(f"aibench: remote reporter: {kept} records kept in {self.spool} to be "
