@@ -61,7 +61,7 @@ def render(run: Mapping[str, Any], *, control_run: Mapping[str, Any] | None = No
     controls = {item["nodeid"]: _control_values(item, control_run) for item in items}
     sections = [_run_header(run, items), _summary(items), _distributions(items, controls),
                 _verdicts(items), _operators(items, top_operators), _energy(items),
-                _trends(items, trends or {})]
+                _trends(items, trends or {}, str(run.get("id", "")))]
     body = "\n".join(section for section in sections if section)
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>pytest-aibench report {html.escape(str(run['created']))}</title>"
@@ -262,20 +262,20 @@ def _energy(items: Sequence[Mapping[str, Any]]) -> str:
     return "<h2>Energy and power</h2>" + _figure(figure, "energy and power per item")
 
 
-def _trends(items: Sequence[Mapping[str, Any]],
-            trends: Mapping[str, Sequence[TrendPoint]]) -> str:
+def _trends(items: Sequence[Mapping[str, Any]], trends: Mapping[str, Sequence[TrendPoint]],
+            this_run: str) -> str:
     plotted = [(item, trends[item["nodeid"]]) for item in items
-               if len(trends.get(item["nodeid"], ())) >= 1][:MOST_TRENDS]
+               if len(trends.get(item["nodeid"], ())) >= 2][:MOST_TRENDS]
     if not plotted:
         return ""
-    figures = [_figure(_trend_plot(item, points), f"trend of {item['nodeid']}")
+    figures = [_figure(_trend_plot(item, points, this_run), f"trend of {item['nodeid']}")
                for item, points in plotted]
     return ("<h2>Trends</h2><p>p50 of each item over the runs in the history store, shaded "
-            "from p10 to p90; the last point is this run.</p>"
+            "from p10 to p90; the large dot is this run.</p>"
             f"<div class=\"grid\">{''.join(figures)}</div>")
 
 
-def _trend_plot(item: Mapping[str, Any], points: Sequence[TrendPoint]) -> Figure:
+def _trend_plot(item: Mapping[str, Any], points: Sequence[TrendPoint], this_run: str) -> Figure:
     key = main_key(item) or ""
     figure, axes = _new_figure(5.5, 2.8)
     xs = list(range(len(points)))
@@ -284,7 +284,9 @@ def _trend_plot(item: Mapping[str, Any], points: Sequence[TrendPoint]) -> Figure
     if len(lows) == len(highs) == len(points):
         axes.fill_between(xs, lows, highs, color=TREATMENT, alpha=0.12, linewidth=0)
     axes.plot(xs, [point.p50 for point in points], marker="o", color=TREATMENT, markersize=4)
-    axes.plot([xs[-1]], [points[-1].p50], marker="o", color="#c05621", markersize=8)
+    for x, point in zip(xs, points, strict=True):
+        if point.run == this_run:
+            axes.plot([x], [point.p50], marker="o", color="#c05621", markersize=8)
     step = max(1, len(points) // 6)
     axes.set_xticks(xs[::step], _run_labels(points)[::step], fontsize=7)
     unit = _metrics(item).get(key, {}).get("unit", "")

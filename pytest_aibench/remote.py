@@ -142,13 +142,18 @@ def spooled(spool: Path, endpoint: Endpoint) -> Iterator[Pending]:
     import fcntl
 
     for path in sorted(spool.glob("*.json")):
-        handle = path.open(encoding="utf-8")
+        try:
+            handle = path.open(encoding="utf-8")
+        except OSError:
+            continue  # delivered by another run meanwhile
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             data = json.load(handle)
         except (OSError, ValueError):
-            handle.close()  # taken by another run, or gone meanwhile
+            handle.close()  # being sent by another run
             continue
+        # A file is never rewritten, only removed once sent: if it is gone now, another run
+        # sent it between our open and our lock.
         if data.get("format") == SPOOL_FORMAT and data.get("url") == endpoint.url \
                 and path.exists():
             yield Pending(list(data["logs"]), path, handle)
@@ -206,13 +211,12 @@ class Reporter:
         return self._summary(sent["fresh"], sent["spooled"], kept)
 
     def _settle(self, pending: Pending, left: list[dict[str, Any]]) -> int:
-        """Spool what is left, or drop a spool file that is fully delivered."""
-        if not left:
-            pending.done()
-        elif pending.path is None:
+        """Spool what is left (a spool file partly sent is replaced by a new one with the
+        rest), and remove a spool file that is sent."""
+        if left and (pending.path is None or len(left) < len(pending.logs)):
             spool_logs(self.spool / _new_name(), self.endpoint, left)
-        elif len(left) < len(pending.logs):
-            spool_logs(pending.path, self.endpoint, left)
+        if len(left) < len(pending.logs):
+            pending.done()
         pending.release()
         return len(left)
 

@@ -40,7 +40,7 @@ def test_the_page_plots_distributions_verdicts_operators_energy_and_trends():
     energy["metrics"].append({"type": "NET", "metric": "energy", "unit": "mJ",
                               "values": [4.0, 5.0, 6.0], "num_runs": 3,
                               "summary": {"p50": 5.0, "p10": 4.2, "p90": 5.8}})
-    run = {"created": "2026-11-28T10:00:00+00:00", "commit": {"id": "0123456789abcdef"},
+    run = {"id": "r2", "created": "2026-11-28T10:00:00+00:00", "commit": {"id": "0123456789abcdef"},
            "machine": {"node": "lab"}, "items": [ab, energy]}
     trend = [TrendPoint(f"2026-11-2{day}T10:00:00+00:00", f"c{day}", f"r{day}", 10.0 + day,
                         9.0 + day, 11.0 + day) for day in range(3)]
@@ -57,6 +57,9 @@ def test_the_page_plots_distributions_verdicts_operators_energy_and_trends():
     assert any("energy (mJ)" in svg for svg in figures)
     trend_svg = next(svg for svg in figures if "NET latency p50 (ms)" in svg)
     assert "#3 11-22 10:00" in trend_svg and "c2" in trend_svg
+    assert "#c05621" in trend_svg  # this run (r2) is marked
+    other = html_report.render({**run, "id": "r9"}, trends={"a.json::a[slow-host]": trend})
+    assert "#c05621" not in next(svg for svg in svgs(other) if "NET latency p50 (ms)" in svg)
     assert "<script" not in page and "http" not in page.replace("http://www.w3.org", "")
 
 

@@ -40,8 +40,25 @@ class ResultServer:
     paths: list[str] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
 
+    handler: type | None = None
+    httpd: ThreadingHTTPServer | None = None
+
     def url(self, path="/benchmark/store-result", host="127.0.0.1"):
         return f"http://{host}:{self.port}{path}"
+
+    def listen(self):
+        """Serve on ``port`` (a free one the first time)."""
+        self.release.clear()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    def stop(self):
+        """Nothing listens on the port any more: connections are refused."""
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -82,14 +99,10 @@ def server():
         def log_message(self, *args):
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    state.port = httpd.server_address[1]
-    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    state.handler = Handler
+    state.listen()
     yield state
-    state.release.set()
-    httpd.shutdown()
-    httpd.server_close()
+    state.stop()
 
 
 @pytest.fixture
@@ -164,6 +177,33 @@ def test_records_spooled_while_the_server_hangs_are_sent_by_the_next_run(pyteste
                                  f"* and {RECORDS_PER_RUN} spooled by earlier runs"])
     assert first_ids <= set(server.stored)
     assert len(server.stored) == 2 * RECORDS_PER_RUN and set(server.stored.values()) == {1}
+    assert spooled(pytester) == []
+
+
+def test_records_kept_while_the_server_is_down_are_sent_when_it_is_back(pytester, project,
+                                                                        server):
+    server.stop()
+    result = project(server.url(), "--aibench-remote-timeout=2")
+    result.stdout.fnmatch_lines([f"*: {RECORDS_PER_RUN} records kept in * (cannot reach the "
+                                 "server: *Connection refused*)"])
+    server.listen()
+    result = project(server.url())
+    result.stdout.fnmatch_lines(["*sent 152 records to * in 4 requests, and 152 spooled by "
+                                 "earlier runs"])
+    assert len(server.stored) == 2 * RECORDS_PER_RUN and spooled(pytester) == []
+
+
+def test_a_spool_file_sent_in_part_is_replaced_by_the_rest(pytester, project, server):
+    server.plan = ["hang"] * 5
+    project(server.url(), "--aibench-remote-timeout=1")  # all 152 spooled
+    server.plan = ["ok"] + ["hang"] * 5  # the first batch of 100 goes, then nothing
+    result = project(server.url(), "--aibench-remote-timeout=1")
+    result.stdout.fnmatch_lines(["*sent 0 records to * in *, and 100 spooled by earlier runs",
+                                 f"*: {52 + RECORDS_PER_RUN} records kept in *"])
+    assert sorted(len(entry["logs"]) for entry in spooled(pytester)) == [52, RECORDS_PER_RUN]
+    server.plan = []
+    project(server.url())
+    assert len(server.stored) == 3 * RECORDS_PER_RUN and set(server.stored.values()) == {1}
     assert spooled(pytester) == []
 
 
