@@ -416,7 +416,8 @@ class AibenchSession:
             plugin={"name": "pytest-aibench", "version": __version__,
                     "pytest": pytest.__version__},
         )
-        control_run = read_run(self.control_path) if self.control_path else None
+        control_run = read_run(self.control_path) if self.control_path and self.settings.html \
+            else None  # the HTML report plots the control's samples
         self.published = publish(run, self.settings, storage=self.storage,
                                  control_run=control_run)
 
