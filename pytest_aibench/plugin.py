@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Generator, Iterator
@@ -283,11 +284,18 @@ class AibenchSession:
     def _download_progress(self, url: str, done: int, total: int | None) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         capture = self.config.pluginmanager.get_plugin("capturemanager")
-        if reporter is None or capture is None or (total or done) < 4 * _MIB:
+        if capture is None or (total or done) < 4 * _MIB:
             return
         size = f"{done / _MIB:.1f} of {total / _MIB:.1f} MiB" if total else f"{done / _MIB:.1f} MiB"
         with capture.global_and_fixture_disabled():
-            reporter.write_line(f"aibench: downloading {url}: {size}")
+            if is_worker(self.config):
+                # An xdist worker's terminal output is dropped, but its stderr is the
+                # controller's: the user sees the download as it happens.
+                worker = getattr(self.config, "workerinput", {}).get("workerid", "worker")
+                print(f"[{worker}] aibench: downloading {url}: {size}", file=sys.stderr,
+                      flush=True)
+            elif reporter is not None:
+                reporter.write_line(f"aibench: downloading {url}: {size}")
 
     # -- reporting -------------------------------------------------------------------------
 

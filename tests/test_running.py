@@ -260,7 +260,8 @@ def test_junit_xml_does_not_receive_raw_samples(pytester):
     assert run_file(pytester)["items"][0]["metrics"][0]["values"] == [10.0, 11.0, 12.0]
 
 
-def test_large_downloads_show_progress_and_run(pytester, file_server):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_large_downloads_show_progress_and_run(pytester, file_server, workers):
     import hashlib
 
     from .conftest import Route
@@ -272,10 +273,16 @@ def test_large_downloads_show_progress_and_run(pytester, file_server):
     spec["model"]["files"]["blob"] = {"filename": "big.bin", "md5": hashlib.md5(blob).hexdigest(),
                                       "location": file_server.url("/big.bin")}
     write_json(pytester.path / "demo.json", spec)
-    result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-model-cache=cache")
-    result.assert_outcomes(passed=1)
+    options = ("--aibench-spec=demo.json", "--aibench-model-cache=cache")
     url = file_server.url("/big.bin")
-    result.stdout.fnmatch_lines([f"aibench: downloading {url}: 5.0 of 5.0 MiB"])
+    if workers:  # a worker writes to its stderr, which is the controller's
+        pytest.importorskip("xdist")
+        result = pytester.runpytest_subprocess(*options, "-n", str(workers))
+        result.stderr.fnmatch_lines([f"[[]gw?[]] aibench: downloading {url}: 5.0 of 5.0 MiB"])
+    else:
+        result = pytester.runpytest(*options)
+        result.stdout.fnmatch_lines([f"aibench: downloading {url}: 5.0 of 5.0 MiB"])
+    result.assert_outcomes(passed=1)
     assert (pytester.path / "cache/generic/demo/big.bin").stat().st_size == len(blob)
 
 
