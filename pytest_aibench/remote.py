@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -255,6 +256,13 @@ class Reporter:
             except Refused as exc:
                 self.problems.append(str(exc))
                 return False
+            except urllib.error.URLError as exc:
+                if isinstance(exc.reason, ssl.SSLCertVerificationError):
+                    self.problems.append(f"the server's certificate is not trusted "
+                                         f"({exc.reason.verify_message}); if your team has its "
+                                         "own CA, point SSL_CERT_FILE at its bundle")
+                    return False
+                self.problems.append(_describe(exc))
             except (OSError, ValueError) as exc:
                 self.problems.append(_describe(exc))
             pause = min(backoff, MAX_BACKOFF_S, deadline - time.monotonic())

@@ -2,6 +2,8 @@
 server does, fails on demand, hangs, or redirects."""
 
 import json
+import ssl
+import subprocess
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -46,10 +48,14 @@ class ResultServer:
     def url(self, path="/benchmark/store-result", host="127.0.0.1"):
         return f"http://{host}:{self.port}{path}"
 
-    def listen(self):
-        """Serve on ``port`` (a free one the first time)."""
+    def listen(self, certificate=None):
+        """Serve on ``port`` (a free one the first time); HTTPS with a ``(cert, key)`` pair."""
         self.release.clear()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
+        if certificate:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*certificate)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
@@ -191,6 +197,28 @@ def test_records_kept_while_the_server_is_down_are_sent_when_it_is_back(pytester
     result.stdout.fnmatch_lines(["*sent 152 records to * in 4 requests, and 152 spooled by "
                                  "earlier runs"])
     assert len(server.stored) == 2 * RECORDS_PER_RUN and spooled(pytester) == []
+
+
+def test_https_with_the_teams_own_certificate_authority(pytester, project, server,
+                                                       monkeypatch):
+    cert, key = pytester.path / "cert.pem", pytester.path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    server.stop()
+    server.listen(certificate=(cert, key))
+    url = server.url().replace("http://", "https://")
+    result = project(url, "--aibench-remote-timeout=30")
+    result.stdout.fnmatch_lines([f"aibench: remote reporter sent 0 records to {url} in 1 request",
+                                 "*records kept in * (the server's certificate is not trusted "
+                                 "(self-signed certificate); if your team has its own CA, "
+                                 "point SSL_CERT_FILE at its bundle)"])
+    assert not server.stored  # one attempt, no retries: trust will not come by waiting
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    result = project(url)
+    result.stdout.fnmatch_lines([f"*sent {RECORDS_PER_RUN} records to {url} in 4 requests, "
+                                 f"and {RECORDS_PER_RUN} spooled by earlier runs"])
+    assert len(server.stored) == 2 * RECORDS_PER_RUN
 
 
 def test_a_spool_file_sent_in_part_is_replaced_by_the_rest(pytester, project, server):
