@@ -54,3 +54,17 @@ def test_verbose_lines_name_the_measurement_and_device_with_and_without_xdist(py
             ["*PASSED [[]NET latency p50 11.00 ms on lab box[]]*demo[[]small-host[]]*"
              if "-n" in options else
              "demo.json::demo[[]small-host[]] PASSED [[]NET latency p50 11.00 ms on lab box[]]*"])
+
+
+def test_fai_pep_reporters_take_python_tests_using_the_fixture(pytester):
+    pytester.makepyfile(test_fast="""
+        def test_sum(aibench):
+            aibench(sum, range(10))
+    """)
+    result = pytester.runpytest("--aibench-simple-local-reporter=simple",
+                                "--aibench-local-reporter=tree", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    data = json.loads((pytester.path / "simple/test_fast.py--test_sum/data.txt").read_text())
+    assert len(data["NET latency"]["values"]) == 50
+    written = list((pytester.path / "tree").rglob("NET-latency.txt"))
+    assert len(written) == 1 and "/pytest/test_sum/delay/" in written[0].as_posix()
