@@ -70,6 +70,17 @@ def test_a_run_without_history_or_control_leaves_those_sections_out():
     assert "Trends" not in page and "Control vs treatment" not in page
 
 
+def test_a_saved_control_run_is_plotted_beside_the_item():
+    treatment = item("m.json::m[t-host]", [2.0, 2.1, 2.2], comparison="compared",
+                     device={"kind": "host"})
+    control = item("m.json::m[t-host]", [5.0, 5.5, 6.0], device={"kind": "host"})
+    page = html_report.render({"created": "2026-11-28T10:00:00+00:00", "items": [treatment]},
+                              control_run={"items": [control]})
+    distribution = next(svg for svg in svgs(page) if "m[t-host]" in svg)
+    assert "control" in distribution and "treatment" in distribution
+    assert "Grey: control, blue: treatment." in page
+
+
 @pytest.mark.skipif(find_browser() is None and not os.environ.get("CI"),
                     reason="no Chromium here (CI installs Debian's chromium)")
 def test_the_report_opens_cleanly_in_headless_chromium(tmp_path):
