@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from .metrics import by_key
+
 LOWER, HIGHER = "lower", "higher"
 MIN_SAMPLES = 5
 RESAMPLES = 2000
@@ -271,8 +273,7 @@ def rules_for(metrics: Sequence[Mapping[str, Any]], explicit: Sequence[Rule],
 def compare_items(control: Mapping[str, Any], treatment: Mapping[str, Any],
                   explicit: Sequence[Rule], min_effect: float, alpha: float) -> list[Verdict]:
     """A verdict for every gated metric the two items share."""
-    mine = {f"{m['type']} {m['metric']}": m for m in treatment["metrics"]}
-    theirs = {f"{m['type']} {m['metric']}": m for m in control["metrics"]}
+    mine, theirs = by_key(treatment["metrics"]), by_key(control["metrics"])
     return [judge(theirs[rule.key], mine[rule.key], rule, alpha)
             for rule in rules_for(treatment["metrics"], explicit, min_effect)
             if rule.key in mine and rule.key in theirs]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .compare import Verdict, item_key
+from .metrics import by_key
 from .report import COLUMNS, COMPARE_COLUMNS, main_key, summary_rows
 from .store import write_text
 
@@ -58,7 +59,9 @@ def render(run: Mapping[str, Any], *, control_run: Mapping[str, Any] | None = No
            top_operators: int = 10) -> str:
     items = sorted((item for item in run["items"] if item.get("metrics")),
                    key=lambda item: str(item["nodeid"]))
-    controls = {item["nodeid"]: _control_values(item, control_run) for item in items}
+    control_items = {item_key(item): item for item in (control_run or {}).get("items", [])
+                     if item.get("metrics")}
+    controls = {item["nodeid"]: _control_values(item, control_items) for item in items}
     sections = [_run_header(run, items), _summary(items), _distributions(items, controls),
                 _verdicts(items), _operators(items, top_operators), _energy(items),
                 _trends(items, trends or {}, str(run.get("id", "")))]
@@ -72,22 +75,17 @@ def render(run: Mapping[str, Any], *, control_run: Mapping[str, Any] | None = No
 
 
 def _metrics(item: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    return {f"{metric['type']} {metric['metric']}": metric for metric in item["metrics"]}
+    return by_key(item["metrics"])
 
 
-def _control_values(item: Mapping[str, Any],
-                    control_run: Mapping[str, Any] | None) -> list[float] | None:
+def _control_values(item: Mapping[str, Any], control_items: Mapping[tuple[str, str],
+                    Mapping[str, Any]]) -> list[float] | None:
     """The control's samples of the item's main key: the A/B control, else the control run's."""
     key = main_key(item)
     ab = ((item.get("extra") or {}).get("ab") or {}).get("control")
-    if ab is not None:
-        control_metrics = {f"{m['type']} {m['metric']}": m for m in ab}
-    elif control_run is not None:
-        matched = {item_key(other): other for other in control_run["items"]}.get(item_key(item))
-        control_metrics = _metrics(matched) if matched and matched.get("metrics") else {}
-    else:
-        return None
-    values = (control_metrics.get(key) or {}).get("values") if key else None
+    matched = control_items.get(item_key(item))
+    control = by_key(ab) if ab is not None else _metrics(matched) if matched else {}
+    values = (control.get(key) or {}).get("values") if key else None
     return list(values) if values else None
 
 

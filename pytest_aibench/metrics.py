@@ -170,6 +170,11 @@ def operator_table(
     return [op.to_dict(total) for op in ordered]
 
 
+def by_key(records: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Metric records (as in a run file) by their ``"<type> <metric>"`` key."""
+    return {f"{record['type']} {record['metric']}": record for record in records}
+
+
 def net_first(keys: Iterable[str]) -> list[str]:
     """Metric keys ordered as FAI-PEP's screen reporter orders them: ``NET`` rows first."""
     return sorted(keys, key=lambda key: (not key.startswith("NET"), key))

@@ -34,6 +34,7 @@ from typing import IO, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .faipep_reporters import records
+from .metrics import by_key
 from .store import write_json
 
 BATCH_SIZE = 100
@@ -91,7 +92,7 @@ def log_entries(run: Mapping[str, Any], category: str) -> list[dict[str, Any]]:
 
 def _ab_controls(item: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     control = ((item.get("extra") or {}).get("ab") or {}).get("control") or []
-    return {f"{metric['type']} {metric['metric']}": metric for metric in control}
+    return by_key(control)
 
 
 def _message(meta: Mapping[str, Any], record: Mapping[str, Any],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from .metrics import net_first
+from .metrics import by_key, net_first
 
 COLUMNS = ("item", "metric", "p50", "p10", "p90", "MAD", "n", "unit")
 COMPARE_COLUMNS = (*COLUMNS, "control", "change", "verdict")
@@ -27,7 +27,7 @@ def format_number(value: float | None) -> str:
 def main_key(item: Mapping[str, Any]) -> str | None:
     """The key an item is plotted by: NET latency where measured, else its first metric with
     samples (whole-net rows first)."""
-    metrics = {f"{m['type']} {m['metric']}": m for m in item["metrics"]}
+    metrics = by_key(item["metrics"])
     with_values = [key for key in net_first(metrics) if metrics[key].get("values")]
     if "NET latency" in with_values:
         return "NET latency"
@@ -40,7 +40,7 @@ def headline(payload: Mapping[str, Any]) -> str:
     device = (payload.get("device") or {}).get("name")
     text = ""
     if key:
-        metric = next(m for m in payload["metrics"] if f"{m['type']} {m['metric']}" == key)
+        metric = by_key(payload["metrics"])[key]
         p50 = (metric.get("summary") or {}).get("p50")
         text = f"{key} p50 {format_number(p50)} {metric.get('unit') or ''}".rstrip()
     return f"{text} on {device}" if device and text else text
@@ -53,7 +53,7 @@ def summary_rows(
     and the verdict of every judged metric too."""
     rows = []
     for item in sorted(items, key=lambda entry: str(entry["nodeid"])):
-        metrics = {metric["type"] + " " + metric["metric"]: metric for metric in item["metrics"]}
+        metrics = by_key(item["metrics"])
         verdicts = {verdict["key"]: verdict for verdict in item.get("verdicts", [])}
         for key in net_first(metrics):
             metric = metrics[key]
