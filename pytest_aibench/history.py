@@ -165,7 +165,8 @@ class Filters:
     commit: str | None = None  # a prefix
 
     def where(self) -> tuple[str, list[Any]]:
-        clauses, args = ["1"], list[Any]()
+        clauses: list[str] = ["1"]
+        args: list[Any] = []
         if self.model:
             clauses.append("(items.model GLOB ? OR items.identifier GLOB ?)")
             args += [self.model, self.model]

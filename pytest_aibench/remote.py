@@ -228,8 +228,9 @@ class Reporter:
         lines = [f"aibench: remote reporter sent {sent} records to {where} in {requests}"
                  + (f", and {spooled_sent} spooled by earlier runs" if spooled_sent else "")]
         if kept:
+            reason = self.problems[-1] if self.problems else "no time left"
             lines.append(f"aibench: remote reporter: {kept} records kept in {self.spool} to be "
-                         f"sent by the next run ({'; '.join(self.problems[-1:])})")
+                         f"sent by the next run ({reason})")
         return lines
 
     def _send(self, logs: Sequence[dict[str, Any]], deadline: float) -> int:
@@ -257,13 +258,6 @@ class Reporter:
             except Refused as exc:
                 self.problems.append(str(exc))
                 return False
-            except urllib.error.URLError as exc:
-                if isinstance(exc.reason, ssl.SSLCertVerificationError):
-                    self.problems.append(f"the server's certificate is not trusted "
-                                         f"({exc.reason.verify_message}); if your team has its "
-                                         "own CA, point SSL_CERT_FILE at its bundle")
-                    return False
-                self.problems.append(_describe(exc))
             except (OSError, ValueError) as exc:
                 self.problems.append(_describe(exc))
             pause = min(backoff, MAX_BACKOFF_S, deadline - time.monotonic())
@@ -283,6 +277,12 @@ class Reporter:
                 if target is None:
                     raise _failure(exc) from None
                 url = target
+            except urllib.error.URLError as exc:
+                if isinstance(exc.reason, ssl.SSLCertVerificationError):
+                    raise Refused(f"the server's certificate is not trusted "
+                                  f"({exc.reason.verify_message}); if your team has its own "
+                                  "CA, point SSL_CERT_FILE at its bundle") from None
+                raise
         raise Refused(f"more than {MAX_REDIRECTS} redirects from {self.endpoint.shown}")
 
 
