@@ -13,6 +13,8 @@ from .chromium import check_page, find_browser
 from .report_demo import RUNS, build
 
 pytest.importorskip("matplotlib")
+needs_browser = pytest.mark.skipif(find_browser() is None and not os.environ.get("CI"),
+                                   reason="no Chromium here (CI installs Debian's chromium)")
 
 
 def item(nodeid, values, **extra):
@@ -81,8 +83,7 @@ def test_a_saved_control_run_is_plotted_beside_the_item():
     assert "Grey: control, blue: treatment." in page
 
 
-@pytest.mark.skipif(find_browser() is None and not os.environ.get("CI"),
-                    reason="no Chromium here (CI installs Debian's chromium)")
+@needs_browser
 def test_the_report_opens_cleanly_in_headless_chromium(tmp_path):
     finished = build(tmp_path)
     assert [run.returncode for run in finished] == [0] * (RUNS - 1) + [1], finished[-1].stdout
@@ -97,3 +98,16 @@ def test_the_report_opens_cleanly_in_headless_chromium(tmp_path):
     trend_svg = next(svg for svg in svgs((tmp_path / "report.html").read_text())
                      if "sizes[large-host]" in svg and "p50 (ms)" in svg)
     assert all(f"#{run} " in trend_svg for run in range(1, RUNS + 1))  # a point per run
+
+
+@needs_browser
+def test_the_browser_check_catches_errors_requests_and_broken_images(tmp_path):
+    page = tmp_path / "bad.html"
+    page.write_text('<!DOCTYPE html><html><body><script>console.error("boom")</script>'
+                    '<img alt="remote" src="http://127.0.0.1:9/x.png">'
+                    '<script>undefined_function()</script></body></html>')
+    problems = check_page(page).problems
+    assert "console: boom" in problems
+    assert any(p.startswith("exception: Uncaught") for p in problems)
+    assert "request: http://127.0.0.1:9/x.png" in problems
+    assert "image did not render: remote" in problems
