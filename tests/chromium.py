@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -101,15 +103,18 @@ def check_page(page: Path, width: int = 1280, browser: str | None = None) -> Pag
     if executable is None:
         raise FileNotFoundError(f"no browser found (looked for {', '.join(BROWSERS)})")
     port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="aibench-chromium-") as profile:
+    # Chromium's helper processes may still be writing the profile after the browser exits.
+    with tempfile.TemporaryDirectory(prefix="aibench-chromium-",
+                                     ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [executable, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--hide-scrollbars", f"--remote-debugging-port={port}", f"--user-data-dir={profile}",
-             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
         try:
             return _inspect(_DevTools(_page_target(port, process)), page, width)
         finally:
-            process.terminate()
+            os.killpg(process.pid, signal.SIGTERM)  # the browser and its helpers
             process.wait(timeout=30)
 
 
