@@ -4,6 +4,7 @@
     aibench history query --model 'mobilenet*' --metric 'NET latency' --since 2026-11-01
     aibench history query --samples --csv out.csv   every raw sample, as CSV
     aibench history import .aibench/*.json       add saved run files (each run once)
+    aibench history report trends.html           the newest run as HTML, with trend lines
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import history
-from .report import format_number, render_table
+from .report import format_number, main_key, render_table
 from .store import read_run
 
 DEFAULT_HISTORY = Path(".aibench") / "history.sqlite"
@@ -52,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     query.set_defaults(action=_query)
     for sub in (listing, query):
         _add_filters(sub)
+    report = actions.add_parser("report", help="the HTML report of a stored run (the newest "
+                                "by default) with its items' trends; needs matplotlib")
+    report.add_argument("output", type=Path, metavar="OUT.html")
+    report.add_argument("--run", help="id (or the start of it) of the run to show")
+    report.add_argument("--last", type=int, default=30, help="runs per trend line (30)")
+    report.add_argument("--ops", type=int, default=5, help="operators shown per item (5)")
+    report.set_defaults(action=_report)
     importing = actions.add_parser("import", help="add saved run files (a run already there "
                                    "is skipped)")
     importing.add_argument("files", nargs="+", type=Path, metavar="RUN.json")
@@ -122,6 +130,21 @@ def _write_csv(target: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
     with open(target, "w", newline="", encoding="utf-8") as out:
         csv.writer(out).writerows([header, *rows])
     print(f"aibench: wrote {target}", file=sys.stderr)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from . import html_report
+
+    with history.connect(args.db, create=False) as db:
+        run = history.load_run(db, args.run)
+        trends: dict[str, list[history.TrendPoint]] = {}
+        for item in run["items"]:
+            key = main_key(item)
+            if key:
+                trends.update(history.trends(db, [item["nodeid"]], key, args.last))
+    html_report.write(args.output, run, trends=trends, top_operators=args.ops)
+    print(f"aibench: wrote {args.output} (run {run['id']} of {run['created']})")
+    return 0
 
 
 def _import(args: argparse.Namespace) -> int:

@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+# Metric fields with columns of their own; the rest (info_string, summary_source, ...) is kept
+# as JSON, so a stored run reads back as its run file had it.
+_METRIC_COLUMNS = frozenset({"type", "metric", "unit", "num_runs", "summary", "values"})
 BUSY_TIMEOUT_S = 120.0
 
 _SCHEMA = """
@@ -40,7 +43,7 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE TABLE IF NOT EXISTS metrics (
     id INTEGER PRIMARY KEY, item INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
     type TEXT NOT NULL, metric TEXT NOT NULL, unit TEXT, num_runs INTEGER,
-    p50 REAL, mean REAL, stdev REAL, mad REAL, summary TEXT NOT NULL);
+    p50 REAL, mean REAL, stdev REAL, mad REAL, summary TEXT NOT NULL, extra TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS samples (
     metric INTEGER NOT NULL REFERENCES metrics(id) ON DELETE CASCADE, seq INTEGER NOT NULL,
     value REAL NOT NULL, PRIMARY KEY (metric, seq)) WITHOUT ROWID;
@@ -138,12 +141,13 @@ def _insert_item(db: sqlite3.Connection, run_row: int, item: Mapping[str, Any]) 
     item_row = cursor.lastrowid
     for metric in item["metrics"]:
         summary = metric.get("summary") or {}
+        extra = {key: value for key, value in metric.items() if key not in _METRIC_COLUMNS}
         cursor = db.execute(
             "INSERT INTO metrics (item, type, metric, unit, num_runs, p50, mean, stdev, mad, "
-            "summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "summary, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (item_row, metric["type"], metric["metric"], metric.get("unit"),
              metric.get("num_runs"), summary.get("p50"), summary.get("mean"),
-             summary.get("stdev"), summary.get("MAD"), json.dumps(summary)))
+             summary.get("stdev"), summary.get("MAD"), json.dumps(summary), json.dumps(extra)))
         db.executemany("INSERT INTO samples (metric, seq, value) VALUES (?, ?, ?)",
                        ((cursor.lastrowid, seq, value)
                         for seq, value in enumerate(metric.get("values") or [])))
@@ -236,6 +240,36 @@ def runs(db: sqlite3.Connection, filters: Filters) -> list[tuple[Any, ...]]:
         "SELECT runs.created, runs.uid, runs.commit_id, runs.branch, runs.node, "
         f"COUNT(DISTINCT items.id), COUNT(metrics.id) {_JOINED} WHERE {where} "
         "GROUP BY runs.id ORDER BY runs.created, runs.id", args).fetchall()
+
+
+def load_run(db: sqlite3.Connection, uid_prefix: str | None = None) -> dict[str, Any]:
+    """A stored run as a run file has it (items with their metrics and samples): the newest,
+    or the one whose id starts with ``uid_prefix``."""
+    rows = db.execute("SELECT id, uid, created, commit_id, branch, dirty, machine FROM runs "
+                      "WHERE uid LIKE ? ORDER BY created DESC, id DESC",
+                      [(uid_prefix or "").replace("%", "") + "%"]).fetchall()
+    if not rows or (uid_prefix and len(rows) > 1):
+        found = "no run" if not rows else f"{len(rows)} runs"
+        raise ValueError(f"{found} in the history store with an id starting {uid_prefix!r}"
+                         if uid_prefix else "the history store holds no run")
+    row_id, uid, created, commit_id, branch, dirty, machine = rows[0]
+    commit = {"id": commit_id, "branch": branch, "dirty": bool(dirty)} if commit_id else None
+    return {"id": uid, "created": created, "commit": commit, "machine": json.loads(machine),
+            "items": [_load_item(db, item_row, record) for item_row, record in db.execute(
+                "SELECT id, record FROM items WHERE run = ? ORDER BY id", (row_id,))]}
+
+
+def _load_item(db: sqlite3.Connection, item_row: int, record: str) -> dict[str, Any]:
+    item: dict[str, Any] = json.loads(record)
+    item["metrics"] = [
+        {"type": kind, "metric": metric, "unit": unit, "num_runs": num_runs,
+         "summary": json.loads(summary), **json.loads(extra),
+         "values": [value for (value,) in db.execute(
+             "SELECT value FROM samples WHERE metric = ? ORDER BY seq", (metric_row,))]}
+        for metric_row, kind, metric, unit, num_runs, summary, extra in db.execute(
+            "SELECT id, type, metric, unit, num_runs, summary, extra FROM metrics "
+            "WHERE item = ? ORDER BY id", (item_row,)).fetchall()]
+    return item
 
 
 @dataclass(frozen=True)

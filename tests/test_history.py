@@ -27,7 +27,8 @@ def a_run(uid, created, commit="abc123", model="mlp", device="pixel", values=(1.
                                   "hash": "h", "abi": "arm64", "os": "14"},
                        "metrics": [{"type": "NET", "metric": "latency", "unit": "ms",
                                     "values": list(values), "num_runs": len(values),
-                                    "summary": {"p50": sorted(values)[len(values) // 2]}}]},
+                                    "summary": {"p50": sorted(values)[len(values) // 2]},
+                                    "info_string": "", "summary_source": "samples"}]},
                       {"nodeid": "broken", "outcome": "error", "metrics": []}]}
 
 
@@ -52,6 +53,10 @@ def test_runs_are_appended_once_and_read_back_with_their_samples(tmp_path, capsy
         ("r1", 1.5), ("r1", 2.25), ("r1", 3.0), ("r2", 1.0), ("r2", 2.0), ("r2", 3.0)]
     with sqlite3.connect(db) as raw:  # the item without metrics is not stored
         assert raw.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 2
+    original = a_run("r1", "2026-11-01T10:00:00+00:00", values=(1.5, 2.25, 3.0))["items"][0]
+    with history.connect(db) as opened:
+        stored = history.load_run(opened, "r1")["items"]
+    assert stored == [original]  # read back as the run file had it
 
 
 @pytest.mark.parametrize(("option", "expected"), [
@@ -72,6 +77,23 @@ def test_query_filters(tmp_path, capsys, option, expected):
     code, out, _ = cli(capsys, "history", "--db", str(db), "query", "--csv", "-", *option)
     assert code == 0
     assert [row["run"] for row in csv.DictReader(io.StringIO(out))] == expected
+
+
+def test_a_stored_run_becomes_an_html_report_with_its_trends(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    db = tmp_path / "h.sqlite"
+    for day in range(1, 4):
+        history.append(db, a_run(f"r{day}", f"2026-11-0{day}T10:00:00+00:00",
+                                 values=(day, day + 0.5, day + 1.0)))
+    code, out, _ = cli(capsys, "history", "--db", str(db), "report", str(tmp_path / "a.html"))
+    assert code == 0 and "(run r3 of 2026-11-03T10:00:00+00:00)" in out
+    page = (tmp_path / "a.html").read_text()
+    assert "<h2>Trends" in page and '<td class="">3.50</td>' in page  # r3's p50
+    code, _, _ = cli(capsys, "history", "--db", str(db), "report", str(tmp_path / "b.html"),
+                     "--run", "r1")
+    assert code == 0 and '<td class="">1.50</td>' in (tmp_path / "b.html").read_text()
+    code, _, err = cli(capsys, "history", "--db", str(db), "report", "c.html", "--run", "r")
+    assert code == 1 and "3 runs in the history store with an id starting 'r'" in err
 
 
 def test_a_missing_database_is_an_error_that_says_where(tmp_path, capsys):
