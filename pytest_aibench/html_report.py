@@ -122,21 +122,20 @@ def _run_header(run: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> s
 def _summary(items: Sequence[Mapping[str, Any]]) -> str:
     compared = any("comparison" in item for item in items)
     header = COMPARE_COLUMNS if compared else COLUMNS
-    rows = summary_rows(items, compared)
     text = {0, 1, len(COLUMNS) - 1, len(COMPARE_COLUMNS) - 1}
-    cells = "".join(
-        "<tr>" + "".join(_cell(i, value, i in text) for i, value in enumerate(row)) + "</tr>"
-        for row in rows)
-    head = "".join(f"<th class=\"{'text' if i in text else ''}\">{html.escape(name)}</th>"
-                   for i, name in enumerate(header))
-    return f"<h2>Summary</h2><table><tr>{head}</tr>{cells}</table>"
+    verdict = len(COMPARE_COLUMNS) - 1
+    head = "".join(_cell("th", name, ["text"] if i in text else []) for i, name in
+                   enumerate(header))
+    rows = "".join("<tr>" + "".join(
+        _cell("td", value, (["text"] if i in text else []) +
+              ([value] if i == verdict and value in STATUS_COLOURS else []))
+        for i, value in enumerate(row)) + "</tr>" for row in summary_rows(items, compared))
+    return f"<h2>Summary</h2><table><tr>{head}</tr>{rows}</table>"
 
 
-def _cell(column: int, value: str, text: bool) -> str:
-    classes = ["text"] if text else []
-    if column == len(COMPARE_COLUMNS) - 1 and value in STATUS_COLOURS:
-        classes.append(value)
-    return f"<td class=\"{' '.join(classes)}\">{html.escape(value)}</td>"
+def _cell(tag: str, value: str, classes: Sequence[str]) -> str:
+    attribute = f" class=\"{' '.join(classes)}\"" if classes else ""
+    return f"<{tag}{attribute}>{html.escape(value)}</{tag}>"
 
 
 def _distributions(items: Sequence[Mapping[str, Any]],

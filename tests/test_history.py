@@ -88,10 +88,10 @@ def test_a_stored_run_becomes_an_html_report_with_its_trends(tmp_path, capsys):
     code, out, _ = cli(capsys, "history", "--db", str(db), "report", str(tmp_path / "a.html"))
     assert code == 0 and "(run r3 of 2026-11-03T10:00:00+00:00)" in out
     page = (tmp_path / "a.html").read_text()
-    assert "<h2>Trends" in page and '<td class="">3.50</td>' in page  # r3's p50
+    assert "<h2>Trends" in page and '<td>3.50</td>' in page  # r3's p50
     code, _, _ = cli(capsys, "history", "--db", str(db), "report", str(tmp_path / "b.html"),
                      "--run", "r1")
-    assert code == 0 and '<td class="">1.50</td>' in (tmp_path / "b.html").read_text()
+    assert code == 0 and '<td>1.50</td>' in (tmp_path / "b.html").read_text()
     code, _, err = cli(capsys, "history", "--db", str(db), "report", "c.html", "--run", "r")
     assert code == 1 and "3 runs in the history store with an id starting 'r'" in err
 
