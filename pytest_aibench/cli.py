@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import history
-from .report import format_number, main_key, render_table
+from .report import format_number, render_table
 from .store import read_run
 
 DEFAULT_HISTORY = Path(".aibench") / "history.sqlite"
@@ -137,11 +137,7 @@ def _report(args: argparse.Namespace) -> int:
 
     with history.connect(args.db, create=False) as db:
         run = history.load_run(db, args.run)
-        trends: dict[str, list[history.TrendPoint]] = {}
-        for item in run["items"]:
-            key = main_key(item)
-            if key:
-                trends.update(history.trends(db, [item["nodeid"]], key, args.last))
+        trends = history.trends(db, run["items"], args.last)
     html_report.write(args.output, run, trends=trends, top_operators=args.ops)
     print(f"aibench: wrote {args.output} (run {run['id']} of {run['created']})")
     return 0
@@ -153,7 +149,3 @@ def _import(args: argparse.Namespace) -> int:
         added += history.append(args.db, read_run(path))
     print(f"aibench: added {added} of {len(args.files)} runs to {args.db}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

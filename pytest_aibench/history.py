@@ -14,11 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .report import main_key
 
 SCHEMA_VERSION = 1
 # Metric fields with columns of their own; the rest (info_string, summary_source, ...) is kept
@@ -282,19 +284,22 @@ class TrendPoint:
     p90: float | None
 
 
-def trends(db: sqlite3.Connection, nodeids: Sequence[str], key: str,
+def trends(db: sqlite3.Connection, items: Iterable[Mapping[str, Any]],
            last: int = 30) -> dict[str, list[TrendPoint]]:
-    """Per node id, the ``key`` metric's p50 over the ``last`` runs that measured it."""
+    """Per item (by node id), the p50 of its main metric (``report.main_key``) over the
+    ``last`` runs that measured it, oldest first."""
     found: dict[str, list[TrendPoint]] = {}
-    for nodeid in nodeids:
-        where, args = Filters(item=_literal_glob(nodeid), metric=key).where()
+    for item in items:
+        key = main_key(item)
+        if key is None:
+            continue
+        where, args = Filters(item=_literal_glob(item["nodeid"]), metric=key).where()
         rows = db.execute(
             "SELECT runs.created, runs.commit_id, runs.uid, metrics.p50, "
             "json_extract(metrics.summary, '$.p10'), json_extract(metrics.summary, '$.p90') "
-            f"{_JOINED} "
-            f"WHERE {where} AND metrics.p50 IS NOT NULL ORDER BY runs.created DESC, runs.id DESC "
-            "LIMIT ?", [*args, last]).fetchall()
-        found[nodeid] = [TrendPoint(*row) for row in reversed(rows)]
+            f"{_JOINED} WHERE {where} AND metrics.p50 IS NOT NULL "
+            "ORDER BY runs.created DESC, runs.id DESC LIMIT ?", [*args, last]).fetchall()
+        found[item["nodeid"]] = [TrendPoint(*row) for row in reversed(rows)]
     return found
 
 

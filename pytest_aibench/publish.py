@@ -12,7 +12,6 @@ from typing import Any
 from . import history
 from .faipep_reporters import simple_screen_lines, write_local_tree, write_simple_local
 from .remote import Endpoint, Reporter
-from .report import main_key
 from .settings import Settings
 from .store import save_run, to_github_benchmark, to_pytest_benchmark, write_json
 
@@ -95,11 +94,7 @@ def _write_html(path: Path, top_operators: int, run: Mapping[str, Any],
 
     trends: dict[str, list[history.TrendPoint]] = {}
     if database and database.is_file():
-        items = [item for item in run["items"] if item.get("metrics")]
         with history.connect(database) as db:
-            for item in items:
-                key = main_key(item)
-                if key:
-                    trends.update(history.trends(db, [item["nodeid"]], key))
+            trends = history.trends(db, [item for item in run["items"] if item.get("metrics")])
     html_report.write(path, run, control_run=control_run, trends=trends,
                       top_operators=top_operators)
