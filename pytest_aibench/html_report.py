@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,14 +54,13 @@ def write(path: Path, run: Mapping[str, Any], **options: Any) -> None:
     write_text(path, render(run, **options))
 
 
-def render(run: Mapping[str, Any], *, control_run: Mapping[str, Any] | None = None,
+def render(run: Mapping[str, Any], *, control_items: Iterable[Mapping[str, Any]] = (),
            trends: Mapping[str, Sequence[TrendPoint]] | None = None,
            top_operators: int = 10) -> str:
     items = sorted((item for item in run["items"] if item.get("metrics")),
                    key=lambda item: str(item["nodeid"]))
-    control_items = {item_key(item): item for item in (control_run or {}).get("items", [])
-                     if item.get("metrics")}
-    controls = {item["nodeid"]: _control_values(item, control_items) for item in items}
+    control = {item_key(item): item for item in control_items if item.get("metrics")}
+    controls = {item["nodeid"]: _control_values(item, control) for item in items}
     sections = [_run_header(run, items), _summary(items), _distributions(items, controls),
                 _verdicts(items), _operators(items, top_operators), _energy(items),
                 _trends(items, trends or {}, str(run.get("id", "")))]

@@ -424,10 +424,11 @@ class AibenchSession:
             plugin={"name": "pytest-aibench", "version": __version__,
                     "pytest": pytest.__version__},
         )
-        control_run = read_run(self.control_path) if self.control_path and self.settings.html \
-            else None  # the HTML report plots the control's samples
         self.published = publish(run, self.settings, storage=self.storage,
-                                 control_run=control_run)
+                                 control_items=self.control.items.values() if self.control
+                                 else ())
+        if self.published.errors and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR  # an output path that is unusable
 
     def _deferred_regressions(self, session: pytest.Session) -> None:
         """With --aibench-fdr, regressions stand only after Benjamini-Hochberg over the run."""
@@ -438,10 +439,21 @@ class AibenchSession:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if is_worker(self.config):
+            return
+        self._tables(terminalreporter)
+        for line in self.published.lines:
+            terminalreporter.write_line(line)
+        for line in self.published.errors:
+            terminalreporter.write_line(line, red=True, bold=True)
+        for path in self.published.written:
+            terminalreporter.write_line(f"aibench: wrote {path}")
+
+    def _tables(self, terminalreporter: Any) -> None:
         compared = self.control is not None or any("comparison" in item
                                                    for item in self.results.values())
         rows = summary_rows(self.results.values(), compared)
-        if is_worker(self.config) or not rows:
+        if not rows:
             return
         measured = sum(1 for item in self.results.values() if item["metrics"])
         terminalreporter.write_sep("-", f"aibench: {len(rows)} metric rows from {measured} items")
@@ -454,10 +466,6 @@ class AibenchSession:
             for line in render_table(operators, OPERATOR_COLUMNS, text_columns=(0, 1, 2)):
                 terminalreporter.write_line(line)
         self._comparison_summary(terminalreporter)
-        for line in self.published.lines:
-            terminalreporter.write_line(line)
-        for path in self.published.written:
-            terminalreporter.write_line(f"aibench: wrote {path}")
 
     def _comparison_summary(self, terminalreporter: Any) -> None:
         control = self.control

@@ -4,8 +4,9 @@ history store, the remote reporter and the HTML report. Called once, by the cont
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ _OFF = ("off", "no", "none", "false", "0")
 class Published:
     written: list[Path] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
 
 def wants_run_files(settings: Settings) -> bool:
@@ -40,43 +42,55 @@ def history_path(settings: Settings, storage: Path) -> Path | None:
 
 
 def publish(run: Mapping[str, Any], settings: Settings, *, storage: Path,
-            control_run: Mapping[str, Any] | None) -> Published:
+            control_items: Iterable[Mapping[str, Any]] = ()) -> Published:
+    """Everything asked for. An output that cannot be written is an error line (and the
+    session fails), never a lost run: the other outputs are still written."""
     measured = any(item.get("metrics") for item in run["items"])
-    done = Published(written=write_files(run, settings, storage))
+    done = Published()
     database = history_path(settings, storage)
-    if measured and database:
+    if measured and database:  # first, so that the HTML report's trends include this run
         done.lines.append(_append_history(database, run))
+    for option, write in _outputs(run, settings, storage, control_items, database).items():
+        try:
+            done.written += write()
+        except OSError as exc:
+            done.errors.append(f"aibench: {option}: could not write: {exc}")
     if measured and settings.remote_reporter:
         reporter = Reporter(Endpoint.parse(settings.remote_reporter),
                             settings.remote_access_token, storage / "spool",
                             settings.remote_timeout)
         done.lines += reporter.report(run)
-    if settings.html:
-        _write_html(settings.html, settings.ops, run, control_run, database)
-        done.written.append(settings.html)
     if settings.simple_screen_reporter:
         done.lines += simple_screen_lines(run)
     return done
 
 
-def write_files(run: Mapping[str, Any], settings: Settings, storage: Path) -> list[Path]:
-    written = []
-    if settings.json:
-        write_json(settings.json, run)
-        written.append(settings.json)
+def _outputs(run: Mapping[str, Any], settings: Settings, storage: Path,
+             control_items: Iterable[Mapping[str, Any]],
+             database: Path | None) -> dict[str, Callable[[], list[Path]]]:
+    """The files asked for, by the option that asked, each as the function that writes them."""
+    outputs: dict[str, Callable[[], list[Path]]] = {}
+    if path := settings.json:
+        outputs["--aibench-json"] = partial(_dump, path, run)
     if settings.save or settings.autosave:
-        written.append(save_run(storage, run, settings.save))
-    if settings.benchmark_json:
-        write_json(settings.benchmark_json, to_pytest_benchmark(run))
-        written.append(settings.benchmark_json)
-    if settings.github_json:
-        write_json(settings.github_json, to_github_benchmark(run))
-        written.append(settings.github_json)
-    if settings.local_reporter:
-        written += write_local_tree(settings.local_reporter, run)
-    if settings.simple_local_reporter:
-        written += write_simple_local(settings.simple_local_reporter, run)
-    return written
+        outputs["--aibench-save"] = lambda: [save_run(storage, run, settings.save)]
+    if path := settings.benchmark_json:
+        outputs["--aibench-benchmark-json"] = partial(_dump, path, to_pytest_benchmark(run))
+    if path := settings.github_json:
+        outputs["--aibench-github-json"] = partial(_dump, path, to_github_benchmark(run))
+    if path := settings.local_reporter:
+        outputs["--aibench-local-reporter"] = partial(write_local_tree, path, run)
+    if path := settings.simple_local_reporter:
+        outputs["--aibench-simple-local-reporter"] = partial(write_simple_local, path, run)
+    if path := settings.html:
+        outputs["--aibench-html"] = partial(_write_html, path, settings.ops, run,
+                                            list(control_items), database)
+    return outputs
+
+
+def _dump(path: Path, data: Any) -> list[Path]:
+    write_json(path, data)
+    return [path]
 
 
 def _append_history(database: Path, run: Mapping[str, Any]) -> str:
@@ -89,12 +103,13 @@ def _append_history(database: Path, run: Mapping[str, Any]) -> str:
 
 
 def _write_html(path: Path, top_operators: int, run: Mapping[str, Any],
-                control_run: Mapping[str, Any] | None, database: Path | None) -> None:
+                control_items: list[Mapping[str, Any]], database: Path | None) -> list[Path]:
     from . import html_report
 
     trends: dict[str, list[history.TrendPoint]] = {}
     if database and database.is_file():
         with history.connect(database) as db:
             trends = history.trends(db, [item for item in run["items"] if item.get("metrics")])
-    html_report.write(path, run, control_run=control_run, trends=trends,
+    html_report.write(path, run, control_items=control_items, trends=trends,
                       top_operators=top_operators)
+    return [path]

@@ -10,6 +10,7 @@ from pytest_aibench import html_report
 from pytest_aibench.history import TrendPoint
 
 from .chromium import check_page, find_browser
+from .helpers import generic_spec, write_json, write_program
 from .report_demo import RUNS, build
 
 pytest.importorskip("matplotlib")
@@ -77,10 +78,21 @@ def test_a_saved_control_run_is_plotted_beside_the_item():
                      device={"kind": "host"})
     control = item("m.json::m[t-host]", [5.0, 5.5, 6.0], device={"kind": "host"})
     page = html_report.render({"created": "2026-11-28T10:00:00+00:00", "items": [treatment]},
-                              control_run={"items": [control]})
+                              control_items=[control])
     distribution = next(svg for svg in svgs(page) if "m[t-host]" in svg)
     assert "control" in distribution and "treatment" in distribution
     assert "Grey: control, blue: treatment." in page
+
+
+def test_a_compare_run_plots_the_saved_control_beside_each_item(pytester):
+    write_program(pytester.path / "prog.py")
+    write_json(pytester.path / "demo.json", generic_spec("demo"))
+    pytester.runpytest("--aibench-spec=demo.json", "--aibench-save=base").assert_outcomes(
+        passed=1)
+    pytester.runpytest("--aibench-spec=demo.json", "--aibench-compare=base",
+                       "--aibench-html=report.html").assert_outcomes(passed=1)
+    figures = svgs((pytester.path / "report.html").read_text())
+    assert any("control" in svg and "treatment" in svg for svg in figures)
 
 
 @needs_browser

@@ -68,3 +68,14 @@ def test_fai_pep_reporters_take_python_tests_using_the_fixture(pytester):
     assert len(data["NET latency"]["values"]) == 50
     written = list((pytester.path / "tree").rglob("NET-latency.txt"))
     assert len(written) == 1 and "/pytest/test_sum/delay/" in written[0].as_posix()
+
+
+def test_an_output_that_cannot_be_written_fails_the_session_and_keeps_the_others(pytester):
+    (pytester.path / "taken").write_text("a file where a folder is needed")
+    result = observer_run(pytester, "--aibench-html=taken/report.html",
+                          "--aibench-json=run.json")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["aibench: --aibench-html: could not write: *taken*",
+                                 "aibench: wrote run.json"])
+    assert json.loads((pytester.path / "run.json").read_text())["items"]
