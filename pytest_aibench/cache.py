@@ -1,10 +1,10 @@
 """The model cache: find each spec file's bytes, download them once, check their MD5.
 
-Remote files live at ``<cache>/<format>/<model name>/<filename>``. A download streams into a
-temporary file beside the target and is renamed into place only once its size and MD5 are right,
-so a failed or interrupted download never leaves a half file that a later run would trust. xdist
-workers that need the same file take a lock, so it is fetched once. The spec file is never
-rewritten: a wrong MD5 is an error that says what to change.
+Remote files live at ``<cache>/<format>/<model name>/<source key>/<filename>``. A download
+streams into a temporary file beside the target and is renamed into place only once its size and
+MD5 are right, so a failed or interrupted download never leaves a half file that a later run
+would trust. xdist workers that need the same file take a lock, so it is fetched once. The spec
+file is never rewritten: a wrong MD5 is an error that says what to change.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 from . import __version__
 from .errors import CacheError
+from .names import path_component
 from .spec import Case, FileRef
 
 Progress = Callable[[str, int, "int | None"], None]
@@ -94,7 +95,13 @@ class ModelCache:
         return case.spec_path.parent / location
 
     def cached_path(self, ref: FileRef, case: Case) -> Path:
-        return self.root / case.format / case.name / ref.filename
+        """``<cache>/<format>/<model name>/<source key>/<filename>``: the source key (a digest of
+        the URL) keeps apart two specs whose model and file names agree but whose bytes come
+        from different places. Every component is a safe name (spec load checked them)."""
+        source = hashlib.sha1(ref.location.encode(), usedforsecurity=False).hexdigest()[:16]
+        return self.root.joinpath(path_component(case.format, "format"),
+                                  path_component(case.name, "model name"), source,
+                                  path_component(ref.filename, "filename"))
 
     def _fetch_remote(self, ref: FileRef, case: Case) -> Path:
         target = self.cached_path(ref, case)

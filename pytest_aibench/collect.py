@@ -22,7 +22,7 @@ import pytest
 from .devices.base import DeviceInfo
 from .errors import AibenchError, SpecError, Unsupported
 from .runners.execute import Execution, execute
-from .spec import Case, load_cases_from, read_spec_data, spec_kind
+from .spec import FORMAT_FRAMEWORKS, Case, load_cases_from, read_spec_data, spec_kind
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
@@ -61,9 +61,19 @@ def targets(devices: list[DeviceInfo], fleet: str) -> dict[str, tuple[DeviceInfo
     return pools
 
 
-def mark_name(text: str) -> str:
-    """A usable ``-m`` name for a framework, format, metric or platform."""
-    return re.sub(r"\W", "_", text.lower()) or "_"
+# pytest's own marks change how an item runs: a spec whose metric is "skip" must not skip.
+_PYTEST_MARKS = frozenset({"skip", "skipif", "xfail", "parametrize", "usefixtures",
+                           "filterwarnings", "tryfirst", "trylast"})
+
+
+def mark_name(text: str) -> str | None:
+    """A usable ``-m`` name for a framework, format, metric or platform, or ``None`` where the
+    text keeps no letter or digit. The spec keeps its name; only the mark is cleaned: pytest
+    refuses marks that start with ``_``, and a name of one of pytest's own marks is prefixed."""
+    name = re.sub(r"\W+", "_", text.lower()).strip("_")
+    if not name:
+        return None
+    return f"aibench_{name}" if name in _PYTEST_MARKS else name
 
 
 class SpecItem(pytest.Function):
@@ -93,12 +103,18 @@ class SpecFile(pytest.File):
             if spec_kind(data) is None and not plugin.named_explicitly(self.path):
                 return []  # some other JSON file in a spec folder (golden data, configs)
             cases = load_cases_from(self.path, data, plugin.settings.string_map)
+            return list(self._items(cases, targets(plugin.devices, plugin.settings.fleet)))
         except SpecError as exc:
             plugin.broken_specs.add(self.nodeid)
             shown = os.path.relpath(exc.path, self.config.invocation_params.dir)
             raise self.CollectError(exc.message(exc.path if shown.startswith("..") else shown)) \
                 from None
-        return list(self._items(cases, targets(plugin.devices, plugin.settings.fleet)))
+        except Exception as exc:  # a spec we failed to foresee: still an error of this file only
+            plugin.broken_specs.add(self.nodeid)
+            raise self.CollectError(
+                f"{self.path}: pytest-aibench could not load this spec "
+                f"({type(exc).__name__}: {exc}); the other specs still run. Please report this "
+                "with the spec file") from exc
 
     def _items(self, cases: list[Case], groups: dict[str, tuple[DeviceInfo, ...]],
                ) -> Iterator[SpecItem]:
@@ -119,12 +135,13 @@ class SpecFile(pytest.File):
         device = devices[0]
         if len(devices) == 1:
             item.stash[DEVICE] = device
-        for label in dict.fromkeys(
+        for text in dict.fromkeys(
             ("aibench", case.format, case.framework, case.metric, device.kind)
         ):
-            marker = mark_name(label)
-            register_mark(self.config, marker)
-            item.add_marker(marker)
+            marker = mark_name(text)
+            if marker:
+                register_mark(self.config, marker)
+                item.add_marker(marker)
         item.extra_keyword_matches.update({case.name, case.identifier, label})
         return item
 
@@ -135,6 +152,15 @@ _MARK_HELP = {
 
 
 _REGISTERED = pytest.StashKey[set[str]]()
+# The marks of every built-in format, framework, metric and device kind, declared at start-up so
+# that ``pytest --markers`` lists them; others (a plugin's framework) are declared at collection.
+KNOWN_MARKS = (*sorted({*FORMAT_FRAMEWORKS, *FORMAT_FRAMEWORKS.values()}), "delay", "error",
+               "power", "host", "android", "ios", "ssh")
+
+
+def register_known_marks(config: pytest.Config) -> None:
+    for name in KNOWN_MARKS:
+        register_mark(config, name)
 
 
 def register_mark(config: pytest.Config, name: str) -> None:

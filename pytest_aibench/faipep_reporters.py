@@ -9,19 +9,19 @@ framework, the net, the metric, the identifier and the commit.
 from __future__ import annotations
 
 import json
-import re
-import shutil
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .names import path_component
+from .store import write_text
 
-def filename(text: str) -> str:
-    """FAI-PEP's file name rule: spaces, backslashes, colons and slashes become dashes, and
-    only letters, digits, ``_ . -`` are kept."""
-    return re.sub(r"[^\w.\-]", "", re.sub(r"[ \\:/]", "-", text))
+
+def filename(text: str, what: str = "name") -> str:
+    """FAI-PEP's file name rule, made safe (never empty, ``.`` or ``..``): see names.py."""
+    return path_component(text, what)
 
 
 def _commit_time(run: Mapping[str, Any]) -> datetime:
@@ -78,9 +78,9 @@ def write_local_tree(root: Path, run: Mapping[str, Any]) -> list[Path]:
     when = _commit_time(run)
     for entry in records(run):
         meta = entry["meta"]
-        folder = root.joinpath(*(filename(str(meta[key])) for key in (
+        folder = root.joinpath(*(filename(str(meta[key]), key) for key in (
             "platform", "framework", "net_name", "metric", "identifier")),
-            str(when.year), str(when.month), str(when.day), filename(meta["commit"]))
+            str(when.year), str(when.month), str(when.day), filename(meta["commit"], "commit"))
         folder = _first_unused(folder)
         folder.mkdir(parents=True)
         for key, record in entry["data"].items():
@@ -93,21 +93,20 @@ def write_local_tree(root: Path, run: Mapping[str, Any]) -> list[Path]:
 
 
 def write_simple_local(root: Path, run: Mapping[str, Any]) -> list[Path]:
-    """``<identifier>/data.txt``: the item's data as compact JSON (the folder is replaced). An
-    identifier measured on several devices gets ``-<device hash>`` so none overwrites another."""
+    """``<identifier>/data.txt``: the item's data as compact JSON (an earlier run's data.txt is
+    replaced, atomically; nothing else in the folder is touched). An identifier measured on
+    several devices gets ``-<device hash>`` so none overwrites another."""
     written = []
     entries = list(records(run))
-    seen = Counter(entry["meta"]["identifier"] for entry in entries)
+    seen = Counter(filename(entry["meta"]["identifier"], "identifier") for entry in entries)
     for entry in entries:
         meta = entry["meta"]
-        name = meta["identifier"] + (f"-{meta['platform_hash']}" if seen[meta["identifier"]] > 1
-                                     else "")
-        folder = root / filename(name)
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        (folder / "data.txt").write_text(json.dumps(entry["data"], separators=(",", ":")),
-                                         encoding="utf-8")
-        written.append(folder / "data.txt")
+        name = filename(meta["identifier"], "identifier")
+        if seen[name] > 1:
+            name = filename(f"{name}-{meta['platform_hash']}", "identifier")
+        path = root / name / "data.txt"
+        write_text(path, json.dumps(entry["data"], separators=(",", ":")))
+        written.append(path)
     return written
 
 

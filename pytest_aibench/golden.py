@@ -48,7 +48,7 @@ class Comparison:
     name: str
     max_abs: float
     mean_abs: float
-    rel_l2: float
+    rel_l2: float | None
     cosine: float | None
     worst_index: tuple[int, ...]
     actual: float
@@ -63,8 +63,8 @@ class Comparison:
         return (
             f"output {self.name!r} differs from its golden output beyond atol={tolerance.atol:g}"
             f" rtol={tolerance.rtol:g}: worst element {list(self.worst_index)} is "
-            f"{self.actual!r}, golden {self.expected!r} (max abs error {self.max_abs:.3g}, "
-            f"relative L2 error {self.rel_l2:.3g})"
+            f"{self.actual!r}, golden {self.expected!r} (max abs error {self.max_abs:.3g}"
+            + (f", relative L2 error {self.rel_l2:.3g})" if self.rel_l2 is not None else ")")
         )
 
 
@@ -81,14 +81,19 @@ def compare(name: str, actual: Any, golden: Any, tolerance: Tolerance) -> Compar
             )
         got = got.reshape(want.shape)
     diff = np.abs(got - want)
-    worst = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
+    # The element furthest beyond its own bound atol + rtol*|g| (a NaN counts as furthest), not
+    # the largest absolute error, which may lie within rtol of a large golden value.
+    bound = tolerance.atol + tolerance.rtol * np.abs(want)
+    excess = np.where(np.isnan(diff), np.inf, diff - bound)
+    worst = np.unravel_index(int(np.argmax(excess)), diff.shape) if diff.size else ()
     norms = float(np.linalg.norm(got)) * float(np.linalg.norm(want))
     error_norm, golden_norm = float(np.linalg.norm(got - want)), float(np.linalg.norm(want))
     return Comparison(
         name=name,
         max_abs=float(diff.max()) if diff.size else 0.0,
         mean_abs=float(diff.mean()) if diff.size else 0.0,
-        rel_l2=error_norm / golden_norm if golden_norm else (math.inf if error_norm else 0.0),
+        # Undefined against an all-zero golden (as cosine is): left out, never an infinity.
+        rel_l2=error_norm / golden_norm if golden_norm else None,
         cosine=float(np.dot(got.ravel(), want.ravel())) / norms if norms else None,
         worst_index=tuple(int(i) for i in worst),
         actual=float(got[worst]) if diff.size else math.nan,

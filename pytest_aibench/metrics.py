@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,23 +98,40 @@ class MetricRecord:
     def key(self) -> str:
         return f"{self.type} {self.metric}"
 
+    @property
+    def finite_values(self) -> list[float]:
+        return [value for value in self.values if math.isfinite(value)]
+
+    def non_finite(self) -> dict[str, int]:
+        """How many samples (or tool statistics) were NaN or infinite, by kind; empty if none."""
+        found = Counter(str(value) for value in self.values if not math.isfinite(value))
+        found.update(f"{name} {value}" for name, value in (self.summary or {}).items()
+                     if value is not None and not math.isfinite(value))
+        return dict(found)
+
     def statistics(self, names: Sequence[str] = DEFAULT_STATISTICS) -> Summary:
-        """Statistics from the raw samples, else the tool's own summary, else nothing."""
+        """Statistics from the finite raw samples, else the tool's own summary, else nothing."""
         if self.values:
-            return summarize(self.values, names)
-        return dict(self.summary or {})
+            return summarize(self.finite_values, names)
+        return {name: value if value is None or math.isfinite(value) else None
+                for name, value in (self.summary or {}).items()}
 
     def to_dict(self, names: Sequence[str] = DEFAULT_STATISTICS) -> dict[str, Any]:
-        return {
+        """As the run file keeps it. JSON has no NaN or Infinity: ``values`` holds the finite
+        samples only and ``non_finite`` counts the others by kind (``{"nan": 1}``), so a run
+        file stays valid JSON for every reader; ``num_runs`` still counts them all."""
+        record = {
             "type": self.type,
             "metric": self.metric,
             "unit": self.unit,
-            "values": list(self.values),
+            "values": self.finite_values,
             "num_runs": self.num_runs if self.num_runs is not None else len(self.values),
             "summary": self.statistics(names),
             "summary_source": "samples" if self.values else ("tool" if self.summary else None),
             "info_string": self.info_string,
         }
+        bad = self.non_finite()
+        return {**record, "non_finite": bad} if bad else record
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MetricRecord:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -17,11 +18,12 @@ import pytest
 
 from . import __version__, hookspec
 from .cache import ModelCache
-from .collect import CANDIDATES, CASE, DEVICE, SpecFile
+from .collect import CANDIDATES, CASE, DEVICE, SpecFile, register_known_marks
 from .compare import ControlRun, adjust_for_many, item_key
 from .devices.base import Device, DeviceInfo
-from .devices.fleet import discover, lease_any, open_device
+from .devices.fleet import discover, open_device
 from .devices.host import cpu_model, host_info
+from .devices.lease import DEFAULT_LEASES, lease_any
 from .errors import DeviceError
 from .metrics import DEFAULT_STATISTICS
 from .publish import Published, publish, wants_run_files
@@ -39,7 +41,7 @@ from .runners import BUILTIN_RUNNERS
 from .runners.base import CaseFiles, Runner
 from .settings import Settings, add_options, from_config
 from .spec import SPEC_SUFFIXES, Case
-from .store import build_run, commit_info, find_run, machine_info, read_run
+from .store import build_run, commit_info, find_run, finite, machine_info, read_run
 
 SESSION = pytest.StashKey["AibenchSession"]()
 RECORDER = pytest.StashKey[Recorder]()
@@ -61,6 +63,23 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+
+
+_SECRET_FLAG = "--aibench-remote-access-token"
+
+
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """The access token's value masked in the invocation arguments, which ``--debug`` writes to
+    its log once parsing ends (and which nothing else of pytest's needs the secret in)."""
+    args = list(early_config.invocation_params.args)
+    for index, arg in enumerate(args):
+        if arg.startswith(f"{_SECRET_FLAG}="):
+            args[index] = f"{_SECRET_FLAG}=***"
+        elif arg == _SECRET_FLAG and index + 1 < len(args):
+            args[index + 1] = "***"
+    if tuple(args) != tuple(early_config.invocation_params.args):
+        early_config.invocation_params = dataclasses.replace(
+            early_config.invocation_params, args=tuple(args))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -103,8 +122,11 @@ def _renamed(devices: list[DeviceInfo], mapping_file: Path | None) -> list[Devic
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "aibench(iterations=None, warmup=None): settings of the aibench fixture"
+        "markers", "aibench(iterations=None, warmup=None): every spec item and every test that "
+        "uses the aibench fixture (deselect them all with -m 'not aibench'); the arguments set "
+        "the fixture's iterations and warmup"
     )
+    register_known_marks(config)
     session = AibenchSession(config, from_config(config))
     config.stash[SESSION] = session
     config.pluginmanager.register(session, "aibench-session")
@@ -194,6 +216,13 @@ class AibenchSession:
             return SpecFile.from_parent(parent, path=file_path)
         return None
 
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Tests that use the aibench fixture carry the aibench mark, as spec items do."""
+        for item in items:
+            if isinstance(item, pytest.Function) and "aibench" in item.fixturenames and \
+                    item.get_closest_marker("aibench") is None:
+                item.add_marker("aibench")
+
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed and report.nodeid not in self.broken_specs:
             self._other_collection_errors += 1
@@ -225,6 +254,13 @@ class AibenchSession:
             root=self.settings.model_cache, root_model_dir=self.settings.root_model_dir,
             timeout=self.settings.download_timeout, progress=self._download_progress,
         )
+
+    def lease(self, candidates: tuple[DeviceInfo, ...]) -> contextlib.AbstractContextManager[
+            DeviceInfo]:
+        """A lease on the first free device of ``candidates``, said while it is waited for."""
+        settings = self.settings
+        return lease_any(candidates, settings.lease_dir or DEFAULT_LEASES,
+                         timeout=settings.lease_timeout, notify=self.tell)
 
     def open_device(self, info: DeviceInfo) -> Device:
         if info.id not in self._devices:
@@ -282,20 +318,25 @@ class AibenchSession:
         return Recorder(int(iterations), FIXTURE_WARMUP if warmup is None else int(warmup))
 
     def _download_progress(self, url: str, done: int, total: int | None) -> None:
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        capture = self.config.pluginmanager.get_plugin("capturemanager")
-        if capture is None or (total or done) < 4 * _MIB:
+        if (total or done) < 4 * _MIB:
             return
         size = f"{done / _MIB:.1f} of {total / _MIB:.1f} MiB" if total else f"{done / _MIB:.1f} MiB"
+        self.tell(f"aibench: downloading {url}: {size}")
+
+    def tell(self, line: str) -> None:
+        """A line for the user while an item runs (a download, a wait for a device)."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if capture is None:
+            return
         with capture.global_and_fixture_disabled():
             if is_worker(self.config):
                 # An xdist worker's terminal output is dropped, but its stderr is the
-                # controller's: the user sees the download as it happens.
+                # controller's: the user sees the line as it happens.
                 worker = getattr(self.config, "workerinput", {}).get("workerid", "worker")
-                print(f"[{worker}] aibench: downloading {url}: {size}", file=sys.stderr,
-                      flush=True)
+                print(f"[{worker}] {line}", file=sys.stderr, flush=True)
             elif reporter is not None:
-                reporter.write_line(f"aibench: downloading {url}: {size}")
+                reporter.write_line(line)
 
     # -- reporting -------------------------------------------------------------------------
 
@@ -314,7 +355,8 @@ class AibenchSession:
         }
         # Plain JSON types only: xdist's serialiser refuses numpy scalars and str subclasses such
         # as torch's version string, and the run file is JSON anyway.
-        return cast("dict[str, Any]", json.loads(json.dumps(payload, default=str)))
+        # NaN and infinities become null here, once, so every output after this is valid JSON.
+        return cast("dict[str, Any]", json.loads(json.dumps(finite(payload), default=str)))
 
     def _describe(self, case: Case) -> dict[str, Any]:
         root = self.config.rootpath
@@ -334,6 +376,7 @@ class AibenchSession:
             if payload is not None:
                 if call.when == "call" and self.control is not None and "comparison" not in payload:
                     self._judge(report, payload, self.control)
+                _fail_on_non_finite(report, payload)
                 setattr(report, REPORT_ATTRIBUTE, payload)
         return report
 
@@ -507,6 +550,17 @@ class _XdistHooks:
             node.workerinput[_WORKER_CONTROL] = str(self.session.control_path)
 
 
+def _fail_on_non_finite(report: pytest.TestReport, payload: dict[str, Any]) -> None:
+    """A NaN or infinite measurement fails its item (its other samples are still kept)."""
+    bad = [f"{metric['type']} {metric['metric']}: "
+           + ", ".join(f"{count} {kind}" for kind, count in metric["non_finite"].items())
+           for metric in payload.get("metrics", []) if metric.get("non_finite")]
+    if bad and report.passed:
+        report.outcome = "failed"
+        report.longrepr = ("aibench: measurements that are not finite numbers (kept out of the "
+                           "statistics, counted in the run file as non_finite): " + "; ".join(bad))
+
+
 def _relative(path: Path, root: Path) -> str:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
@@ -547,7 +601,7 @@ def aibench_device(
     node = request.node
     candidates = node.stash.get(CANDIDATES, None) or (aibench_session.devices[0],)
     settings = aibench_session.settings
-    with lease_any(candidates) as info:
+    with aibench_session.lease(candidates) as info:
         node.stash[DEVICE] = info
         device = aibench_session.open_device(info)
         node.stash[DEVICE_STATE] = _settled_state(device, settings.max_temperature)
@@ -581,8 +635,15 @@ def aibench_files(aibench_case: Case, aibench_session: AibenchSession) -> CaseFi
 
 
 @pytest.fixture
-def aibench(request: pytest.FixtureRequest, aibench_session: AibenchSession) -> Recorder:
+def aibench(request: pytest.FixtureRequest,
+            aibench_session: AibenchSession) -> Iterator[Recorder]:
     """Time a callable (``aibench(fn, *args)``) and record metrics (``aibench.record``)."""
     recorder = aibench_session.new_recorder(request.node)
     request.node.stash[RECORDER] = recorder
-    return recorder
+    if "aibench_device" in request.fixturenames:  # that fixture holds the device's lease
+        yield recorder
+        return
+    # A Python test times on the host: it holds the host's lease as spec items do, so that two
+    # xdist workers never time at the same moment.
+    with aibench_session.lease((host_info(aibench_session.settings.platform_sig),)):
+        yield recorder

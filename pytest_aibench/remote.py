@@ -304,6 +304,9 @@ def _redirect_target(url: str, error: urllib.error.HTTPError) -> str | None:
     if error.code not in (301, 302, 303, 307, 308):
         return None
     target = urljoin(url, error.headers.get("Location", ""))
+    if urlsplit(url).scheme == "https" and urlsplit(target).scheme != "https":
+        raise Refused(f"HTTP {error.code} redirect from https to {urlsplit(target).scheme}: not "
+                      "followed, the access token would travel unencrypted")
     if urlsplit(target).hostname != urlsplit(url).hostname:
         raise Refused(f"HTTP {error.code} redirect to another host, "
                       f"{urlsplit(target).hostname}: not followed with the access token; name "

@@ -19,6 +19,7 @@ import pytest
 from .compare import Rule
 from .energy.sources import SOURCES as POWER_SOURCES
 from .golden import Tolerance
+from .names import path_component
 from .remote import Endpoint
 from .spec import parse_string_map
 
@@ -97,6 +98,11 @@ OPTIONS: tuple[Option, ...] = (
            "this many degrees C (up to 10 minutes)", "CELSIUS", kind="float"),
     Option("hash-platform-mapping", "JSON file mapping device hashes (serials, ssh addresses) "
            "to the platform names to record", "FILE", kind="path"),
+    Option("lease-dir", "folder of the device leases every run on this machine shares "
+           "(default: pytest-aibench-leases in the temp folder, made world-writable with the "
+           "sticky bit)", "DIR", kind="path"),
+    Option("lease-timeout", "seconds an item waits for a busy device before it fails "
+           "(default: no limit)", "SECONDS", kind="float"),
     Option("list-devices", "print the fleet (kind, id, name, hash, ABI, OS) and exit", "",
            kind="flag", ini=False),
     Option("power", "power source: monsoon, monsoon_with_usb, software (Android charge "
@@ -200,6 +206,8 @@ class Settings:
     reboot: bool
     max_temperature: float | None
     hash_platform_mapping: Path | None
+    lease_dir: Path | None
+    lease_timeout: float | None
     list_devices: bool
     power: str | None
     energy: bool
@@ -264,9 +272,19 @@ def _argparse(option: Option) -> dict[str, Any]:
     return {"action": "append" if option.repeat else "store", "metavar": option.metavar}
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _flag(text: str) -> bool:
+    word = text.strip().lower()
+    if word not in _TRUE + _FALSE:
+        raise ValueError(f"expected one of {', '.join(_TRUE + _FALSE[:-1])}")
+    return word in _TRUE
+
+
 _CONVERT: dict[str, Callable[[str], Any]] = {
     "str": str, "int": int, "float": float, "path": lambda text: Path(text).expanduser(),
-    "optional": str, "flag": lambda text: text.strip().lower() in ("1", "true", "yes", "on"),
+    "optional": str, "flag": _flag,
 }
 
 
@@ -300,10 +318,9 @@ def _value(config: pytest.Config, option: Option) -> Any:
     try:
         value = raw if not isinstance(raw, str) else _CONVERT[option.kind](raw)
     except ValueError:
-        raise pytest.UsageError(
-            f"{source}: expected {'an integer' if option.kind == 'int' else 'a number'}, "
-            f"found {raw!r}"
-        ) from None
+        expected = {"int": "an integer", "float": "a number"}.get(
+            option.kind, "true or false (1, yes, on / 0, no, off)")
+        raise pytest.UsageError(f"{source}: expected {expected}, found {raw!r}") from None
     if option.kind in ("int", "float") and value < 0:
         raise pytest.UsageError(f"{source}: expected a value >= 0, found {raw!r}")
     return value
@@ -317,6 +334,23 @@ def _percent(text: str) -> float:
             f"--aibench-min-effect: expected a percentage such as 5%, found {text!r}"
         ) from None
     return value
+
+
+def _check_ranges(values: dict[str, Any]) -> None:
+    """Values a number type admits but that make no sense, refused before anything runs."""
+    if not 0 < values["alpha"] < 1:
+        raise pytest.UsageError(f"--aibench-alpha: expected a probability between 0 and 1 "
+                                f"(such as 0.01), found {values['alpha']!r}")
+    for name in ("timeout", "download_timeout", "remote_timeout"):
+        if values[name] is not None and values[name] <= 0:
+            flag = "--aibench-" + name.replace("_", "-")
+            raise pytest.UsageError(f"{flag}: expected a number of seconds > 0, found "
+                                    f"{values[name]!r}")
+    if values["save"]:
+        try:
+            path_component(values["save"], "save name")
+        except ValueError as exc:
+            raise pytest.UsageError(f"--aibench-save: {exc}") from None
 
 
 def from_config(config: pytest.Config) -> Settings:
@@ -334,6 +368,7 @@ def from_config(config: pytest.Config) -> Settings:
             f"--aibench-backend: expected cpu or cuda, found {values['backend']!r}"
         )
     values["min_effect"] = _percent(values["min_effect"])
+    _check_ranges(values)
     if values["ab_control"] and not values["program"]:
         raise pytest.UsageError("--aibench-ab-control needs --aibench-program (the treatment)")
     if values["fleet"] not in ("each", "pool"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import socket
@@ -26,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from .names import path_component
 
 RUN_FORMAT = "pytest-aibench-run"
 RUN_VERSION = 1
@@ -100,7 +103,21 @@ def _umask() -> int:
 
 
 def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
+    """Strict JSON (no NaN or Infinity tokens, which other tools refuse): see finite()."""
+    write_text(path, json.dumps(finite(data), indent=1, allow_nan=False) + "\n")
+
+
+def finite(data: Any) -> Any:
+    """``data`` with every NaN or infinite float replaced by ``null``. A metric's samples keep
+    their count and order this way; the metric says how many were not finite (metrics.py), and
+    the item that produced them fails. One bad value never costs the run its files."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: finite(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [finite(value) for value in data]
+    return data
 
 
 def read_run(path: Path) -> dict[str, Any]:
@@ -115,14 +132,22 @@ def read_run(path: Path) -> dict[str, Any]:
     return data
 
 
+def save_name(name: str) -> str:
+    """A save name as it appears in file names (``feature/x`` -> ``feature-x``); ``ValueError``
+    for one that keeps no letter or digit."""
+    return path_component(name, "save name")
+
+
 def run_filename(run: Mapping[str, Any], name: str | None = None) -> str:
-    """``20261128T140102Z_3f2a9c1b7e4d[_dirty][_NAME].json``: sorts in time, names the commit."""
+    """``20261128T140102Z_3f2a9c1b7e4d[_dirty]_<run id>[_NAME].json``: sorts in time, names the
+    commit, and never names two runs alike (runs saved at once under one name stay apart)."""
     created = datetime.fromisoformat(str(run["created"])).strftime("%Y%m%dT%H%M%SZ")
     commit = run.get("commit") or {}
     stem = f"{created}_{str(commit.get('id', 'nocommit'))[:12]}"
     if commit.get("dirty"):
         stem += "_dirty"
-    return f"{stem}_{name}.json" if name else f"{stem}.json"
+    stem += f"_{str(run['id'])[:8]}"
+    return f"{stem}_{save_name(name)}.json" if name else f"{stem}.json"
 
 
 def save_run(storage: Path, run: Mapping[str, Any], name: str | None) -> Path:
@@ -136,14 +161,20 @@ def find_run(storage: Path, selector: str) -> Path:
     given = Path(selector).expanduser()
     if selector != "latest" and given.is_file():
         return given
-    saved = sorted(storage.glob("*.json")) if storage.is_dir() else []
+    saved = sorted(storage.glob("*.json"), key=_created) if storage.is_dir() else []
     if selector != "latest":
-        saved = [path for path in saved if path.name.endswith(f"_{selector}.json")]
+        saved = [path for path in saved if path.name.endswith(f"_{save_name(selector)}.json")]
     if not saved:
         what = "no saved run" if selector == "latest" else f"no run saved as {selector!r}"
         raise ValueError(f"{what} in {storage} (and no file {selector!r}); save one first with "
                          "--aibench-save NAME or --aibench-autosave")
     return saved[-1]
+
+
+def _created(path: Path) -> tuple[str, float]:
+    """Saved runs in the order they were made: the time stamp that starts their name, then (for
+    runs of the same second) their modification time."""
+    return path.name[:16], path.stat().st_mtime
 
 
 _SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}

@@ -154,12 +154,23 @@ def test_a_file_that_is_no_spec_is_refused(tmp_path):
     assert "expected a model spec" in str(error) and "['foo']" in str(error)
 
 
-@pytest.mark.parametrize("filename", ["../escape.bin", "a/../../b", "/etc/passwd"])
-def test_filenames_that_escape_the_cache_are_refused(tmp_path, filename):
+@pytest.mark.parametrize(("filename", "safe"), [("../escape.bin", "..-escape.bin"),
+                                               ("a/../../b", "a-..-..-b"),
+                                               ("/etc/passwd", "_etc-passwd")])
+def test_filenames_that_would_escape_the_cache_become_one_safe_name(tmp_path, filename, safe):
+    spec = model_spec()
+    spec["model"]["files"]["init"]["filename"] = filename
+    case = load_cases(write(tmp_path / "s.json", spec))[0]
+    assert case.model_files[0].filename == safe
+
+
+@pytest.mark.parametrize("filename", ["..", ".", "!!!", "/"])
+def test_filenames_that_name_no_file_are_refused(tmp_path, filename):
     spec = model_spec()
     spec["model"]["files"]["init"]["filename"] = filename
     error = spec_error(write(tmp_path / "s.json", spec))
     assert error.where == "model.files.init.filename"
+    assert "cannot name a file or folder" in error.problem
 
 
 def test_empty_md5_means_no_md5(tmp_path):

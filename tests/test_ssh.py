@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from pytest_aibench.devices.base import DeviceInfo
-from pytest_aibench.devices.fleet import lease
+from pytest_aibench.devices.lease import lease
 
 from . import sshd
 from .helpers import generic_spec, write_json, write_program
@@ -119,7 +119,7 @@ def test_a_lease_is_released_when_its_holder_dies(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from pathlib import Path\n"
         "from pytest_aibench.devices.base import DeviceInfo\n"
-        "from pytest_aibench.devices.fleet import lease\n"
+        "from pytest_aibench.devices.lease import lease\n"
         f"info = DeviceInfo('ssh', 'board', 'b', 'ssh://b', 'x', 'y')\n"
         f"with lease(info, Path({str(tmp_path)!r})):\n"
         "    print('held', flush=True); time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)

@@ -2,6 +2,7 @@
 prints latencies drawn from a seeded distribution, so every verdict here is reproducible."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def saved(pytester) -> list[str]:
 def test_unchanged_runs_pass_and_show_the_comparison(pytester, bench):
     bench("--aibench-save=main", seed=1).assert_outcomes(passed=2)
     [name] = saved(pytester)
-    assert name.endswith("_nocommit_main.json") and name[:8].isdigit()
+    assert re.fullmatch(r"\d{8}T\d{6}Z_nocommit_[0-9a-f]{8}_main\.json", name), name
     result = bench("--aibench-compare=main", seed=2)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines([

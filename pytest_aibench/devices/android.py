@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import DeviceError
 from .base import CommandResult, DeviceInfo
+from .shell import shell_command
 
 DEFAULT_DIR = "/data/local/tmp/aibench"
 CPUFREQ_ROOT = "/sys/devices/system/cpu"
@@ -200,11 +201,7 @@ class AndroidDevice:
         """Run the command; what it logged to logcat meanwhile joins its stderr, so observer
         rows a native program logs there (glog on Android) are read like printed ones."""
         self._shell("logcat -c")
-        folder = shlex.quote(cwd)
-        assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
-        command = (f"mkdir -p {folder} && cd {folder} && "
-                   f"{assignments + ' ' if assignments else ''}"
-                   f"timeout -k 2 {timeout:g} {shlex.join(argv)}")
+        command = shell_command(argv, env=env, cwd=cwd, timeout=timeout)
         started = time.monotonic()
         result = self._shell(command, timeout=timeout + 30)
         seconds = time.monotonic() - started

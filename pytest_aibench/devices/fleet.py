@@ -3,11 +3,7 @@ items run, and leased so that no device ever runs two items at once."""
 
 from __future__ import annotations
 
-import contextlib
 import shlex
-import tempfile
-import time
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import DeviceError
@@ -16,8 +12,6 @@ from . import android, ios
 from .base import Device, DeviceInfo
 from .host import HostDevice, host_info
 from .ssh import SshDevice, SshTarget, probe
-
-LEASES = Path(tempfile.gettempdir()) / "pytest-aibench-leases"
 
 
 def split_devices(text: str | None) -> list[str]:
@@ -67,40 +61,3 @@ def open_device(info: DeviceInfo, settings: Settings, scratch: Path,
 
 def ssh_arguments(text: str | None) -> list[str]:
     return shlex.split(text or "")
-
-
-@contextlib.contextmanager
-def lease(info: DeviceInfo, folder: Path = LEASES) -> Iterator[None]:
-    """Hold the device for one item. An exclusive file lock: every process on this machine
-    (xdist workers, other pytest runs) waits for it, and the kernel releases it when the
-    holder exits, even by a crash."""
-    with lease_any([info], folder):
-        yield
-
-
-@contextlib.contextmanager
-def lease_any(candidates: Sequence[DeviceInfo], folder: Path = LEASES,
-              poll: float = 0.05) -> Iterator[DeviceInfo]:
-    """Hold the first of ``candidates`` that is free (``--aibench-fleet pool``); wait while
-    all are busy."""
-    import fcntl
-
-    folder.mkdir(parents=True, exist_ok=True)
-    handles = [(info, (folder / f"{info.id}.lock").open("a")) for info in candidates]
-    try:
-        while True:
-            for info, handle in handles:
-                mode = fcntl.LOCK_EX | (fcntl.LOCK_NB if len(handles) > 1 else 0)
-                try:
-                    fcntl.flock(handle, mode)
-                except BlockingIOError:
-                    continue
-                try:
-                    yield info
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
-                return
-            time.sleep(poll)
-    finally:
-        for _, handle in handles:
-            handle.close()

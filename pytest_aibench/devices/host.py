@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -17,6 +14,7 @@ from pathlib import Path
 
 from ..errors import DeviceError
 from .base import CommandResult, DeviceInfo
+from .processes import run_process
 
 
 def cpu_model() -> str:
@@ -73,28 +71,20 @@ class HostDevice:
     ) -> CommandResult:
         started = time.monotonic()
         try:
-            process = subprocess.Popen(
-                list(argv), cwd=cwd, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-                start_new_session=True,
-            )
+            done = run_process(argv, env={**program_environment(), **env}, cwd=cwd,
+                               timeout=timeout)
         except OSError as exc:
             raise DeviceError(f"cannot start {argv[0]!r} on the host: {exc.strerror}") from None
-        timed_out = False
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(process.pid)
-            stdout, stderr = process.communicate()
-        finally:
-            _kill_group(process.pid)  # children the command left behind
         return CommandResult(
-            argv=list(argv), returncode=process.returncode, stdout=stdout, stderr=stderr,
-            seconds=time.monotonic() - started, timed_out=timed_out,
+            argv=list(argv), returncode=done.returncode, stdout=done.stdout, stderr=done.stderr,
+            seconds=time.monotonic() - started, timed_out=done.timed_out,
         )
 
 
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+# Our own secrets: a benchmark program is someone else's code and never needs them.
+SECRET_VARIABLES = frozenset({"AIBENCH_REMOTE_ACCESS_TOKEN"})
+
+
+def program_environment() -> dict[str, str]:
+    """The environment a benchmark program starts with: ours, less our secrets."""
+    return {name: value for name, value in os.environ.items() if name not in SECRET_VARIABLES}

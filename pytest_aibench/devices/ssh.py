@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from ..errors import DeviceError
 from .base import CommandResult, DeviceInfo
+from .shell import shell_command
 
 SSH_ERROR = 255  # what ssh exits with when the connection, not the command, failed
 
@@ -126,11 +127,7 @@ class SshDevice:
 
     def run(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str,
             timeout: float) -> CommandResult:
-        assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
-        folder = shlex.quote(cwd)
-        command = (f"mkdir -p {folder} && cd {folder} && "
-                   f"{assignments + ' ' if assignments else ''}"
-                   f"timeout -k 2 {timeout:g} {shlex.join(argv)}")
+        command = shell_command(argv, env=env, cwd=cwd, timeout=timeout)
         started = time.monotonic()
         done = self._ssh(command, timeout=timeout + 30)
         # timeout(1) exits 124 after TERM, 137 when KILL was needed

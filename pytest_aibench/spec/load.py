@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from ..names import UnsafeName, path_component
 from .legacy import normalise_commands, split_shapes
-from .model import Case, FileRef, unsafe_filename
+from .model import Case, FileRef
 from .placeholders import apply_string_map, chained, fill
 from .reader import read_spec_data
 from .validate import BENCHMARK_LIST, MODEL_SPEC, validate
@@ -97,6 +98,8 @@ def _load_model_spec(
     data = apply_string_map(data, string_map)
     validate(data, MODEL_SPEC, str(spec_path))
     model = merge_meta(data["model"], meta)
+    for key in ("name", "format"):  # they name the model's folder in the cache
+        _component(model[key], f"model.{key}", spec_path)
     model_files = _file_refs(model.get("files", {}), "model.files", spec_path)
     cases: list[Case] = []
     for test_index, raw_test in enumerate(data["tests"]):
@@ -106,6 +109,7 @@ def _load_model_spec(
             index = len(cases)
             identifier = str(variant.get("identifier", "{ID}")).replace("{ID}", str(index))
             variant["identifier"] = fill(identifier, chained(variant, model))
+            _component(variant["identifier"], f"{where}.identifier", spec_path)
             cases.append(Case(
                 source=source, spec_path=spec_path, index=index, test_index=test_index,
                 identifier=variant["identifier"], model=model, test=variant,
@@ -144,15 +148,17 @@ def _file_refs(entries: Mapping[str, Any], where: str, spec_path: Path) -> tuple
 def _file_ref(name: str, item: Any, where: str, spec_path: Path) -> FileRef:
     if isinstance(item, str):  # FAI-PEP 2018: "input_files": {"data": "tests/data.txt"}
         item = {"filename": posixpath.basename(item), "location": item}
-    problem = unsafe_filename(item["filename"])
-    if problem:
-        raise SpecError(
-            str(spec_path), f"{where}.filename",
-            f"expected a file name inside the model cache, found {item['filename']!r}: {problem}. "
-            "Give a plain name such as 'model.onnx'",
-        )
     return FileRef(
-        name=name, filename=item["filename"], location=item["location"],
+        name=name, filename=_component(item["filename"], f"{where}.filename", spec_path),
+        location=item["location"],
         md5=item.get("md5") or None,  # FAI-PEP's own specs use "" for "no md5"
         where=where,
     )
+
+
+def _component(text: str, where: str, spec_path: Path) -> str:
+    """Spec text that will name a file or folder, as one safe path component."""
+    try:
+        return path_component(text, where.rsplit(".", 1)[-1])
+    except UnsafeName as exc:
+        raise SpecError(str(spec_path), where, str(exc)) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,16 +41,6 @@ class FileRef:
     @property
     def is_remote(self) -> bool:
         return self.location.startswith(("http://", "https://"))
-
-
-def unsafe_filename(filename: str) -> str | None:
-    """Why ``filename`` could write outside its cache folder, or ``None`` if it cannot."""
-    normal = posixpath.normpath(filename.replace("\\", "/"))
-    if filename.startswith(("/", "\\")) or (len(filename) > 1 and filename[1] == ":"):
-        return "it is an absolute path"
-    if normal == ".." or normal.startswith("../") or "/../" in f"/{normal}/":
-        return "it climbs out of the cache folder with '..'"
-    return None
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,35 @@ def _first_duplicate(data: Any, path: JsonPath = ()) -> tuple[JsonPath, str] | N
     return None
 
 
+# Bounds on what one spec may expand to: deeper nesting than any spec needs would overflow the
+# recursive steps after reading; more values than this are a YAML alias bomb, not a spec (FAI-PEP's
+# largest spec has a few hundred; 50,000 input shapes of rank 4 are 250,000).
+MAX_DEPTH = 64
+MAX_VALUES = 2_000_000
+
+
+def _too_deep(path: Path) -> SpecError:
+    return SpecError(str(path), "", f"nested more than {MAX_DEPTH} levels deep; a spec needs "
+                     "a few. Flatten it")
+
+
+def _check_bounds(path: Path, data: Any) -> None:
+    """Walk the data without recursion, counting every value as often as it is reached (a YAML
+    alias is reached once per use, as every later step would reach it)."""
+    stack, seen = [(data, 0)], 0
+    while stack:
+        value, depth = stack.pop()
+        seen += 1
+        if depth > MAX_DEPTH:
+            raise _too_deep(path)
+        if seen > MAX_VALUES:
+            raise SpecError(str(path), "", f"expands to more than {MAX_VALUES:,} values (YAML "
+                            "aliases used many times over?); a spec needs far fewer")
+        children = value.values() if isinstance(value, dict) else value \
+            if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+
+
 def _read_json(path: Path, text: str) -> Any:
     try:
         data = json.loads(text, object_pairs_hook=_json_object)
@@ -56,6 +85,9 @@ def _read_json(path: Path, text: str) -> Any:
         raise SpecError(
             str(path), f"line {exc.lineno} column {exc.colno}", f"not valid JSON: {exc.msg}"
         ) from None
+    except RecursionError:
+        raise _too_deep(path) from None
+    _check_bounds(path, data)
     duplicate = _first_duplicate(data)
     if duplicate:
         where, key = duplicate
@@ -92,11 +124,15 @@ def _read_yaml(path: Path, text: str) -> Any:
     import yaml
 
     try:
-        return yaml.load(text, Loader=_unique_key_loader())
+        data = yaml.load(text, Loader=_unique_key_loader())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""
         raise SpecError(str(path), where, f"not valid YAML: {exc.problem}") from None
+    except RecursionError:
+        raise _too_deep(path) from None
+    _check_bounds(path, data)
+    return data
 
 
 def read_spec_data(path: Path) -> Any:

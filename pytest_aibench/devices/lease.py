@@ -1,0 +1,129 @@
+"""Leases: no device ever runs two items at once, across xdist workers, pytest runs and users.
+
+A lease is an exclusive file lock (the ``filelock`` package) on ``<lease dir>/<device id>.lock``;
+the kernel releases it when its holder exits, even by a crash. The lease folder is shared by
+every user of the machine (a phone on a lab host is one phone whoever runs pytest): it is made
+world-writable with the sticky bit, as ``/tmp`` is, and lock files are made 0666, so a second
+user's run waits for the first one's lease instead of failing on a file it may not open.
+While a run waits, it says for what and who holds it (``holder`` files beside the locks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from ..errors import DeviceError
+from ..names import path_component
+from .base import DeviceInfo
+
+DEFAULT_LEASES = Path(tempfile.gettempdir()) / "pytest-aibench-leases"
+Notify = Callable[[str], None]
+
+
+def lease_folder(folder: Path) -> Path:
+    """``folder``, made shareable if we make it; a usage error naming the fix if it is not."""
+    if not folder.is_dir():
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(parents=True)
+            folder.chmod(0o1777)  # mkdir's mode is cut by the umask; chmod's is not
+    if not os.access(folder, os.W_OK | os.X_OK):
+        info = folder.stat()
+        raise DeviceError(
+            f"the lease folder {folder} is not writable by you (owner uid {info.st_uid}, mode "
+            f"{stat.filemode(info.st_mode)}): its owner can share it with 'chmod 1777 {folder}', "
+            "or pass --aibench-lease-dir DIR (every run that shares devices must name the same)")
+    return folder
+
+
+@contextlib.contextmanager
+def lease(info: DeviceInfo, folder: Path = DEFAULT_LEASES) -> Iterator[None]:
+    """Hold one device for the block."""
+    with lease_any([info], folder):
+        yield
+
+
+@contextlib.contextmanager
+def lease_any(candidates: Sequence[DeviceInfo], folder: Path = DEFAULT_LEASES, *,
+              timeout: float | None = None, notify: Notify | None = None,
+              poll: float = 0.05) -> Iterator[DeviceInfo]:
+    """Hold the first of ``candidates`` that is free (``--aibench-fleet pool``), waiting while
+    all are busy: said once through ``notify``, and a :class:`DeviceError` after ``timeout``."""
+    from filelock import FileLock, Timeout
+
+    folder = lease_folder(folder)
+    locks = [(info, FileLock(folder / f"{_file_name(info)}.lock", mode=0o666))
+             for info in candidates]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    told = False
+    while True:
+        for info, lock in locks:
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue
+            try:
+                with _holding(folder, info):
+                    yield info
+            finally:
+                lock.release()
+            return
+        if not told and notify is not None:
+            notify(f"aibench: waiting for {_busy(folder, candidates)}")
+            told = True
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DeviceError(f"no device was free within --aibench-lease-timeout={timeout:g} s: "
+                              f"{_busy(folder, candidates)}")
+        time.sleep(poll)
+
+
+@contextlib.contextmanager
+def _holding(folder: Path, info: DeviceInfo) -> Iterator[None]:
+    """A note of who holds the lease, for the messages of those who wait (one file per user, as
+    a sticky folder lets no user replace another's)."""
+    note = folder / f"{_file_name(info)}.holder-{os.getuid()}"
+    with contextlib.suppress(OSError):
+        note.write_text(json.dumps({"pid": os.getpid(), "since": time.time()}), "utf-8")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            note.unlink()
+
+
+def _file_name(info: DeviceInfo) -> str:
+    return path_component(info.id, "device id")
+
+
+def _busy(folder: Path, candidates: Sequence[DeviceInfo]) -> str:
+    return ", ".join(f"{info.id}{_holder(folder, info)}" for info in candidates)
+
+
+def _holder(folder: Path, info: DeviceInfo) -> str:
+    """`` held by pid 1234 since 12:03:11``, from the newest note of a live holder; else ''."""
+    notes = []
+    for path in folder.glob(f"{_file_name(info)}.holder-*"):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            data = json.loads(path.read_text("utf-8"))
+            notes.append((float(data["since"]), int(data["pid"])))
+    for since, pid in sorted(notes, reverse=True):
+        if _alive(pid):
+            return f", held by pid {pid} since {datetime.fromtimestamp(since):%H:%M:%S}"
+    return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
