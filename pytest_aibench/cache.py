@@ -17,7 +17,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.client import HTTPException
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -29,6 +28,7 @@ from .spec import Case, FileRef
 Progress = Callable[[str, int, "int | None"], None]
 _CHUNK = 1 << 16
 _PROGRESS_EVERY_S = 0.5
+DOWNLOAD_RETRIES = 3
 
 
 def md5_of(path: Path) -> str:
@@ -159,31 +159,39 @@ class ModelCache:
                 os.unlink(partial)
 
     def _stream(self, url: str, out: BinaryIO, case: Case, ref: FileRef) -> str:
-        import urllib.error
-        import urllib.request
+        """Download ``url`` into ``out``; its MD5. Connection errors, time-outs and the answers
+        worth another try (429, 5xx) are retried with back-off by urllib3's ``Retry``."""
+        import urllib3
 
         where = f"{case.spec_path} {ref.where}"
-        agent = {"User-Agent": f"pytest-aibench/{__version__}"}
-        request = urllib.request.Request(url, headers=agent)
         digest = hashlib.md5(usedforsecurity=False)
+        retries = urllib3.Retry(total=DOWNLOAD_RETRIES, backoff_factor=0.5, raise_on_status=False,
+                                status_forcelist=(408, 429, 500, 502, 503, 504))
+        pool = urllib3.PoolManager(retries=retries, timeout=urllib3.Timeout(self.timeout))
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            # Our own length check below says how much came; urllib3's would only raise.
+            response = pool.request("GET", url, preload_content=False,
+                                    enforce_content_length=False,
+                                    headers={"User-Agent": f"pytest-aibench/{__version__}"})
+            try:
+                if response.status >= 400:
+                    raise CacheError(_download_failed(where, url, f"HTTP {response.status} "
+                                                      f"{response.reason or ''}".strip()))
                 total = _content_length(response.headers.get("Content-Length"))
                 received = self._copy(response, out, digest, url, total)
-        except urllib.error.HTTPError as exc:
-            raise CacheError(f"{where}: download of {url} failed: HTTP {exc.code} {exc.reason}") \
-                from None
-        except (urllib.error.URLError, TimeoutError, OSError, HTTPException) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise CacheError(f"{where}: download of {url} failed: {reason or type(exc).__name__}"
-                             f" (timeout {self.timeout:g} s)") from None
+            finally:
+                response.release_conn()
+        except urllib3.exceptions.HTTPError as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise CacheError(_download_failed(
+                where, url, f"{reason} (timeout {self.timeout:g} s, tried "
+                            f"{DOWNLOAD_RETRIES + 1} times)")) from None
         if total is not None and received != total:
-            raise CacheError(
-                f"{where}: download of {url} was cut short: got {received} of {total} bytes"
-            )
+            raise CacheError(_download_failed(
+                where, url, f"the download was cut short: got {received} of {total} bytes"))
         return digest.hexdigest()
 
-    def _copy(self, response: BinaryIO, out: BinaryIO, digest: Any, url: str,
+    def _copy(self, response: Any, out: BinaryIO, digest: Any, url: str,
               total: int | None) -> int:
         received, last_report = 0, time.monotonic()
         while chunk := response.read(_CHUNK):
@@ -196,6 +204,12 @@ class ModelCache:
         if self.progress:
             self.progress(url, received, total)
         return received
+
+
+def _download_failed(where: str, url: str, reason: str) -> str:
+    return (f"{where}: download of {url} failed: {reason}. Check that the URL in the spec is "
+            "right and reachable from here, or put the file beside the spec and give its "
+            "relative path as the location; nothing was written to the model cache")
 
 
 def _identity(path: Path) -> dict[str, object]:

@@ -6,8 +6,10 @@ import contextlib
 import dataclasses
 import json
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Generator, Iterator
 from functools import cached_property
@@ -24,9 +26,9 @@ from .devices.base import Device, DeviceInfo
 from .devices.fleet import discover, open_device
 from .devices.host import cpu_model, host_info
 from .devices.lease import DEFAULT_LEASES, lease_any
-from .errors import DeviceError
+from .errors import AibenchError, DeviceError
 from .metrics import DEFAULT_STATISTICS
-from .publish import Published, publish, wants_run_files
+from .publish import Published, publish, publish_partial, wants_run_files
 from .recorder import Recorder
 from .report import (
     COLUMNS,
@@ -127,6 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "the fixture's iterations and warmup"
     )
     register_known_marks(config)
+    _interrupt_on_sigterm(config)
     session = AibenchSession(config, from_config(config))
     config.stash[SESSION] = session
     config.pluginmanager.register(session, "aibench-session")
@@ -140,6 +143,24 @@ def pytest_configure(config: pytest.Config) -> None:
         _ = session.control
         if session.settings.spec or session.settings.devices:
             _ = session.devices
+
+
+def _interrupt_on_sigterm(config: pytest.Config) -> None:
+    """SIGTERM (a CI job cancelled, ``kill``) ends the run as Ctrl-C does: the running program is
+    killed with all it started and the run is marked interrupted, instead of Python dying at
+    once and leaving the benchmark running as an orphan."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    config.add_cleanup(restore)
 
 
 def _one_item_at_a_time(config: pytest.Config) -> None:
@@ -289,12 +310,12 @@ class AibenchSession:
         )
         if runner is None:
             factory = BUILTIN_RUNNERS.get(case.framework)
-            if factory is None:
-                pytest.skip(
-                    f"no runner for framework {case.framework!r} (model format "
+            if factory is None:  # a typo must not pass CI as a skip
+                pytest.fail(
+                    f"{case.where}: no runner for framework {case.framework!r} (model format "
                     f"{case.format!r}) is installed; runners here: "
                     f"{', '.join(sorted(BUILTIN_RUNNERS))}. A plugin adds one with the "
-                    "pytest_aibench_runner hook"
+                    "pytest_aibench_runner hook", pytrace=False
                 )
             runner = factory()
         reason = runner.unavailable(case, self.settings.program)
@@ -467,6 +488,9 @@ class AibenchSession:
             plugin={"name": "pytest-aibench", "version": __version__,
                     "pytest": pytest.__version__},
         )
+        if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.published = publish_partial(run, self.storage)
+            return
         self.published = publish(run, self.settings, storage=self.storage,
                                  control_items=self.control.items.values() if self.control
                                  else ())
@@ -568,6 +592,16 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
+@contextlib.contextmanager
+def _one_paragraph() -> Iterator[None]:
+    """Our errors at setup (a download, a device) as their message alone: it says where and how
+    to fix; pytest's setup traceback through our code would only bury it."""
+    try:
+        yield
+    except AibenchError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
 # -- fixtures --------------------------------------------------------------------------------
 
 
@@ -601,7 +635,7 @@ def aibench_device(
     node = request.node
     candidates = node.stash.get(CANDIDATES, None) or (aibench_session.devices[0],)
     settings = aibench_session.settings
-    with aibench_session.lease(candidates) as info:
+    with _one_paragraph(), aibench_session.lease(candidates) as info:
         node.stash[DEVICE] = info
         device = aibench_session.open_device(info)
         node.stash[DEVICE_STATE] = _settled_state(device, settings.max_temperature)
@@ -631,7 +665,8 @@ def _settled_state(device: Device, max_temperature: float | None) -> dict[str, f
 @pytest.fixture
 def aibench_files(aibench_case: Case, aibench_session: AibenchSession) -> CaseFiles:
     """Host paths of the case's model and input files, downloaded and MD5-checked."""
-    return aibench_session.fetch_files(aibench_case)
+    with _one_paragraph():
+        return aibench_session.fetch_files(aibench_case)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from . import history
 from .faipep_reporters import simple_screen_lines, write_local_tree, write_simple_local
 from .remote import Endpoint, Reporter
 from .settings import Settings
-from .store import save_run, to_github_benchmark, to_pytest_benchmark, write_json
+from .store import run_filename, save_run, to_github_benchmark, to_pytest_benchmark, write_json
 
 _OFF = ("off", "no", "none", "false", "0")
 
@@ -62,6 +62,22 @@ def publish(run: Mapping[str, Any], settings: Settings, *, storage: Path,
         done.lines += reporter.report(run)
     if settings.simple_screen_reporter:
         done.lines += simple_screen_lines(run)
+    return done
+
+
+def publish_partial(run: Mapping[str, Any], storage: Path) -> Published:
+    """An interrupted run: kept, marked partial, where no later run takes it for a control or a
+    complete run; --aibench-json, saved runs, reports and the history are left as they were."""
+    done = Published()
+    path = storage / "partial" / run_filename(run)
+    try:
+        write_json(path, {**run, "partial": True})
+    except OSError as exc:
+        done.errors.append(f"aibench: the interrupted run could not be kept: {exc}")
+        return done
+    done.lines.append(f"aibench: the run was interrupted: its {len(run['items'])} items are kept "
+                      f"in {path} (marked partial); no run file, saved run, report or history "
+                      "entry was written or replaced")
     return done
 
 

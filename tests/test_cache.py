@@ -86,7 +86,7 @@ def test_failed_downloads_leave_nothing_in_the_cache(
     case = case_with(tmp_path, remote(file_server.url("/m")))
     with pytest.raises(CacheError) as caught:
         model_cache.fetch(case.model_files[0], case)
-    assert message in str(caught.value)
+    assert message in str(caught.value), str(caught.value)
     assert file_server.url("/m") in str(caught.value)
     assert "model.files.model" in str(caught.value)
     assert [n for n in cache_files(tmp_path / "cache") if not n.endswith(".lock")] == []

@@ -152,14 +152,15 @@ def test_user_autouse_fixtures_apply_to_spec_items(pytester):
     result.stdout.fnmatch_lines(["*TAGGED demo*", "*1 passed*"])
 
 
-def test_missing_runner_skips_with_the_reason(pytester):
+def test_an_unknown_framework_fails_its_item_instead_of_skipping(pytester):
+    """A typo in a framework must not keep CI green as a skip would."""
     write_json(pytester.path / "mx.json", {
         "model": {"name": "sq", "format": "mxnet"},
         "tests": [{"metric": "delay", "commands": ["{program}"]}]})
-    result = pytester.runpytest("--aibench-spec=mx.json", "-rs")
+    result = pytester.runpytest("--aibench-spec=mx.json")
     result.stdout.fnmatch_lines(
-        ["*SKIPPED*no runner for framework 'mxnet' (model format 'mxnet') is installed*"])
-    result.assert_outcomes(skipped=1)
+        ["*mx.json tests[[]0[]]: no runner for framework 'mxnet' (model format 'mxnet')*"])
+    result.assert_outcomes(errors=1)
 
 
 def test_a_plugin_can_add_a_runner_through_the_hook(pytester):

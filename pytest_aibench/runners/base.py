@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Protocol
 
 from ..devices.base import Device
 from ..energy import PowerSource
+from ..errors import RunnerError
 from ..golden import Tolerance
 from ..recorder import Recorder
 from ..spec import Case, FileRef
@@ -53,6 +55,17 @@ class RunContext:
     backend: str = "cpu"
     power: Callable[[], PowerSource] | None = None  # opens the source of a power test
     trace_path: Path | None = None  # where a power trace is kept
+    started: float = field(default_factory=time.monotonic)
+
+    def time_left(self) -> float:
+        """Seconds left of the case's ``timeout``, which covers all of it: warmup, sleeps,
+        every command and every in-process run. A :class:`RunnerError` once none is left."""
+        left = self.timeout - (time.monotonic() - self.started)
+        if left <= 0:
+            raise RunnerError(f"{self.case.where}: the case ran past its timeout of "
+                              f"{self.timeout:g} s (warmup, sleeps and runs together); raise "
+                              "--aibench-timeout or the spec's timeout, or lower iter/warmup")
+        return left
 
 
 class Runner(Protocol):

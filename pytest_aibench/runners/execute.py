@@ -76,7 +76,7 @@ class Execution:
                 self.runner.run(RunContext(
                     case=self.case, device=self.device, files=self.files, recorder=recorder,
                     workdir=workdir, hostdir=hostdir, iterations=iterations, warmup=warmup,
-                    timeout=settings.timeout, program=program,
+                    timeout=self.case.timeout(settings.timeout), program=program,
                     observer_prefixes=observer_prefixes(settings),
                     tolerance=settings.error_tolerance, backend=settings.backend,
                     host=self.host, power=self.open_power_source if power_test else None,

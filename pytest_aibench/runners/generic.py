@@ -28,26 +28,11 @@ from .outputs import check_outputs
 from .power import run_power_test
 
 
-def platform_args(context: RunContext) -> Mapping[str, Any]:
-    """The test's ``platform_args``, or the model's when the test has none (as FAI-PEP does)."""
-    test, model = context.case.test, context.case.model
-    return dict(test.get("platform_args") or model.get("platform_args") or {})
-
-
-def command_timeout(context: RunContext) -> float:
-    case = context.case
-    for value in (case.test.get("timeout"), platform_args(context).get("timeout"),
-                  case.model.get("timeout")):
-        if value:
-            return float(value)
-    return context.timeout
-
-
 def command_env(context: RunContext) -> dict[str, str]:
     """The variables the spec sets (``platform_args.env``, then the test's ``env``); a device
     adds them to its own environment. Their values may hold placeholders."""
     env: dict[str, str] = {}
-    for extra in (platform_args(context).get("env"), context.case.test.get("env")):
+    for extra in (context.case.platform_args.get("env"), context.case.test.get("env")):
         env.update({str(k): str(v) for k, v in (extra or {}).items()})
     return env
 
@@ -195,7 +180,7 @@ class GenericRunner:
 
     def _argv(self, context: RunContext, template: str, lookup: Lookup) -> list[str]:
         argv = [fill(word, lookup) for word in self._words(context, template)]
-        taskset = platform_args(context).get("taskset")
+        taskset = context.case.platform_args.get("taskset")
         return (["taskset", str(taskset)] if taskset else []) + argv
 
     def _run_command(self, context: RunContext, template: str, lookup: Lookup,
@@ -207,21 +192,21 @@ class GenericRunner:
         else:
             device, cwd = context.device, context.workdir
             argv = self._argv(context, template, lookup)
-            pause = float(platform_args(context).get("sleep_before_run") or 0)
-        timeout = command_timeout(context)
+            pause = float(context.case.platform_args.get("sleep_before_run") or 0)
         env = {name: fill(value, lookup) for name, value in command_env(context).items()}
         try:
             if power:
-                result = run_power_test(context, argv, env, timeout, pause)
+                result = run_power_test(context, argv, env, context.time_left(), pause)
             else:
-                time.sleep(pause)
+                time.sleep(min(pause, context.time_left()))
+                timeout = context.time_left()
                 result = device.run(argv, env=env, cwd=cwd, timeout=timeout)
         except DeviceError as exc:
             raise RunnerError(f"{context.case.where}: {exc}") from None
         if result.timed_out:
             raise RunnerError(
-                f"{context.case.where}: {shlex.join(argv)} ran past its timeout of {timeout:g} s "
-                f"and was killed; its output ended with:\n{result.tail()}"
+                f"{context.case.where}: {shlex.join(argv)} ran past its timeout of "
+                f"{context.timeout:g} s and was killed; its output ended with:\n{result.tail()}"
             )
         if result.returncode != 0:
             raise RunnerError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ def make_inputs(context: RunContext, signature: Signature) -> dict[str, Any]:
     import numpy as np
 
     declared = context.case.test.get("inputs") or {}
+    _check_input_names(context, declared, [name for name, _, _ in signature])
     rng = np.random.default_rng(SEED)
     arrays = {}
     for name, model_shape, model_type in signature:
@@ -36,6 +37,19 @@ def make_inputs(context: RunContext, signature: Signature) -> dict[str, Any]:
         for name, array in arrays.items()
     }
     return arrays
+
+
+def _check_input_names(context: RunContext, declared: Mapping[str, Any],
+                       model_inputs: list[str]) -> None:
+    """A test's ``inputs`` or ``input_files`` entry that names no input of the model is a typo:
+    silently feeding random data instead would benchmark something else."""
+    case = context.case
+    given = [(f"tests[{case.test_index}].inputs.{name}", name) for name in declared]
+    given += [(ref.where, ref.name) for ref in case.input_files]
+    for where, name in given:
+        if name not in model_inputs:
+            raise RunnerError(f"{case.spec_path} {where}: the model has no input {name!r}; its "
+                              f"inputs are {model_inputs}. Name the entry after one of them")
 
 
 def _file_input(path: Path, name: str, dtype: Any, shape: list[int], declared: bool) -> Any:
@@ -53,10 +67,12 @@ def time_runs(context: RunContext, run: Callable[[], Any]) -> Any:
     the last call's result (the outputs checked against golden files)."""
     result = None
     for _ in range(context.warmup):
+        context.time_left()
         result = run()
     samples = []
     clock = time.perf_counter_ns
     for _ in range(context.iterations):
+        context.time_left()  # the case's timeout holds in-process too (between runs)
         start = clock()
         result = run()
         samples.append((clock() - start) / 1000.0)

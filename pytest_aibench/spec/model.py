@@ -90,6 +90,20 @@ class Case:
         return None if value is None else int(value)
 
     @property
+    def platform_args(self) -> dict[str, Any]:
+        """The test's ``platform_args``, or the model's when the test has none (as FAI-PEP)."""
+        return dict(self.test.get("platform_args") or self.model.get("platform_args") or {})
+
+    def timeout(self, default: float) -> float:
+        """Seconds the whole case may take: the spec's timeout (test, platform_args, model),
+        else ``default`` (--aibench-timeout)."""
+        for value in (self.test.get("timeout"), self.platform_args.get("timeout"),
+                      self.model.get("timeout")):
+            if value:
+                return float(value)
+        return default
+
+    @property
     def commands(self) -> list[str]:
         return list(self.test.get("commands", []))
 
