@@ -24,6 +24,11 @@ from .errors import AibenchError, SpecError, Unsupported
 from .runners.execute import Execution, execute
 from .spec import FORMAT_FRAMEWORKS, Case, load_cases_from, read_spec_data, spec_kind
 
+try:  # pytest >= 9.2 (public API has no other way to give a node its parameter part)
+    from _pytest.nodeid import NodeId
+except ImportError:  # pragma: no cover - older pytest keys by the node id string
+    NodeId = None  # type: ignore[assignment,misc]
+
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
@@ -78,6 +83,16 @@ def mark_name(text: str) -> str | None:
 
 class SpecItem(pytest.Function):
     """One case of a spec on one device."""
+
+    if NodeId is not None:
+
+        @property
+        def id(self) -> NodeId:
+            """pytest >= 9.2 keys ``--lf``, ``--ff`` and ``--sw`` by structured node ids and
+            parses the stored ``file::name[params]`` keys back into that form; a Function made
+            without a callspec would keep ``[params]`` inside its name, so no stored key would
+            ever match it. The parsed form of the same node id string does."""
+            return NodeId.parse(self.nodeid)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         # The spec file, not run_case's source; line 0 because a spec case has no line of code.
