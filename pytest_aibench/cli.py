@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import history
+from . import __version__, history
 from .report import format_number, render_table
 from .store import read_run
 
@@ -36,16 +36,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aibench", description="pytest-aibench's tools")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     store = commands.add_parser("history", help="list, query, export and import the history "
                                 "store that pytest appends every run to")
     store.add_argument("--db", type=Path, default=Path(os.environ.get("AIBENCH_HISTORY") or
                                                        DEFAULT_HISTORY),
                        help="the database (default: $AIBENCH_HISTORY, else %(default)s)")
+    # --db after the action too (``aibench history runs --db X``), as people type it
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     actions = store.add_subparsers(required=True, metavar="ACTION")
-    listing = actions.add_parser("runs", help="one line per run")
+    listing = actions.add_parser("runs", parents=[after], help="one line per run")
     listing.set_defaults(action=_runs)
-    query = actions.add_parser("query", help="one line per run, item and metric (or sample)")
+    query = actions.add_parser("query", parents=[after],
+                               help="one line per run, item and metric (or sample)")
     query.add_argument("--samples", action="store_true", help="every raw sample instead of "
                        "the summaries")
     query.add_argument("--csv", metavar="FILE", help="write CSV to FILE ('-': standard output) "
@@ -53,15 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     query.set_defaults(action=_query)
     for sub in (listing, query):
         _add_filters(sub)
-    report = actions.add_parser("report", help="the HTML report of a stored run (the newest "
+    report = actions.add_parser("report", parents=[after],
+                                help="the HTML report of a stored run (the newest "
                                 "by default) with its items' trends; needs matplotlib")
     report.add_argument("output", type=Path, metavar="OUT.html")
     report.add_argument("--run", help="id (or the start of it) of the run to show")
     report.add_argument("--last", type=int, default=30, help="runs per trend line (30)")
     report.add_argument("--ops", type=int, default=5, help="operators shown per item (5)")
     report.set_defaults(action=_report)
-    importing = actions.add_parser("import", help="add saved run files (a run already there "
-                                   "is skipped)")
+    importing = actions.add_parser("import", parents=[after],
+                                   help="add saved run files (a run already there is skipped)")
     importing.add_argument("files", nargs="+", type=Path, metavar="RUN.json")
     importing.set_defaults(action=_import)
     return parser

@@ -246,6 +246,19 @@ def _versions(item: Mapping[str, Any]) -> dict[str, str]:
             if isinstance(details, Mapping) and "version" in details}
 
 
+# What makes two items one workload: the inputs' shapes and the model files' MD5s (recorded by
+# the plugin in each item's case). A control run that predates them lacks them: not refused.
+WORKLOAD_FIELDS = ("inputs", "model_md5")
+
+
+def what_changed(control: Mapping[str, Any], treatment: Mapping[str, Any]) -> list[str]:
+    """Which of the workload's fields differ between two items that share a node id (adding a
+    test shifts ``{ID}``: a 1x3x32x32 case must not be judged against a 4x3x64x64 one)."""
+    case_c, case_t = control.get("case") or {}, treatment.get("case") or {}
+    return [name for name in WORKLOAD_FIELDS
+            if name in case_c and name in case_t and case_c[name] != case_t[name]]
+
+
 def incompatibility(control: Mapping[str, Any], treatment: Mapping[str, Any]) -> str | None:
     """Why comparing these two items would mislead (another device model, another framework
     version), or ``None``."""
@@ -281,7 +294,7 @@ def compare_items(control: Mapping[str, Any], treatment: Mapping[str, Any],
 
 @dataclass(frozen=True)
 class Judgement:
-    state: str  # compared | unmatched | refused
+    state: str  # compared | unmatched | changed | refused
     verdicts: tuple[Verdict, ...] = ()
     failure: str | None = None  # the message a failing item shows
 
@@ -306,6 +319,8 @@ class ControlRun:
         control = self.items.get(item_key(item))
         if control is None:
             return Judgement("unmatched")
+        if what_changed(control, item) and not self.force:
+            return Judgement("changed")  # another workload under the same node id: not judged
         problem = incompatibility(control, item)
         if problem and not self.force:
             return Judgement("refused", failure=(

@@ -48,6 +48,7 @@ from .store import build_run, commit_info, find_run, finite, machine_info, read_
 SESSION = pytest.StashKey["AibenchSession"]()
 RECORDER = pytest.StashKey[Recorder]()
 DEVICE_STATE = pytest.StashKey[dict[str, float]]()
+MODEL_MD5 = pytest.StashKey[dict[str, str]]()
 # The report attribute that carries an item's results to the controller. Extra report attributes
 # travel through xdist's report serialisation; user_properties would too, but junitxml writes
 # those into its XML, and raw samples do not belong there.
@@ -323,6 +324,10 @@ class AibenchSession:
             pytest.skip(reason)
         return runner
 
+    def model_md5(self, files: CaseFiles) -> dict[str, str]:
+        """The MD5 of each model file (remembered by size and mtime: hashed once)."""
+        return {ref.name: self.cache.md5(path) for ref, path in files.model if path.is_file()}
+
     def fetch_files(self, case: Case) -> CaseFiles:
         return CaseFiles(
             model=tuple((ref, self.cache.fetch(ref, case)) for ref in case.model_files),
@@ -369,7 +374,7 @@ class AibenchSession:
             DEFAULT_STATISTICS
         device = item.stash.get(DEVICE, None)
         payload = {
-            "case": self._describe(case) if case else None,
+            "case": self._describe(case, item.stash.get(MODEL_MD5, {})) if case else None,
             "device": device.to_dict() if device else None,
             "device_state": item.stash.get(DEVICE_STATE, {}),
             **(recorder or Recorder(1, 0)).results(statistics),
@@ -379,12 +384,16 @@ class AibenchSession:
         # NaN and infinities become null here, once, so every output after this is valid JSON.
         return cast("dict[str, Any]", json.loads(json.dumps(finite(payload), default=str)))
 
-    def _describe(self, case: Case) -> dict[str, Any]:
+    def _describe(self, case: Case, model_md5: dict[str, str]) -> dict[str, Any]:
         root = self.config.rootpath
         return {
             "model": case.name, "identifier": case.identifier, "index": case.index,
             "framework": case.framework, "format": case.format, "metric": case.metric,
             "spec": _relative(case.spec_path, root), "source": _relative(case.source, root),
+            # the workload, which a comparison must find unchanged (compare.what_changed)
+            "inputs": {name: spec["shapes"][0] for name, spec in
+                       (case.test.get("inputs") or {}).items()},
+            "model_md5": model_md5,
         }
 
     @pytest.hookimpl(wrapper=True)
@@ -509,12 +518,22 @@ class AibenchSession:
         if is_worker(self.config):
             return
         self._tables(terminalreporter)
+        self._unparsed_rows(terminalreporter)
         for line in self.published.lines:
             terminalreporter.write_line(line)
         for line in self.published.errors:
             terminalreporter.write_line(line, red=True, bold=True)
         for path in self.published.written:
             terminalreporter.write_line(f"aibench: wrote {path}")
+
+    def _unparsed_rows(self, terminalreporter: Any) -> None:
+        """Observer rows whose JSON did not parse: how many, where, and the first of them."""
+        for item in self.results.values():
+            unparsed = (item.get("extra") or {}).get("unparsed_rows")
+            if unparsed:
+                terminalreporter.write_line(
+                    f"aibench: {item['nodeid']}: {unparsed['count']} observer row(s) could not "
+                    f"be parsed and were left out, e.g. {unparsed['examples'][0]!r}", yellow=True)
 
     def _tables(self, terminalreporter: Any) -> None:
         compared = self.control is not None or any("comparison" in item
@@ -539,10 +558,12 @@ class AibenchSession:
         if control is None:
             return
         items = self.results.values()
-        unmatched = sorted(item["nodeid"] for item in items if item.get("comparison") ==
-                           "unmatched")
+        def state(name: str) -> list[str]:
+            return sorted(item["nodeid"] for item in items if item.get("comparison") == name)
+
         gone = control.unseen({item_key(item) for item in items})
-        for label, nodeids in (("not in the control run", unmatched),
+        for label, nodeids in (("not in the control run", state("unmatched")),
+                               ("whose inputs or model files changed", state("changed")),
                                ("in the control run only", gone)):
             if nodeids:
                 terminalreporter.write_line(f"aibench: {len(nodeids)} items {label} (reported, "
@@ -663,10 +684,13 @@ def _settled_state(device: Device, max_temperature: float | None) -> dict[str, f
 
 
 @pytest.fixture
-def aibench_files(aibench_case: Case, aibench_session: AibenchSession) -> CaseFiles:
+def aibench_files(request: pytest.FixtureRequest, aibench_case: Case,
+                  aibench_session: AibenchSession) -> CaseFiles:
     """Host paths of the case's model and input files, downloaded and MD5-checked."""
     with _one_paragraph():
-        return aibench_session.fetch_files(aibench_case)
+        files = aibench_session.fetch_files(aibench_case)
+    request.node.stash[MODEL_MD5] = aibench_session.model_md5(files)
+    return files
 
 
 @pytest.fixture

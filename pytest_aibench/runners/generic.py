@@ -249,3 +249,8 @@ class GenericRunner:
                 context.recorder.add_operator(operator)
         if parsed.custom_output:
             context.recorder.extra["custom_output"] = parsed.custom_output
+        if parsed.skipped_lines:  # counted and shown in the summary, never dropped unseen
+            unparsed = context.recorder.extra.setdefault("unparsed_rows", {"count": 0,
+                                                                            "examples": []})
+            unparsed["count"] += len(parsed.skipped_lines)
+            unparsed["examples"] = (unparsed["examples"] + parsed.skipped_lines)[:3]

@@ -69,6 +69,9 @@ class TfliteRunner(GenericRunner):
             context.recorder.extra["operator_types"] = parsed.operator_types
 
     def _run_in_process(self, context: RunContext) -> None:
+        if context.backend != "cpu":  # LiteRT's Python interpreter has no GPU delegate here
+            raise Unsupported(f"LiteRT in process runs on the CPU only; --aibench-backend "
+                              f"{context.backend} skips it")
         interpreter = self._interpreter(context)
         details = interpreter.get_input_details()
         arrays = make_inputs(context, [(d["name"], list(d["shape_signature"]) or list(d["shape"]),
