@@ -546,3 +546,110 @@ def test_a_failed_download_is_one_located_paragraph(pytester, file_server):
     result.stdout.fnmatch_lines([f"*demo.json model.files.weights: download of {url} failed: "
                                  "HTTP 404*Check that the URL*"])
     assert "Traceback" not in result.stdout.str() and "cache.py" not in result.stdout.str()
+
+
+def test_observer_rows_that_do_not_parse_are_counted_and_shown(pytester):
+    write_program(pytester.path / "prog.py", (
+        "#!/usr/bin/env python3\nimport json\n"
+        "print('AIBENCH ' + json.dumps({'type': 'NET', 'metric': 'latency', 'unit': 'ms', "
+        "'value': 1}))\n"
+        "print('AIBENCH {\"type\": \"NET\", \"value\": 2')\n"
+        "print('AIBENCH {broken')\n"))
+    write_json(pytester.path / "demo.json", generic_spec("demo"))
+    result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["aibench: demo.json::demo[[]0-host[]]: 2 observer row(s) could "
+                                 "not be parsed and were left out, e.g. *"])
+    extra = json.loads((pytester.path / "run.json").read_text())["items"][0]["extra"]
+    assert extra["unparsed_rows"]["count"] == 2
+
+
+def test_an_input_file_that_names_no_model_input_is_an_error(pytester):
+    pytest.importorskip("onnxruntime")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "specifications/models"))
+    try:
+        import make_mlp
+    finally:
+        sys.path.pop(0)
+    import numpy as np
+
+    (pytester.path / "mlp.onnx").write_bytes(make_mlp.onnx_bytes())
+    np.save(pytester.path / "x.npy", make_mlp.golden_arrays()["x"])
+    write_json(pytester.path / "mlp.json", {
+        "model": {"name": "mlp", "format": "onnx",
+                  "files": {"model": {"filename": "mlp.onnx", "location": "mlp.onnx"}}},
+        "tests": [{"identifier": "typo", "metric": "delay", "iter": 3,
+                   "input_files": {"X_typo": {"filename": "x.npy", "location": "x.npy"}}}]})
+    result = pytester.runpytest("--aibench-spec=mlp.json")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*tests[[]0[]].input_files.X_typo: the model has no input "
+                                 "'X_typo'; its inputs are [[]'x'[]]*"])
+
+
+def test_litert_in_process_skips_under_the_cuda_backend(pytester):
+    pytest.importorskip("ai_edge_litert")
+    write_json(pytester.path / "t.json", {
+        "model": {"name": "m", "format": "tflite",
+                  "files": {"graph": {"filename": "m.tflite", "location": "m.tflite"}}},
+        "tests": [{"identifier": "g", "metric": "delay"}]})
+    (pytester.path / "m.tflite").write_bytes(b"not read: the backend is refused first")
+    result = pytester.runpytest("--aibench-spec=t.json", "--aibench-backend=cuda", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*LiteRT in process runs on the CPU only*"])
+
+
+def test_aibench_command_version_and_db_after_the_action(tmp_path, capsys):
+    from pytest_aibench import __version__
+    from pytest_aibench.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"aibench {__version__}"
+    missing = tmp_path / "none.sqlite"
+    assert main(["history", "runs", "--db", str(missing)]) == 1
+    assert f"no history database at {missing}" in capsys.readouterr().err
+
+
+# -- 13. like with like -----------------------------------------------------------------------
+
+
+def test_a_case_whose_inputs_changed_under_the_same_node_id_is_reported_not_judged(pytester):
+    write_program(pytester.path / "prog.py")
+
+    def run(shape: list[int], *args: str) -> pytest.RunResult:
+        tests = [{"identifier": "{ID}", "metric": "delay", "iter": 3,
+                  "inputs": {"x": {"shapes": [shape]}}, "commands": ["{files.program}"]}]
+        write_json(pytester.path / "demo.json", generic_spec("demo", tests=tests))
+        return pytester.runpytest("--aibench-spec=demo.json", *args)
+
+    run([1, 3, 32, 32], "--aibench-save=base").assert_outcomes(passed=1)
+    same = run([1, 3, 32, 32], "--aibench-compare=base")
+    same.stdout.fnmatch_lines(["*compared with*: 0 regression(s)"])
+    assert "inputs or model files changed" not in same.stdout.str()
+    changed = run([4, 3, 64, 64], "--aibench-compare=base")
+    changed.assert_outcomes(passed=1)
+    changed.stdout.fnmatch_lines(["aibench: 1 items whose inputs or model files changed "
+                                  "(reported, not judged): demo.json::demo[[]0-host[]]"])
+
+
+def test_tests_using_the_fixture_hold_the_host_lease_under_xdist(pytester):
+    pytest.importorskip("xdist")
+    spans = pytester.path / "spans"
+    spans.mkdir()
+    pytester.makepyfile(test_timed=f"""
+import time, pytest
+from pathlib import Path
+
+@pytest.mark.parametrize("n", range(4))
+@pytest.mark.aibench(iterations=3, warmup=0)
+def test_timed(aibench, n):
+    start = time.time()
+    aibench(time.sleep, 0.1)
+    Path({str(spans)!r}, str(n)).write_text(f"{{start}} {{time.time()}}")
+""")
+    pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider",
+                                  f"--aibench-lease-dir={pytester.path / 'leases'}"
+                                  ).assert_outcomes(passed=4)
+    intervals = sorted(tuple(map(float, p.read_text().split())) for p in spans.iterdir())
+    assert len(intervals) == 4
+    assert all(end <= next_start for (_, end), (next_start, _) in zip(intervals, intervals[1:]))

@@ -10,7 +10,6 @@ case runs, and energy per run is the trace's energy over the runs made.
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -22,6 +21,7 @@ from ..energy import PowerSource
 from ..energy.sources import collection_time
 from ..energy.trace import Trace, analyse
 from ..errors import DeviceError, RunnerError
+from ..names import path_component
 from ..recorder import Recorder
 from .base import RunContext
 
@@ -70,8 +70,7 @@ def measure_power(source: PowerSource, device: Device, argv: Sequence[str],
 def trace_file(folder: Path | None, label: str) -> Path | None:
     if folder is None:
         return None
-    name = re.sub(r"[^\w.-]+", "_", label)
-    return folder / f"{name}-{time.time_ns()}.csv.gz"
+    return folder / f"{path_component(label, 'trace name')}-{time.time_ns()}.csv.gz"
 
 
 def keep_trace(recorder: Recorder, source: PowerSource, trace: Trace, path: Path | None,
