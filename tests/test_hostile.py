@@ -4,6 +4,7 @@ that leave earlier results alone, secrets kept, quoted device commands, pytest's
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -652,4 +653,4 @@ def test_timed(aibench, n):
                                   ).assert_outcomes(passed=4)
     intervals = sorted(tuple(map(float, p.read_text().split())) for p in spans.iterdir())
     assert len(intervals) == 4
-    assert all(end <= next_start for (_, end), (next_start, _) in zip(intervals, intervals[1:]))
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(intervals))
