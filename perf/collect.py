@@ -4,9 +4,10 @@
 For each count N, writes (in a temporary folder) one FAI-PEP-style spec with N tests and one
 Python test file with ``@pytest.mark.parametrize`` over N values, then times
 ``pytest --collect-only -q`` on each in a fresh subprocess (best and median of R runs, wall
-clock, start-up included). Prints a table; nothing is asserted.
+clock, start-up included). With ``--shapes`` the spec has one test listing N input shapes
+(FAI-PEP's form), which expands to the same N cases. Prints a table; nothing is asserted.
 
-    python perf/collect.py [--counts 1000 10000] [--repeat 5]
+    python perf/collect.py [--counts 1000 10000] [--repeat 5] [--shapes]
 """
 
 from __future__ import annotations
@@ -21,13 +22,28 @@ import time
 from pathlib import Path
 
 
-def write_spec(folder: Path, count: int) -> Path:
+def write_spec(folder: Path, count: int, shapes: bool = False) -> Path:
+    if shapes:
+        return write_shapes_spec(folder, count)
     tests = [{"identifier": f"case-{i}", "metric": "delay", "warmup": 1, "iter": 50,
               "commands": ["{program} --net {files.predict} --iter {iter} --batch " + str(i)]}
              for i in range(count)]
     spec = {"model": {"name": "net", "format": "caffe2", "files": {
         "predict": {"filename": "predict_net.pb", "location": "https://example.invalid/p.pb",
                     "md5": "0" * 32}}}, "tests": tests}
+    path = folder / "spec.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def write_shapes_spec(folder: Path, count: int) -> Path:
+    test = {"identifier": "{ID}", "metric": "delay", "iter": 50,
+            "commands": ["{program} --net {files.predict} --iter {iter}"],
+            "inputs": {"data": {"shapes": [[1, 3, i + 1, 224] for i in range(count)],
+                                "type": "float"}}}
+    spec = {"model": {"name": "net", "format": "caffe2", "files": {
+        "predict": {"filename": "predict_net.pb", "location": "https://example.invalid/p.pb",
+                    "md5": "0" * 32}}}, "tests": [test]}
     path = folder / "spec.json"
     path.write_text(json.dumps(spec))
     return path
@@ -54,11 +70,11 @@ def collect_seconds(args: list[str], cwd: Path, expected: int) -> float:
     return seconds
 
 
-def measure(count: int, repeat: int) -> dict[str, list[float]]:
+def measure(count: int, repeat: int, shapes: bool = False) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         (folder / "pytest.ini").write_text("[pytest]\n")
-        spec, plain = write_spec(folder, count), write_parametrized(folder, count)
+        spec, plain = write_spec(folder, count, shapes), write_parametrized(folder, count)
         runs: dict[str, list[float]] = {"aibench spec": [], "pytest parametrize": []}
         for _ in range(repeat):  # interleaved, so drift on a shared machine hits both alike
             runs["aibench spec"].append(collect_seconds([f"--aibench-spec={spec}"], folder, count))
@@ -70,12 +86,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--shapes", action="store_true",
+                        help="one test with N input shapes instead of N tests")
     options = parser.parse_args()
     header = f"{'items':>6}  {'collector':<19} {'best s':>7} {'median s':>8} {'per item us':>11}"
     print(header)
     print("-" * len(header))
     for count in options.counts:
-        for label, seconds in measure(count, options.repeat).items():
+        for label, seconds in measure(count, options.repeat, options.shapes).items():
             best, middle = min(seconds), statistics.median(seconds)
             print(f"{count:>6}  {label:<19} {best:>7.2f} {middle:>8.2f} "
                   f"{best / count * 1e6:>11.1f}")
