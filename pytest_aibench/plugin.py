@@ -402,13 +402,21 @@ class AibenchSession:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
-            payload = self._payload(item)
-            if payload is not None:
-                if call.when == "call" and self.control is not None and "comparison" not in payload:
-                    self._judge(report, payload, self.control)
-                _fail_on_non_finite(report, payload)
-                setattr(report, REPORT_ATTRIBUTE, payload)
+            try:
+                self._record(item, report, call.when)
+            except Exception as exc:  # a bug of ours costs this item, never the session
+                report.outcome = "failed"
+                report.longrepr = f"aibench: could not record this item's results: " \
+                                  f"{type(exc).__name__}: {exc}"
         return report
+
+    def _record(self, item: pytest.Item, report: pytest.TestReport, when: str) -> None:
+        payload = self._payload(item)
+        if payload is not None:
+            if when == "call" and self.control is not None and "comparison" not in payload:
+                self._judge(report, payload, self.control)
+            _fail_on_non_finite(report, payload)
+            setattr(report, REPORT_ATTRIBUTE, payload)
 
     def _judge(self, report: pytest.TestReport, payload: dict[str, Any],
                control: ControlRun) -> None:

@@ -1,60 +1,97 @@
 """Programs on the host that never outlive pytest, nor the time they were given.
 
-A benchmark program runs in a session of its own (so a timeout can kill it and all it started as
-one process group) and is killed by the kernel if the pytest process dies, even by ``kill -9``
-(``PR_SET_PDEATHSIG``). pytest becomes a *subreaper* (``PR_SET_CHILD_SUBREAPER``): a descendant
-that leaves the program's group (``setsid()``, a daemon's double fork) is re-parented to pytest
-instead of init, so it is found and killed once the command ends. A descendant that keeps the
-program's stdout open no longer holds the wait past the program's own end for more than a few
-seconds. Linux only; elsewhere only the process group is killed.
+Every benchmark program starts in a session of its own (so a timeout kills it and all it started
+as one process group) with a tag in its environment, ``AIBENCH_PROCESS_TAG``, that its
+descendants inherit even when they leave its group (``setsid()``, a daemon's double fork). When a
+command ends, whatever still carries its tag is killed, so a child that keeps stdout open holds
+the wait no longer than a moment after the program itself ends. If pytest itself dies, even by
+``kill -9``, a small watchdog process (one per pytest process, waiting on a pipe that only the
+kernel closes then) kills everything carrying this process's tags; the program is also killed by
+the kernel at once (``PR_SET_PDEATHSIG``). Linux (``/proc``); elsewhere only process groups.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
+import itertools
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+TAG_VARIABLE = "AIBENCH_PROCESS_TAG"
 _PR_SET_PDEATHSIG = 1
-_PR_SET_CHILD_SUBREAPER = 36
 _LINUX = sys.platform.startswith("linux")
 # How long the output pipes may stay open after the program itself has ended (a descendant
 # holding them): then the leftovers are killed.
 PIPE_GRACE_S = 2.0
 _POLL_S = 0.2
 
+# The watchdog: waits for end of file on its stdin (pytest exited, however), then kills every
+# process whose environment carries a tag starting with its argument.
+_WATCHDOG = """
+import os, signal, sys
+sys.stdin.buffer.read()
+prefix = ("\\0%s=%s" % (sys.argv[1], sys.argv[2])).encode()
+for entry in os.listdir("/proc"):
+    if entry.isdigit() and int(entry) != os.getpid():
+        try:
+            with open("/proc/%s/environ" % entry, "rb") as handle:
+                if prefix in b"\\0" + handle.read():
+                    os.kill(int(entry), signal.SIGKILL)
+        except OSError:
+            pass
+"""
 
-def _prctl(option: int, value: int) -> None:
+
+def die_with_parent() -> None:
+    """Runs in a child between fork and exec: the kernel kills it when pytest dies."""
     if _LINUX:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(option, value, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+class _Tags:
+    """This process's tags (``<process tag>-<n>``, one per command) and its watchdog."""
+
+    def __init__(self) -> None:
+        self.prefix = uuid.uuid4().hex
+        self._numbers = itertools.count()
+        self._watchdog: subprocess.Popen[bytes] | None = None
+
+    def new(self) -> str:
+        if self._watchdog is None and _LINUX:
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-c", _WATCHDOG, TAG_VARIABLE, self.prefix],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True)  # a Ctrl-C to pytest's group must not stop it first
+            atexit.register(self._stop_watchdog)
+        return f"{self.prefix}-{next(self._numbers)}"
+
+    def _stop_watchdog(self) -> None:
+        if self._watchdog is not None and self._watchdog.stdin is not None:
+            self._watchdog.stdin.close()  # it kills what is left of ours, then exits
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._watchdog.wait(timeout=10)
 
 
-def become_subreaper() -> None:
-    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+_TAGS = _Tags()
 
 
-def children() -> set[int]:
-    """The processes whose parent is this one (``/proc``; empty where there is none)."""
-    found = set()
-    me = str(os.getpid())
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError):
-            # the command name, in parentheses, may hold spaces: the fields after it are fixed
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if fields[1] == me:
-                found.add(int(stat.parent.name))
+def tagged(tag: str) -> list[int]:
+    """The processes whose environment carries ``tag``."""
+    wanted = f"\0{TAG_VARIABLE}={tag}\0".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError):
+            if wanted in b"\0" + environ.read_bytes() + b"\0":
+                found.append(int(environ.parent.name))
     return found
 
 
@@ -70,12 +107,11 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str], cwd: str,
                 timeout: float) -> Finished:
     """Run ``argv`` and wait at most ``timeout`` seconds; nothing it started is left running.
     ``OSError`` if it cannot start."""
-    become_subreaper()
-    before = children()
+    tag = _TAGS.new()
     process = subprocess.Popen(
-        list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
-        preexec_fn=_die_with_parent if _LINUX else None,
+        list(argv), cwd=cwd, env={**env, TAG_VARIABLE: tag}, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+        start_new_session=True, preexec_fn=die_with_parent if _LINUX else None,
     )
     deadline, ended_at = time.monotonic() + timeout, None
     try:
@@ -88,23 +124,21 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str], cwd: str,
                 if process.poll() is not None and ended_at is None:
                     ended_at = now
                 if now >= deadline or (ended_at is not None and now - ended_at > PIPE_GRACE_S):
-                    _kill_leftovers(process.pid, before)
+                    _kill_leftovers(process.pid, tag)
                     stdout, stderr = process.communicate()
                     break
         timed_out = ended_at is None and time.monotonic() >= deadline
     finally:
-        _kill_leftovers(process.pid, before)  # whatever the command left behind, even on ^C
+        _kill_leftovers(process.pid, tag)  # whatever the command left behind, even on ^C
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5)
     return Finished(process.returncode, stdout, stderr, timed_out)
 
 
-def _kill_leftovers(pgid: int, before: set[int]) -> None:
-    """The program's group, then every orphan of it re-parented to us meanwhile, reaped."""
+def _kill_leftovers(pgid: int, tag: str) -> None:
+    """The program's group, then every process that still carries the command's tag."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    for pid in children() - before - {pgid}:
+    for pid in tagged(tag) if _LINUX else ():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from ..errors import DeviceError
 from .base import CommandResult, DeviceInfo
+from .processes import die_with_parent
 from .shell import shell_command
 
 SSH_ERROR = 255  # what ssh exits with when the connection, not the command, failed
@@ -70,10 +71,11 @@ class SshDevice:
     def _ssh(self, command: str, timeout: float = 60,
              stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         try:
+            # the ssh client dies with pytest (the board's own `timeout` ends the command there)
             done = subprocess.run(self._argv(command), capture_output=True, timeout=timeout,
                                   input=stdin,
                                   stdin=None if stdin is not None else subprocess.DEVNULL,
-                                  check=False)
+                                  check=False, preexec_fn=die_with_parent)
         except subprocess.TimeoutExpired:
             raise DeviceError(f"{self.target.url()} did not answer within {timeout:g} s") \
                 from None
