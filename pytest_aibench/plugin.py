@@ -566,6 +566,7 @@ class AibenchSession:
         if control is None:
             return
         items = self.results.values()
+
         def state(name: str) -> list[str]:
             return sorted(item["nodeid"] for item in items if item.get("comparison") == name)
 
@@ -712,5 +713,5 @@ def aibench(request: pytest.FixtureRequest,
         return
     # A Python test times on the host: it holds the host's lease as spec items do, so that two
     # xdist workers never time at the same moment.
-    with aibench_session.lease((host_info(aibench_session.settings.platform_sig),)):
+    with aibench_session.lease((aibench_session.host.info,)):
         yield recorder
