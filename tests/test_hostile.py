@@ -4,6 +4,7 @@ that leave earlier results alone, secrets kept, quoted device commands, pytest's
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import os
@@ -130,8 +131,9 @@ def test_a_nan_sample_fails_its_item_and_every_output_is_still_written(pytester)
              {"identifier": "inf", "metric": "delay", "commands": ["{files.program} 1,inf,-inf"]},
              {"identifier": "fine", "metric": "delay", "commands": ["{files.program} 1,2,3"]}]
     write_json(pytester.path / "demo.json", generic_spec("demo", tests=tests))
+    html = ("--aibench-html=report.html",) if importlib.util.find_spec("matplotlib") else ()
     result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json",
-                                "--aibench-save=night", "--aibench-benchmark-json=pb.json")
+                                "--aibench-save=night", "--aibench-benchmark-json=pb.json", *html)
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*not finite*NET latency: 1 nan*"])
     run = strict_json(pytester.path / "run.json")
@@ -143,6 +145,8 @@ def test_a_nan_sample_fails_its_item_and_every_output_is_still_written(pytester)
     [saved] = (pytester.path / ".aibench").glob("*_night.json")
     strict_json(saved)
     strict_json(pytester.path / "pb.json")
+    if html:
+        assert "demo[nan-host]" in (pytester.path / "report.html").read_text()
     result.stdout.fnmatch_lines(["*aibench: 3 metric rows from 3 items*"])
 
 

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
+import functools
 import itertools
 import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 TAG_VARIABLE = "AIBENCH_PROCESS_TAG"
 _PR_SET_PDEATHSIG = 1
@@ -51,17 +51,33 @@ for entry in os.listdir("/proc"):
 """
 
 
+@functools.cache
+def _prctl() -> Callable[..., int]:
+    import ctypes  # here, not at import: the plugin's import stays light
+
+    return cast("Callable[..., int]", ctypes.CDLL(None, use_errno=True).prctl)
+
+
 def die_with_parent() -> None:
-    """Runs in a child between fork and exec: the kernel kills it when pytest dies."""
+    """Runs in a child between fork and exec (so nothing may be imported here; the parent
+    looked ``prctl`` up first): the kernel kills the child when pytest dies."""
     if _LINUX:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        _prctl()(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def child_dies_with_parent() -> Callable[[], None] | None:
+    """The ``preexec_fn`` that makes a child die with pytest, made ready in the parent."""
+    if not _LINUX:
+        return None
+    _prctl()
+    return die_with_parent
 
 
 class _Tags:
     """This process's tags (``<process tag>-<n>``, one per command) and its watchdog."""
 
     def __init__(self) -> None:
-        self.prefix = uuid.uuid4().hex
+        self.prefix = os.urandom(8).hex()
         self._numbers = itertools.count()
         self._watchdog: subprocess.Popen[bytes] | None = None
 
@@ -111,7 +127,7 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str], cwd: str,
     process = subprocess.Popen(
         list(argv), cwd=cwd, env={**env, TAG_VARIABLE: tag}, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-        start_new_session=True, preexec_fn=die_with_parent if _LINUX else None,
+        start_new_session=True, preexec_fn=child_dies_with_parent(),
     )
     deadline, ended_at = time.monotonic() + timeout, None
     try:

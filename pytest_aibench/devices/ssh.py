@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from ..errors import DeviceError
 from .base import CommandResult, DeviceInfo
-from .processes import die_with_parent
+from .processes import child_dies_with_parent
 from .shell import shell_command
 
 SSH_ERROR = 255  # what ssh exits with when the connection, not the command, failed
@@ -75,7 +75,7 @@ class SshDevice:
             done = subprocess.run(self._argv(command), capture_output=True, timeout=timeout,
                                   input=stdin,
                                   stdin=None if stdin is not None else subprocess.DEVNULL,
-                                  check=False, preexec_fn=die_with_parent)
+                                  check=False, preexec_fn=child_dies_with_parent())
         except subprocess.TimeoutExpired:
             raise DeviceError(f"{self.target.url()} did not answer within {timeout:g} s") \
                 from None
