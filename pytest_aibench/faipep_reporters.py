@@ -95,19 +95,25 @@ def write_local_tree(root: Path, run: Mapping[str, Any]) -> list[Path]:
 def write_simple_local(root: Path, run: Mapping[str, Any]) -> list[Path]:
     """``<identifier>/data.txt``: the item's data as compact JSON (an earlier run's data.txt is
     replaced, atomically; nothing else in the folder is touched). An identifier measured on
-    several devices gets ``-<device hash>`` so none overwrites another."""
+    several devices gets ``-<device hash>``, and one that several models share ``-<model>``
+    after that, so that no item of the run overwrites another's file."""
     written = []
     entries = list(records(run))
-    seen = Counter(filename(entry["meta"]["identifier"], "identifier") for entry in entries)
-    for entry in entries:
-        meta = entry["meta"]
-        name = filename(meta["identifier"], "identifier")
-        if seen[name] > 1:
-            name = filename(f"{name}-{meta['platform_hash']}", "identifier")
+    for entry, name in zip(entries, _unique_names(entries), strict=True):
         path = root / name / "data.txt"
         write_text(path, json.dumps(entry["data"], separators=(",", ":")))
         written.append(path)
     return written
+
+
+def _unique_names(entries: list[dict[str, Any]]) -> list[str]:
+    names = [filename(entry["meta"]["identifier"], "identifier") for entry in entries]
+    for suffix in ("platform_hash", "net_name"):
+        seen = Counter(names)
+        names = [filename(f"{name}-{entry['meta'][suffix]}", "identifier") if seen[name] > 1
+                 else name for name, entry in zip(names, entries, strict=True)]
+    seen = Counter(names)  # still alike (one model, test and device twice): number them
+    return [f"{name}-{index}" if seen[name] > 1 else name for index, name in enumerate(names)]
 
 
 def simple_screen_lines(run: Mapping[str, Any]) -> list[str]:

@@ -122,6 +122,17 @@ def test_the_simple_local_reporter_replaces_data_but_keeps_the_rest_of_a_folder(
     assert "NET latency" in (reports / "0" / "data.txt").read_text()
 
 
+def test_simple_local_files_of_one_run_never_overwrite_each_other(pytester):
+    write_program(pytester.path / "specs/prog.py")
+    for name in ("first", "second"):  # both identifiers are {ID} = 0, on the same device
+        write_json(pytester.path / f"specs/{name}.json", generic_spec(name))
+    reports = pytester.path / "reports"
+    pytester.runpytest("--aibench-spec=specs", f"--aibench-simple-local-reporter={reports}"
+                       ).assert_outcomes(passed=2)
+    folders = sorted(path.parent.name for path in reports.glob("*/data.txt"))
+    assert len(folders) == 2 and folders[0].endswith("-first") and folders[1].endswith("-second")
+
+
 # -- 2. one bad value -------------------------------------------------------------------------
 
 
