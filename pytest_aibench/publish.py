@@ -3,16 +3,13 @@ history store, the remote reporter and the HTML report. Called once, by the cont
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import history
 from .faipep_reporters import simple_screen_lines, write_local_tree, write_simple_local
-from .remote import Endpoint, Reporter
 from .settings import Settings
 from .store import run_filename, save_run, to_github_benchmark, to_pytest_benchmark, write_json
 
@@ -56,6 +53,8 @@ def publish(run: Mapping[str, Any], settings: Settings, *, storage: Path,
         except Exception as exc:  # one output that fails never costs the others
             done.errors.append(f"aibench: {option}: could not write: {exc}")
     if measured and settings.remote_reporter:
+        from .remote import Endpoint, Reporter  # urllib and ssl only when a run is posted
+
         reporter = Reporter(Endpoint.parse(settings.remote_reporter),
                             settings.remote_access_token, storage / "spool",
                             settings.remote_timeout)
@@ -111,6 +110,10 @@ def _dump(path: Path, data: Any) -> list[Path]:
 
 def _append_history(database: Path, run: Mapping[str, Any]) -> str:
     """A store that cannot be written costs the history entry, never the run's other outputs."""
+    import sqlite3
+
+    from . import history
+
     try:
         history.append(database, run)
     except (OSError, ValueError, sqlite3.Error) as exc:
@@ -120,7 +123,7 @@ def _append_history(database: Path, run: Mapping[str, Any]) -> str:
 
 def _write_html(path: Path, top_operators: int, run: Mapping[str, Any],
                 control_items: list[Mapping[str, Any]], database: Path | None) -> list[Path]:
-    from . import html_report
+    from . import history, html_report
 
     trends: dict[str, list[history.TrendPoint]] = {}
     if database and database.is_file():

@@ -20,7 +20,6 @@ from .compare import Rule
 from .energy.sources import SOURCES as POWER_SOURCES
 from .golden import Tolerance
 from .names import path_component
-from .remote import Endpoint
 from .spec import parse_string_map
 
 
@@ -383,6 +382,8 @@ def from_config(config: pytest.Config) -> Settings:
         raise pytest.UsageError("--aibench-iterations: expected at least 1, found 0")
     if values["remote_reporter"]:
         try:
+            from .remote import Endpoint  # urllib and ssl only when a run will be posted
+
             Endpoint.parse(values["remote_reporter"])
         except ValueError as exc:
             raise pytest.UsageError(f"--aibench-remote-reporter: {exc}") from None

@@ -18,7 +18,6 @@ goes through an :class:`IOSApps` service: pymobiledevice3's by default, or whate
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import plistlib
@@ -64,6 +63,8 @@ class IOSApps(Protocol):
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    import asyncio  # here: asyncio loads ssl, which a run without iOS devices never needs
+
     return asyncio.run(coroutine)
 
 

@@ -3,9 +3,10 @@ their traces (trace.py). Every source offers ``start()`` and ``stop() -> Trace``
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from .trace import Trace
+if TYPE_CHECKING:  # trace.py needs numpy, which the plugin's import must not pull in
+    from .trace import Trace
 
 
 class PowerSource(Protocol):

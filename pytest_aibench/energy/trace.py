@@ -11,8 +11,10 @@ from __future__ import annotations
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where a trace is made or analysed, not with the plugin
+    import numpy as np
 
 STEP_SECONDS = 10.0  # FAI-PEP's step kernel: 5 s of -1 then 5 s of +1
 
@@ -30,6 +32,8 @@ class Trace:
                      current_ma: list[float] | None = None,
                      voltage_v: list[float] | None = None, end_s: float | None = None,
                      ) -> Trace:
+        import numpy as np
+
         def array(values: list[float] | None) -> np.ndarray | None:
             return None if values is None else np.asarray(values, dtype=float)
 
@@ -42,6 +46,8 @@ class Trace:
     def intervals(self) -> np.ndarray:
         """How long each sample's power lasted; the last sample lasts until ``end_s``, or a
         typical interval."""
+        import numpy as np
+
         if self.end_s is not None:
             return np.diff(np.append(self.seconds, self.end_s))
         if len(self) < 2:
@@ -50,9 +56,13 @@ class Trace:
         return np.append(gaps, np.median(gaps))
 
     def energy_mj(self, start: int = 0, end: int | None = None) -> float:
+        import numpy as np
+
         return float(np.sum((self.power_mw * self.intervals())[start:end]))
 
     def duration(self, start: int = 0, end: int | None = None) -> float:
+        import numpy as np
+
         return float(np.sum(self.intervals()[start:end]))
 
     def mean_power(self, start: int = 0, end: int | None = None) -> float:
@@ -77,6 +87,8 @@ def find_window(trace: Trace, step_seconds: float = STEP_SECONDS) -> tuple[int, 
     """Where the benchmark ran: the sample where the mean power rises most sharply (a step
     kernel's maximum response) and the one where it falls most sharply after it. Each side of
     the step spans half of ``step_seconds``, or an eighth of the trace if that is shorter."""
+    import numpy as np
+
     power, count = trace.power_mw, len(trace)
     if count < 8:
         raise ValueError(f"a power trace of {count} samples is too short to find a window in")
