@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
@@ -33,10 +33,26 @@ if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
     from .devices.base import Device
-    from .plugin import AibenchSession
     from .recorder import Recorder
     from .runners.base import CaseFiles, Runner
+    from .session import AibenchSession
+    from .settings import Settings
 
+class SpecCollection(Protocol):
+    """What collecting a spec file needs of the run (session.AibenchSession provides it)."""
+
+    broken_specs: set[str]  # node ids of the spec files that failed to collect
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def devices(self) -> list[DeviceInfo]: ...
+
+    def named_explicitly(self, path: Path) -> bool: ...
+
+
+COLLECTION = pytest.StashKey[SpecCollection]()
 CASE = pytest.StashKey[Case]()
 CANDIDATES = pytest.StashKey[tuple[DeviceInfo, ...]]()  # the devices the item may run on
 DEVICE = pytest.StashKey[DeviceInfo]()  # the one it runs on (in pool mode, known at setup)
@@ -110,9 +126,7 @@ class SpecFile(pytest.File):
     """A model spec or benchmark list given with ``--aibench-spec`` (or found in its folder)."""
 
     def collect(self) -> Iterable[SpecItem]:
-        from .plugin import session_of
-
-        plugin = session_of(self.config)
+        plugin = self.config.stash[COLLECTION]
         try:
             data = read_spec_data(self.path)
             if spec_kind(data) is None and not plugin.named_explicitly(self.path):

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from .compare import item_key
 from .metrics import by_key, net_first
+
+if TYPE_CHECKING:
+    from .compare import ControlRun
 
 COLUMNS = ("item", "metric", "p50", "p10", "p90", "MAD", "n", "unit")
 COMPARE_COLUMNS = (*COLUMNS, "control", "change", "verdict")
@@ -101,3 +105,67 @@ def render_table(
         return "  ".join(cells).rstrip()
 
     return [line(header), *(line(row) for row in rows)]
+
+
+class Terminal(Protocol):
+    """What the summary is written to: pytest's terminal reporter, or anything alike."""
+
+    def write_sep(self, sep: str, title: str) -> None: ...
+
+    def write_line(self, line: str, **markup: bool) -> None: ...
+
+
+def write_summary(terminal: Terminal, items: Collection[Mapping[str, Any]],
+                  control: ControlRun | None, top_operators: int) -> None:
+    """The metric table, the operator table, unparsed observer rows and, after a comparison,
+    what was and was not judged."""
+    _metric_table(terminal, items, compared=control is not None or any(
+        "comparison" in item for item in items))
+    operators = operator_rows(items, top_operators)
+    if operators:
+        terminal.write_sep("-", f"aibench: top {top_operators} operators per item")
+        for line in render_table(operators, OPERATOR_COLUMNS, text_columns=(0, 1, 2)):
+            terminal.write_line(line)
+    _unparsed_rows(terminal, items)
+    if control is not None:
+        _comparison_lines(terminal, items, control)
+
+
+def _metric_table(terminal: Terminal, items: Collection[Mapping[str, Any]],
+                  compared: bool) -> None:
+    rows = summary_rows(items, compared)
+    if not rows:
+        return
+    measured = sum(1 for item in items if item["metrics"])
+    terminal.write_sep("-", f"aibench: {len(rows)} metric rows from {measured} items")
+    header, text = (COMPARE_COLUMNS, (0, 1, 7, 10)) if compared else (COLUMNS, (0, 1, 7))
+    for line in render_table(rows, header, text):
+        terminal.write_line(line)
+
+
+def _unparsed_rows(terminal: Terminal, items: Iterable[Mapping[str, Any]]) -> None:
+    """Observer rows whose JSON did not parse: how many, where, and the first of them."""
+    for item in items:
+        unparsed = (item.get("extra") or {}).get("unparsed_rows")
+        if unparsed:
+            terminal.write_line(
+                f"aibench: {item['nodeid']}: {unparsed['count']} observer row(s) could not "
+                f"be parsed and were left out, e.g. {unparsed['examples'][0]!r}", yellow=True)
+
+
+def _comparison_lines(terminal: Terminal, items: Collection[Mapping[str, Any]],
+                      control: ControlRun) -> None:
+    def state(name: str) -> list[str]:
+        return sorted(item["nodeid"] for item in items if item.get("comparison") == name)
+
+    gone = control.unseen({item_key(item) for item in items})
+    for label, nodeids in (("not in the control run", state("unmatched")),
+                           ("whose inputs or model files changed", state("changed")),
+                           ("in the control run only", gone)):
+        if nodeids:
+            terminal.write_line(f"aibench: {len(nodeids)} items {label} (reported, "
+                                f"not judged): {', '.join(nodeids)}")
+    regressed = [verdict for item in items for verdict in item.get("verdicts", [])
+                 if verdict["status"] == "regressed"]
+    terminal.write_line(f"aibench: compared with {control.name}: "
+                        f"{len(regressed)} regression(s)")
