@@ -176,15 +176,12 @@ TEMPERATURE_WAIT_S, TEMPERATURE_POLL_S = 600.0, 5.0
 def _settled_state(device: Device, max_temperature: float | None) -> dict[str, float]:
     """The device's battery and temperature as the item starts, after waiting (at most ten
     minutes) for it to cool below --aibench-max-temperature."""
-    read = getattr(device, "state", None)
-    if read is None:
-        return {}
-    state: dict[str, float] = read()
+    state = device.state()
     deadline = time.monotonic() + TEMPERATURE_WAIT_S
     while (max_temperature is not None and state.get("temperature_c", 0) > max_temperature
            and time.monotonic() < deadline):
         time.sleep(TEMPERATURE_POLL_S)
-        state = read()
+        state = device.state()
     return state
 
 

@@ -190,12 +190,10 @@ class AibenchSession:
             apps = self.config.hook.pytest_aibench_ios_apps(config=self.config, device=info) \
                 if info.kind == "ios" else None
             device = open_device(info, settings, self.scratch, apps)
-            reboot = getattr(device, "reboot", None)
-            if settings.reboot and reboot is not None:
-                reboot(settings.adb_port)
-            set_frequency = getattr(device, "set_frequency", None)
-            if settings.set_freq and set_frequency is not None:
-                set_frequency(settings.set_freq)
+            if settings.reboot:
+                device.reboot(settings.adb_port)
+            if settings.set_freq:
+                device.set_frequency(settings.set_freq)
             self._devices[info.id] = device
         return self._devices[info.id]
 
@@ -436,9 +434,7 @@ class AibenchSession:
 
     def pytest_unconfigure(self) -> None:
         for device in self._devices.values():
-            close = getattr(device, "close", None)
-            if close is not None:
-                close()
+            device.close()
         if "scratch" in self.__dict__:
             shutil.rmtree(self.scratch, ignore_errors=True)
 

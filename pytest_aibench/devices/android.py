@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DeviceError
-from .base import CommandResult, DeviceInfo
+from .base import CommandResult, DeviceDefaults, DeviceInfo
 from .shell import shell_command
 
 DEFAULT_DIR = "/data/local/tmp/aibench"
@@ -83,7 +83,7 @@ def discover(wanted: Sequence[str], port: int | None) -> list[DeviceInfo]:
     return found
 
 
-class AndroidDevice:
+class AndroidDevice(DeviceDefaults):
     def __init__(self, info: DeviceInfo, port: int | None, remote_dir: str) -> None:
         self.info = info
         self.remote_dir = remote_dir.rstrip("/")

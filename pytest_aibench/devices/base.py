@@ -68,3 +68,34 @@ class Device(Protocol):
     ) -> CommandResult:
         """Run ``argv`` (no shell) with ``env`` added to the device's environment, and wait;
         a timeout kills the command and all it started."""
+
+    # Optional capabilities: every kind has them (DeviceDefaults gives those that do nothing),
+    # so callers call them instead of probing for them.
+
+    def state(self) -> dict[str, float]:
+        """Battery level and temperature as the item starts (``{}`` where unknown)."""
+
+    def reboot(self, port: int | None) -> None:
+        """Reboot and wait until the device can run again (a no-op where not possible)."""
+
+    def set_frequency(self, wanted: str) -> dict[str, int]:
+        """Pin the CPUs at ``max``, ``min``, ``mid`` or kHz; the frequencies set, by CPU."""
+
+    def close(self) -> None:
+        """Release what the handle holds (connections, installed apps) at the end of the run."""
+
+
+class DeviceDefaults:
+    """The optional capabilities of :class:`Device` for a kind that does not have them."""
+
+    def state(self) -> dict[str, float]:
+        return {}
+
+    def reboot(self, port: int | None) -> None:
+        return None
+
+    def set_frequency(self, wanted: str) -> dict[str, int]:
+        return {}
+
+    def close(self) -> None:
+        return None

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import DeviceError
-from .base import CommandResult, DeviceInfo
+from .base import CommandResult, DeviceDefaults, DeviceInfo
 from .processes import run_process
 
 
@@ -39,7 +39,7 @@ def host_info(platform_sig: str | None = None) -> DeviceInfo:
     )
 
 
-class HostDevice:
+class HostDevice(DeviceDefaults):
     """Runs commands as local processes, each in its own process group."""
 
     def __init__(self, info: DeviceInfo, base_dir: Path) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from ..errors import DeviceError
-from .base import CommandResult, DeviceInfo
+from .base import CommandResult, DeviceDefaults, DeviceInfo
 
 ARGUMENTS_FILE = "tmp/benchmark.json"
 DONE_FILE = "tmp/BENCH_DONE"
@@ -169,7 +169,7 @@ def paired_arguments(arguments: Sequence[str]) -> dict[str, str]:
     return paired
 
 
-class IOSDevice:
+class IOSDevice(DeviceDefaults):
     """The Device protocol over an app: pushes are kept on the host until a command names the
     app whose container receives them."""
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import DeviceError
-from .base import CommandResult, DeviceInfo
+from .base import CommandResult, DeviceDefaults, DeviceInfo
 from .processes import child_dies_with_parent
 from .shell import shell_command
 
@@ -52,7 +52,7 @@ class SshTarget:
         return f"ssh://{self.destination}:{self.port}"
 
 
-class SshDevice:
+class SshDevice(DeviceDefaults):
     def __init__(self, info: DeviceInfo, target: SshTarget, options: Sequence[str],
                  control_dir: Path, remote_dir: str) -> None:
         self.info = info
