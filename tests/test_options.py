@@ -1,0 +1,38 @@
+"""Every option is where a user looks for it: in ``pytest --help`` and in the README's table."""
+
+from pathlib import Path
+
+import pytest
+
+from pytest_aibench.settings import OPTIONS
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def test_help_lists_every_option_with_its_environment_twin(pytester):
+    result = pytester.runpytest("--help")
+    text = result.stdout.str()
+    missing = [o.flag for o in OPTIONS if o.flag not in text or o.env not in text]
+    assert missing == []
+
+
+@pytest.mark.parametrize("option", OPTIONS, ids=lambda option: option.flag)
+def test_the_readme_options_table_has_every_option(option):
+    assert f"| `{option.flag}" in README
+
+
+def test_the_readme_names_the_ini_twin_of_every_option_that_has_one():
+    rows = {line.split("`")[1].split()[0]: line for line in README.splitlines()
+            if line.startswith("| `--aibench-")}
+    wrong = [o.flag for o in OPTIONS if o.ini and f"`{o.ini_key}`" not in rows.get(o.flag, "")]
+    assert wrong == []
+
+
+def test_the_public_api_is_what_the_architecture_page_lists():
+    import pytest_aibench
+
+    page = (Path(__file__).resolve().parents[1] / "docs/architecture.md").read_text("utf-8")
+    listed = page.split("<!-- public-api -->")[1].split("<!-- /public-api -->")[0]
+    names = {name.strip(" `") for line in listed.splitlines() if line.startswith("- ")
+             for name in line[2:].split(":")[0].split(",")}
+    assert names == set(pytest_aibench.__all__)
