@@ -33,10 +33,10 @@ if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
     from .devices.base import Device
+    from .options import Settings
     from .recorder import Recorder
     from .runners.base import CaseFiles, Runner
     from .session import AibenchSession
-    from .settings import Settings
 
 class SpecCollection(Protocol):
     """What collecting a spec file needs of the run (session.AibenchSession provides it)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .faipep_reporters import simple_screen_lines, write_local_tree, write_simple_local
-from .settings import Settings
+from .options import Settings
 from .store import run_filename, save_run, to_github_benchmark, to_pytest_benchmark, write_json
 
 _OFF = ("off", "no", "none", "false", "0")

@@ -27,12 +27,12 @@ from .devices.host import cpu_model, host_info
 from .devices.lease import DEFAULT_LEASES, lease_any
 from .errors import DeviceError
 from .metrics import DEFAULT_STATISTICS
+from .options import Settings
 from .publish import Published, publish, publish_partial, wants_run_files
 from .recorder import Recorder
 from .report import headline, write_summary
 from .runners import BUILTIN_RUNNERS
 from .runners.base import CaseFiles, Runner
-from .settings import Settings
 from .spec import SPEC_SUFFIXES, Case
 from .store import build_run, commit_info, find_run, finite, machine_info, read_run
 

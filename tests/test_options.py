@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_aibench.settings import OPTIONS
+from pytest_aibench.options import OPTIONS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 

@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 from ..errors import DeviceError
-from ..settings import Settings
+from ..options import Settings
 from . import android, ios
 from .base import Device, DeviceInfo
 from .host import HostDevice, host_info

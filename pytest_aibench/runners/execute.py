@@ -17,9 +17,9 @@ from ..devices.base import Device
 from ..energy import PowerSource
 from ..energy.sources import open_source
 from ..errors import Regression, RunnerError
+from ..options import Settings
 from ..parsers.observer import DEFAULT_PREFIXES
 from ..recorder import Recorder
-from ..settings import Settings
 from ..spec import Case
 from .base import CaseFiles, RunContext, Runner
 from .power import measuring_energy, trace_file
