@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..devices.base import Device
 from ..energy import PowerSource
@@ -77,3 +77,13 @@ class Runner(Protocol):
 
     def run(self, context: RunContext) -> None:
         """Run the case and add its metric records to ``context.recorder``."""
+
+
+@runtime_checkable
+class RunsCommands(Protocol):
+    """An optional capability: a runner whose case runs command lines on the device (power
+    tests and A/B with ``{program}`` need them). The built-in generic, Caffe2, TFLite and
+    PyTorch runners have it."""
+
+    def commands(self, case: Case, program: str | None) -> list[str]:
+        """The case's command templates, with ``{program}`` where the program runs."""

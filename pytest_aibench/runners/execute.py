@@ -21,7 +21,7 @@ from ..options import Settings
 from ..parsers.observer import DEFAULT_PREFIXES
 from ..recorder import Recorder
 from ..spec import Case
-from .base import CaseFiles, RunContext, Runner
+from .base import CaseFiles, RunContext, Runner, RunsCommands
 from .power import measuring_energy, trace_file
 
 DEFAULT_ITERATIONS = 50
@@ -87,8 +87,9 @@ class Execution:
             shutil.rmtree(hostdir, ignore_errors=True)
 
     def runs_commands(self, program: str | None) -> list[str]:
-        commands = getattr(self.runner, "commands", None)
-        return list(commands(self.case, program)) if commands is not None else []
+        if isinstance(self.runner, RunsCommands):
+            return list(self.runner.commands(self.case, program))
+        return []
 
     def runs_program(self) -> bool:
         """A/B needs a program to swap: the case's commands must run ``{program}``."""
