@@ -25,25 +25,57 @@ from pathlib import Path
 def write_spec(folder: Path, count: int, shapes: bool = False) -> Path:
     if shapes:
         return write_shapes_spec(folder, count)
-    tests = [{"identifier": f"case-{i}", "metric": "delay", "warmup": 1, "iter": 50,
-              "commands": ["{program} --net {files.predict} --iter {iter} --batch " + str(i)]}
-             for i in range(count)]
-    spec = {"model": {"name": "net", "format": "caffe2", "files": {
-        "predict": {"filename": "predict_net.pb", "location": "https://example.invalid/p.pb",
-                    "md5": "0" * 32}}}, "tests": tests}
+    tests = [
+        {
+            "identifier": f"case-{i}",
+            "metric": "delay",
+            "warmup": 1,
+            "iter": 50,
+            "commands": ["{program} --net {files.predict} --iter {iter} --batch " + str(i)],
+        }
+        for i in range(count)
+    ]
+    spec = {
+        "model": {
+            "name": "net",
+            "format": "caffe2",
+            "files": {
+                "predict": {
+                    "filename": "predict_net.pb",
+                    "location": "https://example.invalid/p.pb",
+                    "md5": "0" * 32,
+                }
+            },
+        },
+        "tests": tests,
+    }
     path = folder / "spec.json"
     path.write_text(json.dumps(spec))
     return path
 
 
 def write_shapes_spec(folder: Path, count: int) -> Path:
-    test = {"identifier": "{ID}", "metric": "delay", "iter": 50,
-            "commands": ["{program} --net {files.predict} --iter {iter}"],
-            "inputs": {"data": {"shapes": [[1, 3, i + 1, 224] for i in range(count)],
-                                "type": "float"}}}
-    spec = {"model": {"name": "net", "format": "caffe2", "files": {
-        "predict": {"filename": "predict_net.pb", "location": "https://example.invalid/p.pb",
-                    "md5": "0" * 32}}}, "tests": [test]}
+    test = {
+        "identifier": "{ID}",
+        "metric": "delay",
+        "iter": 50,
+        "commands": ["{program} --net {files.predict} --iter {iter}"],
+        "inputs": {"data": {"shapes": [[1, 3, i + 1, 224] for i in range(count)], "type": "float"}},
+    }
+    spec = {
+        "model": {
+            "name": "net",
+            "format": "caffe2",
+            "files": {
+                "predict": {
+                    "filename": "predict_net.pb",
+                    "location": "https://example.invalid/p.pb",
+                    "md5": "0" * 32,
+                }
+            },
+        },
+        "tests": [test],
+    }
     path = folder / "spec.json"
     path.write_text(json.dumps(spec))
     return path
@@ -62,8 +94,23 @@ def write_parametrized(folder: Path, count: int) -> Path:
 def collect_seconds(args: list[str], cwd: Path, expected: int) -> float:
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-         "-p", "no:benchmark", *args], cwd=cwd, capture_output=True, text=True, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:benchmark",
+            *args,
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     seconds = time.perf_counter() - started
     if f"{expected} tests collected" not in done.stdout:
         raise SystemExit(f"unexpected collection output:\n{done.stdout[-2000:]}{done.stderr}")
@@ -86,8 +133,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--shapes", action="store_true",
-                        help="one test with N input shapes instead of N tests")
+    parser.add_argument(
+        "--shapes", action="store_true", help="one test with N input shapes instead of N tests"
+    )
     options = parser.parse_args()
     header = f"{'items':>6}  {'collector':<19} {'best s':>7} {'median s':>8} {'per item us':>11}"
     print(header)
@@ -95,8 +143,9 @@ def main() -> None:
     for count in options.counts:
         for label, seconds in measure(count, options.repeat, options.shapes).items():
             best, middle = min(seconds), statistics.median(seconds)
-            print(f"{count:>6}  {label:<19} {best:>7.2f} {middle:>8.2f} "
-                  f"{best / count * 1e6:>11.1f}")
+            print(
+                f"{count:>6}  {label:<19} {best:>7.2f} {middle:>8.2f} {best / count * 1e6:>11.1f}"
+            )
 
 
 if __name__ == "__main__":

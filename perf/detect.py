@@ -77,13 +77,16 @@ def ab_trial(slowdown: float, samples: int, seed: int) -> str:
         for side in order:
             timed(sides[side], WARMUP)
             collected[side] += timed(sides[side], samples // BLOCKS)
-    return judge(metric(collected["control"]), metric(collected["treatment"]), RULE,
-                 ALPHA).status
+    return judge(metric(collected["control"]), metric(collected["treatment"]), RULE, ALPHA).status
 
 
 def collect_in_fresh_process(factor: float, samples: int) -> list[float]:
-    done = subprocess.run([sys.executable, __file__, "--collect", str(samples),
-                           "--factor", str(factor)], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--collect", str(samples), "--factor", str(factor)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return list(json.loads(done.stdout))
 
 
@@ -109,17 +112,38 @@ def test_work(benchmark):
 def peer_trial(folder: Path, slowdown: float) -> bool:
     """The real pytest-benchmark: save a run of the unchanged workload, then compare a run of
     the (maybe) slower one with --benchmark-compare-fail=median:5%."""
+
     def pytest_benchmark(factor: float, *args: str) -> int:
-        (folder / "test_work.py").write_text(PEER_TEST.format(
-            perf=str(Path(__file__).parent), factor=factor))
+        (folder / "test_work.py").write_text(
+            PEER_TEST.format(perf=str(Path(__file__).parent), factor=factor)
+        )
         return subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:aibench", "-p", "no:cacheprovider",
-             "--benchmark-storage", str(folder / "store"), *args, "test_work.py"],
-            cwd=folder, capture_output=True, check=False).returncode
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:aibench",
+                "-p",
+                "no:cacheprovider",
+                "--benchmark-storage",
+                str(folder / "store"),
+                *args,
+                "test_work.py",
+            ],
+            cwd=folder,
+            capture_output=True,
+            check=False,
+        ).returncode
 
     pytest_benchmark(1.0, "--benchmark-save=base")
-    return pytest_benchmark(1.0 + slowdown, "--benchmark-compare",
-                            "--benchmark-compare-fail=median:5%") != 0
+    return (
+        pytest_benchmark(
+            1.0 + slowdown, "--benchmark-compare", "--benchmark-compare-fail=median:5%"
+        )
+        != 0
+    )
 
 
 def rates(outcomes: dict[float, list[bool]]) -> str:
@@ -143,17 +167,24 @@ def main() -> None:
         print(json.dumps(timed(run, options.collect)))
         return
     header = "  ".join(f"{'A/A' if s == 0 else f'+{s:.0%}':>6}" for s in SLOWDOWNS)
-    print(f"trials {options.trials} (peer {options.peer_trials}), {options.samples} samples per "
-          f"side, alpha {ALPHA}, min effect {RULE.min_effect:.0%}")
+    print(
+        f"trials {options.trials} (peer {options.peer_trials}), {options.samples} samples per "
+        f"side, alpha {ALPHA}, min effect {RULE.min_effect:.0%}"
+    )
     print(f"{'mode':<38} {header}  {'95% from':>8}  {'seconds':>7}")
-    rows = {"pytest-aibench A/B (interleaved)": {}, "pytest-aibench stored control": {},
-            "pytest-benchmark rule, same samples": {}, "pytest-benchmark (real), median:5%": {}}
+    rows = {
+        "pytest-aibench A/B (interleaved)": {},
+        "pytest-aibench stored control": {},
+        "pytest-benchmark rule, same samples": {},
+        "pytest-benchmark (real), median:5%": {},
+    }
     spent = dict.fromkeys(rows, 0.0)
     for slowdown in SLOWDOWNS:
         started = time.perf_counter()
         rows["pytest-aibench A/B (interleaved)"][slowdown] = [
             ab_trial(slowdown, options.samples, seed) == "regressed"
-            for seed in range(options.trials)]
+            for seed in range(options.trials)
+        ]
         spent["pytest-aibench A/B (interleaved)"] += time.perf_counter() - started
         started = time.perf_counter()
         stored = [stored_trial(slowdown, options.samples) for _ in range(options.trials)]
@@ -164,14 +195,23 @@ def main() -> None:
             started = time.perf_counter()
             with tempfile.TemporaryDirectory() as name:
                 rows["pytest-benchmark (real), median:5%"][slowdown] = [
-                    peer_trial(Path(name), slowdown) for _ in range(options.peer_trials)]
+                    peer_trial(Path(name), slowdown) for _ in range(options.peer_trials)
+                ]
             spent["pytest-benchmark (real), median:5%"] += time.perf_counter() - started
     for label, outcomes in rows.items():
         if outcomes:
             missing = {s: outcomes.get(s, [False]) for s in SLOWDOWNS}
-            line = rates(missing) if len(outcomes) == len(SLOWDOWNS) else "  ".join(
-                f"{100 * sum(outcomes[s]) / len(outcomes[s]):5.1f}%" if s in outcomes
-                else f"{'-':>6}" for s in SLOWDOWNS) + f"  {'-':>8}"
+            line = (
+                rates(missing)
+                if len(outcomes) == len(SLOWDOWNS)
+                else "  ".join(
+                    f"{100 * sum(outcomes[s]) / len(outcomes[s]):5.1f}%"
+                    if s in outcomes
+                    else f"{'-':>6}"
+                    for s in SLOWDOWNS
+                )
+                + f"  {'-':>8}"
+            )
             print(f"{label:<38} {line}  {spent[label]:7.0f}")
 
 

@@ -24,30 +24,58 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from tests import sshd  # noqa: E402
 
-PROGRAM = ("#!/bin/sh\nsleep {hold}\n"
-           "echo 'AIBENCH {{\"type\": \"NET\", \"metric\": \"latency\", \"unit\": \"us\", "
-           "\"value\": 1}}'\n")
+PROGRAM = (
+    "#!/bin/sh\nsleep {hold}\n"
+    'echo \'AIBENCH {{"type": "NET", "metric": "latency", "unit": "us", '
+    '"value": 1}}\'\n'
+)
 
 
 def prepare(folder: Path, cases: int, hold: float) -> None:
     program = folder / "hold.sh"
     program.write_text(PROGRAM.format(hold=hold))
     program.chmod(0o755)
-    (folder / "fleet.json").write_text(json.dumps({
-        "model": {"name": "fleet", "format": "generic",
-                  "files": {"program": {"filename": "hold.sh", "location": "hold.sh"}}},
-        "tests": [{"identifier": f"c{i}", "metric": "delay", "commands": ["{files.program}"]}
-                  for i in range(cases)]}))
+    (folder / "fleet.json").write_text(
+        json.dumps(
+            {
+                "model": {
+                    "name": "fleet",
+                    "format": "generic",
+                    "files": {"program": {"filename": "hold.sh", "location": "hold.sh"}},
+                },
+                "tests": [
+                    {"identifier": f"c{i}", "metric": "delay", "commands": ["{files.program}"]}
+                    for i in range(cases)
+                ],
+            }
+        )
+    )
     (folder / "pytest.ini").write_text("[pytest]\n")
 
 
 def wall(folder: Path, urls: list[str], options: str, workers: int, dist: list[str]) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                    "-p", "no:benchmark", "-n", str(workers), *(dist if workers else []),
-                    "--aibench-spec=fleet.json",
-                    f"--aibench-devices={','.join(urls)}", f"--aibench-ssh-options={options}"],
-                   cwd=folder, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:benchmark",
+            "-n",
+            str(workers),
+            *(dist if workers else []),
+            "--aibench-spec=fleet.json",
+            f"--aibench-devices={','.join(urls)}",
+            f"--aibench-ssh-options={options}",
+        ],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - started
 
 
@@ -66,8 +94,10 @@ def main() -> None:
                 dist = ["--dist", options.dist] if options.dist else []
                 serial = wall(folder, urls, ssh_options, 0, dist)
                 parallel = wall(folder, urls, ssh_options, devices, dist)
-            print(f"{devices:>7}  {devices * options.cases:>5}  {serial:>7.2f}  "
-                  f"{parallel:>7.2f}  {serial / parallel:>7.2f}x")
+            print(
+                f"{devices:>7}  {devices * options.cases:>5}  {serial:>7.2f}  "
+                f"{parallel:>7.2f}  {serial / parallel:>7.2f}x"
+            )
 
 
 if __name__ == "__main__":

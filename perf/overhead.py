@@ -36,16 +36,28 @@ def prepare(folder: Path, items: int) -> None:
     program = folder / "prog.py"
     program.write_text(PROGRAM)
     program.chmod(0o755)
-    tests = [{"identifier": f"t{i}", "metric": "delay", "commands": ["{files.program}"]}
-             for i in range(items)]
-    (folder / "spec.json").write_text(json.dumps({"model": {
-        "name": "tiny", "format": "generic",
-        "files": {"program": {"filename": "prog.py", "location": "prog.py"}}}, "tests": tests}))
+    tests = [
+        {"identifier": f"t{i}", "metric": "delay", "commands": ["{files.program}"]}
+        for i in range(items)
+    ]
+    (folder / "spec.json").write_text(
+        json.dumps(
+            {
+                "model": {
+                    "name": "tiny",
+                    "format": "generic",
+                    "files": {"program": {"filename": "prog.py", "location": "prog.py"}},
+                },
+                "tests": tests,
+            }
+        )
+    )
     (folder / "test_plain.py").write_text(
         "import subprocess, pytest\n"
         f"@pytest.mark.parametrize('i', range({items}))\n"
         "def test_run(i):\n"
-        "    subprocess.run(['./prog.py'], check=True, capture_output=True)\n")
+        "    subprocess.run(['./prog.py'], check=True, capture_output=True)\n"
+    )
     (folder / "pytest.ini").write_text("[pytest]\n")
 
 
@@ -56,8 +68,16 @@ def wall(command: list[str], cwd: Path) -> float:
 
 
 def measure(items: int, repeat: int) -> dict[str, list[float]]:
-    pytest_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                  "-p", "no:benchmark"]
+    pytest_cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:benchmark",
+    ]
     commands = {
         "aibench spec": [*pytest_cmd, "--aibench-spec=spec.json"],
         "pytest + subprocess": [*pytest_cmd, "test_plain.py"],

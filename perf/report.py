@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-TESTS = '''import pytest
+TESTS = """import pytest
 
 @pytest.mark.parametrize("n", range({count}))
 @pytest.mark.aibench(iterations=50, warmup=0)
@@ -36,26 +36,40 @@ def test_aibench(aibench, n):
 @pytest.mark.parametrize("n", range({count}))
 def test_benchmark(benchmark, n):
     benchmark.pedantic(sum, args=(range(100),), rounds=50, iterations=1)
-'''
+"""
 
 VARIANTS = {
     "aibench": ["-k", "test_aibench", "--aibench-history=off", "-p", "no:benchmark"],
-    "aibench + history": ["-k", "test_aibench", "--aibench-history=h.sqlite", "-p",
-                          "no:benchmark"],
-    "aibench + history + html": ["-k", "test_aibench", "--aibench-history=h.sqlite",
-                                 "--aibench-html=report.html", "-p", "no:benchmark"],
+    "aibench + history": ["-k", "test_aibench", "--aibench-history=h.sqlite", "-p", "no:benchmark"],
+    "aibench + history + html": [
+        "-k",
+        "test_aibench",
+        "--aibench-history=h.sqlite",
+        "--aibench-html=report.html",
+        "-p",
+        "no:benchmark",
+    ],
     "pytest-benchmark": ["-k", "test_benchmark", "-p", "no:aibench"],
     "pytest-benchmark + autosave + histogram": [
-        "-k", "test_benchmark", "-p", "no:aibench", "--benchmark-autosave",
-        "--benchmark-histogram=histogram"],
+        "-k",
+        "test_benchmark",
+        "-p",
+        "no:aibench",
+        "--benchmark-autosave",
+        "--benchmark-histogram=histogram",
+    ],
 }
 
 
 def wall_time(folder: Path, options: list[str]) -> float:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "test_cost.py", *options], cwd=folder, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_cost.py", *options],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{options} failed:\n{done.stdout[-2000:]}")
@@ -72,8 +86,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as temporary:
             folder = Path(temporary)
             (folder / "test_cost.py").write_text(TESTS.format(count=count))
-            best = {name: min(wall_time(folder, options) for _ in range(args.repeat))
-                    for name, options in VARIANTS.items()}
+            best = {
+                name: min(wall_time(folder, options) for _ in range(args.repeat))
+                for name, options in VARIANTS.items()
+            }
         for name, seconds in best.items():
             base = best["aibench" if name.startswith("aibench") else "pytest-benchmark"]
             extra = f"{seconds - base:10.2f}" if seconds != base else f"{'':>10}"

@@ -33,19 +33,39 @@ SESSION = (
 
 def prepare(folder: Path) -> None:
     shutil.copy(MODEL, folder / "mlp.onnx")
-    (folder / "spec.json").write_text(json.dumps({
-        "model": {"name": "mlp", "format": "onnx",
-                  "files": {"model": {"filename": "mlp.onnx", "location": "mlp.onnx"}}},
-        "tests": [{"identifier": "t", "metric": "delay", "warmup": WARMUP, "iter": RUNS,
-                   "inputs": {"x": {"shapes": [[1, 64]], "type": "float"}}}]}))
+    (folder / "spec.json").write_text(
+        json.dumps(
+            {
+                "model": {
+                    "name": "mlp",
+                    "format": "onnx",
+                    "files": {"model": {"filename": "mlp.onnx", "location": "mlp.onnx"}},
+                },
+                "tests": [
+                    {
+                        "identifier": "t",
+                        "metric": "delay",
+                        "warmup": WARMUP,
+                        "iter": RUNS,
+                        "inputs": {"x": {"shapes": [[1, 64]], "type": "float"}},
+                    }
+                ],
+            }
+        )
+    )
     (folder / "test_peer.py").write_text(
-        SESSION + "def test_run(benchmark):\n    benchmark(session.run, None, feeds)\n")
+        SESSION + "def test_run(benchmark):\n    benchmark(session.run, None, feeds)\n"
+    )
     (folder / "pytest.ini").write_text("[pytest]\n")
 
 
 def pytest_run(folder: Path, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                   cwd=folder, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
 
 
 def aibench_median(folder: Path) -> float:
@@ -78,8 +98,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     rounds = parser.parse_args().rounds
-    print(f"{'round':>5}  {'pytest-aibench us':>17}  {'pytest-benchmark us':>19}  "
-          f"{'bare loop us':>12}")
+    print(
+        f"{'round':>5}  {'pytest-aibench us':>17}  {'pytest-benchmark us':>19}  "
+        f"{'bare loop us':>12}"
+    )
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         prepare(folder)

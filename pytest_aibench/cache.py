@@ -91,7 +91,7 @@ class ModelCache:
         if location.startswith("file://"):
             from urllib.request import url2pathname
 
-            return Path(url2pathname(location[len("file://"):]))
+            return Path(url2pathname(location[len("file://") :]))
         return case.spec_path.parent / location
 
     def cached_path(self, ref: FileRef, case: Case) -> Path:
@@ -99,9 +99,12 @@ class ModelCache:
         the URL) keeps apart two specs whose model and file names agree but whose bytes come
         from different places. Every component is a safe name (spec load checked them)."""
         source = hashlib.sha1(ref.location.encode(), usedforsecurity=False).hexdigest()[:16]
-        return self.root.joinpath(path_component(case.format, "format"),
-                                  path_component(case.name, "model name"), source,
-                                  path_component(ref.filename, "filename"))
+        return self.root.joinpath(
+            path_component(case.format, "format"),
+            path_component(case.name, "model name"),
+            source,
+            path_component(ref.filename, "filename"),
+        )
 
     def _fetch_remote(self, ref: FileRef, case: Case) -> Path:
         target = self.cached_path(ref, case)
@@ -140,8 +143,9 @@ class ModelCache:
 
     def _download(self, ref: FileRef, case: Case, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                           suffix=".part")
+        handle, partial = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+        )
         try:
             with os.fdopen(handle, "wb") as out:
                 digest = self._stream(ref.location, out, case, ref)
@@ -165,34 +169,51 @@ class ModelCache:
 
         where = f"{case.spec_path} {ref.where}"
         digest = hashlib.md5(usedforsecurity=False)
-        retries = urllib3.Retry(total=DOWNLOAD_RETRIES, backoff_factor=0.5, raise_on_status=False,
-                                status_forcelist=(408, 429, 500, 502, 503, 504))
+        retries = urllib3.Retry(
+            total=DOWNLOAD_RETRIES,
+            backoff_factor=0.5,
+            raise_on_status=False,
+            status_forcelist=(408, 429, 500, 502, 503, 504),
+        )
         pool = urllib3.PoolManager(retries=retries, timeout=urllib3.Timeout(self.timeout))
         try:
             # Our own length check below says how much came; urllib3's would only raise.
-            response = pool.request("GET", url, preload_content=False,
-                                    enforce_content_length=False,
-                                    headers={"User-Agent": f"pytest-aibench/{__version__}"})
+            response = pool.request(
+                "GET",
+                url,
+                preload_content=False,
+                enforce_content_length=False,
+                headers={"User-Agent": f"pytest-aibench/{__version__}"},
+            )
             try:
                 if response.status >= 400:
-                    raise CacheError(_download_failed(where, url, f"HTTP {response.status} "
-                                                      f"{response.reason or ''}".strip()))
+                    raise CacheError(
+                        _download_failed(
+                            where, url, f"HTTP {response.status} {response.reason or ''}".strip()
+                        )
+                    )
                 total = _content_length(response.headers.get("Content-Length"))
                 received = self._copy(response, out, digest, url, total)
             finally:
                 response.release_conn()
         except urllib3.exceptions.HTTPError as exc:
             reason = getattr(exc, "reason", None) or exc
-            raise CacheError(_download_failed(
-                where, url, f"{reason} (timeout {self.timeout:g} s, tried "
-                            f"{DOWNLOAD_RETRIES + 1} times)")) from None
+            raise CacheError(
+                _download_failed(
+                    where,
+                    url,
+                    f"{reason} (timeout {self.timeout:g} s, tried {DOWNLOAD_RETRIES + 1} times)",
+                )
+            ) from None
         if total is not None and received != total:
-            raise CacheError(_download_failed(
-                where, url, f"the download was cut short: got {received} of {total} bytes"))
+            raise CacheError(
+                _download_failed(
+                    where, url, f"the download was cut short: got {received} of {total} bytes"
+                )
+            )
         return digest.hexdigest()
 
-    def _copy(self, response: Any, out: BinaryIO, digest: Any, url: str,
-              total: int | None) -> int:
+    def _copy(self, response: Any, out: BinaryIO, digest: Any, url: str, total: int | None) -> int:
         received, last_report = 0, time.monotonic()
         while chunk := response.read(_CHUNK):
             out.write(chunk)
@@ -207,9 +228,11 @@ class ModelCache:
 
 
 def _download_failed(where: str, url: str, reason: str) -> str:
-    return (f"{where}: download of {url} failed: {reason}. Check that the URL in the spec is "
-            "right and reachable from here, or put the file beside the spec and give its "
-            "relative path as the location; nothing was written to the model cache")
+    return (
+        f"{where}: download of {url} failed: {reason}. Check that the URL in the spec is "
+        "right and reachable from here, or put the file beside the spec and give its "
+        "relative path as the location; nothing was written to the model cache"
+    )
 
 
 def _identity(path: Path) -> dict[str, object]:

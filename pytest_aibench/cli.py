@@ -1,10 +1,10 @@
 """``aibench`` (also ``python -m pytest_aibench``): read the history store without pytest.
 
-    aibench history runs                         the runs, oldest first
-    aibench history query --model 'mobilenet*' --metric 'NET latency' --since 2026-11-01
-    aibench history query --samples --csv out.csv   every raw sample, as CSV
-    aibench history import .aibench/*.json       add saved run files (each run once)
-    aibench history report trends.html           the newest run as HTML, with trend lines
+aibench history runs                         the runs, oldest first
+aibench history query --model 'mobilenet*' --metric 'NET latency' --since 2026-11-01
+aibench history query --samples --csv out.csv   every raw sample, as CSV
+aibench history import .aibench/*.json       add saved run files (each run once)
+aibench history report trends.html           the newest run as HTML, with trend lines
 """
 
 from __future__ import annotations
@@ -38,36 +38,48 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aibench", description="pytest-aibench's tools")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    store = commands.add_parser("history", help="list, query, export and import the history "
-                                "store that pytest appends every run to")
-    store.add_argument("--db", type=Path, default=Path(os.environ.get("AIBENCH_HISTORY") or
-                                                       DEFAULT_HISTORY),
-                       help="the database (default: $AIBENCH_HISTORY, else %(default)s)")
+    store = commands.add_parser(
+        "history",
+        help="list, query, export and import the history store that pytest appends every run to",
+    )
+    store.add_argument(
+        "--db",
+        type=Path,
+        default=Path(os.environ.get("AIBENCH_HISTORY") or DEFAULT_HISTORY),
+        help="the database (default: $AIBENCH_HISTORY, else %(default)s)",
+    )
     # --db after the action too (``aibench history runs --db X``), as people type it
     after = argparse.ArgumentParser(add_help=False)
     after.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     actions = store.add_subparsers(required=True, metavar="ACTION")
     listing = actions.add_parser("runs", parents=[after], help="one line per run")
     listing.set_defaults(action=_runs)
-    query = actions.add_parser("query", parents=[after],
-                               help="one line per run, item and metric (or sample)")
-    query.add_argument("--samples", action="store_true", help="every raw sample instead of "
-                       "the summaries")
-    query.add_argument("--csv", metavar="FILE", help="write CSV to FILE ('-': standard output) "
-                       "instead of a table")
+    query = actions.add_parser(
+        "query", parents=[after], help="one line per run, item and metric (or sample)"
+    )
+    query.add_argument(
+        "--samples", action="store_true", help="every raw sample instead of the summaries"
+    )
+    query.add_argument(
+        "--csv", metavar="FILE", help="write CSV to FILE ('-': standard output) instead of a table"
+    )
     query.set_defaults(action=_query)
     for sub in (listing, query):
         _add_filters(sub)
-    report = actions.add_parser("report", parents=[after],
-                                help="the HTML report of a stored run (the newest "
-                                "by default) with its items' trends; needs matplotlib")
+    report = actions.add_parser(
+        "report",
+        parents=[after],
+        help="the HTML report of a stored run (the newest "
+        "by default) with its items' trends; needs matplotlib",
+    )
     report.add_argument("output", type=Path, metavar="OUT.html")
     report.add_argument("--run", help="id (or the start of it) of the run to show")
     report.add_argument("--last", type=int, default=30, help="runs per trend line (30)")
     report.add_argument("--ops", type=int, default=5, help="operators shown per item (5)")
     report.set_defaults(action=_report)
-    importing = actions.add_parser("import", parents=[after],
-                                   help="add saved run files (a run already there is skipped)")
+    importing = actions.add_parser(
+        "import", parents=[after], help="add saved run files (a run already there is skipped)"
+    )
     importing.add_argument("files", nargs="+", type=Path, metavar="RUN.json")
     importing.set_defaults(action=_import)
     return parser
@@ -79,16 +91,24 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--item", help="pytest node id")
     group.add_argument("--device", help="device name, id or kind")
     group.add_argument("--metric", help="'NET latency' (type and metric) or 'latency'")
-    group.add_argument("--since", help="runs created on or after this UTC date or time "
-                       "(2026-11-01 or 2026-11-01T12:00)")
+    group.add_argument(
+        "--since",
+        help="runs created on or after this UTC date or time (2026-11-01 or 2026-11-01T12:00)",
+    )
     group.add_argument("--until", help="runs created on or before this UTC date or time")
     group.add_argument("--commit", help="commit id prefix")
 
 
 def _filters(args: argparse.Namespace) -> history.Filters:
-    return history.Filters(model=args.model, item=args.item, device=args.device,
-                           metric=args.metric, since=args.since, until=args.until,
-                           commit=args.commit)
+    return history.Filters(
+        model=args.model,
+        item=args.item,
+        device=args.device,
+        metric=args.metric,
+        since=args.since,
+        until=args.until,
+        commit=args.commit,
+    )
 
 
 def _runs(args: argparse.Namespace) -> int:
@@ -114,8 +134,10 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _readable(row: Sequence[Any]) -> tuple[str, ...]:
-    return tuple(format_number(cell) if isinstance(cell, float) else
-                 "-" if cell is None else str(cell) for cell in row)
+    return tuple(
+        format_number(cell) if isinstance(cell, float) else "-" if cell is None else str(cell)
+        for cell in row
+    )
 
 
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

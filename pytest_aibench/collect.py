@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .runners.base import CaseFiles, Runner
     from .session import AibenchSession
 
+
 class SpecCollection(Protocol):
     """What collecting a spec file needs of the run (session.AibenchSession provides it)."""
 
@@ -59,14 +60,28 @@ DEVICE = pytest.StashKey[DeviceInfo]()  # the one it runs on (in pool mode, know
 
 
 def run_case(
-    aibench_runner: Runner, aibench_case: Case, aibench_device: Device,
-    aibench_files: CaseFiles, aibench: Recorder, aibench_session: AibenchSession,
+    aibench_runner: Runner,
+    aibench_case: Case,
+    aibench_device: Device,
+    aibench_files: CaseFiles,
+    aibench: Recorder,
+    aibench_session: AibenchSession,
 ) -> None:
     """The test function of every spec item: the fixtures prepare, the runner measures."""
     try:
-        execute(Execution(aibench_case, aibench_runner, aibench_device, aibench_files,
-                          aibench_session.settings, aibench_session.scratch,
-                          aibench_session.host, aibench_session.traces), aibench)
+        execute(
+            Execution(
+                aibench_case,
+                aibench_runner,
+                aibench_device,
+                aibench_files,
+                aibench_session.settings,
+                aibench_session.scratch,
+                aibench_session.host,
+                aibench_session.traces,
+            ),
+            aibench,
+        )
     except Unsupported as exc:
         pytest.skip(str(exc))
 
@@ -83,8 +98,18 @@ def targets(devices: list[DeviceInfo], fleet: str) -> dict[str, tuple[DeviceInfo
 
 
 # pytest's own marks change how an item runs: a spec whose metric is "skip" must not skip.
-_PYTEST_MARKS = frozenset({"skip", "skipif", "xfail", "parametrize", "usefixtures",
-                           "filterwarnings", "tryfirst", "trylast"})
+_PYTEST_MARKS = frozenset(
+    {
+        "skip",
+        "skipif",
+        "xfail",
+        "parametrize",
+        "usefixtures",
+        "filterwarnings",
+        "tryfirst",
+        "trylast",
+    }
+)
 
 
 def mark_name(text: str) -> str | None:
@@ -136,17 +161,22 @@ class SpecFile(pytest.File):
         except SpecError as exc:
             plugin.broken_specs.add(self.nodeid)
             shown = os.path.relpath(exc.path, self.config.invocation_params.dir)
-            raise self.CollectError(exc.message(exc.path if shown.startswith("..") else shown)) \
-                from None
+            raise self.CollectError(
+                exc.message(exc.path if shown.startswith("..") else shown)
+            ) from None
         except Exception as exc:  # a spec we failed to foresee: still an error of this file only
             plugin.broken_specs.add(self.nodeid)
             raise self.CollectError(
                 f"{self.path}: pytest-aibench could not load this spec "
                 f"({type(exc).__name__}: {exc}); the other specs still run. Please report this "
-                "with the spec file") from exc
+                "with the spec file"
+            ) from exc
 
-    def _items(self, cases: list[Case], groups: dict[str, tuple[DeviceInfo, ...]],
-               ) -> Iterator[SpecItem]:
+    def _items(
+        self,
+        cases: list[Case],
+        groups: dict[str, tuple[DeviceInfo, ...]],
+    ) -> Iterator[SpecItem]:
         seen: set[str] = set()
         for case in cases:
             for label, devices in groups.items():
@@ -156,8 +186,7 @@ class SpecFile(pytest.File):
                 seen.add(name)
                 yield self._item(name, case, label, devices)
 
-    def _item(self, name: str, case: Case, label: str,
-              devices: tuple[DeviceInfo, ...]) -> SpecItem:
+    def _item(self, name: str, case: Case, label: str, devices: tuple[DeviceInfo, ...]) -> SpecItem:
         item = SpecItem.from_parent(self, name=name, callobj=run_case)
         item.stash[CASE] = case
         item.stash[CANDIDATES] = devices
@@ -183,8 +212,16 @@ _MARK_HELP = {
 _REGISTERED = pytest.StashKey[set[str]]()
 # The marks of every built-in format, framework, metric and device kind, declared at start-up so
 # that ``pytest --markers`` lists them; others (a plugin's framework) are declared at collection.
-KNOWN_MARKS = (*sorted({*FORMAT_FRAMEWORKS, *FORMAT_FRAMEWORKS.values()}), "delay", "error",
-               "power", "host", "android", "ios", "ssh")
+KNOWN_MARKS = (
+    *sorted({*FORMAT_FRAMEWORKS, *FORMAT_FRAMEWORKS.values()}),
+    "delay",
+    "error",
+    "power",
+    "host",
+    "android",
+    "ios",
+    "ssh",
+)
 
 
 def register_known_marks(config: pytest.Config) -> None:
@@ -200,6 +237,7 @@ def register_mark(config: pytest.Config, name: str) -> None:
     registered.add(name)
     known = {line.split(":", 1)[0].split("(")[0].strip() for line in config.getini("markers")}
     if name not in known:
-        text = _MARK_HELP.get(name, "pytest-aibench spec items of this framework, format, "
-                                    "metric or platform")
+        text = _MARK_HELP.get(
+            name, "pytest-aibench spec items of this framework, format, metric or platform"
+        )
         config.addinivalue_line("markers", f"{name}: {text}")

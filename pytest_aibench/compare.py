@@ -29,8 +29,11 @@ CONFIDENCE = 0.95
 # Metrics gated by default: time and energy. Others (custom metrics, golden errors) only when a
 # --aibench-fail-on rule names them.
 GATED_METRICS = ("latency", "energy", "power")
-_HIGHER_IS_BETTER = re.compile(r"throughput|tps|fps|ops|qps|accuracy|top\d|correct|cosine|"
-                               r"per_sec|/s(ec)?$", re.IGNORECASE)
+_HIGHER_IS_BETTER = re.compile(
+    r"throughput|tps|fps|ops|qps|accuracy|top\d|correct|cosine|"
+    r"per_sec|/s(ec)?$",
+    re.IGNORECASE,
+)
 
 
 def direction(metric: Mapping[str, Any]) -> str:
@@ -55,16 +58,18 @@ class Rule:
     def parse(cls, text: str) -> Rule:
         parts = text.rsplit(":", 2)
         if len(parts) != 3 or not parts[0].strip():
-            raise ValueError(f"expected KEY:STATISTIC:PERCENT such as 'NET latency:p50:3%', "
-                             f"found {text!r}")
+            raise ValueError(
+                f"expected KEY:STATISTIC:PERCENT such as 'NET latency:p50:3%', found {text!r}"
+            )
         key, statistic, effect = (part.strip() for part in parts)
         if statistic != "mean" and not re.fullmatch(r"p\d+(\.\d+)?", statistic):
             raise ValueError(f"statistic {statistic!r} in {text!r}: use mean or pX (p50, p90)")
         try:
             value = float(effect.rstrip("%")) / (100 if effect.endswith("%") else 1)
         except ValueError:
-            raise ValueError(f"minimum effect {effect!r} in {text!r}: use a percentage such "
-                             "as 3%") from None
+            raise ValueError(
+                f"minimum effect {effect!r} in {text!r}: use a percentage such as 3%"
+            ) from None
         return cls(key, statistic, value)
 
 
@@ -91,9 +96,24 @@ class Verdict:
         return self.treatment / self.control
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in (
-            "key", "status", "method", "statistic", "unit", "control", "treatment", "low",
-            "high", "p_value", "n_control", "n_treatment", "min_effect")} | {"ratio": self.ratio}
+        return {
+            name: getattr(self, name)
+            for name in (
+                "key",
+                "status",
+                "method",
+                "statistic",
+                "unit",
+                "control",
+                "treatment",
+                "low",
+                "high",
+                "p_value",
+                "n_control",
+                "n_treatment",
+                "min_effect",
+            )
+        } | {"ratio": self.ratio}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
@@ -134,41 +154,64 @@ def _statistic(values: Any, statistic: str, axis: int | None = None) -> Any:
     return np.percentile(values, float(statistic[1:]), axis=axis)
 
 
-def judge(control: Mapping[str, Any], treatment: Mapping[str, Any], rule: Rule,
-          alpha: float = 0.01) -> Verdict:
+def judge(
+    control: Mapping[str, Any], treatment: Mapping[str, Any], rule: Rule, alpha: float = 0.01
+) -> Verdict:
     """The verdict on one metric (run-file metric dicts of the control and treatment runs)."""
     values_c, values_t = list(control.get("values") or []), list(treatment.get("values") or [])
     if values_c and values_t:
-        return _judge_samples(values_c, values_t, rule, alpha, direction(treatment),
-                              str(treatment.get("unit", "")))
+        return _judge_samples(
+            values_c, values_t, rule, alpha, direction(treatment), str(treatment.get("unit", ""))
+        )
     return _judge_summaries(control, treatment, rule, direction(treatment))
 
 
-def _judge_samples(control: Sequence[float], treatment: Sequence[float], rule: Rule,
-                   alpha: float, better: str, unit: str) -> Verdict:
+def _judge_samples(
+    control: Sequence[float],
+    treatment: Sequence[float],
+    rule: Rule,
+    alpha: float,
+    better: str,
+    unit: str,
+) -> Verdict:
     import numpy as np
     from scipy.stats import mannwhitneyu
 
-    verdict = partial(Verdict, key=rule.key, method=MWU_BOOTSTRAP, statistic=rule.statistic,
-                      unit=unit, control=float(_statistic(control, rule.statistic)),
-                      treatment=float(_statistic(treatment, rule.statistic)),
-                      n_control=len(control), n_treatment=len(treatment),
-                      min_effect=rule.min_effect)
+    verdict = partial(
+        Verdict,
+        key=rule.key,
+        method=MWU_BOOTSTRAP,
+        statistic=rule.statistic,
+        unit=unit,
+        control=float(_statistic(control, rule.statistic)),
+        treatment=float(_statistic(treatment, rule.statistic)),
+        n_control=len(control),
+        n_treatment=len(treatment),
+        min_effect=rule.min_effect,
+    )
     if min(len(control), len(treatment)) < MIN_SAMPLES:
         return verdict(status="insufficient")
     worse = "greater" if better == LOWER else "less"
     better_side = "less" if better == LOWER else "greater"
     p_worse = float(mannwhitneyu(treatment, control, alternative=worse).pvalue)
     p_better = float(mannwhitneyu(treatment, control, alternative=better_side).pvalue)
-    low, high = _bootstrap_ratio(np.asarray(control, float), np.asarray(treatment, float),
-                                 rule.statistic)
+    low, high = _bootstrap_ratio(
+        np.asarray(control, float), np.asarray(treatment, float), rule.statistic
+    )
     status = _status(low, high, p_worse, p_better, alpha, rule.min_effect, better)
     p_value = p_worse if status != "improved" else p_better
     return verdict(status=status, low=low, high=high, p_value=p_value)
 
 
-def _status(low: float, high: float, p_worse: float, p_better: float, alpha: float,
-            min_effect: float, better: str) -> str:
+def _status(
+    low: float,
+    high: float,
+    p_worse: float,
+    p_better: float,
+    alpha: float,
+    min_effect: float,
+    better: str,
+) -> str:
     up, down = 1 + min_effect, 1 / (1 + min_effect)
     if better == LOWER:
         if p_worse < alpha and low > up:
@@ -187,10 +230,12 @@ def _bootstrap_ratio(control: Any, treatment: Any, statistic: str) -> tuple[floa
     import numpy as np
 
     rng = np.random.default_rng(SEED)
-    stat_c = _statistic(control[rng.integers(0, len(control), (RESAMPLES, len(control)))],
-                        statistic, axis=1)
-    stat_t = _statistic(treatment[rng.integers(0, len(treatment), (RESAMPLES, len(treatment)))],
-                        statistic, axis=1)
+    stat_c = _statistic(
+        control[rng.integers(0, len(control), (RESAMPLES, len(control)))], statistic, axis=1
+    )
+    stat_t = _statistic(
+        treatment[rng.integers(0, len(treatment), (RESAMPLES, len(treatment)))], statistic, axis=1
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = stat_t / stat_c
     tail = (1 - CONFIDENCE) / 2 * 100
@@ -206,15 +251,25 @@ def _summary_value(metric: Mapping[str, Any], statistic: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _judge_summaries(control: Mapping[str, Any], treatment: Mapping[str, Any], rule: Rule,
-                     better: str) -> Verdict:
-    value_c, value_t = _summary_value(control, rule.statistic), _summary_value(treatment,
-                                                                               rule.statistic)
-    verdict = partial(Verdict, key=rule.key, method=THRESHOLD, statistic=rule.statistic,
-                      unit=str(treatment.get("unit", "")), control=value_c, treatment=value_t,
-                      n_control=int(control.get("num_runs") or 0),
-                      n_treatment=int(treatment.get("num_runs") or 0),
-                      min_effect=rule.min_effect)
+def _judge_summaries(
+    control: Mapping[str, Any], treatment: Mapping[str, Any], rule: Rule, better: str
+) -> Verdict:
+    value_c, value_t = (
+        _summary_value(control, rule.statistic),
+        _summary_value(treatment, rule.statistic),
+    )
+    verdict = partial(
+        Verdict,
+        key=rule.key,
+        method=THRESHOLD,
+        statistic=rule.statistic,
+        unit=str(treatment.get("unit", "")),
+        control=value_c,
+        treatment=value_t,
+        n_control=int(control.get("num_runs") or 0),
+        n_treatment=int(treatment.get("num_runs") or 0),
+        min_effect=rule.min_effect,
+    )
     if not value_c or value_t is None:
         return verdict(status="insufficient")
     ratio = value_t / value_c
@@ -242,8 +297,11 @@ def item_key(item: Mapping[str, Any]) -> tuple[str, str]:
 
 def _versions(item: Mapping[str, Any]) -> dict[str, str]:
     extra = item.get("extra") or {}
-    return {name: str(details["version"]) for name, details in extra.items()
-            if isinstance(details, Mapping) and "version" in details}
+    return {
+        name: str(details["version"])
+        for name, details in extra.items()
+        if isinstance(details, Mapping) and "version" in details
+    }
 
 
 # What makes two items one workload: the inputs' shapes and the model files' MD5s (recorded by
@@ -255,8 +313,11 @@ def what_changed(control: Mapping[str, Any], treatment: Mapping[str, Any]) -> li
     """Which of the workload's fields differ between two items that share a node id (adding a
     test shifts ``{ID}``: a 1x3x32x32 case must not be judged against a 4x3x64x64 one)."""
     case_c, case_t = control.get("case") or {}, treatment.get("case") or {}
-    return [name for name in WORKLOAD_FIELDS
-            if name in case_c and name in case_t and case_c[name] != case_t[name]]
+    return [
+        name
+        for name in WORKLOAD_FIELDS
+        if name in case_c and name in case_t and case_c[name] != case_t[name]
+    ]
 
 
 def incompatibility(control: Mapping[str, Any], treatment: Mapping[str, Any]) -> str | None:
@@ -273,23 +334,34 @@ def incompatibility(control: Mapping[str, Any], treatment: Mapping[str, Any]) ->
     return None
 
 
-def rules_for(metrics: Sequence[Mapping[str, Any]], explicit: Sequence[Rule],
-              min_effect: float) -> list[Rule]:
+def rules_for(
+    metrics: Sequence[Mapping[str, Any]], explicit: Sequence[Rule], min_effect: float
+) -> list[Rule]:
     """Every time and energy metric with the default rule (p50, ``min_effect``), and whatever
     the ``--aibench-fail-on`` rules name (they win for their metric)."""
-    chosen = {f"{m['type']} {m['metric']}": Rule(f"{m['type']} {m['metric']}", "p50", min_effect)
-              for m in metrics if m["metric"] in GATED_METRICS}
+    chosen = {
+        f"{m['type']} {m['metric']}": Rule(f"{m['type']} {m['metric']}", "p50", min_effect)
+        for m in metrics
+        if m["metric"] in GATED_METRICS
+    }
     chosen.update({rule.key: rule for rule in explicit})
     return list(chosen.values())
 
 
-def compare_items(control: Mapping[str, Any], treatment: Mapping[str, Any],
-                  explicit: Sequence[Rule], min_effect: float, alpha: float) -> list[Verdict]:
+def compare_items(
+    control: Mapping[str, Any],
+    treatment: Mapping[str, Any],
+    explicit: Sequence[Rule],
+    min_effect: float,
+    alpha: float,
+) -> list[Verdict]:
     """A verdict for every gated metric the two items share."""
     mine, theirs = by_key(treatment["metrics"]), by_key(control["metrics"])
-    return [judge(theirs[rule.key], mine[rule.key], rule, alpha)
-            for rule in rules_for(treatment["metrics"], explicit, min_effect)
-            if rule.key in mine and rule.key in theirs]
+    return [
+        judge(theirs[rule.key], mine[rule.key], rule, alpha)
+        for rule in rules_for(treatment["metrics"], explicit, min_effect)
+        if rule.key in mine and rule.key in theirs
+    ]
 
 
 @dataclass(frozen=True)
@@ -323,9 +395,13 @@ class ControlRun:
             return Judgement("changed")  # another workload under the same node id: not judged
         problem = incompatibility(control, item)
         if problem and not self.force:
-            return Judgement("refused", failure=(
-                f"aibench: not compared with {self.name}: {problem}. Compare runs of one device "
-                "model and framework version, or pass --aibench-compare-force"))
+            return Judgement(
+                "refused",
+                failure=(
+                    f"aibench: not compared with {self.name}: {problem}. Compare runs of one "
+                    "device model and framework version, or pass --aibench-compare-force"
+                ),
+            )
         verdicts = tuple(compare_items(control, item, self.rules, self.min_effect, self.alpha))
         regressed = [v.explain() for v in verdicts if v.status == "regressed"]
         failure = None
@@ -342,8 +418,9 @@ def adjust_for_many(verdicts: Sequence[dict[str, Any]], alpha: float) -> list[di
     """Benjamini-Hochberg over a run's sampled verdicts (dicts, as items carry them): a
     regression stands only if its adjusted p-value is still below ``alpha``."""
     tested = [v for v in verdicts if v.get("p_value") is not None]
-    for verdict, adjusted in zip(tested, benjamini_hochberg([v["p_value"] for v in tested]),
-                                 strict=True):
+    for verdict, adjusted in zip(
+        tested, benjamini_hochberg([v["p_value"] for v in tested]), strict=True
+    ):
         verdict["p_adjusted"] = adjusted
         if verdict["status"] == "regressed" and adjusted >= alpha:
             verdict["status"] = "unchanged"

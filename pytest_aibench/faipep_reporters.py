@@ -37,30 +37,52 @@ def records(run: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
             continue
         case, device = _case(item), _device(item, run)
         meta = {
-            "platform": device["name"], "platform_hash": device["hash"],
-            "framework": case["framework"], "net_name": case["model"],
-            "metric": case["metric"], "identifier": case["identifier"] or case["model"],
+            "platform": device["name"],
+            "platform_hash": device["hash"],
+            "framework": case["framework"],
+            "net_name": case["model"],
+            "metric": case["metric"],
+            "identifier": case["identifier"] or case["model"],
             "commit": commit.get("id") or "unknown",
             "commit_time": _commit_time(run).timestamp(),
             "time": datetime.fromisoformat(run["created"]).timestamp(),
             "nodeid": item["nodeid"],
         }
-        data = {f"{m['type']} {m['metric']}": {
-            key: m[key] for key in ("type", "metric", "unit", "values", "summary", "num_runs",
-                                    "info_string") if key in m} for m in item["metrics"]}
+        data = {
+            f"{m['type']} {m['metric']}": {
+                key: m[key]
+                for key in (
+                    "type",
+                    "metric",
+                    "unit",
+                    "values",
+                    "summary",
+                    "num_runs",
+                    "info_string",
+                )
+                if key in m
+            }
+            for m in item["metrics"]
+        }
         yield {"meta": meta, "data": data}
 
 
 def _case(item: Mapping[str, Any]) -> Mapping[str, Any]:
     """A spec item's case; for a Python test using the ``aibench`` fixture, its node id."""
-    return item.get("case") or {"framework": "pytest", "model": item["nodeid"].split("::")[-1],
-                                "metric": "delay", "identifier": item["nodeid"]}
+    return item.get("case") or {
+        "framework": "pytest",
+        "model": item["nodeid"].split("::")[-1],
+        "metric": "delay",
+        "identifier": item["nodeid"],
+    }
 
 
 def _device(item: Mapping[str, Any], run: Mapping[str, Any]) -> Mapping[str, Any]:
     machine = run.get("machine") or {}
-    return item.get("device") or {"name": machine.get("cpu") or machine.get("node", "host"),
-                                  "hash": machine.get("node", "host")}
+    return item.get("device") or {
+        "name": machine.get("cpu") or machine.get("node", "host"),
+        "hash": machine.get("node", "host"),
+    }
 
 
 def _first_unused(folder: Path) -> Path:
@@ -78,16 +100,25 @@ def write_local_tree(root: Path, run: Mapping[str, Any]) -> list[Path]:
     when = _commit_time(run)
     for entry in records(run):
         meta = entry["meta"]
-        folder = root.joinpath(*(filename(str(meta[key]), key) for key in (
-            "platform", "framework", "net_name", "metric", "identifier")),
-            str(when.year), str(when.month), str(when.day), filename(meta["commit"], "commit"))
+        folder = root.joinpath(
+            *(
+                filename(str(meta[key]), key)
+                for key in ("platform", "framework", "net_name", "metric", "identifier")
+            ),
+            str(when.year),
+            str(when.month),
+            str(when.day),
+            filename(meta["commit"], "commit"),
+        )
         folder = _first_unused(folder)
         folder.mkdir(parents=True)
         for key, record in entry["data"].items():
             (folder / f"{filename(key)}.txt").write_text(
-                json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
-        (folder / "meta.txt").write_text(json.dumps(meta, indent=2, sort_keys=True),
-                                         encoding="utf-8")
+                json.dumps(record, indent=2, sort_keys=True), encoding="utf-8"
+            )
+        (folder / "meta.txt").write_text(
+            json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8"
+        )
         written.append(folder)
     return written
 
@@ -110,8 +141,10 @@ def _unique_names(entries: list[dict[str, Any]]) -> list[str]:
     names = [filename(entry["meta"]["identifier"], "identifier") for entry in entries]
     for suffix in ("platform_hash", "net_name"):
         seen = Counter(names)
-        names = [filename(f"{name}-{entry['meta'][suffix]}", "identifier") if seen[name] > 1
-                 else name for name, entry in zip(names, entries, strict=True)]
+        names = [
+            filename(f"{name}-{entry['meta'][suffix]}", "identifier") if seen[name] > 1 else name
+            for name, entry in zip(names, entries, strict=True)
+        ]
     seen = Counter(names)  # still alike (one model, test and device twice): number them
     return [f"{name}-{index}" if seen[name] > 1 else name for index, name in enumerate(names)]
 

@@ -56,8 +56,12 @@ class Comparison:
     passed: bool
 
     def metrics(self) -> dict[str, float | None]:
-        return {"max_abs_error": self.max_abs, "mean_abs_error": self.mean_abs,
-                "rel_l2_error": self.rel_l2, "cosine_similarity": self.cosine}
+        return {
+            "max_abs_error": self.max_abs,
+            "mean_abs_error": self.mean_abs,
+            "rel_l2_error": self.rel_l2,
+            "cosine_similarity": self.cosine,
+        }
 
     def explain(self, tolerance: Tolerance) -> str:
         return (
@@ -76,8 +80,7 @@ def compare(name: str, actual: Any, golden: Any, tolerance: Tolerance) -> Compar
     if got.shape != want.shape:
         if got.size != want.size:
             raise GoldenMismatch(
-                f"output {name!r} has shape {list(got.shape)}, its golden output "
-                f"{list(want.shape)}"
+                f"output {name!r} has shape {list(got.shape)}, its golden output {list(want.shape)}"
             )
         got = got.reshape(want.shape)
     diff = np.abs(got - want)

@@ -66,15 +66,19 @@ def run_uid(run: Mapping[str, Any]) -> str:
 def connect(path: Path, *, create: bool = True) -> Iterator[sqlite3.Connection]:
     """An open database with the schema in place; ``create=False`` refuses a missing file."""
     if not create and not path.is_file():
-        raise FileNotFoundError(f"no history database at {path} (runs are appended to it by "
-                                "pytest; --aibench-history names another)")
+        raise FileNotFoundError(
+            f"no history database at {path} (runs are appended to it by "
+            "pytest; --aibench-history names another)"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     with closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as db:
         db.execute("PRAGMA foreign_keys = ON")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise ValueError(f"{path} has history schema {version}; this pytest-aibench "
-                             f"knows {SCHEMA_VERSION}: upgrade pytest-aibench")
+            raise ValueError(
+                f"{path} has history schema {version}; this pytest-aibench "
+                f"knows {SCHEMA_VERSION}: upgrade pytest-aibench"
+            )
         if version < SCHEMA_VERSION:
             with transaction(db):
                 # statement by statement: executescript would commit the open transaction
@@ -115,8 +119,17 @@ def _insert_run(db: sqlite3.Connection, uid: str, run: Mapping[str, Any]) -> int
     cursor = db.execute(
         "INSERT INTO runs (uid, created, commit_id, branch, dirty, node, machine, plugin_version)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (uid, run["created"], commit.get("id"), commit.get("branch"), commit.get("dirty"),
-         machine.get("node"), json.dumps(machine), (run.get("plugin") or {}).get("version")))
+        (
+            uid,
+            run["created"],
+            commit.get("id"),
+            commit.get("branch"),
+            commit.get("dirty"),
+            machine.get("node"),
+            json.dumps(machine),
+            (run.get("plugin") or {}).get("version"),
+        ),
+    )
     return int(cursor.lastrowid or 0)
 
 
@@ -124,10 +137,16 @@ def _device_row(db: sqlite3.Connection, device: Mapping[str, Any] | None) -> int
     if not device:
         return None
     key = tuple(str(device.get(name, "")) for name in ("kind", "id", "name", "hash", "abi", "os"))
-    db.execute("INSERT OR IGNORE INTO devices (kind, device_id, name, hash, abi, os) "
-               "VALUES (?, ?, ?, ?, ?, ?)", key)
-    row = db.execute("SELECT id FROM devices WHERE kind = ? AND device_id = ? AND name = ? AND "
-                     "hash = ? AND abi = ? AND os = ?", key).fetchone()
+    db.execute(
+        "INSERT OR IGNORE INTO devices (kind, device_id, name, hash, abi, os) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        key,
+    )
+    row = db.execute(
+        "SELECT id FROM devices WHERE kind = ? AND device_id = ? AND name = ? AND "
+        "hash = ? AND abi = ? AND os = ?",
+        key,
+    ).fetchone()
     return int(row[0])
 
 
@@ -137,9 +156,19 @@ def _insert_item(db: sqlite3.Connection, run_row: int, item: Mapping[str, Any]) 
     cursor = db.execute(
         "INSERT INTO items (run, nodeid, model, identifier, framework, outcome, duration, "
         "device, comparison, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (run_row, item["nodeid"], case.get("model"), case.get("identifier"),
-         case.get("framework"), item.get("outcome"), item.get("duration"),
-         _device_row(db, item.get("device")), item.get("comparison"), json.dumps(record)))
+        (
+            run_row,
+            item["nodeid"],
+            case.get("model"),
+            case.get("identifier"),
+            case.get("framework"),
+            item.get("outcome"),
+            item.get("duration"),
+            _device_row(db, item.get("device")),
+            item.get("comparison"),
+            json.dumps(record),
+        ),
+    )
     item_row = cursor.lastrowid
     for metric in item["metrics"]:
         summary = metric.get("summary") or {}
@@ -147,12 +176,27 @@ def _insert_item(db: sqlite3.Connection, run_row: int, item: Mapping[str, Any]) 
         cursor = db.execute(
             "INSERT INTO metrics (item, type, metric, unit, num_runs, p50, mean, stdev, mad, "
             "summary, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (item_row, metric["type"], metric["metric"], metric.get("unit"),
-             metric.get("num_runs"), summary.get("p50"), summary.get("mean"),
-             summary.get("stdev"), summary.get("MAD"), json.dumps(summary), json.dumps(extra)))
-        db.executemany("INSERT INTO samples (metric, seq, value) VALUES (?, ?, ?)",
-                       ((cursor.lastrowid, seq, value)
-                        for seq, value in enumerate(metric.get("values") or [])))
+            (
+                item_row,
+                metric["type"],
+                metric["metric"],
+                metric.get("unit"),
+                metric.get("num_runs"),
+                summary.get("p50"),
+                summary.get("mean"),
+                summary.get("stdev"),
+                summary.get("MAD"),
+                json.dumps(summary),
+                json.dumps(extra),
+            ),
+        )
+        db.executemany(
+            "INSERT INTO samples (metric, seq, value) VALUES (?, ?, ?)",
+            (
+                (cursor.lastrowid, seq, value)
+                for seq, value in enumerate(metric.get("values") or [])
+            ),
+        )
 
 
 # -- queries --------------------------------------------------------------------------------
@@ -180,8 +224,9 @@ class Filters:
             clauses.append("items.nodeid GLOB ?")
             args.append(self.item)
         if self.device:
-            clauses.append("(devices.name GLOB ? OR devices.device_id GLOB ? OR "
-                           "devices.kind GLOB ?)")
+            clauses.append(
+                "(devices.name GLOB ? OR devices.device_id GLOB ? OR devices.kind GLOB ?)"
+            )
             args += [self.device] * 3
         if self.metric:
             kind, _, name = self.metric.rpartition(" ")
@@ -204,11 +249,26 @@ def _end_of(day_or_time: str) -> str:
     return day_or_time + "T99" if len(day_or_time) == 10 else day_or_time
 
 
-_JOINED = ("FROM metrics JOIN items ON metrics.item = items.id JOIN runs ON items.run = runs.id "
-           "LEFT JOIN devices ON items.device = devices.id")
+_JOINED = (
+    "FROM metrics JOIN items ON metrics.item = items.id JOIN runs ON items.run = runs.id "
+    "LEFT JOIN devices ON items.device = devices.id"
+)
 
-SUMMARY_COLUMNS = ("created", "run", "commit", "item", "device", "metric", "unit", "n", "p50",
-                   "mean", "stdev", "MAD", "outcome")
+SUMMARY_COLUMNS = (
+    "created",
+    "run",
+    "commit",
+    "item",
+    "device",
+    "metric",
+    "unit",
+    "n",
+    "p50",
+    "mean",
+    "stdev",
+    "MAD",
+    "outcome",
+)
 
 
 def summaries(db: sqlite3.Connection, filters: Filters) -> list[tuple[Any, ...]]:
@@ -218,7 +278,9 @@ def summaries(db: sqlite3.Connection, filters: Filters) -> list[tuple[Any, ...]]
         "SELECT runs.created, runs.uid, runs.commit_id, items.nodeid, devices.name, "
         "metrics.type || ' ' || metrics.metric, metrics.unit, metrics.num_runs, metrics.p50, "
         f"metrics.mean, metrics.stdev, metrics.mad, items.outcome {_JOINED} WHERE {where} "
-        "ORDER BY runs.created, runs.id, items.nodeid, metrics.id", args).fetchall()
+        "ORDER BY runs.created, runs.id, items.nodeid, metrics.id",
+        args,
+    ).fetchall()
 
 
 SAMPLE_COLUMNS = ("created", "run", "commit", "item", "device", "metric", "unit", "seq", "value")
@@ -230,7 +292,9 @@ def samples(db: sqlite3.Connection, filters: Filters) -> Iterator[tuple[Any, ...
         "SELECT runs.created, runs.uid, runs.commit_id, items.nodeid, devices.name, "
         "metrics.type || ' ' || metrics.metric, metrics.unit, samples.seq, samples.value "
         f"{_JOINED} JOIN samples ON samples.metric = metrics.id WHERE {where} "
-        "ORDER BY runs.created, runs.id, items.nodeid, metrics.id, samples.seq", args)
+        "ORDER BY runs.created, runs.id, items.nodeid, metrics.id, samples.seq",
+        args,
+    )
 
 
 RUN_COLUMNS = ("created", "run", "commit", "branch", "node", "items", "metric rows")
@@ -241,36 +305,65 @@ def runs(db: sqlite3.Connection, filters: Filters) -> list[tuple[Any, ...]]:
     return db.execute(
         "SELECT runs.created, runs.uid, runs.commit_id, runs.branch, runs.node, "
         f"COUNT(DISTINCT items.id), COUNT(metrics.id) {_JOINED} WHERE {where} "
-        "GROUP BY runs.id ORDER BY runs.created, runs.id", args).fetchall()
+        "GROUP BY runs.id ORDER BY runs.created, runs.id",
+        args,
+    ).fetchall()
 
 
 def load_run(db: sqlite3.Connection, uid_prefix: str | None = None) -> dict[str, Any]:
     """A stored run as a run file has it (items with their metrics and samples): the newest,
     or the one whose id starts with ``uid_prefix``."""
-    rows = db.execute("SELECT id, uid, created, commit_id, branch, dirty, machine FROM runs "
-                      "WHERE uid LIKE ? ORDER BY created DESC, id DESC",
-                      [(uid_prefix or "").replace("%", "") + "%"]).fetchall()
+    rows = db.execute(
+        "SELECT id, uid, created, commit_id, branch, dirty, machine FROM runs "
+        "WHERE uid LIKE ? ORDER BY created DESC, id DESC",
+        [(uid_prefix or "").replace("%", "") + "%"],
+    ).fetchall()
     if not rows or (uid_prefix and len(rows) > 1):
         found = "no run" if not rows else f"{len(rows)} runs"
-        raise ValueError(f"{found} in the history store with an id starting {uid_prefix!r}"
-                         if uid_prefix else "the history store holds no run")
+        raise ValueError(
+            f"{found} in the history store with an id starting {uid_prefix!r}"
+            if uid_prefix
+            else "the history store holds no run"
+        )
     row_id, uid, created, commit_id, branch, dirty, machine = rows[0]
     commit = {"id": commit_id, "branch": branch, "dirty": bool(dirty)} if commit_id else None
-    return {"id": uid, "created": created, "commit": commit, "machine": json.loads(machine),
-            "items": [_load_item(db, item_row, record) for item_row, record in db.execute(
-                "SELECT id, record FROM items WHERE run = ? ORDER BY id", (row_id,))]}
+    return {
+        "id": uid,
+        "created": created,
+        "commit": commit,
+        "machine": json.loads(machine),
+        "items": [
+            _load_item(db, item_row, record)
+            for item_row, record in db.execute(
+                "SELECT id, record FROM items WHERE run = ? ORDER BY id", (row_id,)
+            )
+        ],
+    }
 
 
 def _load_item(db: sqlite3.Connection, item_row: int, record: str) -> dict[str, Any]:
     item: dict[str, Any] = json.loads(record)
     item["metrics"] = [
-        {"type": kind, "metric": metric, "unit": unit, "num_runs": num_runs,
-         "summary": json.loads(summary), **json.loads(extra),
-         "values": [value for (value,) in db.execute(
-             "SELECT value FROM samples WHERE metric = ? ORDER BY seq", (metric_row,))]}
+        {
+            "type": kind,
+            "metric": metric,
+            "unit": unit,
+            "num_runs": num_runs,
+            "summary": json.loads(summary),
+            **json.loads(extra),
+            "values": [
+                value
+                for (value,) in db.execute(
+                    "SELECT value FROM samples WHERE metric = ? ORDER BY seq", (metric_row,)
+                )
+            ],
+        }
         for metric_row, kind, metric, unit, num_runs, summary, extra in db.execute(
             "SELECT id, type, metric, unit, num_runs, summary, extra FROM metrics "
-            "WHERE item = ? ORDER BY id", (item_row,)).fetchall()]
+            "WHERE item = ? ORDER BY id",
+            (item_row,),
+        ).fetchall()
+    ]
     return item
 
 
@@ -284,8 +377,9 @@ class TrendPoint:
     p90: float | None
 
 
-def trends(db: sqlite3.Connection, items: Iterable[Mapping[str, Any]],
-           last: int = 30) -> dict[str, list[TrendPoint]]:
+def trends(
+    db: sqlite3.Connection, items: Iterable[Mapping[str, Any]], last: int = 30
+) -> dict[str, list[TrendPoint]]:
     """Per item (by node id), the p50 of its main metric (``report.main_key``) over the
     ``last`` runs that measured it, oldest first."""
     found: dict[str, list[TrendPoint]] = {}
@@ -298,7 +392,9 @@ def trends(db: sqlite3.Connection, items: Iterable[Mapping[str, Any]],
             "SELECT runs.created, runs.commit_id, runs.uid, metrics.p50, "
             "json_extract(metrics.summary, '$.p10'), json_extract(metrics.summary, '$.p90') "
             f"{_JOINED} WHERE {where} AND metrics.p50 IS NOT NULL "
-            "ORDER BY runs.created DESC, runs.id DESC LIMIT ?", [*args, last]).fetchall()
+            "ORDER BY runs.created DESC, runs.id DESC LIMIT ?",
+            [*args, last],
+        ).fetchall()
         found[item["nodeid"]] = [TrendPoint(*row) for row in reversed(rows)]
     return found
 

@@ -54,20 +54,33 @@ def write(path: Path, run: Mapping[str, Any], **options: Any) -> None:
     write_text(path, render(run, **options))
 
 
-def render(run: Mapping[str, Any], *, control_items: Iterable[Mapping[str, Any]] = (),
-           trends: Mapping[str, Sequence[TrendPoint]] | None = None,
-           top_operators: int = 10) -> str:
-    items = sorted((item for item in run["items"] if item.get("metrics")),
-                   key=lambda item: str(item["nodeid"]))
+def render(
+    run: Mapping[str, Any],
+    *,
+    control_items: Iterable[Mapping[str, Any]] = (),
+    trends: Mapping[str, Sequence[TrendPoint]] | None = None,
+    top_operators: int = 10,
+) -> str:
+    items = sorted(
+        (item for item in run["items"] if item.get("metrics")), key=lambda item: str(item["nodeid"])
+    )
     control = {item_key(item): item for item in control_items if item.get("metrics")}
     controls = {item["nodeid"]: _control_values(item, control) for item in items}
-    sections = [_run_header(run, items), _summary(items), _distributions(items, controls),
-                _verdicts(items), _operators(items, top_operators), _energy(items),
-                _trends(items, trends or {}, str(run.get("id", "")))]
+    sections = [
+        _run_header(run, items),
+        _summary(items),
+        _distributions(items, controls),
+        _verdicts(items),
+        _operators(items, top_operators),
+        _energy(items),
+        _trends(items, trends or {}, str(run.get("id", ""))),
+    ]
     body = "\n".join(section for section in sections if section)
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>pytest-aibench report {html.escape(str(run['created']))}</title>"
-            f"<style>{_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>pytest-aibench report {html.escape(str(run['created']))}</title>"
+        f"<style>{_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
+    )
 
 
 # -- what to plot -----------------------------------------------------------------------------
@@ -77,8 +90,9 @@ def _metrics(item: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return by_key(item["metrics"])
 
 
-def _control_values(item: Mapping[str, Any], control_items: Mapping[tuple[str, str],
-                    Mapping[str, Any]]) -> list[float] | None:
+def _control_values(
+    item: Mapping[str, Any], control_items: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> list[float] | None:
     """The control's samples of the item's main key: the A/B control, else the control run's."""
     key = main_key(item)
     ab = ((item.get("extra") or {}).get("ab") or {}).get("control")
@@ -94,7 +108,7 @@ def _verdict(item: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
 
 def _label(nodeid: str, width: int = 48) -> str:
     name = nodeid.rpartition("::")[2] or nodeid
-    return name if len(name) <= width else name[:width - 1] + "…"
+    return name if len(name) <= width else name[: width - 1] + "…"
 
 
 # -- sections -------------------------------------------------------------------------------
@@ -103,19 +117,24 @@ def _label(nodeid: str, width: int = 48) -> str:
 def _run_header(run: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> str:
     commit, machine = run.get("commit") or {}, run.get("machine") or {}
     failed = sum(1 for item in items if item.get("outcome") != "passed")
-    regressions = sum(1 for item in items for v in item.get("verdicts", [])
-                      if v["status"] == "regressed")
+    regressions = sum(
+        1 for item in items for v in item.get("verdicts", []) if v["status"] == "regressed"
+    )
     facts = [f"<b>{len(items)}</b> items measured, <b>{failed}</b> failed"]
     if any("verdicts" in item for item in items):
         facts.append(f"<b>{regressions}</b> regressions")
-    where = f"commit <b>{html.escape(str(commit.get('id', ''))[:12])}</b>" if commit else \
-        "no git commit"
+    where = (
+        f"commit <b>{html.escape(str(commit.get('id', ''))[:12])}</b>"
+        if commit
+        else "no git commit"
+    )
     if commit.get("dirty"):
         where += " (uncommitted changes)"
-    host = " · ".join(html.escape(str(machine[key])) for key in ("node", "cpu") if
-                      machine.get(key))
-    return (f"<h1>pytest-aibench report</h1><p class=\"run\">{html.escape(str(run['created']))}"
-            f" · {where} · {host}<br>{' · '.join(facts)}</p>")
+    host = " · ".join(html.escape(str(machine[key])) for key in ("node", "cpu") if machine.get(key))
+    return (
+        f'<h1>pytest-aibench report</h1><p class="run">{html.escape(str(run["created"]))}'
+        f" · {where} · {host}<br>{' · '.join(facts)}</p>"
+    )
 
 
 def _summary(items: Sequence[Mapping[str, Any]]) -> str:
@@ -123,37 +142,57 @@ def _summary(items: Sequence[Mapping[str, Any]]) -> str:
     header = COMPARE_COLUMNS if compared else COLUMNS
     text = {0, 1, len(COLUMNS) - 1, len(COMPARE_COLUMNS) - 1}
     verdict = len(COMPARE_COLUMNS) - 1
-    head = "".join(_cell("th", name, ["text"] if i in text else []) for i, name in
-                   enumerate(header))
-    rows = "".join("<tr>" + "".join(
-        _cell("td", value, (["text"] if i in text else []) +
-              ([value] if i == verdict and value in STATUS_COLOURS else []))
-        for i, value in enumerate(row)) + "</tr>" for row in summary_rows(items, compared))
+    head = "".join(
+        _cell("th", name, ["text"] if i in text else []) for i, name in enumerate(header)
+    )
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            _cell(
+                "td",
+                value,
+                (["text"] if i in text else [])
+                + ([value] if i == verdict and value in STATUS_COLOURS else []),
+            )
+            for i, value in enumerate(row)
+        )
+        + "</tr>"
+        for row in summary_rows(items, compared)
+    )
     return f"<h2>Summary</h2><table><tr>{head}</tr>{rows}</table>"
 
 
 def _cell(tag: str, value: str, classes: Sequence[str]) -> str:
-    attribute = f" class=\"{' '.join(classes)}\"" if classes else ""
+    attribute = f' class="{" ".join(classes)}"' if classes else ""
     return f"<{tag}{attribute}>{html.escape(value)}</{tag}>"
 
 
-def _distributions(items: Sequence[Mapping[str, Any]],
-                   controls: Mapping[str, list[float] | None]) -> str:
+def _distributions(
+    items: Sequence[Mapping[str, Any]], controls: Mapping[str, list[float] | None]
+) -> str:
     """One small panel per item, each on its own scale: items of different sizes on one axis
     would squash all but the slowest into a line."""
-    figures = [_figure(_distribution_plot(item, key, controls.get(item["nodeid"])),
-                       f"{key} of {item['nodeid']}")
-               for item in items if (key := main_key(item))]
+    figures = [
+        _figure(
+            _distribution_plot(item, key, controls.get(item["nodeid"])),
+            f"{key} of {item['nodeid']}",
+        )
+        for item in items
+        if (key := main_key(item))
+    ]
     if not figures:
         return ""
     legend = " Grey: control, blue: treatment." if any(controls.values()) else ""
-    return ("<h2>Distributions</h2><p>Every sample is a dot; boxes span p25 to p75 around the "
-            f"median, whiskers p10 to p90.{legend}</p><div class=\"grid\">{''.join(figures)}"
-            "</div>")
+    return (
+        "<h2>Distributions</h2><p>Every sample is a dot; boxes span p25 to p75 around the "
+        f'median, whiskers p10 to p90.{legend}</p><div class="grid">{"".join(figures)}'
+        "</div>"
+    )
 
 
-def _distribution_plot(item: Mapping[str, Any], key: str,
-                       control: Sequence[float] | None) -> Figure:
+def _distribution_plot(
+    item: Mapping[str, Any], key: str, control: Sequence[float] | None
+) -> Figure:
     metric = _metrics(item)[key]
     values = list(metric["values"])
     rows = [("treatment", values, TREATMENT)]
@@ -162,8 +201,7 @@ def _distribution_plot(item: Mapping[str, Any], key: str,
     figure, axes = _new_figure(5.5, 1.3 + 0.55 * len(rows))
     for position, (_, samples, colour) in enumerate(reversed(rows)):
         _box(axes, samples, position, colour)
-    axes.set_yticks(range(len(rows)), [name for name, _, _ in reversed(rows)] if control
-                    else [""])
+    axes.set_yticks(range(len(rows)), [name for name, _, _ in reversed(rows)] if control else [""])
     _limit_outliers(axes, [value for _, samples, _ in rows for value in samples])
     verdict = _verdict(item, key)
     title = _label(item["nodeid"], 56)
@@ -171,9 +209,13 @@ def _distribution_plot(item: Mapping[str, Any], key: str,
     if verdict:
         ratio = verdict.get("ratio")
         change = "" if ratio is None else f" {(ratio - 1) * 100:+.1f}%"
-        axes.set_title(f"{verdict['status']}{change}", fontsize=10, loc="right",
-                       fontweight="bold",
-                       color=STATUS_COLOURS.get(verdict["status"], "#4a5568"))
+        axes.set_title(
+            f"{verdict['status']}{change}",
+            fontsize=10,
+            loc="right",
+            fontweight="bold",
+            color=STATUS_COLOURS.get(verdict["status"], "#4a5568"),
+        )
     unit = metric.get("unit") or ""
     axes.set_xlabel(f"{key} ({unit})" if unit else key, fontsize=9)
     axes.grid(axis="x", alpha=0.3)
@@ -190,39 +232,63 @@ def _limit_outliers(axes: Axes, values: Sequence[float]) -> None:
     if outside and spread > 0:
         axes.set_xlim(low - 0.5 * spread, high + 0.5 * spread)
         plural = "s" if outside > 1 else ""
-        axes.annotate(f"{outside} sample{plural} off the axis", xy=(1, 0),
-                      xycoords="axes fraction", xytext=(-4, 4), textcoords="offset points",
-                      ha="right", va="bottom", fontsize=7, color="#718096")
+        axes.annotate(
+            f"{outside} sample{plural} off the axis",
+            xy=(1, 0),
+            xycoords="axes fraction",
+            xytext=(-4, 4),
+            textcoords="offset points",
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color="#718096",
+        )
 
 
 def _box(axes: Axes, values: Sequence[float], position: float, colour: str) -> None:
     import numpy as np
 
-    axes.boxplot([values], positions=[position], orientation="horizontal", widths=0.5,
-                 whis=(10, 90), showfliers=False, patch_artist=True,
-                 boxprops={"facecolor": colour, "alpha": 0.35, "edgecolor": colour},
-                 medianprops={"color": colour, "linewidth": 2},
-                 whiskerprops={"color": colour}, capprops={"color": colour})
+    axes.boxplot(
+        [values],
+        positions=[position],
+        orientation="horizontal",
+        widths=0.5,
+        whis=(10, 90),
+        showfliers=False,
+        patch_artist=True,
+        boxprops={"facecolor": colour, "alpha": 0.35, "edgecolor": colour},
+        medianprops={"color": colour, "linewidth": 2},
+        whiskerprops={"color": colour},
+        capprops={"color": colour},
+    )
     jitter = np.random.default_rng(len(values)).uniform(-0.18, 0.18, len(values))
     axes.scatter(values, position + jitter, s=6, color=colour, alpha=0.45, linewidths=0)
 
 
 def _verdicts(items: Sequence[Mapping[str, Any]]) -> str:
-    lines = [f"<li class=\"{html.escape(verdict['status'])}\">{html.escape(item['nodeid'])}: "
-             f"{html.escape(Verdict.from_dict(verdict).explain())}</li>"
-             for item in items for verdict in item.get("verdicts", [])]
+    lines = [
+        f'<li class="{html.escape(verdict["status"])}">{html.escape(item["nodeid"])}: '
+        f"{html.escape(Verdict.from_dict(verdict).explain())}</li>"
+        for item in items
+        for verdict in item.get("verdicts", [])
+    ]
     if not lines:
         return ""
-    return "<h2>Control vs treatment</h2><ul class=\"verdicts\">" + "".join(lines) + "</ul>"
+    return '<h2>Control vs treatment</h2><ul class="verdicts">' + "".join(lines) + "</ul>"
 
 
 def _operators(items: Sequence[Mapping[str, Any]], top: int) -> str:
-    figures = [_figure(_operator_bars(item, top), f"operators of {item['nodeid']}")
-               for item in items if item.get("operators") and top > 0]
+    figures = [
+        _figure(_operator_bars(item, top), f"operators of {item['nodeid']}")
+        for item in items
+        if item.get("operators") and top > 0
+    ]
     if not figures:
         return ""
-    return (f"<h2>Top {top} operators</h2><p>Mean time per run; the share is of the whole "
-            f"net.</p><div class=\"grid\">{''.join(figures)}</div>")
+    return (
+        f"<h2>Top {top} operators</h2><p>Mean time per run; the share is of the whole "
+        f'net.</p><div class="grid">{"".join(figures)}</div>'
+    )
 
 
 def _operator_bars(item: Mapping[str, Any], top: int) -> Figure:
@@ -230,19 +296,28 @@ def _operator_bars(item: Mapping[str, Any], top: int) -> Figure:
     figure, axes = _new_figure(5.5, 1.0 + 0.3 * len(operators), left=2.6, right=0.45)
     means = [op["mean"] or 0.0 for op in operators]
     bars = axes.barh(range(len(operators)), means, color=TREATMENT, alpha=0.8)
-    axes.bar_label(bars, [f" {op['share']:.0%}" if op.get("share") is not None else ""
-                          for op in operators], fontsize=8)
-    axes.set_yticks(range(len(operators)), [_label(f"{op['name']} ({op['type']})", 36)
-                                            for op in operators], fontsize=8)
+    axes.bar_label(
+        bars,
+        [f" {op['share']:.0%}" if op.get("share") is not None else "" for op in operators],
+        fontsize=8,
+    )
+    axes.set_yticks(
+        range(len(operators)),
+        [_label(f"{op['name']} ({op['type']})", 36) for op in operators],
+        fontsize=8,
+    )
     axes.set_title(_label(item["nodeid"], 60), fontsize=10)
     axes.set_xlabel("mean us per run")
     return figure
 
 
 def _energy(items: Sequence[Mapping[str, Any]]) -> str:
-    rows = [(item, metric) for item in items for metric in item["metrics"]
-            if metric["type"] == "NET" and metric["metric"] in ENERGY_METRICS and
-            metric.get("summary")]
+    rows = [
+        (item, metric)
+        for item in items
+        for metric in item["metrics"]
+        if metric["type"] == "NET" and metric["metric"] in ENERGY_METRICS and metric.get("summary")
+    ]
     if not rows:
         return ""
     figure, axes = _new_figure(8.5, 1.0 + 0.45 * len(rows), left=3.6)
@@ -250,25 +325,42 @@ def _energy(items: Sequence[Mapping[str, Any]]) -> str:
         summary = metric["summary"]
         middle = summary.get("p50", summary.get("mean", 0.0))
         low, high = summary.get("p10", middle), summary.get("p90", middle)
-        axes.barh(position, middle, xerr=[[middle - low], [high - middle]], color="#dd6b20",
-                  alpha=0.75, capsize=3)
-    axes.set_yticks(range(len(rows)), [f"{_label(item['nodeid'], 40)} · {metric['metric']} "
-                                       f"({metric['unit']})" for item, metric in reversed(rows)])
+        axes.barh(
+            position,
+            middle,
+            xerr=[[middle - low], [high - middle]],
+            color="#dd6b20",
+            alpha=0.75,
+            capsize=3,
+        )
+    axes.set_yticks(
+        range(len(rows)),
+        [
+            f"{_label(item['nodeid'], 40)} · {metric['metric']} ({metric['unit']})"
+            for item, metric in reversed(rows)
+        ],
+    )
     axes.set_xlabel("p50, whiskers p10 to p90")
     return "<h2>Energy and power</h2>" + _figure(figure, "energy and power per item")
 
 
-def _trends(items: Sequence[Mapping[str, Any]], trends: Mapping[str, Sequence[TrendPoint]],
-            this_run: str) -> str:
-    plotted = [(item, trends[item["nodeid"]]) for item in items
-               if len(trends.get(item["nodeid"], ())) >= 2][:MOST_TRENDS]
+def _trends(
+    items: Sequence[Mapping[str, Any]], trends: Mapping[str, Sequence[TrendPoint]], this_run: str
+) -> str:
+    plotted = [
+        (item, trends[item["nodeid"]]) for item in items if len(trends.get(item["nodeid"], ())) >= 2
+    ][:MOST_TRENDS]
     if not plotted:
         return ""
-    figures = [_figure(_trend_plot(item, points, this_run), f"trend of {item['nodeid']}")
-               for item, points in plotted]
-    return ("<h2>Trends</h2><p>p50 of each item over the runs in the history store, shaded "
-            "from p10 to p90; the large dot is this run.</p>"
-            f"<div class=\"grid\">{''.join(figures)}</div>")
+    figures = [
+        _figure(_trend_plot(item, points, this_run), f"trend of {item['nodeid']}")
+        for item, points in plotted
+    ]
+    return (
+        "<h2>Trends</h2><p>p50 of each item over the runs in the history store, shaded "
+        "from p10 to p90; the large dot is this run.</p>"
+        f'<div class="grid">{"".join(figures)}</div>'
+    )
 
 
 def _trend_plot(item: Mapping[str, Any], points: Sequence[TrendPoint], this_run: str) -> Figure:
@@ -296,24 +388,31 @@ def _run_labels(points: Sequence[TrendPoint]) -> list[str]:
     """Position, date and commit; seconds too where runs came within a minute of each
     other."""
     times = [datetime.fromisoformat(point.created) for point in points]
-    form = "%m-%d %H:%M" if len({f"{t:%m-%d %H:%M}" for t in times}) == len(times) else \
-        "%m-%d %H:%M:%S"
-    return [f"#{number} {moment:{form}}\n{(point.commit or '')[:7]}"
-            for number, (moment, point) in enumerate(zip(times, points, strict=True), 1)]
+    form = (
+        "%m-%d %H:%M"
+        if len({f"{t:%m-%d %H:%M}" for t in times}) == len(times)
+        else "%m-%d %H:%M:%S"
+    )
+    return [
+        f"#{number} {moment:{form}}\n{(point.commit or '')[:7]}"
+        for number, (moment, point) in enumerate(zip(times, points, strict=True), 1)
+    ]
 
 
 # -- matplotlib ------------------------------------------------------------------------------
 
 
-def _new_figure(width: float, height: float, left: float = 0.9,
-                right: float = 0.2) -> tuple[Figure, Axes]:
+def _new_figure(
+    width: float, height: float, left: float = 0.9, right: float = 0.2
+) -> tuple[Figure, Axes]:
     """A figure with fixed margins (in inches; ``left`` holds the tick labels): a layout
     engine would draw every figure twice, and drawing is most of the report's time."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(width, height))
-    figure.subplots_adjust(left=left / width, right=1 - right / width, bottom=0.6 / height,
-                           top=1 - 0.35 / height)
+    figure.subplots_adjust(
+        left=left / width, right=1 - right / width, bottom=0.6 / height, top=1 - 0.35 / height
+    )
     return figure, figure.add_subplot()
 
 
@@ -326,5 +425,7 @@ def _figure(figure: Figure, description: str) -> str:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "pytest-aibench"}):
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return (f"<figure><img alt=\"{html.escape(description)}\" "
-            f"src=\"data:image/svg+xml;base64,{encoded}\"></figure>")
+    return (
+        f'<figure><img alt="{html.escape(description)}" '
+        f'src="data:image/svg+xml;base64,{encoded}"></figure>'
+    )

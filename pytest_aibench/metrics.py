@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_STATISTICS: tuple[str, ...] = (
-    "mean", "p0", "p10", "p50", "p90", "p100", "stdev", "MAD", "cv",
+    "mean",
+    "p0",
+    "p10",
+    "p50",
+    "p90",
+    "p100",
+    "stdev",
+    "MAD",
+    "cv",
 )
 _PERCENTILE = re.compile(r"^p(\d+(?:\.\d+)?)$")
 
@@ -105,16 +113,21 @@ class MetricRecord:
     def non_finite(self) -> dict[str, int]:
         """How many samples (or tool statistics) were NaN or infinite, by kind; empty if none."""
         found = Counter(str(value) for value in self.values if not math.isfinite(value))
-        found.update(f"{name} {value}" for name, value in (self.summary or {}).items()
-                     if value is not None and not math.isfinite(value))
+        found.update(
+            f"{name} {value}"
+            for name, value in (self.summary or {}).items()
+            if value is not None and not math.isfinite(value)
+        )
         return dict(found)
 
     def statistics(self, names: Sequence[str] = DEFAULT_STATISTICS) -> Summary:
         """Statistics from the finite raw samples, else the tool's own summary, else nothing."""
         if self.values:
             return summarize(self.finite_values, names)
-        return {name: value if value is None or math.isfinite(value) else None
-                for name, value in (self.summary or {}).items()}
+        return {
+            name: value if value is None or math.isfinite(value) else None
+            for name, value in (self.summary or {}).items()
+        }
 
     def to_dict(self, names: Sequence[str] = DEFAULT_STATISTICS) -> dict[str, Any]:
         """As the run file keeps it. JSON has no NaN or Infinity: ``values`` holds the finite
@@ -172,9 +185,14 @@ class OperatorRecord:
         average = self.average
         share = average / net_average if average is not None and net_average else None
         return {
-            "name": self.name, "type": self.type, "unit": self.unit, "values": list(self.values),
-            "mean": average, "p50": median(sorted(self.values)) if self.values else None,
-            "calls": self.calls, "share": share,
+            "name": self.name,
+            "type": self.type,
+            "unit": self.unit,
+            "values": list(self.values),
+            "mean": average,
+            "p50": median(sorted(self.values)) if self.values else None,
+            "calls": self.calls,
+            "share": share,
         }
 
 

@@ -48,130 +48,368 @@ def default_model_cache() -> Path:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("spec", "spec file or folder (searched recursively) to run; repeatable. Without "
-           "positional arguments only the specs are collected", "PATH", kind="paths",
-           repeat=True, ini_name="aibench_specs"),
-    Option("string-map", "JSON object whose {KEY}s are replaced in every string of every spec "
-           "at load, e.g. '{\"MODEL_DIR\": \"/data/models\"}'", "JSON"),
-    Option("root-model-dir", "folder that spec locations starting with // are relative to",
-           "DIR", kind="path"),
-    Option("model-cache", "folder for downloaded model files "
-           "(default: $XDG_CACHE_HOME/pytest-aibench/models)", "DIR", kind="path"),
-    Option("download-timeout", "seconds a download may stall before it fails (default 60)",
-           "SECONDS", default=60.0, kind="float"),
+    Option(
+        "spec",
+        "spec file or folder (searched recursively) to run; repeatable. Without "
+        "positional arguments only the specs are collected",
+        "PATH",
+        kind="paths",
+        repeat=True,
+        ini_name="aibench_specs",
+    ),
+    Option(
+        "string-map",
+        "JSON object whose {KEY}s are replaced in every string of every spec "
+        'at load, e.g. \'{"MODEL_DIR": "/data/models"}\'',
+        "JSON",
+    ),
+    Option(
+        "root-model-dir",
+        "folder that spec locations starting with // are relative to",
+        "DIR",
+        kind="path",
+    ),
+    Option(
+        "model-cache",
+        "folder for downloaded model files (default: $XDG_CACHE_HOME/pytest-aibench/models)",
+        "DIR",
+        kind="path",
+    ),
+    Option(
+        "download-timeout",
+        "seconds a download may stall before it fails (default 60)",
+        "SECONDS",
+        default=60.0,
+        kind="float",
+    ),
     Option("program", "benchmark program that {program} in spec commands stands for", "PATH"),
-    Option("platform-sig", "platform name to record for the host instead of OS and CPU model",
-           "NAME"),
-    Option("devices", "comma-separated devices to run on: host (the default), android (every "
-           "connected one), android:SERIAL, ios (every connected one), ios:UDID, "
-           "ssh://user@host:port; each spec case runs on each",
-           "LIST"),
-    Option("excluded-devices", "comma-separated devices (id, address or kind) to leave out",
-           "LIST"),
-    Option("ssh-options", "extra arguments for ssh, e.g. '-i key -o StrictHostKeyChecking=no'",
-           "ARGS"),
-    Option("remote-dir", "folder on ssh devices for pushed files (default /tmp/aibench)",
-           "DIR", default="/tmp/aibench"),
-    Option("fleet", "each: every case runs on every device (default); pool: each case runs "
-           "once, on whichever device of its kind is free", "MODE", default="each"),
-    Option("adb-port", "port of the adb server (default $ANDROID_ADB_SERVER_PORT or 5037)",
-           "PORT", kind="int"),
-    Option("android-dir", "folder on Android devices for pushed files "
-           "(default /data/local/tmp/aibench)", "DIR", default="/data/local/tmp/aibench"),
-    Option("usbmux", "usbmuxd to find iOS devices through: a UNIX socket path or HOST:PORT "
-           "(default $USBMUXD_SOCKET_ADDRESS, else /var/run/usbmuxd)", "ADDRESS"),
-    Option("set-freq", "pin the CPUs of rooted Android devices at max, min, mid or a kHz value "
-           "before they run anything", "FREQ"),
-    Option("reboot", "reboot each Android device (and wait for it to boot) before it runs its "
-           "first item", "", kind="flag"),
-    Option("max-temperature", "before each item, wait while an Android device is hotter than "
-           "this many degrees C (up to 10 minutes)", "CELSIUS", kind="float"),
-    Option("hash-platform-mapping", "JSON file mapping device hashes (serials, ssh addresses) "
-           "to the platform names to record", "FILE", kind="path"),
-    Option("lease-dir", "folder of the device leases every run on this machine shares "
-           "(default: pytest-aibench-leases in the temp folder, made world-writable with the "
-           "sticky bit)", "DIR", kind="path"),
-    Option("lease-timeout", "seconds an item waits for a busy device before it fails "
-           "(default: no limit)", "SECONDS", kind="float"),
-    Option("list-devices", "print the fleet (kind, id, name, hash, ABI, OS) and exit", "",
-           kind="flag", ini=False),
-    Option("power", "power source: monsoon, monsoon_with_usb, software (Android charge "
-           "counter), android (Android fuel gauge sampled over adb), rapl (this host's RAPL "
-           "counters); default: a power test's method, else by device kind", "SOURCE"),
-    Option("energy", "also measure energy per run in ordinary tests, with the device's power "
-           "source (recorded as NET energy, gated like latency)", "", kind="flag"),
-    Option("monsoon-map", "JSON file mapping device hashes to the serial of the Monsoon meter "
-           "that powers each", "FILE", kind="path"),
-    Option("rapl-root", "powercap sysfs folder with the RAPL zones (default "
-           "/sys/class/powercap)", "DIR", default=Path("/sys/class/powercap"), kind="path"),
-    Option("traces", "folder for power traces, one compressed CSV per item (default: traces/ "
-           "in the storage folder)", "DIR", kind="path"),
-    Option("iterations", "timed iterations: default of the aibench fixture (50); for spec items "
-           "it overrides the spec's iter", "N", kind="int"),
-    Option("warmup", "untimed warmup runs: default of the aibench fixture (5); for spec items "
-           "it overrides the spec's warmup", "N", kind="int"),
-    Option("timeout", "seconds a benchmark command may run before it is killed (default 300; "
-           "a spec's timeout wins)", "SECONDS", default=300.0, kind="float"),
-    Option("observer-prefix", "extra line prefix of observer JSON rows, besides "
-           "'Caffe2Observer ', 'PyTorchObserver ' and 'AIBENCH '", "PREFIX"),
-    Option("error-tolerance", "tolerance of outputs against golden outputs where the spec gives "
-           "none, as atol=X,rtol=Y (default atol=1e-5,rtol=1e-4)", "TOL"),
-    Option("backend", "execution backend of in-process runners: cpu (default) or cuda; items "
-           "skip where the backend is missing", "NAME", default="cpu"),
-    Option("ops", "operators shown per item in the summary, most expensive first (default 5; "
-           "0 shows none; the run file keeps all)", "N", default=5, kind="int"),
-    Option("json", "write the run file (versioned JSON with raw samples) to PATH", "PATH",
-           kind="path", ini=False),
-    Option("storage", "folder of saved runs (default: .aibench/ at the rootdir)", "DIR",
-           kind="path"),
+    Option(
+        "platform-sig", "platform name to record for the host instead of OS and CPU model", "NAME"
+    ),
+    Option(
+        "devices",
+        "comma-separated devices to run on: host (the default), android (every "
+        "connected one), android:SERIAL, ios (every connected one), ios:UDID, "
+        "ssh://user@host:port; each spec case runs on each",
+        "LIST",
+    ),
+    Option(
+        "excluded-devices", "comma-separated devices (id, address or kind) to leave out", "LIST"
+    ),
+    Option(
+        "ssh-options", "extra arguments for ssh, e.g. '-i key -o StrictHostKeyChecking=no'", "ARGS"
+    ),
+    Option(
+        "remote-dir",
+        "folder on ssh devices for pushed files (default /tmp/aibench)",
+        "DIR",
+        default="/tmp/aibench",
+    ),
+    Option(
+        "fleet",
+        "each: every case runs on every device (default); pool: each case runs "
+        "once, on whichever device of its kind is free",
+        "MODE",
+        default="each",
+    ),
+    Option(
+        "adb-port",
+        "port of the adb server (default $ANDROID_ADB_SERVER_PORT or 5037)",
+        "PORT",
+        kind="int",
+    ),
+    Option(
+        "android-dir",
+        "folder on Android devices for pushed files (default /data/local/tmp/aibench)",
+        "DIR",
+        default="/data/local/tmp/aibench",
+    ),
+    Option(
+        "usbmux",
+        "usbmuxd to find iOS devices through: a UNIX socket path or HOST:PORT "
+        "(default $USBMUXD_SOCKET_ADDRESS, else /var/run/usbmuxd)",
+        "ADDRESS",
+    ),
+    Option(
+        "set-freq",
+        "pin the CPUs of rooted Android devices at max, min, mid or a kHz value "
+        "before they run anything",
+        "FREQ",
+    ),
+    Option(
+        "reboot",
+        "reboot each Android device (and wait for it to boot) before it runs its first item",
+        "",
+        kind="flag",
+    ),
+    Option(
+        "max-temperature",
+        "before each item, wait while an Android device is hotter than "
+        "this many degrees C (up to 10 minutes)",
+        "CELSIUS",
+        kind="float",
+    ),
+    Option(
+        "hash-platform-mapping",
+        "JSON file mapping device hashes (serials, ssh addresses) to the platform names to record",
+        "FILE",
+        kind="path",
+    ),
+    Option(
+        "lease-dir",
+        "folder of the device leases every run on this machine shares "
+        "(default: pytest-aibench-leases in the temp folder, made world-writable with the "
+        "sticky bit)",
+        "DIR",
+        kind="path",
+    ),
+    Option(
+        "lease-timeout",
+        "seconds an item waits for a busy device before it fails (default: no limit)",
+        "SECONDS",
+        kind="float",
+    ),
+    Option(
+        "list-devices",
+        "print the fleet (kind, id, name, hash, ABI, OS) and exit",
+        "",
+        kind="flag",
+        ini=False,
+    ),
+    Option(
+        "power",
+        "power source: monsoon, monsoon_with_usb, software (Android charge "
+        "counter), android (Android fuel gauge sampled over adb), rapl (this host's RAPL "
+        "counters); default: a power test's method, else by device kind",
+        "SOURCE",
+    ),
+    Option(
+        "energy",
+        "also measure energy per run in ordinary tests, with the device's power "
+        "source (recorded as NET energy, gated like latency)",
+        "",
+        kind="flag",
+    ),
+    Option(
+        "monsoon-map",
+        "JSON file mapping device hashes to the serial of the Monsoon meter that powers each",
+        "FILE",
+        kind="path",
+    ),
+    Option(
+        "rapl-root",
+        "powercap sysfs folder with the RAPL zones (default /sys/class/powercap)",
+        "DIR",
+        default=Path("/sys/class/powercap"),
+        kind="path",
+    ),
+    Option(
+        "traces",
+        "folder for power traces, one compressed CSV per item (default: traces/ "
+        "in the storage folder)",
+        "DIR",
+        kind="path",
+    ),
+    Option(
+        "iterations",
+        "timed iterations: default of the aibench fixture (50); for spec items "
+        "it overrides the spec's iter",
+        "N",
+        kind="int",
+    ),
+    Option(
+        "warmup",
+        "untimed warmup runs: default of the aibench fixture (5); for spec items "
+        "it overrides the spec's warmup",
+        "N",
+        kind="int",
+    ),
+    Option(
+        "timeout",
+        "seconds a benchmark command may run before it is killed (default 300; "
+        "a spec's timeout wins)",
+        "SECONDS",
+        default=300.0,
+        kind="float",
+    ),
+    Option(
+        "observer-prefix",
+        "extra line prefix of observer JSON rows, besides "
+        "'Caffe2Observer ', 'PyTorchObserver ' and 'AIBENCH '",
+        "PREFIX",
+    ),
+    Option(
+        "error-tolerance",
+        "tolerance of outputs against golden outputs where the spec gives "
+        "none, as atol=X,rtol=Y (default atol=1e-5,rtol=1e-4)",
+        "TOL",
+    ),
+    Option(
+        "backend",
+        "execution backend of in-process runners: cpu (default) or cuda; items "
+        "skip where the backend is missing",
+        "NAME",
+        default="cpu",
+    ),
+    Option(
+        "ops",
+        "operators shown per item in the summary, most expensive first (default 5; "
+        "0 shows none; the run file keeps all)",
+        "N",
+        default=5,
+        kind="int",
+    ),
+    Option(
+        "json",
+        "write the run file (versioned JSON with raw samples) to PATH",
+        "PATH",
+        kind="path",
+        ini=False,
+    ),
+    Option(
+        "storage", "folder of saved runs (default: .aibench/ at the rootdir)", "DIR", kind="path"
+    ),
     Option("save", "save this run in the storage folder under NAME", "NAME", ini=False),
     Option("autosave", "save every run in the storage folder", "", kind="flag"),
-    Option("compare", "compare with a saved run: NAME, a run file PATH, or the latest saved run "
-           "when no value is given; regressions fail their items", "NAME|PATH", kind="optional",
-           ini=False),
-    Option("compare-force", "compare even when the control ran on another device model or "
-           "framework version", "", kind="flag", ini=False),
-    Option("alpha", "significance level of the Mann-Whitney U test (default 0.01)", "P",
-           default=0.01, kind="float"),
-    Option("min-effect", "smallest change that fails, as a percentage (default 5%%)", "PERCENT",
-           default="5%"),
-    Option("fail-on", "gate a metric with its own statistic and minimum effect, e.g. "
-           "'NET latency:p90:3%%'; repeatable", "RULE", kind="rules", repeat=True),
-    Option("fdr", "control the false discovery rate across the run's items "
-           "(Benjamini-Hochberg): the run fails at the end instead of item by item", "",
-           kind="flag"),
-    Option("ab-control", "A/B mode: run this control program and --aibench-program (the "
-           "treatment) interleaved on the same device, then apply the gate", "PROGRAM"),
-    Option("ab-blocks", "A/B blocks per side, each with its own warmup (default 5)", "N",
-           default=5, kind="int"),
-    Option("verify", "A/B re-runs of a suspected regression; it fails only if it holds in "
-           "every one (default 1)", "N", default=1, kind="int"),
-    Option("cooldown", "seconds a device rests after each item and between A/B blocks "
-           "(default 0)", "SECONDS",
-           default=0.0, kind="float"),
+    Option(
+        "compare",
+        "compare with a saved run: NAME, a run file PATH, or the latest saved run "
+        "when no value is given; regressions fail their items",
+        "NAME|PATH",
+        kind="optional",
+        ini=False,
+    ),
+    Option(
+        "compare-force",
+        "compare even when the control ran on another device model or framework version",
+        "",
+        kind="flag",
+        ini=False,
+    ),
+    Option(
+        "alpha",
+        "significance level of the Mann-Whitney U test (default 0.01)",
+        "P",
+        default=0.01,
+        kind="float",
+    ),
+    Option(
+        "min-effect",
+        "smallest change that fails, as a percentage (default 5%%)",
+        "PERCENT",
+        default="5%",
+    ),
+    Option(
+        "fail-on",
+        "gate a metric with its own statistic and minimum effect, e.g. "
+        "'NET latency:p90:3%%'; repeatable",
+        "RULE",
+        kind="rules",
+        repeat=True,
+    ),
+    Option(
+        "fdr",
+        "control the false discovery rate across the run's items "
+        "(Benjamini-Hochberg): the run fails at the end instead of item by item",
+        "",
+        kind="flag",
+    ),
+    Option(
+        "ab-control",
+        "A/B mode: run this control program and --aibench-program (the "
+        "treatment) interleaved on the same device, then apply the gate",
+        "PROGRAM",
+    ),
+    Option(
+        "ab-blocks",
+        "A/B blocks per side, each with its own warmup (default 5)",
+        "N",
+        default=5,
+        kind="int",
+    ),
+    Option(
+        "verify",
+        "A/B re-runs of a suspected regression; it fails only if it holds in every one (default 1)",
+        "N",
+        default=1,
+        kind="int",
+    ),
+    Option(
+        "cooldown",
+        "seconds a device rests after each item and between A/B blocks (default 0)",
+        "SECONDS",
+        default=0.0,
+        kind="float",
+    ),
     Option("seed", "seed of the A/B block order (default 0)", "N", default=0, kind="int"),
-    Option("local-reporter", "also write FAI-PEP's local reporter tree under DIR "
-           "(<platform>/<framework>/<net>/<metric>/<identifier>/<Y>/<M>/<D>/<commit>/<N>/)",
-           "DIR", kind="path"),
-    Option("simple-local-reporter", "also write FAI-PEP's <identifier>/data.txt files under DIR",
-           "DIR", kind="path"),
-    Option("simple-screen-reporter", "also print each item's raw records (FAI-PEP's simple "
-           "screen reporter)", "", kind="flag"),
-    Option("remote-reporter", "also post every record as JSON to URL (FAI-PEP's "
-           "'URL|category' form is accepted); what the server does not take is spooled in the "
-           "storage folder and sent by the next run", "URL"),
-    Option("remote-access-token", "token posted with the records; never printed or stored "
-           "(prefer the environment variable)", "TOKEN", ini=False),
-    Option("remote-timeout", "seconds the remote reporter may spend, retries included, before "
-           "it spools what is left (default 60)", "SECONDS", default=60.0, kind="float"),
-    Option("history", "SQLite database every run is appended to (default: history.sqlite in "
-           "the storage folder); 'off' appends nothing", "PATH|off"),
-    Option("html", "write a self-contained HTML report with plots to PATH (needs matplotlib: "
-           "pip install pytest-aibench[html])", "PATH", kind="path", ini=False),
-    Option("benchmark-json", "also write the run in pytest-benchmark's JSON format", "PATH",
-           kind="path", ini=False),
-    Option("github-json", "also write github-action-benchmark's customSmallerIsBetter list",
-           "PATH", kind="path", ini=False),
+    Option(
+        "local-reporter",
+        "also write FAI-PEP's local reporter tree under DIR "
+        "(<platform>/<framework>/<net>/<metric>/<identifier>/<Y>/<M>/<D>/<commit>/<N>/)",
+        "DIR",
+        kind="path",
+    ),
+    Option(
+        "simple-local-reporter",
+        "also write FAI-PEP's <identifier>/data.txt files under DIR",
+        "DIR",
+        kind="path",
+    ),
+    Option(
+        "simple-screen-reporter",
+        "also print each item's raw records (FAI-PEP's simple screen reporter)",
+        "",
+        kind="flag",
+    ),
+    Option(
+        "remote-reporter",
+        "also post every record as JSON to URL (FAI-PEP's "
+        "'URL|category' form is accepted); what the server does not take is spooled in the "
+        "storage folder and sent by the next run",
+        "URL",
+    ),
+    Option(
+        "remote-access-token",
+        "token posted with the records; never printed or stored (prefer the environment variable)",
+        "TOKEN",
+        ini=False,
+    ),
+    Option(
+        "remote-timeout",
+        "seconds the remote reporter may spend, retries included, before "
+        "it spools what is left (default 60)",
+        "SECONDS",
+        default=60.0,
+        kind="float",
+    ),
+    Option(
+        "history",
+        "SQLite database every run is appended to (default: history.sqlite in "
+        "the storage folder); 'off' appends nothing",
+        "PATH|off",
+    ),
+    Option(
+        "html",
+        "write a self-contained HTML report with plots to PATH (needs matplotlib: "
+        "pip install pytest-aibench[html])",
+        "PATH",
+        kind="path",
+        ini=False,
+    ),
+    Option(
+        "benchmark-json",
+        "also write the run in pytest-benchmark's JSON format",
+        "PATH",
+        kind="path",
+        ini=False,
+    ),
+    Option(
+        "github-json",
+        "also write github-action-benchmark's customSmallerIsBetter list",
+        "PATH",
+        kind="path",
+        ini=False,
+    ),
 )
 
 

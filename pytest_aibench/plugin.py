@@ -57,7 +57,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
             args[index + 1] = "***"
     if tuple(args) != tuple(early_config.invocation_params.args):
         early_config.invocation_params = dataclasses.replace(
-            early_config.invocation_params, args=tuple(args))
+            early_config.invocation_params, args=tuple(args)
+        )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -76,9 +77,10 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "aibench(iterations=None, warmup=None): every spec item and every test that "
+        "markers",
+        "aibench(iterations=None, warmup=None): every spec item and every test that "
         "uses the aibench fixture (deselect them all with -m 'not aibench'); the arguments set "
-        "the fixture's iterations and warmup"
+        "the fixture's iterations and warmup",
     )
     register_known_marks(config)
     _interrupt_on_sigterm(config)
@@ -178,16 +180,20 @@ def _settled_state(device: Device, max_temperature: float | None) -> dict[str, f
     minutes) for it to cool below --aibench-max-temperature."""
     state = device.state()
     deadline = time.monotonic() + TEMPERATURE_WAIT_S
-    while (max_temperature is not None and state.get("temperature_c", 0) > max_temperature
-           and time.monotonic() < deadline):
+    while (
+        max_temperature is not None
+        and state.get("temperature_c", 0) > max_temperature
+        and time.monotonic() < deadline
+    ):
         time.sleep(TEMPERATURE_POLL_S)
         state = device.state()
     return state
 
 
 @pytest.fixture
-def aibench_files(request: pytest.FixtureRequest, aibench_case: Case,
-                  aibench_session: AibenchSession) -> CaseFiles:
+def aibench_files(
+    request: pytest.FixtureRequest, aibench_case: Case, aibench_session: AibenchSession
+) -> CaseFiles:
     """Host paths of the case's model and input files, downloaded and MD5-checked."""
     with _one_paragraph():
         files = aibench_session.fetch_files(aibench_case)
@@ -196,8 +202,7 @@ def aibench_files(request: pytest.FixtureRequest, aibench_case: Case,
 
 
 @pytest.fixture
-def aibench(request: pytest.FixtureRequest,
-            aibench_session: AibenchSession) -> Iterator[Recorder]:
+def aibench(request: pytest.FixtureRequest, aibench_session: AibenchSession) -> Iterator[Recorder]:
     """Time a callable (``aibench(fn, *args)``) and record metrics (``aibench.record``)."""
     recorder = aibench_session.new_recorder(request.node)
     request.node.stash[RECORDER] = recorder

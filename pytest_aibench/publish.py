@@ -25,21 +25,32 @@ class Published:
 
 def wants_run_files(settings: Settings) -> bool:
     """Whether the user asked for an output even if nothing was measured."""
-    return bool(settings.json or settings.save or settings.autosave or settings.benchmark_json
-                or settings.github_json or settings.local_reporter
-                or settings.simple_local_reporter or settings.simple_screen_reporter
-                or settings.html)
+    return bool(
+        settings.json
+        or settings.save
+        or settings.autosave
+        or settings.benchmark_json
+        or settings.github_json
+        or settings.local_reporter
+        or settings.simple_local_reporter
+        or settings.simple_screen_reporter
+        or settings.html
+    )
 
 
 def history_path(settings: Settings, storage: Path) -> Path | None:
     if settings.history and settings.history.strip().lower() in _OFF:
         return None
-    return Path(settings.history).expanduser() if settings.history else \
-        storage / "history.sqlite"
+    return Path(settings.history).expanduser() if settings.history else storage / "history.sqlite"
 
 
-def publish(run: Mapping[str, Any], settings: Settings, *, storage: Path,
-            control_items: Iterable[Mapping[str, Any]] = ()) -> Published:
+def publish(
+    run: Mapping[str, Any],
+    settings: Settings,
+    *,
+    storage: Path,
+    control_items: Iterable[Mapping[str, Any]] = (),
+) -> Published:
     """Everything asked for. An output that cannot be written is an error line (and the
     session fails), never a lost run: the other outputs are still written."""
     measured = any(item.get("metrics") for item in run["items"])
@@ -55,9 +66,12 @@ def publish(run: Mapping[str, Any], settings: Settings, *, storage: Path,
     if measured and settings.remote_reporter:
         from .remote import Endpoint, Reporter  # urllib and ssl only when a run is posted
 
-        reporter = Reporter(Endpoint.parse(settings.remote_reporter),
-                            settings.remote_access_token, storage / "spool",
-                            settings.remote_timeout)
+        reporter = Reporter(
+            Endpoint.parse(settings.remote_reporter),
+            settings.remote_access_token,
+            storage / "spool",
+            settings.remote_timeout,
+        )
         done.lines += reporter.report(run)
     if settings.simple_screen_reporter:
         done.lines += simple_screen_lines(run)
@@ -74,15 +88,21 @@ def publish_partial(run: Mapping[str, Any], storage: Path) -> Published:
     except OSError as exc:
         done.errors.append(f"aibench: the interrupted run could not be kept: {exc}")
         return done
-    done.lines.append(f"aibench: the run was interrupted: its {len(run['items'])} items are kept "
-                      f"in {path} (marked partial); no run file, saved run, report or history "
-                      "entry was written or replaced")
+    done.lines.append(
+        f"aibench: the run was interrupted: its {len(run['items'])} items are kept "
+        f"in {path} (marked partial); no run file, saved run, report or history "
+        "entry was written or replaced"
+    )
     return done
 
 
-def _outputs(run: Mapping[str, Any], settings: Settings, storage: Path,
-             control_items: Iterable[Mapping[str, Any]],
-             database: Path | None) -> dict[str, Callable[[], list[Path]]]:
+def _outputs(
+    run: Mapping[str, Any],
+    settings: Settings,
+    storage: Path,
+    control_items: Iterable[Mapping[str, Any]],
+    database: Path | None,
+) -> dict[str, Callable[[], list[Path]]]:
     """The files asked for, by the option that asked, each as the function that writes them."""
     outputs: dict[str, Callable[[], list[Path]]] = {}
     if path := settings.json:
@@ -98,8 +118,9 @@ def _outputs(run: Mapping[str, Any], settings: Settings, storage: Path,
     if path := settings.simple_local_reporter:
         outputs["--aibench-simple-local-reporter"] = partial(write_simple_local, path, run)
     if path := settings.html:
-        outputs["--aibench-html"] = partial(_write_html, path, settings.ops, run,
-                                            list(control_items), database)
+        outputs["--aibench-html"] = partial(
+            _write_html, path, settings.ops, run, list(control_items), database
+        )
     return outputs
 
 
@@ -121,14 +142,20 @@ def _append_history(database: Path, run: Mapping[str, Any]) -> str:
     return f"aibench: history: run {history.run_uid(run)[:12]} added to {database}"
 
 
-def _write_html(path: Path, top_operators: int, run: Mapping[str, Any],
-                control_items: list[Mapping[str, Any]], database: Path | None) -> list[Path]:
+def _write_html(
+    path: Path,
+    top_operators: int,
+    run: Mapping[str, Any],
+    control_items: list[Mapping[str, Any]],
+    database: Path | None,
+) -> list[Path]:
     from . import history, html_report
 
     trends: dict[str, list[history.TrendPoint]] = {}
     if database and database.is_file():
         with history.connect(database) as db:
             trends = history.trends(db, [item for item in run["items"] if item.get("metrics")])
-    html_report.write(path, run, control_items=control_items, trends=trends,
-                      top_operators=top_operators)
+    html_report.write(
+        path, run, control_items=control_items, trends=trends, top_operators=top_operators
+    )
     return [path]

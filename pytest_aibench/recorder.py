@@ -111,9 +111,13 @@ class Recorder:
         expensive first) and framework details."""
         return {
             "metrics": [self.records[key].to_dict(statistics) for key in net_first(self.records)],
-            "operators": operator_table(self.operators.values(),
-                                        self.operator_base or self.net_average()),
+            "operators": operator_table(
+                self.operators.values(), self.operator_base or self.net_average()
+            ),
             "extra": dict(self.extra),
-            **({"comparison": self.comparison, "verdicts": list(self.verdicts)}
-               if self.comparison else {}),
+            **(
+                {"comparison": self.comparison, "verdicts": list(self.verdicts)}
+                if self.comparison
+                else {}
+            ),
         }

@@ -57,8 +57,9 @@ class Endpoint:
         url = url.strip() if "://" in url else "https://" + url.strip()
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"expected an http(s) URL such as https://results.example/store, "
-                             f"found {text!r}")
+            raise ValueError(
+                f"expected an http(s) URL such as https://results.example/store, found {text!r}"
+            )
         return cls(url, category.strip() or cls.category)
 
     @property
@@ -81,12 +82,21 @@ def log_entries(run: Mapping[str, Any], category: str) -> list[dict[str, Any]]:
         meta = entry["meta"]
         item = items[meta["nodeid"]]
         controls = _ab_controls(item)
-        regressed = {verdict["key"] for verdict in item.get("verdicts", [])
-                     if verdict["status"] == "regressed"}
+        regressed = {
+            verdict["key"]
+            for verdict in item.get("verdicts", [])
+            if verdict["status"] == "regressed"
+        }
         for key, record in entry["data"].items():
             message = _message(meta, record, controls.get(key), key in regressed)
-            logs.append({"category": category, "message": json.dumps(message),
-                         "line_escape": False, "id": _log_id(run, meta["nodeid"], key)})
+            logs.append(
+                {
+                    "category": category,
+                    "message": json.dumps(message),
+                    "line_escape": False,
+                    "id": _log_id(run, meta["nodeid"], key),
+                }
+            )
     return logs
 
 
@@ -95,20 +105,31 @@ def _ab_controls(item: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return by_key(control)
 
 
-def _message(meta: Mapping[str, Any], record: Mapping[str, Any],
-             control: Mapping[str, Any] | None, regressed: bool) -> dict[str, Any]:
+def _message(
+    meta: Mapping[str, Any],
+    record: Mapping[str, Any],
+    control: Mapping[str, Any] | None,
+    regressed: bool,
+) -> dict[str, Any]:
     numbers = {name: meta[name] for name in _META_INTS if name in meta}
     numbers.update(record.get("summary") or {})
     numbers["num_runs"] = record.get("num_runs")
     numbers["regressed"] = int(regressed)
     vectors = {"values": list(record.get("values") or [])}
     if control:
-        numbers.update({f"control_{stat}": value
-                        for stat, value in (control.get("summary") or {}).items()})
+        numbers.update(
+            {f"control_{stat}": value for stat, value in (control.get("summary") or {}).items()}
+        )
         vectors["control_values"] = list(control.get("values") or [])
     normal = {key: value for key, value in meta.items() if key not in _META_INTS}
-    normal.update({"type": record["type"], "metric": record["metric"],
-                   "unit": record.get("unit"), "info_string": record.get("info_string", "")})
+    normal.update(
+        {
+            "type": record["type"],
+            "metric": record["metric"],
+            "unit": record.get("unit"),
+            "info_string": record.get("info_string", ""),
+        }
+    )
     return {"int": numbers, "normal": normal, "normvector": vectors}
 
 
@@ -156,8 +177,7 @@ def spooled(spool: Path, endpoint: Endpoint) -> Iterator[Pending]:
             continue
         # A file is never rewritten, only removed once sent: if it is gone now, another run
         # sent it between our open and our lock.
-        if data.get("format") == SPOOL_FORMAT and data.get("url") == endpoint.url \
-                and path.exists():
+        if data.get("format") == SPOOL_FORMAT and data.get("url") == endpoint.url and path.exists():
             yield Pending(list(data["logs"]), path, handle)
         else:
             handle.close()
@@ -170,8 +190,15 @@ def _new_name() -> str:
 
 def spool_logs(path: Path, endpoint: Endpoint, logs: Sequence[dict[str, Any]]) -> None:
     """Written whole or not at all (a temporary name, then a rename); never the token."""
-    write_json(path, {"format": SPOOL_FORMAT, "url": endpoint.url,
-                      "category": endpoint.category, "logs": list(logs)})
+    write_json(
+        path,
+        {
+            "format": SPOOL_FORMAT,
+            "url": endpoint.url,
+            "category": endpoint.category,
+            "logs": list(logs),
+        },
+    )
 
 
 # -- delivery ---------------------------------------------------------------------------------
@@ -225,12 +252,16 @@ class Reporter:
     def _summary(self, sent: int, spooled_sent: int, kept: int) -> list[str]:
         where = self.endpoint.shown
         requests = f"{self.requests} request" + ("s" if self.requests != 1 else "")
-        lines = [f"aibench: remote reporter sent {sent} records to {where} in {requests}"
-                 + (f", and {spooled_sent} spooled by earlier runs" if spooled_sent else "")]
+        lines = [
+            f"aibench: remote reporter sent {sent} records to {where} in {requests}"
+            + (f", and {spooled_sent} spooled by earlier runs" if spooled_sent else "")
+        ]
         if kept:
             reason = self.problems[-1] if self.problems else "no time left"
-            lines.append(f"aibench: remote reporter: {kept} records kept in {self.spool} to be "
-                         f"sent by the next run ({reason})")
+            lines.append(
+                f"aibench: remote reporter: {kept} records kept in {self.spool} to be "
+                f"sent by the next run ({reason})"
+            )
         return lines
 
     def _send(self, logs: Sequence[dict[str, Any]], deadline: float) -> int:
@@ -238,15 +269,16 @@ class Reporter:
         that could not be delivered."""
         delivered = 0
         for start in range(0, len(logs), BATCH_SIZE):
-            batch = logs[start:start + BATCH_SIZE]
+            batch = logs[start : start + BATCH_SIZE]
             if not self._deliver(batch, deadline):
                 break
             delivered += len(batch)
         return delivered
 
     def _deliver(self, batch: Sequence[dict[str, Any]], deadline: float) -> bool:
-        body = json.dumps({"access_token": self.token or "",
-                           "logs": json.dumps(list(batch))}).encode()
+        body = json.dumps(
+            {"access_token": self.token or "", "logs": json.dumps(list(batch))}
+        ).encode()
         backoff = FIRST_BACKOFF_S
         while True:
             remaining = deadline - time.monotonic()
@@ -267,8 +299,12 @@ class Reporter:
 
     def _post(self, url: str, body: bytes, count: int, remaining: float) -> bool:
         for _ in range(MAX_REDIRECTS + 1):
-            request = urllib.request.Request(url, data=body, method="POST", headers={
-                "Content-Type": "application/json", "User-Agent": "pytest-aibench"})
+            request = urllib.request.Request(
+                url,
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json", "User-Agent": "pytest-aibench"},
+            )
             try:
                 with _OPENER.open(request, timeout=min(MAX_REQUEST_S, remaining)) as answer:
                     return _accepted(answer.read(), count)
@@ -279,9 +315,11 @@ class Reporter:
                 url = target
             except urllib.error.URLError as exc:
                 if isinstance(exc.reason, ssl.SSLCertVerificationError):
-                    raise Refused(f"the server's certificate is not trusted "
-                                  f"({exc.reason.verify_message}); if your team has its own "
-                                  "CA, point SSL_CERT_FILE at its bundle") from None
+                    raise Refused(
+                        f"the server's certificate is not trusted "
+                        f"({exc.reason.verify_message}); if your team has its own "
+                        "CA, point SSL_CERT_FILE at its bundle"
+                    ) from None
                 raise
         raise Refused(f"more than {MAX_REDIRECTS} redirects from {self.endpoint.shown}")
 
@@ -305,12 +343,16 @@ def _redirect_target(url: str, error: urllib.error.HTTPError) -> str | None:
         return None
     target = urljoin(url, error.headers.get("Location", ""))
     if urlsplit(url).scheme == "https" and urlsplit(target).scheme != "https":
-        raise Refused(f"HTTP {error.code} redirect from https to {urlsplit(target).scheme}: not "
-                      "followed, the access token would travel unencrypted")
+        raise Refused(
+            f"HTTP {error.code} redirect from https to {urlsplit(target).scheme}: not "
+            "followed, the access token would travel unencrypted"
+        )
     if urlsplit(target).hostname != urlsplit(url).hostname:
-        raise Refused(f"HTTP {error.code} redirect to another host, "
-                      f"{urlsplit(target).hostname}: not followed with the access token; name "
-                      "that URL in --aibench-remote-reporter if it is right")
+        raise Refused(
+            f"HTTP {error.code} redirect to another host, "
+            f"{urlsplit(target).hostname}: not followed with the access token; name "
+            "that URL in --aibench-remote-reporter if it is right"
+        )
     return target
 
 

@@ -84,14 +84,23 @@ def operator_rows(items: Iterable[Mapping[str, Any]], top: int) -> list[tuple[st
     for item in sorted(items, key=lambda entry: str(entry["nodeid"])):
         for op in item.get("operators", [])[:top]:
             share = "-" if op["share"] is None else f"{op['share']:.1%}"
-            rows.append((str(item["nodeid"]), op["name"], op["type"],
-                         format_number(op["mean"]), format_number(op["p50"]),
-                         "-" if op["calls"] is None else str(op["calls"]), share))
+            rows.append(
+                (
+                    str(item["nodeid"]),
+                    op["name"],
+                    op["type"],
+                    format_number(op["mean"]),
+                    format_number(op["p50"]),
+                    "-" if op["calls"] is None else str(op["calls"]),
+                    share,
+                )
+            )
     return rows
 
 
 def render_table(
-    rows: Sequence[Sequence[str]], header: Sequence[str] = COLUMNS,
+    rows: Sequence[Sequence[str]],
+    header: Sequence[str] = COLUMNS,
     text_columns: Collection[int] = (0, 1, 7),
 ) -> list[str]:
     """Aligned text: ``text_columns`` flush left, the numbers flush right."""
@@ -115,12 +124,17 @@ class Terminal(Protocol):
     def write_line(self, line: str, **markup: bool) -> None: ...
 
 
-def write_summary(terminal: Terminal, items: Collection[Mapping[str, Any]],
-                  control: ControlRun | None, top_operators: int) -> None:
+def write_summary(
+    terminal: Terminal,
+    items: Collection[Mapping[str, Any]],
+    control: ControlRun | None,
+    top_operators: int,
+) -> None:
     """The metric table, the operator table, unparsed observer rows and, after a comparison,
     what was and was not judged."""
-    _metric_table(terminal, items, compared=control is not None or any(
-        "comparison" in item for item in items))
+    _metric_table(
+        terminal, items, compared=control is not None or any("comparison" in item for item in items)
+    )
     operators = operator_rows(items, top_operators)
     if operators:
         terminal.write_sep("-", f"aibench: top {top_operators} operators per item")
@@ -131,8 +145,7 @@ def write_summary(terminal: Terminal, items: Collection[Mapping[str, Any]],
         _comparison_lines(terminal, items, control)
 
 
-def _metric_table(terminal: Terminal, items: Collection[Mapping[str, Any]],
-                  compared: bool) -> None:
+def _metric_table(terminal: Terminal, items: Collection[Mapping[str, Any]], compared: bool) -> None:
     rows = summary_rows(items, compared)
     if not rows:
         return
@@ -150,22 +163,32 @@ def _unparsed_rows(terminal: Terminal, items: Iterable[Mapping[str, Any]]) -> No
         if unparsed:
             terminal.write_line(
                 f"aibench: {item['nodeid']}: {unparsed['count']} observer row(s) could not "
-                f"be parsed and were left out, e.g. {unparsed['examples'][0]!r}", yellow=True)
+                f"be parsed and were left out, e.g. {unparsed['examples'][0]!r}",
+                yellow=True,
+            )
 
 
-def _comparison_lines(terminal: Terminal, items: Collection[Mapping[str, Any]],
-                      control: ControlRun) -> None:
+def _comparison_lines(
+    terminal: Terminal, items: Collection[Mapping[str, Any]], control: ControlRun
+) -> None:
     def state(name: str) -> list[str]:
         return sorted(item["nodeid"] for item in items if item.get("comparison") == name)
 
     gone = control.unseen({item_key(item) for item in items})
-    for label, nodeids in (("not in the control run", state("unmatched")),
-                           ("whose inputs or model files changed", state("changed")),
-                           ("in the control run only", gone)):
+    for label, nodeids in (
+        ("not in the control run", state("unmatched")),
+        ("whose inputs or model files changed", state("changed")),
+        ("in the control run only", gone),
+    ):
         if nodeids:
-            terminal.write_line(f"aibench: {len(nodeids)} items {label} (reported, "
-                                f"not judged): {', '.join(nodeids)}")
-    regressed = [verdict for item in items for verdict in item.get("verdicts", [])
-                 if verdict["status"] == "regressed"]
-    terminal.write_line(f"aibench: compared with {control.name}: "
-                        f"{len(regressed)} regression(s)")
+            terminal.write_line(
+                f"aibench: {len(nodeids)} items {label} (reported, "
+                f"not judged): {', '.join(nodeids)}"
+            )
+    regressed = [
+        verdict
+        for item in items
+        for verdict in item.get("verdicts", [])
+        if verdict["status"] == "regressed"
+    ]
+    terminal.write_line(f"aibench: compared with {control.name}: {len(regressed)} regression(s)")

@@ -75,11 +75,12 @@ def _renamed(devices: list[DeviceInfo], mapping_file: Path | None) -> list[Devic
     try:
         names = json.loads(mapping_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise pytest.UsageError(f"--aibench-hash-platform-mapping {mapping_file}: {exc}") \
-            from None
+        raise pytest.UsageError(f"--aibench-hash-platform-mapping {mapping_file}: {exc}") from None
     if not isinstance(names, dict):
-        raise pytest.UsageError(f"--aibench-hash-platform-mapping {mapping_file}: expected a "
-                                "JSON object of device hash to platform name")
+        raise pytest.UsageError(
+            f"--aibench-hash-platform-mapping {mapping_file}: expected a "
+            "JSON object of device hash to platform name"
+        )
     return [dataclasses.replace(d, name=str(names.get(d.hash, d.name))) for d in devices]
 
 
@@ -141,8 +142,11 @@ class AibenchSession:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         """Tests that use the aibench fixture carry the aibench mark, as spec items do."""
         for item in items:
-            if isinstance(item, pytest.Function) and "aibench" in item.fixturenames and \
-                    item.get_closest_marker("aibench") is None:
+            if (
+                isinstance(item, pytest.Function)
+                and "aibench" in item.fixturenames
+                and item.get_closest_marker("aibench") is None
+            ):
                 item.add_marker("aibench")
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -173,22 +177,32 @@ class AibenchSession:
     @cached_property
     def cache(self) -> ModelCache:
         return ModelCache(
-            root=self.settings.model_cache, root_model_dir=self.settings.root_model_dir,
-            timeout=self.settings.download_timeout, progress=self._download_progress,
+            root=self.settings.model_cache,
+            root_model_dir=self.settings.root_model_dir,
+            timeout=self.settings.download_timeout,
+            progress=self._download_progress,
         )
 
-    def lease(self, candidates: tuple[DeviceInfo, ...]) -> contextlib.AbstractContextManager[
-            DeviceInfo]:
+    def lease(
+        self, candidates: tuple[DeviceInfo, ...]
+    ) -> contextlib.AbstractContextManager[DeviceInfo]:
         """A lease on the first free device of ``candidates``, said while it is waited for."""
         settings = self.settings
-        return lease_any(candidates, settings.lease_dir or DEFAULT_LEASES,
-                         timeout=settings.lease_timeout, notify=self.tell)
+        return lease_any(
+            candidates,
+            settings.lease_dir or DEFAULT_LEASES,
+            timeout=settings.lease_timeout,
+            notify=self.tell,
+        )
 
     def open_device(self, info: DeviceInfo) -> Device:
         if info.id not in self._devices:
             settings = self.settings
-            apps = self.config.hook.pytest_aibench_ios_apps(config=self.config, device=info) \
-                if info.kind == "ios" else None
+            apps = (
+                self.config.hook.pytest_aibench_ios_apps(config=self.config, device=info)
+                if info.kind == "ios"
+                else None
+            )
             device = open_device(info, settings, self.scratch, apps)
             if settings.reboot:
                 device.reboot(settings.adb_port)
@@ -214,7 +228,8 @@ class AibenchSession:
                     f"{case.where}: no runner for framework {case.framework!r} (model format "
                     f"{case.format!r}) is installed; runners here: "
                     f"{', '.join(sorted(BUILTIN_RUNNERS))}. A plugin adds one with the "
-                    "pytest_aibench_runner hook", pytrace=False
+                    "pytest_aibench_runner hook",
+                    pytrace=False,
                 )
             runner = factory()
         reason = runner.unavailable(case, self.settings.program)
@@ -229,8 +244,11 @@ class AibenchSession:
     def fetch_files(self, case: Case) -> CaseFiles:
         return CaseFiles(
             model=tuple((ref, self.cache.fetch(ref, case)) for ref in case.model_files),
-            inputs=tuple((ref, self.cache.fetch(ref, case)) for ref in case.input_files
-                         if not ref.is_generated),  # made at run time ({HOSTDIR}/x)
+            inputs=tuple(
+                (ref, self.cache.fetch(ref, case))
+                for ref in case.input_files
+                if not ref.is_generated
+            ),  # made at run time ({HOSTDIR}/x)
             goldens=tuple((ref, self.cache.fetch(ref, case)) for ref in case.golden_files),
         )
 
@@ -268,8 +286,9 @@ class AibenchSession:
         recorder, case = item.stash.get(RECORDER, None), item.stash.get(CASE, None)
         if case is None and (recorder is None or not recorder.records):
             return None
-        statistics = tuple(case.test.get("statistics", DEFAULT_STATISTICS)) if case else \
-            DEFAULT_STATISTICS
+        statistics = (
+            tuple(case.test.get("statistics", DEFAULT_STATISTICS)) if case else DEFAULT_STATISTICS
+        )
         device = item.stash.get(DEVICE, None)
         payload = {
             "case": self._describe(case, item.stash.get(MODEL_MD5, {})) if case else None,
@@ -285,12 +304,18 @@ class AibenchSession:
     def _describe(self, case: Case, model_md5: dict[str, str]) -> dict[str, Any]:
         root = self.config.rootpath
         return {
-            "model": case.name, "identifier": case.identifier, "index": case.index,
-            "framework": case.framework, "format": case.format, "metric": case.metric,
-            "spec": _relative(case.spec_path, root), "source": _relative(case.source, root),
+            "model": case.name,
+            "identifier": case.identifier,
+            "index": case.index,
+            "framework": case.framework,
+            "format": case.format,
+            "metric": case.metric,
+            "spec": _relative(case.spec_path, root),
+            "source": _relative(case.source, root),
             # the workload, which a comparison must find unchanged (compare.what_changed)
-            "inputs": {name: spec["shapes"][0] for name, spec in
-                       (case.test.get("inputs") or {}).items()},
+            "inputs": {
+                name: spec["shapes"][0] for name, spec in (case.test.get("inputs") or {}).items()
+            },
             "model_md5": model_md5,
         }
 
@@ -304,8 +329,9 @@ class AibenchSession:
                 self._record(item, report, call.when)
             except Exception as exc:  # a bug of ours costs this item, never the session
                 report.outcome = "failed"
-                report.longrepr = f"aibench: could not record this item's results: " \
-                                  f"{type(exc).__name__}: {exc}"
+                report.longrepr = (
+                    f"aibench: could not record this item's results: {type(exc).__name__}: {exc}"
+                )
         return report
 
     def _record(self, item: pytest.Item, report: pytest.TestReport, when: str) -> None:
@@ -316,8 +342,9 @@ class AibenchSession:
             _fail_on_non_finite(report, payload)
             setattr(report, REPORT_ATTRIBUTE, payload)
 
-    def _judge(self, report: pytest.TestReport, payload: dict[str, Any],
-               control: ControlRun) -> None:
+    def _judge(
+        self, report: pytest.TestReport, payload: dict[str, Any], control: ControlRun
+    ) -> None:
         """Compare the item with its control; a regression (or a refused comparison) fails a
         passing item with the verdict's explanation."""
         judgement = control.judge({"nodeid": report.nodeid, **payload})
@@ -358,9 +385,15 @@ class AibenchSession:
         except (OSError, ValueError) as exc:
             raise pytest.UsageError(f"--aibench-compare: {exc}") from None
         settings = self.settings
-        return ControlRun.of(path.name, run, rules=settings.fail_on,
-                             min_effect=settings.min_effect, alpha=settings.alpha,
-                             force=settings.compare_force, defer_failures=settings.fdr)
+        return ControlRun.of(
+            path.name,
+            run,
+            rules=settings.fail_on,
+            min_effect=settings.min_effect,
+            alpha=settings.alpha,
+            force=settings.compare_force,
+            defer_failures=settings.fdr,
+        )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(
@@ -369,24 +402,36 @@ class AibenchSession:
         """With -v, what was measured and where, after PASSED or FAILED (xdist too: the
         controller makes this line from the worker's report)."""
         payload = getattr(report, REPORT_ATTRIBUTE, None)
-        if (report.when != "call" or not payload or config.get_verbosity() < 1
-                or hasattr(report, "wasxfail") or report.skipped):
+        if (
+            report.when != "call"
+            or not payload
+            or config.get_verbosity() < 1
+            or hasattr(report, "wasxfail")
+            or report.skipped
+        ):
             return None
         detail = headline(payload)
         if not detail:
             return None
         word, letter = ("PASSED", ".") if report.passed else ("FAILED", "F")
-        return report.outcome, letter, (f"{word} [{detail}]", {"green" if report.passed
-                                                               else "red": True})
+        return (
+            report.outcome,
+            letter,
+            (f"{word} [{detail}]", {"green" if report.passed else "red": True}),
+        )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = cast("dict[str, Any] | None", getattr(report, REPORT_ATTRIBUTE, None))
         if payload is None or report.when == "teardown":
             return
-        outcome = report.outcome if report.when == "call" else (
-            "skipped" if report.skipped else "error")
+        outcome = (
+            report.outcome if report.when == "call" else ("skipped" if report.skipped else "error")
+        )
         self.results[report.nodeid] = {
-            "nodeid": report.nodeid, "outcome": outcome, "duration": report.duration, **payload,
+            "nodeid": report.nodeid,
+            "outcome": outcome,
+            "duration": report.duration,
+            **payload,
         }
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -398,24 +443,28 @@ class AibenchSession:
         if not (measured or wants_run_files(self.settings)):
             return
         run = build_run(
-            self.results.values(), machine=machine_info(cpu_model()),
+            self.results.values(),
+            machine=machine_info(cpu_model()),
             commit=commit_info(self.config.rootpath),
-            plugin={"name": "pytest-aibench", "version": __version__,
-                    "pytest": pytest.__version__},
+            plugin={"name": "pytest-aibench", "version": __version__, "pytest": pytest.__version__},
         )
         if session.exitstatus == pytest.ExitCode.INTERRUPTED:
             self.published = publish_partial(run, self.storage)
             return
-        self.published = publish(run, self.settings, storage=self.storage,
-                                 control_items=self.control.items.values() if self.control
-                                 else ())
+        self.published = publish(
+            run,
+            self.settings,
+            storage=self.storage,
+            control_items=self.control.items.values() if self.control else (),
+        )
         if self.published.errors and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR  # an output path that is unusable
 
     def _deferred_regressions(self, session: pytest.Session) -> None:
         """With --aibench-fdr, regressions stand only after Benjamini-Hochberg over the run."""
-        verdicts = [verdict for item in self.results.values()
-                    for verdict in item.get("verdicts", [])]
+        verdicts = [
+            verdict for item in self.results.values() for verdict in item.get("verdicts", [])
+        ]
         regressed = adjust_for_many(verdicts, self.settings.alpha)
         if regressed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -423,8 +472,9 @@ class AibenchSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if is_worker(self.config):
             return
-        write_summary(terminalreporter, list(self.results.values()), self.control,
-                      self.settings.ops)
+        write_summary(
+            terminalreporter, list(self.results.values()), self.control, self.settings.ops
+        )
         for line in self.published.lines:
             terminalreporter.write_line(line)
         for line in self.published.errors:
@@ -441,13 +491,18 @@ class AibenchSession:
 
 def _fail_on_non_finite(report: pytest.TestReport, payload: dict[str, Any]) -> None:
     """A NaN or infinite measurement fails its item (its other samples are still kept)."""
-    bad = [f"{metric['type']} {metric['metric']}: "
-           + ", ".join(f"{count} {kind}" for kind, count in metric["non_finite"].items())
-           for metric in payload.get("metrics", []) if metric.get("non_finite")]
+    bad = [
+        f"{metric['type']} {metric['metric']}: "
+        + ", ".join(f"{count} {kind}" for kind, count in metric["non_finite"].items())
+        for metric in payload.get("metrics", [])
+        if metric.get("non_finite")
+    ]
     if bad and report.passed:
         report.outcome = "failed"
-        report.longrepr = ("aibench: measurements that are not finite numbers (kept out of the "
-                           "statistics, counted in the run file as non_finite): " + "; ".join(bad))
+        report.longrepr = (
+            "aibench: measurements that are not finite numbers (kept out of the "
+            "statistics, counted in the run file as non_finite): " + "; ".join(bad)
+        )
 
 
 def _relative(path: Path, root: Path) -> str:

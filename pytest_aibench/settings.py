@@ -28,8 +28,13 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("aibench", "ML model benchmarks (pytest-aibench)")
     for option in OPTIONS:
         where = f" [env {option.env}" + (f", ini {option.ini_key}]" if option.ini else "]")
-        group.addoption(option.flag, dest=option.dest, help=option.help + where, default=None,
-                        **_argparse(option))
+        group.addoption(
+            option.flag,
+            dest=option.dest,
+            help=option.help + where,
+            default=None,
+            **_argparse(option),
+        )
         if option.ini:
             if option.kind == "paths":
                 parser.addini(option.ini_key, option.help, type="paths", default=[])
@@ -58,8 +63,12 @@ def _flag(text: str) -> bool:
 
 
 _CONVERT: dict[str, Callable[[str], Any]] = {
-    "str": str, "int": int, "float": float, "path": lambda text: Path(text).expanduser(),
-    "optional": str, "flag": _flag,
+    "str": str,
+    "int": int,
+    "float": float,
+    "path": lambda text: Path(text).expanduser(),
+    "optional": str,
+    "flag": _flag,
 }
 
 
@@ -94,7 +103,8 @@ def _value(config: pytest.Config, option: Option) -> Any:
         value = raw if not isinstance(raw, str) else _CONVERT[option.kind](raw)
     except ValueError:
         expected = {"int": "an integer", "float": "a number"}.get(
-            option.kind, "true or false (1, yes, on / 0, no, off)")
+            option.kind, "true or false (1, yes, on / 0, no, off)"
+        )
         raise pytest.UsageError(f"{source}: expected {expected}, found {raw!r}") from None
     if option.kind in ("int", "float") and value < 0:
         raise pytest.UsageError(f"{source}: expected a value >= 0, found {raw!r}")
@@ -114,13 +124,16 @@ def _percent(text: str) -> float:
 def _check_ranges(values: dict[str, Any]) -> None:
     """Values a number type admits but that make no sense, refused before anything runs."""
     if not 0 < values["alpha"] < 1:
-        raise pytest.UsageError(f"--aibench-alpha: expected a probability between 0 and 1 "
-                                f"(such as 0.01), found {values['alpha']!r}")
+        raise pytest.UsageError(
+            f"--aibench-alpha: expected a probability between 0 and 1 "
+            f"(such as 0.01), found {values['alpha']!r}"
+        )
     for name in ("timeout", "download_timeout", "remote_timeout"):
         if values[name] is not None and values[name] <= 0:
             flag = "--aibench-" + name.replace("_", "-")
-            raise pytest.UsageError(f"{flag}: expected a number of seconds > 0, found "
-                                    f"{values[name]!r}")
+            raise pytest.UsageError(
+                f"{flag}: expected a number of seconds > 0, found {values[name]!r}"
+            )
     if values["save"]:
         try:
             path_component(values["save"], "save name")
@@ -147,11 +160,14 @@ def from_config(config: pytest.Config) -> Settings:
     if values["ab_control"] and not values["program"]:
         raise pytest.UsageError("--aibench-ab-control needs --aibench-program (the treatment)")
     if values["fleet"] not in ("each", "pool"):
-        raise pytest.UsageError(f"--aibench-fleet: expected each or pool, found "
-                                f"{values['fleet']!r}")
+        raise pytest.UsageError(
+            f"--aibench-fleet: expected each or pool, found {values['fleet']!r}"
+        )
     if values["power"] and values["power"] not in POWER_SOURCES:
-        raise pytest.UsageError(f"--aibench-power: expected one of {', '.join(POWER_SOURCES)}, "
-                                f"found {values['power']!r}")
+        raise pytest.UsageError(
+            f"--aibench-power: expected one of {', '.join(POWER_SOURCES)}, "
+            f"found {values['power']!r}"
+        )
     if values["ab_blocks"] < 1:
         raise pytest.UsageError("--aibench-ab-blocks: expected at least 1, found 0")
     if values["iterations"] is not None and values["iterations"] < 1:
@@ -164,8 +180,9 @@ def from_config(config: pytest.Config) -> Settings:
         except ValueError as exc:
             raise pytest.UsageError(f"--aibench-remote-reporter: {exc}") from None
     if values["html"] and importlib.util.find_spec("matplotlib") is None:
-        raise pytest.UsageError("--aibench-html needs matplotlib: pip install "
-                                "'pytest-aibench[html]'")
+        raise pytest.UsageError(
+            "--aibench-html needs matplotlib: pip install 'pytest-aibench[html]'"
+        )
     values["model_cache"] = values["model_cache"] or default_model_cache()
     spec_source = _raw(config, OPTIONS[0])[1]
     return Settings(**values, specs_from_command_line=spec_source.startswith(("--", "AIBENCH")))

@@ -36,8 +36,12 @@ RUN_VERSION = 1
 
 def machine_info(cpu: str) -> dict[str, Any]:
     return {
-        "node": socket.gethostname(), "system": platform.system(), "release": platform.release(),
-        "machine": platform.machine(), "cpu": cpu, "cpu_count": os.cpu_count(),
+        "node": socket.gethostname(),
+        "system": platform.system(),
+        "release": platform.release(),
+        "machine": platform.machine(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
     }
@@ -67,8 +71,11 @@ def commit_info(root: Path) -> dict[str, Any] | None:
 
 
 def build_run(
-    items: Iterable[Mapping[str, Any]], *, machine: Mapping[str, Any],
-    commit: Mapping[str, Any] | None, plugin: Mapping[str, Any],
+    items: Iterable[Mapping[str, Any]],
+    *,
+    machine: Mapping[str, Any],
+    commit: Mapping[str, Any] | None,
+    plugin: Mapping[str, Any],
 ) -> dict[str, Any]:
     return {
         "format": RUN_FORMAT,
@@ -166,8 +173,10 @@ def find_run(storage: Path, selector: str) -> Path:
         saved = [path for path in saved if path.name.endswith(f"_{save_name(selector)}.json")]
     if not saved:
         what = "no saved run" if selector == "latest" else f"no run saved as {selector!r}"
-        raise ValueError(f"{what} in {storage} (and no file {selector!r}); save one first with "
-                         "--aibench-save NAME or --aibench-autosave")
+        raise ValueError(
+            f"{what} in {storage} (and no file {selector!r}); save one first with "
+            "--aibench-save NAME or --aibench-autosave"
+        )
     return saved[-1]
 
 
@@ -194,13 +203,23 @@ def _time_stats(values: list[float]) -> dict[str, Any]:
     iqr_outliers = int(len(data) - len(inside))
     stddev_outliers = int(((data < mean - stddev) | (data > mean + stddev)).sum())
     return {
-        "min": float(data.min()), "max": float(data.max()), "mean": mean, "stddev": stddev,
-        "rounds": len(data), "median": median, "iqr": iqr, "q1": q1, "q3": q3,
-        "iqr_outliers": iqr_outliers, "stddev_outliers": stddev_outliers,
+        "min": float(data.min()),
+        "max": float(data.max()),
+        "mean": mean,
+        "stddev": stddev,
+        "rounds": len(data),
+        "median": median,
+        "iqr": iqr,
+        "q1": q1,
+        "q3": q3,
+        "iqr_outliers": iqr_outliers,
+        "stddev_outliers": stddev_outliers,
         "outliers": f"{stddev_outliers};{iqr_outliers}",
         "ld15iqr": float(inside.min()) if len(inside) else float(data.min()),
         "hd15iqr": float(inside.max()) if len(inside) else float(data.max()),
-        "ops": 1.0 / mean if mean else 0.0, "total": float(data.sum()), "iterations": 1,
+        "ops": 1.0 / mean if mean else 0.0,
+        "total": float(data.sum()),
+        "iterations": 1,
         "data": [float(v) for v in data],
     }
 
@@ -217,28 +236,51 @@ def to_pytest_benchmark(run: Mapping[str, Any]) -> dict[str, Any]:
             if scale is None or len(metric["values"]) < 2:
                 continue
             key = f"{metric['type']} {metric['metric']}"
-            benchmarks.append({
-                "group": key, "name": name, "fullname": f"{item['nodeid']}::{key}",
-                "params": None, "param": None,
-                "extra_info": {"unit": metric["unit"], "device": item.get("device"),
-                               "case": item.get("case")},
-                "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": 1,
-                            "max_time": 0.0, "min_time": 0.0, "warmup": False},
-                "stats": _time_stats([v * scale for v in metric["values"]]),
-            })
+            benchmarks.append(
+                {
+                    "group": key,
+                    "name": name,
+                    "fullname": f"{item['nodeid']}::{key}",
+                    "params": None,
+                    "param": None,
+                    "extra_info": {
+                        "unit": metric["unit"],
+                        "device": item.get("device"),
+                        "case": item.get("case"),
+                    },
+                    "options": {
+                        "disable_gc": False,
+                        "timer": "perf_counter",
+                        "min_rounds": 1,
+                        "max_time": 0.0,
+                        "min_time": 0.0,
+                        "warmup": False,
+                    },
+                    "stats": _time_stats([v * scale for v in metric["values"]]),
+                }
+            )
     return {
         "machine_info": {
-            "node": machine["node"], "processor": machine["cpu"], "machine": machine["machine"],
+            "node": machine["node"],
+            "processor": machine["cpu"],
+            "machine": machine["machine"],
             "python_compiler": platform.python_compiler(),
             "python_implementation": machine["python_implementation"],
             "python_implementation_version": machine["python"],
-            "python_version": machine["python"], "python_build": list(platform.python_build()),
-            "release": machine["release"], "system": machine["system"],
+            "python_version": machine["python"],
+            "python_build": list(platform.python_build()),
+            "release": machine["release"],
+            "system": machine["system"],
             "cpu": {"brand_raw": machine["cpu"], "count": machine["cpu_count"]},
         },
-        "commit_info": {"id": commit.get("id"), "time": commit.get("time"),
-                        "author_time": commit.get("time"), "dirty": commit.get("dirty", False),
-                        "project": None, "branch": commit.get("branch")},
+        "commit_info": {
+            "id": commit.get("id"),
+            "time": commit.get("time"),
+            "author_time": commit.get("time"),
+            "dirty": commit.get("dirty", False),
+            "project": None,
+            "branch": commit.get("branch"),
+        },
         "benchmarks": benchmarks,
         "datetime": run["created"],
         "version": "5.1.0",
@@ -257,9 +299,12 @@ def to_github_benchmark(run: Mapping[str, Any]) -> list[dict[str, Any]]:
             value = summary.get("p50", summary.get("mean"))
             if value is None or direction(metric) != LOWER:
                 continue
-            entry = {"name": f"{item['nodeid']} {metric['type']} {metric['metric']}",
-                     "unit": metric["unit"], "value": value,
-                     "extra": f"n={metric['num_runs']}"}
+            entry = {
+                "name": f"{item['nodeid']} {metric['type']} {metric['metric']}",
+                "unit": metric["unit"],
+                "value": value,
+                "extra": f"n={metric['num_runs']}",
+            }
             if summary.get("p10") is not None and summary.get("p90") is not None:
                 entry["range"] = f"p10 {summary['p10']:.6g} .. p90 {summary['p90']:.6g}"
             entries.append(entry)

@@ -22,9 +22,20 @@ if TYPE_CHECKING:  # numpy is imported when a tensor is made, not with pytest
 
 SEED = 20180222
 _DTYPES = {
-    "float": "float32", "float32": "float32", "float16": "float16", "double": "float64",
-    "float64": "float64", "int8": "int8", "uint8": "uint8", "uint8_t": "uint8", "int16": "int16",
-    "int32": "int32", "int": "int32", "int64": "int64", "long": "int64", "bool": "bool",
+    "float": "float32",
+    "float32": "float32",
+    "float16": "float16",
+    "double": "float64",
+    "float64": "float64",
+    "int8": "int8",
+    "uint8": "uint8",
+    "uint8_t": "uint8",
+    "int16": "int16",
+    "int32": "int32",
+    "int": "int32",
+    "int64": "int64",
+    "long": "int64",
+    "bool": "bool",
 }
 
 
@@ -61,7 +72,9 @@ def random_tensor(shape: Sequence[int], dtype: np.dtype[Any], rng: np.random.Gen
 
 
 def read_tensor(
-    path: Path, name: str = "", dtype: np.dtype[Any] | None = None,
+    path: Path,
+    name: str = "",
+    dtype: np.dtype[Any] | None = None,
     shape: Sequence[int] | None = None,
 ) -> Any:
     """The array in ``path``, cast to ``dtype`` and shaped to ``shape`` when they are given."""
@@ -120,8 +133,7 @@ def _read_tensor_proto(path: Path) -> Any:
 def _read_text(path: Path) -> Any:
     import numpy as np
 
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
-             if line.strip()]
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if len(lines) == 2 and "," in lines[1]:  # dims line, then values line
         dims = [int(float(dim)) for dim in lines[0].split(",") if dim.strip()]
         values = [float(value) for value in lines[1].split(",") if value.strip()]

@@ -22,12 +22,17 @@ def _command(name: bytes) -> int:
     return int.from_bytes(name, "little")
 
 
-CNXN, OPEN, OKAY, CLSE, WRTE = (_command(n) for n in (b"CNXN", b"OPEN", b"OKAY", b"CLSE",
-                                                       b"WRTE"))
+CNXN, OPEN, OKAY, CLSE, WRTE = (_command(n) for n in (b"CNXN", b"OPEN", b"OKAY", b"CLSE", b"WRTE"))
 VERSION, MAX_DATA = 0x01000001, 256 * 1024
-PROPERTIES = {"ro.product.model": "FeasPhone", "ro.build.version.release": "14",
-              "ro.build.version.sdk": "34", "ro.product.cpu.abi": "arm64-v8a",
-              "ro.product.name": "feas", "ro.product.device": "feas", "sys.boot_completed": "1"}
+PROPERTIES = {
+    "ro.product.model": "FeasPhone",
+    "ro.build.version.release": "14",
+    "ro.build.version.sdk": "34",
+    "ro.product.cpu.abi": "arm64-v8a",
+    "ro.product.name": "feas",
+    "ro.product.device": "feas",
+    "sys.boot_completed": "1",
+}
 
 
 class FakeAdbd:
@@ -38,16 +43,20 @@ class FakeAdbd:
         self._bin = root / ".bin"
         self._bin.mkdir(exist_ok=True)
         getprop = self._bin / "getprop"
-        getprop.write_text("#!/bin/sh\nexec python3 -c 'import json,sys; p=json.load(open("
-                           f"\"{root}/.props\")); print(p.get(sys.argv[1], \"\"))' \"$1\"\n")
+        getprop.write_text(
+            "#!/bin/sh\nexec python3 -c 'import json,sys; p=json.load(open("
+            f'"{root}/.props")); print(p.get(sys.argv[1], ""))\' "$1"\n'
+        )
         getprop.chmod(0o755)
         (root / ".props").write_text(json.dumps(self.properties))
         self.battery = {"level": 87, "temperature": 312}  # dumpsys reports tenths of a degree
-        self._script("dumpsys", "#!/bin/sh\n[ \"$1\" = battery ] || exit 1\n"
-                                f"cat {root}/.battery\n")
-        self._script("logcat", f"#!/bin/sh\nif [ \"$1\" = -c ]; then : > {root}/.logcat; "
-                               f"else cat {root}/.logcat 2>/dev/null; fi\n")
-        self._script("log", f"#!/bin/sh\necho \"I native: $*\" >> {root}/.logcat\n")
+        self._script("dumpsys", f'#!/bin/sh\n[ "$1" = battery ] || exit 1\ncat {root}/.battery\n')
+        self._script(
+            "logcat",
+            f'#!/bin/sh\nif [ "$1" = -c ]; then : > {root}/.logcat; '
+            f"else cat {root}/.logcat 2>/dev/null; fi\n",
+        )
+        self._script("log", f'#!/bin/sh\necho "I native: $*" >> {root}/.logcat\n')
         self.set_battery()
         self.port = 0
         self.reboots = 0
@@ -79,12 +88,14 @@ class FakeAdbd:
         path.chmod(0o755)
 
     def set_battery(self, level: int | None = None, temperature: int | None = None) -> None:
-        self.battery.update({k: v for k, v in (("level", level), ("temperature", temperature))
-                             if v is not None})
+        self.battery.update(
+            {k: v for k, v in (("level", level), ("temperature", temperature)) if v is not None}
+        )
         (self.root / ".battery").write_text(
             "Current Battery Service state:\n  AC powered: false\n  USB powered: true\n"
             f"  level: {self.battery['level']}\n  scale: 100\n"
-            f"  temperature: {self.battery['temperature']}\n")
+            f"  temperature: {self.battery['temperature']}\n"
+        )
 
     def local(self, device_path: str) -> str:
         return str(self.root) + device_path if device_path.startswith("/") else device_path
@@ -114,8 +125,9 @@ class _Transport:
         self.next_id = 1
 
     def send(self, command: int, arg0: int, arg1: int, data: bytes = b"") -> None:
-        header = struct.pack("<6I", command, arg0, arg1, len(data), sum(data) & 0xFFFFFFFF,
-                             command ^ 0xFFFFFFFF)
+        header = struct.pack(
+            "<6I", command, arg0, arg1, len(data), sum(data) & 0xFFFFFFFF, command ^ 0xFFFFFFFF
+        )
         with self.lock:
             self.sock.sendall(header + data)
 
@@ -138,10 +150,11 @@ class _Transport:
 
     def handle(self, command: int, arg0: int, arg1: int, data: bytes) -> None:
         if command == CNXN:
-            props = ";".join(f"{k}={self.daemon.properties[k]}" for k in
-                             ("ro.product.name", "ro.product.model", "ro.product.device"))
-            self.send(CNXN, VERSION, MAX_DATA, f"device::{props};features=shell_v2,cmd"
-                      .encode())
+            props = ";".join(
+                f"{k}={self.daemon.properties[k]}"
+                for k in ("ro.product.name", "ro.product.model", "ro.product.device")
+            )
+            self.send(CNXN, VERSION, MAX_DATA, f"device::{props};features=shell_v2,cmd".encode())
         elif command == OPEN:
             local = self.next_id
             self.next_id += 1
@@ -169,7 +182,7 @@ class _Stream:
     def write(self, data: bytes) -> None:
         for start in range(0, len(data), MAX_DATA):
             self.acked.clear()
-            self.transport.send(WRTE, self.local, self.remote, data[start:start + MAX_DATA])
+            self.transport.send(WRTE, self.local, self.remote, data[start : start + MAX_DATA])
             self.acked.wait(10)
 
     def close(self) -> None:
@@ -220,8 +233,9 @@ class _Stream:
         for top in ("/data/", "/sys/"):  # the device's own trees live under its root folder
             mapped = mapped.replace(top, f"{daemon.root}{top}")
         env = {**os.environ, "PATH": f"{daemon._bin}:{os.environ['PATH']}"}
-        done = subprocess.run(["sh", "-c", mapped], capture_output=True, env=env,
-                              cwd=daemon.root, check=False)
+        done = subprocess.run(
+            ["sh", "-c", mapped], capture_output=True, env=env, cwd=daemon.root, check=False
+        )
         if "v2" in options.split(","):
             for kind, data in ((1, done.stdout), (2, done.stderr)):
                 if data:
@@ -270,8 +284,11 @@ class _Sync:
         for name in sorted(os.listdir(path)) if os.path.isdir(path) else []:
             info = os.stat(os.path.join(path, name))
             raw = name.encode()
-            out += b"DENT" + struct.pack("<4I", info.st_mode, info.st_size, int(info.st_mtime),
-                                         len(raw)) + raw
+            out += (
+                b"DENT"
+                + struct.pack("<4I", info.st_mode, info.st_size, int(info.st_mtime), len(raw))
+                + raw
+            )
         self.stream.write(out + b"DONE" + bytes(16))
 
     def _receive_file(self, spec: str) -> None:
@@ -297,7 +314,7 @@ class _Sync:
             self.stream.write(b"FAIL" + struct.pack("<I", len(message)) + message)
             return
         for start in range(0, len(data), 64 * 1024):
-            chunk = data[start:start + 64 * 1024]
+            chunk = data[start : start + 64 * 1024]
             self.stream.write(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
         self.stream.write(b"DONE" + bytes(4))
 
@@ -313,8 +330,12 @@ def adb_server(home: Path) -> Iterator[int]:
         port = probe.getsockname()[1]
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "HOME": str(home), "TMPDIR": str(home)}
-    server = subprocess.Popen([adbutils.adb_path(), "-L", f"tcp:{port}", "nodaemon", "server"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [adbutils.adb_path(), "-L", f"tcp:{port}", "nodaemon", "server"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
-_IMAGES_JS = ("JSON.stringify([...document.images].map(i => "
-              "({alt: i.alt, ok: i.complete && i.naturalWidth > 0, top: i.offsetTop})))")
+_IMAGES_JS = (
+    "JSON.stringify([...document.images].map(i => "
+    "({alt: i.alt, ok: i.complete && i.naturalWidth > 0, top: i.offsetTop})))"
+)
 
 
 def find_browser() -> str | None:
@@ -42,8 +44,9 @@ class PageCheck:
 
     @property
     def problems(self) -> list[str]:
-        broken = [f"image did not render: {image['alt']}" for image in self.images
-                  if not image["ok"]]
+        broken = [
+            f"image did not render: {image['alt']}" for image in self.images if not image["ok"]
+        ]
         return self.errors + [f"request: {url}" for url in self.requests] + broken
 
 
@@ -104,13 +107,25 @@ def check_page(page: Path, width: int = 1280, browser: str | None = None) -> Pag
         raise FileNotFoundError(f"no browser found (looked for {', '.join(BROWSERS)})")
     port = _free_port()
     # Chromium's helper processes may still be writing the profile after the browser exits.
-    with tempfile.TemporaryDirectory(prefix="aibench-chromium-",
-                                     ignore_cleanup_errors=True) as profile:
+    with tempfile.TemporaryDirectory(
+        prefix="aibench-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         process = subprocess.Popen(
-            [executable, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--hide-scrollbars", f"--remote-debugging-port={port}", f"--user-data-dir={profile}",
-             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+            [
+                executable,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--hide-scrollbars",
+                f"--remote-debugging-port={port}",
+                f"--user-data-dir={profile}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             return _inspect(_DevTools(_page_target(port, process)), page, width)
         finally:
@@ -121,20 +136,30 @@ def check_page(page: Path, width: int = 1280, browser: str | None = None) -> Pag
 def _inspect(tools: _DevTools, page: Path, width: int) -> PageCheck:
     for domain in ("Runtime", "Log", "Network", "Page"):
         tools.call(f"{domain}.enable")
-    tools.call("Emulation.setDeviceMetricsOverride", width=width, height=900,
-               deviceScaleFactor=1, mobile=False)
+    tools.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=width,
+        height=900,
+        deviceScaleFactor=1,
+        mobile=False,
+    )
     url = page.resolve().as_uri()
     tools.call("Page.navigate", url=url)
     tools.wait_for("Page.loadEventFired")
     check = PageCheck()
-    check.text = tools.call("Runtime.evaluate", expression="document.body.innerText")[
-        "result"]["value"]
-    check.images = json.loads(tools.call("Runtime.evaluate", expression=_IMAGES_JS)[
-        "result"]["value"])
+    check.text = tools.call("Runtime.evaluate", expression="document.body.innerText")["result"][
+        "value"
+    ]
+    check.images = json.loads(
+        tools.call("Runtime.evaluate", expression=_IMAGES_JS)["result"]["value"]
+    )
     size = tools.call("Page.getLayoutMetrics")["cssContentSize"]
-    shot = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                      clip={"x": 0, "y": 0, "width": width, "height": size["height"],
-                            "scale": 1})
+    shot = tools.call(
+        "Page.captureScreenshot",
+        format="png",
+        captureBeyondViewport=True,
+        clip={"x": 0, "y": 0, "width": width, "height": size["height"], "scale": 1},
+    )
     check.screenshot = base64.b64decode(shot["data"])
     _collect(tools.events, url, check)
     return check
@@ -144,8 +169,12 @@ def _collect(events: list[dict[str, Any]], url: str, check: PageCheck) -> None:
     for event in events:
         method, params = event.get("method"), event.get("params", {})
         if method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
-            check.errors.append("console: " + " ".join(
-                str(arg.get("value", arg.get("description", ""))) for arg in params["args"]))
+            check.errors.append(
+                "console: "
+                + " ".join(
+                    str(arg.get("value", arg.get("description", ""))) for arg in params["args"]
+                )
+            )
         elif method == "Runtime.exceptionThrown":
             check.errors.append("exception: " + params["exceptionDetails"].get("text", ""))
         elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
@@ -164,8 +193,10 @@ def main(argv: list[str]) -> int:
     screenshot.write_bytes(check.screenshot)
     for problem in check.problems:
         print(problem)
-    print(f"{page}: {len(check.images)} images, {len(check.problems)} problems; "
-          f"screenshot {screenshot}")
+    print(
+        f"{page}: {len(check.images)} images, {len(check.problems)} problems; "
+        f"screenshot {screenshot}"
+    )
     return 1 if check.problems else 0
 
 

@@ -15,8 +15,15 @@ import pytest
 
 # pytester restores sys.modules after each test, and C extensions such as onnx and torch cannot
 # be imported a second time in one process: import them once, before any pytester snapshot.
-for _framework in ("onnx", "onnxruntime", "ai_edge_litert.interpreter", "torch", "scipy.stats",
-                   "matplotlib.figure", "matplotlib.backends.backend_svg"):
+for _framework in (
+    "onnx",
+    "onnxruntime",
+    "ai_edge_litert.interpreter",
+    "torch",
+    "scipy.stats",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_svg",
+):
     with contextlib.suppress(ImportError):
         importlib.import_module(_framework)
 
@@ -49,8 +56,7 @@ def file_server() -> Iterator[FileServer]:
             route = server_state.routes.get(self.path, Route(status=404, body=b"not found"))
             time.sleep(route.delay)
             self.send_response(route.status)
-            length = route.declared_length if route.declared_length is not None else len(
-                route.body)
+            length = route.declared_length if route.declared_length is not None else len(route.body)
             self.send_header("Content-Length", str(length))
             self.end_headers()
             self.wfile.write(route.body)

@@ -19,7 +19,7 @@ from .helpers import write_json, write_program
 REPOSITORY = Path(__file__).resolve().parent.parent
 RUNS = 3
 
-PROGRAM = '''#!/usr/bin/env python3
+PROGRAM = """#!/usr/bin/env python3
 import json, random, sys
 args = sys.argv[1:]
 size = args[args.index("--size") + 1]
@@ -29,7 +29,7 @@ rng = random.Random()
 for _ in range(iterations):
     print("AIBENCH " + json.dumps({"type": "NET", "metric": "latency", "unit": "ms",
                                    "value": base * rng.gauss(1, 0.03)}))
-'''
+"""
 
 
 def _setup(folder: Path) -> None:
@@ -38,24 +38,50 @@ def _setup(folder: Path) -> None:
         shutil.copytree(models / part, folder / "specs" / "models" / part, dirs_exist_ok=True)
     write_program(folder / "fast.py", PROGRAM.replace("SLOWDOWN", "1.0"))
     write_program(folder / "slower.py", PROGRAM.replace("SLOWDOWN", "1.2"))
-    tests = [{"identifier": size, "metric": "delay", "iter": 40, "warmup": 1,
-              "commands": [f"{{program}} --size {size} --iter {{iter}}"]}
-             for size in ("small", "large")]
-    write_json(folder / "specs" / "sizes.json",
-               {"model": {"name": "sizes", "format": "generic"}, "tests": tests})
+    tests = [
+        {
+            "identifier": size,
+            "metric": "delay",
+            "iter": 40,
+            "warmup": 1,
+            "commands": [f"{{program}} --size {size} --iter {{iter}}"],
+        }
+        for size in ("small", "large")
+    ]
+    write_json(
+        folder / "specs" / "sizes.json",
+        {"model": {"name": "sizes", "format": "generic"}, "tests": tests},
+    )
     (folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
 
 
 def build(folder: Path) -> list[subprocess.CompletedProcess[str]]:
     """Three runs; the last writes report.html. Returns the finished pytest processes."""
     _setup(folder)
-    base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--aibench-spec=specs",
-            "--aibench-ops=5"]
-    runs = [[f"--aibench-program={folder / 'fast.py'}"]] * (RUNS - 1) + [[
-        f"--aibench-program={folder / 'slower.py'}", f"--aibench-ab-control={folder / 'fast.py'}",
-        "--aibench-ab-blocks=4", "--aibench-html=report.html", "--aibench-json=last.json"]]
-    return [subprocess.run(base + options, cwd=folder, capture_output=True, text=True,
-                           timeout=600, check=False) for options in runs]
+    base = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--aibench-spec=specs",
+        "--aibench-ops=5",
+    ]
+    runs = [[f"--aibench-program={folder / 'fast.py'}"]] * (RUNS - 1) + [
+        [
+            f"--aibench-program={folder / 'slower.py'}",
+            f"--aibench-ab-control={folder / 'fast.py'}",
+            "--aibench-ab-blocks=4",
+            "--aibench-html=report.html",
+            "--aibench-json=last.json",
+        ]
+    ]
+    return [
+        subprocess.run(
+            base + options, cwd=folder, capture_output=True, text=True, timeout=600, check=False
+        )
+        for options in runs
+    ]
 
 
 if __name__ == "__main__":

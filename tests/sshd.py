@@ -16,8 +16,11 @@ SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
 
 def available() -> bool:
-    return Path(SSHD).exists() and shutil.which("ssh") is not None and shutil.which(
-        "ssh-keygen") is not None
+    return (
+        Path(SSHD).exists()
+        and shutil.which("ssh") is not None
+        and shutil.which("ssh-keygen") is not None
+    )
 
 
 def _free_port() -> int:
@@ -42,30 +45,38 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
 def servers(folder: Path, count: int) -> Iterator[tuple[list[str], str]]:
     """``count`` sshd on loopback; yields their device URLs and the ssh options to reach them."""
     folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / "client")],
-                   check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / "client")], check=True
+    )
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege separation
     processes, urls = [], []
     try:
         for index in range(count):
             port, key = _free_port(), folder / f"host{index}"
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
-                           check=True)
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True
+            )
             config = folder / f"sshd{index}.conf"
             config.write_text(
                 f"Port {port}\nListenAddress 127.0.0.1\nHostKey {key}\n"
                 f"AuthorizedKeysFile {folder}/client.pub\nPidFile {folder}/sshd{index}.pid\n"
                 "UsePAM no\nStrictModes no\nPermitRootLogin yes\nPasswordAuthentication no\n"
-                "MaxStartups 100\nMaxSessions 100\n")
+                "MaxStartups 100\nMaxSessions 100\n"
+            )
             log = folder / f"sshd{index}.log"
-            process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)],
-                                       stdout=log.open("w"), stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                [SSHD, "-D", "-e", "-f", str(config)],
+                stdout=log.open("w"),
+                stderr=subprocess.STDOUT,
+            )
             processes.append(process)
             _wait_for(port, process, log)
             urls.append(f"ssh://{getpass.getuser()}@127.0.0.1:{port}")
-        options = (f"-i {folder}/client -o StrictHostKeyChecking=no "
-                   "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR")
+        options = (
+            f"-i {folder}/client -o StrictHostKeyChecking=no "
+            "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+        )
         yield urls, options
     finally:
         for process in processes:

@@ -51,11 +51,26 @@ def phones(tmp_path, adb_port):
 
 def phone_spec(pytester, **env: str) -> None:
     write_program(pytester.path / "prog.py", PROGRAM)
-    write_json(pytester.path / "phone.json", generic_spec("phone", tests=[{
-        "identifier": f"t{i}", "metric": "delay", "iter": 1, "env": env,
-        "platform_args": {"taskset": "1"} if i == 1 else {},
-        "output_files": {"cwd": {"filename": "cwd.txt", "location": "{TGTDIR}/cwd.txt"}},
-        "commands": ["{files.program} {output_files.cwd}"]} for i in range(2)]))
+    write_json(
+        pytester.path / "phone.json",
+        generic_spec(
+            "phone",
+            tests=[
+                {
+                    "identifier": f"t{i}",
+                    "metric": "delay",
+                    "iter": 1,
+                    "env": env,
+                    "platform_args": {"taskset": "1"} if i == 1 else {},
+                    "output_files": {
+                        "cwd": {"filename": "cwd.txt", "location": "{TGTDIR}/cwd.txt"}
+                    },
+                    "commands": ["{files.program} {output_files.cwd}"],
+                }
+                for i in range(2)
+            ],
+        ),
+    )
 
 
 def test_a_spec_runs_end_to_end_on_an_android_device(pytester, phones):
@@ -63,13 +78,23 @@ def test_a_spec_runs_end_to_end_on_an_android_device(pytester, phones):
     phone_spec(pytester)
     (daemon.root / "data/local/tmp/aibench").mkdir(parents=True)
     (daemon.root / "data/local/tmp/aibench/keep.txt").write_text("not ours")
-    result = pytester.runpytest("--aibench-spec=phone.json", "--aibench-devices=android",
-                                f"--aibench-adb-port={phones.port}", "--aibench-json=run.json")
+    result = pytester.runpytest(
+        "--aibench-spec=phone.json",
+        "--aibench-devices=android",
+        f"--aibench-adb-port={phones.port}",
+        "--aibench-json=run.json",
+    )
     result.assert_outcomes(passed=2)
     items = json.loads((pytester.path / "run.json").read_text())["items"]
     device = items[0]["device"]
-    assert device == {"kind": "android", "id": adbd_id(serial), "name": "FeasPhone",
-                      "hash": serial, "abi": "arm64-v8a", "os": "Android 14 (SDK 34)"}
+    assert device == {
+        "kind": "android",
+        "id": adbd_id(serial),
+        "name": "FeasPhone",
+        "hash": serial,
+        "abi": "arm64-v8a",
+        "os": "Android 14 (SDK 34)",
+    }
     assert items[0]["metrics"][0]["values"] == [42.0]
     leftovers = sorted(p.name for p in (daemon.root / "data/local/tmp/aibench").iterdir())
     assert leftovers == ["keep.txt"]  # the case folders are gone, nothing else was touched
@@ -83,8 +108,11 @@ def adbd_id(serial: str) -> str:
 def test_exit_codes_and_stderr_come_from_the_program(pytester, phones):
     phones()
     phone_spec(pytester, CODE="5")
-    result = pytester.runpytest("--aibench-spec=phone.json", "--aibench-devices=android",
-                                f"--aibench-adb-port={phones.port}")
+    result = pytester.runpytest(
+        "--aibench-spec=phone.json",
+        "--aibench-devices=android",
+        f"--aibench-adb-port={phones.port}",
+    )
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*exited with code 5; its output ended with:", "*to stderr*"])
 
@@ -92,8 +120,11 @@ def test_exit_codes_and_stderr_come_from_the_program(pytester, phones):
 def test_a_missing_android_device_is_a_clear_error(pytester, phones):
     _, serial = phones()
     phone_spec(pytester)
-    result = pytester.runpytest("--aibench-spec=phone.json", "--aibench-devices=android:nope",
-                                f"--aibench-adb-port={phones.port}")
+    result = pytester.runpytest(
+        "--aibench-spec=phone.json",
+        "--aibench-devices=android:nope",
+        f"--aibench-adb-port={phones.port}",
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*android device 'nope' is not connected (connected: {serial})*"])
 
@@ -103,10 +134,25 @@ def test_a_device_that_disappears_fails_its_item_and_the_others_go_on(pytester, 
     _, healthy_serial = phones("healthy")
     signal = pytester.path / "vanish.txt"
     write_program(pytester.path / "prog.py", PROGRAM)
-    write_json(pytester.path / "phone.json", generic_spec("phone", tests=[{
-        "identifier": "t", "metric": "delay", "iter": 1,
-        "env": {"VANISH": str(signal), "DOOMED": doomed_serial, "SERIAL": "{DEVICEHASH}"},
-        "commands": ["{files.program} /dev/null"]}]))
+    write_json(
+        pytester.path / "phone.json",
+        generic_spec(
+            "phone",
+            tests=[
+                {
+                    "identifier": "t",
+                    "metric": "delay",
+                    "iter": 1,
+                    "env": {
+                        "VANISH": str(signal),
+                        "DOOMED": doomed_serial,
+                        "SERIAL": "{DEVICEHASH}",
+                    },
+                    "commands": ["{files.program} /dev/null"],
+                }
+            ],
+        ),
+    )
 
     def pull_the_plug() -> None:  # as soon as the doomed phone's program has started
         deadline = time.monotonic() + 60
@@ -117,15 +163,20 @@ def test_a_device_that_disappears_fails_its_item_and_the_others_go_on(pytester, 
     watcher = threading.Thread(target=pull_the_plug, daemon=True)
     watcher.start()
     result = pytester.runpytest(
-        "--aibench-spec=phone.json", "-rA", f"--aibench-adb-port={phones.port}",
-        f"--aibench-devices=android:{doomed_serial},android:{healthy_serial}")
+        "--aibench-spec=phone.json",
+        "-rA",
+        f"--aibench-adb-port={phones.port}",
+        f"--aibench-devices=android:{doomed_serial},android:{healthy_serial}",
+    )
     watcher.join(5)
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines_random([
-        f"PASSED phone.json::phone[[]t-{adbd_id(healthy_serial)}[]]",
-        f"FAILED phone.json::phone[[]t-{adbd_id(doomed_serial)}[]]*",
-        f"*phone.json tests[[]0[]]: android device {doomed_serial} stopped answering*",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            f"PASSED phone.json::phone[[]t-{adbd_id(healthy_serial)}[]]",
+            f"FAILED phone.json::phone[[]t-{adbd_id(doomed_serial)}[]]*",
+            f"*phone.json tests[[]0[]]: android device {doomed_serial} stopped answering*",
+        ]
+    )
 
 
 LOGGING_PROGRAM = """#!/usr/bin/env python3
@@ -144,13 +195,21 @@ def test_battery_temperature_logcat_and_platform_names(pytester, phones, monkeyp
     cooled = threading.Timer(0.5, lambda: daemon.set_battery(temperature=301))
     cooled.start()
     write_program(pytester.path / "prog.py", LOGGING_PROGRAM)
-    write_json(pytester.path / "phone.json", generic_spec("phone", tests=[{
-        "identifier": "t", "metric": "delay", "commands": ["{files.program}"]}]))
+    write_json(
+        pytester.path / "phone.json",
+        generic_spec(
+            "phone", tests=[{"identifier": "t", "metric": "delay", "commands": ["{files.program}"]}]
+        ),
+    )
     write_json(pytester.path / "names.json", {serial: "lab-pixel-3"})
-    result = pytester.runpytest("--aibench-spec=phone.json", "--aibench-devices=android",
-                                f"--aibench-adb-port={phones.port}", "--aibench-json=run.json",
-                                "--aibench-max-temperature=40",
-                                "--aibench-hash-platform-mapping=names.json")
+    result = pytester.runpytest(
+        "--aibench-spec=phone.json",
+        "--aibench-devices=android",
+        f"--aibench-adb-port={phones.port}",
+        "--aibench-json=run.json",
+        "--aibench-max-temperature=40",
+        "--aibench-hash-platform-mapping=names.json",
+    )
     cooled.join()
     result.assert_outcomes(passed=1)
     item = json.loads((pytester.path / "run.json").read_text())["items"][0]
@@ -177,14 +236,19 @@ def cpufreq(daemon, follows: bool = True) -> list:
     return folders
 
 
-@pytest.mark.parametrize(("wanted", "khz"), [("min", 300000), ("mid", 1200000),
-                                              ("1000000", 1200000), ("max", 2400000)])
+@pytest.mark.parametrize(
+    ("wanted", "khz"), [("min", 300000), ("mid", 1200000), ("1000000", 1200000), ("max", 2400000)]
+)
 def test_set_freq_pins_every_cpu_and_checks_it(pytester, phones, wanted, khz):
     daemon, _ = phones()
     folders = cpufreq(daemon)
     phone_spec(pytester)
-    result = pytester.runpytest("--aibench-spec=phone.json", "--aibench-devices=android",
-                                f"--aibench-adb-port={phones.port}", f"--aibench-set-freq={wanted}")
+    result = pytester.runpytest(
+        "--aibench-spec=phone.json",
+        "--aibench-devices=android",
+        f"--aibench-adb-port={phones.port}",
+        f"--aibench-set-freq={wanted}",
+    )
     result.assert_outcomes(passed=2)
     for folder in folders:
         assert (folder / "scaling_min_freq").read_text().strip() == str(khz)
@@ -195,17 +259,26 @@ def test_set_freq_that_does_not_take_is_an_error(pytester, phones):
     daemon, serial = phones()
     cpufreq(daemon, follows=False)
     phone_spec(pytester)
-    result = pytester.runpytest("--aibench-spec=phone.json", "--aibench-devices=android",
-                                f"--aibench-adb-port={phones.port}", "--aibench-set-freq=min")
+    result = pytester.runpytest(
+        "--aibench-spec=phone.json",
+        "--aibench-devices=android",
+        f"--aibench-adb-port={phones.port}",
+        "--aibench-set-freq=min",
+    )
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines([f"*android device {serial}: cpu0 runs at 2400000 kHz after "
-                                 "asking for 300000 kHz*"])
+    result.stdout.fnmatch_lines(
+        [f"*android device {serial}: cpu0 runs at 2400000 kHz after asking for 300000 kHz*"]
+    )
 
 
 def test_reboot_waits_for_the_device_to_boot(pytester, phones):
     daemon, _ = phones()
     phone_spec(pytester)
-    result = pytester.runpytest("--aibench-spec=phone.json", "--aibench-devices=android",
-                                f"--aibench-adb-port={phones.port}", "--aibench-reboot")
+    result = pytester.runpytest(
+        "--aibench-spec=phone.json",
+        "--aibench-devices=android",
+        f"--aibench-adb-port={phones.port}",
+        "--aibench-reboot",
+    )
     result.assert_outcomes(passed=2)
     assert daemon.reboots == 1  # once per device and process, before its first item

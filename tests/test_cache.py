@@ -21,8 +21,14 @@ MODEL_MD5 = hashlib.md5(MODEL).hexdigest()
 def case_with(tmp_path: Path, files: dict) -> Case:
     spec = tmp_path / "spec" / "m.json"
     spec.parent.mkdir(parents=True, exist_ok=True)
-    spec.write_text(json.dumps({"model": {"name": "net", "format": "onnx", "files": files},
-                                "tests": [{"metric": "delay"}]}))
+    spec.write_text(
+        json.dumps(
+            {
+                "model": {"name": "net", "format": "onnx", "files": files},
+                "tests": [{"metric": "delay"}],
+            }
+        )
+    )
     return load_cases(spec)[0]
 
 
@@ -42,7 +48,8 @@ def cache_files(root: Path) -> list[str]:
 
 
 def test_download_lands_at_format_name_filename_and_is_fetched_once(
-        tmp_path, file_server, model_cache):
+    tmp_path, file_server, model_cache
+):
     file_server.routes["/m"] = Route(body=MODEL)
     case = case_with(tmp_path, remote(file_server.url("/m")))
     path = model_cache.fetch(case.model_files[0], case)
@@ -52,8 +59,7 @@ def test_download_lands_at_format_name_filename_and_is_fetched_once(
     assert file_server.hits["/m"] == 1
 
 
-def test_unchanged_cached_file_is_not_hashed_again(
-        tmp_path, file_server, model_cache, monkeypatch):
+def test_unchanged_cached_file_is_not_hashed_again(tmp_path, file_server, model_cache, monkeypatch):
     file_server.routes["/m"] = Route(body=MODEL)
     case = case_with(tmp_path, remote(file_server.url("/m")))
     model_cache.fetch(case.model_files[0], case)
@@ -73,15 +79,19 @@ def test_cached_file_with_a_wrong_md5_is_downloaded_again(tmp_path, file_server,
     assert file_server.hits["/m"] == 2
 
 
-@pytest.mark.parametrize(("route", "message"), [
-    (Route(status=404, body=b"no"), "HTTP 404"),
-    (Route(status=500, body=b"boom"), "HTTP 500"),
-    (Route(body=MODEL[:100], declared_length=len(MODEL)), f"got 100 of {len(MODEL)} bytes"),
-    (Route(body=b"something else"), f"the spec expects {MODEL_MD5}"),
-    (Route(body=MODEL, delay=2.0), "timeout 1 s"),
-])
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        (Route(status=404, body=b"no"), "HTTP 404"),
+        (Route(status=500, body=b"boom"), "HTTP 500"),
+        (Route(body=MODEL[:100], declared_length=len(MODEL)), f"got 100 of {len(MODEL)} bytes"),
+        (Route(body=b"something else"), f"the spec expects {MODEL_MD5}"),
+        (Route(body=MODEL, delay=2.0), "timeout 1 s"),
+    ],
+)
 def test_failed_downloads_leave_nothing_in_the_cache(
-        tmp_path, file_server, model_cache, route, message):
+    tmp_path, file_server, model_cache, route, message
+):
     file_server.routes["/m"] = route
     case = case_with(tmp_path, remote(file_server.url("/m")))
     with pytest.raises(CacheError) as caught:
@@ -109,8 +119,14 @@ def test_concurrent_fetches_download_once(tmp_path, file_server, model_cache):
     file_server.routes["/m"] = Route(body=MODEL, delay=0.3)
     case = case_with(tmp_path, remote(file_server.url("/m")))
     results: list[Path] = []
-    threads = [threading.Thread(target=lambda: results.append(
-        ModelCache(root=tmp_path / "cache").fetch(case.model_files[0], case))) for _ in range(4)]
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(
+                ModelCache(root=tmp_path / "cache").fetch(case.model_files[0], case)
+            )
+        )
+        for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -122,8 +138,9 @@ def test_concurrent_fetches_download_once(tmp_path, file_server, model_cache):
 def test_local_files_resolve_relative_to_the_spec_and_are_checked(tmp_path, model_cache):
     (tmp_path / "spec" / "weights").mkdir(parents=True)
     (tmp_path / "spec" / "weights" / "w.bin").write_bytes(MODEL)
-    case = case_with(tmp_path, {"model": {"filename": "w.bin", "location": "weights/w.bin",
-                                          "md5": MODEL_MD5}})
+    case = case_with(
+        tmp_path, {"model": {"filename": "w.bin", "location": "weights/w.bin", "md5": MODEL_MD5}}
+    )
     assert model_cache.fetch(case.model_files[0], case) == tmp_path / "spec/weights/w.bin"
     (tmp_path / "spec" / "weights" / "w.bin").write_bytes(b"edited")
     with pytest.raises(CacheError, match=f"the spec expects {MODEL_MD5}"):
@@ -137,7 +154,8 @@ def test_root_model_dir_locations(tmp_path):
     with pytest.raises(CacheError, match="pass --aibench-root-model-dir"):
         ModelCache(root=tmp_path / "cache").fetch(case.model_files[0], case)
     found = ModelCache(root=tmp_path / "cache", root_model_dir=tmp_path / "root").fetch(
-        case.model_files[0], case)
+        case.model_files[0], case
+    )
     assert found == tmp_path / "root" / "models" / "w.bin"
 
 
@@ -151,8 +169,9 @@ def test_progress_is_reported_for_downloads(tmp_path, file_server):
     file_server.routes["/m"] = Route(body=MODEL)
     case = case_with(tmp_path, remote(file_server.url("/m")))
     seen = []
-    ModelCache(root=tmp_path / "c", progress=lambda url, done, total: seen.append(
-        (url, done, total))).fetch(case.model_files[0], case)
+    ModelCache(
+        root=tmp_path / "c", progress=lambda url, done, total: seen.append((url, done, total))
+    ).fetch(case.model_files[0], case)
     assert seen[-1] == (file_server.url("/m"), len(MODEL), len(MODEL))
 
 

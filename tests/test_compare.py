@@ -36,16 +36,27 @@ def test_a_clear_slowdown_regresses_with_interval_p_value_and_sizes():
 def test_no_change_and_changes_below_the_minimum_effect_do_not_fail():
     same = judge(latency(noisy(100)), latency(noisy(100, seed=1)), Rule("NET latency"))
     assert same.status == "unchanged"
-    small = judge(latency(noisy(100, n=2000)), latency(noisy(102, n=2000, seed=1)),
-                  Rule("NET latency", min_effect=0.05))
+    small = judge(
+        latency(noisy(100, n=2000)),
+        latency(noisy(102, n=2000, seed=1)),
+        Rule("NET latency", min_effect=0.05),
+    )
     assert small.status == "unchanged" and small.p_value < 1e-6  # significant, but small
-    assert judge(latency(noisy(100, n=2000)), latency(noisy(102, n=2000, seed=1)),
-                 Rule("NET latency", min_effect=0.01)).status == "regressed"
+    assert (
+        judge(
+            latency(noisy(100, n=2000)),
+            latency(noisy(102, n=2000, seed=1)),
+            Rule("NET latency", min_effect=0.01),
+        ).status
+        == "regressed"
+    )
 
 
 def test_improvements_are_reported_not_failed():
-    assert judge(latency(noisy(100)), latency(noisy(80, seed=1)),
-                 Rule("NET latency")).status == "improved"
+    assert (
+        judge(latency(noisy(100)), latency(noisy(80, seed=1)), Rule("NET latency")).status
+        == "improved"
+    )
 
 
 def test_higher_is_better_metrics_regress_when_they_drop():
@@ -68,16 +79,20 @@ def test_summary_only_metrics_fall_back_to_a_threshold_and_say_so():
     verdict = judge(control, slower, Rule("NET latency"))
     assert verdict.status == "regressed" and verdict.method == THRESHOLD
     assert "no per-run samples" in verdict.explain()
-    assert judge(control, {**slower, "summary": {"mean": 103.0}},
-                 Rule("NET latency")).status == "unchanged"
+    assert (
+        judge(control, {**slower, "summary": {"mean": 103.0}}, Rule("NET latency")).status
+        == "unchanged"
+    )
 
 
 def test_other_statistics_can_be_gated():
     control, treatment = noisy(100), noisy(100, seed=1)
     treatment[-30:] *= 1.5  # a slow tail
     assert judge(latency(control), latency(treatment), Rule("NET latency")).status == "unchanged"
-    assert judge(latency(control), latency(treatment),
-                 Rule("NET latency", "p90", 0.05)).status == "regressed"
+    assert (
+        judge(latency(control), latency(treatment), Rule("NET latency", "p90", 0.05)).status
+        == "regressed"
+    )
 
 
 def test_rule_parsing():
@@ -90,4 +105,5 @@ def test_rule_parsing():
 
 def test_benjamini_hochberg_matches_its_definition():
     assert benjamini_hochberg([0.01, 0.04, 0.03, 0.5]) == pytest.approx(
-        [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
+        [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5]
+    )

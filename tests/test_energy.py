@@ -21,8 +21,9 @@ FAKES = Path(__file__).parent / "fakes"
 RATE = 5000
 
 
-def synthetic_current(idle_ma=120.0, busy_ma=620.0, start=2.0, end=6.0, total=8.0, noise=15.0,
-                      spike=True, seed=3) -> np.ndarray:
+def synthetic_current(
+    idle_ma=120.0, busy_ma=620.0, start=2.0, end=6.0, total=8.0, noise=15.0, spike=True, seed=3
+) -> np.ndarray:
     """Idle, a benchmark window, idle again; Gaussian noise and one 5 A spike."""
     t = np.arange(0, total, 1 / RATE)
     current = np.where((t >= start) & (t < end), busy_ma, idle_ma)
@@ -47,7 +48,7 @@ def expected_energy_per_inference(current, volts, start, end, iterations) -> flo
     """mJ: (window power - baseline after it) x window length / iterations."""
     window = slice(int(start * RATE), int(end * RATE))
     power = current * volts
-    return (power[window].mean() - power[window.stop:].mean()) * (end - start) / iterations
+    return (power[window].mean() - power[window.stop :].mean()) * (end - start) / iterations
 
 
 @pytest.mark.parametrize("shape", ["synthetic", "recorded"])
@@ -86,8 +87,10 @@ def fake_powercap(root: Path, zones: dict[str, tuple[int, int]]) -> Path:
 
 
 def test_rapl_energy_matches_the_counters_across_a_wrap(tmp_path):
-    root = fake_powercap(tmp_path / "powercap", {"intel-rapl:0": (999_000, 1_000_000),
-                                                 "intel-rapl:1": (10, 1_000_000)})
+    root = fake_powercap(
+        tmp_path / "powercap",
+        {"intel-rapl:0": (999_000, 1_000_000), "intel-rapl:1": (10, 1_000_000)},
+    )
     source = RaplSource(root, interval=0.005)
     source.start()
     # The package counter wraps: 999000 -> 1000000 = 0 -> 4000 (5000 uJ), the other adds 2500.
@@ -107,6 +110,7 @@ def test_no_rapl_counters_is_a_clear_skip_reason(tmp_path):
 
 
 # -- Monsoon, through the fake package ----------------------------------------------------------
+
 
 @pytest.fixture
 def meter(tmp_path, monkeypatch):
@@ -134,7 +138,8 @@ def test_the_monsoon_path_gives_energy_within_one_percent(meter):
     assert len(trace) == 8 * RATE
     result = analyse(trace, iterations=400)
     assert result.energy_mj == pytest.approx(
-        expected_energy_per_inference(current, 4.2, 2.0, 6.0, 400), rel=0.01)
+        expected_energy_per_inference(current, 4.2, 2.0, 6.0, 400), rel=0.01
+    )
 
 
 def test_a_missing_meter_is_a_clear_error_not_an_empty_result(meter, monkeypatch, capsys):
@@ -142,8 +147,11 @@ def test_a_missing_meter_is_a_clear_error_not_an_empty_result(meter, monkeypatch
 
     meter(synthetic_current())
     monkeypatch.setenv("FAKE_MONSOON_SERIALS", "")
-    with pytest.raises(DeviceError, match=r"no Monsoon HVPM power monitor found \(a meter "
-                                          r"wanted; connected: none\)"):
+    with pytest.raises(
+        DeviceError,
+        match=r"no Monsoon HVPM power monitor found \(a meter "
+        r"wanted; connected: none\)",
+    ):
         MonsoonSource(collection_time=1.0)
     monkeypatch.setenv("FAKE_MONSOON_SERIALS", "111")
     with pytest.raises(DeviceError, match=r"meter 20417 wanted; connected: 111"):
@@ -151,29 +159,55 @@ def test_a_missing_meter_is_a_clear_error_not_an_empty_result(meter, monkeypatch
 
 
 TFLITE_POWER = {  # the shape of FAI-PEP's squeezenet_1_thread_power.json (tflite)
-    "model": {"category": "CNN", "format": "tflite", "name": "squeezenet_power",
-              "files": {"graph": {"filename": "squeezenet.tflite",
-                                  "location": "squeezenet.tflite"}}},
-    "tests": [{
-        "commands": ["{program} --graph={files.graph} --warmup_runs={warmup} "
-                     "--num_runs={iter} --input_layer=Placeholder "
-                     "--input_layer_shape=\"1,224,224,3\" --num_threads=1"],
-        "identifier": "squeezenet-1-thread", "platform_args": {"sleep_before_run": 0.2},
-        "collection_time": 2.0, "voltage": 4.2, "iter": 400, "metric": "power", "warmup": 0}],
+    "model": {
+        "category": "CNN",
+        "format": "tflite",
+        "name": "squeezenet_power",
+        "files": {"graph": {"filename": "squeezenet.tflite", "location": "squeezenet.tflite"}},
+    },
+    "tests": [
+        {
+            "commands": [
+                "{program} --graph={files.graph} --warmup_runs={warmup} "
+                "--num_runs={iter} --input_layer=Placeholder "
+                '--input_layer_shape="1,224,224,3" --num_threads=1'
+            ],
+            "identifier": "squeezenet-1-thread",
+            "platform_args": {"sleep_before_run": 0.2},
+            "collection_time": 2.0,
+            "voltage": 4.2,
+            "iter": 400,
+            "metric": "power",
+            "warmup": 0,
+        }
+    ],
 }
 
 CAFFE2_POWER = {  # the shape of FAI-PEP's caffe2 *_power.json, with the monsoon object
-    "model": {"format": "caffe2", "name": "squeezenet_power", "kind": "deployment",
-              "files": {"init": {"filename": "init_net.pb", "location": "init_net.pb"},
-                        "predict": {"filename": "predict_net.pb",
-                                    "location": "predict_net.pb"}}},
-    "tests": [{
-        "commands": ["{program} --net {files.predict} --init_net {files.init} --warmup "
-                     "{warmup} --iter {iter} --input \"data\" --input_dims \"1,3,224,224\" "
-                     "--input_type float"],
-        "identifier": "squeezenet_power", "iter": 400, "metric": "power", "warmup": 1,
-        "method": "monsoon_with_usb",
-        "monsoon": {"collection_time": 2.0, "voltage": 4.2}}],
+    "model": {
+        "format": "caffe2",
+        "name": "squeezenet_power",
+        "kind": "deployment",
+        "files": {
+            "init": {"filename": "init_net.pb", "location": "init_net.pb"},
+            "predict": {"filename": "predict_net.pb", "location": "predict_net.pb"},
+        },
+    },
+    "tests": [
+        {
+            "commands": [
+                "{program} --net {files.predict} --init_net {files.init} --warmup "
+                '{warmup} --iter {iter} --input "data" --input_dims "1,3,224,224" '
+                "--input_type float"
+            ],
+            "identifier": "squeezenet_power",
+            "iter": 400,
+            "metric": "power",
+            "warmup": 1,
+            "method": "monsoon_with_usb",
+            "monsoon": {"collection_time": 2.0, "voltage": 4.2},
+        }
+    ],
 }
 
 QUIET_PROGRAM = "#!/usr/bin/env python3\nimport time\ntime.sleep(0.3)\n"
@@ -188,8 +222,11 @@ def test_fai_pep_power_specs_produce_power_records_with_a_meter(pytester, meter,
     write_json(pytester.path / "power.json", spec)
     write_program(pytester.path / "bench", QUIET_PROGRAM)
     result = pytester.runpytest(
-        "--aibench-spec=power.json", "--aibench-program=bench", "--aibench-json=run.json",
-        "--aibench-traces=traces")
+        "--aibench-spec=power.json",
+        "--aibench-program=bench",
+        "--aibench-json=run.json",
+        "--aibench-traces=traces",
+    )
     result.assert_outcomes(passed=1)
     item = json.loads((pytester.path / "run.json").read_text())["items"][0]
     records = {m["metric"]: m for m in item["metrics"]}
@@ -237,20 +274,36 @@ for i in range(iterations):
 
 
 def energy_spec(pytester, root: Path) -> None:
-    write_json(pytester.path / "energy.json", {
-        "model": {"name": "net", "format": "generic"},
-        "tests": [{"identifier": "t", "metric": "delay", "iter": 20, "warmup": 0,
-                   "commands": [f"{{program}} --iter {{iter}} --counter "
-                                f"{root}/intel-rapl:0/energy_uj"]}]})
+    write_json(
+        pytester.path / "energy.json",
+        {
+            "model": {"name": "net", "format": "generic"},
+            "tests": [
+                {
+                    "identifier": "t",
+                    "metric": "delay",
+                    "iter": 20,
+                    "warmup": 0,
+                    "commands": [
+                        f"{{program}} --iter {{iter}} --counter {root}/intel-rapl:0/energy_uj"
+                    ],
+                }
+            ],
+        },
+    )
 
 
 def test_energy_is_measured_next_to_latency_with_rapl(pytester, tmp_path):
     root = fake_powercap(tmp_path / "powercap", {"intel-rapl:0": (999_990_000, 10**9)})
     energy_spec(pytester, root)
     write_program(pytester.path / "prog.py", ENERGY_PROGRAM.format(microjoules=1000))
-    result = pytester.runpytest("--aibench-spec=energy.json", "--aibench-program=prog.py",
-                                "--aibench-energy", f"--aibench-rapl-root={root}",
-                                "--aibench-json=run.json")
+    result = pytester.runpytest(
+        "--aibench-spec=energy.json",
+        "--aibench-program=prog.py",
+        "--aibench-energy",
+        f"--aibench-rapl-root={root}",
+        "--aibench-json=run.json",
+    )
     result.assert_outcomes(passed=1)
     item = json.loads((pytester.path / "run.json").read_text())["items"][0]
     records = {m["metric"]: m for m in item["metrics"]}
@@ -264,9 +317,14 @@ def test_an_ab_run_whose_treatment_draws_ten_percent_more_fails_on_energy(pytest
     energy_spec(pytester, root)
     write_program(pytester.path / "control.py", ENERGY_PROGRAM.format(microjoules=1000))
     write_program(pytester.path / "treatment.py", ENERGY_PROGRAM.format(microjoules=1100))
-    result = pytester.runpytest("--aibench-spec=energy.json", "--aibench-program=treatment.py",
-                                "--aibench-ab-control=control.py", "--aibench-energy",
-                                f"--aibench-rapl-root={root}", "--aibench-ab-blocks=6")
+    result = pytester.runpytest(
+        "--aibench-spec=energy.json",
+        "--aibench-program=treatment.py",
+        "--aibench-ab-control=control.py",
+        "--aibench-energy",
+        f"--aibench-rapl-root={root}",
+        "--aibench-ab-blocks=6",
+    )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*A/B regression*", "*NET energy*"])
 
@@ -296,22 +354,40 @@ def test_android_fuel_gauge_sampled_over_adb_gives_the_benchmark_window(pytester
         (battery / "current_now").write_text("-100000\n")
         (battery / "voltage_now").write_text("4000000\n")
         write_program(pytester.path / "prog.py", GAUGE_PROGRAM)
-        write_json(pytester.path / "phone.json", {
-            "model": {"name": "net", "format": "generic",
-                      "files": {"program": {"filename": "prog.py", "location": "prog.py"}}},
-            "tests": [{"identifier": "t", "metric": "power", "iter": 100,
-                       "collection_time": 2.0,
-                       "env": {"GAUGE": "/sys/class/power_supply/battery/current_now"},
-                       "platform_args": {"sleep_before_run": 0.3},
-                       "commands": ["{files.program}"]}]})
-        result = pytester.runpytest("--aibench-spec=phone.json",
-                                    f"--aibench-devices=android:{serial}",
-                                    f"--aibench-adb-port={port}", "--aibench-power=android",
-                                    "--aibench-json=run.json")
+        write_json(
+            pytester.path / "phone.json",
+            {
+                "model": {
+                    "name": "net",
+                    "format": "generic",
+                    "files": {"program": {"filename": "prog.py", "location": "prog.py"}},
+                },
+                "tests": [
+                    {
+                        "identifier": "t",
+                        "metric": "power",
+                        "iter": 100,
+                        "collection_time": 2.0,
+                        "env": {"GAUGE": "/sys/class/power_supply/battery/current_now"},
+                        "platform_args": {"sleep_before_run": 0.3},
+                        "commands": ["{files.program}"],
+                    }
+                ],
+            },
+        )
+        result = pytester.runpytest(
+            "--aibench-spec=phone.json",
+            f"--aibench-devices=android:{serial}",
+            f"--aibench-adb-port={port}",
+            "--aibench-power=android",
+            "--aibench-json=run.json",
+        )
         daemon.stop()
     result.assert_outcomes(passed=1)
-    records = {m["metric"]: m["values"][0] for m in json.loads(
-        (pytester.path / "run.json").read_text())["items"][0]["metrics"]}
+    records = {
+        m["metric"]: m["values"][0]
+        for m in json.loads((pytester.path / "run.json").read_text())["items"][0]["metrics"]
+    }
     assert records["baseline_power"] == pytest.approx(400, rel=0.02)  # 100 mA x 4 V
     assert records["window_power"] == pytest.approx(3600, rel=0.1)  # 900 mA x 4 V
     # 3200 mW above the baseline for about 1 s, over 100 inferences: about 32 mJ each; the

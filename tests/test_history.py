@@ -18,18 +18,42 @@ from .helpers import generic_spec, write_json, write_program
 
 
 def a_run(uid, created, commit="abc123", model="mlp", device="pixel", values=(1.0, 2.0, 3.0)):
-    return {"id": uid, "created": created, "commit": {"id": commit, "branch": "main"},
-            "machine": {"node": "lab"}, "plugin": {"version": "0"},
-            "items": [{"nodeid": f"{model}.json::{model}[x-{device}]", "outcome": "passed",
-                       "duration": 1.0,
-                       "case": {"model": model, "identifier": "x", "framework": "generic"},
-                       "device": {"kind": "android", "id": device + "-1", "name": device,
-                                  "hash": "h", "abi": "arm64", "os": "14"},
-                       "metrics": [{"type": "NET", "metric": "latency", "unit": "ms",
-                                    "values": list(values), "num_runs": len(values),
-                                    "summary": {"p50": sorted(values)[len(values) // 2]},
-                                    "info_string": "", "summary_source": "samples"}]},
-                      {"nodeid": "broken", "outcome": "error", "metrics": []}]}
+    return {
+        "id": uid,
+        "created": created,
+        "commit": {"id": commit, "branch": "main"},
+        "machine": {"node": "lab"},
+        "plugin": {"version": "0"},
+        "items": [
+            {
+                "nodeid": f"{model}.json::{model}[x-{device}]",
+                "outcome": "passed",
+                "duration": 1.0,
+                "case": {"model": model, "identifier": "x", "framework": "generic"},
+                "device": {
+                    "kind": "android",
+                    "id": device + "-1",
+                    "name": device,
+                    "hash": "h",
+                    "abi": "arm64",
+                    "os": "14",
+                },
+                "metrics": [
+                    {
+                        "type": "NET",
+                        "metric": "latency",
+                        "unit": "ms",
+                        "values": list(values),
+                        "num_runs": len(values),
+                        "summary": {"p50": sorted(values)[len(values) // 2]},
+                        "info_string": "",
+                        "summary_source": "samples",
+                    }
+                ],
+            },
+            {"nodeid": "broken", "outcome": "error", "metrics": []},
+        ],
+    }
 
 
 def cli(capsys, *args):
@@ -50,7 +74,13 @@ def test_runs_are_appended_once_and_read_back_with_their_samples(tmp_path, capsy
     code, out, _ = cli(capsys, "history", "--db", str(db), "query", "--samples", "--csv", "-")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(row["run"], float(row["value"])) for row in rows] == [
-        ("r1", 1.5), ("r1", 2.25), ("r1", 3.0), ("r2", 1.0), ("r2", 2.0), ("r2", 3.0)]
+        ("r1", 1.5),
+        ("r1", 2.25),
+        ("r1", 3.0),
+        ("r2", 1.0),
+        ("r2", 2.0),
+        ("r2", 3.0),
+    ]
     with sqlite3.connect(db) as raw:  # the item without metrics is not stored
         assert raw.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 2
     original = a_run("r1", "2026-11-01T10:00:00+00:00", values=(1.5, 2.25, 3.0))["items"][0]
@@ -59,20 +89,22 @@ def test_runs_are_appended_once_and_read_back_with_their_samples(tmp_path, capsy
     assert stored == [original]  # read back as the run file had it
 
 
-@pytest.mark.parametrize(("option", "expected"), [
-    (["--model", "mobile*"], ["r2"]),
-    (["--device", "pixel"], ["r1", "r3"]),
-    (["--since", "2026-11-02"], ["r2", "r3"]),
-    (["--until", "2026-11-02"], ["r1", "r2"]),  # the whole day
-    (["--commit", "def"], ["r3"]),
-    (["--metric", "NET latency"], ["r1", "r2", "r3"]),
-    (["--metric", "energy"], []),
-])
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (["--model", "mobile*"], ["r2"]),
+        (["--device", "pixel"], ["r1", "r3"]),
+        (["--since", "2026-11-02"], ["r2", "r3"]),
+        (["--until", "2026-11-02"], ["r1", "r2"]),  # the whole day
+        (["--commit", "def"], ["r3"]),
+        (["--metric", "NET latency"], ["r1", "r2", "r3"]),
+        (["--metric", "energy"], []),
+    ],
+)
 def test_query_filters(tmp_path, capsys, option, expected):
     db = tmp_path / "h.sqlite"
     history.append(db, a_run("r1", "2026-11-01T10:00:00+00:00"))
-    history.append(db, a_run("r2", "2026-11-02T23:59:00+00:00", model="mobilenet",
-                             device="iphone"))
+    history.append(db, a_run("r2", "2026-11-02T23:59:00+00:00", model="mobilenet", device="iphone"))
     history.append(db, a_run("r3", "2026-11-03T08:00:00+00:00", commit="def456"))
     code, out, _ = cli(capsys, "history", "--db", str(db), "query", "--csv", "-", *option)
     assert code == 0
@@ -83,15 +115,18 @@ def test_a_stored_run_becomes_an_html_report_with_its_trends(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     db = tmp_path / "h.sqlite"
     for day in range(1, 4):
-        history.append(db, a_run(f"r{day}", f"2026-11-0{day}T10:00:00+00:00",
-                                 values=(day, day + 0.5, day + 1.0)))
+        history.append(
+            db,
+            a_run(f"r{day}", f"2026-11-0{day}T10:00:00+00:00", values=(day, day + 0.5, day + 1.0)),
+        )
     code, out, _ = cli(capsys, "history", "--db", str(db), "report", str(tmp_path / "a.html"))
     assert code == 0 and "(run r3 of 2026-11-03T10:00:00+00:00)" in out
     page = (tmp_path / "a.html").read_text()
-    assert "<h2>Trends" in page and '<td>3.50</td>' in page  # r3's p50
-    code, _, _ = cli(capsys, "history", "--db", str(db), "report", str(tmp_path / "b.html"),
-                     "--run", "r1")
-    assert code == 0 and '<td>1.50</td>' in (tmp_path / "b.html").read_text()
+    assert "<h2>Trends" in page and "<td>3.50</td>" in page  # r3's p50
+    code, _, _ = cli(
+        capsys, "history", "--db", str(db), "report", str(tmp_path / "b.html"), "--run", "r1"
+    )
+    assert code == 0 and "<td>1.50</td>" in (tmp_path / "b.html").read_text()
     code, _, err = cli(capsys, "history", "--db", str(db), "report", "c.html", "--run", "r")
     assert code == 1 and "3 runs in the history store with an id starting 'r'" in err
 
@@ -104,8 +139,15 @@ def test_a_missing_database_is_an_error_that_says_where(tmp_path, capsys):
 
 def observer_project(pytester, items=2):
     write_program(pytester.path / "prog.py")
-    tests = [{"identifier": f"t{i}", "metric": "delay", "iter": 3,
-              "commands": ["{files.program} --iter {iter}"]} for i in range(items)]
+    tests = [
+        {
+            "identifier": f"t{i}",
+            "metric": "delay",
+            "iter": 3,
+            "commands": ["{files.program} --iter {iter}"],
+        }
+        for i in range(items)
+    ]
     write_json(pytester.path / "demo.json", generic_spec("demo", tests=tests))
 
 
@@ -116,8 +158,9 @@ def test_pytest_appends_each_run_and_import_skips_runs_already_there(pytester, c
         result.assert_outcomes(passed=2)
     db = pytester.path / ".aibench" / "history.sqlite"
     result.stdout.fnmatch_lines([f"aibench: history: run * added to {db}"])
-    code, out, _ = cli(capsys, "history", "--db", str(db), "query", "--csv", "-",
-                       "--metric", "NET latency")
+    code, out, _ = cli(
+        capsys, "history", "--db", str(db), "query", "--csv", "-", "--metric", "NET latency"
+    )
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 4 and {row["p50"] for row in rows} == {"11.0"}
     code, out, _ = cli(capsys, "history", "--db", str(db), "import", "run.json")
@@ -128,11 +171,13 @@ def test_pytest_appends_each_run_and_import_skips_runs_already_there(pytester, c
 def test_history_off_and_a_store_that_cannot_be_written(pytester):
     observer_project(pytester, items=1)
     pytester.runpytest("--aibench-spec=demo.json", "--aibench-history=off").assert_outcomes(
-        passed=1)
+        passed=1
+    )
     assert not (pytester.path / ".aibench").exists()
     (pytester.path / "taken").mkdir()  # a folder where the database should be
-    result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-history=taken",
-                                "--aibench-json=run.json")
+    result = pytester.runpytest(
+        "--aibench-spec=demo.json", "--aibench-history=taken", "--aibench-json=run.json"
+    )
     result.assert_outcomes(passed=1)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["aibench: the run was not added to the history store taken: *"])
@@ -142,15 +187,30 @@ def test_history_off_and_a_store_that_cannot_be_written(pytester):
 def test_two_concurrent_xdist_runs_append_without_losing_a_record(pytester):
     pytest.importorskip("xdist")
     observer_project(pytester, items=6)
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2",
-               "--aibench-spec=demo.json", "--aibench-history=shared.sqlite"]
-    runs = [subprocess.Popen(command, cwd=pytester.path, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "--aibench-spec=demo.json",
+        "--aibench-history=shared.sqlite",
+    ]
+    runs = [
+        subprocess.Popen(
+            command, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     with sqlite3.connect(pytester.path / "shared.sqlite") as db:
-        counts = [db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-                  for table in ("runs", "items", "metrics", "samples")]
+        counts = [
+            db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("runs", "items", "metrics", "samples")
+        ]
     # 2 runs x 6 items x (NET + conv1 latency); 3 + 1 samples per item
     assert counts == [2, 12, 24, 48]
 

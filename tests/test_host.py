@@ -25,10 +25,13 @@ def test_info_names_the_platform_and_host(host):
 
 def test_run_passes_env_and_cwd_and_reports_exit_code(host, tmp_path):
     workdir = host.new_workdir()
-    script = ("import os,sys; print(os.environ['X'], os.getcwd()); "
-              "print('e', file=sys.stderr); sys.exit(3)")
-    result = host.run([sys.executable, "-c", script], env={**os.environ, "X": "42"},
-                      cwd=workdir, timeout=30)
+    script = (
+        "import os,sys; print(os.environ['X'], os.getcwd()); "
+        "print('e', file=sys.stderr); sys.exit(3)"
+    )
+    result = host.run(
+        [sys.executable, "-c", script], env={**os.environ, "X": "42"}, cwd=workdir, timeout=30
+    )
     assert result.returncode == 3
     assert result.stdout.split() == ["42", workdir.rstrip("/")]
     assert result.stderr.strip() == "e"
@@ -43,8 +46,9 @@ def test_timeout_kills_the_whole_process_group(host, tmp_path):
         f"open({str(marker)!r},'w').write(str(p.pid)); time.sleep(60)"
     )
     started = time.monotonic()
-    result = host.run([sys.executable, "-c", script], env=dict(os.environ), cwd=str(tmp_path),
-                      timeout=1.0)
+    result = host.run(
+        [sys.executable, "-c", script], env=dict(os.environ), cwd=str(tmp_path), timeout=1.0
+    )
     assert result.timed_out
     assert time.monotonic() - started < 30
     child = int(marker.read_text())

@@ -41,18 +41,27 @@ def files_under(folder: Path) -> set[str]:
 
 def strict_json(path: Path) -> object:
     """JSON as other tools read it: NaN and Infinity tokens refused."""
+
     def refuse(token: str) -> None:
         raise ValueError(f"{path} holds {token}")
+
     return json.loads(path.read_text(), parse_constant=refuse)
 
 
 # -- 1. names ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "safe"), [
-    ("../../x", "..-..-x"), ("/etc/passwd", "_etc-passwd"), ("feature/x", "feature-x"),
-    ("C:\\models", "C--models"), ("-rf", "_rf"), ("mobilenet v2", "mobilenet-v2"),
-])
+@pytest.mark.parametrize(
+    ("text", "safe"),
+    [
+        ("../../x", "..-..-x"),
+        ("/etc/passwd", "_etc-passwd"),
+        ("feature/x", "feature-x"),
+        ("C:\\models", "C--models"),
+        ("-rf", "_rf"),
+        ("mobilenet v2", "mobilenet-v2"),
+    ],
+)
 def test_spec_text_becomes_one_safe_path_component(text, safe):
     assert path_component(text, "name") == safe
 
@@ -73,12 +82,19 @@ def test_a_model_name_that_climbs_out_downloads_inside_the_cache(pytester, file_
     write_program(pytester.path / "work/prog.py")
     spec = generic_spec("../../escape", framework="generic")
     spec["model"]["format"] = "/tmp"
-    spec["model"]["files"]["weights"] = {"filename": "../../.bashrc",
-                                         "location": file_server.url("/w.bin")}
+    spec["model"]["files"]["weights"] = {
+        "filename": "../../.bashrc",
+        "location": file_server.url("/w.bin"),
+    }
     write_json(pytester.path / "work/demo.json", spec)
     before, around = files_under(pytester.path), set(pytester.path.parent.iterdir())
-    result = pytester.runpytest("--aibench-spec=work/demo.json", "--aibench-model-cache=cache",
-                                "--aibench-history=off", "-p", "no:cacheprovider")
+    result = pytester.runpytest(
+        "--aibench-spec=work/demo.json",
+        "--aibench-model-cache=cache",
+        "--aibench-history=off",
+        "-p",
+        "no:cacheprovider",
+    )
     result.assert_outcomes(passed=1)
     new = files_under(pytester.path) - before
     assert new and all(name.startswith(("cache", ".benchmarks")) for name in new), new
@@ -99,11 +115,16 @@ def test_an_identifier_that_names_no_folder_fails_its_spec_only(pytester, identi
     (reports / "earlier" / "data.txt").write_text("an earlier run")
     (pytester.path / "out" / "neighbour.txt").write_text("keep me")
     shutil.copy(pytester.path / "prog.py", pytester.path / "specs/prog.py")
-    result = pytester.runpytest("--aibench-spec=specs",
-                                f"--aibench-simple-local-reporter={reports}")
+    result = pytester.runpytest(
+        "--aibench-spec=specs", f"--aibench-simple-local-reporter={reports}"
+    )
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines([f"*bad.json: tests[[]0[]].identifier: identifier '{identifier}'"
-                                 " cannot name a file or folder*"])
+    result.stdout.fnmatch_lines(
+        [
+            f"*bad.json: tests[[]0[]].identifier: identifier '{identifier}'"
+            " cannot name a file or folder*"
+        ]
+    )
     assert (pytester.path / "out" / "neighbour.txt").read_text() == "keep me"
     assert (reports / "earlier" / "data.txt").read_text() == "an earlier run"
     assert (reports / "0" / "data.txt").is_file()
@@ -116,8 +137,9 @@ def test_the_simple_local_reporter_replaces_data_but_keeps_the_rest_of_a_folder(
     (reports / "0").mkdir(parents=True)
     (reports / "0" / "notes.txt").write_text("mine")
     (reports / "0" / "data.txt").write_text("old")
-    pytester.runpytest("--aibench-spec=demo.json", f"--aibench-simple-local-reporter={reports}"
-                       ).assert_outcomes(passed=1)
+    pytester.runpytest(
+        "--aibench-spec=demo.json", f"--aibench-simple-local-reporter={reports}"
+    ).assert_outcomes(passed=1)
     assert (reports / "0" / "notes.txt").read_text() == "mine"
     assert "NET latency" in (reports / "0" / "data.txt").read_text()
 
@@ -127,8 +149,9 @@ def test_simple_local_files_of_one_run_never_overwrite_each_other(pytester):
     for name in ("first", "second"):  # both identifiers are {ID} = 0, on the same device
         write_json(pytester.path / f"specs/{name}.json", generic_spec(name))
     reports = pytester.path / "reports"
-    pytester.runpytest("--aibench-spec=specs", f"--aibench-simple-local-reporter={reports}"
-                       ).assert_outcomes(passed=2)
+    pytester.runpytest(
+        "--aibench-spec=specs", f"--aibench-simple-local-reporter={reports}"
+    ).assert_outcomes(passed=2)
     folders = sorted(path.parent.name for path in reports.glob("*/data.txt"))
     assert len(folders) == 2 and folders[0].endswith("-first") and folders[1].endswith("-second")
 
@@ -138,13 +161,20 @@ def test_simple_local_files_of_one_run_never_overwrite_each_other(pytester):
 
 def test_a_nan_sample_fails_its_item_and_every_output_is_still_written(pytester):
     write_program(pytester.path / "prog.py", NAN_PROGRAM)
-    tests = [{"identifier": "nan", "metric": "delay", "commands": ["{files.program} 1,nan,3"]},
-             {"identifier": "inf", "metric": "delay", "commands": ["{files.program} 1,inf,-inf"]},
-             {"identifier": "fine", "metric": "delay", "commands": ["{files.program} 1,2,3"]}]
+    tests = [
+        {"identifier": "nan", "metric": "delay", "commands": ["{files.program} 1,nan,3"]},
+        {"identifier": "inf", "metric": "delay", "commands": ["{files.program} 1,inf,-inf"]},
+        {"identifier": "fine", "metric": "delay", "commands": ["{files.program} 1,2,3"]},
+    ]
     write_json(pytester.path / "demo.json", generic_spec("demo", tests=tests))
     html = ("--aibench-html=report.html",) if importlib.util.find_spec("matplotlib") else ()
-    result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json",
-                                "--aibench-save=night", "--aibench-benchmark-json=pb.json", *html)
+    result = pytester.runpytest(
+        "--aibench-spec=demo.json",
+        "--aibench-json=run.json",
+        "--aibench-save=night",
+        "--aibench-benchmark-json=pb.json",
+        *html,
+    )
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*not finite*NET latency: 1 nan*"])
     run = strict_json(pytester.path / "run.json")
@@ -189,8 +219,9 @@ def deep(levels: int) -> object:
 
 def test_nesting_deeper_than_python_reads_fails_its_own_collection_only(pytester):
     write_program(pytester.path / "specs/prog.py")
-    text = json.dumps(generic_spec("bad")).replace('"metric"', '"x": ' + "[" * 100_000
-                                                  + "]" * 100_000 + ', "metric"', 1)
+    text = json.dumps(generic_spec("bad")).replace(
+        '"metric"', '"x": ' + "[" * 100_000 + "]" * 100_000 + ', "metric"', 1
+    )
     (pytester.path / "specs/bad.json").write_text(text)
     write_json(pytester.path / "specs/good.json", generic_spec("good"))
     result = pytester.runpytest("--aibench-spec=specs")
@@ -198,17 +229,22 @@ def test_nesting_deeper_than_python_reads_fails_its_own_collection_only(pytester
     result.assert_outcomes(passed=1, errors=1)
 
 
-@pytest.mark.parametrize(("bad", "message"), [
-    (lambda s: s["tests"][0].update(extra=deep(200)), "*nested more than 64 levels deep*"),
-    (lambda s: s["tests"][0].update(statistics=["p100.5"]), "*statistics[[]0[]]*p100.5*"),
-    (lambda s: s["tests"][0].update(warmup=1e9), "*warmup*1000000000*"),
-    (lambda s: s["tests"][0].update(iter=10**9), "*iter*"),
-    (lambda s: s["tests"][0].update(platform_args={"sleep_before_run": 1e9}),
-     "*sleep_before_run*"),
-    (lambda s: s["tests"][0].update(inputs={"x": {"shapes": [[1, 0, 3]]}}), "*shapes*"),
-    (lambda s: s["tests"][0].update(tflite={"num_threads": 0}), "*num_threads*"),
-    (lambda s: s["tests"][0].update(env={"A=1; touch X; B": "1"}), "*env*"),
-])
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (lambda s: s["tests"][0].update(extra=deep(200)), "*nested more than 64 levels deep*"),
+        (lambda s: s["tests"][0].update(statistics=["p100.5"]), "*statistics[[]0[]]*p100.5*"),
+        (lambda s: s["tests"][0].update(warmup=1e9), "*warmup*1000000000*"),
+        (lambda s: s["tests"][0].update(iter=10**9), "*iter*"),
+        (
+            lambda s: s["tests"][0].update(platform_args={"sleep_before_run": 1e9}),
+            "*sleep_before_run*",
+        ),
+        (lambda s: s["tests"][0].update(inputs={"x": {"shapes": [[1, 0, 3]]}}), "*shapes*"),
+        (lambda s: s["tests"][0].update(tflite={"num_threads": 0}), "*num_threads*"),
+        (lambda s: s["tests"][0].update(env={"A=1; touch X; B": "1"}), "*env*"),
+    ],
+)
 def test_a_hostile_spec_fails_its_own_collection_only(pytester, bad, message):
     write_program(pytester.path / "specs/prog.py")
     spec = generic_spec("bad")
@@ -228,21 +264,25 @@ def test_a_metric_or_format_that_cannot_be_a_mark_still_runs(pytester, name):
     spec["model"]["format"] = name
     spec["tests"][0]["metric"] = name
     write_json(pytester.path / "demo.json", spec)
-    result = pytester.runpytest_subprocess("--aibench-spec=demo.json", "--strict-markers",
-                                           "-W", "error")
+    result = pytester.runpytest_subprocess(
+        "--aibench-spec=demo.json", "--strict-markers", "-W", "error"
+    )
     result.assert_outcomes(passed=1)
 
 
 def test_a_yaml_alias_bomb_is_refused_quickly(pytester):
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
-    lines += ["model: {name: m, format: generic}",
-              "tests: [{metric: delay, commands: ['{program}'], extra: *a8}]"]
+    lines += [
+        "model: {name: m, format: generic}",
+        "tests: [{metric: delay, commands: ['{program}'], extra: *a8}]",
+    ]
     (pytester.path / "bomb.yaml").write_text("\n".join(lines))
     write_program(pytester.path / "prog.py")
     write_json(pytester.path / "good.json", generic_spec("good"))
-    result = pytester.runpytest("--aibench-spec=bomb.yaml", "--aibench-spec=good.json",
-                                "--aibench-string-map", '{"x": "y"}')
+    result = pytester.runpytest(
+        "--aibench-spec=bomb.yaml", "--aibench-spec=good.json", "--aibench-string-map", '{"x": "y"}'
+    )
     result.stdout.fnmatch_lines(["*expands to more than 2,000,000 values*"])
     result.assert_outcomes(passed=1, errors=1)
 
@@ -252,8 +292,9 @@ def test_many_input_shapes_share_no_shape_lists():
     from pytest_aibench.spec.legacy import split_shapes
 
     shapes = [[1, 3, i + 1] for i in range(2000)]
-    cases = split_shapes({"metric": "delay", "inputs": {"x": {"shapes": shapes, "type": "f"}}},
-                         "s.json", "tests[0]")
+    cases = split_shapes(
+        {"metric": "delay", "inputs": {"x": {"shapes": shapes, "type": "f"}}}, "s.json", "tests[0]"
+    )
     assert [case["inputs"]["x"]["shapes"] for case in cases[:2]] == [[[1, 3, 1]], [[1, 3, 2]]]
     assert all(len(case["inputs"]["x"]["shapes"]) == 1 for case in cases)
     cases[0]["inputs"]["x"]["shapes"][0][0] = 99
@@ -265,9 +306,16 @@ def test_many_input_shapes_share_no_shape_lists():
 
 def test_the_timeout_covers_the_whole_case_including_its_sleep(pytester):
     write_program(pytester.path / "prog.py")
-    spec = generic_spec("demo", tests=[{"metric": "delay",
-                                        "platform_args": {"sleep_before_run": 60},
-                                        "commands": ["{files.program}"]}])
+    spec = generic_spec(
+        "demo",
+        tests=[
+            {
+                "metric": "delay",
+                "platform_args": {"sleep_before_run": 60},
+                "commands": ["{files.program}"],
+            }
+        ],
+    )
     write_json(pytester.path / "demo.json", spec)
     started = time.monotonic()
     result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-timeout=1")
@@ -315,17 +363,36 @@ def test_an_interrupted_run_keeps_earlier_results_and_leaves_no_process(pytester
     write_program(pytester.path / "hang.py", HANG)
     pids = pytester.path / "pid"
     write_program(pytester.path / "prog.py")
-    tests = [{"identifier": "quick", "metric": "delay", "iter": 3,
-              "commands": ["{files.program} --iter {iter}"]},
-             {"identifier": "stuck", "metric": "delay", "commands": [f"{{files.hang}} {pids}"]}]
+    tests = [
+        {
+            "identifier": "quick",
+            "metric": "delay",
+            "iter": 3,
+            "commands": ["{files.program} --iter {iter}"],
+        },
+        {"identifier": "stuck", "metric": "delay", "commands": [f"{{files.hang}} {pids}"]},
+    ]
     spec = generic_spec("demo", tests=tests)
     spec["model"]["files"]["hang"] = {"filename": "hang.py", "location": "hang.py"}
     write_json(pytester.path / "demo.json", spec)
     (pytester.path / "run.json").write_text('{"earlier": true}')
     process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--aibench-spec=demo.json",
-         "--aibench-json=run.json", "--aibench-save=nightly"], cwd=pytester.path,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--aibench-spec=demo.json",
+            "--aibench-json=run.json",
+            "--aibench-save=nightly",
+        ],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     program, child = int(wait_for(pids)), int(wait_for(Path(f"{pids}.child")))
     os.killpg(process.pid, how) if how != signal.SIGKILL else process.kill()
     output, _ = process.communicate(timeout=60)
@@ -345,12 +412,15 @@ def test_an_interrupted_run_keeps_earlier_results_and_leaves_no_process(pytester
 def test_a_program_whose_child_keeps_stdout_open_does_not_hold_the_run(tmp_path):
     from pytest_aibench.devices.processes import run_process
 
-    script = ("import os, sys, time\n"
-              "if os.fork() == 0:\n    os.setsid(); time.sleep(120)\n"
-              "print('done')\n")
+    script = (
+        "import os, sys, time\n"
+        "if os.fork() == 0:\n    os.setsid(); time.sleep(120)\n"
+        "print('done')\n"
+    )
     started = time.monotonic()
-    done = run_process([sys.executable, "-c", script], env=dict(os.environ), cwd=str(tmp_path),
-                       timeout=60)
+    done = run_process(
+        [sys.executable, "-c", script], env=dict(os.environ), cwd=str(tmp_path), timeout=60
+    )
     assert done.returncode == 0 and "done" in done.stdout and not done.timed_out
     assert time.monotonic() - started < 30  # it waited for the program, not the minute
 
@@ -361,10 +431,22 @@ def test_a_program_whose_child_keeps_stdout_open_does_not_hold_the_run(tmp_path)
 def test_concurrent_saves_under_one_name_keep_every_run_and_branch_names_compare(pytester):
     write_program(pytester.path / "prog.py")
     write_json(pytester.path / "demo.json", generic_spec("demo"))
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-            "--aibench-spec=demo.json", "--aibench-history=off"]
-    runs = [subprocess.Popen([*args, "--aibench-save=feature/x"], cwd=pytester.path,
-                             stdout=subprocess.DEVNULL) for _ in range(3)]
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--aibench-spec=demo.json",
+        "--aibench-history=off",
+    ]
+    runs = [
+        subprocess.Popen(
+            [*args, "--aibench-save=feature/x"], cwd=pytester.path, stdout=subprocess.DEVNULL
+        )
+        for _ in range(3)
+    ]
     assert [run.wait(timeout=120) for run in runs] == [0, 0, 0]
     saved = sorted((pytester.path / ".aibench").glob("*.json"))
     assert len(saved) == 3 and all(p.name.endswith("_feature-x.json") for p in saved)
@@ -387,9 +469,14 @@ def test_two_specs_with_one_file_name_but_two_sources_get_their_own_bytes(pytest
     cache = ModelCache(root=pytester.path / "cache")
     got = []
     for route in ("/a", "/b"):
-        spec = {"model": {"name": "m", "format": "onnx", "files": {
-            "model": {"filename": "m.onnx", "location": file_server.url(route)}}},
-            "tests": [{"metric": "delay"}]}
+        spec = {
+            "model": {
+                "name": "m",
+                "format": "onnx",
+                "files": {"model": {"filename": "m.onnx", "location": file_server.url(route)}},
+            },
+            "tests": [{"metric": "delay"}],
+        }
         case = load_cases(write_json(pytester.path / f"{route[1:]}.json", spec))[0]
         got.append(cache.fetch(case.model_files[0], case).read_bytes())
     assert got == [b"first", b"second"]
@@ -402,15 +489,24 @@ def test_two_specs_with_one_file_name_but_two_sources_get_their_own_bytes(pytest
 def test_programs_do_not_see_the_access_token_and_debug_logs_mask_it(pytester, monkeypatch):
     monkeypatch.setenv("AIBENCH_REMOTE_ACCESS_TOKEN", "s3cret-env")
     seen = pytester.path / "seen.txt"
-    write_program(pytester.path / "prog.py", (
-        "#!/usr/bin/env python3\nimport json, os\n"
-        f"open({str(seen)!r}, 'w').write(os.environ.get('AIBENCH_REMOTE_ACCESS_TOKEN', 'absent'))\n"
-        "print('AIBENCH ' + json.dumps({'type': 'NET', 'metric': 'latency', 'unit': 'ms', "
-        "'value': 1}))\n"))
+    write_program(
+        pytester.path / "prog.py",
+        (
+            "#!/usr/bin/env python3\nimport json, os\n"
+            f"open({str(seen)!r}, 'w').write("
+            "os.environ.get('AIBENCH_REMOTE_ACCESS_TOKEN', 'absent'))\n"
+            "print('AIBENCH ' + json.dumps({'type': 'NET', 'metric': 'latency', 'unit': 'ms', "
+            "'value': 1}))\n"
+        ),
+    )
     write_json(pytester.path / "demo.json", generic_spec("demo"))
     result = pytester.runpytest_subprocess(
-        "--aibench-spec=demo.json", "--aibench-json=run.json", "--debug=debug.log",
-        "--aibench-remote-access-token", "s3cret-flag")
+        "--aibench-spec=demo.json",
+        "--aibench-json=run.json",
+        "--debug=debug.log",
+        "--aibench-remote-access-token",
+        "s3cret-flag",
+    )
     result.assert_outcomes(passed=1)
     assert seen.read_text() == "absent"
     log = (pytester.path / "debug.log").read_text()
@@ -434,10 +530,12 @@ def test_an_https_to_http_redirect_is_refused():
 
 
 def test_device_shell_commands_quote_values_and_refuse_odd_names():
-    line = shell_command(["prog", "a b", "$(x)"], env={"MODE": "x; rm -rf /"}, cwd="/d i r",
-                         timeout=5)
-    assert line == ("mkdir -p '/d i r' && cd '/d i r' && MODE='x; rm -rf /' "
-                    "timeout -k 2 5 prog 'a b' '$(x)'")
+    line = shell_command(
+        ["prog", "a b", "$(x)"], env={"MODE": "x; rm -rf /"}, cwd="/d i r", timeout=5
+    )
+    assert line == (
+        "mkdir -p '/d i r' && cd '/d i r' && MODE='x; rm -rf /' timeout -k 2 5 prog 'a b' '$(x)'"
+    )
     with pytest.raises(DeviceError, match="not a plain name"):
         shell_command(["prog"], env={"A=1; touch X; B": "1"}, cwd="/d", timeout=5)
 
@@ -449,21 +547,34 @@ BOARD = DeviceInfo("ssh", "board", "b", "ssh://b", "x", "y")
 
 
 def test_a_waiting_run_says_who_holds_the_device_and_gives_up_after_its_timeout(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import time; from pathlib import Path\n"
-        "from pytest_aibench.devices.base import DeviceInfo\n"
-        "from pytest_aibench.devices.lease import lease\n"
-        "info = DeviceInfo('ssh', 'board', 'b', 'ssh://b', 'x', 'y')\n"
-        f"with lease(info, Path({str(tmp_path)!r})):\n"
-        "    print('held', flush=True); time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import time; from pathlib import Path\n"
+                "from pytest_aibench.devices.base import DeviceInfo\n"
+                "from pytest_aibench.devices.lease import lease\n"
+                "info = DeviceInfo('ssh', 'board', 'b', 'ssh://b', 'x', 'y')\n"
+                f"with lease(info, Path({str(tmp_path)!r})):\n"
+                "    print('held', flush=True); time.sleep(60)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         said: list[str] = []
-        with pytest.raises(DeviceError, match="no device was free within"), \
-                lease_any([BOARD], tmp_path, timeout=0.5, notify=said.append):
+        with (
+            pytest.raises(DeviceError, match="no device was free within"),
+            lease_any([BOARD], tmp_path, timeout=0.5, notify=said.append),
+        ):
             pass
-        assert said == [f"aibench: waiting for board, held by pid {holder.pid} since "
-                        f"{said[0].rsplit('since ', 1)[1]}"]
+        assert said == [
+            f"aibench: waiting for board, held by pid {holder.pid} since "
+            f"{said[0].rsplit('since ', 1)[1]}"
+        ]
     finally:
         holder.kill()
         holder.wait()
@@ -471,17 +582,28 @@ def test_a_waiting_run_says_who_holds_the_device_and_gives_up_after_its_timeout(
 
 def as_nobody(code: str) -> list[str]:
     """A Python command, run as the user nobody, with a lease helper in scope."""
-    prelude = ("import sys; sys.path[:0] = " + repr(sys.path) + "\n"
-               "from pathlib import Path\n"
-               "from pytest_aibench.devices.base import DeviceInfo\n"
-               "from pytest_aibench.devices.lease import lease\n"
-               "info = DeviceInfo('ssh', 'board', 'b', 'ssh://b', 'x', 'y')\n")
-    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
-            "-c", prelude + code]
+    prelude = (
+        "import sys; sys.path[:0] = " + repr(sys.path) + "\n"
+        "from pathlib import Path\n"
+        "from pytest_aibench.devices.base import DeviceInfo\n"
+        "from pytest_aibench.devices.lease import lease\n"
+        "info = DeviceInfo('ssh', 'board', 'b', 'ssh://b', 'x', 'y')\n"
+    )
+    return [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        sys.executable,
+        "-c",
+        prelude + code,
+    ]
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                    reason="needs root and setpriv to run as a second user")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root and setpriv to run as a second user",
+)
 def test_a_second_user_shares_the_lease_folder():
     outside = Path(tempfile.mkdtemp(prefix="aibench-leases-"))  # a place the other user reaches
     outside.chmod(0o755)
@@ -489,29 +611,39 @@ def test_a_second_user_shares_the_lease_folder():
     with lease(BOARD, folder):  # the first user makes the folder and a lock file
         pass
     try:
-        done = subprocess.run(as_nobody(f"with lease(info, Path({str(folder)!r})):\n"
-                                        "    print('leased')\n"),
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            as_nobody(f"with lease(info, Path({str(folder)!r})):\n    print('leased')\n"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.stdout.strip() == "leased", done.stderr
         assert oct(folder.stat().st_mode & 0o7777) == "0o1777"
     finally:
         shutil.rmtree(outside)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                    reason="needs root and setpriv to run as a second user")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root and setpriv to run as a second user",
+)
 def test_a_lease_folder_another_user_cannot_write_is_a_clear_error():
     outside = Path(tempfile.mkdtemp(prefix="aibench-leases-"))
     outside.chmod(0o755)
     folder = outside / "leases"
     folder.mkdir(mode=0o755)  # as an older version made it: the first user's alone
     try:
-        done = subprocess.run(as_nobody(
-            "from pytest_aibench.errors import DeviceError\n"
-            "try:\n"
-            f"    with lease(info, Path({str(folder)!r})):\n        print('leased')\n"
-            "except DeviceError as exc:\n    print(exc)\n"), capture_output=True, text=True,
-            timeout=60)
+        done = subprocess.run(
+            as_nobody(
+                "from pytest_aibench.errors import DeviceError\n"
+                "try:\n"
+                f"    with lease(info, Path({str(folder)!r})):\n        print('leased')\n"
+                "except DeviceError as exc:\n    print(exc)\n"
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert "is not writable by you" in done.stdout and "chmod 1777" in done.stdout, done
     finally:
         shutil.rmtree(outside)
@@ -522,11 +654,20 @@ def test_a_lease_folder_another_user_cannot_write_is_a_clear_error():
 
 def test_last_failed_reruns_only_the_failed_spec_item(pytester):
     write_program(pytester.path / "prog.py")
-    tests = [{"identifier": "ok", "metric": "delay", "iter": 3,
-              "commands": ["{files.program} --iter {iter}"]},
-             {"identifier": "broken", "metric": "delay",
-              "platform_args": {"env": {"EXIT_CODE": "3"}},
-              "commands": ["{files.program}"]}]
+    tests = [
+        {
+            "identifier": "ok",
+            "metric": "delay",
+            "iter": 3,
+            "commands": ["{files.program} --iter {iter}"],
+        },
+        {
+            "identifier": "broken",
+            "metric": "delay",
+            "platform_args": {"env": {"EXIT_CODE": "3"}},
+            "commands": ["{files.program}"],
+        },
+    ]
     write_json(pytester.path / "demo.json", generic_spec("demo", tests=tests))
     pytester.runpytest("--aibench-spec=demo.json").assert_outcomes(passed=1, failed=1)
     again = pytester.runpytest("--aibench-spec=demo.json", "--lf")
@@ -537,8 +678,10 @@ def test_last_failed_reruns_only_the_failed_spec_item(pytester):
 def test_markers_lists_the_plugins_marks_and_not_aibench_deselects_fixture_tests(pytester):
     markers = pytester.runpytest("--markers")
     markers.stdout.fnmatch_lines(["@pytest.mark.aibench(*", "@pytest.mark.onnx:*"])
-    pytester.makepyfile(test_fixture="def test_timed(aibench):\n    aibench(sum, [1, 2])\n"
-                                     "def test_plain():\n    pass\n")
+    pytester.makepyfile(
+        test_fixture="def test_timed(aibench):\n    aibench(sum, [1, 2])\n"
+        "def test_plain():\n    pass\n"
+    )
     result = pytester.runpytest("-m", "not aibench")
     result.assert_outcomes(passed=1, deselected=1)
 
@@ -550,10 +693,13 @@ def test_an_ini_flag_that_is_no_boolean_is_a_usage_error(pytester):
     result.stderr.fnmatch_lines(["*aibench_autosave: expected true or false*'nope'*"])
 
 
-@pytest.mark.parametrize(("option", "message"), [
-    ("--aibench-alpha=1.5", "*--aibench-alpha: expected a probability between 0 and 1*"),
-    ("--aibench-timeout=0", "*--aibench-timeout: expected a number of seconds > 0*"),
-])
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--aibench-alpha=1.5", "*--aibench-alpha: expected a probability between 0 and 1*"),
+        ("--aibench-timeout=0", "*--aibench-timeout: expected a number of seconds > 0*"),
+    ],
+)
 def test_out_of_range_options_are_usage_errors(pytester, option, message):
     result = pytester.runpytest(option)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -572,23 +718,32 @@ def test_a_failed_download_is_one_located_paragraph(pytester, file_server):
     result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-model-cache=cache")
     result.assert_outcomes(errors=1)
     url = file_server.url("/gone")
-    result.stdout.fnmatch_lines([f"*demo.json model.files.weights: download of {url} failed: "
-                                 "HTTP 404*Check that the URL*"])
+    result.stdout.fnmatch_lines(
+        [f"*demo.json model.files.weights: download of {url} failed: HTTP 404*Check that the URL*"]
+    )
     assert "Traceback" not in result.stdout.str() and "cache.py" not in result.stdout.str()
 
 
 def test_observer_rows_that_do_not_parse_are_counted_and_shown(pytester):
-    write_program(pytester.path / "prog.py", (
-        "#!/usr/bin/env python3\nimport json\n"
-        "print('AIBENCH ' + json.dumps({'type': 'NET', 'metric': 'latency', 'unit': 'ms', "
-        "'value': 1}))\n"
-        "print('AIBENCH {\"type\": \"NET\", \"value\": 2')\n"
-        "print('AIBENCH {broken')\n"))
+    write_program(
+        pytester.path / "prog.py",
+        (
+            "#!/usr/bin/env python3\nimport json\n"
+            "print('AIBENCH ' + json.dumps({'type': 'NET', 'metric': 'latency', 'unit': 'ms', "
+            "'value': 1}))\n"
+            'print(\'AIBENCH {"type": "NET", "value": 2\')\n'
+            "print('AIBENCH {broken')\n"
+        ),
+    )
     write_json(pytester.path / "demo.json", generic_spec("demo"))
     result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["aibench: demo.json::demo[[]0-host[]]: 2 observer row(s) could "
-                                 "not be parsed and were left out, e.g. *"])
+    result.stdout.fnmatch_lines(
+        [
+            "aibench: demo.json::demo[[]0-host[]]: 2 observer row(s) could "
+            "not be parsed and were left out, e.g. *"
+        ]
+    )
     extra = json.loads((pytester.path / "run.json").read_text())["items"][0]["extra"]
     assert extra["unparsed_rows"]["count"] == 2
 
@@ -604,23 +759,47 @@ def test_an_input_file_that_names_no_model_input_is_an_error(pytester):
 
     (pytester.path / "mlp.onnx").write_bytes(make_mlp.onnx_bytes())
     np.save(pytester.path / "x.npy", make_mlp.golden_arrays()["x"])
-    write_json(pytester.path / "mlp.json", {
-        "model": {"name": "mlp", "format": "onnx",
-                  "files": {"model": {"filename": "mlp.onnx", "location": "mlp.onnx"}}},
-        "tests": [{"identifier": "typo", "metric": "delay", "iter": 3,
-                   "input_files": {"X_typo": {"filename": "x.npy", "location": "x.npy"}}}]})
+    write_json(
+        pytester.path / "mlp.json",
+        {
+            "model": {
+                "name": "mlp",
+                "format": "onnx",
+                "files": {"model": {"filename": "mlp.onnx", "location": "mlp.onnx"}},
+            },
+            "tests": [
+                {
+                    "identifier": "typo",
+                    "metric": "delay",
+                    "iter": 3,
+                    "input_files": {"X_typo": {"filename": "x.npy", "location": "x.npy"}},
+                }
+            ],
+        },
+    )
     result = pytester.runpytest("--aibench-spec=mlp.json")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*tests[[]0[]].input_files.X_typo: the model has no input "
-                                 "'X_typo'; its inputs are [[]'x'[]]*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*tests[[]0[]].input_files.X_typo: the model has no input "
+            "'X_typo'; its inputs are [[]'x'[]]*"
+        ]
+    )
 
 
 def test_litert_in_process_skips_under_the_cuda_backend(pytester):
     pytest.importorskip("ai_edge_litert")
-    write_json(pytester.path / "t.json", {
-        "model": {"name": "m", "format": "tflite",
-                  "files": {"graph": {"filename": "m.tflite", "location": "m.tflite"}}},
-        "tests": [{"identifier": "g", "metric": "delay"}]})
+    write_json(
+        pytester.path / "t.json",
+        {
+            "model": {
+                "name": "m",
+                "format": "tflite",
+                "files": {"graph": {"filename": "m.tflite", "location": "m.tflite"}},
+            },
+            "tests": [{"identifier": "g", "metric": "delay"}],
+        },
+    )
     (pytester.path / "m.tflite").write_bytes(b"not read: the backend is refused first")
     result = pytester.runpytest("--aibench-spec=t.json", "--aibench-backend=cuda", "-rs")
     result.assert_outcomes(skipped=1)
@@ -646,8 +825,15 @@ def test_a_case_whose_inputs_changed_under_the_same_node_id_is_reported_not_judg
     write_program(pytester.path / "prog.py")
 
     def run(shape: list[int], *args: str) -> pytest.RunResult:
-        tests = [{"identifier": "{ID}", "metric": "delay", "iter": 3,
-                  "inputs": {"x": {"shapes": [shape]}}, "commands": ["{files.program}"]}]
+        tests = [
+            {
+                "identifier": "{ID}",
+                "metric": "delay",
+                "iter": 3,
+                "inputs": {"x": {"shapes": [shape]}},
+                "commands": ["{files.program}"],
+            }
+        ]
         write_json(pytester.path / "demo.json", generic_spec("demo", tests=tests))
         return pytester.runpytest("--aibench-spec=demo.json", *args)
 
@@ -657,15 +843,20 @@ def test_a_case_whose_inputs_changed_under_the_same_node_id_is_reported_not_judg
     assert "inputs or model files changed" not in same.stdout.str()
     changed = run([4, 3, 64, 64], "--aibench-compare=base")
     changed.assert_outcomes(passed=1)
-    changed.stdout.fnmatch_lines(["aibench: 1 items whose inputs or model files changed "
-                                  "(reported, not judged): demo.json::demo[[]0-host[]]"])
+    changed.stdout.fnmatch_lines(
+        [
+            "aibench: 1 items whose inputs or model files changed "
+            "(reported, not judged): demo.json::demo[[]0-host[]]"
+        ]
+    )
 
 
 def test_tests_using_the_fixture_hold_the_host_lease_under_xdist(pytester):
     pytest.importorskip("xdist")
     spans = pytester.path / "spans"
     spans.mkdir()
-    pytester.makepyfile(test_timed=f"""
+    pytester.makepyfile(
+        test_timed=f"""
 import time, pytest
 from pathlib import Path
 
@@ -675,10 +866,11 @@ def test_timed(aibench, n):
     start = time.time()
     aibench(time.sleep, 0.1)
     Path({str(spans)!r}, str(n)).write_text(f"{{start}} {{time.time()}}")
-""")
-    pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider",
-                                  f"--aibench-lease-dir={pytester.path / 'leases'}"
-                                  ).assert_outcomes(passed=4)
+"""
+    )
+    pytester.runpytest_subprocess(
+        "-n", "2", "-p", "no:cacheprovider", f"--aibench-lease-dir={pytester.path / 'leases'}"
+    ).assert_outcomes(passed=4)
     intervals = sorted(tuple(map(float, p.read_text().split())) for p in spans.iterdir())
     assert len(intervals) == 4
     assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(intervals))

@@ -14,42 +14,102 @@ from .helpers import generic_spec, write_json, write_program
 from .report_demo import RUNS, build
 
 pytest.importorskip("matplotlib")
-needs_browser = pytest.mark.skipif(find_browser() is None and not os.environ.get("CI"),
-                                   reason="no Chromium here (CI installs Debian's chromium)")
+needs_browser = pytest.mark.skipif(
+    find_browser() is None and not os.environ.get("CI"),
+    reason="no Chromium here (CI installs Debian's chromium)",
+)
 
 
 def item(nodeid, values, **extra):
-    return {"nodeid": nodeid, "outcome": "passed",
-            "metrics": [{"type": "NET", "metric": "latency", "unit": "ms", "values": values,
-                         "num_runs": len(values), "summary": {"p50": sorted(values)[1]}}],
-            **extra}
+    return {
+        "nodeid": nodeid,
+        "outcome": "passed",
+        "metrics": [
+            {
+                "type": "NET",
+                "metric": "latency",
+                "unit": "ms",
+                "values": values,
+                "num_runs": len(values),
+                "summary": {"p50": sorted(values)[1]},
+            }
+        ],
+        **extra,
+    }
 
 
 def svgs(page):
-    return [base64.b64decode(data).decode() for data in
-            re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page)]
+    return [
+        base64.b64decode(data).decode()
+        for data in re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page)
+    ]
 
 
 def test_the_page_plots_distributions_verdicts_operators_energy_and_trends():
-    verdict = {"key": "NET latency", "status": "regressed", "method": "mann-whitney + bootstrap",
-               "statistic": "p50", "unit": "ms", "control": 10.0, "treatment": 12.0,
-               "low": 1.15, "high": 1.25, "p_value": 0.001, "n_control": 3, "n_treatment": 3,
-               "min_effect": 0.05, "ratio": 1.2}
-    ab = item("a.json::a[slow-host]", [11.5, 12.0, 12.5], comparison="ab", verdicts=[verdict],
-              extra={"ab": {"control": [{"type": "NET", "metric": "latency",
-                                         "values": [9.5, 10.0, 10.5]}]}},
-              operators=[{"name": "conv_7", "type": "Conv", "mean": 900.0, "share": 0.75}])
+    verdict = {
+        "key": "NET latency",
+        "status": "regressed",
+        "method": "mann-whitney + bootstrap",
+        "statistic": "p50",
+        "unit": "ms",
+        "control": 10.0,
+        "treatment": 12.0,
+        "low": 1.15,
+        "high": 1.25,
+        "p_value": 0.001,
+        "n_control": 3,
+        "n_treatment": 3,
+        "min_effect": 0.05,
+        "ratio": 1.2,
+    }
+    ab = item(
+        "a.json::a[slow-host]",
+        [11.5, 12.0, 12.5],
+        comparison="ab",
+        verdicts=[verdict],
+        extra={
+            "ab": {"control": [{"type": "NET", "metric": "latency", "values": [9.5, 10.0, 10.5]}]}
+        },
+        operators=[{"name": "conv_7", "type": "Conv", "mean": 900.0, "share": 0.75}],
+    )
     energy = item("b.json::b[e-host]", [1.0, 2.0, 3.0])
-    energy["metrics"].append({"type": "NET", "metric": "energy", "unit": "mJ",
-                              "values": [4.0, 5.0, 6.0], "num_runs": 3,
-                              "summary": {"p50": 5.0, "p10": 4.2, "p90": 5.8}})
-    run = {"id": "r2", "created": "2026-11-28T10:00:00+00:00", "commit": {"id": "0123456789abcdef"},
-           "machine": {"node": "lab"}, "items": [ab, energy]}
-    trend = [TrendPoint(f"2026-11-2{day}T10:00:00+00:00", f"c{day}", f"r{day}", 10.0 + day,
-                        9.0 + day, 11.0 + day) for day in range(3)]
+    energy["metrics"].append(
+        {
+            "type": "NET",
+            "metric": "energy",
+            "unit": "mJ",
+            "values": [4.0, 5.0, 6.0],
+            "num_runs": 3,
+            "summary": {"p50": 5.0, "p10": 4.2, "p90": 5.8},
+        }
+    )
+    run = {
+        "id": "r2",
+        "created": "2026-11-28T10:00:00+00:00",
+        "commit": {"id": "0123456789abcdef"},
+        "machine": {"node": "lab"},
+        "items": [ab, energy],
+    }
+    trend = [
+        TrendPoint(
+            f"2026-11-2{day}T10:00:00+00:00",
+            f"c{day}",
+            f"r{day}",
+            10.0 + day,
+            9.0 + day,
+            11.0 + day,
+        )
+        for day in range(3)
+    ]
     page = html_report.render(run, trends={"a.json::a[slow-host]": trend})
-    for heading in ("Summary", "Distributions", "Control vs treatment", "Top 10 operators",
-                    "Energy and power", "Trends"):
+    for heading in (
+        "Summary",
+        "Distributions",
+        "Control vs treatment",
+        "Top 10 operators",
+        "Energy and power",
+        "Trends",
+    ):
         assert f"<h2>{heading}" in page
     assert '<td class="text regressed">regressed</td>' in page
     assert "NET latency p50 regressed: 10 -&gt; 12 ms (+20.0%" in page
@@ -67,18 +127,26 @@ def test_the_page_plots_distributions_verdicts_operators_energy_and_trends():
 
 
 def test_a_run_without_history_or_control_leaves_those_sections_out():
-    page = html_report.render({"created": "2026-11-28T10:00:00+00:00", "commit": None,
-                               "machine": {}, "items": [item("x::y", [1.0, 2.0, 3.0])]})
+    page = html_report.render(
+        {
+            "created": "2026-11-28T10:00:00+00:00",
+            "commit": None,
+            "machine": {},
+            "items": [item("x::y", [1.0, 2.0, 3.0])],
+        }
+    )
     assert "<h2>Distributions" in page
     assert "Trends" not in page and "Control vs treatment" not in page
 
 
 def test_a_saved_control_run_is_plotted_beside_the_item():
-    treatment = item("m.json::m[t-host]", [2.0, 2.1, 2.2], comparison="compared",
-                     device={"kind": "host"})
+    treatment = item(
+        "m.json::m[t-host]", [2.0, 2.1, 2.2], comparison="compared", device={"kind": "host"}
+    )
     control = item("m.json::m[t-host]", [5.0, 5.5, 6.0], device={"kind": "host"})
-    page = html_report.render({"created": "2026-11-28T10:00:00+00:00", "items": [treatment]},
-                              control_items=[control])
+    page = html_report.render(
+        {"created": "2026-11-28T10:00:00+00:00", "items": [treatment]}, control_items=[control]
+    )
     distribution = next(svg for svg in svgs(page) if "m[t-host]" in svg)
     assert "control" in distribution and "treatment" in distribution
     assert "Grey: control, blue: treatment." in page
@@ -87,10 +155,10 @@ def test_a_saved_control_run_is_plotted_beside_the_item():
 def test_a_compare_run_plots_the_saved_control_beside_each_item(pytester):
     write_program(pytester.path / "prog.py")
     write_json(pytester.path / "demo.json", generic_spec("demo"))
-    pytester.runpytest("--aibench-spec=demo.json", "--aibench-save=base").assert_outcomes(
-        passed=1)
-    pytester.runpytest("--aibench-spec=demo.json", "--aibench-compare=base",
-                       "--aibench-html=report.html").assert_outcomes(passed=1)
+    pytester.runpytest("--aibench-spec=demo.json", "--aibench-save=base").assert_outcomes(passed=1)
+    pytester.runpytest(
+        "--aibench-spec=demo.json", "--aibench-compare=base", "--aibench-html=report.html"
+    ).assert_outcomes(passed=1)
     figures = svgs((pytester.path / "report.html").read_text())
     assert any("control" in svg and "treatment" in svg for svg in figures)
 
@@ -107,17 +175,22 @@ def test_the_report_opens_cleanly_in_headless_chromium(tmp_path):
     alts = [image["alt"] for image in check.images]
     assert "NET latency of specs/sizes.json::sizes[large-host]" in alts  # its distribution
     assert len([alt for alt in alts if alt.startswith("trend of ")]) == 6
-    trend_svg = next(svg for svg in svgs((tmp_path / "report.html").read_text())
-                     if "sizes[large-host]" in svg and "p50 (ms)" in svg)
+    trend_svg = next(
+        svg
+        for svg in svgs((tmp_path / "report.html").read_text())
+        if "sizes[large-host]" in svg and "p50 (ms)" in svg
+    )
     assert all(f"#{run} " in trend_svg for run in range(1, RUNS + 1))  # a point per run
 
 
 @needs_browser
 def test_the_browser_check_catches_errors_requests_and_broken_images(tmp_path):
     page = tmp_path / "bad.html"
-    page.write_text('<!DOCTYPE html><html><body><script>console.error("boom")</script>'
-                    '<img alt="remote" src="http://127.0.0.1:9/x.png">'
-                    '<script>undefined_function()</script></body></html>')
+    page.write_text(
+        '<!DOCTYPE html><html><body><script>console.error("boom")</script>'
+        '<img alt="remote" src="http://127.0.0.1:9/x.png">'
+        "<script>undefined_function()</script></body></html>"
+    )
     problems = check_page(page).problems
     assert "console: boom" in problems
     assert any(p.startswith("exception: Uncaught") for p in problems)

@@ -19,8 +19,10 @@ import make_mlp  # noqa: E402
 
 sys.path.pop(0)
 
-GOLDEN = {"input_files": {"x": {"filename": "x.npy", "location": "x.npy"}},
-          "golden_files": {"y": {"filename": "y.npy", "location": "y.npy"}}}
+GOLDEN = {
+    "input_files": {"x": {"filename": "x.npy", "location": "x.npy"}},
+    "golden_files": {"y": {"filename": "y.npy", "location": "y.npy"}},
+}
 
 
 def run_file(pytester) -> dict:
@@ -42,9 +44,14 @@ def write_golden(pytester, y_shift: float = 0.0) -> None:
 
 
 def spec(fmt: str, key: str, filename: str, *tests: dict) -> dict:
-    return {"model": {"name": "mlp", "format": fmt,
-                      "files": {key: {"filename": filename, "location": filename}}},
-            "tests": list(tests)}
+    return {
+        "model": {
+            "name": "mlp",
+            "format": fmt,
+            "files": {key: {"filename": filename, "location": filename}},
+        },
+        "tests": list(tests),
+    }
 
 
 def onnx_model(pytester) -> None:
@@ -56,15 +63,31 @@ def onnx_model(pytester) -> None:
 def test_onnxruntime_timings_operators_settings_and_golden(pytester):
     onnx_model(pytester)
     write_golden(pytester)
-    write_json(pytester.path / "mlp.json", spec(
-        "onnx", "model", "mlp.onnx",
-        {"identifier": "golden", "metric": "delay", "iter": 25, **GOLDEN},
-        {"identifier": "b{ID}", "metric": "delay", "warmup": 2, "iter": 25,
-         "inputs": {"x": {"shapes": [[1, 64], [8, 64]], "type": "float"}}},
-        {"identifier": "unfused", "metric": "delay", "iter": 10,
-         "onnxruntime": {"graph_optimization_level": "disable", "intra_op_num_threads": 1}}))
-    result = pytester.runpytest("--aibench-spec=mlp.json", "--aibench-json=run.json",
-                                "-m", "onnx and delay")
+    write_json(
+        pytester.path / "mlp.json",
+        spec(
+            "onnx",
+            "model",
+            "mlp.onnx",
+            {"identifier": "golden", "metric": "delay", "iter": 25, **GOLDEN},
+            {
+                "identifier": "b{ID}",
+                "metric": "delay",
+                "warmup": 2,
+                "iter": 25,
+                "inputs": {"x": {"shapes": [[1, 64], [8, 64]], "type": "float"}},
+            },
+            {
+                "identifier": "unfused",
+                "metric": "delay",
+                "iter": 10,
+                "onnxruntime": {"graph_optimization_level": "disable", "intra_op_num_threads": 1},
+            },
+        ),
+    )
+    result = pytester.runpytest(
+        "--aibench-spec=mlp.json", "--aibench-json=run.json", "-m", "onnx and delay"
+    )
     result.assert_outcomes(passed=4)
     items = items_by_id(pytester)
     assert items["b2"]["extra"]["inputs"] == {"x": {"shape": [8, 64], "type": "float32"}}
@@ -73,7 +96,10 @@ def test_onnxruntime_timings_operators_settings_and_golden(pytester):
     assert len(metrics_of(items["b1"])["NET latency"]["values"]) == 25
     unfused = {op["name"]: op for op in items["unfused"]["operators"]}
     assert {name: op["type"] for name, op in unfused.items()} == {
-        "matmul0": "MatMul", "add0": "Add", "relu0": "Relu"}
+        "matmul0": "MatMul",
+        "add0": "Add",
+        "relu0": "Relu",
+    }
     assert all(len(op["values"]) == 10 and 0 < op["share"] < 1 for op in unfused.values())
     assert [op["type"] for op in items["golden"]["operators"]] == ["FusedGemm"]
     errors = metrics_of(items["golden"])
@@ -85,14 +111,29 @@ def test_onnxruntime_timings_operators_settings_and_golden(pytester):
 def test_golden_mismatch_fails_with_output_index_and_values(pytester):
     onnx_model(pytester)
     write_golden(pytester, y_shift=0.5)
-    write_json(pytester.path / "mlp.json", spec(
-        "onnx", "model", "mlp.onnx",
-        {"identifier": "golden", "metric": "delay", "iter": 3, **GOLDEN,
-         "tolerance": {"atol": 1e-3, "rtol": 0}}))
+    write_json(
+        pytester.path / "mlp.json",
+        spec(
+            "onnx",
+            "model",
+            "mlp.onnx",
+            {
+                "identifier": "golden",
+                "metric": "delay",
+                "iter": 3,
+                **GOLDEN,
+                "tolerance": {"atol": 1e-3, "rtol": 0},
+            },
+        ),
+    )
     result = pytester.runpytest("--aibench-spec=mlp.json", "--aibench-json=run.json")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*output 'y' differs from its golden output beyond atol=0.001 "
-                                 "rtol=0: worst element [[]0, *[]] is *, golden *"])
+    result.stdout.fnmatch_lines(
+        [
+            "*output 'y' differs from its golden output beyond atol=0.001 "
+            "rtol=0: worst element [[]0, *[]] is *, golden *"
+        ]
+    )
     errors = metrics_of(run_file(pytester)["items"][0])
     assert errors["y max_abs_error"]["values"][0] == pytest.approx(0.5, abs=1e-5)
 
@@ -100,11 +141,16 @@ def test_golden_mismatch_fails_with_output_index_and_values(pytester):
 def test_error_tolerance_option_applies_where_the_spec_gives_none(pytester):
     onnx_model(pytester)
     write_golden(pytester, y_shift=0.01)
-    write_json(pytester.path / "mlp.json", spec(
-        "onnx", "model", "mlp.onnx", {"identifier": "g", "metric": "delay", "iter": 3, **GOLDEN}))
+    write_json(
+        pytester.path / "mlp.json",
+        spec(
+            "onnx", "model", "mlp.onnx", {"identifier": "g", "metric": "delay", "iter": 3, **GOLDEN}
+        ),
+    )
     pytester.runpytest("--aibench-spec=mlp.json").assert_outcomes(failed=1)
-    pytester.runpytest("--aibench-spec=mlp.json",
-                       "--aibench-error-tolerance=atol=0.02").assert_outcomes(passed=1)
+    pytester.runpytest(
+        "--aibench-spec=mlp.json", "--aibench-error-tolerance=atol=0.02"
+    ).assert_outcomes(passed=1)
 
 
 def test_corrupted_golden_and_unknown_operator_fail_clearly_and_the_run_goes_on(pytester):
@@ -114,28 +160,44 @@ def test_corrupted_golden_and_unknown_operator_fail_clearly_and_the_run_goes_on(
     (pytester.path / "bad.npy").write_bytes(b"\x93NUMPY\x01\x00 not an array")
     node = onnx.helper.make_node("NoSuchOp", ["x"], ["y"], name="mystery")
     graph = onnx.helper.make_graph(
-        [node], "odd", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
-        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+        [node],
+        "odd",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
     (pytester.path / "odd.onnx").write_bytes(model.SerializeToString())
     bad_golden = {**GOLDEN, "golden_files": {"y": {"filename": "bad.npy", "location": "bad.npy"}}}
-    write_json(pytester.path / "a.json", spec("onnx", "model", "mlp.onnx",
-               {"identifier": "corrupt", "metric": "delay", "iter": 3, **bad_golden},
-               {"identifier": "fine", "metric": "delay", "iter": 3, **GOLDEN}))
-    write_json(pytester.path / "b.json", spec("onnx", "model", "odd.onnx",
-               {"identifier": "odd", "metric": "delay", "iter": 3}))
+    write_json(
+        pytester.path / "a.json",
+        spec(
+            "onnx",
+            "model",
+            "mlp.onnx",
+            {"identifier": "corrupt", "metric": "delay", "iter": 3, **bad_golden},
+            {"identifier": "fine", "metric": "delay", "iter": 3, **GOLDEN},
+        ),
+    )
+    write_json(
+        pytester.path / "b.json",
+        spec("onnx", "model", "odd.onnx", {"identifier": "odd", "metric": "delay", "iter": 3}),
+    )
     result = pytester.runpytest("--aibench-spec=a.json", "--aibench-spec=b.json")
     result.assert_outcomes(passed=1, failed=2)
-    result.stdout.fnmatch_lines_random([
-        "*cannot read a tensor from */bad.npy*",
-        "*onnxruntime cannot load */odd.onnx: *NoSuchOp*",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "*cannot read a tensor from */bad.npy*",
+            "*onnxruntime cannot load */odd.onnx: *NoSuchOp*",
+        ]
+    )
 
 
 def test_missing_cuda_provider_skips_with_the_reason(pytester):
     onnx_model(pytester)
-    write_json(pytester.path / "mlp.json", spec(
-        "onnx", "model", "mlp.onnx", {"identifier": "g", "metric": "delay", "iter": 3}))
+    write_json(
+        pytester.path / "mlp.json",
+        spec("onnx", "model", "mlp.onnx", {"identifier": "g", "metric": "delay", "iter": 3}),
+    )
     result = pytester.runpytest("--aibench-spec=mlp.json", "--aibench-backend=cuda", "-rs")
     import onnxruntime
 
@@ -143,8 +205,9 @@ def test_missing_cuda_provider_skips_with_the_reason(pytester):
         result.assert_outcomes(passed=1)
     else:
         result.assert_outcomes(skipped=1)
-        result.stdout.fnmatch_lines(["*execution provider CUDAExecutionProvider is not in this "
-                                     "onnxruntime build*"])
+        result.stdout.fnmatch_lines(
+            ["*execution provider CUDAExecutionProvider is not in this onnxruntime build*"]
+        )
 
 
 def tflite_model(pytester, custom_op: str | None = None) -> None:
@@ -166,11 +229,22 @@ def tflite_model(pytester, custom_op: str | None = None) -> None:
 def test_litert_in_process_golden_threads_and_xnnpack(pytester):
     tflite_model(pytester)
     write_golden(pytester)
-    write_json(pytester.path / "mlp.json", spec(
-        "tflite", "graph", "mlp.tflite",
-        {"identifier": "golden", "metric": "delay", "iter": 20, **GOLDEN},
-        {"identifier": "b{ID}", "metric": "delay", "iter": 20, "tflite": {"num_threads": 1,
-         "xnnpack": False}, "inputs": {"x": {"shapes": [[4, 64]], "type": "float"}}}))
+    write_json(
+        pytester.path / "mlp.json",
+        spec(
+            "tflite",
+            "graph",
+            "mlp.tflite",
+            {"identifier": "golden", "metric": "delay", "iter": 20, **GOLDEN},
+            {
+                "identifier": "b{ID}",
+                "metric": "delay",
+                "iter": 20,
+                "tflite": {"num_threads": 1, "xnnpack": False},
+                "inputs": {"x": {"shapes": [[4, 64]], "type": "float"}},
+            },
+        ),
+    )
     result = pytester.runpytest("--aibench-spec=mlp.json", "--aibench-json=run.json")
     result.assert_outcomes(passed=2)
     items = items_by_id(pytester)
@@ -182,8 +256,10 @@ def test_litert_in_process_golden_threads_and_xnnpack(pytester):
 
 def test_litert_unknown_operator_fails_naming_the_model(pytester):
     tflite_model(pytester, custom_op="NoSuchCustomOp")
-    write_json(pytester.path / "mlp.json", spec(
-        "tflite", "graph", "mlp.tflite", {"identifier": "x", "metric": "delay", "iter": 2}))
+    write_json(
+        pytester.path / "mlp.json",
+        spec("tflite", "graph", "mlp.tflite", {"identifier": "x", "metric": "delay", "iter": 2}),
+    )
     result = pytester.runpytest("--aibench-spec=mlp.json")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*LiteRT cannot * */mlp.tflite: *NoSuchCustomOp*"])
@@ -197,14 +273,27 @@ def test_pytorch_in_process_operators_and_golden(pytester, filename, form):
     (pytester.path / filename).write_bytes((MODELS / "pytorch/mlp" / filename).read_bytes())
     write_golden(pytester)
     inputs = {"x": {"shapes": [[1, 64]], "type": "float"}}
-    write_json(pytester.path / "mlp.json", spec(
-        "pytorch", "model", filename,
-        {"identifier": "golden", "metric": "delay", "iter": 20, "inputs": inputs, **GOLDEN,
-         "pytorch": {"num_threads": 1}}))
+    write_json(
+        pytester.path / "mlp.json",
+        spec(
+            "pytorch",
+            "model",
+            filename,
+            {
+                "identifier": "golden",
+                "metric": "delay",
+                "iter": 20,
+                "inputs": inputs,
+                **GOLDEN,
+                "pytorch": {"num_threads": 1},
+            },
+        ),
+    )
     # In a subprocess: torch registers operator libraries once per process, and pytester's
     # in-process runs would import parts of it again.
-    result = pytester.runpytest_subprocess("--aibench-spec=mlp.json", "--aibench-json=run.json",
-                                           "-W", "error::DeprecationWarning")
+    result = pytester.runpytest_subprocess(
+        "--aibench-spec=mlp.json", "--aibench-json=run.json", "-W", "error::DeprecationWarning"
+    )
     result.assert_outcomes(passed=1)
     item = items_by_id(pytester)["golden"]
     assert item["extra"]["torch"]["format"] == form
@@ -216,8 +305,10 @@ def test_pytorch_in_process_operators_and_golden(pytester, filename, form):
 def test_pytorch_needs_declared_inputs(pytester):
     pytest.importorskip("torch")
     (pytester.path / "mlp.pt").write_bytes((MODELS / "pytorch/mlp/mlp.pt").read_bytes())
-    write_json(pytester.path / "mlp.json", spec(
-        "pytorch", "model", "mlp.pt", {"identifier": "x", "metric": "delay", "iter": 2}))
+    write_json(
+        pytester.path / "mlp.json",
+        spec("pytorch", "model", "mlp.pt", {"identifier": "x", "metric": "delay", "iter": 2}),
+    )
     result = pytester.runpytest("--aibench-spec=mlp.json")
     result.stdout.fnmatch_lines(["*does not declare its input shapes; give the test 'inputs'*"])
 
@@ -225,27 +316,51 @@ def test_pytorch_needs_declared_inputs(pytester):
 def test_repository_models_are_what_the_script_makes(tmp_path):
     for module in ("onnx", "ai_edge_litert", "torch"):
         pytest.importorskip(module)
-    done = subprocess.run([sys.executable, str(MODELS / "make_mlp.py"), "--out", str(tmp_path)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, str(MODELS / "make_mlp.py"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
-    for relative in ("onnx/mlp/mlp.onnx", "tflite/mlp/mlp.tflite", "pytorch/mlp/mlp.pt2",
-                     "golden/mlp/x.npy", "golden/mlp/y.npy"):
+    for relative in (
+        "onnx/mlp/mlp.onnx",
+        "tflite/mlp/mlp.tflite",
+        "pytorch/mlp/mlp.pt2",
+        "golden/mlp/x.npy",
+        "golden/mlp/y.npy",
+    ):
         assert (tmp_path / relative).read_bytes() == (MODELS / relative).read_bytes(), relative
-    specs = {"onnx/mlp/mlp.json": "onnx/mlp/mlp.onnx",
-             "tflite/mlp/mlp.json": "tflite/mlp/mlp.tflite",
-             "pytorch/mlp/mlp_export.json": "pytorch/mlp/mlp.pt2"}
+    specs = {
+        "onnx/mlp/mlp.json": "onnx/mlp/mlp.onnx",
+        "tflite/mlp/mlp.json": "tflite/mlp/mlp.tflite",
+        "pytorch/mlp/mlp_export.json": "pytorch/mlp/mlp.pt2",
+    }
     for spec_file, model in specs.items():
         files = json.loads((MODELS / spec_file).read_text())["model"]["files"]
         md5 = hashlib.md5((MODELS / model).read_bytes()).hexdigest()
         assert next(iter(files.values()))["md5"] == md5, spec_file
     # A TorchScript archive carries a random id: the committed one must compute what a fresh one
     # does, checked in a fresh process for the reason given above.
-    check = ("import sys, torch, numpy as np; x = torch.from_numpy(np.load(sys.argv[3]));"
-             "a, b = (torch.jit.load(p) for p in sys.argv[1:3]); assert torch.equal(a(x), b(x))")
-    done = subprocess.run([sys.executable, "-W", "ignore", "-c", check,
-                           str(MODELS / "pytorch/mlp/mlp.pt"), str(tmp_path / "pytorch/mlp/mlp.pt"),
-                           str(MODELS / "golden/mlp/x.npy")], capture_output=True, text=True,
-                          check=False)
+    check = (
+        "import sys, torch, numpy as np; x = torch.from_numpy(np.load(sys.argv[3]));"
+        "a, b = (torch.jit.load(p) for p in sys.argv[1:3]); assert torch.equal(a(x), b(x))"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "ignore",
+            "-c",
+            check,
+            str(MODELS / "pytorch/mlp/mlp.pt"),
+            str(tmp_path / "pytorch/mlp/mlp.pt"),
+            str(MODELS / "golden/mlp/x.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -257,16 +372,20 @@ def test_in_process_items_under_xdist_reach_the_run_file(pytester):
     (pytester.path / "mlp.pt").write_bytes((MODELS / "pytorch/mlp/mlp.pt").read_bytes())
     write_golden(pytester)
     inputs = {"x": {"shapes": [[1, 64]], "type": "float"}}
-    onnx_spec = spec("onnx", "model", "mlp.onnx",
-                     {"identifier": "o", "metric": "delay", "iter": 5})
-    torch_spec = spec("pytorch", "model", "mlp.pt",
-                      {"identifier": "t", "metric": "delay", "iter": 5, "inputs": inputs})
+    onnx_spec = spec("onnx", "model", "mlp.onnx", {"identifier": "o", "metric": "delay", "iter": 5})
+    torch_spec = spec(
+        "pytorch",
+        "model",
+        "mlp.pt",
+        {"identifier": "t", "metric": "delay", "iter": 5, "inputs": inputs},
+    )
     for name, data in (("onnx", onnx_spec), ("torch", torch_spec)):
         model = data["model"]["files"]["model"]
         model["location"] = "../" + model["location"]
         write_json(pytester.path / f"specs/{name}.json", data)
-    result = pytester.runpytest_subprocess("-n", "2", "--aibench-spec=specs",
-                                           "--aibench-json=run.json", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "--aibench-spec=specs", "--aibench-json=run.json", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=2)
     items = items_by_id(pytester)
     assert set(items) == {"o", "t"}

@@ -21,8 +21,12 @@ from .helpers import write_json
 pytest.importorskip("pymobiledevice3")
 
 UDID = "00008110-001A2B3C4D5E6F70"
-PHONE_VALUES = {"ProductType": "iPhone14,5", "ProductVersion": "17.4.1",
-                "CPUArchitecture": "arm64e", "DeviceName": "Lab iPhone"}
+PHONE_VALUES = {
+    "ProductType": "iPhone14,5",
+    "ProductVersion": "17.4.1",
+    "CPUArchitecture": "arm64e",
+    "DeviceName": "Lab iPhone",
+}
 
 APP = """
 import json, os, sys, time
@@ -56,21 +60,36 @@ class PhonePlugin:
         return self.apps
 
 
-def ios_spec(pytester, command: str = "{program} --model {files.model} --iter {iter}",
-             **test) -> None:
+def ios_spec(
+    pytester, command: str = "{program} --model {files.model} --iter {iter}", **test
+) -> None:
     usbmuxd.make_ipa(pytester.path / "Bench.ipa", "org.example.bench", APP)
     (pytester.path / "net.bin").write_bytes(b"\x00" * 1000)
-    write_json(pytester.path / "phone.json", {
-        "model": {"name": "net", "format": "generic",
-                  "files": {"model": {"filename": "net.bin", "location": "net.bin"}}},
-        "tests": [{"identifier": "t", "metric": "delay", "iter": 3, "commands": [command],
-                   **test}]})
+    write_json(
+        pytester.path / "phone.json",
+        {
+            "model": {
+                "name": "net",
+                "format": "generic",
+                "files": {"model": {"filename": "net.bin", "location": "net.bin"}},
+            },
+            "tests": [
+                {"identifier": "t", "metric": "delay", "iter": 3, "commands": [command], **test}
+            ],
+        },
+    )
 
 
 def run_on_phone(pytester, mux, plugin, *extra):
-    return pytester.runpytest("--aibench-spec=phone.json", "--aibench-devices=ios",
-                              f"--aibench-usbmux={mux}", "--aibench-program=Bench.ipa",
-                              "--aibench-json=run.json", *extra, plugins=[plugin])
+    return pytester.runpytest(
+        "--aibench-spec=phone.json",
+        "--aibench-devices=ios",
+        f"--aibench-usbmux={mux}",
+        "--aibench-program=Bench.ipa",
+        "--aibench-json=run.json",
+        *extra,
+        plugins=[plugin],
+    )
 
 
 def test_a_spec_runs_end_to_end_on_an_ios_device(pytester, mux, tmp_path):
@@ -79,16 +98,24 @@ def test_a_spec_runs_end_to_end_on_an_ios_device(pytester, mux, tmp_path):
     result = run_on_phone(pytester, mux, phone)
     result.assert_outcomes(passed=1)
     item = json.loads((pytester.path / "run.json").read_text())["items"][0]
-    assert item["device"] == {"kind": "ios", "id": f"ios-{UDID}", "name": "iPhone14,5",
-                              "hash": UDID, "abi": "arm64e", "os": "iOS 17.4.1"}
+    assert item["device"] == {
+        "kind": "ios",
+        "id": f"ios-{UDID}",
+        "name": "iPhone14,5",
+        "hash": UDID,
+        "abi": "arm64e",
+        "os": "iOS 17.4.1",
+    }
     assert item["metrics"][0]["values"] == [5.0, 6.0, 7.0]
-    (bundle, arguments), = phone.apps.launched
+    ((bundle, arguments),) = phone.apps.launched
     assert bundle == "org.example.bench"
     assert arguments[::2] == ["--model", "--iter"] and arguments[3] == "3"
     assert arguments[1].startswith("tmp/aibench-") and arguments[1].endswith("/net.bin")
     container = phone.apps.container(bundle)
     assert json.loads((container / "tmp/benchmark.json").read_text()) == {
-        "model": arguments[1], "iter": "3"}
+        "model": arguments[1],
+        "iter": "3",
+    }
     assert not list(container.glob("tmp/aibench-*"))  # the case folder went with the case
     result.stdout.fnmatch_lines([f"phone.json::net[[]t-ios-{UDID}[]]*NET latency*"])
 
@@ -111,32 +138,40 @@ def test_a_command_that_is_not_an_app_fails_with_what_to_do(pytester, mux, tmp_p
     ios_spec(pytester, command="/bin/echo {files.model}")
     result = run_on_phone(pytester, mux, PhonePlugin(tmp_path / "phone"))
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*iOS devices run apps: the command must start with "
-                                 "{program}, an .ipa*"])
+    result.stdout.fnmatch_lines(
+        ["*iOS devices run apps: the command must start with {program}, an .ipa*"]
+    )
 
 
 def test_list_devices_shows_the_phone_usbmuxd_reports(pytester):
-    second = usbmuxd.FakeIPhone("a" * 40, {"ProductType": "iPhone10,3", "ProductVersion":
-                                           "16.7.8", "CPUArchitecture": "arm64"}, device_id=7)
+    second = usbmuxd.FakeIPhone(
+        "a" * 40,
+        {"ProductType": "iPhone10,3", "ProductVersion": "16.7.8", "CPUArchitecture": "arm64"},
+        device_id=7,
+    )
     with usbmuxd.usbmuxd([usbmuxd.FakeIPhone(UDID, PHONE_VALUES), second]) as address:
-        result = pytester.runpytest("--aibench-list-devices", "--aibench-devices=ios",
-                                    f"--aibench-usbmux={address}")
+        result = pytester.runpytest(
+            "--aibench-list-devices", "--aibench-devices=ios", f"--aibench-usbmux={address}"
+        )
     assert result.ret == 0
-    result.stdout.fnmatch_lines([f"ios*ios-{UDID}*iPhone14,5*{UDID}*arm64e*iOS 17.4.1",
-                                 "ios*iPhone10,3*arm64*iOS 16.7.8"])
+    result.stdout.fnmatch_lines(
+        [f"ios*ios-{UDID}*iPhone14,5*{UDID}*arm64e*iOS 17.4.1", "ios*iPhone10,3*arm64*iOS 16.7.8"]
+    )
 
 
 def test_a_missing_phone_or_daemon_is_a_usage_error(pytester, mux):
-    result = pytester.runpytest("--aibench-list-devices", "--aibench-devices=ios:NOPE",
-                                f"--aibench-usbmux={mux}")
+    result = pytester.runpytest(
+        "--aibench-list-devices", "--aibench-devices=ios:NOPE", f"--aibench-usbmux={mux}"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*iOS device 'NOPE' is not connected (connected: {UDID})*"])
 
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    result = pytester.runpytest("--aibench-list-devices", "--aibench-devices=ios",
-                                f"--aibench-usbmux=127.0.0.1:{port}")
+    result = pytester.runpytest(
+        "--aibench-list-devices", "--aibench-devices=ios", f"--aibench-usbmux=127.0.0.1:{port}"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*usbmuxd does not answer at 127.0.0.1:{port}*"])
 
@@ -146,22 +181,28 @@ def _answers(path: str) -> bool:
         return probe.connect_ex(path) == 0
 
 
-@pytest.mark.skipif(shutil.which("usbmuxd") is None or os.geteuid() != 0,
-                    reason="needs Debian's usbmuxd (apt install usbmuxd), run as root")
+@pytest.mark.skipif(
+    shutil.which("usbmuxd") is None or os.geteuid() != 0,
+    reason="needs Debian's usbmuxd (apt install usbmuxd), run as root",
+)
 def test_debians_usbmuxd_with_no_phone_gives_a_clear_error(pytester):
     socket_path = "/var/run/usbmuxd"
     started = None
     if not _answers(socket_path):
         Path(socket_path).unlink(missing_ok=True)  # usbmuxd leaves a stale socket behind
-        started = subprocess.Popen(["usbmuxd", "-f", "-n", "-U", "root"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started = subprocess.Popen(
+            ["usbmuxd", "-f", "-n", "-U", "root"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while not _answers(socket_path) and time.monotonic() < deadline:
             time.sleep(0.05)
     try:
         assert ios.connected(socket_path) == []
-        result = pytester.runpytest("--aibench-list-devices", "--aibench-devices=ios",
-                                    f"--aibench-usbmux={socket_path}")
+        result = pytester.runpytest(
+            "--aibench-list-devices", "--aibench-devices=ios", f"--aibench-usbmux={socket_path}"
+        )
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         result.stderr.fnmatch_lines(["*no iOS device is connected (usbmuxd lists none)*"])
     finally:
@@ -183,6 +224,10 @@ def test_the_bundle_id_comes_from_the_one_app_in_the_ipa(tmp_path):
 
 def test_arguments_pair_up_as_fai_pep_writes_them_to_benchmark_json():
     assert ios.paired_arguments(["--net", "a.pb", "--iter=5", "--verbose", "--x", "1"]) == {
-        "net": "a.pb", "iter": "5", "verbose": "true", "x": "1"}
+        "net": "a.pb",
+        "iter": "5",
+        "verbose": "true",
+        "x": "1",
+    }
     with pytest.raises(DeviceError, match="'stray' is not one"):
         ios.paired_arguments(["--net", "a.pb", "stray"])

@@ -6,9 +6,15 @@ from pytest_aibench.metrics import MetricRecord, net_first, percentile, summariz
 def test_faipep_vectors_for_default_statistics():
     summary = summarize([0, 1, 2, 3, 4])
     assert summary == {
-        "mean": 2.0, "p0": 0.0, "p10": pytest.approx(0.4, abs=1e-15), "p50": 2.0,
-        "p90": pytest.approx(3.6, abs=1e-15), "p100": 4.0,
-        "stdev": 1.4142135623730951, "MAD": 1.0, "cv": 0.7071067811865476,
+        "mean": 2.0,
+        "p0": 0.0,
+        "p10": pytest.approx(0.4, abs=1e-15),
+        "p50": 2.0,
+        "p90": pytest.approx(3.6, abs=1e-15),
+        "p100": 4.0,
+        "stdev": 1.4142135623730951,
+        "MAD": 1.0,
+        "cv": 0.7071067811865476,
     }
 
 
@@ -52,8 +58,9 @@ def test_record_prefers_samples_and_keeps_a_tools_summary_verbatim():
     sampled = MetricRecord("NET", "latency", "us", values=[1.0, 2.0, 3.0])
     assert sampled.to_dict()["summary"]["p50"] == 2.0
     assert sampled.to_dict()["summary_source"] == "samples"
-    tool = MetricRecord("NET", "latency", "us", summary={"mean": 30388.2, "p0": 29820.0},
-                        num_runs=50)
+    tool = MetricRecord(
+        "NET", "latency", "us", summary={"mean": 30388.2, "p0": 29820.0}, num_runs=50
+    )
     data = tool.to_dict()
     assert data["summary"] == {"mean": 30388.2, "p0": 29820.0}
     assert "p50" not in data["summary"]  # never invented
@@ -63,7 +70,10 @@ def test_record_prefers_samples_and_keeps_a_tools_summary_verbatim():
 
 def test_net_rows_come_first():
     assert net_first(["conv1 latency", "NET_ cpu", "NET latency", "add latency"]) == [
-        "NET latency", "NET_ cpu", "add latency", "conv1 latency",
+        "NET latency",
+        "NET_ cpu",
+        "add latency",
+        "conv1 latency",
     ]
 
 

@@ -22,8 +22,10 @@ def test_value_rows_become_samples_keyed_by_type_and_metric():
 
 
 def test_prefix_may_follow_logcat_or_glog_text():
-    line = ('I1128 13:00:00.1 123 net.cc:42] PyTorchObserver '
-            '{"type": "MLM", "metric": "tps", "unit": "token/sec", "value": "4526"}')
+    line = (
+        "I1128 13:00:00.1 123 net.cc:42] PyTorchObserver "
+        '{"type": "MLM", "metric": "tps", "unit": "token/sec", "value": "4526"}'
+    )
     assert parse_observer_lines([line]).records["MLM tps"].values == [4526.0]
 
 
@@ -45,8 +47,15 @@ def test_info_summary_and_custom_rows():
     assert latency.summary == {"p50": 3.5, "mean": 3.6} and latency.num_runs == 20
     assert latency.values == []
     assert output.records["NET wall"].summary == {
-        "p0": 1.0, "p10": 2.0, "p50": 3.0, "p90": 4.0, "p100": 5.0, "mean": 3.0,
-        "stdev": 1.2, "MAD": 1.0}
+        "p0": 1.0,
+        "p10": 2.0,
+        "p50": 3.0,
+        "p90": 4.0,
+        "p100": 5.0,
+        "mean": 3.0,
+        "stdev": 1.2,
+        "MAD": 1.0,
+    }
     assert output.custom_output == {"accuracy": [{"top1": 0.71}], "Custom Output": [[1, 2]]}
 
 
@@ -57,23 +66,29 @@ def test_legacy_nested_form():
 
 
 def test_broken_rows_are_skipped_and_listed():
-    lines = ['PyTorchObserver {"type": "NET", "metric": "latency", "value": ',
-             'PyTorchObserver {"type": "NET", "metric": "latency", "unit": "us", "value": "x"}',
-             'PyTorchObserver {"type": "NET", "metric": "latency", "unit": "us", "value": 3}']
+    lines = [
+        'PyTorchObserver {"type": "NET", "metric": "latency", "value": ',
+        'PyTorchObserver {"type": "NET", "metric": "latency", "unit": "us", "value": "x"}',
+        'PyTorchObserver {"type": "NET", "metric": "latency", "unit": "us", "value": 3}',
+    ]
     output = parse_observer_lines(lines)
     assert output.records["NET latency"].values == [3.0]
     assert output.skipped_lines == lines[:2]
 
 
 def test_only_known_prefixes_count():
-    lines = ['{"type": "NET", "metric": "latency", "unit": "us", "value": 3}',
-             'MyTool {"type": "NET", "metric": "latency", "unit": "us", "value": 4}']
+    lines = [
+        '{"type": "NET", "metric": "latency", "unit": "us", "value": 3}',
+        'MyTool {"type": "NET", "metric": "latency", "unit": "us", "value": 4}',
+    ]
     assert parse_observer_lines(lines).records == {}
     assert parse_observer_lines(lines, ["MyTool "]).records["NET latency"].values == [4.0]
 
 
 def test_one_metric_in_two_units_is_an_error():
-    lines = ['AIBENCH {"type": "NET", "metric": "latency", "unit": "us", "value": 3}',
-             'AIBENCH {"type": "NET", "metric": "latency", "unit": "ms", "value": 3}']
+    lines = [
+        'AIBENCH {"type": "NET", "metric": "latency", "unit": "us", "value": 3}',
+        'AIBENCH {"type": "NET", "metric": "latency", "unit": "ms", "value": 3}',
+    ]
     with pytest.raises(RunnerError, match="'NET latency' is reported in 'us' and in 'ms'"):
         parse_observer_lines(lines)

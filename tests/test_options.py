@@ -22,8 +22,11 @@ def test_the_readme_options_table_has_every_option(option):
 
 
 def test_the_readme_names_the_ini_twin_of_every_option_that_has_one():
-    rows = {line.split("`")[1].split()[0]: line for line in README.splitlines()
-            if line.startswith("| `--aibench-")}
+    rows = {
+        line.split("`")[1].split()[0]: line
+        for line in README.splitlines()
+        if line.startswith("| `--aibench-")
+    }
     wrong = [o.flag for o in OPTIONS if o.ini and f"`{o.ini_key}`" not in rows.get(o.flag, "")]
     assert wrong == []
 
@@ -33,6 +36,10 @@ def test_the_public_api_is_what_the_architecture_page_lists():
 
     page = (Path(__file__).resolve().parents[1] / "docs/architecture.md").read_text("utf-8")
     listed = page.split("<!-- public-api -->")[1].split("<!-- /public-api -->")[0]
-    names = {name.strip(" `") for line in listed.splitlines() if line.startswith("- ")
-             for name in line[2:].split(":")[0].split(",")}
+    names = {
+        name.strip(" `")
+        for line in listed.splitlines()
+        if line.startswith("- ")
+        for name in line[2:].split(":")[0].split(",")
+    }
     assert names == set(pytest_aibench.__all__)

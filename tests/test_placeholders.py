@@ -9,8 +9,9 @@ def test_fields_resolve_repeatedly_until_stable():
 
 
 def test_sources_are_searched_in_order_and_dotted_names_walk_objects():
-    lookup = chained({"files": {"init": "/tgt/init.pb"}, "iter": 7}, {"iter": 50, "name": "t"},
-                     {"name": "m"})
+    lookup = chained(
+        {"files": {"init": "/tgt/init.pb"}, "iter": 7}, {"iter": 50, "name": "t"}, {"name": "m"}
+    )
     assert fill("{files.init} {iter} {name}", lookup) == "/tgt/init.pb 7 t"
 
 

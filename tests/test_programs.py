@@ -25,25 +25,41 @@ def runs(pytester) -> list[str]:
 
 
 def tflite_spec(recorded: str, **test: object) -> dict:
-    return {"model": {"name": "squeezenet", "format": "tflite",
-                      "files": {"graph": {"filename": "squeezenet.tflite",
-                                          "location": "squeezenet.tflite"}}},
-            "tests": [{"identifier": "x", "metric": "delay", "warmup": 1, "iter": 50,
-                       "env": {"RUNS_FILE": "{HERE}/runs.txt", "RECORDED_OUTPUT": recorded},
-                       **test}]}
+    return {
+        "model": {
+            "name": "squeezenet",
+            "format": "tflite",
+            "files": {"graph": {"filename": "squeezenet.tflite", "location": "squeezenet.tflite"}},
+        },
+        "tests": [
+            {
+                "identifier": "x",
+                "metric": "delay",
+                "warmup": 1,
+                "iter": 50,
+                "env": {"RUNS_FILE": "{HERE}/runs.txt", "RECORDED_OUTPUT": recorded},
+                **test,
+            }
+        ],
+    }
 
 
 @pytest.fixture
 def tflite_setup(pytester):
     (pytester.path / "squeezenet.tflite").write_bytes(b"not parsed by the fake program")
-    return ["--aibench-json=run.json", f"--aibench-program={DATA / 'fake_benchmark_model.py'}",
-            f"--aibench-string-map={json.dumps({'HERE': str(pytester.path)})}"]
+    return [
+        "--aibench-json=run.json",
+        f"--aibench-program={DATA / 'fake_benchmark_model.py'}",
+        f"--aibench-string-map={json.dumps({'HERE': str(pytester.path)})}",
+    ]
 
 
 @pytest.mark.parametrize("recorded", ["benchmark_model_v1.txt", "benchmark_model_v2.txt"])
 def test_benchmark_model_output_becomes_summary_and_operators(pytester, tflite_setup, recorded):
-    command = ("{program} --graph={files.graph} --warmup_runs={warmup} --num_runs={iter} "
-               "--enable_op_profiling=true")
+    command = (
+        "{program} --graph={files.graph} --warmup_runs={warmup} --num_runs={iter} "
+        "--enable_op_profiling=true"
+    )
     write_json(pytester.path / "tf.json", tflite_spec(recorded, commands=[command]))
     result = pytester.runpytest("--aibench-spec=tf.json", *tflite_setup)
     result.assert_outcomes(passed=1)
@@ -51,24 +67,37 @@ def test_benchmark_model_output_becomes_summary_and_operators(pytester, tflite_s
     net = metrics_of(item)["NET latency"]
     assert net["values"] == [] and net["summary_source"] == "tool" and net["num_runs"] == 50
     if recorded.endswith("v1.txt"):  # no median printed: p50 stays unknown
-        assert net["summary"] == {"mean": 57644.1, "p0": 56840.0, "p100": 60125.0,
-                                  "stdev": 603.0, "p50": None}
+        assert net["summary"] == {
+            "mean": 57644.1,
+            "p0": 56840.0,
+            "p100": 60125.0,
+            "stdev": 603.0,
+            "p50": None,
+        }
         assert metrics_of(item)["NET warmup_avg"]["values"] == [58620.3]
     else:
         assert net["summary"]["p50"] == 55260.0 and net["summary"]["p95"] == 56330.0
         assert metrics_of(item)["NET first_inference"]["values"] == [61230.0]
     operators = item["operators"]
     assert [op["name"] for op in operators] == [
-        "squeezenet/conv1/Relu", "squeezenet/fire2/squeeze1x1/Relu",
-        "squeezenet/maxpool1/MaxPool", "squeezenet/fire2/concat"]
+        "squeezenet/conv1/Relu",
+        "squeezenet/fire2/squeeze1x1/Relu",
+        "squeezenet/maxpool1/MaxPool",
+        "squeezenet/fire2/concat",
+    ]
     assert operators[0]["type"] == "CONV_2D" and operators[0]["mean"] == 3981.0
     assert operators[0]["p50"] is None  # the tool gives an average only
     assert operators[0]["share"] == pytest.approx(3.981 / 5.854)
-    assert runs(pytester) == [f"--graph={item_graph(pytester)} --warmup_runs=1 --num_runs=50 "
-                              "--enable_op_profiling=true"]
-    result.stdout.fnmatch_lines(["*tf.json::squeezenet[[]x-host[]]*NET latency*-*50*us",
-                                 "*top 5 operators*",
-                                 "*squeezenet/conv1/Relu*CONV_2D*3,981*68.0%"])
+    assert runs(pytester) == [
+        f"--graph={item_graph(pytester)} --warmup_runs=1 --num_runs=50 --enable_op_profiling=true"
+    ]
+    result.stdout.fnmatch_lines(
+        [
+            "*tf.json::squeezenet[[]x-host[]]*NET latency*-*50*us",
+            "*top 5 operators*",
+            "*squeezenet/conv1/Relu*CONV_2D*3,981*68.0%",
+        ]
+    )
 
 
 def item_graph(pytester) -> str:
@@ -79,38 +108,59 @@ def item_graph(pytester) -> str:
 
 
 def test_tflite_legacy_inputs_compose_the_benchmark_model_command(pytester, tflite_setup):
-    spec = tflite_spec("benchmark_model_v2.txt", inputs={
-        "data": {"shapes": [[1, 8, 8, 3], [1, 4, 4, 3]], "type": "float"},
-        "Placeholder": {"shapes": [[1, 224, 224, 3], [1, 96, 96, 3]], "type": "float"}})
+    spec = tflite_spec(
+        "benchmark_model_v2.txt",
+        inputs={
+            "data": {"shapes": [[1, 8, 8, 3], [1, 4, 4, 3]], "type": "float"},
+            "Placeholder": {"shapes": [[1, 224, 224, 3], [1, 96, 96, 3]], "type": "float"},
+        },
+    )
     write_json(pytester.path / "tf.json", spec)
     result = pytester.runpytest("--aibench-spec=tf.json", *tflite_setup)
     result.assert_outcomes(passed=2)
     assert [line.split(" ", 1)[1] for line in runs(pytester)] == [
-        "--warmup_runs=1 --num_runs=50 --input_layer=Placeholder "
-        "--input_layer_shape=1,224,224,3",
-        "--warmup_runs=1 --num_runs=50 --input_layer=Placeholder --input_layer_shape=1,96,96,3"]
+        "--warmup_runs=1 --num_runs=50 --input_layer=Placeholder --input_layer_shape=1,224,224,3",
+        "--warmup_runs=1 --num_runs=50 --input_layer=Placeholder --input_layer_shape=1,96,96,3",
+    ]
 
 
 def caffe2_spec(**test: object) -> dict:
-    files = {name: {"filename": f"{name}_net.pb", "location": f"{name}_net.pb"}
-             for name in ("init", "predict")}
-    return {"model": {"name": "squeezenet", "format": "caffe2", "files": files},
-            "tests": [{"identifier": "{ID}", "metric": "delay", "warmup": 1, "iter": 50,
-                       "env": {"RUNS_FILE": "{HERE}/runs.txt"}, **test}]}
+    files = {
+        name: {"filename": f"{name}_net.pb", "location": f"{name}_net.pb"}
+        for name in ("init", "predict")
+    }
+    return {
+        "model": {"name": "squeezenet", "format": "caffe2", "files": files},
+        "tests": [
+            {
+                "identifier": "{ID}",
+                "metric": "delay",
+                "warmup": 1,
+                "iter": 50,
+                "env": {"RUNS_FILE": "{HERE}/runs.txt"},
+                **test,
+            }
+        ],
+    }
 
 
 @pytest.fixture
 def caffe2_setup(pytester):
     for name in ("init", "predict"):
         (pytester.path / f"{name}_net.pb").write_bytes(b"\x0a\x00")
-    return ["--aibench-json=run.json", f"--aibench-program={DATA / 'fake_speed_benchmark.py'}",
-            f"--aibench-string-map={json.dumps({'HERE': str(pytester.path)})}"]
+    return [
+        "--aibench-json=run.json",
+        f"--aibench-program={DATA / 'fake_speed_benchmark.py'}",
+        f"--aibench-string-map={json.dumps({'HERE': str(pytester.path)})}",
+    ]
 
 
 def test_caffe2_program_is_rerun_until_iter_net_rows(pytester, caffe2_setup):
-    command = ("{program} --net {files.predict} --init_net {files.init} --warmup {warmup} "
-               "--iter {iter} --input data --input_dims 1,3,224,224 --input_type float "
-               "--run_individual true")
+    command = (
+        "{program} --net {files.predict} --init_net {files.init} --warmup {warmup} "
+        "--iter {iter} --input data --input_dims 1,3,224,224 --input_type float "
+        "--run_individual true"
+    )
     write_json(pytester.path / "c2.json", caffe2_spec(commands=[command]))
     result = pytester.runpytest("--aibench-spec=c2.json", *caffe2_setup)
     result.assert_outcomes(passed=1)
@@ -129,9 +179,10 @@ def test_caffe2_program_is_rerun_until_iter_net_rows(pytester, caffe2_setup):
 
 
 def test_caffe2_legacy_inputs_compose_the_speed_benchmark_command(pytester, caffe2_setup):
-    spec = caffe2_spec(commands={"caffe2": {"run_individual": "true"}},
-                       inputs={"data": {"shapes": [[1, 3, 30, 30], [64, 3, 30, 30]],
-                                        "type": "float"}})
+    spec = caffe2_spec(
+        commands={"caffe2": {"run_individual": "true"}},
+        inputs={"data": {"shapes": [[1, 3, 30, 30], [64, 3, 30, 30]], "type": "float"}},
+    )
     spec["tests"][0].update(iter=5)
     write_json(pytester.path / "c2.json", spec)
     result = pytester.runpytest("--aibench-spec=c2.json", *caffe2_setup)
@@ -139,7 +190,9 @@ def test_caffe2_legacy_inputs_compose_the_speed_benchmark_command(pytester, caff
     composed = [line.split(" ", 1)[1].split(" --init_net ")[1] for line in runs(pytester)]
     tail = " --input data --input_type float --run_individual true"
     assert [line.split(" ", 1)[1] for line in composed] == [
-        "--input_dims 1,3,30,30" + tail, "--input_dims 64,3,30,30" + tail]
+        "--input_dims 1,3,30,30" + tail,
+        "--input_dims 64,3,30,30" + tail,
+    ]
 
 
 def test_caffe2_program_without_net_rows_fails_after_one_run(pytester, caffe2_setup):
@@ -152,18 +205,33 @@ def test_caffe2_program_without_net_rows_fails_after_one_run(pytester, caffe2_se
 
 def test_speed_benchmark_torch_output_through_the_pytorch_runner(pytester):
     (pytester.path / "model.pt").write_bytes(b"not read by the fake program")
-    spec = {"model": {"name": "mobilenet", "format": "pytorch",
-                      "files": {"model": {"filename": "model.pt", "location": "model.pt"}}},
-            "tests": [{"identifier": "cpu", "metric": "delay", "warmup": 2, "iter": 30,
-                       "env": {"RUNS_FILE": "{HERE}/runs.txt"},
-                       "inputs": {"x": {"shapes": [[1, 3, 224, 224]], "type": "float"}}}]}
+    spec = {
+        "model": {
+            "name": "mobilenet",
+            "format": "pytorch",
+            "files": {"model": {"filename": "model.pt", "location": "model.pt"}},
+        },
+        "tests": [
+            {
+                "identifier": "cpu",
+                "metric": "delay",
+                "warmup": 2,
+                "iter": 30,
+                "env": {"RUNS_FILE": "{HERE}/runs.txt"},
+                "inputs": {"x": {"shapes": [[1, 3, 224, 224]], "type": "float"}},
+            }
+        ],
+    }
     write_json(pytester.path / "pt.json", spec)
     result = pytester.runpytest(
-        "--aibench-spec=pt.json", "--aibench-json=run.json",
+        "--aibench-spec=pt.json",
+        "--aibench-json=run.json",
         f"--aibench-program={DATA / 'fake_speed_benchmark_torch.py'}",
-        f"--aibench-string-map={json.dumps({'HERE': str(pytester.path)})}")
+        f"--aibench-string-map={json.dumps({'HERE': str(pytester.path)})}",
+    )
     result.assert_outcomes(passed=1)
     assert runs(pytester)[0].split(" ", 2)[2] == (
-        "--warmup 2 --iter 30 --input_dims 1,3,224,224 --input_type float --report_pep true")
+        "--warmup 2 --iter 30 --input_dims 1,3,224,224 --input_type float --report_pep true"
+    )
     net = metrics_of(run_file(pytester)["items"][0])["NET latency"]
     assert len(net["values"]) == 30 and net["summary"]["p0"] == 8100.0

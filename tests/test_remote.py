@@ -18,7 +18,7 @@ from .helpers import generic_spec, write_json, write_program
 TOKEN = "s3cret-token-42"
 
 # Fractional samples, and 150 operator rows so that a run needs two batches of 100.
-PROGRAM = '''#!/usr/bin/env python3
+PROGRAM = """#!/usr/bin/env python3
 import json
 for value in (1.234567, 2.345678, 3.456789):
     print("AIBENCH " + json.dumps({"type": "NET", "metric": "latency", "unit": "ms",
@@ -26,7 +26,7 @@ for value in (1.234567, 2.345678, 3.456789):
 for op in range(OPERATORS):
     print("AIBENCH " + json.dumps({"type": f"op{op}", "metric": "latency", "unit": "ms",
                                    "value": 0.125}))
-'''
+"""
 
 
 @dataclass
@@ -116,16 +116,24 @@ def project(pytester, monkeypatch):
     monkeypatch.setenv("AIBENCH_REMOTE_ACCESS_TOKEN", TOKEN)
     write_program(pytester.path / "prog.py", PROGRAM.replace("OPERATORS", "0"))
     write_program(pytester.path / "many.py", PROGRAM.replace("OPERATORS", "150"))
-    tests = [{"identifier": name, "metric": "delay", "iter": 3,
-              "commands": [f"{{files.{name}}}"]} for name in ("small", "many")]
+    tests = [
+        {"identifier": name, "metric": "delay", "iter": 3, "commands": [f"{{files.{name}}}"]}
+        for name in ("small", "many")
+    ]
     spec = generic_spec("demo", tests=tests)
-    spec["model"]["files"] = {name: {"filename": f"{file}.py", "location": f"{file}.py"}
-                              for name, file in (("small", "prog"), ("many", "many"))}
+    spec["model"]["files"] = {
+        name: {"filename": f"{file}.py", "location": f"{file}.py"}
+        for name, file in (("small", "prog"), ("many", "many"))
+    }
     write_json(pytester.path / "demo.json", spec)
 
     def run(url, *options):
-        result = pytester.runpytest("--aibench-spec=demo.json", f"--aibench-remote-reporter={url}",
-                                    "--aibench-json=run.json", *options)
+        result = pytester.runpytest(
+            "--aibench-spec=demo.json",
+            f"--aibench-remote-reporter={url}",
+            "--aibench-json=run.json",
+            *options,
+        )
         result.assert_outcomes(passed=2)
         return result
 
@@ -136,19 +144,25 @@ RECORDS_PER_RUN = 1 + 1 + 150  # small: NET; many: NET + 150 operators
 
 
 def spooled(pytester):
-    return [json.loads(path.read_text()) for path in
-            sorted((pytester.path / ".aibench" / "spool").glob("*.json"))]
+    return [
+        json.loads(path.read_text())
+        for path in sorted((pytester.path / ".aibench" / "spool").glob("*.json"))
+    ]
 
 
 def test_every_record_is_posted_once_at_full_precision_in_batches(pytester, project, server):
     result = project(server.url() + "|team")
-    result.stdout.fnmatch_lines([f"aibench: remote reporter sent {RECORDS_PER_RUN} records to "
-                                 f"{server.url()} in 2 requests"])
+    result.stdout.fnmatch_lines(
+        [f"aibench: remote reporter sent {RECORDS_PER_RUN} records to {server.url()} in 2 requests"]
+    )
     assert len(server.logs) == RECORDS_PER_RUN and set(server.stored.values()) == {1}
     assert [body["access_token"] for body in server.bodies] == [TOKEN, TOKEN]
-    net = next(json.loads(log["message"]) for log in server.logs
-               if '"nodeid": "demo.json::demo[small-host]"' in log["message"]
-               and '"type": "NET"' in log["message"])
+    net = next(
+        json.loads(log["message"])
+        for log in server.logs
+        if '"nodeid": "demo.json::demo[small-host]"' in log["message"]
+        and '"type": "NET"' in log["message"]
+    )
     assert net["normvector"]["values"] == [1.234567, 2.345678, 3.456789]
     assert net["int"]["p50"] == 2.345678  # FAI-PEP would have sent 2
     assert net["normal"]["unit"] == "ms" and net["normal"]["identifier"] == "small"
@@ -160,64 +174,98 @@ def test_every_record_is_posted_once_at_full_precision_in_batches(pytester, proj
 def test_a_server_failing_twice_then_recovering_gets_every_record_once(pytester, project, server):
     server.plan = ["500", "503"]
     result = project(server.url())
-    result.stdout.fnmatch_lines([f"aibench: remote reporter sent {RECORDS_PER_RUN} records to "
-                                 f"{server.url()} in 4 requests"])
+    result.stdout.fnmatch_lines(
+        [f"aibench: remote reporter sent {RECORDS_PER_RUN} records to {server.url()} in 4 requests"]
+    )
     assert len(server.stored) == RECORDS_PER_RUN and set(server.stored.values()) == {1}
     assert spooled(pytester) == []
 
 
-def test_records_spooled_while_the_server_hangs_are_sent_by_the_next_run(pytester, project,
-                                                                          server):
+def test_records_spooled_while_the_server_hangs_are_sent_by_the_next_run(pytester, project, server):
     server.plan = ["hang"] * 20
     result = project(server.url(), "--aibench-remote-timeout=1")
-    result.stdout.fnmatch_lines([
-        "aibench: remote reporter sent 0 records to *",
-        f"aibench: remote reporter: {RECORDS_PER_RUN} records kept in * to be sent by the next "
-        "run (the server did not answer in time)"])
+    result.stdout.fnmatch_lines(
+        [
+            "aibench: remote reporter sent 0 records to *",
+            f"aibench: remote reporter: {RECORDS_PER_RUN} records kept in * to be sent by the next "
+            "run (the server did not answer in time)",
+        ]
+    )
     kept = spooled(pytester)
     assert [len(entry["logs"]) for entry in kept] == [RECORDS_PER_RUN]
     assert TOKEN not in json.dumps(kept)
     server.plan, first_ids = [], {log["id"] for log in kept[0]["logs"]}
     result = project(server.url())
-    result.stdout.fnmatch_lines([f"aibench: remote reporter sent {RECORDS_PER_RUN} records to "
-                                 f"* and {RECORDS_PER_RUN} spooled by earlier runs"])
+    result.stdout.fnmatch_lines(
+        [
+            f"aibench: remote reporter sent {RECORDS_PER_RUN} records to "
+            f"* and {RECORDS_PER_RUN} spooled by earlier runs"
+        ]
+    )
     assert first_ids <= set(server.stored)
     assert len(server.stored) == 2 * RECORDS_PER_RUN and set(server.stored.values()) == {1}
     assert spooled(pytester) == []
 
 
-def test_records_kept_while_the_server_is_down_are_sent_when_it_is_back(pytester, project,
-                                                                        server):
+def test_records_kept_while_the_server_is_down_are_sent_when_it_is_back(pytester, project, server):
     server.stop()
     result = project(server.url(), "--aibench-remote-timeout=2")
-    result.stdout.fnmatch_lines([f"*: {RECORDS_PER_RUN} records kept in * (cannot reach the "
-                                 "server: *Connection refused*)"])
+    result.stdout.fnmatch_lines(
+        [f"*: {RECORDS_PER_RUN} records kept in * (cannot reach the server: *Connection refused*)"]
+    )
     server.listen()
     result = project(server.url())
-    result.stdout.fnmatch_lines(["*sent 152 records to * in 4 requests, and 152 spooled by "
-                                 "earlier runs"])
+    result.stdout.fnmatch_lines(
+        ["*sent 152 records to * in 4 requests, and 152 spooled by earlier runs"]
+    )
     assert len(server.stored) == 2 * RECORDS_PER_RUN and spooled(pytester) == []
 
 
-def test_https_with_the_teams_own_certificate_authority(pytester, project, server,
-                                                       monkeypatch):
+def test_https_with_the_teams_own_certificate_authority(pytester, project, server, monkeypatch):
     cert, key = pytester.path / "cert.pem", pytester.path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     server.stop()
     server.listen(certificate=(cert, key))
     url = server.url().replace("http://", "https://")
     result = project(url, "--aibench-remote-timeout=30")
-    result.stdout.fnmatch_lines([f"aibench: remote reporter sent 0 records to {url} in 1 request",
-                                 "*records kept in * (the server's certificate is not trusted "
-                                 "(self-signed certificate); if your team has its own CA, "
-                                 "point SSL_CERT_FILE at its bundle)"])
+    result.stdout.fnmatch_lines(
+        [
+            f"aibench: remote reporter sent 0 records to {url} in 1 request",
+            "*records kept in * (the server's certificate is not trusted "
+            "(self-signed certificate); if your team has its own CA, "
+            "point SSL_CERT_FILE at its bundle)",
+        ]
+    )
     assert not server.stored  # one attempt, no retries: trust will not come by waiting
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     result = project(url)
-    result.stdout.fnmatch_lines([f"*sent {RECORDS_PER_RUN} records to {url} in 4 requests, "
-                                 f"and {RECORDS_PER_RUN} spooled by earlier runs"])
+    result.stdout.fnmatch_lines(
+        [
+            f"*sent {RECORDS_PER_RUN} records to {url} in 4 requests, "
+            f"and {RECORDS_PER_RUN} spooled by earlier runs"
+        ]
+    )
     assert len(server.stored) == 2 * RECORDS_PER_RUN
 
 
@@ -226,8 +274,12 @@ def test_a_spool_file_sent_in_part_is_replaced_by_the_rest(pytester, project, se
     project(server.url(), "--aibench-remote-timeout=1")  # all 152 spooled
     server.plan = ["ok"] + ["hang"] * 5  # the first batch of 100 goes, then nothing
     result = project(server.url(), "--aibench-remote-timeout=1")
-    result.stdout.fnmatch_lines(["*sent 0 records to * in *, and 100 spooled by earlier runs",
-                                 f"*: {52 + RECORDS_PER_RUN} records kept in *"])
+    result.stdout.fnmatch_lines(
+        [
+            "*sent 0 records to * in *, and 100 spooled by earlier runs",
+            f"*: {52 + RECORDS_PER_RUN} records kept in *",
+        ]
+    )
     assert sorted(len(entry["logs"]) for entry in spooled(pytester)) == [52, RECORDS_PER_RUN]
     server.plan = []
     project(server.url())
@@ -245,9 +297,12 @@ def test_a_redirect_on_the_same_host_is_followed_with_the_records(pytester, proj
 def test_a_redirect_to_another_host_keeps_the_token_home(pytester, project, server):
     server.plan = [f"redirect:{server.url('/elsewhere', host='localhost')}"]
     result = project(server.url())
-    result.stdout.fnmatch_lines([
-        "aibench: remote reporter: * records kept in * (HTTP 308 redirect to another host, "
-        "localhost: not followed with the access token*"])
+    result.stdout.fnmatch_lines(
+        [
+            "aibench: remote reporter: * records kept in * (HTTP 308 redirect to another host, "
+            "localhost: not followed with the access token*"
+        ]
+    )
     assert server.paths == ["/benchmark/store-result"] and not server.stored
     assert [len(entry["logs"]) for entry in spooled(pytester)] == [RECORDS_PER_RUN]
 
@@ -259,10 +314,13 @@ def test_a_refused_token_is_not_retried_and_the_records_wait(pytester, project, 
     assert len(server.paths) == 1
 
 
-@pytest.mark.parametrize(("text", "url", "category"), [
-    ("results.example/store|oss", "https://results.example/store", "oss"),
-    ("http://127.0.0.1:8000/x", "http://127.0.0.1:8000/x", "pytest-aibench"),
-])
+@pytest.mark.parametrize(
+    ("text", "url", "category"),
+    [
+        ("results.example/store|oss", "https://results.example/store", "oss"),
+        ("http://127.0.0.1:8000/x", "http://127.0.0.1:8000/x", "pytest-aibench"),
+    ],
+)
 def test_endpoint_forms(text, url, category):
     assert Endpoint.parse(text) == Endpoint(url, category)
     assert Endpoint.parse("https://user:pw@host.example/x").shown == "https://host.example/x"

@@ -22,12 +22,14 @@ def test_generic_program_results_are_parsed_recorded_and_summarised(pytester):
     write_json(pytester.path / "demo.json", generic_spec("demo"))
     result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
     assert result.ret == 0
-    result.stdout.fnmatch_lines([
-        "*aibench: 2 metric rows from 1 items*",
-        "item*metric*p50*p10*p90*MAD*n*unit",
-        "demo.json::demo[[]0-host[]]*NET latency*11.00*10.20*11.80*1.00*3*ms",
-        "demo.json::demo[[]0-host[]]*conv1 latency*4.00*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*aibench: 2 metric rows from 1 items*",
+            "item*metric*p50*p10*p90*MAD*n*unit",
+            "demo.json::demo[[]0-host[]]*NET latency*11.00*10.20*11.80*1.00*3*ms",
+            "demo.json::demo[[]0-host[]]*conv1 latency*4.00*",
+        ]
+    )
     run = run_file(pytester)
     assert run["format"] == "pytest-aibench-run" and run["version"] == 1
     item = run["items"][0]
@@ -41,11 +43,20 @@ def test_generic_program_results_are_parsed_recorded_and_summarised(pytester):
 
 def test_placeholders_env_output_files_and_repeat(pytester):
     write_program(pytester.path / "prog.py")
-    spec = generic_spec("demo", repeat=2, tests=[{
-        "identifier": "{ID}", "metric": "delay", "iter": 2,
-        "platform_args": {"env": {"EXIT_CODE": "0"}},
-        "output_files": {"out": {"filename": "out.txt", "location": "{TGTDIR}/out.txt"}},
-        "commands": ["{files.program} --iter {iter} --out {output_files.out}"]}])
+    spec = generic_spec(
+        "demo",
+        repeat=2,
+        tests=[
+            {
+                "identifier": "{ID}",
+                "metric": "delay",
+                "iter": 2,
+                "platform_args": {"env": {"EXIT_CODE": "0"}},
+                "output_files": {"out": {"filename": "out.txt", "location": "{TGTDIR}/out.txt"}},
+                "commands": ["{files.program} --iter {iter} --out {output_files.out}"],
+            }
+        ],
+    )
     write_json(pytester.path / "demo.json", spec)
     result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
     assert result.ret == 0, result.stdout.str()
@@ -56,32 +67,53 @@ def test_placeholders_env_output_files_and_repeat(pytester):
 def test_iterations_option_overrides_the_spec(pytester):
     write_program(pytester.path / "prog.py")
     write_json(pytester.path / "demo.json", generic_spec("demo"))
-    pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json",
-                       "--aibench-iterations=5")
+    pytester.runpytest(
+        "--aibench-spec=demo.json", "--aibench-json=run.json", "--aibench-iterations=5"
+    )
     assert len(metrics_of(run_file(pytester)["items"][0])["NET latency"]["values"]) == 5
 
 
 def test_failing_program_fails_its_item_with_the_exit_code_and_output(pytester):
     write_program(pytester.path / "prog.py")
-    spec = generic_spec("demo", tests=[{"identifier": "x", "metric": "delay", "iter": 1,
-                                        "env": {"EXIT_CODE": "7"},
-                                        "commands": ["{files.program} --iter {iter}"]}])
+    spec = generic_spec(
+        "demo",
+        tests=[
+            {
+                "identifier": "x",
+                "metric": "delay",
+                "iter": 1,
+                "env": {"EXIT_CODE": "7"},
+                "commands": ["{files.program} --iter {iter}"],
+            }
+        ],
+    )
     write_json(pytester.path / "demo.json", spec)
     result = pytester.runpytest("--aibench-spec=demo.json")
-    result.stdout.fnmatch_lines([
-        "*demo.json tests[[]0[]]: */prog.py --iter 1 exited with code 7; its output ended with:",
-        "PyTorchObserver*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*demo.json tests[[]0[]]: */prog.py --iter 1 exited with code 7; "
+            "its output ended with:",
+            "PyTorchObserver*",
+        ]
+    )
     assert result.ret == 1
 
 
 def test_program_placeholder_needs_the_program_option(pytester):
-    write_json(pytester.path / "demo.json", {
-        "model": {"name": "demo", "format": "generic"},
-        "tests": [{"metric": "delay", "iter": 2, "commands": ["{program} --iter {iter}"]}]})
+    write_json(
+        pytester.path / "demo.json",
+        {
+            "model": {"name": "demo", "format": "generic"},
+            "tests": [{"metric": "delay", "iter": 2, "commands": ["{program} --iter {iter}"]}],
+        },
+    )
     missing = pytester.runpytest("--aibench-spec=demo.json", "-rs")
-    missing.stdout.fnmatch_lines(["*SKIPPED*demo.json tests[[]0[]] run {program} (a benchmark "
-                                  "program); pass --aibench-program PATH*"])
+    missing.stdout.fnmatch_lines(
+        [
+            "*SKIPPED*demo.json tests[[]0[]] run {program} (a benchmark "
+            "program); pass --aibench-program PATH*"
+        ]
+    )
     missing.assert_outcomes(skipped=1)
     program = write_program(pytester.path / "bin" / "bench")
     given = pytester.runpytest("--aibench-spec=demo.json", f"--aibench-program={program}")
@@ -90,8 +122,9 @@ def test_program_placeholder_needs_the_program_option(pytester):
 
 def test_command_timeout_kills_and_fails_the_item(pytester):
     write_program(pytester.path / "prog.py", "#!/usr/bin/env python3\nimport time\ntime.sleep(60)")
-    spec = generic_spec("demo", tests=[{"metric": "delay", "timeout": 0.5,
-                                        "commands": ["{files.program}"]}])
+    spec = generic_spec(
+        "demo", tests=[{"metric": "delay", "timeout": 0.5, "commands": ["{files.program}"]}]
+    )
     write_json(pytester.path / "demo.json", spec)
     result = pytester.runpytest("--aibench-spec=demo.json")
     result.stdout.fnmatch_lines(["*ran past its timeout of 0.5 s and was killed*"])
@@ -107,19 +140,28 @@ def test_program_without_metric_rows_fails_clearly(pytester):
 
 @pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset is not installed")
 def test_taskset_pins_the_command(pytester):
-    write_program(pytester.path / "prog.py", (
-        "#!/usr/bin/env python3\nimport os, json\n"
-        "print('AIBENCH ' + json.dumps({'type': 'NET', 'metric': 'cpus', 'unit': '',"
-        " 'value': len(os.sched_getaffinity(0))}))\n"))
-    spec = generic_spec("demo", tests=[{"metric": "delay", "platform_args": {"taskset": "1"},
-                                        "commands": ["{files.program}"]}])
+    write_program(
+        pytester.path / "prog.py",
+        (
+            "#!/usr/bin/env python3\nimport os, json\n"
+            "print('AIBENCH ' + json.dumps({'type': 'NET', 'metric': 'cpus', 'unit': '',"
+            " 'value': len(os.sched_getaffinity(0))}))\n"
+        ),
+    )
+    spec = generic_spec(
+        "demo",
+        tests=[
+            {"metric": "delay", "platform_args": {"taskset": "1"}, "commands": ["{files.program}"]}
+        ],
+    )
     write_json(pytester.path / "demo.json", spec)
     pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
     assert metrics_of(run_file(pytester)["items"][0])["NET cpus"]["values"] == [1.0]
 
 
 def test_aibench_fixture_in_a_plain_python_test(pytester):
-    pytester.makepyfile(test_speed="""
+    pytester.makepyfile(
+        test_speed="""
         import pytest
 
         @pytest.mark.aibench(iterations=7, warmup=2)
@@ -142,7 +184,8 @@ def test_aibench_fixture_in_a_plain_python_test(pytester):
 
         def test_untouched_fixture_records_nothing():
             pass
-    """)
+    """
+    )
     result = pytester.runpytest("--aibench-json=run.json")
     result.assert_outcomes(passed=4)
     items = {item["nodeid"].split("::")[1]: item for item in run_file(pytester)["items"]}
@@ -151,19 +194,26 @@ def test_aibench_fixture_in_a_plain_python_test(pytester):
     assert len(metrics["NET latency"]["values"]) == 7 and metrics["NET latency"]["unit"] == "us"
     assert all(value > 0 for value in metrics["NET latency"]["values"])
     assert metrics["NET error"]["values"] == [0.5, 0.25]
-    assert set(metrics_of(items["test_second_call_is_refused"])) == {
-        "NET latency", "parse latency"}
+    assert set(metrics_of(items["test_second_call_is_refused"])) == {"NET latency", "parse latency"}
     assert items["test_sum"]["case"] is None
 
 
 def test_xdist_run_file_has_every_item_exactly_once(pytester):
     pytest.importorskip("xdist")
     write_program(pytester.path / "specs/prog.py")
-    tests = [{"identifier": f"t{i}", "metric": "delay", "iter": 3,
-              "commands": ["{files.program} --iter {iter}"]} for i in range(6)]
+    tests = [
+        {
+            "identifier": f"t{i}",
+            "metric": "delay",
+            "iter": 3,
+            "commands": ["{files.program} --iter {iter}"],
+        }
+        for i in range(6)
+    ]
     write_json(pytester.path / "specs/demo.json", generic_spec("demo", tests=tests))
-    result = pytester.runpytest_subprocess("-n", "2", "--aibench-spec=specs",
-                                           "--aibench-json=run.json", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "--aibench-spec=specs", "--aibench-json=run.json", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=6)
     nodeids = [item["nodeid"] for item in run_file(pytester)["items"]]
     assert sorted(nodeids) == sorted(f"specs/demo.json::demo[t{i}-host]" for i in range(6))
@@ -187,8 +237,17 @@ def test_interrupted_run_leaves_the_previous_run_file_intact(pytester, monkeypat
 
 def test_custom_statistics_from_the_spec(pytester):
     write_program(pytester.path / "prog.py")
-    spec = generic_spec("demo", tests=[{"metric": "delay", "iter": 5, "statistics": ["p95"],
-                                        "commands": ["{files.program} --iter {iter}"]}])
+    spec = generic_spec(
+        "demo",
+        tests=[
+            {
+                "metric": "delay",
+                "iter": 5,
+                "statistics": ["p95"],
+                "commands": ["{files.program} --iter {iter}"],
+            }
+        ],
+    )
     write_json(pytester.path / "demo.json", spec)
     pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
     summary = metrics_of(run_file(pytester)["items"][0])["NET latency"]["summary"]
@@ -197,37 +256,56 @@ def test_custom_statistics_from_the_spec(pytester):
 
 def test_the_repository_specifications_run_here(pytester):
     specs = Path(__file__).resolve().parents[1] / "specifications"
-    result = pytester.runpytest_subprocess(f"--aibench-spec={specs}", "-rs", "-p",
-                                           "no:cacheprovider", "--aibench-model-cache=cache")
+    result = pytester.runpytest_subprocess(
+        f"--aibench-spec={specs}", "-rs", "-p", "no:cacheprovider", "--aibench-model-cache=cache"
+    )
     result.assert_outcomes(passed=21, skipped=3)
-    result.stdout.fnmatch_lines_random([
-        "*onnx/mlp/mlp.json::mlp[[]golden-host[]]*NET latency*us",
-        "*tflite/mlp/mlp.json::mlp[[]golden-host[]]*y max_abs_error*",
-        "*pytorch/mlp/mlp.json::mlp[[]golden-host[]]*aten::addmm*",
-        "*observer_demo.json::observer_demo[[]input-file-host[]]*multiply latency*us",
-        "SKIPPED [[]1[]]*caffe2/squeezenet*tests[[]0[]] run {program} (Caffe2's speed_benchmark)*",
-        "SKIPPED [[]1[]]*tflite/squeezenet*run {program} (TFLite's benchmark_model)*",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "*onnx/mlp/mlp.json::mlp[[]golden-host[]]*NET latency*us",
+            "*tflite/mlp/mlp.json::mlp[[]golden-host[]]*y max_abs_error*",
+            "*pytorch/mlp/mlp.json::mlp[[]golden-host[]]*aten::addmm*",
+            "*observer_demo.json::observer_demo[[]input-file-host[]]*multiply latency*us",
+            "SKIPPED [[]1[]]*caffe2/squeezenet*tests[[]0[]] run {program} "
+            "(Caffe2's speed_benchmark)*",
+            "SKIPPED [[]1[]]*tflite/squeezenet*run {program} (TFLite's benchmark_model)*",
+        ]
+    )
     downloaded = [p.name for p in (pytester.path / "cache").glob("*") if p.name != ".md5"]
     assert downloaded == []  # skipped items download nothing
 
 
 def test_files_reach_the_device_under_their_spec_filename(pytester):
-    write_program(pytester.path / "prog.py", (
-        "#!/usr/bin/env python3\nimport json, os, sys\n"
-        "names = [os.path.basename(p) for p in sys.argv[1].split(',')]\n"
-        "contents = [open(p).read() for p in sys.argv[1].split(',')]\n"
-        "assert names == ['first.txt', 'second.txt'], names\n"
-        "assert contents == ['1', '2'], contents\n"
-        "row = {'type': 'NET', 'metric': 'ok', 'unit': '', 'value': 1}\n"
-        "print('AIBENCH ' + json.dumps(row))\n"))
+    write_program(
+        pytester.path / "prog.py",
+        (
+            "#!/usr/bin/env python3\nimport json, os, sys\n"
+            "names = [os.path.basename(p) for p in sys.argv[1].split(',')]\n"
+            "contents = [open(p).read() for p in sys.argv[1].split(',')]\n"
+            "assert names == ['first.txt', 'second.txt'], names\n"
+            "assert contents == ['1', '2'], contents\n"
+            "row = {'type': 'NET', 'metric': 'ok', 'unit': '', 'value': 1}\n"
+            "print('AIBENCH ' + json.dumps(row))\n"
+        ),
+    )
     (pytester.path / "src").mkdir()
     (pytester.path / "src/a.txt").write_text("1")
     (pytester.path / "src/b.txt").write_text("2")
-    spec = generic_spec("demo", tests=[{"metric": "delay", "commands": [
-        "{files.program} {input_files.data}"], "input_files": {"data": [
-            {"filename": "first.txt", "location": "src/a.txt"},
-            {"filename": "second.txt", "location": "src/b.txt"}]}}])
+    spec = generic_spec(
+        "demo",
+        tests=[
+            {
+                "metric": "delay",
+                "commands": ["{files.program} {input_files.data}"],
+                "input_files": {
+                    "data": [
+                        {"filename": "first.txt", "location": "src/a.txt"},
+                        {"filename": "second.txt", "location": "src/b.txt"},
+                    ]
+                },
+            }
+        ],
+    )
     write_json(pytester.path / "demo.json", spec)
     result = pytester.runpytest("--aibench-spec=demo.json")
     result.assert_outcomes(passed=1)
@@ -243,8 +321,9 @@ def test_run_file_records_the_commit_of_the_checkout(pytester):
     subprocess.run([*git, "init", "-q"], cwd=pytester.path, check=True)
     subprocess.run([*git, "add", "."], cwd=pytester.path, check=True)
     subprocess.run([*git, "commit", "-qm", "x"], cwd=pytester.path, check=True)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=pytester.path, check=True,
-                          capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=pytester.path, check=True, capture_output=True, text=True
+    ).stdout.strip()
     pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
     commit = run_file(pytester)["commit"]
     assert commit["id"] == head and commit["dirty"] is False
@@ -253,8 +332,9 @@ def test_run_file_records_the_commit_of_the_checkout(pytester):
 def test_junit_xml_does_not_receive_raw_samples(pytester):
     write_program(pytester.path / "prog.py")
     write_json(pytester.path / "demo.json", generic_spec("demo"))
-    result = pytester.runpytest("--aibench-spec=demo.json", "--junitxml=junit.xml",
-                                "--aibench-json=run.json")
+    result = pytester.runpytest(
+        "--aibench-spec=demo.json", "--junitxml=junit.xml", "--aibench-json=run.json"
+    )
     result.assert_outcomes(passed=1)
     assert "values" not in (pytester.path / "junit.xml").read_text()
     assert run_file(pytester)["items"][0]["metrics"][0]["values"] == [10.0, 11.0, 12.0]
@@ -270,8 +350,11 @@ def test_large_downloads_show_progress_and_run(pytester, file_server, workers):
     file_server.routes["/big.bin"] = Route(body=blob)
     write_program(pytester.path / "prog.py")
     spec = generic_spec("demo")
-    spec["model"]["files"]["blob"] = {"filename": "big.bin", "md5": hashlib.md5(blob).hexdigest(),
-                                      "location": file_server.url("/big.bin")}
+    spec["model"]["files"]["blob"] = {
+        "filename": "big.bin",
+        "md5": hashlib.md5(blob).hexdigest(),
+        "location": file_server.url("/big.bin"),
+    }
     write_json(pytester.path / "demo.json", spec)
     options = ("--aibench-spec=demo.json", "--aibench-model-cache=cache")
     url = file_server.url("/big.bin")
@@ -291,40 +374,66 @@ def test_accuracy_pipeline_with_host_steps_repeat_and_generated_inputs(pytester)
     """FAI-PEP's accuracy flow: model preprocess once, per-index test preprocess making an input
     file, the benchmark writing an output file, per-index postprocess scoring it, and model
     postprocess aggregating; the scripts' metric lines are recorded."""
-    write_program(pytester.path / "bench.py", (
-        "#!/usr/bin/env python3\nimport sys\n"
-        "values = [float(v) for v in open(sys.argv[1]).read().split()]\n"
-        "open(sys.argv[2], 'w').write(str(int(sum(values) > 1)))\n"))
-    write_program(pytester.path / "score.py", (
-        "#!/usr/bin/env python3\nimport json, sys\n"
-        "label = open(sys.argv[1]).read().split()[int(sys.argv[3])]\n"
-        "got = open(sys.argv[2]).read()\n"
-        "open(sys.argv[4], 'w').write(str(int(label == got)))\n"
-        "row = {'type': 'shard', 'metric': 'top1', 'unit': 'number', 'value': int(label == got)}\n"
-        "print('Caffe2Observer ' + json.dumps(row))\n"))
-    write_program(pytester.path / "total.py", (
-        "#!/usr/bin/env python3\nimport glob, json, sys\n"
-        "hits = sum(int(open(p).read()) for p in glob.glob(sys.argv[1] + '/result_*.txt'))\n"
-        "row = {'type': 'total', 'metric': 'top1', 'unit': 'percent', 'value': 50 * hits}\n"
-        "print('Caffe2Observer ' + json.dumps(row))\n"))
+    write_program(
+        pytester.path / "bench.py",
+        (
+            "#!/usr/bin/env python3\nimport sys\n"
+            "values = [float(v) for v in open(sys.argv[1]).read().split()]\n"
+            "open(sys.argv[2], 'w').write(str(int(sum(values) > 1)))\n"
+        ),
+    )
+    write_program(
+        pytester.path / "score.py",
+        (
+            "#!/usr/bin/env python3\nimport json, sys\n"
+            "label = open(sys.argv[1]).read().split()[int(sys.argv[3])]\n"
+            "got = open(sys.argv[2]).read()\n"
+            "open(sys.argv[4], 'w').write(str(int(label == got)))\n"
+            "row = {'type': 'shard', 'metric': 'top1', 'unit': 'number', "
+            "'value': int(label == got)}\n"
+            "print('Caffe2Observer ' + json.dumps(row))\n"
+        ),
+    )
+    write_program(
+        pytester.path / "total.py",
+        (
+            "#!/usr/bin/env python3\nimport glob, json, sys\n"
+            "hits = sum(int(open(p).read()) for p in glob.glob(sys.argv[1] + '/result_*.txt'))\n"
+            "row = {'type': 'total', 'metric': 'top1', 'unit': 'percent', 'value': 50 * hits}\n"
+            "print('Caffe2Observer ' + json.dumps(row))\n"
+        ),
+    )
     spec = {
         "model": {
-            "name": "classifier", "format": "generic", "repeat": 2,
-            "files": {name: {"filename": f"{name}.py", "location": f"{name}.py"}
-                      for name in ("bench", "score", "total")},
+            "name": "classifier",
+            "format": "generic",
+            "repeat": 2,
+            "files": {
+                name: {"filename": f"{name}.py", "location": f"{name}.py"}
+                for name in ("bench", "score", "total")
+            },
             "preprocess": {"commands": ["sh -c 'echo 0 0 > {HOSTDIR}/labels.txt'"]},
             "postprocess": {"command": "{files.total} {HOSTDIR}"},
         },
-        "tests": [{
-            "identifier": "top1", "metric": "accuracy", "iter": 1,
-            "preprocess": {"commands": ["sh -c 'echo {INDEX} {INDEX} > {input_files.tensor}'"]},
-            "input_files": {"tensor": {"filename": "tensor.txt",
-                                       "location": "{HOSTDIR}/tensor.txt"}},
-            "output_files": {"out": {"filename": "out.txt", "location": "{TGTDIR}/out.txt"}},
-            "commands": ["{files.bench} {input_files.tensor} {output_files.out}"],
-            "postprocess": {"commands": ["{files.score} {HOSTDIR}/labels.txt {output_files.out} "
-                                         "{INDEX} {HOSTDIR}/result_{INDEX}.txt"]},
-        }],
+        "tests": [
+            {
+                "identifier": "top1",
+                "metric": "accuracy",
+                "iter": 1,
+                "preprocess": {"commands": ["sh -c 'echo {INDEX} {INDEX} > {input_files.tensor}'"]},
+                "input_files": {
+                    "tensor": {"filename": "tensor.txt", "location": "{HOSTDIR}/tensor.txt"}
+                },
+                "output_files": {"out": {"filename": "out.txt", "location": "{TGTDIR}/out.txt"}},
+                "commands": ["{files.bench} {input_files.tensor} {output_files.out}"],
+                "postprocess": {
+                    "commands": [
+                        "{files.score} {HOSTDIR}/labels.txt {output_files.out} "
+                        "{INDEX} {HOSTDIR}/result_{INDEX}.txt"
+                    ]
+                },
+            }
+        ],
     }
     write_json(pytester.path / "acc.json", spec)
     result = pytester.runpytest("--aibench-spec=acc.json", "--aibench-json=run.json")

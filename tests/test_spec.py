@@ -10,26 +10,38 @@ from pytest_aibench.errors import SpecError
 from pytest_aibench.spec import load_cases
 
 CAFFE2_FILES = {
-    "init": {"filename": "init_net.pb", "location": "https://example.invalid/init_net.pb",
-             "md5": "a589d31d93c44d353ae2cd92af4d5a3f"},
-    "predict": {"filename": "predict_net.pb", "location": "https://example.invalid/predict.pb",
-                "md5": "694bfdd02e9ccb57bfc4acb451fbfb2d"},
+    "init": {
+        "filename": "init_net.pb",
+        "location": "https://example.invalid/init_net.pb",
+        "md5": "a589d31d93c44d353ae2cd92af4d5a3f",
+    },
+    "predict": {
+        "filename": "predict_net.pb",
+        "location": "https://example.invalid/predict.pb",
+        "md5": "694bfdd02e9ccb57bfc4acb451fbfb2d",
+    },
 }
 
 
 def caffe2_test(dims: str) -> dict:
     return {
-        "commands": ["{program} --net {files.predict} --init_net {files.init} --warmup {warmup} "
-                     f"--iter {{iter}} --input data --input_dims {dims} --input_type float"],
-        "identifier": "{ID}", "iter": 50, "metric": "delay", "warmup": 1,
+        "commands": [
+            "{program} --net {files.predict} --init_net {files.init} --warmup {warmup} "
+            f"--iter {{iter}} --input data --input_dims {dims} --input_type float"
+        ],
+        "identifier": "{ID}",
+        "iter": 50,
+        "metric": "delay",
+        "warmup": 1,
     }
 
 
 def model_spec(**model: object) -> dict:
     files = copy.deepcopy(CAFFE2_FILES)
-    return {"model": {"name": "squeezenet", "format": "caffe2", "files": files, **model},
-            "tests": [caffe2_test("1,3,30,30"), caffe2_test("64,3,30,30"),
-                      caffe2_test("1,3,224,224")]}
+    return {
+        "model": {"name": "squeezenet", "format": "caffe2", "files": files, **model},
+        "tests": [caffe2_test("1,3,30,30"), caffe2_test("64,3,30,30"), caffe2_test("1,3,224,224")],
+    }
 
 
 def write(path: Path, data: object) -> Path:
@@ -56,20 +68,37 @@ def test_legacy_shapes_expand_into_cases_and_id_counts_after_expansion(tmp_path)
     spec = {
         "model": {"name": "squeezenet", "format": "caffe2", "files": CAFFE2_FILES},
         "tests": [
-            {"identifier": "{ID}", "metric": "error", "iter": 1, "warmup": 0,
-             "input_files": {"data": "tests/test0/data.txt"},
-             "output_files": {"softmaxout": "tests/test0/softmaxout.txt"},
-             "inputs": {"data": {"shapes": [[1, 3, 224, 224]], "type": "float"}}},
-            {"identifier": "{ID}", "metric": "delay", "iter": 50, "warmup": 1,
-             "commands": {"caffe2": {"run_individual": "true"}},
-             "inputs": {"data": {"shapes": [[1, 3, 30, 30], [64, 3, 30, 30], [1, 3, 224, 224]],
-                                 "type": "float"}}},
+            {
+                "identifier": "{ID}",
+                "metric": "error",
+                "iter": 1,
+                "warmup": 0,
+                "input_files": {"data": "tests/test0/data.txt"},
+                "output_files": {"softmaxout": "tests/test0/softmaxout.txt"},
+                "inputs": {"data": {"shapes": [[1, 3, 224, 224]], "type": "float"}},
+            },
+            {
+                "identifier": "{ID}",
+                "metric": "delay",
+                "iter": 50,
+                "warmup": 1,
+                "commands": {"caffe2": {"run_individual": "true"}},
+                "inputs": {
+                    "data": {
+                        "shapes": [[1, 3, 30, 30], [64, 3, 30, 30], [1, 3, 224, 224]],
+                        "type": "float",
+                    }
+                },
+            },
         ],
     }
     cases = load_cases(write(tmp_path / "legacy.json", spec))
     assert [case.identifier for case in cases] == ["0", "1", "2", "3"]
     assert [case.test["inputs"]["data"]["shapes"] for case in cases[1:]] == [
-        [[1, 3, 30, 30]], [[64, 3, 30, 30]], [[1, 3, 224, 224]]]
+        [[1, 3, 30, 30]],
+        [[64, 3, 30, 30]],
+        [[1, 3, 224, 224]],
+    ]
     assert cases[1].test["framework_flags"] == {"caffe2": {"run_individual": "true"}}
     assert cases[1].commands == []
     assert cases[0].input_files[0].filename == "data.txt"
@@ -77,35 +106,48 @@ def test_legacy_shapes_expand_into_cases_and_id_counts_after_expansion(tmp_path)
 
 
 def test_inputs_with_different_shape_counts_are_refused(tmp_path):
-    test = {"metric": "delay", "commands": ["x"], "inputs": {
-        "a": {"shapes": [[1], [2]], "type": "float"}, "b": {"shapes": [[1]], "type": "float"}}}
-    path = write(tmp_path / "s.json", {"model": {"name": "m", "format": "onnx"},
-                                       "tests": [test]})
+    test = {
+        "metric": "delay",
+        "commands": ["x"],
+        "inputs": {
+            "a": {"shapes": [[1], [2]], "type": "float"},
+            "b": {"shapes": [[1]], "type": "float"},
+        },
+    }
+    path = write(tmp_path / "s.json", {"model": {"name": "m", "format": "onnx"}, "tests": [test]})
     error = spec_error(path)
     assert error.where == "tests[0].inputs.b.shapes"
     assert "expected 2 shape(s), as input 'a' lists, found 1" in str(error)
 
 
 def test_legacy_command_and_arguments_become_command_lists(tmp_path):
-    spec = {"model": {"name": "m", "format": "generic"},
-            "tests": [{"metric": "delay", "command": "run --fast"},
-                      {"metric": "delay", "arguments": "--iter {iter}"}]}
+    spec = {
+        "model": {"name": "m", "format": "generic"},
+        "tests": [
+            {"metric": "delay", "command": "run --fast"},
+            {"metric": "delay", "arguments": "--iter {iter}"},
+        ],
+    }
     cases = load_cases(write(tmp_path / "s.json", spec))
     assert cases[0].commands == ["run --fast"]
     assert cases[1].commands == ["{program} --iter {iter}"]
 
 
 def test_two_command_forms_in_one_test_are_refused(tmp_path):
-    spec = {"model": {"name": "m", "format": "generic"},
-            "tests": [{"metric": "delay", "command": "a", "commands": ["b"]}]}
+    spec = {
+        "model": {"name": "m", "format": "generic"},
+        "tests": [{"metric": "delay", "command": "a", "commands": ["b"]}],
+    }
     error = spec_error(write(tmp_path / "s.json", spec))
     assert error.where == "tests[0]" and "'commands' and 'command'" in str(error)
 
 
 def test_duplicate_json_key_names_the_key_and_its_path(tmp_path):
-    text = ('{"model": {"name": "m", "format": "tflite"}, "tests": [{"metric": "delay", '
-            '"commands": ["{program} --graph={files.graph}"], '
-            '"commands": {"tflite": {"num_threads": "4"}}}]}')
+    text = (
+        '{"model": {"name": "m", "format": "tflite"}, "tests": [{"metric": "delay", '
+        '"commands": ["{program} --graph={files.graph}"], '
+        '"commands": {"tflite": {"num_threads": "4"}}}]}'
+    )
     error = spec_error(write(tmp_path / "dup.json", text))
     assert error.path.endswith("dup.json")
     assert error.where == "tests[0]"
@@ -119,22 +161,40 @@ def test_duplicate_yaml_key_is_refused_with_its_line(tmp_path):
 
 
 def test_yaml_spec_loads_like_json(tmp_path):
-    text = ("model:\n  name: mlp\n  format: onnx\n"
-            "tests:\n  - identifier: '{ID}'\n    metric: delay\n    iter: 5\n")
+    text = (
+        "model:\n  name: mlp\n  format: onnx\n"
+        "tests:\n  - identifier: '{ID}'\n    metric: delay\n    iter: 5\n"
+    )
     cases = load_cases(write(tmp_path / "mlp.yml", text))
     assert cases[0].identifier == "0" and cases[0].framework == "onnxruntime"
 
 
-@pytest.mark.parametrize(("mutate", "where", "expected"), [
-    (lambda s: s["tests"][2].update(iter="50"), "tests[2].iter",
-     'expected integer, found string "50"'),
-    (lambda s: s["model"].pop("name"), "model", "missing required field: expected a field 'name'"),
-    (lambda s: s["model"]["files"]["init"].update(md5="xyz"), "model.files.init.md5",
-     "expected a string matching"),
-    (lambda s: s["tests"][1].update(inputs={"data": {"shapes": [["a", 3], 7]}}),
-     "tests[1].inputs.data.shapes[1]", "expected array, found integer 7"),
-    (lambda s: s.update(tests=[]), "tests", "expected at least 1 item(s)"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "where", "expected"),
+    [
+        (
+            lambda s: s["tests"][2].update(iter="50"),
+            "tests[2].iter",
+            'expected integer, found string "50"',
+        ),
+        (
+            lambda s: s["model"].pop("name"),
+            "model",
+            "missing required field: expected a field 'name'",
+        ),
+        (
+            lambda s: s["model"]["files"]["init"].update(md5="xyz"),
+            "model.files.init.md5",
+            "expected a string matching",
+        ),
+        (
+            lambda s: s["tests"][1].update(inputs={"data": {"shapes": [["a", 3], 7]}}),
+            "tests[1].inputs.data.shapes[1]",
+            "expected array, found integer 7",
+        ),
+        (lambda s: s.update(tests=[]), "tests", "expected at least 1 item(s)"),
+    ],
+)
 def test_schema_errors_name_the_json_path_expected_and_found(tmp_path, mutate, where, expected):
     spec = model_spec()
     mutate(spec)
@@ -154,9 +214,14 @@ def test_a_file_that_is_no_spec_is_refused(tmp_path):
     assert "expected a model spec" in str(error) and "['foo']" in str(error)
 
 
-@pytest.mark.parametrize(("filename", "safe"), [("../escape.bin", "..-escape.bin"),
-                                               ("a/../../b", "a-..-..-b"),
-                                               ("/etc/passwd", "_etc-passwd")])
+@pytest.mark.parametrize(
+    ("filename", "safe"),
+    [
+        ("../escape.bin", "..-escape.bin"),
+        ("a/../../b", "a-..-..-b"),
+        ("/etc/passwd", "_etc-passwd"),
+    ],
+)
 def test_filenames_that_would_escape_the_cache_become_one_safe_name(tmp_path, filename, safe):
     spec = model_spec()
     spec["model"]["files"]["init"]["filename"] = filename
@@ -184,23 +249,38 @@ def test_string_map_applies_to_every_string_before_validation(tmp_path):
     spec = model_spec()
     spec["model"]["files"]["init"]["location"] = "{MODEL_DIR}/init_net.pb"
     spec["model"]["name"] = "{NAME}"
-    cases = load_cases(write(tmp_path / "s.json", spec),
-                       string_map={"MODEL_DIR": "/models", "NAME": "sq"})
+    cases = load_cases(
+        write(tmp_path / "s.json", spec), string_map={"MODEL_DIR": "/models", "NAME": "sq"}
+    )
     assert cases[0].model_files[0].location == "/models/init_net.pb"
     assert cases[0].name == "sq"
 
 
 def test_benchmark_list_merges_meta_without_overwriting(tmp_path):
-    write(tmp_path / "models/a/a.json", {
-        "model": {"name": "a", "format": "caffe2", "group": "mine"},
-        "tests": [{"metric": "delay", "identifier": "{ID}", "commands": ["{program} x"]},
-                  {"metric": "delay", "identifier": "{ID}", "commands": ["prepare"]}]})
-    write(tmp_path / "models/b/b.json", {
-        "model": {"name": "b", "format": "caffe2", "extra": {"k": 1}},
-        "tests": [{"metric": "delay", "identifier": "{ID}", "commands": ["{program} y"]}]})
-    listing = write(tmp_path / "benchmarks/list.json", {
-        "meta": {"group": "CNN", "command_args": "--backend mkl", "extra": {"j": 2}},
-        "benchmarks": ["../models/a/a.json", "../models/b/b.json"]})
+    write(
+        tmp_path / "models/a/a.json",
+        {
+            "model": {"name": "a", "format": "caffe2", "group": "mine"},
+            "tests": [
+                {"metric": "delay", "identifier": "{ID}", "commands": ["{program} x"]},
+                {"metric": "delay", "identifier": "{ID}", "commands": ["prepare"]},
+            ],
+        },
+    )
+    write(
+        tmp_path / "models/b/b.json",
+        {
+            "model": {"name": "b", "format": "caffe2", "extra": {"k": 1}},
+            "tests": [{"metric": "delay", "identifier": "{ID}", "commands": ["{program} y"]}],
+        },
+    )
+    listing = write(
+        tmp_path / "benchmarks/list.json",
+        {
+            "meta": {"group": "CNN", "command_args": "--backend mkl", "extra": {"j": 2}},
+            "benchmarks": ["../models/a/a.json", "../models/b/b.json"],
+        },
+    )
     cases = load_cases(listing)
     assert [(case.name, case.identifier) for case in cases] == [("a", "0"), ("a", "1"), ("b", "0")]
     assert cases[0].model["group"] == "mine"  # the model's own value wins
@@ -219,7 +299,10 @@ def test_benchmark_list_with_a_missing_model_names_the_entry(tmp_path):
 
 
 def test_identifier_may_name_test_fields(tmp_path):
-    spec = {"model": {"name": "m", "format": "generic"},
-            "tests": [{"metric": "delay", "identifier": "t{threads}-{ID}", "threads": 4,
-                       "commands": ["x"]}]}
+    spec = {
+        "model": {"name": "m", "format": "generic"},
+        "tests": [
+            {"metric": "delay", "identifier": "t{threads}-{ID}", "threads": 4, "commands": ["x"]}
+        ],
+    }
     assert load_cases(write(tmp_path / "s.json", spec))[0].identifier == "t4-0"

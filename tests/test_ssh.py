@@ -21,6 +21,7 @@ pytestmark = pytest.mark.skipif(not sshd.available(), reason="OpenSSH server not
 def boards(tmp_path_factory):
     def start(count: int):
         return sshd.servers(tmp_path_factory.mktemp("sshd"), count)
+
     return start
 
 
@@ -38,18 +39,36 @@ open(sys.argv[1], "w").write(os.uname().machine)
 
 def span_spec(pytester, tests: int) -> None:
     write_program(pytester.path / "prog.py", SPAN_PROGRAM)
-    write_json(pytester.path / "spans.json", generic_spec("spans", tests=[{
-        "identifier": f"t{i}", "metric": "delay", "iter": 1,
-        "env": {"SPANS": str(pytester.path / "spans.txt"), "DEVICE": "{DEVICEHASH}"},
-        "output_files": {"arch": {"filename": "arch.txt", "location": "{TGTDIR}/arch.txt"}},
-        "commands": ["{files.program} {output_files.arch}"]} for i in range(tests)]))
+    write_json(
+        pytester.path / "spans.json",
+        generic_spec(
+            "spans",
+            tests=[
+                {
+                    "identifier": f"t{i}",
+                    "metric": "delay",
+                    "iter": 1,
+                    "env": {"SPANS": str(pytester.path / "spans.txt"), "DEVICE": "{DEVICEHASH}"},
+                    "output_files": {
+                        "arch": {"filename": "arch.txt", "location": "{TGTDIR}/arch.txt"}
+                    },
+                    "commands": ["{files.program} {output_files.arch}"],
+                }
+                for i in range(tests)
+            ],
+        ),
+    )
 
 
 def test_a_spec_runs_end_to_end_over_ssh(pytester, boards):
     span_spec(pytester, 2)
     with boards(1) as (urls, options):
-        result = pytester.runpytest("--aibench-spec=spans.json", f"--aibench-devices={urls[0]}",
-                                    f"--aibench-ssh-options={options}", "--aibench-json=run.json")
+        result = pytester.runpytest(
+            "--aibench-spec=spans.json",
+            f"--aibench-devices={urls[0]}",
+            f"--aibench-ssh-options={options}",
+            "--aibench-json=run.json",
+        )
     result.assert_outcomes(passed=2)
     run = json.loads((pytester.path / "run.json").read_text())
     device = run["items"][0]["device"]
@@ -66,9 +85,12 @@ def test_only_what_was_pushed_is_removed(pytester, boards, tmp_path):
     remote.mkdir()
     (remote / "keep.txt").write_text("someone else's")
     with boards(1) as (urls, options):
-        pytester.runpytest("--aibench-spec=spans.json", f"--aibench-devices={urls[0]}",
-                           f"--aibench-ssh-options={options}",
-                           f"--aibench-remote-dir={remote}").assert_outcomes(passed=1)
+        pytester.runpytest(
+            "--aibench-spec=spans.json",
+            f"--aibench-devices={urls[0]}",
+            f"--aibench-ssh-options={options}",
+            f"--aibench-remote-dir={remote}",
+        ).assert_outcomes(passed=1)
     assert [p.name for p in remote.iterdir()] == ["keep.txt"]
 
 
@@ -76,20 +98,32 @@ def test_a_missing_device_is_a_clear_error(pytester, boards):
     span_spec(pytester, 1)
     with boards(1) as (urls, options):
         gone = urls[0].rsplit(":", 1)[0] + ":1"
-        result = pytester.runpytest("--aibench-spec=spans.json", f"--aibench-devices={gone}",
-                                    f"--aibench-ssh-options={options}")
+        result = pytester.runpytest(
+            "--aibench-spec=spans.json",
+            f"--aibench-devices={gone}",
+            f"--aibench-ssh-options={options}",
+        )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*--aibench-devices: device {gone} is listed but not usable: "
-                                 "*cannot be reached*"])
+    result.stderr.fnmatch_lines(
+        [f"*--aibench-devices: device {gone} is listed but not usable: *cannot be reached*"]
+    )
 
 
 def test_list_devices_prints_the_fleet(pytester, boards):
     with boards(1) as (urls, options):
-        result = pytester.runpytest("--aibench-list-devices", f"--aibench-devices=host,{urls[0]}",
-                                    f"--aibench-ssh-options={options}")
+        result = pytester.runpytest(
+            "--aibench-list-devices",
+            f"--aibench-devices=host,{urls[0]}",
+            f"--aibench-ssh-options={options}",
+        )
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["kind*id*name*hash*abi*os", "host*host*",
-                                 f"ssh*ssh-127.0.0.1-*{urls[0]}*{os.uname().machine}*"])
+    result.stdout.fnmatch_lines(
+        [
+            "kind*id*name*hash*abi*os",
+            "host*host*",
+            f"ssh*ssh-127.0.0.1-*{urls[0]}*{os.uname().machine}*",
+        ]
+    )
 
 
 def test_no_device_runs_two_items_at_once_and_devices_run_in_parallel(pytester, boards):
@@ -97,8 +131,14 @@ def test_no_device_runs_two_items_at_once_and_devices_run_in_parallel(pytester, 
     span_spec(pytester, 4)
     with boards(4) as (urls, options):
         result = pytester.runpytest_subprocess(
-            "-n", "4", "--aibench-spec=spans.json", f"--aibench-devices={','.join(urls)}",
-            f"--aibench-ssh-options={options}", "-p", "no:cacheprovider")
+            "-n",
+            "4",
+            "--aibench-spec=spans.json",
+            f"--aibench-devices={','.join(urls)}",
+            f"--aibench-ssh-options={options}",
+            "-p",
+            "no:cacheprovider",
+        )
     result.assert_outcomes(passed=16)
     spans = [json.loads(line) for line in (pytester.path / "spans.txt").read_text().splitlines()]
     by_device: dict[str, list[tuple[float, float]]] = {}
@@ -107,8 +147,9 @@ def test_no_device_runs_two_items_at_once_and_devices_run_in_parallel(pytester, 
     assert sorted(by_device) == sorted(urls) and all(len(v) == 4 for v in by_device.values())
     for intervals in by_device.values():
         intervals.sort()
-        assert all(end <= next_start
-                   for (_, end), (next_start, _) in itertools.pairwise(intervals)), intervals
+        assert all(
+            end <= next_start for (_, end), (next_start, _) in itertools.pairwise(intervals)
+        ), intervals
     starts = sorted(start for _, start, _ in spans)
     ends = sorted(end for _, _, end in spans)
     assert any(starts[i + 1] < ends[i] for i in range(len(starts) - 1))  # something overlapped
@@ -116,13 +157,22 @@ def test_no_device_runs_two_items_at_once_and_devices_run_in_parallel(pytester, 
 
 def test_a_lease_is_released_when_its_holder_dies(tmp_path):
     info = DeviceInfo("ssh", "board", "b", "ssh://b", "x", "y")
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path\n"
-        "from pytest_aibench.devices.base import DeviceInfo\n"
-        "from pytest_aibench.devices.lease import lease\n"
-        f"info = DeviceInfo('ssh', 'board', 'b', 'ssh://b', 'x', 'y')\n"
-        f"with lease(info, Path({str(tmp_path)!r})):\n"
-        "    print('held', flush=True); time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from pathlib import Path\n"
+                "from pytest_aibench.devices.base import DeviceInfo\n"
+                "from pytest_aibench.devices.lease import lease\n"
+                f"info = DeviceInfo('ssh', 'board', 'b', 'ssh://b', 'x', 'y')\n"
+                f"with lease(info, Path({str(tmp_path)!r})):\n"
+                "    print('held', flush=True); time.sleep(60)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     import fcntl
 
@@ -141,9 +191,17 @@ def test_pool_mode_runs_each_case_once_on_a_free_device(pytester, boards):
     span_spec(pytester, 6)
     with boards(2) as (urls, options):
         result = pytester.runpytest_subprocess(
-            "-n", "2", "--aibench-fleet=pool", "--aibench-spec=spans.json",
-            f"--aibench-devices={','.join(urls)}", f"--aibench-ssh-options={options}",
-            "--aibench-json=run.json", "-p", "no:cacheprovider", "-v")
+            "-n",
+            "2",
+            "--aibench-fleet=pool",
+            "--aibench-spec=spans.json",
+            f"--aibench-devices={','.join(urls)}",
+            f"--aibench-ssh-options={options}",
+            "--aibench-json=run.json",
+            "-p",
+            "no:cacheprovider",
+            "-v",
+        )
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["*PASSED*spans.json::spans[[]t0-ssh[]]*"])
     run = json.loads((pytester.path / "run.json").read_text())
@@ -152,5 +210,6 @@ def test_pool_mode_runs_each_case_once_on_a_free_device(pytester, boards):
     spans = [json.loads(line) for line in (pytester.path / "spans.txt").read_text().splitlines()]
     for url in urls:
         intervals = sorted((start, end) for device, start, end in spans if device == url)
-        assert all(end <= next_start
-                   for (_, end), (next_start, _) in itertools.pairwise(intervals)), intervals
+        assert all(
+            end <= next_start for (_, end), (next_start, _) in itertools.pairwise(intervals)
+        ), intervals

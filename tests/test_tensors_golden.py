@@ -86,14 +86,23 @@ def test_tolerance_parsing():
 
 def test_ort_profile_nodes_become_operators():
     def node(name: str, op: str, dur: float) -> dict:
-        return {"cat": "Node", "name": f"{name}_kernel_time", "dur": dur, "ph": "X",
-                "args": {"op_name": op}}
+        return {
+            "cat": "Node",
+            "name": f"{name}_kernel_time",
+            "dur": dur,
+            "ph": "X",
+            "args": {"op_name": op},
+        }
 
-    trace = [{"cat": "Session", "name": "model_run", "dur": 10.0},
-             node("matmul0", "MatMul", 4), node("relu0", "Relu", 1),
-             {"cat": "Node", "name": "matmul0_fence_before", "dur": 0.0},
-             {"cat": "Session", "name": "model_run", "dur": 12.0},
-             node("matmul0", "MatMul", 6), node("relu0", "Relu", 2)]
+    trace = [
+        {"cat": "Session", "name": "model_run", "dur": 10.0},
+        node("matmul0", "MatMul", 4),
+        node("relu0", "Relu", 1),
+        {"cat": "Node", "name": "matmul0_fence_before", "dur": 0.0},
+        {"cat": "Session", "name": "model_run", "dur": 12.0},
+        node("matmul0", "MatMul", 6),
+        node("relu0", "Relu", 2),
+    ]
     operators = {op.name: op for op in operators_from_profile({"traceEvents": trace}, runs=2)}
     assert operators["matmul0"].values == [4.0, 6.0] and operators["matmul0"].type == "MatMul"
     assert operators["relu0"].calls == 1

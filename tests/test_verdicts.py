@@ -27,8 +27,10 @@ print("AIBENCH " + json.dumps({"type": "NET", "metric": "score", "unit": "", "va
 @pytest.fixture
 def bench(pytester):
     write_program(pytester.path / "prog.py", PROGRAM)
-    tests = [{"identifier": name, "metric": "delay", "commands": ["{files.program}"]}
-             for name in ("a", "b")]
+    tests = [
+        {"identifier": name, "metric": "delay", "commands": ["{files.program}"]}
+        for name in ("a", "b")
+    ]
     write_json(pytester.path / "demo.json", generic_spec("demo", tests=tests))
 
     def run(*args: str, seed: int = 1, factor: float = 1.0) -> pytest.RunResult:
@@ -50,12 +52,14 @@ def test_unchanged_runs_pass_and_show_the_comparison(pytester, bench):
     assert re.fullmatch(r"\d{8}T\d{6}Z_nocommit_[0-9a-f]{8}_main\.json", name), name
     result = bench("--aibench-compare=main", seed=2)
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines([
-        "*item*metric*p50*control*change*verdict",
-        "*demo[[]a-host[]]*NET latency*us*unchanged",
-        "*demo[[]a-host[]]*NET score*not judged",
-        f"aibench: compared with {name}: 0 regression(s)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*item*metric*p50*control*change*verdict",
+            "*demo[[]a-host[]]*NET latency*us*unchanged",
+            "*demo[[]a-host[]]*NET score*not judged",
+            f"aibench: compared with {name}: 0 regression(s)",
+        ]
+    )
 
 
 def test_a_slower_program_fails_with_the_verdict(pytester, bench):
@@ -63,11 +67,13 @@ def test_a_slower_program_fails_with_the_verdict(pytester, bench):
     result = bench("--aibench-compare", seed=2, factor=1.2)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(failed=2)
-    result.stdout.fnmatch_lines([
-        "aibench: regression against *.json:",
-        "NET latency p50 regressed: * -> * us (+*%, 95% CI +*% to +*%), Mann-Whitney p=*, "
-        "n=60 control / 60 treatment",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "aibench: regression against *.json:",
+            "NET latency p50 regressed: * -> * us (+*%, 95% CI +*% to +*%), Mann-Whitney p=*, "
+            "n=60 control / 60 treatment",
+        ]
+    )
     result.stdout.fnmatch_lines(["*demo[[]b-host[]]*NET latency*+1?.?%*regressed"])
 
 
@@ -80,32 +86,48 @@ def test_faster_programs_are_reported_as_improved(pytester, bench):
 
 def test_rules_per_metric_and_min_effect(pytester, bench):
     bench("--aibench-save=base").assert_outcomes(passed=2)
-    bench("--aibench-compare=base", "--aibench-min-effect=30%", seed=2,
-          factor=1.2).assert_outcomes(passed=2)
-    bench("--aibench-compare=base", "--aibench-min-effect=30%",
-          "--aibench-fail-on=NET latency:p90:10%", seed=2, factor=1.2).assert_outcomes(failed=2)
+    bench("--aibench-compare=base", "--aibench-min-effect=30%", seed=2, factor=1.2).assert_outcomes(
+        passed=2
+    )
+    bench(
+        "--aibench-compare=base",
+        "--aibench-min-effect=30%",
+        "--aibench-fail-on=NET latency:p90:10%",
+        seed=2,
+        factor=1.2,
+    ).assert_outcomes(failed=2)
 
 
 def test_unmatched_items_are_reported_not_failed(pytester, bench):
     bench("--aibench-save=base", "-k", "a-host").assert_outcomes(passed=1)
     result = bench("--aibench-compare=base", "-k", "b-host", seed=2)
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([
-        "aibench: 1 items not in the control run (reported, not judged): "
-        "demo.json::demo[[]b-host[]]",
-        "aibench: 1 items in the control run only (reported, not judged): "
-        "demo.json::demo[[]a-host[]]",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "aibench: 1 items not in the control run (reported, not judged): "
+            "demo.json::demo[[]b-host[]]",
+            "aibench: 1 items in the control run only (reported, not judged): "
+            "demo.json::demo[[]a-host[]]",
+        ]
+    )
 
 
 def test_another_device_model_is_refused_unless_forced(pytester, bench):
     bench("--aibench-save=base", "--aibench-platform-sig=phone-a").assert_outcomes(passed=2)
     refused = bench("--aibench-compare=base", "--aibench-platform-sig=phone-b", seed=2)
     refused.assert_outcomes(failed=2)
-    refused.stdout.fnmatch_lines(["aibench: not compared with *: the control ran on 'phone-a', "
-                                  "this run on 'phone-b'. *--aibench-compare-force"])
-    bench("--aibench-compare=base", "--aibench-platform-sig=phone-b", "--aibench-compare-force",
-          seed=2).assert_outcomes(passed=2)
+    refused.stdout.fnmatch_lines(
+        [
+            "aibench: not compared with *: the control ran on 'phone-a', "
+            "this run on 'phone-b'. *--aibench-compare-force"
+        ]
+    )
+    bench(
+        "--aibench-compare=base",
+        "--aibench-platform-sig=phone-b",
+        "--aibench-compare-force",
+        seed=2,
+    ).assert_outcomes(passed=2)
 
 
 def test_missing_control_is_a_usage_error(pytester, bench):
@@ -127,9 +149,15 @@ def test_exports_read_by_pytest_benchmark_and_github_format(pytester, bench):
     if cli is None:
         pytest.skip("pytest-benchmark is not installed")
     bench("--aibench-benchmark-json=pb.json", "--aibench-github-json=gh.json").assert_outcomes(
-        passed=2)
-    shown = subprocess.run([cli, "compare", "pb.json", "--columns=min,median,max,rounds"],
-                           cwd=pytester.path, capture_output=True, text=True, check=False)
+        passed=2
+    )
+    shown = subprocess.run(
+        [cli, "compare", "pb.json", "--columns=min,median,max,rounds"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert shown.returncode == 0, shown.stderr
     assert "demo[a-host]" in shown.stdout and "demo[b-host]" in shown.stdout
     benchmarks = json.loads((pytester.path / "pb.json").read_text())["benchmarks"]
@@ -163,18 +191,30 @@ for _ in range(iterations):
 def ab(pytester):
     for name, factor in (("control.py", 1.0), ("same.py", 1.0), ("slower.py", 1.2)):
         write_program(pytester.path / name, AB_PROGRAM.replace("FACTOR", str(factor)))
-    spec = {"model": {"name": "demo", "format": "generic"},
-            "tests": [{"identifier": "ab", "metric": "delay", "iter": 60, "warmup": 1,
-                       "env": {"AB_LOG": str(pytester.path / "ab.log")},
-                       "commands": ["{program} --warmup {warmup} --iter {iter}"]}]}
+    spec = {
+        "model": {"name": "demo", "format": "generic"},
+        "tests": [
+            {
+                "identifier": "ab",
+                "metric": "delay",
+                "iter": 60,
+                "warmup": 1,
+                "env": {"AB_LOG": str(pytester.path / "ab.log")},
+                "commands": ["{program} --warmup {warmup} --iter {iter}"],
+            }
+        ],
+    }
     write_json(pytester.path / "ab.json", spec)
 
     def run(treatment: str, *args: str) -> pytest.RunResult:
         (pytester.path / "ab.log").unlink(missing_ok=True)
         return pytester.runpytest(
-            "--aibench-spec=ab.json", "--aibench-json=run.json",
+            "--aibench-spec=ab.json",
+            "--aibench-json=run.json",
             f"--aibench-ab-control={pytester.path / 'control.py'}",
-            f"--aibench-program={pytester.path / treatment}", *args)
+            f"--aibench-program={pytester.path / treatment}",
+            *args,
+        )
 
     return run
 
@@ -184,7 +224,7 @@ def test_ab_interleaves_blocks_and_passes_when_nothing_changed(pytester, ab):
     result.assert_outcomes(passed=1)
     calls = (pytester.path / "ab.log").read_text().split()
     assert sorted(calls) == ["control.py"] * 4 + ["same.py"] * 4
-    blocks = [set(calls[i:i + 2]) for i in range(0, 8, 2)]
+    blocks = [set(calls[i : i + 2]) for i in range(0, 8, 2)]
     assert all(block == {"control.py", "same.py"} for block in blocks)  # both in every block
     item = json.loads((pytester.path / "run.json").read_text())["items"][0]
     assert item["comparison"] == "ab" and item["verdicts"][0]["status"] == "unchanged"
@@ -196,17 +236,20 @@ def test_ab_interleaves_blocks_and_passes_when_nothing_changed(pytester, ab):
 def test_ab_regression_is_verified_then_fails_with_exit_code_1(pytester, ab):
     result = ab("slower.py", "--aibench-verify=1")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "aibench: A/B regression against */control.py, held in 2 of 2 interleaved runs:",
-        "NET latency p50 regressed: * -> * us (+*%, 95% CI +*% to +*%), Mann-Whitney p=*, "
-        "n=60 control / 60 treatment",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "aibench: A/B regression against */control.py, held in 2 of 2 interleaved runs:",
+            "NET latency p50 regressed: * -> * us (+*%, 95% CI +*% to +*%), Mann-Whitney p=*, "
+            "n=60 control / 60 treatment",
+        ]
+    )
     calls = (pytester.path / "ab.log").read_text().split()
     assert calls.count("slower.py") == 10  # 5 blocks, run twice
 
 
 def test_ab_mode_needs_the_treatment_program(pytester, ab):
-    result = pytester.runpytest("--aibench-spec=ab.json",
-                                f"--aibench-ab-control={pytester.path / 'control.py'}")
+    result = pytester.runpytest(
+        "--aibench-spec=ab.json", f"--aibench-ab-control={pytester.path / 'control.py'}"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--aibench-ab-control needs --aibench-program*"])

@@ -57,8 +57,9 @@ class _Mux(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         try:
             while True:
-                length, _version, _message, tag = struct.unpack("<4I", _read_exactly(
-                    self.request, 16))
+                length, _version, _message, tag = struct.unpack(
+                    "<4I", _read_exactly(self.request, 16)
+                )
                 request = plistlib.loads(_read_exactly(self.request, length - 16))
                 if self._answer(request, tag):
                     return
@@ -67,8 +68,9 @@ class _Mux(socketserver.BaseRequestHandler):
 
     def _send(self, tag: int, payload: dict[str, Any]) -> None:
         body = plistlib.dumps(payload)
-        self.request.sendall(struct.pack("<4I", 16 + len(body), PLIST_VERSION, PLIST_MESSAGE,
-                                         tag) + body)
+        self.request.sendall(
+            struct.pack("<4I", 16 + len(body), PLIST_VERSION, PLIST_MESSAGE, tag) + body
+        )
 
     def _answer(self, request: dict[str, Any], tag: int) -> bool:
         """Reply to one request; True when the socket now belongs to a device service."""
@@ -77,10 +79,23 @@ class _Mux(socketserver.BaseRequestHandler):
         if kind == "ReadBUID":
             self._send(tag, {"BUID": "00000000-0000-0000-0000-00000000AB1E"})
         elif kind == "ListDevices":
-            self._send(tag, {"DeviceList": [{
-                "MessageType": "Attached", "DeviceID": phone.device_id,
-                "Properties": {"SerialNumber": phone.udid, "ConnectionType": "USB",
-                               "DeviceID": phone.device_id}} for phone in phones]})
+            self._send(
+                tag,
+                {
+                    "DeviceList": [
+                        {
+                            "MessageType": "Attached",
+                            "DeviceID": phone.device_id,
+                            "Properties": {
+                                "SerialNumber": phone.udid,
+                                "ConnectionType": "USB",
+                                "DeviceID": phone.device_id,
+                            },
+                        }
+                        for phone in phones
+                    ]
+                },
+            )
         elif kind == "ReadPairRecord":  # never paired: these phones have no pair record
             self._send(tag, {"MessageType": "Result", "Number": BAD_DEVICE})
         elif kind == "Connect":
@@ -181,7 +196,8 @@ class FakeApps:
             archive.extractall(bundle)
         (bundle / "Payload" / app / info["CFBundleExecutable"]).chmod(0o755)
         (self.root / "containers" / info["CFBundleIdentifier"] / "tmp").mkdir(
-            parents=True, exist_ok=True)
+            parents=True, exist_ok=True
+        )
 
     def push(self, bundle_id: str, local: Path, remote: str) -> None:
         target = self._path(bundle_id, remote)
@@ -208,8 +224,10 @@ class FakeApps:
         home = self.container(bundle_id)
         self.launched.append((bundle_id, list(arguments)))
         process = subprocess.Popen(
-            [sys.executable, str(app / info["CFBundleExecutable"]), *arguments], cwd=home,
-            env={**os.environ, **env, "HOME": str(home)})
+            [sys.executable, str(app / info["CFBundleExecutable"]), *arguments],
+            cwd=home,
+            env={**os.environ, **env, "HOME": str(home)},
+        )
         self._processes[process.pid] = process
         return process.pid
 
@@ -223,7 +241,9 @@ def make_ipa(path: Path, bundle_id: str, script: str, apps: int = 1) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         for index in range(apps):
             app = f"Payload/Bench{index or ''}.app"
-            archive.writestr(f"{app}/Info.plist", plistlib.dumps(
-                {"CFBundleIdentifier": bundle_id, "CFBundleExecutable": "Bench"}))
+            archive.writestr(
+                f"{app}/Info.plist",
+                plistlib.dumps({"CFBundleIdentifier": bundle_id, "CFBundleExecutable": "Bench"}),
+            )
             archive.writestr(f"{app}/Bench", script)
     return path

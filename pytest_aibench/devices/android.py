@@ -37,16 +37,18 @@ def _pick(available: Sequence[int], wanted: str) -> int:
     try:
         khz = int(wanted)
     except ValueError:
-        raise DeviceError(f"--aibench-set-freq: expected max, min, mid or kHz, found {wanted!r}") \
-            from None
+        raise DeviceError(
+            f"--aibench-set-freq: expected max, min, mid or kHz, found {wanted!r}"
+        ) from None
     return min(available, key=lambda freq: abs(freq - khz))
 
 
 def client(port: int | None) -> Any:
     import adbutils
 
-    return adbutils.AdbClient(host="127.0.0.1", port=port or int(
-        os.environ.get("ANDROID_ADB_SERVER_PORT", "5037")))
+    return adbutils.AdbClient(
+        host="127.0.0.1", port=port or int(os.environ.get("ANDROID_ADB_SERVER_PORT", "5037"))
+    )
 
 
 def device_id(serial: str) -> str:
@@ -55,12 +57,21 @@ def device_id(serial: str) -> str:
 
 def probe(handle: Any) -> DeviceInfo:
     """Name, ABI and OS from the device's properties."""
-    props = {key: str(handle.shell(["getprop", key])).strip() for key in (
-        "ro.product.model", "ro.build.version.release", "ro.build.version.sdk",
-        "ro.product.cpu.abi")}
+    props = {
+        key: str(handle.shell(["getprop", key])).strip()
+        for key in (
+            "ro.product.model",
+            "ro.build.version.release",
+            "ro.build.version.sdk",
+            "ro.product.cpu.abi",
+        )
+    }
     return DeviceInfo(
-        kind="android", id=device_id(handle.serial), name=props["ro.product.model"],
-        hash=handle.serial, abi=props["ro.product.cpu.abi"],
+        kind="android",
+        id=device_id(handle.serial),
+        name=props["ro.product.model"],
+        hash=handle.serial,
+        abi=props["ro.product.cpu.abi"],
         os=f"Android {props['ro.build.version.release']} (SDK {props['ro.build.version.sdk']})",
     )
 
@@ -77,8 +88,10 @@ def discover(wanted: Sequence[str], port: int | None) -> list[DeviceInfo]:
         serials = list(connected) if entry == "android" else [entry.split(":", 1)[1]]
         for serial in serials:
             if serial not in connected:
-                raise DeviceError(f"android device {serial!r} is not connected (connected: "
-                                  f"{', '.join(sorted(connected)) or 'none'})")
+                raise DeviceError(
+                    f"android device {serial!r} is not connected (connected: "
+                    f"{', '.join(sorted(connected)) or 'none'})"
+                )
             found.append(probe(connected[serial]))
     return found
 
@@ -93,8 +106,7 @@ class AndroidDevice(DeviceDefaults):
         try:
             return self._handle.shell2(command, timeout=timeout, v2=True)
         except Exception as exc:  # AdbError, AdbTimeout, OSError: the device is gone
-            raise DeviceError(f"android device {self.info.hash} stopped answering: {exc}") \
-                from None
+            raise DeviceError(f"android device {self.info.hash} stopped answering: {exc}") from None
 
     def shell(self, command: str) -> str:
         """What a shell command printed (power sources read sysfs and dumpsys this way)."""
@@ -117,8 +129,9 @@ class AndroidDevice(DeviceDefaults):
         try:
             self._handle.sync.push(str(local), remote, mode=mode)
         except Exception as exc:
-            raise DeviceError(f"android device {self.info.hash}: pushing {local} failed: "
-                              f"{exc}") from None
+            raise DeviceError(
+                f"android device {self.info.hash}: pushing {local} failed: {exc}"
+            ) from None
         return remote
 
     def pull(self, remote: str, local: Path) -> None:
@@ -126,8 +139,7 @@ class AndroidDevice(DeviceDefaults):
         try:
             self._handle.sync.pull(remote, str(local))
         except Exception as exc:
-            raise OSError(f"android device {self.info.hash}: cannot pull {remote}: {exc}") \
-                from None
+            raise OSError(f"android device {self.info.hash}: cannot pull {remote}: {exc}") from None
 
     def state(self) -> dict[str, float]:
         """Battery level (%) and temperature (degrees C) from ``dumpsys battery``."""
@@ -160,13 +172,16 @@ class AndroidDevice(DeviceDefaults):
                         self._handle = adb.device(serial)
                         return
             time.sleep(0.5)
-        raise DeviceError(f"android device {serial} did not come back within {timeout:g} s "
-                          "of a reboot")
+        raise DeviceError(
+            f"android device {serial} did not come back within {timeout:g} s of a reboot"
+        )
 
     def _cpus(self) -> list[str]:
         listed = str(self._shell(f"ls {CPUFREQ_ROOT}").stdout).split()
-        return sorted((name for name in listed if re.fullmatch(r"cpu\d+", name)),
-                      key=lambda name: int(name[3:]))
+        return sorted(
+            (name for name in listed if re.fullmatch(r"cpu\d+", name)),
+            key=lambda name: int(name[3:]),
+        )
 
     def set_frequency(self, wanted: str) -> dict[str, int]:
         """Pin every CPU at ``max``, ``min``, ``mid`` (of its available frequencies) or a kHz
@@ -174,30 +189,38 @@ class AndroidDevice(DeviceDefaults):
         pinned = {}
         for cpu in self._cpus():
             folder = f"{CPUFREQ_ROOT}/{cpu}/cpufreq"
-            available = sorted(int(f) for f in str(self._shell(
-                f"cat {folder}/scaling_available_frequencies").stdout).split())
+            available = sorted(
+                int(f)
+                for f in str(
+                    self._shell(f"cat {folder}/scaling_available_frequencies").stdout
+                ).split()
+            )
             if not available:
                 continue
             target = _pick(available, wanted)
             # Raise the ceiling first when going up, the floor first when going down.
             writes = ["scaling_max_freq", "scaling_min_freq"]
-            current = int(str(self._shell(f"cat {folder}/scaling_cur_freq").stdout).strip()
-                          or 0)
+            current = int(str(self._shell(f"cat {folder}/scaling_cur_freq").stdout).strip() or 0)
             for name in writes if target >= current else reversed(writes):
                 done = self._shell(f"echo {target} > {folder}/{name}")
                 if done.returncode != 0:
-                    raise DeviceError(f"android device {self.info.hash}: cannot set {cpu} to "
-                                      f"{target} kHz ({done.stderr.strip()}); setting "
-                                      "frequencies needs a rooted device (adb root)")
+                    raise DeviceError(
+                        f"android device {self.info.hash}: cannot set {cpu} to "
+                        f"{target} kHz ({done.stderr.strip()}); setting "
+                        "frequencies needs a rooted device (adb root)"
+                    )
             now = int(str(self._shell(f"cat {folder}/scaling_cur_freq").stdout).strip() or 0)
             if now != target:
-                raise DeviceError(f"android device {self.info.hash}: {cpu} runs at {now} kHz "
-                                  f"after asking for {target} kHz")
+                raise DeviceError(
+                    f"android device {self.info.hash}: {cpu} runs at {now} kHz "
+                    f"after asking for {target} kHz"
+                )
             pinned[cpu] = target
         return pinned
 
-    def run(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str,
-            timeout: float) -> CommandResult:
+    def run(
+        self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, timeout: float
+    ) -> CommandResult:
         """Run the command; what it logged to logcat meanwhile joins its stderr, so observer
         rows a native program logs there (glog on Android) are read like printed ones."""
         self._shell("logcat -c")
@@ -206,7 +229,11 @@ class AndroidDevice(DeviceDefaults):
         result = self._shell(command, timeout=timeout + 30)
         seconds = time.monotonic() - started
         logged = str(self._shell("logcat -d").stdout)
-        return CommandResult(argv=list(argv), returncode=result.returncode,
-                             stdout=result.stdout, stderr=result.stderr + logged,
-                             seconds=seconds,
-                             timed_out=result.returncode in (124, 137) and seconds >= timeout)
+        return CommandResult(
+            argv=list(argv),
+            returncode=result.returncode,
+            stdout=result.stdout,
+            stderr=result.stderr + logged,
+            seconds=seconds,
+            timed_out=result.returncode in (124, 137) and seconds >= timeout,
+        )

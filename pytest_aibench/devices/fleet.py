@@ -32,27 +32,41 @@ def discover(settings: Settings, scratch: Path) -> list[DeviceInfo]:
         elif entry.startswith("ssh://"):
             target = SshTarget.parse(entry)
             try:
-                devices.append(probe(target, ssh_arguments(settings.ssh_options),
-                                     scratch / "ssh", settings.remote_dir))
+                devices.append(
+                    probe(
+                        target,
+                        ssh_arguments(settings.ssh_options),
+                        scratch / "ssh",
+                        settings.remote_dir,
+                    )
+                )
             except DeviceError as exc:
                 raise DeviceError(f"device {entry} is listed but not usable: {exc}") from None
         else:
-            raise DeviceError(f"unknown device {entry!r}: use host, android, android:SERIAL, "
-                              "ios, ios:UDID or ssh://user@host:port")
+            raise DeviceError(
+                f"unknown device {entry!r}: use host, android, android:SERIAL, "
+                "ios, ios:UDID or ssh://user@host:port"
+            )
     excluded = set(split_devices(settings.excluded_devices))
     return [d for d in devices if not {d.id, d.hash, d.kind} & excluded]
 
 
-def open_device(info: DeviceInfo, settings: Settings, scratch: Path,
-                ios_apps: ios.IOSApps | None = None) -> Device:
+def open_device(
+    info: DeviceInfo, settings: Settings, scratch: Path, ios_apps: ios.IOSApps | None = None
+) -> Device:
     """A handle on a listed device; ``ios_apps`` replaces pymobiledevice3 for iOS apps."""
     if info.kind == "android":
         return android.AndroidDevice(info, settings.adb_port, settings.android_dir)
     if info.kind == "host":
         return HostDevice(info, scratch / "host")
     if info.kind == "ssh":
-        return SshDevice(info, SshTarget.parse(info.hash), ssh_arguments(settings.ssh_options),
-                         scratch / "ssh", settings.remote_dir)
+        return SshDevice(
+            info,
+            SshTarget.parse(info.hash),
+            ssh_arguments(settings.ssh_options),
+            scratch / "ssh",
+            settings.remote_dir,
+        )
     if info.kind == "ios":
         apps = ios_apps or ios.Pymobiledevice3Apps(info, settings.usbmux)
         return ios.IOSDevice(info, apps, scratch / "ios" / info.id)

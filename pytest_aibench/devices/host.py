@@ -71,16 +71,21 @@ class HostDevice(DeviceDefaults):
     ) -> CommandResult:
         started = time.monotonic()
         try:
-            done = run_process(argv, env={**program_environment(), **env}, cwd=cwd,
-                               timeout=timeout)
+            done = run_process(argv, env={**program_environment(), **env}, cwd=cwd, timeout=timeout)
         except OSError as exc:
             raise DeviceError(f"cannot start {argv[0]!r} on the host: {exc.strerror}") from None
         except ValueError as exc:  # a NUL byte, which no command line or variable can hold
-            raise DeviceError(f"cannot start {argv[0]!r} on the host: {exc} in its arguments "
-                              "or environment (from the spec's command or env)") from None
+            raise DeviceError(
+                f"cannot start {argv[0]!r} on the host: {exc} in its arguments "
+                "or environment (from the spec's command or env)"
+            ) from None
         return CommandResult(
-            argv=list(argv), returncode=done.returncode, stdout=done.stdout, stderr=done.stderr,
-            seconds=time.monotonic() - started, timed_out=done.timed_out,
+            argv=list(argv),
+            returncode=done.returncode,
+            stdout=done.stdout,
+            stderr=done.stderr,
+            seconds=time.monotonic() - started,
+            timed_out=done.timed_out,
         )
 
 

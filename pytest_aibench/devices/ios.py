@@ -36,7 +36,7 @@ from .base import CommandResult, DeviceDefaults, DeviceInfo
 ARGUMENTS_FILE = "tmp/benchmark.json"
 DONE_FILE = "tmp/BENCH_DONE"
 LOG_FILE = "tmp/BENCH_LOG"
-MISSING = ("iOS devices need pymobiledevice3: pip install 'pytest-aibench[ios]'")
+MISSING = "iOS devices need pymobiledevice3: pip install 'pytest-aibench[ios]'"
 
 T = TypeVar("T")
 
@@ -70,8 +70,10 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 def _mux_error(exc: Exception, usbmux: str | None) -> DeviceError:
     where = usbmux or "the default socket (/var/run/usbmuxd; USBMUXD_SOCKET_ADDRESS overrides)"
-    return DeviceError(f"usbmuxd does not answer at {where}: {exc}; start it (usbmuxd -f) or "
-                       "pass --aibench-usbmux HOST:PORT|PATH")
+    return DeviceError(
+        f"usbmuxd does not answer at {where}: {exc}; start it (usbmuxd -f) or "
+        "pass --aibench-usbmux HOST:PORT|PATH"
+    )
 
 
 def device_id(udid: str) -> str:
@@ -97,7 +99,8 @@ def probe(udid: str, usbmux: str | None, scratch: Path) -> DeviceInfo:
 
     async def read_values() -> dict[str, Any]:
         client = await lockdown.create_using_usbmux(
-            udid, autopair=False, usbmux_address=usbmux, pairing_records_cache_folder=scratch)
+            udid, autopair=False, usbmux_address=usbmux, pairing_records_cache_folder=scratch
+        )
         try:
             return dict(client.all_values)
         finally:
@@ -109,7 +112,10 @@ def probe(udid: str, usbmux: str | None, scratch: Path) -> DeviceInfo:
     except Exception as exc:
         raise DeviceError(f"iOS device {udid}: lockdownd does not answer: {exc}") from None
     return DeviceInfo(
-        kind="ios", id=device_id(udid), name=str(values.get("ProductType", "iPhone")), hash=udid,
+        kind="ios",
+        id=device_id(udid),
+        name=str(values.get("ProductType", "iPhone")),
+        hash=udid,
         abi=str(values.get("CPUArchitecture", "arm64")),
         os=f"iOS {values.get('ProductVersion', '?')}",
     )
@@ -126,8 +132,10 @@ def discover(wanted: Sequence[str], usbmux: str | None, scratch: Path) -> list[D
             raise DeviceError("no iOS device is connected (usbmuxd lists none)")
         for udid in udids:
             if udid not in present:
-                raise DeviceError(f"iOS device {udid!r} is not connected (connected: "
-                                  f"{', '.join(present) or 'none'})")
+                raise DeviceError(
+                    f"iOS device {udid!r} is not connected (connected: "
+                    f"{', '.join(present) or 'none'})"
+                )
             found.append(probe(udid, usbmux, scratch / "pairing"))
     return found
 
@@ -136,11 +144,15 @@ def bundle_id(ipa: Path) -> str:
     """The CFBundleIdentifier of the one app in an .ipa (``Payload/<name>.app/Info.plist``)."""
     try:
         with zipfile.ZipFile(ipa) as archive:
-            plists = [name for name in archive.namelist()
-                      if re.fullmatch(r"Payload/[^/]+\.app/Info\.plist", name)]
+            plists = [
+                name
+                for name in archive.namelist()
+                if re.fullmatch(r"Payload/[^/]+\.app/Info\.plist", name)
+            ]
             if len(plists) != 1:
-                raise DeviceError(f"{ipa}: expected one Payload/*.app in the .ipa, found "
-                                  f"{len(plists)}")
+                raise DeviceError(
+                    f"{ipa}: expected one Payload/*.app in the .ipa, found {len(plists)}"
+                )
             info = plistlib.loads(archive.read(plists[0]))
     except (OSError, zipfile.BadZipFile, plistlib.InvalidFileException) as exc:
         raise DeviceError(f"{ipa}: not a readable .ipa: {exc}") from None
@@ -157,8 +169,10 @@ def paired_arguments(arguments: Sequence[str]) -> dict[str, str]:
     while index < len(arguments):
         word = arguments[index]
         if not word.startswith("--"):
-            raise DeviceError(f"iOS apps take --key value arguments; {word!r} is not one "
-                              f"(arguments: {' '.join(arguments)})")
+            raise DeviceError(
+                f"iOS apps take --key value arguments; {word!r} is not one "
+                f"(arguments: {' '.join(arguments)})"
+            )
         key, equals, value = word[2:].partition("=")
         if not equals:
             has_value = index + 1 < len(arguments) and not arguments[index + 1].startswith("--")
@@ -173,8 +187,7 @@ class IOSDevice(DeviceDefaults):
     """The Device protocol over an app: pushes are kept on the host until a command names the
     app whose container receives them."""
 
-    def __init__(self, info: DeviceInfo, apps: IOSApps, staging: Path,
-                 poll: float = 0.2) -> None:
+    def __init__(self, info: DeviceInfo, apps: IOSApps, staging: Path, poll: float = 0.2) -> None:
         self.info, self.apps, self.poll = info, apps, poll
         self.staging = staging
         self._staged: dict[str, dict[str, Path]] = {}  # workdir -> filename -> host file
@@ -209,8 +222,10 @@ class IOSDevice(DeviceDefaults):
         staged = self._staged.get(workdir, {})
         program = staged.get(argv[0].rsplit("/", 1)[-1]) if argv else None
         if program is None or program.suffix != ".ipa" or argv[0] != f"{workdir}/{program.name}":
-            raise DeviceError(f"iOS devices run apps: the command must start with {{program}}, "
-                              f"an .ipa given with --aibench-program (found {' '.join(argv)!r})")
+            raise DeviceError(
+                f"iOS devices run apps: the command must start with {{program}}, "
+                f"an .ipa given with --aibench-program (found {' '.join(argv)!r})"
+            )
         if program not in self._installed:
             app = bundle_id(program)
             self.apps.install(program)
@@ -227,8 +242,9 @@ class IOSDevice(DeviceDefaults):
                 self.apps.push(app, local, f"{workdir}/{filename}")
         self._app_of[workdir] = app
 
-    def run(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str,
-            timeout: float) -> CommandResult:
+    def run(
+        self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, timeout: float
+    ) -> CommandResult:
         app = self._app(argv, cwd)
         self._deliver(app, cwd, argv[0].rsplit("/", 1)[-1])
         arguments = list(argv[1:])
@@ -240,9 +256,14 @@ class IOSDevice(DeviceDefaults):
         if status is None:
             with contextlib.suppress(DeviceError, OSError):
                 self.apps.kill(pid)
-        return CommandResult(argv=list(argv), returncode=124 if status is None else status,
-                             stdout=self._read(app, LOG_FILE), stderr="", seconds=seconds,
-                             timed_out=status is None)
+        return CommandResult(
+            argv=list(argv),
+            returncode=124 if status is None else status,
+            stdout=self._read(app, LOG_FILE),
+            stderr="",
+            seconds=seconds,
+            timed_out=status is None,
+        )
 
     def _send_arguments(self, app: str, workdir: str, arguments: dict[str, str]) -> None:
         for stale in (DONE_FILE, LOG_FILE):
@@ -294,12 +315,15 @@ class Pymobiledevice3Apps:
     async def _lockdown(self) -> Any:
         from pymobiledevice3 import lockdown
 
-        client = await lockdown.create_using_usbmux(self.udid, usbmux_address=self.usbmux,
-                                                    autopair=False)
+        client = await lockdown.create_using_usbmux(
+            self.udid, usbmux_address=self.usbmux, autopair=False
+        )
         if not client.paired:
             await client.close()
-            raise DeviceError(f"iOS device {self.udid} is not paired with this host; pair it "
-                              "(pymobiledevice3 lockdown pair) and trust the host on the phone")
+            raise DeviceError(
+                f"iOS device {self.udid} is not paired with this host; pair it "
+                "(pymobiledevice3 lockdown pair) and trust the host on the phone"
+            )
         return client
 
     def _afc(self, bundle_id: str, action: Any) -> Any:
@@ -362,8 +386,10 @@ class Pymobiledevice3Apps:
 
         provider = await get_tunneld_device_by_udid(self.udid)
         if provider is None:
-            raise DeviceError(f"iOS device {self.udid} runs iOS 17 or later: start "
-                              "`pymobiledevice3 remote tunneld` so that apps can be launched")
+            raise DeviceError(
+                f"iOS device {self.udid} runs iOS 17 or later: start "
+                "`pymobiledevice3 remote tunneld` so that apps can be launched"
+            )
         return provider
 
     def _process_control(self, action: Any) -> Any:
@@ -382,8 +408,11 @@ class Pymobiledevice3Apps:
 
     def launch(self, bundle_id: str, arguments: Sequence[str], env: Mapping[str, str]) -> int:
         async def action(control: Any) -> int:
-            return int(await control.launch(bundle_id, arguments=list(arguments),
-                                            kill_existing=True, environment=dict(env)))
+            return int(
+                await control.launch(
+                    bundle_id, arguments=list(arguments), kill_existing=True, environment=dict(env)
+                )
+            )
 
         return int(self._process_control(action))
 

@@ -39,7 +39,8 @@ def lease_folder(folder: Path) -> Path:
         raise DeviceError(
             f"the lease folder {folder} is not writable by you (owner uid {info.st_uid}, mode "
             f"{stat.filemode(info.st_mode)}): its owner can share it with 'chmod 1777 {folder}', "
-            "or pass --aibench-lease-dir DIR (every run that shares devices must name the same)")
+            "or pass --aibench-lease-dir DIR (every run that shares devices must name the same)"
+        )
     return folder
 
 
@@ -51,16 +52,22 @@ def lease(info: DeviceInfo, folder: Path = DEFAULT_LEASES) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def lease_any(candidates: Sequence[DeviceInfo], folder: Path = DEFAULT_LEASES, *,
-              timeout: float | None = None, notify: Notify | None = None,
-              poll: float = 0.05) -> Iterator[DeviceInfo]:
+def lease_any(
+    candidates: Sequence[DeviceInfo],
+    folder: Path = DEFAULT_LEASES,
+    *,
+    timeout: float | None = None,
+    notify: Notify | None = None,
+    poll: float = 0.05,
+) -> Iterator[DeviceInfo]:
     """Hold the first of ``candidates`` that is free (``--aibench-fleet pool``), waiting while
     all are busy: said once through ``notify``, and a :class:`DeviceError` after ``timeout``."""
     from filelock import FileLock, Timeout
 
     folder = lease_folder(folder)
-    locks = [(info, FileLock(folder / f"{_file_name(info)}.lock", mode=0o666))
-             for info in candidates]
+    locks = [
+        (info, FileLock(folder / f"{_file_name(info)}.lock", mode=0o666)) for info in candidates
+    ]
     deadline = None if timeout is None else time.monotonic() + timeout
     told = False
     while True:
@@ -79,8 +86,10 @@ def lease_any(candidates: Sequence[DeviceInfo], folder: Path = DEFAULT_LEASES, *
             notify(f"aibench: waiting for {_busy(folder, candidates)}")
             told = True
         if deadline is not None and time.monotonic() >= deadline:
-            raise DeviceError(f"no device was free within --aibench-lease-timeout={timeout:g} s: "
-                              f"{_busy(folder, candidates)}")
+            raise DeviceError(
+                f"no device was free within --aibench-lease-timeout={timeout:g} s: "
+                f"{_busy(folder, candidates)}"
+            )
         time.sleep(poll)
 
 

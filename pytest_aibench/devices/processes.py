@@ -85,8 +85,11 @@ class _Tags:
         if self._watchdog is None and _LINUX:
             self._watchdog = subprocess.Popen(
                 [sys.executable, "-c", _WATCHDOG, TAG_VARIABLE, self.prefix],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True)  # a Ctrl-C to pytest's group must not stop it first
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # a Ctrl-C to pytest's group must not stop it first
             atexit.register(self._stop_watchdog)
         return f"{self.prefix}-{next(self._numbers)}"
 
@@ -119,15 +122,23 @@ class Finished:
     timed_out: bool
 
 
-def run_process(argv: Sequence[str], *, env: Mapping[str, str], cwd: str,
-                timeout: float) -> Finished:
+def run_process(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: str, timeout: float
+) -> Finished:
     """Run ``argv`` and wait at most ``timeout`` seconds; nothing it started is left running.
     ``OSError`` if it cannot start."""
     tag = _TAGS.new()
     process = subprocess.Popen(
-        list(argv), cwd=cwd, env={**env, TAG_VARIABLE: tag}, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-        start_new_session=True, preexec_fn=child_dies_with_parent(),
+        list(argv),
+        cwd=cwd,
+        env={**env, TAG_VARIABLE: tag},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+        preexec_fn=child_dies_with_parent(),
     )
     deadline, ended_at = time.monotonic() + timeout, None
     try:

@@ -16,16 +16,19 @@ from ..errors import DeviceError
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def shell_command(argv: Sequence[str], *, env: Mapping[str, str], cwd: str,
-                  timeout: float) -> str:
+def shell_command(argv: Sequence[str], *, env: Mapping[str, str], cwd: str, timeout: float) -> str:
     """``mkdir -p CWD && cd CWD && NAME=VALUE ... timeout -k 2 T ARGV...``: the command runs in
     ``cwd`` with ``env`` added, and the device's ``timeout`` ends it even if we lose the link."""
     for name in env:
         if not _NAME.match(name):
-            raise DeviceError(f"environment variable name {name!r} is not a plain name "
-                              "(letters, digits and '_', not starting with a digit); fix it "
-                              "in the spec's env")
+            raise DeviceError(
+                f"environment variable name {name!r} is not a plain name "
+                "(letters, digits and '_', not starting with a digit); fix it "
+                "in the spec's env"
+            )
     folder = shlex.quote(cwd)
     assignments = "".join(f"{name}={shlex.quote(value)} " for name, value in env.items())
-    return (f"mkdir -p {folder} && cd {folder} && {assignments}"
-            f"timeout -k 2 {timeout:g} {shlex.join(argv)}")
+    return (
+        f"mkdir -p {folder} && cd {folder} && {assignments}"
+        f"timeout -k 2 {timeout:g} {shlex.join(argv)}"
+    )

@@ -53,42 +53,70 @@ class SshTarget:
 
 
 class SshDevice(DeviceDefaults):
-    def __init__(self, info: DeviceInfo, target: SshTarget, options: Sequence[str],
-                 control_dir: Path, remote_dir: str) -> None:
+    def __init__(
+        self,
+        info: DeviceInfo,
+        target: SshTarget,
+        options: Sequence[str],
+        control_dir: Path,
+        remote_dir: str,
+    ) -> None:
         self.info = info
         self.target = target
         self.remote_dir = remote_dir.rstrip("/")
         control_dir.mkdir(parents=True, exist_ok=True)
-        self._options = ["-o", "BatchMode=yes", "-o", "ControlMaster=auto",
-                         "-o", f"ControlPath={control_dir}/%C", "-o", "ControlPersist=60",
-                         *options]
+        self._options = [
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ControlMaster=auto",
+            "-o",
+            f"ControlPath={control_dir}/%C",
+            "-o",
+            "ControlPersist=60",
+            *options,
+        ]
         self._cleanups: list[subprocess.Popen[bytes]] = []
 
     def _argv(self, command: str) -> list[str]:
-        return ["ssh", *self._options, "-p", str(self.target.port), self.target.destination,
-                command]
+        return [
+            "ssh",
+            *self._options,
+            "-p",
+            str(self.target.port),
+            self.target.destination,
+            command,
+        ]
 
-    def _ssh(self, command: str, timeout: float = 60,
-             stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    def _ssh(
+        self, command: str, timeout: float = 60, stdin: bytes | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
         try:
             # the ssh client dies with pytest (the board's own `timeout` ends the command there)
-            done = subprocess.run(self._argv(command), capture_output=True, timeout=timeout,
-                                  input=stdin,
-                                  stdin=None if stdin is not None else subprocess.DEVNULL,
-                                  check=False, preexec_fn=child_dies_with_parent())
+            done = subprocess.run(
+                self._argv(command),
+                capture_output=True,
+                timeout=timeout,
+                input=stdin,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
+                check=False,
+                preexec_fn=child_dies_with_parent(),
+            )
         except subprocess.TimeoutExpired:
-            raise DeviceError(f"{self.target.url()} did not answer within {timeout:g} s") \
-                from None
+            raise DeviceError(f"{self.target.url()} did not answer within {timeout:g} s") from None
         if done.returncode == SSH_ERROR:
-            raise DeviceError(f"{self.target.url()} cannot be reached: "
-                              f"{_text(done.stderr).strip() or 'ssh failed'}")
+            raise DeviceError(
+                f"{self.target.url()} cannot be reached: "
+                f"{_text(done.stderr).strip() or 'ssh failed'}"
+            )
         return done
 
     def _checked(self, command: str, stdin: bytes | None = None) -> bytes:
         done = self._ssh(command, stdin=stdin)
         if done.returncode != 0:
-            raise DeviceError(f"{self.target.url()}: {command!r} failed: "
-                              f"{_text(done.stderr).strip()}")
+            raise DeviceError(
+                f"{self.target.url()}: {command!r} failed: {_text(done.stderr).strip()}"
+            )
         return done.stdout
 
     def new_workdir(self) -> str:
@@ -99,17 +127,33 @@ class SshDevice(DeviceDefaults):
     def remove_workdir(self, workdir: str) -> None:
         """Remove the case's folder, and nothing else, without waiting for the board."""
         if workdir.startswith(self.remote_dir + "/tgt-"):
-            self._cleanups.append(subprocess.Popen(
-                self._argv(f"rm -rf {shlex.quote(workdir)}"), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self._cleanups.append(
+                subprocess.Popen(
+                    self._argv(f"rm -rf {shlex.quote(workdir)}"),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
 
     def close(self) -> None:
         """Wait for the removals still under way, then end the shared connection."""
         for cleanup in self._cleanups:
             cleanup.wait()
         self._cleanups.clear()
-        subprocess.run(["ssh", *self._options, "-p", str(self.target.port), "-O", "exit",
-                        self.target.destination], capture_output=True, check=False)
+        subprocess.run(
+            [
+                "ssh",
+                *self._options,
+                "-p",
+                str(self.target.port),
+                "-O",
+                "exit",
+                self.target.destination,
+            ],
+            capture_output=True,
+            check=False,
+        )
 
     def push(self, local: Path, workdir: str, filename: str) -> str:
         """Copy through the ssh connection itself (``cat``): no scp or sftp server needed."""
@@ -122,38 +166,56 @@ class SshDevice(DeviceDefaults):
     def pull(self, remote: str, local: Path) -> None:
         done = self._ssh(f"cat {shlex.quote(remote)}")
         if done.returncode != 0:
-            raise OSError(f"{self.target.url()}: cannot read {remote}: "
-                          f"{_text(done.stderr).strip()}")
+            raise OSError(
+                f"{self.target.url()}: cannot read {remote}: {_text(done.stderr).strip()}"
+            )
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(done.stdout)
 
-    def run(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str,
-            timeout: float) -> CommandResult:
+    def run(
+        self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, timeout: float
+    ) -> CommandResult:
         command = shell_command(argv, env=env, cwd=cwd, timeout=timeout)
         started = time.monotonic()
         done = self._ssh(command, timeout=timeout + 30)
         # timeout(1) exits 124 after TERM, 137 when KILL was needed
         timed_out = done.returncode in (124, 137) and time.monotonic() - started >= timeout
-        return CommandResult(argv=list(argv), returncode=done.returncode,
-                             stdout=_text(done.stdout), stderr=_text(done.stderr),
-                             seconds=time.monotonic() - started, timed_out=timed_out)
+        return CommandResult(
+            argv=list(argv),
+            returncode=done.returncode,
+            stdout=_text(done.stdout),
+            stderr=_text(done.stderr),
+            seconds=time.monotonic() - started,
+            timed_out=timed_out,
+        )
 
 
 def _text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def probe(target: SshTarget, options: Sequence[str], control_dir: Path,
-          remote_dir: str) -> DeviceInfo:
+def probe(
+    target: SshTarget, options: Sequence[str], control_dir: Path, remote_dir: str
+) -> DeviceInfo:
     """Ask the board what it is: name from its CPU model, ABI and OS from uname."""
-    scratch = DeviceInfo(kind="ssh", id=target.device_id, name=target.host, hash=target.url(),
-                         abi="", os="")
+    scratch = DeviceInfo(
+        kind="ssh", id=target.device_id, name=target.host, hash=target.url(), abi="", os=""
+    )
     device = SshDevice(scratch, target, options, control_dir, remote_dir)
-    text = _text(device._checked(
-        "uname -s -r -m; grep -m1 -E '^(model name|Hardware|Processor)' /proc/cpuinfo || true"))
+    text = _text(
+        device._checked(
+            "uname -s -r -m; grep -m1 -E '^(model name|Hardware|Processor)' /proc/cpuinfo || true"
+        )
+    )
     lines = [*text.splitlines(), ""]
     system, _, rest = lines[0].partition(" ")
     release, _, machine = rest.rpartition(" ")
     cpu = lines[1].split(":", 1)[-1].strip() or machine
-    return DeviceInfo(kind="ssh", id=target.device_id, name=f"{system}-{cpu}",
-                      hash=target.url(), abi=machine, os=f"{system} {release}")
+    return DeviceInfo(
+        kind="ssh",
+        id=target.device_id,
+        name=f"{system}-{cpu}",
+        hash=target.url(),
+        abi=machine,
+        os=f"{system} {release}",
+    )

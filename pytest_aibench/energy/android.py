@@ -32,8 +32,10 @@ class AndroidBatterySource:
         text = self.device.shell(f"cat {self.folder}/current_now {self.folder}/voltage_now")
         numbers = text.split()
         if len(numbers) != 2:
-            raise DeviceError(f"android device {self.device.info.hash}: cannot read "
-                              f"{self.folder}/current_now and voltage_now (got {text!r})")
+            raise DeviceError(
+                f"android device {self.device.info.hash}: cannot read "
+                f"{self.folder}/current_now and voltage_now (got {text!r})"
+            )
         return abs(float(numbers[0])), float(numbers[1])
 
     def start(self) -> None:
@@ -47,7 +49,8 @@ class AndroidBatterySource:
             [microamps * microvolts / 1e9 for _, (microamps, microvolts) in samples],
             current_ma=[microamps / 1000 for _, (microamps, _) in samples],
             voltage_v=[microvolts / 1e6 for _, (_, microvolts) in samples],
-            end_s=samples[-1][0] - origin)
+            end_s=samples[-1][0] - origin,
+        )
 
 
 def battery_charge(device: Any) -> tuple[float, float]:
@@ -56,9 +59,11 @@ def battery_charge(device: Any) -> tuple[float, float]:
     charge = re.search(r"Charge counter:\s*(\d+)", text)
     voltage = re.search(r"^\s*voltage:\s*(\d+)", text, re.MULTILINE)
     if charge is None or voltage is None:
-        raise DeviceError(f"android device {device.info.hash}: dumpsys battery reports no "
-                          "'Charge counter' and 'voltage'; this phone's fuel gauge cannot be "
-                          "read that way (try --aibench-power android)")
+        raise DeviceError(
+            f"android device {device.info.hash}: dumpsys battery reports no "
+            "'Charge counter' and 'voltage'; this phone's fuel gauge cannot be "
+            "read that way (try --aibench-power android)"
+        )
     return float(charge.group(1)), float(voltage.group(1)) / 1000
 
 

@@ -34,8 +34,14 @@ def meter_serial(mapping_file: Path | None, device_hash: str) -> int | None:
 class MonsoonSource:
     name = "monsoon"
 
-    def __init__(self, collection_time: float, voltage: float = 4.0, with_usb: bool = False,
-                 serial: int | None = None, model: str = "HVPM") -> None:
+    def __init__(
+        self,
+        collection_time: float,
+        voltage: float = 4.0,
+        with_usb: bool = False,
+        serial: int | None = None,
+        model: str = "HVPM",
+    ) -> None:
         self.collection_time, self.voltage, self.with_usb = collection_time, voltage, with_usb
         self.samples: list[list[float]] = []
         self._meter, self._engine = self._connect(serial, model)
@@ -51,10 +57,12 @@ class MonsoonSource:
         found = list(meter.enumerateDevices())
         if not found or (serial is not None and serial not in found):
             wanted = f"meter {serial}" if serial is not None else "a meter"
-            raise DeviceError(f"no Monsoon {model} power monitor found ({wanted} wanted; "
-                              f"connected: {', '.join(map(str, found)) or 'none'}); check its "
-                              "USB cable and that this user may open it (udev rule for "
-                              "2AB9:0001), or pick one with --aibench-monsoon-map")
+            raise DeviceError(
+                f"no Monsoon {model} power monitor found ({wanted} wanted; "
+                f"connected: {', '.join(map(str, found)) or 'none'}); check its "
+                "USB cable and that this user may open it (udev rule for "
+                "2AB9:0001), or pick one with --aibench-monsoon-map"
+            )
         meter.setup_usb(serial)
         if getattr(getattr(meter, "Protocol", None), "DEVICE", None) is None:
             # The library prints "Unable to find device" and returns instead of raising.
@@ -67,7 +75,8 @@ class MonsoonSource:
         engine.ConsoleOutput(False)
         engine.disableCSVOutput()
         for channel in (channels.MainCurrent, channels.MainVoltage) + (
-                (channels.USBCurrent, channels.USBVoltage) if self.with_usb else ()):
+            (channels.USBCurrent, channels.USBVoltage) if self.with_usb else ()
+        ):
             engine.enableChannel(channel)
         return meter, engine
 
@@ -96,8 +105,13 @@ class MonsoonSource:
         count = len(main)
         power = [current * volts for current, volts in zip(main, main_volts, strict=True)]
         if self.with_usb:
-            power = [p + current * volts
-                     for p, current, volts in zip(power, usb, usb_volts, strict=True)]
-        return Trace.from_samples([index / RATE_HZ for index in range(count)], power,
-                                  current_ma=main, voltage_v=main_volts,
-                                  end_s=count / RATE_HZ)
+            power = [
+                p + current * volts for p, current, volts in zip(power, usb, usb_volts, strict=True)
+            ]
+        return Trace.from_samples(
+            [index / RATE_HZ for index in range(count)],
+            power,
+            current_ma=main,
+            voltage_v=main_volts,
+            end_s=count / RATE_HZ,
+        )

@@ -33,9 +33,11 @@ class RaplSource:
     def __init__(self, root: Path = DEFAULT_ROOT, interval: float = 0.01) -> None:
         self.zones = zones(root)
         if not self.zones:
-            raise Unsupported(f"no RAPL energy counters under {root} (intel-rapl:N with "
-                              "energy_uj); this machine does not expose them (virtual machines "
-                              "usually do not), or pass --aibench-rapl-root")
+            raise Unsupported(
+                f"no RAPL energy counters under {root} (intel-rapl:N with "
+                "energy_uj); this machine does not expose them (virtual machines "
+                "usually do not), or pass --aibench-rapl-root"
+            )
         self.maximum = [int((zone / "max_energy_range_uj").read_text()) for zone in self.zones]
         self._sampler = Sampler(self._read, interval)
 
@@ -49,8 +51,10 @@ class RaplSource:
         samples = self._sampler.stop()
         seconds, power = [], []
         for (t0, before), (t1, after) in itertools.pairwise(samples):
-            microjoules = sum(wrapped_difference(b, a, m)
-                              for b, a, m in zip(before, after, self.maximum, strict=True))
+            microjoules = sum(
+                wrapped_difference(b, a, m)
+                for b, a, m in zip(before, after, self.maximum, strict=True)
+            )
             seconds.append(t0 - samples[0][0])
             power.append(microjoules / 1000 / max(t1 - t0, 1e-9))  # uJ/s = 1e-3 mW
         return Trace.from_samples(seconds, power, end_s=samples[-1][0] - samples[0][0])

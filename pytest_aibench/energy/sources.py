@@ -25,10 +25,14 @@ def power_settings(case: Case) -> Mapping[str, Any]:
     (what FAI-PEP's code reads) or from the test itself (what its power specs carry)."""
     monsoon = case.test.get("monsoon") or {}
     if not isinstance(monsoon, Mapping):
-        raise RunnerError(f"{case.where}: 'monsoon' should be an object with collection_time, "
-                          "voltage and disable_usb")
-    return {key: monsoon.get(key, case.test.get(key)) for key in (
-        "collection_time", "voltage", "disable_usb")}
+        raise RunnerError(
+            f"{case.where}: 'monsoon' should be an object with collection_time, "
+            "voltage and disable_usb"
+        )
+    return {
+        key: monsoon.get(key, case.test.get(key))
+        for key in ("collection_time", "voltage", "disable_usb")
+    }
 
 
 def collection_time(case: Case) -> float:
@@ -44,27 +48,36 @@ def source_name(case: Case, chosen: str | None, device_kind: str) -> str:
     return {"host": "rapl", "ssh": "rapl", "android": "android"}.get(device_kind, "")
 
 
-def open_source(case: Case, device: Any, chosen: str | None, monsoon_map: Path | None,
-                rapl_root: Path) -> PowerSource:
+def open_source(
+    case: Case, device: Any, chosen: str | None, monsoon_map: Path | None, rapl_root: Path
+) -> PowerSource:
     name = source_name(case, chosen, device.info.kind)
     if name in ("monsoon", "monsoon_with_usb"):
         if case.metric != "power":
-            raise Unsupported("a Monsoon meter samples for a fixed collection time: measure "
-                              "it in a power test (metric: power), or choose --aibench-power "
-                              "rapl|android for --aibench-energy")
+            raise Unsupported(
+                "a Monsoon meter samples for a fixed collection time: measure "
+                "it in a power test (metric: power), or choose --aibench-power "
+                "rapl|android for --aibench-energy"
+            )
         settings = power_settings(case)
-        return MonsoonSource(collection_time(case), float(settings["voltage"] or
-                                                          DEFAULT_VOLTAGE),
-                             with_usb=name == "monsoon_with_usb",
-                             serial=meter_serial(monsoon_map, device.info.hash))
+        return MonsoonSource(
+            collection_time(case),
+            float(settings["voltage"] or DEFAULT_VOLTAGE),
+            with_usb=name == "monsoon_with_usb",
+            serial=meter_serial(monsoon_map, device.info.hash),
+        )
     if name == "rapl":
         if device.info.kind != "host":
             raise Unsupported(f"RAPL counters are read on this host, not on {device.info.id}")
         return RaplSource(rapl_root)
     if name in ("android", "software"):
         if device.info.kind != "android":
-            raise Unsupported(f"the {name} power source reads an Android phone's battery; "
-                              f"{device.info.id} is not one")
+            raise Unsupported(
+                f"the {name} power source reads an Android phone's battery; "
+                f"{device.info.id} is not one"
+            )
         return AndroidBatterySource(device) if name == "android" else AndroidChargeSource(device)
-    raise Unsupported(f"no power source for {device.info.id}: choose one of "
-                      f"{', '.join(SOURCES)} with --aibench-power")
+    raise Unsupported(
+        f"no power source for {device.info.id}: choose one of "
+        f"{', '.join(SOURCES)} with --aibench-power"
+    )

@@ -28,17 +28,26 @@ class Trace:
     end_s: float | None = None  # when the last sample's interval ends, if the source knows
 
     @classmethod
-    def from_samples(cls, seconds: list[float], power_mw: list[float],
-                     current_ma: list[float] | None = None,
-                     voltage_v: list[float] | None = None, end_s: float | None = None,
-                     ) -> Trace:
+    def from_samples(
+        cls,
+        seconds: list[float],
+        power_mw: list[float],
+        current_ma: list[float] | None = None,
+        voltage_v: list[float] | None = None,
+        end_s: float | None = None,
+    ) -> Trace:
         import numpy as np
 
         def array(values: list[float] | None) -> np.ndarray | None:
             return None if values is None else np.asarray(values, dtype=float)
 
-        return cls(np.asarray(seconds, dtype=float), np.asarray(power_mw, dtype=float),
-                   array(current_ma), array(voltage_v), end_s)
+        return cls(
+            np.asarray(seconds, dtype=float),
+            np.asarray(power_mw, dtype=float),
+            array(current_ma),
+            array(voltage_v),
+            end_s,
+        )
 
     def __len__(self) -> int:
         return len(self.seconds)
@@ -77,8 +86,10 @@ class Trace:
         with gzip.open(partial, "wt", encoding="ascii") as out:
             out.write("time_s,current_mA,voltage_V,power_mW\n")
             for row in range(len(self)):
-                out.write(",".join("" if column is None else f"{column[row]:.6g}"
-                                   for column in columns) + "\n")
+                out.write(
+                    ",".join("" if column is None else f"{column[row]:.6g}" for column in columns)
+                    + "\n"
+                )
         partial.replace(path)
         return path
 
@@ -97,15 +108,18 @@ def find_window(trace: Trace, step_seconds: float = STEP_SECONDS) -> tuple[int, 
     sums = np.concatenate([[0.0], np.cumsum(power)])
     edges = np.arange(max(1, half // 4), count - max(1, half // 4) + 1)
     before_start, after_end = np.maximum(edges - half, 0), np.minimum(edges + half, count)
-    step = ((sums[after_end] - sums[edges]) / (after_end - edges)
-            - (sums[edges] - sums[before_start]) / (edges - before_start))
+    step = (sums[after_end] - sums[edges]) / (after_end - edges) - (
+        sums[edges] - sums[before_start]
+    ) / (edges - before_start)
     start = int(edges[np.argmax(step)])
     # Sample noise from successive differences (robust to the step itself); a rise that the
     # noise could make is no benchmark.
     noise = 1.4826 * float(np.median(np.abs(np.diff(power)))) / np.sqrt(2)
     if step.max() <= 6 * noise * np.sqrt(2 / half) or step.max() <= 0:
-        raise ValueError("the power never rises above its noise: the benchmark does not show "
-                         "in the trace (did it run within the collection time?)")
+        raise ValueError(
+            "the power never rises above its noise: the benchmark does not show "
+            "in the trace (did it run within the collection time?)"
+        )
     later = edges > start
     if not later.any():
         return start, count
@@ -144,6 +158,10 @@ def analyse(trace: Trace, iterations: int) -> PowerResult:
         raise ValueError(f"need at least one iteration, found {iterations}")
     start, end = find_window(trace)
     baseline = trace.mean_power(end) if end < len(trace) else trace.mean_power(0, start)
-    return PowerResult(window_power_mw=trace.mean_power(start, end), baseline_power_mw=baseline,
-                       window_seconds=trace.duration(start, end), iterations=iterations,
-                       window=(start, end))
+    return PowerResult(
+        window_power_mw=trace.mean_power(start, end),
+        baseline_power_mw=baseline,
+        window_seconds=trace.duration(start, end),
+        iterations=iterations,
+        window=(start, end),
+    )

@@ -18,8 +18,11 @@ _SUFFIX = "_kernel_time"
 def node_events(trace: Any) -> Iterable[Mapping[str, Any]]:
     events = trace.get("traceEvents", []) if isinstance(trace, Mapping) else trace
     for event in events:
-        if (isinstance(event, Mapping) and event.get("cat") == "Node"
-                and str(event.get("name", "")).endswith(_SUFFIX)):
+        if (
+            isinstance(event, Mapping)
+            and event.get("cat") == "Node"
+            and str(event.get("name", "")).endswith(_SUFFIX)
+        ):
             yield event
 
 
@@ -42,7 +45,11 @@ def mean_run_time(trace: Any) -> float | None:
     """Mean duration (us) of the profiled whole-net runs (``model_run`` events): the base of the
     operators' shares, since profiling slows the runs it measures."""
     events = trace.get("traceEvents", []) if isinstance(trace, Mapping) else trace
-    runs = [float(event.get("dur", 0.0)) for event in events
-            if isinstance(event, Mapping) and event.get("cat") == "Session"
-            and event.get("name") == "model_run"]
+    runs = [
+        float(event.get("dur", 0.0))
+        for event in events
+        if isinstance(event, Mapping)
+        and event.get("cat") == "Session"
+        and event.get("name") == "model_run"
+    ]
     return sum(runs) / len(runs) if runs else None

@@ -51,7 +51,10 @@ def _stats_record(line: str) -> MetricRecord | None:
     if match:
         count, _first, _curr, low, high, mean, std, p5, median, p95 = match.groups()
         summary: dict[str, float | None] = {
-            "mean": float(mean), "p0": float(low), "p100": float(high), "stdev": float(std),
+            "mean": float(mean),
+            "p0": float(low),
+            "p100": float(high),
+            "stdev": float(std),
             "p50": float(median) if median else None,
         }
         if p5:
@@ -95,8 +98,7 @@ def _node_row(cells: list[str]) -> OperatorRecord | None:
         average_ms, calls = float(cells[share_at - 1]), int(float(cells[-2]))
     except ValueError:
         return None
-    return OperatorRecord(name=name.group(1), type=cells[0], mean=average_ms * 1000,
-                          calls=calls)
+    return OperatorRecord(name=name.group(1), type=cells[0], mean=average_ms * 1000, calls=calls)
 
 
 def _type_row(cells: list[str]) -> dict[str, float | int | str] | None:
@@ -104,8 +106,12 @@ def _type_row(cells: list[str]) -> dict[str, float | int | str] | None:
     if len(cells) < 5 or not cells[3].endswith("%"):
         return None
     try:
-        return {"type": cells[0], "count": int(cells[1]), "mean_us": float(cells[2]) * 1000,
-                "share": float(cells[3].rstrip("%")) / 100}
+        return {
+            "type": cells[0],
+            "count": int(cells[1]),
+            "mean_us": float(cells[2]) * 1000,
+            "share": float(cells[3].rstrip("%")) / 100,
+        }
     except ValueError:
         return None
 
@@ -136,6 +142,7 @@ def parse_benchmark_model(lines: Iterable[str]) -> BenchmarkModelOutput:
         output.records["NET latency"] = net
     nodes = sections.get("Run Order") or sections.get("Top by Computation Time") or []
     output.operators = [op for op in map(_node_row, nodes) if op is not None]
-    output.operator_types = [row for row in map(_type_row, sections.get(
-        "Summary by node type", [])) if row is not None]
+    output.operator_types = [
+        row for row in map(_type_row, sections.get("Summary by node type", [])) if row is not None
+    ]
     return output

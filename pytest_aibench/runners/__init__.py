@@ -19,5 +19,14 @@ BUILTIN_RUNNERS: dict[str, Callable[[], Runner]] = {
     "tflite": TfliteRunner,
 }
 
-__all__ = ["BUILTIN_RUNNERS", "CaseFiles", "GenericRunner", "ObserverProgramRunner",
-           "OnnxRuntimeRunner", "PytorchRunner", "RunContext", "Runner", "TfliteRunner"]
+__all__ = [
+    "BUILTIN_RUNNERS",
+    "CaseFiles",
+    "GenericRunner",
+    "ObserverProgramRunner",
+    "OnnxRuntimeRunner",
+    "PytorchRunner",
+    "RunContext",
+    "Runner",
+    "TfliteRunner",
+]

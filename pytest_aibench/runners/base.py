@@ -62,9 +62,11 @@ class RunContext:
         every command and every in-process run. A :class:`RunnerError` once none is left."""
         left = self.timeout - (time.monotonic() - self.started)
         if left <= 0:
-            raise RunnerError(f"{self.case.where}: the case ran past its timeout of "
-                              f"{self.timeout:g} s (warmup, sleeps and runs together); raise "
-                              "--aibench-timeout or the spec's timeout, or lower iter/warmup")
+            raise RunnerError(
+                f"{self.case.where}: the case ran past its timeout of "
+                f"{self.timeout:g} s (warmup, sleeps and runs together); raise "
+                "--aibench-timeout or the spec's timeout, or lower iter/warmup"
+            )
         return left
 
 

@@ -52,9 +52,10 @@ def pytorch_legacy_command(case: Case) -> str:
     inputs = case.test["inputs"]
     dims = ";".join(",".join(str(d) for d in spec["shapes"][0]) for spec in inputs.values())
     types = ";".join(spec.get("type", "float") for spec in inputs.values())
-    return ("{program} --model {files.model} --warmup {warmup} --iter {iter} "
-            f'--input_dims "{dims}" --input_type "{types}" --report_pep true'
-            + _flags(case, "pytorch"))
+    return (
+        "{program} --model {files.model} --warmup {warmup} --iter {iter} "
+        f'--input_dims "{dims}" --input_type "{types}" --report_pep true' + _flags(case, "pytorch")
+    )
 
 
 class ObserverProgramRunner(GenericRunner):
@@ -80,7 +81,8 @@ class ObserverProgramRunner(GenericRunner):
             result = self._run_command(context, template, lookup)
             results.append(result)
             added = parse_observer_lines(result.output_lines, context.observer_prefixes).samples(
-                "NET latency")
+                "NET latency"
+            )
             if added == 0:
                 break
             collected += added

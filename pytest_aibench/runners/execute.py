@@ -55,33 +55,48 @@ class Execution:
 
     def open_power_source(self) -> PowerSource:
         settings = self.settings
-        return open_source(self.case, self.device, settings.power, settings.monsoon_map,
-                           settings.rapl_root)
+        return open_source(
+            self.case, self.device, settings.power, settings.monsoon_map, settings.rapl_root
+        )
 
     def run(self, recorder: Recorder, program: str | None, iterations: int) -> None:
         """One run of the case in fresh folders, its metrics into ``recorder``."""
         settings, warmup = self.settings, effective_counts(self.case, self.settings)[1]
         power_test = self.case.metric == "power"
         if power_test and not self.runs_commands(program):
-            raise RunnerError(f"{self.case.where}: a power test runs a program: give the test "
-                              "'commands' (FAI-PEP's power specs run {program})")
+            raise RunnerError(
+                f"{self.case.where}: a power test runs a program: give the test "
+                "'commands' (FAI-PEP's power specs run {program})"
+            )
         self.scratch.mkdir(parents=True, exist_ok=True)
         hostdir = Path(tempfile.mkdtemp(prefix="hostdir-", dir=self.scratch))
         workdir = self.device.new_workdir()
-        trace_path = trace_file(self.traces, f"{self.case.name}-{self.case.identifier}-"
-                                             f"{self.device.info.id}")
+        trace_path = trace_file(
+            self.traces, f"{self.case.name}-{self.case.identifier}-{self.device.info.id}"
+        )
         energy = self.open_power_source if settings.energy and not power_test else None
         try:
             with measuring_energy(energy, recorder, iterations + warmup, trace_path):
-                self.runner.run(RunContext(
-                    case=self.case, device=self.device, files=self.files, recorder=recorder,
-                    workdir=workdir, hostdir=hostdir, iterations=iterations, warmup=warmup,
-                    timeout=self.case.timeout(settings.timeout), program=program,
-                    observer_prefixes=observer_prefixes(settings),
-                    tolerance=settings.error_tolerance, backend=settings.backend,
-                    host=self.host, power=self.open_power_source if power_test else None,
-                    trace_path=trace_path,
-                ))
+                self.runner.run(
+                    RunContext(
+                        case=self.case,
+                        device=self.device,
+                        files=self.files,
+                        recorder=recorder,
+                        workdir=workdir,
+                        hostdir=hostdir,
+                        iterations=iterations,
+                        warmup=warmup,
+                        timeout=self.case.timeout(settings.timeout),
+                        program=program,
+                        observer_prefixes=observer_prefixes(settings),
+                        tolerance=settings.error_tolerance,
+                        backend=settings.backend,
+                        host=self.host,
+                        power=self.open_power_source if power_test else None,
+                        trace_path=trace_path,
+                    )
+                )
         finally:
             self.device.remove_workdir(workdir)
             shutil.rmtree(hostdir, ignore_errors=True)
@@ -132,8 +147,12 @@ def run_ab(execution: Execution, recorder: Recorder, iterations: int) -> None:
     for attempt in range(1, attempts + 1):
         control, treatment = interleave(execution, iterations, settings.seed + attempt - 1)
         verdicts = compare_items(
-            {"metrics": control.results()["metrics"]}, {"metrics": treatment.results()["metrics"]},
-            settings.fail_on, settings.min_effect, settings.alpha)
+            {"metrics": control.results()["metrics"]},
+            {"metrics": treatment.results()["metrics"]},
+            settings.fail_on,
+            settings.min_effect,
+            settings.alpha,
+        )
         regressed = [verdict for verdict in verdicts if verdict.status == "regressed"]
         if not regressed:
             break
@@ -141,11 +160,17 @@ def run_ab(execution: Execution, recorder: Recorder, iterations: int) -> None:
     if regressed:
         raise Regression(
             f"aibench: A/B regression against {settings.ab_control}, held in {attempt} of "
-            f"{attempts} interleaved runs:\n" + "\n".join(v.explain() for v in regressed))
+            f"{attempts} interleaved runs:\n" + "\n".join(v.explain() for v in regressed)
+        )
 
 
-def _keep(recorder: Recorder, treatment: Recorder, control: Recorder,
-          verdicts: Sequence[Verdict], attempts: int) -> None:
+def _keep(
+    recorder: Recorder,
+    treatment: Recorder,
+    control: Recorder,
+    verdicts: Sequence[Verdict],
+    attempts: int,
+) -> None:
     """The last A/B run's treatment samples are the item's; the control's go in its extra."""
     for record in treatment.records.values():
         recorder.add(record)

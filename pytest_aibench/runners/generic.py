@@ -37,8 +37,11 @@ def command_env(context: RunContext) -> dict[str, str]:
     return env
 
 
-PROGRAMS = {"caffe2": "Caffe2's speed_benchmark", "tflite": "TFLite's benchmark_model",
-            "pytorch": "PyTorch's speed_benchmark_torch"}
+PROGRAMS = {
+    "caffe2": "Caffe2's speed_benchmark",
+    "tflite": "TFLite's benchmark_model",
+    "pytorch": "PyTorch's speed_benchmark_torch",
+}
 _TO_MICROSECONDS = {"us": 1.0, "ms": 1000.0, "s": 1e6, "ns": 1e-3}
 
 
@@ -50,8 +53,9 @@ def operator_of(record: MetricRecord) -> OperatorRecord | None:
         return None
     if not record.values:
         return None
-    return OperatorRecord(name=record.type, type=record.type,
-                          values=[value * scale for value in record.values])
+    return OperatorRecord(
+        name=record.type, type=record.type, values=[value * scale for value in record.values]
+    )
 
 
 def _steps(step: Mapping[str, Any] | None) -> list[str]:
@@ -66,9 +70,11 @@ class GenericRunner:
 
     def unavailable(self, case: Case, program: str | None) -> str | None:
         if program is None and any("{program}" in cmd for cmd in self.commands(case, program)):
-            return (f"the commands of {case.spec_path.name} tests[{case.test_index}] run "
-                    f"{{program}} ({PROGRAMS.get(self.name, 'a benchmark program')}); pass "
-                    "--aibench-program PATH to run them")
+            return (
+                f"the commands of {case.spec_path.name} tests[{case.test_index}] run "
+                f"{{program}} ({PROGRAMS.get(self.name, 'a benchmark program')}); pass "
+                "--aibench-program PATH to run them"
+            )
         return None
 
     def commands(self, case: Case, program: str | None) -> list[str]:
@@ -108,32 +114,43 @@ class GenericRunner:
         files made at run time where the preprocess step makes them."""
         case = context.case
         host_paths = {
-            "output_files": {ref.name: str(self._pulled_path(context, ref.filename))
-                             for ref in case.output_files},
-            "input_files": {ref.name: fill(ref.location, lookup)
-                            for ref in case.input_files if ref.is_generated},
+            "output_files": {
+                ref.name: str(self._pulled_path(context, ref.filename)) for ref in case.output_files
+            },
+            "input_files": {
+                ref.name: fill(ref.location, lookup) for ref in case.input_files if ref.is_generated
+            },
         }
         return chained_lookup(host_paths, lookup)
 
-    def _on_host(self, context: RunContext, templates: list[str], lookup: Lookup,
-                 ) -> list[CommandResult]:
+    def _on_host(
+        self,
+        context: RunContext,
+        templates: list[str],
+        lookup: Lookup,
+    ) -> list[CommandResult]:
         """FAI-PEP's preprocess/postprocess commands: on the host, in ``{HOSTDIR}``; what they
         print is parsed like the benchmark's own output (accuracy scripts report that way)."""
-        return [self._run_command(context, template, lookup, on_host=True)
-                for template in templates]
+        return [
+            self._run_command(context, template, lookup, on_host=True) for template in templates
+        ]
 
-    def _push_generated(self, context: RunContext, placed: dict[str, Any],
-                        host_lookup: Lookup) -> None:
+    def _push_generated(
+        self, context: RunContext, placed: dict[str, Any], host_lookup: Lookup
+    ) -> None:
         """Input files a preprocess step made (``{HOSTDIR}/x``) go to the device each index."""
         for ref in context.case.input_files:
             if not ref.is_generated:
                 continue
             made = Path(fill(ref.location, host_lookup))
             if not made.is_file():
-                raise RunnerError(f"{context.case.where} {ref.where}: expected the preprocess "
-                                  f"step to write {made}, found nothing there")
-            placed["input_files"][ref.name] = context.device.push(made, context.workdir,
-                                                                 ref.filename)
+                raise RunnerError(
+                    f"{context.case.where} {ref.where}: expected the preprocess "
+                    f"step to write {made}, found nothing there"
+                )
+            placed["input_files"][ref.name] = context.device.push(
+                made, context.workdir, ref.filename
+            )
 
     def _run_main(self, context: RunContext, template: str, lookup: Lookup) -> list[CommandResult]:
         """Run the main (last) command; a runner that must re-run it overrides this. In a
@@ -162,9 +179,13 @@ class GenericRunner:
     def _lookup(self, context: RunContext, placed: dict[str, Any], index: int) -> Lookup:
         case = context.case
         builtins = {
-            **placed, "TGTDIR": context.workdir, "HOSTDIR": str(context.hostdir),
-            "DEVICEHASH": context.device.info.hash, "INDEX": index,
-            "warmup": context.warmup, "iter": context.iterations,
+            **placed,
+            "TGTDIR": context.workdir,
+            "HOSTDIR": str(context.hostdir),
+            "DEVICEHASH": context.device.info.hash,
+            "INDEX": index,
+            "warmup": context.warmup,
+            "iter": context.iterations,
         }
         lookup = chained(builtins, case.test, case.model)
         for ref in case.output_files:  # their locations may name {TGTDIR} and other fields
@@ -175,16 +196,23 @@ class GenericRunner:
         try:
             return shlex.split(template)
         except ValueError as exc:
-            raise RunnerError(f"{context.case.where}: cannot split command {template!r}: {exc}") \
-                from None
+            raise RunnerError(
+                f"{context.case.where}: cannot split command {template!r}: {exc}"
+            ) from None
 
     def _argv(self, context: RunContext, template: str, lookup: Lookup) -> list[str]:
         argv = [fill(word, lookup) for word in self._words(context, template)]
         taskset = context.case.platform_args.get("taskset")
         return (["taskset", str(taskset)] if taskset else []) + argv
 
-    def _run_command(self, context: RunContext, template: str, lookup: Lookup,
-                     on_host: bool = False, power: bool = False) -> CommandResult:
+    def _run_command(
+        self,
+        context: RunContext,
+        template: str,
+        lookup: Lookup,
+        on_host: bool = False,
+        power: bool = False,
+    ) -> CommandResult:
         pause = 0.0
         if on_host:
             device, cwd = context.host or context.device, str(context.hostdir)
@@ -250,7 +278,8 @@ class GenericRunner:
         if parsed.custom_output:
             context.recorder.extra["custom_output"] = parsed.custom_output
         if parsed.skipped_lines:  # counted and shown in the summary, never dropped unseen
-            unparsed = context.recorder.extra.setdefault("unparsed_rows", {"count": 0,
-                                                                            "examples": []})
+            unparsed = context.recorder.extra.setdefault(
+                "unparsed_rows", {"count": 0, "examples": []}
+            )
             unparsed["count"] += len(parsed.skipped_lines)
             unparsed["examples"] = (unparsed["examples"] + parsed.skipped_lines)[:3]

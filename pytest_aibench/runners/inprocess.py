@@ -30,8 +30,11 @@ def make_inputs(context: RunContext, signature: Signature) -> dict[str, Any]:
         shape = concrete_shape(spec["shapes"][0] if spec else model_shape)
         dtype = numpy_dtype(spec.get("type") or model_type)
         files = context.files.input_paths(name)
-        arrays[name] = (_file_input(files[0], name, dtype, shape, bool(spec)) if files
-                        else random_tensor(shape, dtype, rng))
+        arrays[name] = (
+            _file_input(files[0], name, dtype, shape, bool(spec))
+            if files
+            else random_tensor(shape, dtype, rng)
+        )
     context.recorder.extra["inputs"] = {
         name: {"shape": list(array.shape), "type": str(array.dtype)}
         for name, array in arrays.items()
@@ -39,8 +42,9 @@ def make_inputs(context: RunContext, signature: Signature) -> dict[str, Any]:
     return arrays
 
 
-def _check_input_names(context: RunContext, declared: Mapping[str, Any],
-                       model_inputs: list[str]) -> None:
+def _check_input_names(
+    context: RunContext, declared: Mapping[str, Any], model_inputs: list[str]
+) -> None:
     """A test's ``inputs`` or ``input_files`` entry that names no input of the model is a typo:
     silently feeding random data instead would benchmark something else."""
     case = context.case
@@ -48,8 +52,10 @@ def _check_input_names(context: RunContext, declared: Mapping[str, Any],
     given += [(ref.where, ref.name) for ref in case.input_files]
     for where, name in given:
         if name not in model_inputs:
-            raise RunnerError(f"{case.spec_path} {where}: the model has no input {name!r}; its "
-                              f"inputs are {model_inputs}. Name the entry after one of them")
+            raise RunnerError(
+                f"{case.spec_path} {where}: the model has no input {name!r}; its "
+                f"inputs are {model_inputs}. Name the entry after one of them"
+            )
 
 
 def _file_input(path: Path, name: str, dtype: Any, shape: list[int], declared: bool) -> Any:

@@ -20,11 +20,15 @@ from .inprocess import make_inputs, missing, model_path, profiled_runs, time_run
 from .outputs import check_outputs
 
 _OPTIMIZATION_LEVELS = {
-    "disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
-    "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL",
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
 }
-_BACKEND_PROVIDERS = {"cpu": ["CPUExecutionProvider"],
-                      "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+_BACKEND_PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+}
 
 
 class OnnxRuntimeRunner:
@@ -79,18 +83,24 @@ class OnnxRuntimeRunner:
             session_options.profile_file_prefix = str(profile_prefix)
         model = model_path(context, "model", "graph")
         try:
-            session = ort.InferenceSession(str(model), session_options,
-                                           providers=self._providers(context))
+            session = ort.InferenceSession(
+                str(model), session_options, providers=self._providers(context)
+            )
         except (RunnerError, Unsupported):
             raise
         except Exception as exc:  # ORT raises its own unexported exception types
-            raise RunnerError(f"{context.case.where}: onnxruntime cannot load {model}: {exc}") \
-                from None
+            raise RunnerError(
+                f"{context.case.where}: onnxruntime cannot load {model}: {exc}"
+            ) from None
         context.recorder.extra["onnxruntime"] = {
-            "version": ort.__version__, "providers": session.get_providers(),
+            "version": ort.__version__,
+            "providers": session.get_providers(),
             "graph_optimization_level": level,
-            **{k: options[k] for k in ("intra_op_num_threads", "inter_op_num_threads")
-               if k in options},
+            **{
+                k: options[k]
+                for k in ("intra_op_num_threads", "inter_op_num_threads")
+                if k in options
+            },
         }
         return session
 

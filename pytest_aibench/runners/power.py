@@ -29,16 +29,31 @@ from .base import RunContext
 class Launched:
     """A command running on a device in the background, its result kept for later."""
 
-    def __init__(self, device: Device, argv: Sequence[str], env: Mapping[str, str], cwd: str,
-                 timeout: float, pause: float) -> None:
+    def __init__(
+        self,
+        device: Device,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: str,
+        timeout: float,
+        pause: float,
+    ) -> None:
         self.result: CommandResult | None = None
         self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True, args=(
-            device, argv, env, cwd, timeout, pause))
+        self._thread = threading.Thread(
+            target=self._run, daemon=True, args=(device, argv, env, cwd, timeout, pause)
+        )
         self._thread.start()
 
-    def _run(self, device: Device, argv: Sequence[str], env: Mapping[str, str], cwd: str,
-             timeout: float, pause: float) -> None:
+    def _run(
+        self,
+        device: Device,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: str,
+        timeout: float,
+        pause: float,
+    ) -> None:
         try:
             time.sleep(pause)
             self.result = device.run(argv, env=env, cwd=cwd, timeout=timeout)
@@ -53,9 +68,16 @@ class Launched:
         return self.result
 
 
-def measure_power(source: PowerSource, device: Device, argv: Sequence[str],
-                  env: Mapping[str, str], cwd: str, timeout: float, pause: float,
-                  seconds: float) -> tuple[CommandResult, Trace]:
+def measure_power(
+    source: PowerSource,
+    device: Device,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: str,
+    timeout: float,
+    pause: float,
+    seconds: float,
+) -> tuple[CommandResult, Trace]:
     """Launch, sample for ``seconds``, then wait for the command to end."""
     launched = Launched(device, argv, env, cwd, timeout, pause)
     deadline = time.monotonic() + seconds
@@ -73,26 +95,43 @@ def trace_file(folder: Path | None, label: str) -> Path | None:
     return folder / f"{path_component(label, 'trace name')}-{time.time_ns()}.csv.gz"
 
 
-def keep_trace(recorder: Recorder, source: PowerSource, trace: Trace, path: Path | None,
-               **details: Any) -> None:
+def keep_trace(
+    recorder: Recorder, source: PowerSource, trace: Trace, path: Path | None, **details: Any
+) -> None:
     """The trace goes to its own compressed file; the run file names it and sums it up."""
     summary: dict[str, Any] = {
-        "source": source.name, "samples": len(trace), "seconds": round(trace.duration(), 6),
-        "mean_power_mW": trace.mean_power(), **details}
+        "source": source.name,
+        "samples": len(trace),
+        "seconds": round(trace.duration(), 6),
+        "mean_power_mW": trace.mean_power(),
+        **details,
+    }
     if path is not None:
         summary["trace"] = str(trace.write_csv_gz(path))
     recorder.extra.setdefault("power", []).append(summary)
 
 
-def record_power_test(recorder: Recorder, source: PowerSource, trace: Trace, iterations: int,
-                      path: Path | None, seconds: float) -> None:
+def record_power_test(
+    recorder: Recorder,
+    source: PowerSource,
+    trace: Trace,
+    iterations: int,
+    path: Path | None,
+    seconds: float,
+) -> None:
     """FAI-PEP's power records, plus energy per inference; a source that gives no trace (the
     battery charge counter) gives the mean power over the collection time, baseline included."""
     if len(trace) < 8:
         recorder.record("NET", "power", "mW", trace.mean_power())
         recorder.record("NET", "energy", "mJ", trace.energy_mj() / iterations)
-        keep_trace(recorder, source, trace, path, collection_time=seconds,
-                   note="no trace: mean power over the collection time, baseline included")
+        keep_trace(
+            recorder,
+            source,
+            trace,
+            path,
+            collection_time=seconds,
+            note="no trace: mean power over the collection time, baseline included",
+        )
         return
     try:
         result = analyse(trace, iterations)
@@ -104,30 +143,49 @@ def record_power_test(recorder: Recorder, source: PowerSource, trace: Trace, ite
     recorder.record("NET", "energy", "mJ", result.energy_mj)
     recorder.record("NET", "latency", "ms", result.latency_ms)
     start, end = result.window
-    keep_trace(recorder, source, trace, path, collection_time=seconds,
-               window_s=[float(trace.seconds[start]),
-                         float(trace.seconds[end - 1]) + float(trace.intervals()[end - 1])])
+    keep_trace(
+        recorder,
+        source,
+        trace,
+        path,
+        collection_time=seconds,
+        window_s=[
+            float(trace.seconds[start]),
+            float(trace.seconds[end - 1]) + float(trace.intervals()[end - 1]),
+        ],
+    )
 
 
-def run_power_test(context: RunContext, argv: Sequence[str], env: Mapping[str, str],
-                   timeout: float, pause: float) -> CommandResult:
+def run_power_test(
+    context: RunContext, argv: Sequence[str], env: Mapping[str, str], timeout: float, pause: float
+) -> CommandResult:
     """A runner's main command as a power test."""
     if context.power is None:
         raise RunnerError(f"{context.case.where}: a power test needs a power source")
     seconds = collection_time(context.case)
     source = context.power()
-    result, trace = measure_power(source, context.device, argv, env, context.workdir,
-                                  max(timeout, seconds + pause), pause, seconds)
+    result, trace = measure_power(
+        source,
+        context.device,
+        argv,
+        env,
+        context.workdir,
+        max(timeout, seconds + pause),
+        pause,
+        seconds,
+    )
     if result.returncode != 0 or result.timed_out:
         return result  # the runner reports the failed command
-    record_power_test(context.recorder, source, trace, context.iterations,
-                      context.trace_path, seconds)
+    record_power_test(
+        context.recorder, source, trace, context.iterations, context.trace_path, seconds
+    )
     return result
 
 
 @contextlib.contextmanager
-def measuring_energy(open_source: Callable[[], PowerSource] | None, recorder: Recorder,
-                     runs: int, path: Path | None) -> Iterator[None]:
+def measuring_energy(
+    open_source: Callable[[], PowerSource] | None, recorder: Recorder, runs: int, path: Path | None
+) -> Iterator[None]:
     """``--aibench-energy``: energy per run (warmup runs included, and whatever the case does
     besides running: loading the model) and mean power while the case ran."""
     if open_source is None:

@@ -72,13 +72,18 @@ class PytorchRunner:
         if not declared:
             raise RunnerError(
                 f"{context.case.where}: a TorchScript or exported model does not declare its "
-                "input shapes; give the test 'inputs', e.g. {\"x\": {\"shapes\": [[1, 64]], "
-                "\"type\": \"float\"}}"
+                'input shapes; give the test \'inputs\', e.g. {"x": {"shapes": [[1, 64]], '
+                '"type": "float"}}'
             )
         device = self._torch_device(context)
         module = self._load(context, device)
-        arrays = make_inputs(context, [(name, spec["shapes"][0], spec.get("type", "float"))
-                                       for name, spec in declared.items()])
+        arrays = make_inputs(
+            context,
+            [
+                (name, spec["shapes"][0], spec.get("type", "float"))
+                for name, spec in declared.items()
+            ],
+        )
         tensors = [torch.from_numpy(array).to(device) for array in arrays.values()]
 
         def forward() -> Any:
@@ -96,14 +101,18 @@ class PytorchRunner:
         import torch
 
         if context.backend == "cuda" and not torch.cuda.is_available():
-            raise Unsupported("the cuda backend was asked for, but torch sees no CUDA device "
-                              f"(torch {torch.__version__})")
+            raise Unsupported(
+                "the cuda backend was asked for, but torch sees no CUDA device "
+                f"(torch {torch.__version__})"
+            )
         threads = (context.case.test.get("pytorch") or {}).get("num_threads")
         if threads:
             torch.set_num_threads(int(threads))
-        context.recorder.extra["torch"] = {"version": str(torch.__version__),
-                                           "num_threads": torch.get_num_threads(),
-                                           "backend": context.backend}
+        context.recorder.extra["torch"] = {
+            "version": str(torch.__version__),
+            "num_threads": torch.get_num_threads(),
+            "backend": context.backend,
+        }
         return torch.device(context.backend)
 
     def _load(self, context: RunContext, device: Any) -> Any:
@@ -122,8 +131,9 @@ class PytorchRunner:
                     module = api.jit.load(str(path), map_location=device).eval()
         except Exception as exc:  # torch raises many unrelated types for a bad archive
             raise RunnerError(f"{context.case.where}: torch cannot load {path}: {exc}") from None
-        context.recorder.extra["torch"]["format"] = "export" if path.suffix == ".pt2" \
-            else "torchscript"
+        context.recorder.extra["torch"]["format"] = (
+            "export" if path.suffix == ".pt2" else "torchscript"
+        )
         return module.to(device)
 
     def _profile_operators(self, context: RunContext, forward: Any) -> None:
@@ -139,8 +149,12 @@ class PytorchRunner:
             if self_time <= 0:
                 continue
             total += self_time
-            context.recorder.add_operator(OperatorRecord(
-                name=average.key, type=average.key, mean=self_time,
-                calls=max(1, round(average.count / runs)),
-            ))
+            context.recorder.add_operator(
+                OperatorRecord(
+                    name=average.key,
+                    type=average.key,
+                    mean=self_time,
+                    calls=max(1, round(average.count / runs)),
+                )
+            )
         context.recorder.operator_base = total or None

@@ -30,8 +30,10 @@ def legacy_command(case: Case, program: str | None) -> list[str]:
         return []
     name, spec = list(inputs.items())[-1]
     dims = ",".join(str(dim) for dim in spec["shapes"][0])
-    return ["{program} --graph={files.graph} --warmup_runs={warmup} --num_runs={iter} "
-            f"--input_layer={name} --input_layer_shape={dims}"]
+    return [
+        "{program} --graph={files.graph} --warmup_runs={warmup} --num_runs={iter} "
+        f"--input_layer={name} --input_layer_shape={dims}"
+    ]
 
 
 class TfliteRunner(GenericRunner):
@@ -70,41 +72,57 @@ class TfliteRunner(GenericRunner):
 
     def _run_in_process(self, context: RunContext) -> None:
         if context.backend != "cpu":  # LiteRT's Python interpreter has no GPU delegate here
-            raise Unsupported(f"LiteRT in process runs on the CPU only; --aibench-backend "
-                              f"{context.backend} skips it")
+            raise Unsupported(
+                f"LiteRT in process runs on the CPU only; --aibench-backend "
+                f"{context.backend} skips it"
+            )
         interpreter = self._interpreter(context)
         details = interpreter.get_input_details()
-        arrays = make_inputs(context, [(d["name"], list(d["shape_signature"]) or list(d["shape"]),
-                                        d["dtype"].__name__) for d in details])
+        arrays = make_inputs(
+            context,
+            [
+                (d["name"], list(d["shape_signature"]) or list(d["shape"]), d["dtype"].__name__)
+                for d in details
+            ],
+        )
         for detail in details:
             interpreter.resize_tensor_input(detail["index"], list(arrays[detail["name"]].shape))
         self._allocate(context, interpreter)
         for detail in details:
             interpreter.set_tensor(detail["index"], arrays[detail["name"]])
         time_runs(context, interpreter.invoke)
-        check_outputs(context, {detail["name"]: interpreter.get_tensor(detail["index"])
-                                for detail in interpreter.get_output_details()})
+        check_outputs(
+            context,
+            {
+                detail["name"]: interpreter.get_tensor(detail["index"])
+                for detail in interpreter.get_output_details()
+            },
+        )
 
     def _interpreter(self, context: RunContext) -> Any:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         if context.device.info.kind != "host":
-            raise Unsupported("LiteRT in process runs on the host only; give the test commands "
-                              "that run benchmark_model on the device")
+            raise Unsupported(
+                "LiteRT in process runs on the host only; give the test commands "
+                "that run benchmark_model on the device"
+            )
         options = dict(context.case.test.get("tflite") or {})
         xnnpack = bool(options.get("xnnpack", True))
         model = model_path(context, "graph")
         try:
             interpreter = Interpreter(
-                model_path=str(model), num_threads=options.get("num_threads"),
-                experimental_op_resolver_type=OpResolverType.AUTO if xnnpack
+                model_path=str(model),
+                num_threads=options.get("num_threads"),
+                experimental_op_resolver_type=OpResolverType.AUTO
+                if xnnpack
                 else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
             )
         except (ValueError, RuntimeError) as exc:
-            raise RunnerError(f"{context.case.where}: LiteRT cannot load {model}: {exc}") \
-                from None
+            raise RunnerError(f"{context.case.where}: LiteRT cannot load {model}: {exc}") from None
         context.recorder.extra["litert"] = {
-            "version": _version("ai-edge-litert"), "xnnpack": xnnpack,
+            "version": _version("ai-edge-litert"),
+            "xnnpack": xnnpack,
             "num_threads": options.get("num_threads"),
         }
         return interpreter

@@ -22,7 +22,8 @@ def normalise_commands(test: Mapping[str, Any], source: str, where: str) -> dict
     given = [key for key in ("commands", "command", "arguments") if key in result]
     if len(given) > 1:
         raise SpecError(
-            source, where,
+            source,
+            where,
             f"the test has both {given[0]!r} and {given[1]!r}; they are alternative forms of its "
             "command, keep one",
         )
@@ -42,14 +43,16 @@ def _shape_count(inputs: Mapping[str, Any], source: str, where: str) -> int:
     for name, count in counts.items():
         if count != first_count:
             raise SpecError(
-                source, f"{where}.inputs.{name}.shapes",
+                source,
+                f"{where}.inputs.{name}.shapes",
                 f"expected {first_count} shape(s), as input {first_name!r} lists, found {count}; "
                 "every input must list one shape per case",
             )
         ranks = {len(shape) for shape in inputs[name]["shapes"]}
         if len(ranks) > 1:
             raise SpecError(
-                source, f"{where}.inputs.{name}.shapes",
+                source,
+                f"{where}.inputs.{name}.shapes",
                 f"expected shapes of one rank, found ranks {sorted(ranks)}",
             )
     return first_count
@@ -64,11 +67,20 @@ def split_shapes(test: Mapping[str, Any], source: str, where: str) -> list[dict[
     # Copy the test without its shape lists: copying all N shapes for each of N cases made
     # collection quadratic (8,000 shapes took minutes).
     rest = copy.deepcopy({key: value for key, value in test.items() if key != "inputs"})
-    others = {name: {key: value for key, value in spec.items() if key != "shapes"}
-              for name, spec in inputs.items()}
+    others = {
+        name: {key: value for key, value in spec.items() if key != "shapes"}
+        for name, spec in inputs.items()
+    }
     return [
-        {**copy.deepcopy(rest), "inputs": {
-            name: {**copy.deepcopy(others[name]), "shapes": [copy.deepcopy(spec["shapes"][index])]}
-            for name, spec in inputs.items()}}
+        {
+            **copy.deepcopy(rest),
+            "inputs": {
+                name: {
+                    **copy.deepcopy(others[name]),
+                    "shapes": [copy.deepcopy(spec["shapes"][index])],
+                }
+                for name, spec in inputs.items()
+            },
+        }
         for index in range(count)
     ]

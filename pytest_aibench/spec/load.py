@@ -45,7 +45,8 @@ def load_cases_from(
     if kind is None:
         found = sorted(data) if isinstance(data, dict) else type(data).__name__
         raise SpecError(
-            str(path), "(top level)",
+            str(path),
+            "(top level)",
             "expected a model spec (fields 'model' and 'tests') or a benchmark list (fields "
             f"'meta' and 'benchmarks'), found {found}",
         )
@@ -63,14 +64,16 @@ def _load_list(path: Path, data: Any, string_map: Mapping[str, str]) -> list[Cas
         target = path.parent / relative
         if not target.is_file():
             raise SpecError(
-                str(path), f"benchmarks[{position}]",
+                str(path),
+                f"benchmarks[{position}]",
                 f"expected a model spec file at {target}, found nothing there "
                 "(paths are relative to the list file's folder)",
             )
         listed = read_spec_data(target)
         if spec_kind(listed) != MODEL_SPEC:
             raise SpecError(
-                str(path), f"benchmarks[{position}]",
+                str(path),
+                f"benchmarks[{position}]",
                 f"expected {target} to be a model spec with 'model' and 'tests', "
                 "found another kind of file",
             )
@@ -92,7 +95,10 @@ def merge_meta(model: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, A
 
 
 def _load_model_spec(
-    source: Path, spec_path: Path, data: Any, string_map: Mapping[str, str],
+    source: Path,
+    spec_path: Path,
+    data: Any,
+    string_map: Mapping[str, str],
     meta: Mapping[str, Any],
 ) -> list[Case]:
     data = apply_string_map(data, string_map)
@@ -110,17 +116,27 @@ def _load_model_spec(
             identifier = str(variant.get("identifier", "{ID}")).replace("{ID}", str(index))
             variant["identifier"] = fill(identifier, chained(variant, model))
             _component(variant["identifier"], f"{where}.identifier", spec_path)
-            cases.append(Case(
-                source=source, spec_path=spec_path, index=index, test_index=test_index,
-                identifier=variant["identifier"], model=model, test=variant,
-                model_files=model_files,
-                input_files=_file_refs(variant.get("input_files", {}), f"{where}.input_files",
-                                       spec_path),
-                output_files=_file_refs(variant.get("output_files", {}), f"{where}.output_files",
-                                        spec_path),
-                golden_files=_file_refs(variant.get("golden_files", {}), f"{where}.golden_files",
-                                        spec_path),
-            ))
+            cases.append(
+                Case(
+                    source=source,
+                    spec_path=spec_path,
+                    index=index,
+                    test_index=test_index,
+                    identifier=variant["identifier"],
+                    model=model,
+                    test=variant,
+                    model_files=model_files,
+                    input_files=_file_refs(
+                        variant.get("input_files", {}), f"{where}.input_files", spec_path
+                    ),
+                    output_files=_file_refs(
+                        variant.get("output_files", {}), f"{where}.output_files", spec_path
+                    ),
+                    golden_files=_file_refs(
+                        variant.get("golden_files", {}), f"{where}.golden_files", spec_path
+                    ),
+                )
+            )
     return cases
 
 
@@ -149,7 +165,8 @@ def _file_ref(name: str, item: Any, where: str, spec_path: Path) -> FileRef:
     if isinstance(item, str):  # FAI-PEP 2018: "input_files": {"data": "tests/data.txt"}
         item = {"filename": posixpath.basename(item), "location": item}
     return FileRef(
-        name=name, filename=_component(item["filename"], f"{where}.filename", spec_path),
+        name=name,
+        filename=_component(item["filename"], f"{where}.filename", spec_path),
         location=item["location"],
         md5=item.get("md5") or None,  # FAI-PEP's own specs use "" for "no md5"
         where=where,

@@ -97,8 +97,11 @@ class Case:
     def timeout(self, default: float) -> float:
         """Seconds the whole case may take: the spec's timeout (test, platform_args, model),
         else ``default`` (--aibench-timeout)."""
-        for value in (self.test.get("timeout"), self.platform_args.get("timeout"),
-                      self.model.get("timeout")):
+        for value in (
+            self.test.get("timeout"),
+            self.platform_args.get("timeout"),
+            self.model.get("timeout"),
+        ):
             if value:
                 return float(value)
         return default

@@ -40,8 +40,13 @@ def _json_object(pairs: list[tuple[str, Any]]) -> _KeyedObject:
 def _first_duplicate(data: Any, path: JsonPath = ()) -> tuple[JsonPath, str] | None:
     if isinstance(data, _KeyedObject) and data.duplicates:
         return path, data.duplicates[0]
-    children: Any = data.items() if isinstance(data, dict) else enumerate(data) \
-        if isinstance(data, list) else ()
+    children: Any = (
+        data.items()
+        if isinstance(data, dict)
+        else enumerate(data)
+        if isinstance(data, list)
+        else ()
+    )
     for key, value in children:
         found = _first_duplicate(value, (*path, key))
         if found:
@@ -57,8 +62,9 @@ MAX_VALUES = 2_000_000
 
 
 def _too_deep(path: Path) -> SpecError:
-    return SpecError(str(path), "", f"nested more than {MAX_DEPTH} levels deep; a spec needs "
-                     "a few. Flatten it")
+    return SpecError(
+        str(path), "", f"nested more than {MAX_DEPTH} levels deep; a spec needs a few. Flatten it"
+    )
 
 
 def _check_bounds(path: Path, data: Any) -> None:
@@ -71,10 +77,15 @@ def _check_bounds(path: Path, data: Any) -> None:
         if depth > MAX_DEPTH:
             raise _too_deep(path)
         if seen > MAX_VALUES:
-            raise SpecError(str(path), "", f"expands to more than {MAX_VALUES:,} values (YAML "
-                            "aliases used many times over?); a spec needs far fewer")
-        children = value.values() if isinstance(value, dict) else value \
-            if isinstance(value, list) else ()
+            raise SpecError(
+                str(path),
+                "",
+                f"expands to more than {MAX_VALUES:,} values (YAML "
+                "aliases used many times over?); a spec needs far fewer",
+            )
+        children = (
+            value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        )
         stack.extend((child, depth + 1) for child in children)
 
 
@@ -92,7 +103,8 @@ def _read_json(path: Path, text: str) -> Any:
     if duplicate:
         where, key = duplicate
         raise SpecError(
-            str(path), format_path(where),
+            str(path),
+            format_path(where),
             f"key {key!r} appears more than once in this object; a JSON reader keeps only the "
             "last one and silently drops the others. Keep one, or merge them.",
         )
@@ -111,7 +123,9 @@ def _unique_key_loader() -> type[yaml.SafeLoader]:
                 key = self.construct_object(key_node, deep=deep)
                 if key in seen:
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"key {key!r} appears more than once in this mapping",
+                        None,
+                        None,
+                        f"key {key!r} appears more than once in this mapping",
                         key_node.start_mark,
                     )
                 seen.add(key)

@@ -22,8 +22,13 @@ MODEL_SPEC = "modelSpec"
 BENCHMARK_LIST = "benchmarkList"
 
 _JSON_TYPES = {
-    dict: "object", list: "array", str: "string", bool: "boolean", int: "integer",
-    float: "number", type(None): "null",
+    dict: "object",
+    list: "array",
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
 }
 
 

@@ -57,8 +57,10 @@ def onnx_bytes() -> bytes:
         name="mlp",
         inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", IN_FEATURES])],
         outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", OUT_FEATURES])],
-        initializer=[numpy_helper.from_array(weight, "weight"),
-                     numpy_helper.from_array(bias, "bias")],
+        initializer=[
+            numpy_helper.from_array(weight, "weight"),
+            numpy_helper.from_array(bias, "bias"),
+        ],
     )
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="pytest-aibench"
@@ -145,8 +147,9 @@ def export_bytes() -> bytes:
     import torch
 
     example = (torch.zeros(2, IN_FEATURES),)
-    program = torch.export.export(torch_module(), example,
-                                  dynamic_shapes=({0: torch.export.Dim.AUTO},))
+    program = torch.export.export(
+        torch_module(), example, dynamic_shapes=({0: torch.export.Dim.AUTO},)
+    )
     for node in program.graph.nodes:  # stack traces name this machine's paths: leave them out
         node.meta.pop("stack_trace", None)
     buffer = io.BytesIO()

@@ -13,8 +13,10 @@ OPERATORS = (("conv1", 812.4), ("relu1", 40.5), ("fc", 233.0))
 
 
 def row(**fields: object) -> None:
-    print("I1128 10:00:00.000000  4242 net_observer_reporter_print.cc:29] Caffe2Observer "
-          + json.dumps({key: str(value) for key, value in fields.items()}))
+    print(
+        "I1128 10:00:00.000000  4242 net_observer_reporter_print.cc:29] Caffe2Observer "
+        + json.dumps({key: str(value) for key, value in fields.items()})
+    )
 
 
 args = sys.argv[1:]

@@ -14,7 +14,11 @@ print("Starting benchmark.")
 print("Running warmup runs.")
 print("Main runs.")
 for i in range(iterations):
-    print("PyTorchObserver " + json.dumps(
-        {"type": "NET", "unit": "us", "metric": "latency", "value": str(8100 + i)}))
-print(f"Main run finished. Microseconds per iter: {8100 + iterations / 2:.1f}. "
-      f"Iters per second: {1e6 / 8100:.1f}")
+    print(
+        "PyTorchObserver "
+        + json.dumps({"type": "NET", "unit": "us", "metric": "latency", "value": str(8100 + i)})
+    )
+print(
+    f"Main run finished. Microseconds per iter: {8100 + iterations / 2:.1f}. "
+    f"Iters per second: {1e6 / 8100:.1f}"
+)

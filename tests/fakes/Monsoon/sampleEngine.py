@@ -38,8 +38,14 @@ class SampleEngine:
         count = len(current)
         volts = np.full(count, float(self.monsoon.vout))
         usb = np.zeros(count) if channels.USBCurrent in self.enabled else []
-        self.samples = [list(np.arange(count) / 5000.0), list(current), list(usb), [],
-                        list(volts), list(volts) if len(usb) else []]
+        self.samples = [
+            list(np.arange(count) / 5000.0),
+            list(current),
+            list(usb),
+            [],
+            list(volts),
+            list(volts) if len(usb) else [],
+        ]
 
     def getSamples(self):
         return self.samples

@@ -49,8 +49,12 @@ def main() -> None:
         emit(type="NET", metric="latency", unit="us", value=(end - start) / 1000)
         emit(type="multiply", metric="latency", unit="us", value=(middle - start) / 1000)
         emit(type="reduce", metric="latency", unit="us", value=(end - middle) / 1000)
-    emit(type="NET", metric="throughput", unit="elements/s",
-         value=len(vector) / max((end - start) / 1e9, 1e-9))
+    emit(
+        type="NET",
+        metric="throughput",
+        unit="elements/s",
+        value=len(vector) / max((end - start) / 1e9, 1e-9),
+    )
     emit(type="NET", metric="result", unit="", info_string=f"dot={total:.6f}")
 
 
