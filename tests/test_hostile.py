@@ -578,6 +578,7 @@ def test_a_waiting_run_says_who_holds_the_device_and_gives_up_after_its_timeout(
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
 
 
 def as_nobody(code: str) -> list[str]:
