@@ -114,13 +114,20 @@ class AibenchSession:
                 self.config.args.extend(arg for arg in named if arg not in self.config.args)
         elif explicit:
             self.config.args[:] = named  # pytest --aibench-spec X runs X, not the testpaths
-        else:
-            self.config.args.extend(named)  # specs from the ini file join the default paths
+        else:  # specs from the ini file join the default paths, unless those hold them already
+            # (pytest 8.0 collects only the inner one of two nested arguments)
+            self.config.args.extend(arg for arg in named if not self._under_args(Path(arg)))
+
+    def _arg_paths(self) -> set[Path]:
+        invoked = self.config.invocation_params.dir
+        return {(invoked / arg.split("::")[0]).resolve() for arg in self.config.args}
+
+    def _under_args(self, path: Path) -> bool:
+        return any(path == folder or folder in path.parents for folder in self._arg_paths())
 
     @cached_property
     def _explicit_paths(self) -> set[Path]:
-        invoked = self.config.invocation_params.dir
-        return {(invoked / arg.split("::")[0]).resolve() for arg in self.config.args}
+        return self._arg_paths()  # read at collection, once add_spec_args has run
 
     @cached_property
     def _spec_roots(self) -> tuple[Path, ...]:
