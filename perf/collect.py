@@ -22,62 +22,44 @@ import time
 from pathlib import Path
 
 
-def write_spec(folder: Path, count: int, shapes: bool = False) -> Path:
-    if shapes:
-        return write_shapes_spec(folder, count)
-    tests = [
-        {
-            "identifier": f"case-{i}",
-            "metric": "delay",
-            "warmup": 1,
-            "iter": 50,
-            "commands": ["{program} --net {files.predict} --iter {iter} --batch " + str(i)],
+MODEL = {
+    "name": "net",
+    "format": "caffe2",
+    "files": {
+        "predict": {
+            "filename": "predict_net.pb",
+            "location": "https://example.invalid/p.pb",
+            "md5": "0" * 32,
         }
-        for i in range(count)
-    ]
-    spec = {
-        "model": {
-            "name": "net",
-            "format": "caffe2",
-            "files": {
-                "predict": {
-                    "filename": "predict_net.pb",
-                    "location": "https://example.invalid/p.pb",
-                    "md5": "0" * 32,
-                }
-            },
-        },
-        "tests": tests,
-    }
-    path = folder / "spec.json"
-    path.write_text(json.dumps(spec))
-    return path
+    },
+}
 
 
-def write_shapes_spec(folder: Path, count: int) -> Path:
-    test = {
-        "identifier": "{ID}",
-        "metric": "delay",
-        "iter": 50,
-        "commands": ["{program} --net {files.predict} --iter {iter}"],
-        "inputs": {"data": {"shapes": [[1, 3, i + 1, 224] for i in range(count)], "type": "float"}},
-    }
-    spec = {
-        "model": {
-            "name": "net",
-            "format": "caffe2",
-            "files": {
-                "predict": {
-                    "filename": "predict_net.pb",
-                    "location": "https://example.invalid/p.pb",
-                    "md5": "0" * 32,
-                }
-            },
-        },
-        "tests": [test],
-    }
+def write_spec(folder: Path, count: int, shapes: bool = False) -> Path:
+    """N tests, or (``shapes``) one test listing N input shapes: N cases either way."""
+    if shapes:
+        tests = [
+            {
+                "identifier": "{ID}",
+                "metric": "delay",
+                "iter": 50,
+                "commands": ["{program} --net {files.predict} --iter {iter}"],
+                "inputs": {"data": {"shapes": [[1, 3, i + 1, 224] for i in range(count)]}},
+            }
+        ]
+    else:
+        tests = [
+            {
+                "identifier": f"case-{i}",
+                "metric": "delay",
+                "warmup": 1,
+                "iter": 50,
+                "commands": ["{program} --net {files.predict} --iter {iter} --batch " + str(i)],
+            }
+            for i in range(count)
+        ]
     path = folder / "spec.json"
-    path.write_text(json.dumps(spec))
+    path.write_text(json.dumps({"model": MODEL, "tests": tests}))
     return path
 
 
