@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 MODEL = {
     "name": "net",
     "format": "caffe2",
