@@ -65,3 +65,49 @@ def test_the_core_devices_runners_and_reporting_do_not_reach_pytest():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == []
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Each module of the package and the package modules it imports when it is imported
+    (module level; TYPE_CHECKING blocks and imports inside functions left out)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    paths = {
+        ".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in (root / "pytest_aibench").rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        found: set[str] = set()
+        for node in ast.parse(path.read_text("utf-8")).body:
+            imports = (
+                [node]
+                if isinstance(node, ast.ImportFrom)
+                else [n for n in ast.walk(node) if isinstance(n, ast.ImportFrom)]
+                if isinstance(node, ast.Try)
+                else []
+            )
+            for imp in (i for i in imports if i.level):
+                parts = package.split(".")[: len(package.split(".")) - imp.level + 1]
+                base = ".".join([*parts, *([imp.module] if imp.module else [])])
+                found |= {
+                    f"{base}.{a.name}" if f"{base}.{a.name}" in paths else base for a in imp.names
+                }
+        graph[module] = found & set(paths) - {module}
+    return graph
+
+
+def test_no_import_cycle_in_the_package():
+    graph = module_imports()
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph[start] - seen:
+            seen.add(nxt)
+            if nxt == goal or reaches(nxt, goal, seen):
+                return True
+        return False
+
+    assert [module for module in graph if reaches(module, module, set())] == []
