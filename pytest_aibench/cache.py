@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from . import __version__
 from .errors import CacheError
 from .names import path_component
 from .spec import Case, FileRef
+from .store import atomic_file, write_text
 
 Progress = Callable[[str, int, "int | None"], None]
 _CHUNK = 1 << 16
@@ -129,7 +128,7 @@ class ModelCache:
 
     def _remember(self, path: Path, digest: str) -> str:
         record = {**_identity(path), "md5": digest}
-        _write_atomically(self._memo(path), json.dumps(record).encode())
+        write_text(self._memo(path), json.dumps(record))
         return digest
 
     def _check_md5(self, path: Path, ref: FileRef, case: Case, what: str) -> None:
@@ -142,25 +141,15 @@ class ModelCache:
             )
 
     def _download(self, ref: FileRef, case: Case, target: Path) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-        )
-        try:
-            with os.fdopen(handle, "wb") as out:
-                digest = self._stream(ref.location, out, case, ref)
+        with atomic_file(target) as out:  # a failed check below leaves the cache as it was
+            digest = self._stream(ref.location, out, case, ref)
             if ref.md5 and digest != ref.md5.lower():
                 raise CacheError(
                     f"{case.spec_path} {ref.where}: downloaded {ref.location} but its MD5 is "
                     f"{digest}, the spec expects {ref.md5}. The file at that URL changed or the "
                     "spec's md5 is wrong; the cache was left as it was"
                 )
-            os.chmod(partial, 0o644)  # mkstemp made it private; a cache may be shared
-            os.replace(partial, target)
-            self._remember(target, digest)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(partial)
+        self._remember(target, digest)
 
     def _stream(self, url: str, out: BinaryIO, case: Case, ref: FileRef) -> str:
         """Download ``url`` into ``out``; its MD5. Connection errors, time-outs and the answers
@@ -245,15 +234,3 @@ def _content_length(header: str | None) -> int | None:
         return int(header) if header is not None else None
     except ValueError:
         return None
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(partial, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)

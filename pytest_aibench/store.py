@@ -23,10 +23,10 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from .names import path_component
 
@@ -89,18 +89,26 @@ def build_run(
     }
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write to a temporary name, then rename: readers never see half a file."""
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """The one way the plugin writes a file: into a temporary name beside ``path``, renamed
+    over it only when the block ends without an error, so readers never see half a file and
+    an error (or an interrupted run) leaves the earlier file as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(partial, 0o666 & ~_umask())  # mkstemp's 0600 would hide reports from others
+        with os.fdopen(handle, "wb") as out:
+            yield cast("BinaryIO", out)
+        os.chmod(partial, 0o666 & ~_umask())  # mkstemp's 0600 would hide files from others
         os.replace(partial, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(partial)
+
+
+def write_text(path: Path, text: str) -> None:
+    with atomic_file(path) as out:
+        out.write(text.encode("utf-8"))
 
 
 def _umask() -> int:

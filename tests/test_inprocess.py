@@ -366,7 +366,7 @@ def test_repository_models_are_what_the_script_makes(tmp_path):
 
 def test_in_process_items_under_xdist_reach_the_run_file(pytester):
     """Framework details (torch's version object, numpy scalars) must cross xdist's wire."""
-    for module in ("onnxruntime", "torch"):
+    for module in ("onnxruntime", "torch", "xdist"):
         pytest.importorskip(module)
     (pytester.path / "mlp.onnx").write_bytes((MODELS / "onnx/mlp/mlp.onnx").read_bytes())
     (pytester.path / "mlp.pt").write_bytes((MODELS / "pytorch/mlp/mlp.pt").read_bytes())

@@ -80,17 +80,16 @@ class Trace:
 
     def write_csv_gz(self, path: Path) -> Path:
         """time_s, current_mA, voltage_V, power_mW (empty where the source gives no current)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from ..store import atomic_file
+
         columns = [self.seconds, self.current_ma, self.voltage_v, self.power_mw]
-        partial = path.with_name(path.name + ".part")
-        with gzip.open(partial, "wt", encoding="ascii") as out:
+        with atomic_file(path) as raw, gzip.open(raw, "wt", encoding="ascii") as out:
             out.write("time_s,current_mA,voltage_V,power_mW\n")
             for row in range(len(self)):
                 out.write(
                     ",".join("" if column is None else f"{column[row]:.6g}" for column in columns)
                     + "\n"
                 )
-        partial.replace(path)
         return path
 
 
