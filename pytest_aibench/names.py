@@ -47,12 +47,3 @@ def _bounded(name: str) -> str:
     digest = hashlib.sha1(encoded, usedforsecurity=False).hexdigest()[:12]
     head = encoded[: _MAX_BYTES - 13].decode("utf-8", errors="ignore")
     return f"{head}-{digest}"
-
-
-def unsafe_reason(text: str, what: str) -> str | None:
-    """Why ``text`` cannot be a path component, or ``None`` when it can."""
-    try:
-        path_component(text, what)
-    except UnsafeName as exc:
-        return str(exc)
-    return None

@@ -317,11 +317,10 @@ def test_the_timeout_covers_the_whole_case_including_its_sleep(pytester):
         ],
     )
     write_json(pytester.path / "demo.json", spec)
-    started = time.monotonic()
     result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-timeout=1")
+    # Without the case budget the command would run after the minute's sleep, and pass.
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*ran past its timeout of 1 s*"])
-    assert time.monotonic() - started < 50  # not the minute it asked to sleep
+    result.stdout.fnmatch_lines(["*the case ran past its timeout of 1 s (warmup, sleeps and runs*"])
 
 
 # -- 5. interrupted runs, orphans -------------------------------------------------------------
@@ -417,12 +416,11 @@ def test_a_program_whose_child_keeps_stdout_open_does_not_hold_the_run(tmp_path)
         "if os.fork() == 0:\n    os.setsid(); time.sleep(120)\n"
         "print('done')\n"
     )
-    started = time.monotonic()
     done = run_process(
-        [sys.executable, "-c", script], env=dict(os.environ), cwd=str(tmp_path), timeout=60
+        [sys.executable, "-c", script], env=dict(os.environ), cwd=str(tmp_path), timeout=20
     )
+    # Held by the child's copy of stdout, the wait would run into the timeout (timed_out).
     assert done.returncode == 0 and "done" in done.stdout and not done.timed_out
-    assert time.monotonic() - started < 30  # it waited for the program, not the minute
 
 
 # -- 6. saved runs ----------------------------------------------------------------------------
