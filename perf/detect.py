@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_aibench.compare import Rule, judge
+from pytest_aibench.verdicts import Rule, judge
 
 SLOWDOWNS = (0.0, 0.02, 0.03, 0.05, 0.10)
 BASE_WORK = 20_000

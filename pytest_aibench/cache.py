@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from . import __version__
+from .atomic import atomic_file, write_text
 from .errors import CacheError
 from .names import path_component
 from .spec import Case, FileRef
-from .store import atomic_file, write_text
 
 Progress = Callable[[str, int, "int | None"], None]
 _CHUNK = 1 << 16

@@ -18,9 +18,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, history
-from .report import format_number, render_table
-from .store import read_run
+from . import __version__
+from .reporting import history
+from .reporting.runfile import read_run
+from .reporting.terminal import format_number, render_table
 
 DEFAULT_HISTORY = Path(".aibench") / "history.sqlite"
 
@@ -161,7 +162,7 @@ def _write_csv(target: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
 
 
 def _report(args: argparse.Namespace) -> int:
-    from . import html_report
+    from .reporting import html_report
 
     with history.connect(args.db, create=False) as db:
         run = history.load_run(db, args.run)

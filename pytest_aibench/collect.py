@@ -21,7 +21,7 @@ import pytest
 
 from .devices.base import DeviceInfo
 from .errors import AibenchError, SpecError, Unsupported
-from .runners.execute import Execution, execute
+from .execution import Execution, execute
 from .spec import FORMAT_FRAMEWORKS, Case, load_cases_from, read_spec_data, spec_kind
 
 try:  # pytest >= 9.2 (public API has no other way to give a node its parameter part)

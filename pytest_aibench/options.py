@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .compare import Rule
-from .golden import Tolerance
+from .verdicts import Rule
+from .verdicts.golden import Tolerance
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from .collect import CANDIDATES, CASE, COLLECTION, DEVICE, register_known_marks
 from .devices.base import Device
 from .errors import AibenchError
 from .recorder import Recorder
-from .report import render_table
+from .reporting.terminal import render_table
 from .runners.base import CaseFiles, Runner
 from .session import (
     DEVICE_STATE,

@@ -18,9 +18,9 @@ from typing import Any, cast
 import pytest
 
 from . import __version__
+from .atomic import finite
 from .cache import ModelCache
 from .collect import CASE, DEVICE, SpecFile
-from .compare import ControlRun, adjust_for_many
 from .devices.base import Device, DeviceInfo
 from .devices.fleet import discover, open_device
 from .devices.host import cpu_model, host_info
@@ -28,13 +28,15 @@ from .devices.lease import DEFAULT_LEASES, lease_any
 from .errors import DeviceError
 from .metrics import DEFAULT_STATISTICS
 from .options import Settings
-from .publish import Published, publish, publish_partial, wants_run_files
 from .recorder import Recorder
-from .report import headline, write_summary
+from .reporting.provenance import commit_info, machine_info
+from .reporting.publish import Published, publish, publish_partial, wants_run_files
+from .reporting.runfile import build_run, find_run, read_run
+from .reporting.terminal import headline, write_summary
 from .runners import BUILTIN_RUNNERS
 from .runners.base import CaseFiles, Runner
 from .spec import SPEC_SUFFIXES, Case
-from .store import build_run, commit_info, find_run, finite, machine_info, read_run
+from .verdicts import ControlRun, adjust_for_many
 
 SESSION = pytest.StashKey["AibenchSession"]()
 RECORDER = pytest.StashKey[Recorder]()

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from .compare import Rule
 from .energy.sources import SOURCES as POWER_SOURCES
-from .golden import Tolerance
 from .names import path_component
 from .options import OPTIONS, Option, Settings, default_model_cache
 from .spec import parse_string_map
+from .verdicts import Rule
+from .verdicts.golden import Tolerance
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -174,7 +174,7 @@ def from_config(config: pytest.Config) -> Settings:
         raise pytest.UsageError("--aibench-iterations: expected at least 1, found 0")
     if values["remote_reporter"]:
         try:
-            from .remote import Endpoint  # urllib and ssl only when a run will be posted
+            from .reporting.remote import Endpoint  # urllib and ssl only when a run will be posted
 
             Endpoint.parse(values["remote_reporter"])
         except ValueError as exc:

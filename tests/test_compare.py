@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from pytest_aibench.compare import (
+from pytest_aibench.verdicts import benjamini_hochberg
+from pytest_aibench.verdicts.statistics import (
     HIGHER,
     LOWER,
     THRESHOLD,
     Rule,
-    benjamini_hochberg,
     direction,
     judge,
 )

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from pytest_aibench import history
 from pytest_aibench.cli import main as aibench
+from pytest_aibench.reporting import history
 
 from .helpers import generic_spec, write_json, write_program
 

@@ -192,14 +192,14 @@ def test_a_nan_sample_fails_its_item_and_every_output_is_still_written(pytester)
 
 
 def test_an_all_zero_golden_gives_no_infinite_error(tmp_path):
-    from pytest_aibench.golden import Tolerance, compare
+    from pytest_aibench.verdicts.golden import Tolerance, compare
 
     result = compare("y", [0.0, 1e-7], [0.0, 0.0], Tolerance())
     assert result.passed and result.rel_l2 is None and result.max_abs == pytest.approx(1e-7)
 
 
 def test_a_golden_mismatch_names_an_element_beyond_the_tolerance():
-    from pytest_aibench.golden import Tolerance, compare
+    from pytest_aibench.verdicts.golden import Tolerance, compare
 
     # Element 0 has the largest absolute error but lies within rtol of its large golden value;
     # element 1 is the one that fails.
@@ -515,7 +515,7 @@ def test_an_https_to_http_redirect_is_refused():
     import urllib.error
     from email.message import Message
 
-    from pytest_aibench.remote import Refused, _redirect_target
+    from pytest_aibench.reporting.remote import Refused, _redirect_target
 
     headers = Message()
     headers["Location"] = "http://results.invalid/store"

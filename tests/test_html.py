@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from pytest_aibench import html_report
-from pytest_aibench.history import TrendPoint
+from pytest_aibench.reporting import html_report
+from pytest_aibench.reporting.history import TrendPoint
 
 from .chromium import check_page, find_browser
 from .helpers import generic_spec, write_json, write_program

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pytest_aibench.remote import Endpoint
+from pytest_aibench.reporting.remote import Endpoint
 
 from .helpers import generic_spec, write_json, write_program
 

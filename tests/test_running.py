@@ -221,16 +221,16 @@ def test_xdist_run_file_has_every_item_exactly_once(pytester):
 
 
 def test_interrupted_run_leaves_the_previous_run_file_intact(pytester, monkeypatch):
-    from pytest_aibench import store
+    from pytest_aibench import atomic
 
     (pytester.path / "run.json").write_text('{"previous": true}')
 
     def interrupted_rename(*args, **kwargs):  # the new text is written, not yet in place
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(store.os, "replace", interrupted_rename)
+    monkeypatch.setattr(atomic.os, "replace", interrupted_rename)
     with pytest.raises(KeyboardInterrupt):
-        store.write_json(pytester.path / "run.json", {"items": []})
+        atomic.write_json(pytester.path / "run.json", {"items": []})
     assert (pytester.path / "run.json").read_text() == '{"previous": true}'
     assert [p.name for p in pytester.path.iterdir()] == ["run.json"]
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from pytest_aibench.errors import RunnerError
-from pytest_aibench.golden import GoldenMismatch, Tolerance, compare
 from pytest_aibench.parsers.ort_profile import mean_run_time, operators_from_profile
 from pytest_aibench.tensors import concrete_shape, numpy_dtype, read_tensor
+from pytest_aibench.verdicts.golden import GoldenMismatch, Tolerance, compare
 
 ARRAY = np.arange(6, dtype=np.float32).reshape(2, 3) / 4
 

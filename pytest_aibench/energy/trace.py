@@ -80,7 +80,7 @@ class Trace:
 
     def write_csv_gz(self, path: Path) -> Path:
         """time_s, current_mA, voltage_V, power_mW (empty where the source gives no current)."""
-        from ..store import atomic_file
+        from ..atomic import atomic_file
 
         columns = [self.seconds, self.current_ma, self.voltage_v, self.power_mw]
         with atomic_file(path) as raw, gzip.open(raw, "wt", encoding="ascii") as out:

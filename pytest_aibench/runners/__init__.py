@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .base import CaseFiles, RunContext, Runner
-from .caffe2 import ObserverProgramRunner
 from .generic import GenericRunner
+from .observer_program import ObserverProgramRunner
 from .onnxruntime import OnnxRuntimeRunner
 from .pytorch import PytorchRunner
 from .tflite import TfliteRunner

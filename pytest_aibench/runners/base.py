@@ -11,9 +11,9 @@ from typing import Protocol, runtime_checkable
 from ..devices.base import Device
 from ..energy import PowerSource
 from ..errors import RunnerError
-from ..golden import Tolerance
 from ..recorder import Recorder
 from ..spec import Case, FileRef
+from ..verdicts.golden import Tolerance
 
 Placed = tuple[FileRef, Path]
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import RunnerError
-from ..golden import GoldenMismatch, compare
 from ..tensors import read_tensor
+from ..verdicts.golden import GoldenMismatch, compare
 from .base import RunContext
 
 

@@ -17,8 +17,8 @@ from ..errors import RunnerError, Unsupported
 from ..metrics import OperatorRecord
 from ..spec import Case
 from .base import RunContext
-from .caffe2 import ObserverProgramRunner
 from .inprocess import make_inputs, missing, model_path, profiled_runs, time_runs
+from .observer_program import ObserverProgramRunner
 from .outputs import check_outputs
 
 

@@ -9,9 +9,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .faipep_reporters import simple_screen_lines, write_local_tree, write_simple_local
-from .options import Settings
-from .store import run_filename, save_run, to_github_benchmark, to_pytest_benchmark, write_json
+from ..atomic import write_json
+from ..options import Settings
+from .exports import to_github_benchmark, to_pytest_benchmark
+from .faipep import simple_screen_lines, write_local_tree, write_simple_local
+from .runfile import run_filename, save_run
 
 _OFF = ("off", "no", "none", "false", "0")
 

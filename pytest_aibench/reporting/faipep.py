@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .names import path_component
-from .store import write_text
+from ..atomic import write_text
+from ..names import path_component
 
 
 def filename(text: str, what: str = "name") -> str:

@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from .faipep_reporters import records
-from .metrics import by_key
-from .store import write_json
+from ..atomic import write_json
+from ..metrics import by_key
+from .faipep import records
 
 BATCH_SIZE = 100
 MAX_REDIRECTS = 5

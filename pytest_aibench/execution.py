@@ -12,17 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..compare import Verdict, compare_items
-from ..devices.base import Device
-from ..energy import PowerSource
-from ..energy.sources import open_source
-from ..errors import Regression, RunnerError
-from ..options import Settings
-from ..parsers.observer import DEFAULT_PREFIXES
-from ..recorder import Recorder
-from ..spec import Case
-from .base import CaseFiles, RunContext, Runner, RunsCommands
-from .power import measuring_energy, trace_file
+from .devices.base import Device
+from .energy import PowerSource
+from .energy.sources import open_source
+from .errors import Regression, RunnerError
+from .options import Settings
+from .parsers.observer import DEFAULT_PREFIXES
+from .recorder import Recorder
+from .runners.base import CaseFiles, RunContext, Runner, RunsCommands
+from .runners.power import measuring_energy, trace_file
+from .spec import Case
+from .verdicts import Verdict, ab_failure, judge_sides, regressed
 
 DEFAULT_ITERATIONS = 50
 DEFAULT_WARMUP = 1
@@ -146,22 +146,19 @@ def run_ab(execution: Execution, recorder: Recorder, iterations: int) -> None:
     attempts = 1 + max(0, settings.verify)
     for attempt in range(1, attempts + 1):
         control, treatment = interleave(execution, iterations, settings.seed + attempt - 1)
-        verdicts = compare_items(
-            {"metrics": control.results()["metrics"]},
-            {"metrics": treatment.results()["metrics"]},
+        verdicts = judge_sides(
+            control.results()["metrics"],
+            treatment.results()["metrics"],
             settings.fail_on,
             settings.min_effect,
             settings.alpha,
         )
-        regressed = [verdict for verdict in verdicts if verdict.status == "regressed"]
-        if not regressed:
+        regressions = regressed(verdicts)
+        if not regressions:
             break
     _keep(recorder, treatment, control, verdicts, attempt)
-    if regressed:
-        raise Regression(
-            f"aibench: A/B regression against {settings.ab_control}, held in {attempt} of "
-            f"{attempts} interleaved runs:\n" + "\n".join(v.explain() for v in regressed)
-        )
+    if regressions:
+        raise Regression(ab_failure(str(settings.ab_control), attempt, attempts, regressions))
 
 
 def _keep(

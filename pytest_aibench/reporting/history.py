@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .report import main_key
+from .terminal import main_key
 
 SCHEMA_VERSION = 1
 # Metric fields with columns of their own; the rest (info_string, summary_source, ...) is kept

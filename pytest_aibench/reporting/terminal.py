@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .compare import item_key
-from .metrics import by_key, net_first
+from ..metrics import by_key, net_first
+from ..verdicts import item_key
 
 if TYPE_CHECKING:
-    from .compare import ControlRun
+    from ..verdicts import ControlRun
 
 COLUMNS = ("item", "metric", "p50", "p10", "p90", "MAD", "n", "unit")
 COMPARE_COLUMNS = (*COLUMNS, "control", "change", "verdict")

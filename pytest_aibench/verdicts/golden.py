@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import AibenchError
+from ..errors import AibenchError
 
 DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-4

@@ -17,10 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .compare import Verdict, item_key
-from .metrics import by_key
-from .report import COLUMNS, COMPARE_COLUMNS, main_key, summary_rows
-from .store import write_text
+from ..atomic import write_text
+from ..metrics import by_key
+from ..verdicts import Verdict, item_key
+from .terminal import COLUMNS, COMPARE_COLUMNS, main_key, summary_rows
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -1,0 +1,106 @@
+"""Run files: the versioned JSON record of one pytest run's measurements.
+
+Layout (version 1)::
+
+    {"format": "pytest-aibench-run", "version": 1, "id": hex, "created": ISO-8601,
+     "machine": {...}, "commit": {...} | null, "plugin": {...},
+     "items": [{"nodeid", "outcome", "duration", "case": {...} | null, "device": {...} | null,
+                "metrics": [{"type", "metric", "unit", "values", "num_runs", "summary",
+                             "summary_source", "info_string"}], "extra": {...}}]}
+
+Files are written to a temporary name and renamed, so an interrupted run never leaves a
+truncated file where an earlier run file was.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_json
+from ..names import path_component
+
+RUN_FORMAT = "pytest-aibench-run"
+RUN_VERSION = 1
+
+
+def build_run(
+    items: Iterable[Mapping[str, Any]],
+    *,
+    machine: Mapping[str, Any],
+    commit: Mapping[str, Any] | None,
+    plugin: Mapping[str, Any],
+) -> dict[str, Any]:
+    return {
+        "format": RUN_FORMAT,
+        "version": RUN_VERSION,
+        "id": uuid.uuid4().hex,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": dict(machine),
+        "commit": dict(commit) if commit else None,
+        "plugin": dict(plugin),
+        "items": sorted((dict(item) for item in items), key=lambda item: str(item["nodeid"])),
+    }
+
+
+def read_run(path: Path) -> dict[str, Any]:
+    """A run file's data; ``ValueError`` if it is not a run file this version understands."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
+        raise ValueError(f"{path} is not a pytest-aibench run file")
+    if data.get("version") != RUN_VERSION:
+        raise ValueError(
+            f"{path} has run-file version {data.get('version')}, expected {RUN_VERSION}"
+        )
+    return data
+
+
+def save_name(name: str) -> str:
+    """A save name as it appears in file names (``feature/x`` -> ``feature-x``); ``ValueError``
+    for one that keeps no letter or digit."""
+    return path_component(name, "save name")
+
+
+def run_filename(run: Mapping[str, Any], name: str | None = None) -> str:
+    """``20261128T140102Z_3f2a9c1b7e4d[_dirty]_<run id>[_NAME].json``: sorts in time, names the
+    commit, and never names two runs alike (runs saved at once under one name stay apart)."""
+    created = datetime.fromisoformat(str(run["created"])).strftime("%Y%m%dT%H%M%SZ")
+    commit = run.get("commit") or {}
+    stem = f"{created}_{str(commit.get('id', 'nocommit'))[:12]}"
+    if commit.get("dirty"):
+        stem += "_dirty"
+    stem += f"_{str(run['id'])[:8]}"
+    return f"{stem}_{save_name(name)}.json" if name else f"{stem}.json"
+
+
+def save_run(storage: Path, run: Mapping[str, Any], name: str | None) -> Path:
+    path = storage / run_filename(run, name)
+    write_json(path, run)
+    return path
+
+
+def find_run(storage: Path, selector: str) -> Path:
+    """The control run: ``latest``, a run file's path, or the latest run saved under NAME."""
+    given = Path(selector).expanduser()
+    if selector != "latest" and given.is_file():
+        return given
+    saved = sorted(storage.glob("*.json"), key=_created) if storage.is_dir() else []
+    if selector != "latest":
+        saved = [path for path in saved if path.name.endswith(f"_{save_name(selector)}.json")]
+    if not saved:
+        what = "no saved run" if selector == "latest" else f"no run saved as {selector!r}"
+        raise ValueError(
+            f"{what} in {storage} (and no file {selector!r}); save one first with "
+            "--aibench-save NAME or --aibench-autosave"
+        )
+    return saved[-1]
+
+
+def _created(path: Path) -> tuple[str, float]:
+    """Saved runs in the order they were made: the time stamp that starts their name, then (for
+    runs of the same second) their modification time."""
+    return path.name[:16], path.stat().st_mtime

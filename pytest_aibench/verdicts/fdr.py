@@ -1,0 +1,32 @@
+"""Many items, one run: the false discovery rate held with Benjamini-Hochberg."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Adjusted p-values controlling the false discovery rate across one run's items."""
+    count = len(p_values)
+    order = sorted(range(count), key=lambda i: p_values[i])
+    adjusted = [0.0] * count
+    smallest = 1.0
+    for rank in range(count, 0, -1):
+        index = order[rank - 1]
+        smallest = min(smallest, p_values[index] * count / rank)
+        adjusted[index] = smallest
+    return adjusted
+
+
+def adjust_for_many(verdicts: Sequence[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
+    """Benjamini-Hochberg over a run's sampled verdicts (dicts, as items carry them): a
+    regression stands only if its adjusted p-value is still below ``alpha``."""
+    tested = [v for v in verdicts if v.get("p_value") is not None]
+    for verdict, adjusted in zip(
+        tested, benjamini_hochberg([v["p_value"] for v in tested]), strict=True
+    ):
+        verdict["p_adjusted"] = adjusted
+        if verdict["status"] == "regressed" and adjusted >= alpha:
+            verdict["status"] = "unchanged"
+    return [v for v in verdicts if v["status"] == "regressed"]
