@@ -22,7 +22,7 @@ from . import __version__
 from .atomic import atomic_file, write_text
 from .errors import CacheError
 from .names import path_component
-from .spec import Case, FileRef
+from .spec.model import Case, FileRef
 
 Progress = Callable[[str, int, "int | None"], None]
 _CHUNK = 1 << 16

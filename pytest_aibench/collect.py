@@ -12,7 +12,6 @@ ride in ``item.stash``.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -21,8 +20,11 @@ import pytest
 
 from .devices.base import DeviceInfo
 from .errors import AibenchError, SpecError, Unsupported
-from .execution import Execution, execute
-from .spec import FORMAT_FRAMEWORKS, Case, load_cases_from, read_spec_data, spec_kind
+from .marks import mark_name, register_mark
+from .spec.load import load_cases_from, spec_kind
+from .spec.model import Case
+from .spec.reader import read_spec_data
+from .stash import CANDIDATES, CASE, COLLECTION, DEVICE
 
 try:  # pytest >= 9.2 (public API has no other way to give a node its parameter part)
     from _pytest.nodeid import NodeId
@@ -53,12 +55,6 @@ class SpecCollection(Protocol):
     def named_explicitly(self, path: Path) -> bool: ...
 
 
-COLLECTION = pytest.StashKey[SpecCollection]()
-CASE = pytest.StashKey[Case]()
-CANDIDATES = pytest.StashKey[tuple[DeviceInfo, ...]]()  # the devices the item may run on
-DEVICE = pytest.StashKey[DeviceInfo]()  # the one it runs on (in pool mode, known at setup)
-
-
 def run_case(
     aibench_runner: Runner,
     aibench_case: Case,
@@ -68,6 +64,8 @@ def run_case(
     aibench_session: AibenchSession,
 ) -> None:
     """The test function of every spec item: the fixtures prepare, the runner measures."""
+    from .execution import Execution, execute  # the runners, devices and verdicts it reaches
+
     try:
         execute(
             Execution(
@@ -98,28 +96,6 @@ def targets(devices: list[DeviceInfo], fleet: str) -> dict[str, tuple[DeviceInfo
 
 
 # pytest's own marks change how an item runs: a spec whose metric is "skip" must not skip.
-_PYTEST_MARKS = frozenset(
-    {
-        "skip",
-        "skipif",
-        "xfail",
-        "parametrize",
-        "usefixtures",
-        "filterwarnings",
-        "tryfirst",
-        "trylast",
-    }
-)
-
-
-def mark_name(text: str) -> str | None:
-    """A usable ``-m`` name for a framework, format, metric or platform, or ``None`` where the
-    text keeps no letter or digit. The spec keeps its name; only the mark is cleaned: pytest
-    refuses marks that start with ``_``, and a name of one of pytest's own marks is prefixed."""
-    name = re.sub(r"\W+", "_", text.lower()).strip("_")
-    if not name:
-        return None
-    return f"aibench_{name}" if name in _PYTEST_MARKS else name
 
 
 class SpecItem(pytest.Function):
@@ -204,40 +180,5 @@ class SpecFile(pytest.File):
         return item
 
 
-_MARK_HELP = {
-    "aibench": "every item made from a pytest-aibench spec",
-}
-
-
-_REGISTERED = pytest.StashKey[set[str]]()
 # The marks of every built-in format, framework, metric and device kind, declared at start-up so
 # that ``pytest --markers`` lists them; others (a plugin's framework) are declared at collection.
-KNOWN_MARKS = (
-    *sorted({*FORMAT_FRAMEWORKS, *FORMAT_FRAMEWORKS.values()}),
-    "delay",
-    "error",
-    "power",
-    "host",
-    "android",
-    "ios",
-    "ssh",
-)
-
-
-def register_known_marks(config: pytest.Config) -> None:
-    for name in KNOWN_MARKS:
-        register_mark(config, name)
-
-
-def register_mark(config: pytest.Config, name: str) -> None:
-    """Declare a mark before adding it, so ``--strict-markers`` runs accept spec items."""
-    registered = config.stash.setdefault(_REGISTERED, set())
-    if name in registered:
-        return
-    registered.add(name)
-    known = {line.split(":", 1)[0].split("(")[0].strip() for line in config.getini("markers")}
-    if name not in known:
-        text = _MARK_HELP.get(
-            name, "pytest-aibench spec items of this framework, format, metric or platform"
-        )
-        config.addinivalue_line("markers", f"{name}: {text}")

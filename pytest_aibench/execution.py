@@ -21,8 +21,8 @@ from .parsers.observer import DEFAULT_PREFIXES
 from .recorder import Recorder
 from .runners.base import CaseFiles, RunContext, Runner, RunsCommands
 from .runners.power import measuring_energy, trace_file
-from .spec import Case
-from .verdicts import Verdict, ab_failure, judge_sides, regressed
+from .spec.model import Case
+from .verdicts import Tolerance, Verdict, ab_failure, judge_sides, regressed
 
 DEFAULT_ITERATIONS = 50
 DEFAULT_WARMUP = 1
@@ -90,7 +90,7 @@ class Execution:
                         timeout=self.case.timeout(settings.timeout),
                         program=program,
                         observer_prefixes=observer_prefixes(settings),
-                        tolerance=settings.error_tolerance,
+                        tolerance=settings.error_tolerance or Tolerance(),
                         backend=settings.backend,
                         host=self.host,
                         power=self.open_power_source if power_test else None,

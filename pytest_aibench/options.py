@@ -1,17 +1,25 @@
 """The option table and the frozen Settings resolved from it. Pure: no pytest, so that devices,
 runners and reporters can take a ``Settings`` without reaching pytest; settings.py reads the
 table into pytest's parser and resolves the values (CLI > environment > ini > default).
+
+Each option declares its own validation (``check``): a function from the value its kind gives
+to the value Settings holds, raising ``ValueError`` with what was expected. The checks import
+what they parse with only when a value is given, so that reading the table costs every pytest
+run nothing.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .verdicts import Rule
-from .verdicts.golden import Tolerance
+if TYPE_CHECKING:
+    from .verdicts import Rule
+    from .verdicts.golden import Tolerance
 
 
 @dataclass(frozen=True)
@@ -20,10 +28,11 @@ class Option:
     help: str
     metavar: str
     default: Any = None
-    kind: str = "str"  # str | int | float | path | paths | rules | flag | optional
+    kind: str = "str"  # str | int | float | path | paths | flag | optional
     ini: bool = True
     repeat: bool = False
     ini_name: str = ""
+    check: Callable[[Any], Any] | None = None  # value -> value, ValueError when it is wrong
 
     @property
     def flag(self) -> str:
@@ -47,6 +56,99 @@ def default_model_cache() -> Path:
     return Path(base) / "pytest-aibench" / "models"
 
 
+def _seconds(value: float | None) -> float | None:
+    if value is not None and value <= 0:
+        raise ValueError(f"expected a number of seconds > 0, found {value!r}")
+    return value
+
+
+def _at_least_one(value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise ValueError(f"expected at least 1, found {value!r}")
+    return value
+
+
+def _probability(value: float) -> float:
+    if not 0 < value < 1:
+        raise ValueError(f"expected a probability between 0 and 1 (such as 0.01), found {value!r}")
+    return value
+
+
+def _percentage(text: str) -> float:
+    try:
+        return float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise ValueError(f"expected a percentage such as 5%, found {text!r}") from None
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"expected {' or '.join(choices)}, found {value!r}")
+        return value
+
+    return check
+
+
+def _power_source(value: str | None) -> str | None:
+    if value:
+        from .energy.sources import SOURCES
+
+        if value not in SOURCES:
+            raise ValueError(f"expected one of {', '.join(SOURCES)}, found {value!r}")
+    return value
+
+
+def _string_map(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    from .spec.placeholders import parse_string_map
+
+    return parse_string_map(text)
+
+
+def _tolerance(text: str | None) -> Tolerance | None:
+    if not text:
+        return None  # the defaults
+    from .verdicts.golden import Tolerance
+
+    return Tolerance.parse(text)
+
+
+def _rules(texts: tuple[str, ...]) -> tuple[Rule, ...]:
+    if not texts:
+        return ()
+    from .verdicts import Rule
+
+    return tuple(Rule.parse(str(text)) for text in texts if str(text).strip())
+
+
+def _save_name(name: str | None) -> str | None:
+    if name:
+        from .names import path_component
+
+        path_component(name, "save name")  # refuses a name no file can have
+    return name
+
+
+def _endpoint(url: str | None) -> str | None:
+    if url:
+        from .reporting.remote import Endpoint  # urllib and ssl only when a run will be posted
+
+        Endpoint.parse(url)
+    return url
+
+
+def _needs_matplotlib(path: Path | None) -> Path | None:
+    if path is not None and importlib.util.find_spec("matplotlib") is None:
+        raise ValueError("needs matplotlib: pip install 'pytest-aibench[html]'")
+    return path
+
+
+def _model_cache(path: Path | None) -> Path:
+    return path or default_model_cache()
+
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         "spec",
@@ -62,6 +164,7 @@ OPTIONS: tuple[Option, ...] = (
         "JSON object whose {KEY}s are replaced in every string of every spec "
         'at load, e.g. \'{"MODEL_DIR": "/data/models"}\'',
         "JSON",
+        check=_string_map,
     ),
     Option(
         "root-model-dir",
@@ -74,6 +177,7 @@ OPTIONS: tuple[Option, ...] = (
         "folder for downloaded model files (default: $XDG_CACHE_HOME/pytest-aibench/models)",
         "DIR",
         kind="path",
+        check=_model_cache,
     ),
     Option(
         "download-timeout",
@@ -81,6 +185,7 @@ OPTIONS: tuple[Option, ...] = (
         "SECONDS",
         default=60.0,
         kind="float",
+        check=_seconds,
     ),
     Option("program", "benchmark program that {program} in spec commands stands for", "PATH"),
     Option(
@@ -111,6 +216,7 @@ OPTIONS: tuple[Option, ...] = (
         "once, on whichever device of its kind is free",
         "MODE",
         default="each",
+        check=_one_of("each", "pool"),
     ),
     Option(
         "adb-port",
@@ -182,6 +288,7 @@ OPTIONS: tuple[Option, ...] = (
         "counter), android (Android fuel gauge sampled over adb), rapl (this host's RAPL "
         "counters); default: a power test's method, else by device kind",
         "SOURCE",
+        check=_power_source,
     ),
     Option(
         "energy",
@@ -216,6 +323,7 @@ OPTIONS: tuple[Option, ...] = (
         "it overrides the spec's iter",
         "N",
         kind="int",
+        check=_at_least_one,
     ),
     Option(
         "warmup",
@@ -231,6 +339,7 @@ OPTIONS: tuple[Option, ...] = (
         "SECONDS",
         default=300.0,
         kind="float",
+        check=_seconds,
     ),
     Option(
         "observer-prefix",
@@ -243,6 +352,7 @@ OPTIONS: tuple[Option, ...] = (
         "tolerance of outputs against golden outputs where the spec gives "
         "none, as atol=X,rtol=Y (default atol=1e-5,rtol=1e-4)",
         "TOL",
+        check=_tolerance,
     ),
     Option(
         "backend",
@@ -250,6 +360,7 @@ OPTIONS: tuple[Option, ...] = (
         "skip where the backend is missing",
         "NAME",
         default="cpu",
+        check=_one_of("cpu", "cuda"),
     ),
     Option(
         "ops",
@@ -269,7 +380,13 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "storage", "folder of saved runs (default: .aibench/ at the rootdir)", "DIR", kind="path"
     ),
-    Option("save", "save this run in the storage folder under NAME", "NAME", ini=False),
+    Option(
+        "save",
+        "save this run in the storage folder under NAME",
+        "NAME",
+        ini=False,
+        check=_save_name,
+    ),
     Option("autosave", "save every run in the storage folder", "", kind="flag"),
     Option(
         "compare",
@@ -292,20 +409,22 @@ OPTIONS: tuple[Option, ...] = (
         "P",
         default=0.01,
         kind="float",
+        check=_probability,
     ),
     Option(
         "min-effect",
         "smallest change that fails, as a percentage (default 5%%)",
         "PERCENT",
         default="5%",
+        check=_percentage,
     ),
     Option(
         "fail-on",
         "gate a metric with its own statistic and minimum effect, e.g. "
         "'NET latency:p90:3%%'; repeatable",
         "RULE",
-        kind="rules",
         repeat=True,
+        check=_rules,
     ),
     Option(
         "fdr",
@@ -326,6 +445,7 @@ OPTIONS: tuple[Option, ...] = (
         "N",
         default=5,
         kind="int",
+        check=_at_least_one,
     ),
     Option(
         "verify",
@@ -367,6 +487,7 @@ OPTIONS: tuple[Option, ...] = (
         "'URL|category' form is accepted); what the server does not take is spooled in the "
         "storage folder and sent by the next run",
         "URL",
+        check=_endpoint,
     ),
     Option(
         "remote-access-token",
@@ -381,6 +502,7 @@ OPTIONS: tuple[Option, ...] = (
         "SECONDS",
         default=60.0,
         kind="float",
+        check=_seconds,
     ),
     Option(
         "history",
@@ -395,6 +517,7 @@ OPTIONS: tuple[Option, ...] = (
         "PATH",
         kind="path",
         ini=False,
+        check=_needs_matplotlib,
     ),
     Option(
         "benchmark-json",
@@ -446,7 +569,7 @@ class Settings:
     warmup: int | None
     timeout: float
     observer_prefix: str | None
-    error_tolerance: Tolerance
+    error_tolerance: Tolerance | None  # None: the defaults
     backend: str
     ops: int
     json: Path | None
@@ -475,3 +598,18 @@ class Settings:
     benchmark_json: Path | None
     github_json: Path | None
     specs_from_command_line: bool = False
+
+    @property
+    def wants_outputs(self) -> bool:
+        """Whether the user asked for an output file even if nothing was measured."""
+        return bool(
+            self.json
+            or self.save
+            or self.autosave
+            or self.benchmark_json
+            or self.github_json
+            or self.local_reporter
+            or self.simple_local_reporter
+            or self.simple_screen_reporter
+            or self.html
+        )

@@ -11,28 +11,22 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from . import hookspec
-from .collect import CANDIDATES, CASE, COLLECTION, DEVICE, register_known_marks
-from .devices.base import Device
 from .errors import AibenchError
-from .recorder import Recorder
-from .reporting.terminal import render_table
-from .runners.base import CaseFiles, Runner
-from .session import (
-    DEVICE_STATE,
-    MODEL_MD5,
-    RECORDER,
-    SESSION,
-    AibenchSession,
-    fleet,
-    is_worker,
-    session_of,
-)
+from .marks import register_known_marks
+from .session import AibenchSession, fleet, is_worker, session_of
 from .settings import add_options, from_config
-from .spec import Case
+from .stash import CANDIDATES, CASE, COLLECTION, DEVICE, DEVICE_STATE, MODEL_MD5, RECORDER, SESSION
+
+if TYPE_CHECKING:
+    from .devices.base import Device
+    from .recorder import Recorder
+    from .runners.base import CaseFiles, Runner
+    from .spec.model import Case
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -66,6 +60,8 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """``--aibench-list-devices``: print the fleet and stop, as ``--markers`` does."""
     if not config.getoption("aibench_list_devices"):
         return None
+    from .reporting.terminal import render_table
+
     with tempfile.TemporaryDirectory(prefix="pytest-aibench-") as scratch:
         devices = fleet(from_config(config), Path(scratch))
     rows = [(d.kind, d.id, d.name, d.hash, d.abi, d.os) for d in devices]

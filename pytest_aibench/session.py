@@ -13,39 +13,28 @@ import tempfile
 from collections.abc import Generator
 from functools import cached_property
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from . import __version__
-from .atomic import finite
-from .cache import ModelCache
-from .collect import CASE, DEVICE, SpecFile
-from .devices.base import Device, DeviceInfo
-from .devices.fleet import discover, open_device
-from .devices.host import cpu_model, host_info
-from .devices.lease import DEFAULT_LEASES, lease_any
 from .errors import DeviceError
-from .metrics import DEFAULT_STATISTICS
 from .options import Settings
-from .recorder import Recorder
-from .reporting.provenance import commit_info, machine_info
-from .reporting.publish import Published, publish, publish_partial, wants_run_files
-from .reporting.runfile import build_run, find_run, read_run
-from .reporting.terminal import headline, write_summary
-from .runners import BUILTIN_RUNNERS
-from .runners.base import CaseFiles, Runner
-from .spec import SPEC_SUFFIXES, Case
-from .verdicts import ControlRun, adjust_for_many
+from .spec.reader import SPEC_SUFFIXES
+from .stash import CASE, DEVICE, DEVICE_STATE, MODEL_MD5, RECORDER, REPORT_ATTRIBUTE, SESSION
 
-SESSION = pytest.StashKey["AibenchSession"]()
-RECORDER = pytest.StashKey[Recorder]()
-DEVICE_STATE = pytest.StashKey[dict[str, float]]()
-MODEL_MD5 = pytest.StashKey[dict[str, str]]()
-# The report attribute that carries an item's results to the controller. Extra report attributes
-# travel through xdist's report serialisation; user_properties would too, but junitxml writes
-# those into its XML, and raw samples do not belong there.
-REPORT_ATTRIBUTE = "aibench"
+if TYPE_CHECKING:
+    from .cache import ModelCache
+    from .collect import SpecFile
+    from .devices.base import Device, DeviceInfo
+    from .recorder import Recorder
+    from .reporting.publish import Published
+    from .runners.base import CaseFiles, Runner
+    from .spec.model import Case
+    from .verdicts import ControlRun
+
+# Most of what a session does (the fleet, the cache, runners, verdicts, publishing) is imported
+# by the method that does it: a pytest run that uses none of it must not pay for loading it.
+
 FIXTURE_ITERATIONS = 50
 FIXTURE_WARMUP = 5
 WORKER_DEVICES = "aibench_devices"
@@ -63,6 +52,8 @@ def is_worker(config: pytest.Config) -> bool:
 
 def fleet(settings: Settings, scratch: Path) -> list[DeviceInfo]:
     """The devices --aibench-devices names, probed; a usage error for one that is not there."""
+    from .devices.fleet import discover
+
     try:
         devices = discover(settings, scratch)
     except DeviceError as exc:
@@ -96,7 +87,7 @@ class AibenchSession:
         self.broken_specs: set[str] = set()
         self._other_collection_errors = 0
         self._devices: dict[str, Device] = {}
-        self.published = Published()
+        self.published: Published | None = None  # what the session's end wrote
 
     # -- collection ------------------------------------------------------------------------
 
@@ -145,6 +136,8 @@ class AibenchSession:
             return None
         resolved = file_path.resolve()
         if any(resolved == root or root in resolved.parents for root in self._spec_roots):
+            from .collect import SpecFile
+
             return SpecFile.from_parent(parent, path=file_path)
         return None
 
@@ -172,6 +165,8 @@ class AibenchSession:
     @cached_property
     def devices(self) -> list[DeviceInfo]:
         """The fleet, listed once by the controller; xdist workers receive its list."""
+        from .devices.base import DeviceInfo
+
         shipped = getattr(self.config, "workerinput", {}).get(WORKER_DEVICES)
         if shipped is not None:
             return [DeviceInfo.from_dict(entry) for entry in shipped]
@@ -185,6 +180,8 @@ class AibenchSession:
 
     @cached_property
     def cache(self) -> ModelCache:
+        from .cache import ModelCache
+
         return ModelCache(
             root=self.settings.model_cache,
             root_model_dir=self.settings.root_model_dir,
@@ -196,6 +193,8 @@ class AibenchSession:
         self, candidates: tuple[DeviceInfo, ...]
     ) -> contextlib.AbstractContextManager[DeviceInfo]:
         """A lease on the first free device of ``candidates``, said while it is waited for."""
+        from .devices.lease import DEFAULT_LEASES, lease_any
+
         settings = self.settings
         return lease_any(
             candidates,
@@ -206,6 +205,8 @@ class AibenchSession:
 
     def open_device(self, info: DeviceInfo) -> Device:
         if info.id not in self._devices:
+            from .devices.fleet import open_device
+
             settings = self.settings
             apps = (
                 self.config.hook.pytest_aibench_ios_apps(config=self.config, device=info)
@@ -224,6 +225,8 @@ class AibenchSession:
     def host(self) -> Device:
         """The machine pytest runs on, where preprocess and postprocess steps run (probed once:
         its CPU model comes from /proc/cpuinfo)."""
+        from .devices.host import host_info
+
         return self.open_device(host_info(self.settings.platform_sig))
 
     def runner_for(self, case: Case) -> Runner:
@@ -231,6 +234,8 @@ class AibenchSession:
             config=self.config, framework=case.framework
         )
         if runner is None:
+            from .runners import BUILTIN_RUNNERS
+
             factory = BUILTIN_RUNNERS.get(case.framework)
             if factory is None:  # a typo must not pass CI as a skip
                 pytest.fail(
@@ -251,6 +256,8 @@ class AibenchSession:
         return {ref.name: self.cache.md5(path) for ref, path in files.model if path.is_file()}
 
     def fetch_files(self, case: Case) -> CaseFiles:
+        from .runners.base import CaseFiles
+
         return CaseFiles(
             model=tuple((ref, self.cache.fetch(ref, case)) for ref in case.model_files),
             inputs=tuple(
@@ -262,6 +269,8 @@ class AibenchSession:
         )
 
     def new_recorder(self, item: pytest.Item) -> Recorder:
+        from .recorder import Recorder
+
         mark = item.get_closest_marker("aibench")
         options = dict(mark.kwargs) if mark else {}
         iterations = options.get("iterations") or self.settings.iterations or FIXTURE_ITERATIONS
@@ -292,6 +301,10 @@ class AibenchSession:
     # -- reporting -------------------------------------------------------------------------
 
     def _payload(self, item: pytest.Item) -> dict[str, Any] | None:
+        from .atomic import finite
+        from .metrics import DEFAULT_STATISTICS
+        from .recorder import Recorder
+
         recorder, case = item.stash.get(RECORDER, None), item.stash.get(CASE, None)
         if case is None and (recorder is None or not recorder.records):
             return None
@@ -378,6 +391,8 @@ class AibenchSession:
         selector = self.settings.compare
         if not selector:
             return None
+        from .reporting.runfile import find_run
+
         shipped = getattr(self.config, "workerinput", {}).get(WORKER_CONTROL)
         try:
             return Path(shipped) if shipped else find_run(self.storage, selector)
@@ -389,6 +404,9 @@ class AibenchSession:
         path = self.control_path
         if path is None:
             return None
+        from .reporting.runfile import read_run
+        from .verdicts import ControlRun
+
         try:
             run = read_run(path)
         except (OSError, ValueError) as exc:
@@ -419,6 +437,8 @@ class AibenchSession:
             or report.skipped
         ):
             return None
+        from .reporting.terminal import headline
+
         detail = headline(payload)
         if not detail:
             return None
@@ -449,8 +469,17 @@ class AibenchSession:
         if self.settings.fdr and self.control is not None:
             self._deferred_regressions(session)
         measured = any(item["metrics"] for item in self.results.values())
-        if not (measured or wants_run_files(self.settings)):
+        if not (measured or self.settings.wants_outputs):
             return
+        self._publish(session)
+
+    def _publish(self, session: pytest.Session) -> None:
+        from . import __version__
+        from .devices.host import cpu_model
+        from .reporting.provenance import commit_info, machine_info
+        from .reporting.publish import publish, publish_partial
+        from .reporting.runfile import build_run
+
         run = build_run(
             self.results.values(),
             machine=machine_info(cpu_model()),
@@ -471,6 +500,8 @@ class AibenchSession:
 
     def _deferred_regressions(self, session: pytest.Session) -> None:
         """With --aibench-fdr, regressions stand only after Benjamini-Hochberg over the run."""
+        from .verdicts import adjust_for_many
+
         verdicts = [
             verdict for item in self.results.values() for verdict in item.get("verdicts", [])
         ]
@@ -479,11 +510,15 @@ class AibenchSession:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if is_worker(self.config):
+        if is_worker(self.config) or not (self.results or self.published):
             return
+        from .reporting.terminal import write_summary
+
         write_summary(
             terminalreporter, list(self.results.values()), self.control, self.settings.ops
         )
+        if self.published is None:
+            return
         for line in self.published.lines:
             terminalreporter.write_line(line)
         for line in self.published.errors:

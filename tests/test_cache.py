@@ -10,7 +10,8 @@ import pytest
 from pytest_aibench import cache as cache_module
 from pytest_aibench.cache import ModelCache
 from pytest_aibench.errors import CacheError
-from pytest_aibench.spec import Case, load_cases
+from pytest_aibench.spec.load import load_cases
+from pytest_aibench.spec.model import Case
 
 from .conftest import Route
 

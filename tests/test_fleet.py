@@ -13,7 +13,7 @@ def test_workers_use_the_controllers_device_list(pytester):
     # collections would disagree and xdist would refuse to run.
     pytester.makeconftest(
         "import dataclasses, os\n"
-        "import pytest_aibench.session as plugin\n"
+        "import pytest_aibench.devices.fleet as plugin\n"
         "_listed = plugin.discover\n"
         "def per_process(*args):\n"
         "    return [dataclasses.replace(d, id=f'host{os.getpid()}') for d in _listed(*args)]\n"

@@ -460,7 +460,7 @@ def test_concurrent_saves_under_one_name_keep_every_run_and_branch_names_compare
 
 def test_two_specs_with_one_file_name_but_two_sources_get_their_own_bytes(pytester, file_server):
     from pytest_aibench.cache import ModelCache
-    from pytest_aibench.spec import load_cases
+    from pytest_aibench.spec.load import load_cases
 
     file_server.routes["/a"] = Route(body=b"first")
     file_server.routes["/b"] = Route(body=b"second")

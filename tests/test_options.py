@@ -43,3 +43,17 @@ def test_the_public_api_is_what_the_architecture_page_lists():
         for name in line[2:].split(":")[0].split(",")
     }
     assert names == set(pytest_aibench.__all__)
+
+
+def test_every_public_name_resolves_and_none_is_imported_before_use():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pytest_aibench as p\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('pytest_aibench.'))\n"
+        "missing = [n for n in p.__all__ if getattr(p, n, None) is None]\n"
+        "print(loaded, missing)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[]", "[]"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pytest_aibench.errors import SpecError
-from pytest_aibench.spec import load_cases
+from pytest_aibench.spec.load import load_cases
 
 CAFFE2_FILES = {
     "init": {

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunnerError, Unsupported
-from ..spec import Case
+from ..spec.model import Case
 from . import PowerSource
 from .android import AndroidBatterySource, AndroidChargeSource
 from .monsoon import MonsoonSource, meter_serial

@@ -25,21 +25,6 @@ class Published:
     errors: list[str] = field(default_factory=list)
 
 
-def wants_run_files(settings: Settings) -> bool:
-    """Whether the user asked for an output even if nothing was measured."""
-    return bool(
-        settings.json
-        or settings.save
-        or settings.autosave
-        or settings.benchmark_json
-        or settings.github_json
-        or settings.local_reporter
-        or settings.simple_local_reporter
-        or settings.simple_screen_reporter
-        or settings.html
-    )
-
-
 def history_path(settings: Settings, storage: Path) -> Path | None:
     if settings.history and settings.history.strip().lower() in _OFF:
         return None

@@ -12,7 +12,7 @@ from ..devices.base import Device
 from ..energy import PowerSource
 from ..errors import RunnerError
 from ..recorder import Recorder
-from ..spec import Case, FileRef
+from ..spec.model import Case, FileRef
 from ..verdicts.golden import Tolerance
 
 Placed = tuple[FileRef, Path]

@@ -20,8 +20,8 @@ from ..devices.base import CommandResult
 from ..errors import DeviceError, RunnerError
 from ..metrics import MetricRecord, OperatorRecord
 from ..parsers.observer import parse_observer_lines
-from ..spec import Case, fill
-from ..spec.placeholders import Lookup, chained, chained_lookup
+from ..spec.model import Case
+from ..spec.placeholders import Lookup, chained, chained_lookup, fill
 from ..tensors import read_tensor
 from .base import RunContext
 from .outputs import check_outputs

@@ -18,7 +18,7 @@ from __future__ import annotations
 from ..devices.base import CommandResult
 from ..errors import RunnerError
 from ..parsers.observer import parse_observer_lines
-from ..spec import Case
+from ..spec.model import Case
 from ..spec.placeholders import Lookup
 from .base import RunContext
 from .generic import GenericRunner

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import RunnerError, Unsupported
 from ..parsers.ort_profile import mean_run_time, operators_from_profile
-from ..spec import Case
+from ..spec.model import Case
 from .base import RunContext
 from .inprocess import make_inputs, missing, model_path, profiled_runs, time_runs
 from .outputs import check_outputs

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import RunnerError, Unsupported
 from ..metrics import OperatorRecord
-from ..spec import Case
+from ..spec.model import Case
 from .base import RunContext
 from .inprocess import make_inputs, missing, model_path, profiled_runs, time_runs
 from .observer_program import ObserverProgramRunner

@@ -15,7 +15,7 @@ from typing import Any
 from ..devices.base import CommandResult
 from ..errors import RunnerError, Unsupported
 from ..parsers.tflite import parse_benchmark_model
-from ..spec import Case
+from ..spec.model import Case
 from .base import RunContext
 from .generic import GenericRunner
 from .inprocess import make_inputs, missing, model_path, time_runs

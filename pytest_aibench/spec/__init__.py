@@ -1,21 +1,6 @@
-"""Spec files: load, validate, rewrite FAI-PEP's legacy forms, expand into cases. Pure."""
+"""Spec files: read (``reader``), validate (``validate``), rewrite FAI-PEP's legacy forms
+(``legacy``), expand into cases (``load``, ``model``, ``placeholders``). Pure: no pytest.
 
-from .load import load_cases, load_cases_from, merge_meta, spec_kind
-from .model import FORMAT_FRAMEWORKS, Case, FileRef
-from .placeholders import apply_string_map, fill, parse_string_map
-from .reader import SPEC_SUFFIXES, read_spec_data
-
-__all__ = [
-    "FORMAT_FRAMEWORKS",
-    "SPEC_SUFFIXES",
-    "Case",
-    "FileRef",
-    "apply_string_map",
-    "fill",
-    "load_cases",
-    "load_cases_from",
-    "merge_meta",
-    "parse_string_map",
-    "read_spec_data",
-    "spec_kind",
-]
+The package itself imports nothing, so that the plugin's start-up can reach the constants of
+``reader`` and ``model`` without loading the validator.
+"""
