@@ -33,6 +33,7 @@ except ImportError:  # pragma: no cover - older pytest keys by the node id strin
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
+    from _pytest.fixtures import FuncFixtureInfo
 
     from .devices.base import Device
     from .options import Settings
@@ -154,6 +155,8 @@ class SpecFile(pytest.File):
         groups: dict[str, tuple[DeviceInfo, ...]],
     ) -> Iterator[SpecItem]:
         seen: set[str] = set()
+        self._fixtures: FuncFixtureInfo | None = None  # the first item's, shared by the rest
+        self._marks: dict[str, pytest.MarkDecorator] = {}
         for case in cases:
             for label, devices in groups.items():
                 name = f"{case.name}[{case.identifier}-{label}]"
@@ -163,7 +166,12 @@ class SpecFile(pytest.File):
                 yield self._item(name, case, label, devices)
 
     def _item(self, name: str, case: Case, label: str, devices: tuple[DeviceInfo, ...]) -> SpecItem:
-        item = SpecItem.from_parent(self, name=name, callobj=run_case)
+        # Every item of a file runs run_case under the same parent, so all have the fixture
+        # closure the first one resolved: handed on through Function's ``fixtureinfo``, as
+        # pytest's own parametrisation hands on one closure to all its Functions. Resolving it
+        # per item was half of the collection time of a large spec.
+        item = SpecItem.from_parent(self, name=name, callobj=run_case, fixtureinfo=self._fixtures)
+        self._fixtures = self._fixtures or getattr(item, "_fixtureinfo", None)
         item.stash[CASE] = case
         item.stash[CANDIDATES] = devices
         device = devices[0]
@@ -174,10 +182,16 @@ class SpecFile(pytest.File):
         ):
             marker = mark_name(text)
             if marker:
-                register_mark(self.config, marker)
-                item.add_marker(marker)
+                item.add_marker(self._mark(marker))
         item.extra_keyword_matches.update({case.name, case.identifier, label})
         return item
+
+    def _mark(self, name: str) -> pytest.MarkDecorator:
+        """The mark of that name, declared and made once per file."""
+        if name not in self._marks:
+            register_mark(self.config, name)
+            self._marks[name] = getattr(pytest.mark, name)
+        return self._marks[name]
 
 
 # The marks of every built-in format, framework, metric and device kind, declared at start-up so

@@ -7,6 +7,7 @@ HEAVY = (
     "numpy",
     "scipy",
     "jsonschema",
+    "fastjsonschema",
     "yaml",
     "sqlite3",
     "ssl",

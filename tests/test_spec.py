@@ -9,6 +9,8 @@ import pytest
 from pytest_aibench.errors import SpecError
 from pytest_aibench.spec.load import load_cases
 
+ROOT = Path(__file__).resolve().parents[1]
+
 CAFFE2_FILES = {
     "init": {
         "filename": "init_net.pb",
@@ -169,32 +171,32 @@ def test_yaml_spec_loads_like_json(tmp_path):
     assert cases[0].identifier == "0" and cases[0].framework == "onnxruntime"
 
 
-@pytest.mark.parametrize(
-    ("mutate", "where", "expected"),
-    [
-        (
-            lambda s: s["tests"][2].update(iter="50"),
-            "tests[2].iter",
-            'expected integer, found string "50"',
-        ),
-        (
-            lambda s: s["model"].pop("name"),
-            "model",
-            "missing required field: expected a field 'name'",
-        ),
-        (
-            lambda s: s["model"]["files"]["init"].update(md5="xyz"),
-            "model.files.init.md5",
-            "expected a string matching",
-        ),
-        (
-            lambda s: s["tests"][1].update(inputs={"data": {"shapes": [["a", 3], 7]}}),
-            "tests[1].inputs.data.shapes[1]",
-            "expected array, found integer 7",
-        ),
-        (lambda s: s.update(tests=[]), "tests", "expected at least 1 item(s)"),
-    ],
-)
+SCHEMA_ERRORS = [
+    (
+        lambda s: s["tests"][2].update(iter="50"),
+        "tests[2].iter",
+        'expected integer, found string "50"',
+    ),
+    (
+        lambda s: s["model"].pop("name"),
+        "model",
+        "missing required field: expected a field 'name'",
+    ),
+    (
+        lambda s: s["model"]["files"]["init"].update(md5="xyz"),
+        "model.files.init.md5",
+        "expected a string matching",
+    ),
+    (
+        lambda s: s["tests"][1].update(inputs={"data": {"shapes": [["a", 3], 7]}}),
+        "tests[1].inputs.data.shapes[1]",
+        "expected array, found integer 7",
+    ),
+    (lambda s: s.update(tests=[]), "tests", "expected at least 1 item(s)"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "where", "expected"), SCHEMA_ERRORS)
 def test_schema_errors_name_the_json_path_expected_and_found(tmp_path, mutate, where, expected):
     spec = model_spec()
     mutate(spec)
@@ -306,3 +308,39 @@ def test_identifier_may_name_test_fields(tmp_path):
         ],
     }
     assert load_cases(write(tmp_path / "s.json", spec))[0].identifier == "t4-0"
+
+
+# Values on which JSON Schema drafts and validators are known to differ.
+EDGE_VALUES = [
+    lambda s: s["tests"][0].update(iter=5.0),
+    lambda s: s["tests"][0].update(iter=True),
+    lambda s: s["tests"][0].update(iter=-1),
+    lambda s: s["model"].update(name=""),
+    lambda s: s["model"]["files"]["init"].update(md5="A" * 32),
+    lambda s: s["tests"][0].update(unknown_field=1),
+    lambda s: s.update(extra_top_level=1),
+]
+
+
+def _mutated(mutate):
+    spec = model_spec()
+    mutate(spec)
+    return spec
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        model_spec(),
+        *(_mutated(mutate) for mutate, _, _ in SCHEMA_ERRORS),
+        *(_mutated(mutate) for mutate in EDGE_VALUES),
+        *(
+            json.loads(path.read_text())
+            for path in sorted((ROOT / "specifications/models").rglob("*.json"))
+        ),
+    ],
+)
+def test_the_fast_check_and_jsonschema_agree(spec):
+    from pytest_aibench.spec.validate import MODEL_SPEC, _validator, conforms
+
+    assert conforms(spec, MODEL_SPEC) == _validator(MODEL_SPEC).is_valid(spec)
