@@ -4,8 +4,10 @@ loopback that speaks the adb transport protocol (tests/adbd.py)."""
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
+from pytest import MonkeyPatch, Pytester, TempPathFactory
 
 from . import adbd
 from .helpers import generic_spec, write_json, write_program
@@ -25,14 +27,14 @@ sys.exit(int(os.environ.get("CODE", "0")))
 
 
 @pytest.fixture(scope="module")
-def adb_port(tmp_path_factory):
+def adb_port(tmp_path_factory: TempPathFactory):
     """One real adb server for the module, on a private port with its own HOME."""
     with adbd.adb_server(tmp_path_factory.mktemp("adbhome")) as port:
         yield port
 
 
 @pytest.fixture
-def phones(tmp_path, adb_port):
+def phones(tmp_path: Path, adb_port):
     """Plugs new phones (FakeAdbd daemons) into the adb server; unplugs them afterwards."""
     daemons = []
 
@@ -49,7 +51,7 @@ def phones(tmp_path, adb_port):
         daemon.stop()
 
 
-def phone_spec(pytester, **env: str) -> None:
+def phone_spec(pytester: Pytester, **env: str) -> None:
     write_program(pytester.path / "prog.py", PROGRAM)
     write_json(
         pytester.path / "phone.json",
@@ -73,7 +75,7 @@ def phone_spec(pytester, **env: str) -> None:
     )
 
 
-def test_a_spec_runs_end_to_end_on_an_android_device(pytester, phones):
+def test_a_spec_runs_end_to_end_on_an_android_device(pytester: Pytester, phones) -> None:
     daemon, serial = phones()
     phone_spec(pytester)
     (daemon.root / "data/local/tmp/aibench").mkdir(parents=True)
@@ -105,7 +107,7 @@ def adbd_id(serial: str) -> str:
     return "android-" + serial.replace(":", "_")
 
 
-def test_exit_codes_and_stderr_come_from_the_program(pytester, phones):
+def test_exit_codes_and_stderr_come_from_the_program(pytester: Pytester, phones) -> None:
     phones()
     phone_spec(pytester, CODE="5")
     result = pytester.runpytest(
@@ -117,7 +119,7 @@ def test_exit_codes_and_stderr_come_from_the_program(pytester, phones):
     result.stdout.fnmatch_lines(["*exited with code 5; its output ended with:", "*to stderr*"])
 
 
-def test_a_missing_android_device_is_a_clear_error(pytester, phones):
+def test_a_missing_android_device_is_a_clear_error(pytester: Pytester, phones) -> None:
     _, serial = phones()
     phone_spec(pytester)
     result = pytester.runpytest(
@@ -129,7 +131,9 @@ def test_a_missing_android_device_is_a_clear_error(pytester, phones):
     result.stderr.fnmatch_lines([f"*android device 'nope' is not connected (connected: {serial})*"])
 
 
-def test_a_device_that_disappears_fails_its_item_and_the_others_go_on(pytester, phones):
+def test_a_device_that_disappears_fails_its_item_and_the_others_go_on(
+    pytester: Pytester, phones
+) -> None:
     doomed, doomed_serial = phones("doomed")
     _, healthy_serial = phones("healthy")
     signal = pytester.path / "vanish.txt"
@@ -186,7 +190,9 @@ subprocess.run(["log", "Caffe2Observer " + json.dumps(row)], check=True)
 """
 
 
-def test_battery_temperature_logcat_and_platform_names(pytester, phones, monkeypatch):
+def test_battery_temperature_logcat_and_platform_names(
+    pytester: Pytester, phones, monkeypatch: MonkeyPatch
+) -> None:
     from pytest_aibench import plugin
 
     daemon, serial = phones()
@@ -239,7 +245,7 @@ def cpufreq(daemon, follows: bool = True) -> list:
 @pytest.mark.parametrize(
     ("wanted", "khz"), [("min", 300000), ("mid", 1200000), ("1000000", 1200000), ("max", 2400000)]
 )
-def test_set_freq_pins_every_cpu_and_checks_it(pytester, phones, wanted, khz):
+def test_set_freq_pins_every_cpu_and_checks_it(pytester: Pytester, phones, wanted, khz) -> None:
     daemon, _ = phones()
     folders = cpufreq(daemon)
     phone_spec(pytester)
@@ -255,7 +261,7 @@ def test_set_freq_pins_every_cpu_and_checks_it(pytester, phones, wanted, khz):
         assert (folder / "scaling_max_freq").read_text().strip() == str(khz)
 
 
-def test_set_freq_that_does_not_take_is_an_error(pytester, phones):
+def test_set_freq_that_does_not_take_is_an_error(pytester: Pytester, phones) -> None:
     daemon, serial = phones()
     cpufreq(daemon, follows=False)
     phone_spec(pytester)
@@ -271,7 +277,7 @@ def test_set_freq_that_does_not_take_is_an_error(pytester, phones):
     )
 
 
-def test_reboot_waits_for_the_device_to_boot(pytester, phones):
+def test_reboot_waits_for_the_device_to_boot(pytester: Pytester, phones) -> None:
     daemon, _ = phones()
     phone_spec(pytester)
     result = pytester.runpytest(

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from pytest import MonkeyPatch
 
 from pytest_aibench import cache as cache_module
 from pytest_aibench.cache import ModelCache
@@ -13,7 +14,7 @@ from pytest_aibench.errors import CacheError
 from pytest_aibench.spec.load import load_cases
 from pytest_aibench.spec.model import Case
 
-from .conftest import Route
+from .conftest import FileServer, Route
 
 MODEL = b"model bytes " * 1000
 MODEL_MD5 = hashlib.md5(MODEL).hexdigest()
@@ -39,7 +40,7 @@ def remote(url: str, md5: str | None = MODEL_MD5) -> dict:
 
 
 @pytest.fixture
-def model_cache(tmp_path):
+def model_cache(tmp_path: Path):
     return ModelCache(root=tmp_path / "cache", timeout=1.0)
 
 
@@ -49,8 +50,8 @@ def cache_files(root: Path) -> list[str]:
 
 
 def test_download_lands_at_format_name_filename_and_is_fetched_once(
-    tmp_path, file_server, model_cache
-):
+    tmp_path: Path, file_server: FileServer, model_cache
+) -> None:
     file_server.routes["/m"] = Route(body=MODEL)
     case = case_with(tmp_path, remote(file_server.url("/m")))
     path = model_cache.fetch(case.model_files[0], case)
@@ -60,7 +61,9 @@ def test_download_lands_at_format_name_filename_and_is_fetched_once(
     assert file_server.hits["/m"] == 1
 
 
-def test_unchanged_cached_file_is_not_hashed_again(tmp_path, file_server, model_cache, monkeypatch):
+def test_unchanged_cached_file_is_not_hashed_again(
+    tmp_path: Path, file_server: FileServer, model_cache, monkeypatch: MonkeyPatch
+) -> None:
     file_server.routes["/m"] = Route(body=MODEL)
     case = case_with(tmp_path, remote(file_server.url("/m")))
     model_cache.fetch(case.model_files[0], case)
@@ -71,7 +74,9 @@ def test_unchanged_cached_file_is_not_hashed_again(tmp_path, file_server, model_
     assert hashed == []
 
 
-def test_cached_file_with_a_wrong_md5_is_downloaded_again(tmp_path, file_server, model_cache):
+def test_cached_file_with_a_wrong_md5_is_downloaded_again(
+    tmp_path: Path, file_server: FileServer, model_cache
+) -> None:
     file_server.routes["/m"] = Route(body=MODEL)
     case = case_with(tmp_path, remote(file_server.url("/m")))
     target = model_cache.fetch(case.model_files[0], case)
@@ -91,8 +96,8 @@ def test_cached_file_with_a_wrong_md5_is_downloaded_again(tmp_path, file_server,
     ],
 )
 def test_failed_downloads_leave_nothing_in_the_cache(
-    tmp_path, file_server, model_cache, route, message
-):
+    tmp_path: Path, file_server: FileServer, model_cache, route, message
+) -> None:
     file_server.routes["/m"] = route
     case = case_with(tmp_path, remote(file_server.url("/m")))
     with pytest.raises(CacheError) as caught:
@@ -103,7 +108,9 @@ def test_failed_downloads_leave_nothing_in_the_cache(
     assert [n for n in cache_files(tmp_path / "cache") if not n.endswith(".lock")] == []
 
 
-def test_wrong_md5_after_download_keeps_the_previous_file(tmp_path, file_server, model_cache):
+def test_wrong_md5_after_download_keeps_the_previous_file(
+    tmp_path: Path, file_server: FileServer, model_cache
+) -> None:
     file_server.routes["/m"] = Route(body=MODEL)
     case = case_with(tmp_path, remote(file_server.url("/m")))
     target = model_cache.fetch(case.model_files[0], case)
@@ -116,7 +123,9 @@ def test_wrong_md5_after_download_keeps_the_previous_file(tmp_path, file_server,
     assert MODEL_MD5 in spec_text  # the spec is never rewritten
 
 
-def test_concurrent_fetches_download_once(tmp_path, file_server, model_cache):
+def test_concurrent_fetches_download_once(
+    tmp_path: Path, file_server: FileServer, model_cache
+) -> None:
     file_server.routes["/m"] = Route(body=MODEL, delay=0.3)
     case = case_with(tmp_path, remote(file_server.url("/m")))
     results: list[Path] = []
@@ -136,7 +145,9 @@ def test_concurrent_fetches_download_once(tmp_path, file_server, model_cache):
     assert file_server.hits["/m"] == 1
 
 
-def test_local_files_resolve_relative_to_the_spec_and_are_checked(tmp_path, model_cache):
+def test_local_files_resolve_relative_to_the_spec_and_are_checked(
+    tmp_path: Path, model_cache
+) -> None:
     (tmp_path / "spec" / "weights").mkdir(parents=True)
     (tmp_path / "spec" / "weights" / "w.bin").write_bytes(MODEL)
     case = case_with(
@@ -148,7 +159,7 @@ def test_local_files_resolve_relative_to_the_spec_and_are_checked(tmp_path, mode
         model_cache.fetch(case.model_files[0], case)
 
 
-def test_root_model_dir_locations(tmp_path):
+def test_root_model_dir_locations(tmp_path: Path) -> None:
     (tmp_path / "root" / "models").mkdir(parents=True)
     (tmp_path / "root" / "models" / "w.bin").write_bytes(MODEL)
     case = case_with(tmp_path, {"model": {"filename": "w.bin", "location": "//models/w.bin"}})
@@ -160,13 +171,13 @@ def test_root_model_dir_locations(tmp_path):
     assert found == tmp_path / "root" / "models" / "w.bin"
 
 
-def test_missing_local_file_says_where_it_looked(tmp_path, model_cache):
+def test_missing_local_file_says_where_it_looked(tmp_path: Path, model_cache) -> None:
     case = case_with(tmp_path, {"model": {"filename": "w.bin", "location": "absent.bin"}})
     with pytest.raises(CacheError, match="found nothing there"):
         model_cache.fetch(case.model_files[0], case)
 
 
-def test_progress_is_reported_for_downloads(tmp_path, file_server):
+def test_progress_is_reported_for_downloads(tmp_path: Path, file_server: FileServer) -> None:
     file_server.routes["/m"] = Route(body=MODEL)
     case = case_with(tmp_path, remote(file_server.url("/m")))
     seen = []
@@ -176,7 +187,9 @@ def test_progress_is_reported_for_downloads(tmp_path, file_server):
     assert seen[-1] == (file_server.url("/m"), len(MODEL), len(MODEL))
 
 
-def test_downloaded_files_are_readable_by_others(tmp_path, file_server, model_cache):
+def test_downloaded_files_are_readable_by_others(
+    tmp_path: Path, file_server: FileServer, model_cache
+) -> None:
     file_server.routes["/m"] = Route(body=MODEL)
     case = case_with(tmp_path, remote(file_server.url("/m")))
     mode = model_cache.fetch(case.model_files[0], case).stat().st_mode

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from pytest import Pytester
 
 from .helpers import caffe2_spec, generic_spec, write_json, write_program
 
@@ -11,7 +12,7 @@ def collected(result: pytest.RunResult) -> list[str]:
     return [line for line in result.outlines if "::" in line]
 
 
-def test_items_have_readable_stable_node_ids(pytester):
+def test_items_have_readable_stable_node_ids(pytester: Pytester) -> None:
     write_json(
         pytester.path / "specs/squeezenet/squeezenet.json",
         caffe2_spec("squeezenet", ["1,3,30,30", "64,3,30,30", "1,3,224,224"]),
@@ -23,7 +24,7 @@ def test_items_have_readable_stable_node_ids(pytester):
     assert result.ret == 0
 
 
-def test_benchmark_list_collects_the_cases_of_every_listed_model(pytester):
+def test_benchmark_list_collects_the_cases_of_every_listed_model(pytester: Pytester) -> None:
     for name in ("vgg16", "vgg19", "googlenet", "inception_v1"):
         write_json(pytester.path / f"models/{name}/{name}.json", caffe2_spec(name, ["1,3,224,224"]))
     write_json(
@@ -52,7 +53,7 @@ def test_benchmark_list_collects_the_cases_of_every_listed_model(pytester):
     ]
 
 
-def test_marks_and_keywords_select_items(pytester):
+def test_marks_and_keywords_select_items(pytester: Pytester) -> None:
     write_json(pytester.path / "s/sq.json", caffe2_spec("squeezenet", ["1", "2"]))
     write_json(pytester.path / "s/demo.json", generic_spec("demo"))
     marked = pytester.runpytest(
@@ -65,7 +66,7 @@ def test_marks_and_keywords_select_items(pytester):
     assert collected(by_id) == ["s/sq.json::squeezenet[1-host]"]
 
 
-def test_strict_markers_accept_the_marks_items_carry(pytester):
+def test_strict_markers_accept_the_marks_items_carry(pytester: Pytester) -> None:
     write_json(
         pytester.path / "s/odd.json",
         {
@@ -85,7 +86,9 @@ def test_strict_markers_accept_the_marks_items_carry(pytester):
     assert result.ret == 0
 
 
-def test_a_broken_spec_fails_its_own_collection_and_the_others_still_run(pytester):
+def test_a_broken_spec_fails_its_own_collection_and_the_others_still_run(
+    pytester: Pytester,
+) -> None:
     write_program(pytester.path / "specs/good/prog.py")
     write_json(pytester.path / "specs/good/good.json", generic_spec("good"))
     (pytester.path / "specs/dup.json").write_text(
@@ -106,7 +109,7 @@ def test_a_broken_spec_fails_its_own_collection_and_the_others_still_run(pyteste
     assert result.ret == 1
 
 
-def test_json_files_that_are_not_specs_are_ignored_in_spec_folders(pytester):
+def test_json_files_that_are_not_specs_are_ignored_in_spec_folders(pytester: Pytester) -> None:
     write_json(pytester.path / "specs/golden.json", [1.0, 2.0])
     write_json(pytester.path / "specs/config.json", {"threshold": 3})
     write_json(pytester.path / "specs/sq.json", caffe2_spec("sq", ["1"]))
@@ -114,7 +117,7 @@ def test_json_files_that_are_not_specs_are_ignored_in_spec_folders(pytester):
     assert collected(result) == ["specs/sq.json::sq[0-host]"] and result.ret == 0
 
 
-def test_spec_option_replaces_default_paths_and_joins_given_ones(pytester):
+def test_spec_option_replaces_default_paths_and_joins_given_ones(pytester: Pytester) -> None:
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
     write_json(pytester.path / "specs/sq.json", caffe2_spec("sq", ["1"]))
     only_specs = pytester.runpytest("--aibench-spec=specs", "--collect-only", "-q")
@@ -123,7 +126,7 @@ def test_spec_option_replaces_default_paths_and_joins_given_ones(pytester):
     assert sorted(collected(both)) == ["specs/sq.json::sq[0-host]", "test_plain.py::test_plain"]
 
 
-def test_ini_specs_join_the_default_paths(pytester):
+def test_ini_specs_join_the_default_paths(pytester: Pytester) -> None:
     pytester.makeini("[pytest]\naibench_specs = specs\n")
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
     write_json(pytester.path / "specs/sq.json", caffe2_spec("sq", ["1"]))
@@ -131,25 +134,25 @@ def test_ini_specs_join_the_default_paths(pytester):
     assert sorted(collected(result)) == ["specs/sq.json::sq[0-host]", "test_plain.py::test_plain"]
 
 
-def test_a_spec_node_id_can_be_run_alone(pytester):
+def test_a_spec_node_id_can_be_run_alone(pytester: Pytester) -> None:
     write_json(pytester.path / "specs/sq.json", caffe2_spec("sq", ["1", "2"]))
     result = pytester.runpytest("specs/sq.json::sq[1-host]", "--collect-only", "-q")
     assert collected(result) == ["specs/sq.json::sq[1-host]"]
 
 
-def test_missing_spec_path_is_a_usage_error(pytester):
+def test_missing_spec_path_is_a_usage_error(pytester: Pytester) -> None:
     result = pytester.runpytest("--aibench-spec=nowhere.json")
     result.stderr.fnmatch_lines(["*--aibench-spec nowhere.json: no such file or folder*"])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
-def test_bad_option_values_are_usage_errors(pytester):
+def test_bad_option_values_are_usage_errors(pytester: Pytester) -> None:
     result = pytester.runpytest("--aibench-string-map={oops", "--aibench-iterations=x")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--aibench-" in result.stderr.str()
 
 
-def test_duplicate_identifiers_still_give_unique_node_ids(pytester):
+def test_duplicate_identifiers_still_give_unique_node_ids(pytester: Pytester) -> None:
     spec = generic_spec(
         "demo", tests=[{"identifier": "same", "metric": "delay", "commands": ["x"]}] * 2
     )
@@ -158,7 +161,7 @@ def test_duplicate_identifiers_still_give_unique_node_ids(pytester):
     assert collected(result) == ["s.json::demo[same-host]", "s.json::demo[same-host-1]"]
 
 
-def test_collection_is_deterministic_and_touches_no_network(pytester):
+def test_collection_is_deterministic_and_touches_no_network(pytester: Pytester) -> None:
     write_json(pytester.path / "specs/sq.json", caffe2_spec("sq", ["1", "2", "3"]))
     first = pytester.runpytest(
         "--aibench-spec=specs", "--collect-only", "-q", "--aibench-model-cache=cache"
@@ -170,7 +173,7 @@ def test_collection_is_deterministic_and_touches_no_network(pytester):
     assert not (pytester.path / "cache").exists()  # nothing was downloaded
 
 
-def test_user_autouse_fixtures_apply_to_spec_items(pytester):
+def test_user_autouse_fixtures_apply_to_spec_items(pytester: Pytester) -> None:
     write_program(pytester.path / "prog.py")
     write_json(pytester.path / "demo.json", generic_spec("demo"))
     pytester.makeconftest(
@@ -187,7 +190,7 @@ def test_user_autouse_fixtures_apply_to_spec_items(pytester):
     result.stdout.fnmatch_lines(["*TAGGED demo*", "*1 passed*"])
 
 
-def test_an_unknown_framework_fails_its_item_instead_of_skipping(pytester):
+def test_an_unknown_framework_fails_its_item_instead_of_skipping(pytester: Pytester) -> None:
     """A typo in a framework must not keep CI green as a skip would."""
     write_json(
         pytester.path / "mx.json",
@@ -203,7 +206,7 @@ def test_an_unknown_framework_fails_its_item_instead_of_skipping(pytester):
     result.assert_outcomes(errors=1)
 
 
-def test_a_plugin_can_add_a_runner_through_the_hook(pytester):
+def test_a_plugin_can_add_a_runner_through_the_hook(pytester: Pytester) -> None:
     write_json(
         pytester.path / "tf.json",
         {"model": {"name": "sq", "format": "mxnet"}, "tests": [{"metric": "delay"}]},
@@ -224,7 +227,7 @@ def test_a_plugin_can_add_a_runner_through_the_hook(pytester):
     assert run["items"][0]["metrics"][0]["values"] == [1.0, 2.0, 3.0]
 
 
-def test_yaml_specs_collect_like_json(pytester):
+def test_yaml_specs_collect_like_json(pytester: Pytester) -> None:
     (pytester.path / "specs").mkdir()
     (pytester.path / "specs/mlp.yaml").write_text(
         "model: {name: mlp, format: onnx}\n"

@@ -22,7 +22,7 @@ def noisy(center: float, n: int = 100, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(center, center * 0.03, n)
 
 
-def test_a_clear_slowdown_regresses_with_interval_p_value_and_sizes():
+def test_a_clear_slowdown_regresses_with_interval_p_value_and_sizes() -> None:
     verdict = judge(latency(noisy(100)), latency(noisy(120, seed=1)), Rule("NET latency"))
     assert verdict.status == "regressed"
     assert 1.17 < verdict.low < verdict.ratio < verdict.high < 1.23
@@ -33,7 +33,7 @@ def test_a_clear_slowdown_regresses_with_interval_p_value_and_sizes():
     assert "n=100 control / 100 treatment" in text
 
 
-def test_no_change_and_changes_below_the_minimum_effect_do_not_fail():
+def test_no_change_and_changes_below_the_minimum_effect_do_not_fail() -> None:
     same = judge(latency(noisy(100)), latency(noisy(100, seed=1)), Rule("NET latency"))
     assert same.status == "unchanged"
     small = judge(
@@ -52,14 +52,14 @@ def test_no_change_and_changes_below_the_minimum_effect_do_not_fail():
     )
 
 
-def test_improvements_are_reported_not_failed():
+def test_improvements_are_reported_not_failed() -> None:
     assert (
         judge(latency(noisy(100)), latency(noisy(80, seed=1)), Rule("NET latency")).status
         == "improved"
     )
 
 
-def test_higher_is_better_metrics_regress_when_they_drop():
+def test_higher_is_better_metrics_regress_when_they_drop() -> None:
     throughput = {"type": "NET", "metric": "throughput", "unit": "frames/s"}
     assert direction(throughput) == HIGHER and direction(latency([])) == LOWER
     assert direction({"metric": "score", "direction": "higher"}) == HIGHER
@@ -68,12 +68,12 @@ def test_higher_is_better_metrics_regress_when_they_drop():
     assert judge(control, treatment, Rule("NET throughput")).status == "regressed"
 
 
-def test_too_few_samples_give_no_verdict():
+def test_too_few_samples_give_no_verdict() -> None:
     verdict = judge(latency([1, 2, 3]), latency([9, 9, 9]), Rule("NET latency"))
     assert verdict.status == "insufficient"
 
 
-def test_summary_only_metrics_fall_back_to_a_threshold_and_say_so():
+def test_summary_only_metrics_fall_back_to_a_threshold_and_say_so() -> None:
     control = {"unit": "us", "num_runs": 50, "summary": {"mean": 100.0, "p50": None}}
     slower = {"unit": "us", "num_runs": 50, "summary": {"mean": 110.0, "p50": None}}
     verdict = judge(control, slower, Rule("NET latency"))
@@ -85,7 +85,7 @@ def test_summary_only_metrics_fall_back_to_a_threshold_and_say_so():
     )
 
 
-def test_other_statistics_can_be_gated():
+def test_other_statistics_can_be_gated() -> None:
     control, treatment = noisy(100), noisy(100, seed=1)
     treatment[-30:] *= 1.5  # a slow tail
     assert judge(latency(control), latency(treatment), Rule("NET latency")).status == "unchanged"
@@ -95,7 +95,7 @@ def test_other_statistics_can_be_gated():
     )
 
 
-def test_rule_parsing():
+def test_rule_parsing() -> None:
     assert Rule.parse("NET latency:p50:3%") == Rule("NET latency", "p50", 0.03)
     assert Rule.parse("conv1 latency:mean:0.1") == Rule("conv1 latency", "mean", 0.1)
     for bad in ("NET latency", "NET latency:median:3%", "NET latency:p50:lots"):
@@ -103,7 +103,7 @@ def test_rule_parsing():
             Rule.parse(bad)
 
 
-def test_benjamini_hochberg_matches_its_definition():
+def test_benjamini_hochberg_matches_its_definition() -> None:
     assert benjamini_hochberg([0.01, 0.04, 0.03, 0.5]) == pytest.approx(
         [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5]
     )

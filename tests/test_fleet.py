@@ -3,11 +3,12 @@
 import re
 
 import pytest
+from pytest import Pytester
 
 from .helpers import generic_spec, write_json, write_program
 
 
-def test_workers_use_the_controllers_device_list(pytester):
+def test_workers_use_the_controllers_device_list(pytester: Pytester) -> None:
     pytest.importorskip("xdist")
     # Every process that lists devices itself gets a different id; if workers did, their
     # collections would disagree and xdist would refuse to run.

@@ -3,8 +3,10 @@
 import base64
 import os
 import re
+from pathlib import Path
 
 import pytest
+from pytest import Pytester
 
 from pytest_aibench.reporting import html_report
 from pytest_aibench.reporting.history import TrendPoint
@@ -45,7 +47,7 @@ def svgs(page):
     ]
 
 
-def test_the_page_plots_distributions_verdicts_operators_energy_and_trends():
+def test_the_page_plots_distributions_verdicts_operators_energy_and_trends() -> None:
     verdict = {
         "key": "NET latency",
         "status": "regressed",
@@ -126,7 +128,7 @@ def test_the_page_plots_distributions_verdicts_operators_energy_and_trends():
     assert "<script" not in page and "http" not in page.replace("http://www.w3.org", "")
 
 
-def test_a_run_without_history_or_control_leaves_those_sections_out():
+def test_a_run_without_history_or_control_leaves_those_sections_out() -> None:
     page = html_report.render(
         {
             "created": "2026-11-28T10:00:00+00:00",
@@ -139,7 +141,7 @@ def test_a_run_without_history_or_control_leaves_those_sections_out():
     assert "Trends" not in page and "Control vs treatment" not in page
 
 
-def test_a_saved_control_run_is_plotted_beside_the_item():
+def test_a_saved_control_run_is_plotted_beside_the_item() -> None:
     treatment = item(
         "m.json::m[t-host]", [2.0, 2.1, 2.2], comparison="compared", device={"kind": "host"}
     )
@@ -152,7 +154,7 @@ def test_a_saved_control_run_is_plotted_beside_the_item():
     assert "Grey: control, blue: treatment." in page
 
 
-def test_a_compare_run_plots_the_saved_control_beside_each_item(pytester):
+def test_a_compare_run_plots_the_saved_control_beside_each_item(pytester: Pytester) -> None:
     write_program(pytester.path / "prog.py")
     write_json(pytester.path / "demo.json", generic_spec("demo"))
     pytester.runpytest("--aibench-spec=demo.json", "--aibench-save=base").assert_outcomes(passed=1)
@@ -164,7 +166,7 @@ def test_a_compare_run_plots_the_saved_control_beside_each_item(pytester):
 
 
 @needs_browser
-def test_the_report_opens_cleanly_in_headless_chromium(tmp_path):
+def test_the_report_opens_cleanly_in_headless_chromium(tmp_path: Path) -> None:
     finished = build(tmp_path)
     assert [run.returncode for run in finished] == [0] * (RUNS - 1) + [1], finished[-1].stdout
     check = check_page(tmp_path / "report.html")
@@ -184,7 +186,7 @@ def test_the_report_opens_cleanly_in_headless_chromium(tmp_path):
 
 
 @needs_browser
-def test_the_browser_check_catches_errors_requests_and_broken_images(tmp_path):
+def test_the_browser_check_catches_errors_requests_and_broken_images(tmp_path: Path) -> None:
     page = tmp_path / "bad.html"
     page.write_text(
         '<!DOCTYPE html><html><body><script>console.error("boom")</script>'

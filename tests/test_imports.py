@@ -21,7 +21,7 @@ HEAVY = (
 )
 
 
-def test_importing_the_plugin_loads_no_heavy_module():
+def test_importing_the_plugin_loads_no_heavy_module() -> None:
     code = (
         "import sys, pytest_aibench.plugin\n"
         f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
@@ -59,7 +59,7 @@ PURE_AND_DEVICE_SIDE = (
 )
 
 
-def test_the_core_devices_runners_and_reporting_do_not_reach_pytest():
+def test_the_core_devices_runners_and_reporting_do_not_reach_pytest() -> None:
     code = (
         "import importlib, sys\n"
         f"for name in {PURE_AND_DEVICE_SIDE!r}:\n"
@@ -103,7 +103,7 @@ def module_imports() -> dict[str, set[str]]:
     return graph
 
 
-def test_no_import_cycle_in_the_package():
+def test_no_import_cycle_in_the_package() -> None:
     graph = module_imports()
 
     def reaches(start: str, goal: str, seen: set[str]) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pytest import Pytester
 
 from .helpers import write_json
 
@@ -25,11 +26,11 @@ GOLDEN = {
 }
 
 
-def run_file(pytester) -> dict:
+def run_file(pytester: Pytester) -> dict:
     return json.loads((pytester.path / "run.json").read_text())
 
 
-def items_by_id(pytester) -> dict:
+def items_by_id(pytester: Pytester) -> dict:
     return {item["case"]["identifier"]: item for item in run_file(pytester)["items"]}
 
 
@@ -37,7 +38,7 @@ def metrics_of(item: dict) -> dict:
     return {f"{m['type']} {m['metric']}": m for m in item["metrics"]}
 
 
-def write_golden(pytester, y_shift: float = 0.0) -> None:
+def write_golden(pytester: Pytester, y_shift: float = 0.0) -> None:
     arrays = make_mlp.golden_arrays()
     np.save(pytester.path / "x.npy", arrays["x"])
     np.save(pytester.path / "y.npy", arrays["y"] + np.float32(y_shift))
@@ -54,13 +55,13 @@ def spec(fmt: str, key: str, filename: str, *tests: dict) -> dict:
     }
 
 
-def onnx_model(pytester) -> None:
+def onnx_model(pytester: Pytester) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     (pytester.path / "mlp.onnx").write_bytes(make_mlp.onnx_bytes())
 
 
-def test_onnxruntime_timings_operators_settings_and_golden(pytester):
+def test_onnxruntime_timings_operators_settings_and_golden(pytester: Pytester) -> None:
     onnx_model(pytester)
     write_golden(pytester)
     write_json(
@@ -108,7 +109,7 @@ def test_onnxruntime_timings_operators_settings_and_golden(pytester):
     result.stdout.fnmatch_lines(["*top 5 operators*", "*mlp[[]unfused-host[]]*matmul0*MatMul*"])
 
 
-def test_golden_mismatch_fails_with_output_index_and_values(pytester):
+def test_golden_mismatch_fails_with_output_index_and_values(pytester: Pytester) -> None:
     onnx_model(pytester)
     write_golden(pytester, y_shift=0.5)
     write_json(
@@ -138,7 +139,7 @@ def test_golden_mismatch_fails_with_output_index_and_values(pytester):
     assert errors["y max_abs_error"]["values"][0] == pytest.approx(0.5, abs=1e-5)
 
 
-def test_error_tolerance_option_applies_where_the_spec_gives_none(pytester):
+def test_error_tolerance_option_applies_where_the_spec_gives_none(pytester: Pytester) -> None:
     onnx_model(pytester)
     write_golden(pytester, y_shift=0.01)
     write_json(
@@ -153,7 +154,9 @@ def test_error_tolerance_option_applies_where_the_spec_gives_none(pytester):
     ).assert_outcomes(passed=1)
 
 
-def test_corrupted_golden_and_unknown_operator_fail_clearly_and_the_run_goes_on(pytester):
+def test_corrupted_golden_and_unknown_operator_fail_clearly_and_the_run_goes_on(
+    pytester: Pytester,
+) -> None:
     onnx = pytest.importorskip("onnx")
     onnx_model(pytester)
     write_golden(pytester)
@@ -192,7 +195,7 @@ def test_corrupted_golden_and_unknown_operator_fail_clearly_and_the_run_goes_on(
     )
 
 
-def test_missing_cuda_provider_skips_with_the_reason(pytester):
+def test_missing_cuda_provider_skips_with_the_reason(pytester: Pytester) -> None:
     onnx_model(pytester)
     write_json(
         pytester.path / "mlp.json",
@@ -210,7 +213,7 @@ def test_missing_cuda_provider_skips_with_the_reason(pytester):
         )
 
 
-def tflite_model(pytester, custom_op: str | None = None) -> None:
+def tflite_model(pytester: Pytester, custom_op: str | None = None) -> None:
     schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
     content = make_mlp.tflite_bytes()
     if custom_op:
@@ -226,7 +229,7 @@ def tflite_model(pytester, custom_op: str | None = None) -> None:
     (pytester.path / "mlp.tflite").write_bytes(content)
 
 
-def test_litert_in_process_golden_threads_and_xnnpack(pytester):
+def test_litert_in_process_golden_threads_and_xnnpack(pytester: Pytester) -> None:
     tflite_model(pytester)
     write_golden(pytester)
     write_json(
@@ -254,7 +257,7 @@ def test_litert_in_process_golden_threads_and_xnnpack(pytester):
     assert len(metrics_of(items["b1"])["NET latency"]["values"]) == 20
 
 
-def test_litert_unknown_operator_fails_naming_the_model(pytester):
+def test_litert_unknown_operator_fails_naming_the_model(pytester: Pytester) -> None:
     tflite_model(pytester, custom_op="NoSuchCustomOp")
     write_json(
         pytester.path / "mlp.json",
@@ -266,7 +269,7 @@ def test_litert_unknown_operator_fails_naming_the_model(pytester):
 
 
 @pytest.mark.parametrize(("filename", "form"), [("mlp.pt", "torchscript"), ("mlp.pt2", "export")])
-def test_pytorch_in_process_operators_and_golden(pytester, filename, form):
+def test_pytorch_in_process_operators_and_golden(pytester: Pytester, filename, form) -> None:
     pytest.importorskip("torch")
     # The committed models: making them here would import parts of torch that pytester drops
     # from sys.modules afterwards, and torch cannot register its operator libraries twice.
@@ -302,7 +305,7 @@ def test_pytorch_in_process_operators_and_golden(pytester, filename, form):
     assert "aten::addmm" in {op["name"] for op in item["operators"]}
 
 
-def test_pytorch_needs_declared_inputs(pytester):
+def test_pytorch_needs_declared_inputs(pytester: Pytester) -> None:
     pytest.importorskip("torch")
     (pytester.path / "mlp.pt").write_bytes((MODELS / "pytorch/mlp/mlp.pt").read_bytes())
     write_json(
@@ -313,7 +316,7 @@ def test_pytorch_needs_declared_inputs(pytester):
     result.stdout.fnmatch_lines(["*does not declare its input shapes; give the test 'inputs'*"])
 
 
-def test_repository_models_are_what_the_script_makes(tmp_path):
+def test_repository_models_are_what_the_script_makes(tmp_path: Path) -> None:
     for module in ("onnx", "ai_edge_litert", "torch"):
         pytest.importorskip(module)
     done = subprocess.run(
@@ -364,7 +367,7 @@ def test_repository_models_are_what_the_script_makes(tmp_path):
     assert done.returncode == 0, done.stderr
 
 
-def test_in_process_items_under_xdist_reach_the_run_file(pytester):
+def test_in_process_items_under_xdist_reach_the_run_file(pytester: Pytester) -> None:
     """Framework details (torch's version object, numpy scalars) must cross xdist's wire."""
     for module in ("onnxruntime", "torch", "xdist"):
         pytest.importorskip(module)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pytest import Pytester
 
 from pytest_aibench.devices import ios
 from pytest_aibench.errors import DeviceError
@@ -61,7 +62,7 @@ class PhonePlugin:
 
 
 def ios_spec(
-    pytester, command: str = "{program} --model {files.model} --iter {iter}", **test
+    pytester: Pytester, command: str = "{program} --model {files.model} --iter {iter}", **test
 ) -> None:
     usbmuxd.make_ipa(pytester.path / "Bench.ipa", "org.example.bench", APP)
     (pytester.path / "net.bin").write_bytes(b"\x00" * 1000)
@@ -80,7 +81,7 @@ def ios_spec(
     )
 
 
-def run_on_phone(pytester, mux, plugin, *extra):
+def run_on_phone(pytester: Pytester, mux, plugin, *extra):
     return pytester.runpytest(
         "--aibench-spec=phone.json",
         "--aibench-devices=ios",
@@ -92,7 +93,7 @@ def run_on_phone(pytester, mux, plugin, *extra):
     )
 
 
-def test_a_spec_runs_end_to_end_on_an_ios_device(pytester, mux, tmp_path):
+def test_a_spec_runs_end_to_end_on_an_ios_device(pytester: Pytester, mux, tmp_path: Path) -> None:
     ios_spec(pytester)
     phone = PhonePlugin(tmp_path / "phone")
     result = run_on_phone(pytester, mux, phone)
@@ -120,7 +121,9 @@ def test_a_spec_runs_end_to_end_on_an_ios_device(pytester, mux, tmp_path):
     result.stdout.fnmatch_lines([f"phone.json::net[[]t-ios-{UDID}[]]*NET latency*"])
 
 
-def test_the_apps_exit_status_and_a_hang_fail_the_item_clearly(pytester, mux, tmp_path):
+def test_the_apps_exit_status_and_a_hang_fail_the_item_clearly(
+    pytester: Pytester, mux, tmp_path: Path
+) -> None:
     ios_spec(pytester, env={"EXIT": "3"})
     result = run_on_phone(pytester, mux, PhonePlugin(tmp_path / "p1"))
     result.assert_outcomes(failed=1)
@@ -134,7 +137,9 @@ def test_the_apps_exit_status_and_a_hang_fail_the_item_clearly(pytester, mux, tm
     assert all(p.poll() is not None for p in phone.apps._processes.values())  # killed
 
 
-def test_a_command_that_is_not_an_app_fails_with_what_to_do(pytester, mux, tmp_path):
+def test_a_command_that_is_not_an_app_fails_with_what_to_do(
+    pytester: Pytester, mux, tmp_path: Path
+) -> None:
     ios_spec(pytester, command="/bin/echo {files.model}")
     result = run_on_phone(pytester, mux, PhonePlugin(tmp_path / "phone"))
     result.assert_outcomes(failed=1)
@@ -143,7 +148,7 @@ def test_a_command_that_is_not_an_app_fails_with_what_to_do(pytester, mux, tmp_p
     )
 
 
-def test_list_devices_shows_the_phone_usbmuxd_reports(pytester):
+def test_list_devices_shows_the_phone_usbmuxd_reports(pytester: Pytester) -> None:
     second = usbmuxd.FakeIPhone(
         "a" * 40,
         {"ProductType": "iPhone10,3", "ProductVersion": "16.7.8", "CPUArchitecture": "arm64"},
@@ -159,7 +164,7 @@ def test_list_devices_shows_the_phone_usbmuxd_reports(pytester):
     )
 
 
-def test_a_missing_phone_or_daemon_is_a_usage_error(pytester, mux):
+def test_a_missing_phone_or_daemon_is_a_usage_error(pytester: Pytester, mux) -> None:
     result = pytester.runpytest(
         "--aibench-list-devices", "--aibench-devices=ios:NOPE", f"--aibench-usbmux={mux}"
     )
@@ -185,7 +190,7 @@ def _answers(path: str) -> bool:
     shutil.which("usbmuxd") is None or os.geteuid() != 0,
     reason="needs Debian's usbmuxd (apt install usbmuxd), run as root",
 )
-def test_debians_usbmuxd_with_no_phone_gives_a_clear_error(pytester):
+def test_debians_usbmuxd_with_no_phone_gives_a_clear_error(pytester: Pytester) -> None:
     socket_path = "/var/run/usbmuxd"
     started = None
     if not _answers(socket_path):
@@ -212,7 +217,7 @@ def test_debians_usbmuxd_with_no_phone_gives_a_clear_error(pytester):
             Path(socket_path).unlink(missing_ok=True)
 
 
-def test_the_bundle_id_comes_from_the_one_app_in_the_ipa(tmp_path):
+def test_the_bundle_id_comes_from_the_one_app_in_the_ipa(tmp_path: Path) -> None:
     ipa = usbmuxd.make_ipa(tmp_path / "one.ipa", "org.example.one", "")
     assert ios.bundle_id(ipa) == "org.example.one"
     with pytest.raises(DeviceError, match=r"expected one Payload/\*\.app in the \.ipa, found 2"):
@@ -222,7 +227,7 @@ def test_the_bundle_id_comes_from_the_one_app_in_the_ipa(tmp_path):
         ios.bundle_id(tmp_path / "plain.ipa")
 
 
-def test_arguments_pair_up_as_fai_pep_writes_them_to_benchmark_json():
+def test_arguments_pair_up_as_fai_pep_writes_them_to_benchmark_json() -> None:
     assert ios.paired_arguments(["--net", "a.pb", "--iter=5", "--verbose", "--x", "1"]) == {
         "net": "a.pb",
         "iter": "5",

@@ -6,7 +6,7 @@ from pytest_aibench.errors import RunnerError
 from pytest_aibench.parsers.observer import parse_observer_lines
 
 
-def test_value_rows_become_samples_keyed_by_type_and_metric():
+def test_value_rows_become_samples_keyed_by_type_and_metric() -> None:
     lines = [
         "starting",
         'Caffe2Observer {"type": "NET","unit": "us","metric": "latency","value": "15234.000000"}',
@@ -21,7 +21,7 @@ def test_value_rows_become_samples_keyed_by_type_and_metric():
     assert records["conv1 flops"].unit == "flop"
 
 
-def test_prefix_may_follow_logcat_or_glog_text():
+def test_prefix_may_follow_logcat_or_glog_text() -> None:
     line = (
         "I1128 13:00:00.1 123 net.cc:42] PyTorchObserver "
         '{"type": "MLM", "metric": "tps", "unit": "token/sec", "value": "4526"}'
@@ -29,7 +29,7 @@ def test_prefix_may_follow_logcat_or_glog_text():
     assert parse_observer_lines([line]).records["MLM tps"].values == [4526.0]
 
 
-def test_info_summary_and_custom_rows():
+def test_info_summary_and_custom_rows() -> None:
     lines = [
         'AIBENCH {"type": "conv1", "unit": "", "metric": "tensor_shapes", '
         '"info_string": "[[1, 3, 224, 224, ], ]"}',
@@ -59,13 +59,13 @@ def test_info_summary_and_custom_rows():
     assert output.custom_output == {"accuracy": [{"top1": 0.71}], "Custom Output": [[1, 2]]}
 
 
-def test_legacy_nested_form():
+def test_legacy_nested_form() -> None:
     line = 'Caffe2Observer {"NET": {"latency": {"value": "12.5", "unit": "ms"}}}'
     record = parse_observer_lines([line]).records["NET latency"]
     assert record.values == [12.5] and record.unit == "ms"
 
 
-def test_broken_rows_are_skipped_and_listed():
+def test_broken_rows_are_skipped_and_listed() -> None:
     lines = [
         'PyTorchObserver {"type": "NET", "metric": "latency", "value": ',
         'PyTorchObserver {"type": "NET", "metric": "latency", "unit": "us", "value": "x"}',
@@ -76,7 +76,7 @@ def test_broken_rows_are_skipped_and_listed():
     assert output.skipped_lines == lines[:2]
 
 
-def test_only_known_prefixes_count():
+def test_only_known_prefixes_count() -> None:
     lines = [
         '{"type": "NET", "metric": "latency", "unit": "us", "value": 3}',
         'MyTool {"type": "NET", "metric": "latency", "unit": "us", "value": 4}',
@@ -85,7 +85,7 @@ def test_only_known_prefixes_count():
     assert parse_observer_lines(lines, ["MyTool "]).records["NET latency"].values == [4.0]
 
 
-def test_one_metric_in_two_units_is_an_error():
+def test_one_metric_in_two_units_is_an_error() -> None:
     lines = [
         'AIBENCH {"type": "NET", "metric": "latency", "unit": "us", "value": 3}',
         'AIBENCH {"type": "NET", "metric": "latency", "unit": "ms", "value": 3}',

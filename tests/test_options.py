@@ -3,13 +3,14 @@
 from pathlib import Path
 
 import pytest
+from pytest import Pytester
 
 from pytest_aibench.options import OPTIONS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
 
-def test_help_lists_every_option_with_its_environment_twin(pytester):
+def test_help_lists_every_option_with_its_environment_twin(pytester: Pytester) -> None:
     result = pytester.runpytest("--help")
     text = result.stdout.str()
     missing = [o.flag for o in OPTIONS if o.flag not in text or o.env not in text]
@@ -17,11 +18,11 @@ def test_help_lists_every_option_with_its_environment_twin(pytester):
 
 
 @pytest.mark.parametrize("option", OPTIONS, ids=lambda option: option.flag)
-def test_the_readme_options_table_has_every_option(option):
+def test_the_readme_options_table_has_every_option(option) -> None:
     assert f"| `{option.flag}" in README
 
 
-def test_the_readme_names_the_ini_twin_of_every_option_that_has_one():
+def test_the_readme_names_the_ini_twin_of_every_option_that_has_one() -> None:
     rows = {
         line.split("`")[1].split()[0]: line
         for line in README.splitlines()
@@ -31,7 +32,7 @@ def test_the_readme_names_the_ini_twin_of_every_option_that_has_one():
     assert wrong == []
 
 
-def test_the_public_api_is_what_the_architecture_page_lists():
+def test_the_public_api_is_what_the_architecture_page_lists() -> None:
     import pytest_aibench
 
     page = (Path(__file__).resolve().parents[1] / "docs/architecture.md").read_text("utf-8")
@@ -45,7 +46,7 @@ def test_the_public_api_is_what_the_architecture_page_lists():
     assert names == set(pytest_aibench.__all__)
 
 
-def test_every_public_name_resolves_and_none_is_imported_before_use():
+def test_every_public_name_resolves_and_none_is_imported_before_use() -> None:
     import subprocess
     import sys
 

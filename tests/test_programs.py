@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from pytest import Pytester
 
 from .helpers import write_json
 
 DATA = Path(__file__).parent / "data"
 
 
-def run_file(pytester) -> dict:
+def run_file(pytester: Pytester) -> dict:
     return json.loads((pytester.path / "run.json").read_text())
 
 
@@ -20,7 +21,7 @@ def metrics_of(item: dict) -> dict:
     return {f"{m['type']} {m['metric']}": m for m in item["metrics"]}
 
 
-def runs(pytester) -> list[str]:
+def runs(pytester: Pytester) -> list[str]:
     return (pytester.path / "runs.txt").read_text().splitlines()
 
 
@@ -45,7 +46,7 @@ def tflite_spec(recorded: str, **test: object) -> dict:
 
 
 @pytest.fixture
-def tflite_setup(pytester):
+def tflite_setup(pytester: Pytester):
     (pytester.path / "squeezenet.tflite").write_bytes(b"not parsed by the fake program")
     return [
         "--aibench-json=run.json",
@@ -55,7 +56,9 @@ def tflite_setup(pytester):
 
 
 @pytest.mark.parametrize("recorded", ["benchmark_model_v1.txt", "benchmark_model_v2.txt"])
-def test_benchmark_model_output_becomes_summary_and_operators(pytester, tflite_setup, recorded):
+def test_benchmark_model_output_becomes_summary_and_operators(
+    pytester: Pytester, tflite_setup, recorded
+) -> None:
     command = (
         "{program} --graph={files.graph} --warmup_runs={warmup} --num_runs={iter} "
         "--enable_op_profiling=true"
@@ -100,14 +103,16 @@ def test_benchmark_model_output_becomes_summary_and_operators(pytester, tflite_s
     )
 
 
-def item_graph(pytester) -> str:
+def item_graph(pytester: Pytester) -> str:
     """Where the graph was pushed: the only line of runs.txt names it."""
     first = runs(pytester)[0].split()[0]
     assert first.startswith("--graph=") and first.endswith("/squeezenet.tflite")
     return first.removeprefix("--graph=")
 
 
-def test_tflite_legacy_inputs_compose_the_benchmark_model_command(pytester, tflite_setup):
+def test_tflite_legacy_inputs_compose_the_benchmark_model_command(
+    pytester: Pytester, tflite_setup
+) -> None:
     spec = tflite_spec(
         "benchmark_model_v2.txt",
         inputs={
@@ -145,7 +150,7 @@ def caffe2_spec(**test: object) -> dict:
 
 
 @pytest.fixture
-def caffe2_setup(pytester):
+def caffe2_setup(pytester: Pytester):
     for name in ("init", "predict"):
         (pytester.path / f"{name}_net.pb").write_bytes(b"\x0a\x00")
     return [
@@ -155,7 +160,7 @@ def caffe2_setup(pytester):
     ]
 
 
-def test_caffe2_program_is_rerun_until_iter_net_rows(pytester, caffe2_setup):
+def test_caffe2_program_is_rerun_until_iter_net_rows(pytester: Pytester, caffe2_setup) -> None:
     command = (
         "{program} --net {files.predict} --init_net {files.init} --warmup {warmup} "
         "--iter {iter} --input data --input_dims 1,3,224,224 --input_type float "
@@ -178,7 +183,9 @@ def test_caffe2_program_is_rerun_until_iter_net_rows(pytester, caffe2_setup):
     assert operators["conv1"]["p50"] == pytest.approx(812.4 + 9.5)
 
 
-def test_caffe2_legacy_inputs_compose_the_speed_benchmark_command(pytester, caffe2_setup):
+def test_caffe2_legacy_inputs_compose_the_speed_benchmark_command(
+    pytester: Pytester, caffe2_setup
+) -> None:
     spec = caffe2_spec(
         commands={"caffe2": {"run_individual": "true"}},
         inputs={"data": {"shapes": [[1, 3, 30, 30], [64, 3, 30, 30]], "type": "float"}},
@@ -195,7 +202,9 @@ def test_caffe2_legacy_inputs_compose_the_speed_benchmark_command(pytester, caff
     ]
 
 
-def test_caffe2_program_without_net_rows_fails_after_one_run(pytester, caffe2_setup):
+def test_caffe2_program_without_net_rows_fails_after_one_run(
+    pytester: Pytester, caffe2_setup
+) -> None:
     write_json(pytester.path / "c2.json", caffe2_spec(commands=["{program} --iter 0"]))
     result = pytester.runpytest("--aibench-spec=c2.json", *caffe2_setup)
     result.assert_outcomes(failed=1)
@@ -203,7 +212,7 @@ def test_caffe2_program_without_net_rows_fails_after_one_run(pytester, caffe2_se
     result.stdout.fnmatch_lines(["*no NET latency rows in 1 run(s) of the program*"])
 
 
-def test_speed_benchmark_torch_output_through_the_pytorch_runner(pytester):
+def test_speed_benchmark_torch_output_through_the_pytorch_runner(pytester: Pytester) -> None:
     (pytester.path / "model.pt").write_bytes(b"not read by the fake program")
     spec = {
         "model": {

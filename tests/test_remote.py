@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from pytest import MonkeyPatch, Pytester
 
 from pytest_aibench.reporting.remote import Endpoint
 
@@ -45,10 +46,10 @@ class ResultServer:
     handler: type | None = None
     httpd: ThreadingHTTPServer | None = None
 
-    def url(self, path="/benchmark/store-result", host="127.0.0.1"):
+    def url(self, path: str = "/benchmark/store-result", host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"
 
-    def listen(self, certificate=None):
+    def listen(self, certificate=None) -> None:
         """Serve on ``port`` (a free one the first time); HTTPS with a ``(cert, key)`` pair."""
         self.release.clear()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
@@ -60,7 +61,7 @@ class ResultServer:
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
 
-    def stop(self):
+    def stop(self) -> None:
         """Nothing listens on the port any more: connections are refused."""
         self.release.set()
         self.httpd.shutdown()
@@ -72,7 +73,7 @@ def server():
     state = ResultServer()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
+        def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             state.paths.append(self.path)
             state.bodies.append(body)
@@ -94,7 +95,7 @@ def server():
             state.logs += logs
             self.answer(200, {"status": "success", "count": len(logs)})
 
-        def answer(self, status, data):
+        def answer(self, status, data) -> None:
             text = json.dumps(data).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -102,7 +103,7 @@ def server():
             self.end_headers()
             self.wfile.write(text)
 
-        def log_message(self, *args):
+        def log_message(self, *args) -> None:
             pass
 
     state.handler = Handler
@@ -112,7 +113,7 @@ def server():
 
 
 @pytest.fixture
-def project(pytester, monkeypatch):
+def project(pytester: Pytester, monkeypatch: MonkeyPatch):
     monkeypatch.setenv("AIBENCH_REMOTE_ACCESS_TOKEN", TOKEN)
     write_program(pytester.path / "prog.py", PROGRAM.replace("OPERATORS", "0"))
     write_program(pytester.path / "many.py", PROGRAM.replace("OPERATORS", "150"))
@@ -143,14 +144,16 @@ def project(pytester, monkeypatch):
 RECORDS_PER_RUN = 1 + 1 + 150  # small: NET; many: NET + 150 operators
 
 
-def spooled(pytester):
+def spooled(pytester: Pytester):
     return [
         json.loads(path.read_text())
         for path in sorted((pytester.path / ".aibench" / "spool").glob("*.json"))
     ]
 
 
-def test_every_record_is_posted_once_at_full_precision_in_batches(pytester, project, server):
+def test_every_record_is_posted_once_at_full_precision_in_batches(
+    pytester: Pytester, project, server
+) -> None:
     result = project(server.url() + "|team")
     result.stdout.fnmatch_lines(
         [f"aibench: remote reporter sent {RECORDS_PER_RUN} records to {server.url()} in 2 requests"]
@@ -171,7 +174,9 @@ def test_every_record_is_posted_once_at_full_precision_in_batches(pytester, proj
     assert TOKEN not in (pytester.path / "run.json").read_text()
 
 
-def test_a_server_failing_twice_then_recovering_gets_every_record_once(pytester, project, server):
+def test_a_server_failing_twice_then_recovering_gets_every_record_once(
+    pytester: Pytester, project, server
+) -> None:
     server.plan = ["500", "503"]
     result = project(server.url())
     result.stdout.fnmatch_lines(
@@ -181,7 +186,9 @@ def test_a_server_failing_twice_then_recovering_gets_every_record_once(pytester,
     assert spooled(pytester) == []
 
 
-def test_records_spooled_while_the_server_hangs_are_sent_by_the_next_run(pytester, project, server):
+def test_records_spooled_while_the_server_hangs_are_sent_by_the_next_run(
+    pytester: Pytester, project, server
+) -> None:
     server.plan = ["hang"] * 20
     result = project(server.url(), "--aibench-remote-timeout=1")
     result.stdout.fnmatch_lines(
@@ -207,7 +214,9 @@ def test_records_spooled_while_the_server_hangs_are_sent_by_the_next_run(pyteste
     assert spooled(pytester) == []
 
 
-def test_records_kept_while_the_server_is_down_are_sent_when_it_is_back(pytester, project, server):
+def test_records_kept_while_the_server_is_down_are_sent_when_it_is_back(
+    pytester: Pytester, project, server
+) -> None:
     server.stop()
     result = project(server.url(), "--aibench-remote-timeout=2")
     result.stdout.fnmatch_lines(
@@ -221,7 +230,9 @@ def test_records_kept_while_the_server_is_down_are_sent_when_it_is_back(pytester
     assert len(server.stored) == 2 * RECORDS_PER_RUN and spooled(pytester) == []
 
 
-def test_https_with_the_teams_own_certificate_authority(pytester, project, server, monkeypatch):
+def test_https_with_the_teams_own_certificate_authority(
+    pytester: Pytester, project, server, monkeypatch: MonkeyPatch
+) -> None:
     cert, key = pytester.path / "cert.pem", pytester.path / "key.pem"
     subprocess.run(
         [
@@ -269,7 +280,9 @@ def test_https_with_the_teams_own_certificate_authority(pytester, project, serve
     assert len(server.stored) == 2 * RECORDS_PER_RUN
 
 
-def test_a_spool_file_sent_in_part_is_replaced_by_the_rest(pytester, project, server):
+def test_a_spool_file_sent_in_part_is_replaced_by_the_rest(
+    pytester: Pytester, project, server
+) -> None:
     server.plan = ["hang"] * 5
     project(server.url(), "--aibench-remote-timeout=1")  # all 152 spooled
     server.plan = ["ok"] + ["hang"] * 5  # the first batch of 100 goes, then nothing
@@ -287,14 +300,18 @@ def test_a_spool_file_sent_in_part_is_replaced_by_the_rest(pytester, project, se
     assert spooled(pytester) == []
 
 
-def test_a_redirect_on_the_same_host_is_followed_with_the_records(pytester, project, server):
+def test_a_redirect_on_the_same_host_is_followed_with_the_records(
+    pytester: Pytester, project, server
+) -> None:
     server.plan = [f"redirect:{server.url('/v2/store')}"]
     project(server.url("/old"))
     assert server.paths[:2] == ["/old", "/v2/store"]
     assert len(server.stored) == RECORDS_PER_RUN
 
 
-def test_a_redirect_to_another_host_keeps_the_token_home(pytester, project, server):
+def test_a_redirect_to_another_host_keeps_the_token_home(
+    pytester: Pytester, project, server
+) -> None:
     server.plan = [f"redirect:{server.url('/elsewhere', host='localhost')}"]
     result = project(server.url())
     result.stdout.fnmatch_lines(
@@ -307,7 +324,9 @@ def test_a_redirect_to_another_host_keeps_the_token_home(pytester, project, serv
     assert [len(entry["logs"]) for entry in spooled(pytester)] == [RECORDS_PER_RUN]
 
 
-def test_a_refused_token_is_not_retried_and_the_records_wait(pytester, project, server):
+def test_a_refused_token_is_not_retried_and_the_records_wait(
+    pytester: Pytester, project, server
+) -> None:
     server.plan = ["401"]
     result = project(server.url())
     result.stdout.fnmatch_lines(["*records kept in * (HTTP 401 Unauthorized)"])
@@ -321,12 +340,12 @@ def test_a_refused_token_is_not_retried_and_the_records_wait(pytester, project, 
         ("http://127.0.0.1:8000/x", "http://127.0.0.1:8000/x", "pytest-aibench"),
     ],
 )
-def test_endpoint_forms(text, url, category):
+def test_endpoint_forms(text, url, category) -> None:
     assert Endpoint.parse(text) == Endpoint(url, category)
     assert Endpoint.parse("https://user:pw@host.example/x").shown == "https://host.example/x"
 
 
-def test_a_bad_url_is_a_usage_error(pytester):
+def test_a_bad_url_is_a_usage_error(pytester: Pytester) -> None:
     result = pytester.runpytest("--aibench-remote-reporter=ftp://host/x")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--aibench-remote-reporter: expected an http(s) URL*"])

@@ -4,11 +4,12 @@ and the raw screen records."""
 import json
 
 import pytest
+from pytest import Pytester
 
 from .helpers import generic_spec, write_json, write_program
 
 
-def observer_run(pytester, *options):
+def observer_run(pytester: Pytester, *options):
     write_program(pytester.path / "prog.py")
     write_json(
         pytester.path / "demo.json",
@@ -29,7 +30,7 @@ def observer_run(pytester, *options):
     )
 
 
-def test_the_local_reporter_writes_fai_peps_tree_and_keeps_earlier_runs(pytester):
+def test_the_local_reporter_writes_fai_peps_tree_and_keeps_earlier_runs(pytester: Pytester) -> None:
     for _ in range(2):
         observer_run(pytester, "--aibench-local-reporter=tree").assert_outcomes(passed=1)
     top = pytester.path / "tree/lab-box/generic/demo/delay/small"
@@ -50,7 +51,7 @@ def test_the_local_reporter_writes_fai_peps_tree_and_keeps_earlier_runs(pytester
     assert meta["identifier"] == "small" and meta["metric"] == "delay"
 
 
-def test_simple_local_and_simple_screen_reporters(pytester):
+def test_simple_local_and_simple_screen_reporters(pytester: Pytester) -> None:
     result = observer_run(
         pytester, "--aibench-simple-local-reporter=simple", "--aibench-simple-screen-reporter"
     )
@@ -61,7 +62,9 @@ def test_simple_local_and_simple_screen_reporters(pytester):
     assert len(printed) == 1 and json.loads(printed[0]) == data
 
 
-def test_verbose_lines_name_the_measurement_and_device_with_and_without_xdist(pytester):
+def test_verbose_lines_name_the_measurement_and_device_with_and_without_xdist(
+    pytester: Pytester,
+) -> None:
     pytest.importorskip("xdist")
     for options in (["-v"], ["-v", "-n", "2"]):
         result = observer_run(pytester, *options, "-p", "no:cacheprovider")
@@ -76,7 +79,7 @@ def test_verbose_lines_name_the_measurement_and_device_with_and_without_xdist(py
         )
 
 
-def test_fai_pep_reporters_take_python_tests_using_the_fixture(pytester):
+def test_fai_pep_reporters_take_python_tests_using_the_fixture(pytester: Pytester) -> None:
     pytester.makepyfile(
         test_fast="""
         def test_sum(aibench):
@@ -96,7 +99,9 @@ def test_fai_pep_reporters_take_python_tests_using_the_fixture(pytester):
     assert len(written) == 1 and "/pytest/test_sum/delay/" in written[0].as_posix()
 
 
-def test_an_output_that_cannot_be_written_fails_the_session_and_keeps_the_others(pytester):
+def test_an_output_that_cannot_be_written_fails_the_session_and_keeps_the_others(
+    pytester: Pytester,
+) -> None:
     (pytester.path / "taken").write_text("a file where a folder is needed")
     result = observer_run(pytester, "--aibench-html=taken/report.html", "--aibench-json=run.json")
     result.assert_outcomes(passed=1)

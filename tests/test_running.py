@@ -5,11 +5,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pytest import MonkeyPatch, Pytester
+
+from tests.conftest import FileServer
 
 from .helpers import generic_spec, write_json, write_program
 
 
-def run_file(pytester) -> dict:
+def run_file(pytester: Pytester) -> dict:
     return json.loads((pytester.path / "run.json").read_text())
 
 
@@ -17,7 +20,7 @@ def metrics_of(item: dict) -> dict:
     return {f"{m['type']} {m['metric']}": m for m in item["metrics"]}
 
 
-def test_generic_program_results_are_parsed_recorded_and_summarised(pytester):
+def test_generic_program_results_are_parsed_recorded_and_summarised(pytester: Pytester) -> None:
     write_program(pytester.path / "prog.py")
     write_json(pytester.path / "demo.json", generic_spec("demo"))
     result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
@@ -41,7 +44,7 @@ def test_generic_program_results_are_parsed_recorded_and_summarised(pytester):
     assert set(run["machine"]) >= {"node", "system", "cpu", "python"}
 
 
-def test_placeholders_env_output_files_and_repeat(pytester):
+def test_placeholders_env_output_files_and_repeat(pytester: Pytester) -> None:
     write_program(pytester.path / "prog.py")
     spec = generic_spec(
         "demo",
@@ -64,7 +67,7 @@ def test_placeholders_env_output_files_and_repeat(pytester):
     assert values == [10.0, 11.0, 10.0, 11.0]  # two repeat indexes, two iterations each
 
 
-def test_iterations_option_overrides_the_spec(pytester):
+def test_iterations_option_overrides_the_spec(pytester: Pytester) -> None:
     write_program(pytester.path / "prog.py")
     write_json(pytester.path / "demo.json", generic_spec("demo"))
     pytester.runpytest(
@@ -73,7 +76,7 @@ def test_iterations_option_overrides_the_spec(pytester):
     assert len(metrics_of(run_file(pytester)["items"][0])["NET latency"]["values"]) == 5
 
 
-def test_failing_program_fails_its_item_with_the_exit_code_and_output(pytester):
+def test_failing_program_fails_its_item_with_the_exit_code_and_output(pytester: Pytester) -> None:
     write_program(pytester.path / "prog.py")
     spec = generic_spec(
         "demo",
@@ -99,7 +102,7 @@ def test_failing_program_fails_its_item_with_the_exit_code_and_output(pytester):
     assert result.ret == 1
 
 
-def test_program_placeholder_needs_the_program_option(pytester):
+def test_program_placeholder_needs_the_program_option(pytester: Pytester) -> None:
     write_json(
         pytester.path / "demo.json",
         {
@@ -120,7 +123,7 @@ def test_program_placeholder_needs_the_program_option(pytester):
     given.assert_outcomes(passed=1)
 
 
-def test_command_timeout_kills_and_fails_the_item(pytester):
+def test_command_timeout_kills_and_fails_the_item(pytester: Pytester) -> None:
     write_program(pytester.path / "prog.py", "#!/usr/bin/env python3\nimport time\ntime.sleep(60)")
     spec = generic_spec(
         "demo", tests=[{"metric": "delay", "timeout": 0.5, "commands": ["{files.program}"]}]
@@ -131,7 +134,7 @@ def test_command_timeout_kills_and_fails_the_item(pytester):
     assert result.ret == 1
 
 
-def test_program_without_metric_rows_fails_clearly(pytester):
+def test_program_without_metric_rows_fails_clearly(pytester: Pytester) -> None:
     write_program(pytester.path / "prog.py", "#!/usr/bin/env python3\nprint('hello')\n")
     write_json(pytester.path / "demo.json", generic_spec("demo"))
     result = pytester.runpytest("--aibench-spec=demo.json")
@@ -139,7 +142,7 @@ def test_program_without_metric_rows_fails_clearly(pytester):
 
 
 @pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset is not installed")
-def test_taskset_pins_the_command(pytester):
+def test_taskset_pins_the_command(pytester: Pytester) -> None:
     write_program(
         pytester.path / "prog.py",
         (
@@ -159,7 +162,7 @@ def test_taskset_pins_the_command(pytester):
     assert metrics_of(run_file(pytester)["items"][0])["NET cpus"]["values"] == [1.0]
 
 
-def test_aibench_fixture_in_a_plain_python_test(pytester):
+def test_aibench_fixture_in_a_plain_python_test(pytester: Pytester) -> None:
     pytester.makepyfile(
         test_speed="""
         import pytest
@@ -198,7 +201,7 @@ def test_aibench_fixture_in_a_plain_python_test(pytester):
     assert items["test_sum"]["case"] is None
 
 
-def test_xdist_run_file_has_every_item_exactly_once(pytester):
+def test_xdist_run_file_has_every_item_exactly_once(pytester: Pytester) -> None:
     pytest.importorskip("xdist")
     write_program(pytester.path / "specs/prog.py")
     tests = [
@@ -220,7 +223,9 @@ def test_xdist_run_file_has_every_item_exactly_once(pytester):
     result.stdout.fnmatch_lines(["*aibench: 12 metric rows from 6 items*"])
 
 
-def test_interrupted_run_leaves_the_previous_run_file_intact(pytester, monkeypatch):
+def test_interrupted_run_leaves_the_previous_run_file_intact(
+    pytester: Pytester, monkeypatch: MonkeyPatch
+) -> None:
     from pytest_aibench import atomic
 
     (pytester.path / "run.json").write_text('{"previous": true}')
@@ -235,7 +240,7 @@ def test_interrupted_run_leaves_the_previous_run_file_intact(pytester, monkeypat
     assert [p.name for p in pytester.path.iterdir()] == ["run.json"]
 
 
-def test_custom_statistics_from_the_spec(pytester):
+def test_custom_statistics_from_the_spec(pytester: Pytester) -> None:
     write_program(pytester.path / "prog.py")
     spec = generic_spec(
         "demo",
@@ -254,7 +259,7 @@ def test_custom_statistics_from_the_spec(pytester):
     assert summary == {"p95": 13.8, "p50": 12.0}
 
 
-def test_the_repository_specifications_run_here(pytester):
+def test_the_repository_specifications_run_here(pytester: Pytester) -> None:
     specs = Path(__file__).resolve().parents[1] / "specifications"
     result = pytester.runpytest_subprocess(
         f"--aibench-spec={specs}", "-rs", "-p", "no:cacheprovider", "--aibench-model-cache=cache"
@@ -275,7 +280,7 @@ def test_the_repository_specifications_run_here(pytester):
     assert downloaded == []  # skipped items download nothing
 
 
-def test_files_reach_the_device_under_their_spec_filename(pytester):
+def test_files_reach_the_device_under_their_spec_filename(pytester: Pytester) -> None:
     write_program(
         pytester.path / "prog.py",
         (
@@ -312,7 +317,7 @@ def test_files_reach_the_device_under_their_spec_filename(pytester):
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
-def test_run_file_records_the_commit_of_the_checkout(pytester):
+def test_run_file_records_the_commit_of_the_checkout(pytester: Pytester) -> None:
     import subprocess
 
     write_program(pytester.path / "prog.py")
@@ -329,7 +334,7 @@ def test_run_file_records_the_commit_of_the_checkout(pytester):
     assert commit["id"] == head and commit["dirty"] is False
 
 
-def test_junit_xml_does_not_receive_raw_samples(pytester):
+def test_junit_xml_does_not_receive_raw_samples(pytester: Pytester) -> None:
     write_program(pytester.path / "prog.py")
     write_json(pytester.path / "demo.json", generic_spec("demo"))
     result = pytester.runpytest(
@@ -341,7 +346,9 @@ def test_junit_xml_does_not_receive_raw_samples(pytester):
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_large_downloads_show_progress_and_run(pytester, file_server, workers):
+def test_large_downloads_show_progress_and_run(
+    pytester: Pytester, file_server: FileServer, workers
+) -> None:
     import hashlib
 
     from .conftest import Route
@@ -370,7 +377,7 @@ def test_large_downloads_show_progress_and_run(pytester, file_server, workers):
     assert cached.stat().st_size == len(blob)
 
 
-def test_accuracy_pipeline_with_host_steps_repeat_and_generated_inputs(pytester):
+def test_accuracy_pipeline_with_host_steps_repeat_and_generated_inputs(pytester: Pytester) -> None:
     """FAI-PEP's accuracy flow: model preprocess once, per-index test preprocess making an input
     file, the benchmark writing an output file, per-index postprocess scoring it, and model
     postprocess aggregating; the scripts' metric lines are recorded."""

@@ -58,7 +58,7 @@ def spec_error(path: Path, **kwargs: object) -> SpecError:
     return caught.value
 
 
-def test_model_spec_gives_one_case_per_test_numbered_by_id(tmp_path):
+def test_model_spec_gives_one_case_per_test_numbered_by_id(tmp_path: Path) -> None:
     cases = load_cases(write(tmp_path / "squeezenet.json", model_spec()))
     assert [case.identifier for case in cases] == ["0", "1", "2"]
     assert [case.index for case in cases] == [0, 1, 2]
@@ -66,7 +66,7 @@ def test_model_spec_gives_one_case_per_test_numbered_by_id(tmp_path):
     assert [ref.name for ref in cases[0].model_files] == ["init", "predict"]
 
 
-def test_legacy_shapes_expand_into_cases_and_id_counts_after_expansion(tmp_path):
+def test_legacy_shapes_expand_into_cases_and_id_counts_after_expansion(tmp_path: Path) -> None:
     spec = {
         "model": {"name": "squeezenet", "format": "caffe2", "files": CAFFE2_FILES},
         "tests": [
@@ -107,7 +107,7 @@ def test_legacy_shapes_expand_into_cases_and_id_counts_after_expansion(tmp_path)
     assert cases[0].input_files[0].location == "tests/test0/data.txt"
 
 
-def test_inputs_with_different_shape_counts_are_refused(tmp_path):
+def test_inputs_with_different_shape_counts_are_refused(tmp_path: Path) -> None:
     test = {
         "metric": "delay",
         "commands": ["x"],
@@ -122,7 +122,7 @@ def test_inputs_with_different_shape_counts_are_refused(tmp_path):
     assert "expected 2 shape(s), as input 'a' lists, found 1" in str(error)
 
 
-def test_legacy_command_and_arguments_become_command_lists(tmp_path):
+def test_legacy_command_and_arguments_become_command_lists(tmp_path: Path) -> None:
     spec = {
         "model": {"name": "m", "format": "generic"},
         "tests": [
@@ -135,7 +135,7 @@ def test_legacy_command_and_arguments_become_command_lists(tmp_path):
     assert cases[1].commands == ["{program} --iter {iter}"]
 
 
-def test_two_command_forms_in_one_test_are_refused(tmp_path):
+def test_two_command_forms_in_one_test_are_refused(tmp_path: Path) -> None:
     spec = {
         "model": {"name": "m", "format": "generic"},
         "tests": [{"metric": "delay", "command": "a", "commands": ["b"]}],
@@ -144,7 +144,7 @@ def test_two_command_forms_in_one_test_are_refused(tmp_path):
     assert error.where == "tests[0]" and "'commands' and 'command'" in str(error)
 
 
-def test_duplicate_json_key_names_the_key_and_its_path(tmp_path):
+def test_duplicate_json_key_names_the_key_and_its_path(tmp_path: Path) -> None:
     text = (
         '{"model": {"name": "m", "format": "tflite"}, "tests": [{"metric": "delay", '
         '"commands": ["{program} --graph={files.graph}"], '
@@ -156,13 +156,13 @@ def test_duplicate_json_key_names_the_key_and_its_path(tmp_path):
     assert "key 'commands' appears more than once" in str(error)
 
 
-def test_duplicate_yaml_key_is_refused_with_its_line(tmp_path):
+def test_duplicate_yaml_key_is_refused_with_its_line(tmp_path: Path) -> None:
     text = "model:\n  name: m\n  format: onnx\n  name: other\ntests:\n  - metric: delay\n"
     error = spec_error(write(tmp_path / "dup.yaml", text))
     assert "line 4" in str(error) and "'name' appears more than once" in str(error)
 
 
-def test_yaml_spec_loads_like_json(tmp_path):
+def test_yaml_spec_loads_like_json(tmp_path: Path) -> None:
     text = (
         "model:\n  name: mlp\n  format: onnx\n"
         "tests:\n  - identifier: '{ID}'\n    metric: delay\n    iter: 5\n"
@@ -197,7 +197,9 @@ SCHEMA_ERRORS = [
 
 
 @pytest.mark.parametrize(("mutate", "where", "expected"), SCHEMA_ERRORS)
-def test_schema_errors_name_the_json_path_expected_and_found(tmp_path, mutate, where, expected):
+def test_schema_errors_name_the_json_path_expected_and_found(
+    tmp_path: Path, mutate, where, expected
+) -> None:
     spec = model_spec()
     mutate(spec)
     error = spec_error(write(tmp_path / "bad.json", spec))
@@ -205,13 +207,13 @@ def test_schema_errors_name_the_json_path_expected_and_found(tmp_path, mutate, w
     assert expected in error.problem
 
 
-def test_invalid_json_names_line_and_column(tmp_path):
+def test_invalid_json_names_line_and_column(tmp_path: Path) -> None:
     error = spec_error(write(tmp_path / "broken.json", '{"model": {"name": "m",}\n}'))
     assert error.where == "line 1 column 24"
     assert "not valid JSON" in str(error)
 
 
-def test_a_file_that_is_no_spec_is_refused(tmp_path):
+def test_a_file_that_is_no_spec_is_refused(tmp_path: Path) -> None:
     error = spec_error(write(tmp_path / "other.json", {"foo": 1}))
     assert "expected a model spec" in str(error) and "['foo']" in str(error)
 
@@ -224,7 +226,9 @@ def test_a_file_that_is_no_spec_is_refused(tmp_path):
         ("/etc/passwd", "_etc-passwd"),
     ],
 )
-def test_filenames_that_would_escape_the_cache_become_one_safe_name(tmp_path, filename, safe):
+def test_filenames_that_would_escape_the_cache_become_one_safe_name(
+    tmp_path: Path, filename, safe
+) -> None:
     spec = model_spec()
     spec["model"]["files"]["init"]["filename"] = filename
     case = load_cases(write(tmp_path / "s.json", spec))[0]
@@ -232,7 +236,7 @@ def test_filenames_that_would_escape_the_cache_become_one_safe_name(tmp_path, fi
 
 
 @pytest.mark.parametrize("filename", ["..", ".", "!!!", "/"])
-def test_filenames_that_name_no_file_are_refused(tmp_path, filename):
+def test_filenames_that_name_no_file_are_refused(tmp_path: Path, filename) -> None:
     spec = model_spec()
     spec["model"]["files"]["init"]["filename"] = filename
     error = spec_error(write(tmp_path / "s.json", spec))
@@ -240,14 +244,14 @@ def test_filenames_that_name_no_file_are_refused(tmp_path, filename):
     assert "cannot name a file or folder" in error.problem
 
 
-def test_empty_md5_means_no_md5(tmp_path):
+def test_empty_md5_means_no_md5(tmp_path: Path) -> None:
     spec = model_spec()
     spec["model"]["files"]["init"]["md5"] = ""
     cases = load_cases(write(tmp_path / "s.json", spec))
     assert cases[0].model_files[0].md5 is None
 
 
-def test_string_map_applies_to_every_string_before_validation(tmp_path):
+def test_string_map_applies_to_every_string_before_validation(tmp_path: Path) -> None:
     spec = model_spec()
     spec["model"]["files"]["init"]["location"] = "{MODEL_DIR}/init_net.pb"
     spec["model"]["name"] = "{NAME}"
@@ -258,7 +262,7 @@ def test_string_map_applies_to_every_string_before_validation(tmp_path):
     assert cases[0].name == "sq"
 
 
-def test_benchmark_list_merges_meta_without_overwriting(tmp_path):
+def test_benchmark_list_merges_meta_without_overwriting(tmp_path: Path) -> None:
     write(
         tmp_path / "models/a/a.json",
         {
@@ -294,13 +298,13 @@ def test_benchmark_list_merges_meta_without_overwriting(tmp_path):
     assert cases[2].spec_path == tmp_path / "benchmarks/../models/b/b.json"
 
 
-def test_benchmark_list_with_a_missing_model_names_the_entry(tmp_path):
+def test_benchmark_list_with_a_missing_model_names_the_entry(tmp_path: Path) -> None:
     listing = write(tmp_path / "list.json", {"meta": {}, "benchmarks": ["nope.json"]})
     error = spec_error(listing)
     assert error.where == "benchmarks[0]" and "found nothing there" in str(error)
 
 
-def test_identifier_may_name_test_fields(tmp_path):
+def test_identifier_may_name_test_fields(tmp_path: Path) -> None:
     spec = {
         "model": {"name": "m", "format": "generic"},
         "tests": [
@@ -340,7 +344,7 @@ def _mutated(mutate):
         ),
     ],
 )
-def test_the_fast_check_and_jsonschema_agree(spec):
+def test_the_fast_check_and_jsonschema_agree(spec) -> None:
     from pytest_aibench.spec.validate import MODEL_SPEC, _validator, conforms
 
     assert conforms(spec, MODEL_SPEC) == _validator(MODEL_SPEC).is_valid(spec)

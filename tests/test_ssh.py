@@ -5,8 +5,10 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from pytest import Pytester, TempPathFactory
 
 from pytest_aibench.devices.base import DeviceInfo
 from pytest_aibench.devices.lease import lease
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.skipif(not sshd.available(), reason="OpenSSH server not
 
 
 @pytest.fixture
-def boards(tmp_path_factory):
+def boards(tmp_path_factory: TempPathFactory):
     def start(count: int):
         return sshd.servers(tmp_path_factory.mktemp("sshd"), count)
 
@@ -37,7 +39,7 @@ open(sys.argv[1], "w").write(os.uname().machine)
 """
 
 
-def span_spec(pytester, tests: int) -> None:
+def span_spec(pytester: Pytester, tests: int) -> None:
     write_program(pytester.path / "prog.py", SPAN_PROGRAM)
     write_json(
         pytester.path / "spans.json",
@@ -60,7 +62,7 @@ def span_spec(pytester, tests: int) -> None:
     )
 
 
-def test_a_spec_runs_end_to_end_over_ssh(pytester, boards):
+def test_a_spec_runs_end_to_end_over_ssh(pytester: Pytester, boards) -> None:
     span_spec(pytester, 2)
     with boards(1) as (urls, options):
         result = pytester.runpytest(
@@ -79,7 +81,7 @@ def test_a_spec_runs_end_to_end_over_ssh(pytester, boards):
     result.stdout.fnmatch_lines([f"spans.json::spans[[]t0-ssh-127.0.0.1-{port}[]]*NET latency*"])
 
 
-def test_only_what_was_pushed_is_removed(pytester, boards, tmp_path):
+def test_only_what_was_pushed_is_removed(pytester: Pytester, boards, tmp_path: Path) -> None:
     span_spec(pytester, 1)
     remote = tmp_path / "remote"
     remote.mkdir()
@@ -94,7 +96,7 @@ def test_only_what_was_pushed_is_removed(pytester, boards, tmp_path):
     assert [p.name for p in remote.iterdir()] == ["keep.txt"]
 
 
-def test_a_missing_device_is_a_clear_error(pytester, boards):
+def test_a_missing_device_is_a_clear_error(pytester: Pytester, boards) -> None:
     span_spec(pytester, 1)
     with boards(1) as (urls, options):
         gone = urls[0].rsplit(":", 1)[0] + ":1"
@@ -109,7 +111,7 @@ def test_a_missing_device_is_a_clear_error(pytester, boards):
     )
 
 
-def test_list_devices_prints_the_fleet(pytester, boards):
+def test_list_devices_prints_the_fleet(pytester: Pytester, boards) -> None:
     with boards(1) as (urls, options):
         result = pytester.runpytest(
             "--aibench-list-devices",
@@ -126,7 +128,9 @@ def test_list_devices_prints_the_fleet(pytester, boards):
     )
 
 
-def test_no_device_runs_two_items_at_once_and_devices_run_in_parallel(pytester, boards):
+def test_no_device_runs_two_items_at_once_and_devices_run_in_parallel(
+    pytester: Pytester, boards
+) -> None:
     pytest.importorskip("xdist")
     span_spec(pytester, 4)
     with boards(4) as (urls, options):
@@ -155,7 +159,7 @@ def test_no_device_runs_two_items_at_once_and_devices_run_in_parallel(pytester, 
     assert any(starts[i + 1] < ends[i] for i in range(len(starts) - 1))  # something overlapped
 
 
-def test_a_lease_is_released_when_its_holder_dies(tmp_path):
+def test_a_lease_is_released_when_its_holder_dies(tmp_path: Path) -> None:
     info = DeviceInfo("ssh", "board", "b", "ssh://b", "x", "y")
     holder = subprocess.Popen(
         [
@@ -186,7 +190,7 @@ def test_a_lease_is_released_when_its_holder_dies(tmp_path):
         assert (tmp_path / "board.lock").exists()
 
 
-def test_pool_mode_runs_each_case_once_on_a_free_device(pytester, boards):
+def test_pool_mode_runs_each_case_once_on_a_free_device(pytester: Pytester, boards) -> None:
     pytest.importorskip("xdist")
     span_spec(pytester, 6)
     with boards(2) as (urls, options):

@@ -1,6 +1,7 @@
 """Tensor files, golden comparisons and ORT profiles: the pure parts."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from pytest_aibench.verdicts.golden import GoldenMismatch, Tolerance, compare
 ARRAY = np.arange(6, dtype=np.float32).reshape(2, 3) / 4
 
 
-def test_npy_npz_and_onnx_tensor_files(tmp_path):
+def test_npy_npz_and_onnx_tensor_files(tmp_path: Path) -> None:
     np.save(tmp_path / "a.npy", ARRAY)
     np.savez(tmp_path / "many.npz", y=ARRAY, z=ARRAY * 2)
     np.savez(tmp_path / "one.npz", anything=ARRAY)
@@ -27,7 +28,7 @@ def test_npy_npz_and_onnx_tensor_files(tmp_path):
     assert np.array_equal(read_tensor(tmp_path / "t.pb"), ARRAY)
 
 
-def test_faipep_text_forms_and_raw_binary(tmp_path):
+def test_faipep_text_forms_and_raw_binary(tmp_path: Path) -> None:
     (tmp_path / "lines.txt").write_text("0\n0.25\n0.5\n0.75\n1\n1.25\n")
     (tmp_path / "dims.txt").write_text("2,3\n0,0.25,0.5,0.75,1,1.25\n")
     ARRAY.astype("<f4").tofile(tmp_path / "x.bin")
@@ -41,13 +42,13 @@ def test_faipep_text_forms_and_raw_binary(tmp_path):
         read_tensor(tmp_path / "lines.txt", shape=[4, 4])
 
 
-def test_a_corrupted_file_is_a_clear_error(tmp_path):
+def test_a_corrupted_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "y.npy").write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(RunnerError, match=r"cannot read a tensor from .*y\.npy"):
         read_tensor(tmp_path / "y.npy")
 
 
-def test_dtypes_and_symbolic_shapes():
+def test_dtypes_and_symbolic_shapes() -> None:
     assert numpy_dtype("tensor(float)") == np.float32
     assert numpy_dtype("int64") == np.int64
     assert concrete_shape(["batch", np.int32(64), -1, None, 3]) == [1, 64, 1, 1, 3]
@@ -55,7 +56,7 @@ def test_dtypes_and_symbolic_shapes():
         numpy_dtype("complex")
 
 
-def test_comparison_metrics_and_the_worst_element():
+def test_comparison_metrics_and_the_worst_element() -> None:
     golden = np.array([[1.0, 2.0], [3.0, 4.0]])
     actual = golden + np.array([[0.0, 0.001], [-0.01, 0.0]])
     result = compare("y", actual, golden, Tolerance(atol=1e-3, rtol=0))
@@ -70,13 +71,13 @@ def test_comparison_metrics_and_the_worst_element():
     assert "output 'y'" in message and "[1, 0] is 2.99, golden 3.0" in message
 
 
-def test_shapes_must_agree_unless_only_the_layout_differs():
+def test_shapes_must_agree_unless_only_the_layout_differs() -> None:
     assert compare("y", np.ones(4), np.ones((2, 2)), Tolerance()).passed
     with pytest.raises(GoldenMismatch, match=r"shape \[3\], its golden output \[2, 2\]"):
         compare("y", np.ones(3), np.ones((2, 2)), Tolerance())
 
 
-def test_tolerance_parsing():
+def test_tolerance_parsing() -> None:
     assert Tolerance.parse("atol=1e-6,rtol=1e-5") == Tolerance(1e-6, 1e-5)
     assert Tolerance.parse("rtol=0.1").atol == Tolerance().atol
     assert Tolerance.parse("").overriding({"atol": 0.5}) == Tolerance(0.5, Tolerance().rtol)
@@ -84,7 +85,7 @@ def test_tolerance_parsing():
         Tolerance.parse("tol=3")
 
 
-def test_ort_profile_nodes_become_operators():
+def test_ort_profile_nodes_become_operators() -> None:
     def node(name: str, op: str, dur: float) -> dict:
         return {
             "cat": "Node",

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pytest import Pytester
 
 from .helpers import generic_spec, write_json, write_program
 
@@ -25,7 +26,7 @@ print("AIBENCH " + json.dumps({"type": "NET", "metric": "score", "unit": "", "va
 
 
 @pytest.fixture
-def bench(pytester):
+def bench(pytester: Pytester):
     write_program(pytester.path / "prog.py", PROGRAM)
     tests = [
         {"identifier": name, "metric": "delay", "commands": ["{files.program}"]}
@@ -42,11 +43,11 @@ def bench(pytester):
     return run
 
 
-def saved(pytester) -> list[str]:
+def saved(pytester: Pytester) -> list[str]:
     return sorted(path.name for path in (pytester.path / ".aibench").glob("*.json"))
 
 
-def test_unchanged_runs_pass_and_show_the_comparison(pytester, bench):
+def test_unchanged_runs_pass_and_show_the_comparison(pytester: Pytester, bench) -> None:
     bench("--aibench-save=main", seed=1).assert_outcomes(passed=2)
     [name] = saved(pytester)
     assert re.fullmatch(r"\d{8}T\d{6}Z_nocommit_[0-9a-f]{8}_main\.json", name), name
@@ -62,7 +63,7 @@ def test_unchanged_runs_pass_and_show_the_comparison(pytester, bench):
     )
 
 
-def test_a_slower_program_fails_with_the_verdict(pytester, bench):
+def test_a_slower_program_fails_with_the_verdict(pytester: Pytester, bench) -> None:
     bench("--aibench-autosave").assert_outcomes(passed=2)
     result = bench("--aibench-compare", seed=2, factor=1.2)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -77,14 +78,14 @@ def test_a_slower_program_fails_with_the_verdict(pytester, bench):
     result.stdout.fnmatch_lines(["*demo[[]b-host[]]*NET latency*+1?.?%*regressed"])
 
 
-def test_faster_programs_are_reported_as_improved(pytester, bench):
+def test_faster_programs_are_reported_as_improved(pytester: Pytester, bench) -> None:
     bench("--aibench-save=base").assert_outcomes(passed=2)
     result = bench("--aibench-compare=base", seed=2, factor=0.8)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*demo[[]a-host[]]*NET latency*-*%*improved"])
 
 
-def test_rules_per_metric_and_min_effect(pytester, bench):
+def test_rules_per_metric_and_min_effect(pytester: Pytester, bench) -> None:
     bench("--aibench-save=base").assert_outcomes(passed=2)
     bench("--aibench-compare=base", "--aibench-min-effect=30%", seed=2, factor=1.2).assert_outcomes(
         passed=2
@@ -98,7 +99,7 @@ def test_rules_per_metric_and_min_effect(pytester, bench):
     ).assert_outcomes(failed=2)
 
 
-def test_unmatched_items_are_reported_not_failed(pytester, bench):
+def test_unmatched_items_are_reported_not_failed(pytester: Pytester, bench) -> None:
     bench("--aibench-save=base", "-k", "a-host").assert_outcomes(passed=1)
     result = bench("--aibench-compare=base", "-k", "b-host", seed=2)
     result.assert_outcomes(passed=1)
@@ -112,7 +113,7 @@ def test_unmatched_items_are_reported_not_failed(pytester, bench):
     )
 
 
-def test_another_device_model_is_refused_unless_forced(pytester, bench):
+def test_another_device_model_is_refused_unless_forced(pytester: Pytester, bench) -> None:
     bench("--aibench-save=base", "--aibench-platform-sig=phone-a").assert_outcomes(passed=2)
     refused = bench("--aibench-compare=base", "--aibench-platform-sig=phone-b", seed=2)
     refused.assert_outcomes(failed=2)
@@ -130,13 +131,13 @@ def test_another_device_model_is_refused_unless_forced(pytester, bench):
     ).assert_outcomes(passed=2)
 
 
-def test_missing_control_is_a_usage_error(pytester, bench):
+def test_missing_control_is_a_usage_error(pytester: Pytester, bench) -> None:
     result = bench("--aibench-compare=nothing")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*no run saved as 'nothing' in *.aibench*--aibench-save NAME*"])
 
 
-def test_fdr_fails_the_run_not_the_items(pytester, bench):
+def test_fdr_fails_the_run_not_the_items(pytester: Pytester, bench) -> None:
     bench("--aibench-save=base").assert_outcomes(passed=2)
     result = bench("--aibench-compare=base", "--aibench-fdr", seed=2, factor=1.2)
     result.assert_outcomes(passed=2)
@@ -144,7 +145,7 @@ def test_fdr_fails_the_run_not_the_items(pytester, bench):
     result.stdout.fnmatch_lines(["*compared with *: 2 regression(s)"])
 
 
-def test_exports_read_by_pytest_benchmark_and_github_format(pytester, bench):
+def test_exports_read_by_pytest_benchmark_and_github_format(pytester: Pytester, bench) -> None:
     cli = shutil.which("pytest-benchmark", path=str(Path(sys.executable).parent))
     if cli is None:
         pytest.skip("pytest-benchmark is not installed")
@@ -188,7 +189,7 @@ for _ in range(iterations):
 
 
 @pytest.fixture
-def ab(pytester):
+def ab(pytester: Pytester):
     for name, factor in (("control.py", 1.0), ("same.py", 1.0), ("slower.py", 1.2)):
         write_program(pytester.path / name, AB_PROGRAM.replace("FACTOR", str(factor)))
     spec = {
@@ -219,7 +220,7 @@ def ab(pytester):
     return run
 
 
-def test_ab_interleaves_blocks_and_passes_when_nothing_changed(pytester, ab):
+def test_ab_interleaves_blocks_and_passes_when_nothing_changed(pytester: Pytester, ab) -> None:
     result = ab("same.py", "--aibench-ab-blocks=4")
     result.assert_outcomes(passed=1)
     calls = (pytester.path / "ab.log").read_text().split()
@@ -233,7 +234,7 @@ def test_ab_interleaves_blocks_and_passes_when_nothing_changed(pytester, ab):
     result.stdout.fnmatch_lines(["*ab.json::demo[[]ab-host[]]*NET latency*unchanged"])
 
 
-def test_ab_regression_is_verified_then_fails_with_exit_code_1(pytester, ab):
+def test_ab_regression_is_verified_then_fails_with_exit_code_1(pytester: Pytester, ab) -> None:
     result = ab("slower.py", "--aibench-verify=1")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
@@ -247,7 +248,7 @@ def test_ab_regression_is_verified_then_fails_with_exit_code_1(pytester, ab):
     assert calls.count("slower.py") == 10  # 5 blocks, run twice
 
 
-def test_ab_mode_needs_the_treatment_program(pytester, ab):
+def test_ab_mode_needs_the_treatment_program(pytester: Pytester, ab) -> None:
     result = pytester.runpytest(
         "--aibench-spec=ab.json", f"--aibench-ab-control={pytester.path / 'control.py'}"
     )

@@ -17,23 +17,29 @@ class triggers:
 
 
 class SampleEngine:
-    def __init__(self, monsoon, bulkProcessRate=128):
+    def __init__(self, monsoon, bulkProcessRate: int = 128):
         if monsoon.Protocol.DEVICE is None:
             raise AttributeError("'NoneType' object has no attribute 'read'")  # as the real one
         self.monsoon = monsoon
         self.enabled = set()
         self.samples = None
 
-    def ConsoleOutput(self, value):
+    def ConsoleOutput(self, value) -> None:
         pass
 
-    def disableCSVOutput(self):
+    def disableCSVOutput(self) -> None:
         pass
 
-    def enableChannel(self, channel):
+    def enableChannel(self, channel) -> None:
         self.enabled.add(channel)
 
-    def startSampling(self, samples=5000, granularity=1, legacy_timestamp=False, calTime=1250):
+    def startSampling(
+        self,
+        samples: int = 5000,
+        granularity: int = 1,
+        legacy_timestamp: bool = False,
+        calTime: int = 1250,
+    ) -> None:
         current = np.load(os.environ["FAKE_MONSOON_TRACE"])[:samples]
         count = len(current)
         volts = np.full(count, float(self.monsoon.vout))
