@@ -184,6 +184,7 @@ class ModelCache:
                 total = _content_length(response.headers.get("Content-Length"))
                 received = self._copy(response, out, digest, url, total)
             finally:
+                response.close()  # a cut-short answer leaves a socket no pool should reuse
                 response.release_conn()
         except urllib3.exceptions.HTTPError as exc:
             reason = getattr(exc, "reason", None) or exc
@@ -194,6 +195,8 @@ class ModelCache:
                     f"{reason} (timeout {self.timeout:g} s, tried {DOWNLOAD_RETRIES + 1} times)",
                 )
             ) from None
+        finally:
+            pool.clear()  # closes its sockets now, not whenever the collector gets to them
         if total is not None and received != total:
             raise CacheError(
                 _download_failed(

@@ -65,11 +65,10 @@ def servers(folder: Path, count: int) -> Iterator[tuple[list[str], str]]:
                 "MaxStartups 100\nMaxSessions 100\n"
             )
             log = folder / f"sshd{index}.log"
-            process = subprocess.Popen(
-                [SSHD, "-D", "-e", "-f", str(config)],
-                stdout=log.open("w"),
-                stderr=subprocess.STDOUT,
-            )
+            with log.open("w") as out:  # the daemon holds its own copy of the descriptor
+                process = subprocess.Popen(
+                    [SSHD, "-D", "-e", "-f", str(config)], stdout=out, stderr=subprocess.STDOUT
+                )
             processes.append(process)
             _wait_for(port, process, log)
             urls.append(f"ssh://{getpass.getuser()}@127.0.0.1:{port}")

@@ -185,6 +185,7 @@ def test_a_lease_is_released_when_its_holder_dies(tmp_path: Path) -> None:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         holder.kill()
         holder.wait()
+        holder.stdout.close()
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again: no wait, no error
     with lease(info, tmp_path):  # and the lease itself takes it without waiting
         assert (tmp_path / "board.lock").exists()
