@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .records import MetricDict, OperatorDict
+
 DEFAULT_STATISTICS: tuple[str, ...] = (
     "mean",
     "p0",
@@ -129,11 +131,11 @@ class MetricRecord:
             for name, value in (self.summary or {}).items()
         }
 
-    def to_dict(self, names: Sequence[str] = DEFAULT_STATISTICS) -> dict[str, Any]:
+    def to_dict(self, names: Sequence[str] = DEFAULT_STATISTICS) -> MetricDict:
         """As the run file keeps it. JSON has no NaN or Infinity: ``values`` holds the finite
         samples only and ``non_finite`` counts the others by kind (``{"nan": 1}``), so a run
         file stays valid JSON for every reader; ``num_runs`` still counts them all."""
-        record = {
+        record: MetricDict = {
             "type": self.type,
             "metric": self.metric,
             "unit": self.unit,
@@ -144,7 +146,9 @@ class MetricRecord:
             "info_string": self.info_string,
         }
         bad = self.non_finite()
-        return {**record, "non_finite": bad} if bad else record
+        if bad:
+            record["non_finite"] = bad
+        return record
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MetricRecord:
@@ -180,7 +184,7 @@ class OperatorRecord:
     def average(self) -> float | None:
         return _mean(self.values) if self.values else self.mean
 
-    def to_dict(self, net_average: float | None) -> dict[str, Any]:
+    def to_dict(self, net_average: float | None) -> OperatorDict:
         """As the run file keeps it; ``share`` is this operator's part of the whole net."""
         average = self.average
         share = average / net_average if average is not None and net_average else None
@@ -198,7 +202,7 @@ class OperatorRecord:
 
 def operator_table(
     operators: Iterable[OperatorRecord], net_average: float | None
-) -> list[dict[str, Any]]:
+) -> list[OperatorDict]:
     """Operators as dicts, most expensive first. Without a whole-net time, shares are of the
     operators' total."""
     ordered = sorted(operators, key=lambda op: op.average or 0.0, reverse=True)
@@ -206,7 +210,7 @@ def operator_table(
     return [op.to_dict(total) for op in ordered]
 
 
-def by_key(records: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+def by_key(records: Iterable[MetricDict]) -> dict[str, MetricDict]:
     """Metric records (as in a run file) by their ``"<type> <metric>"`` key."""
     return {f"{record['type']} {record['metric']}": record for record in records}
 

@@ -13,6 +13,7 @@ from .metrics import (
     net_first,
     operator_table,
 )
+from .records import ComparisonState, Results, VerdictDict
 
 T = TypeVar("T")
 
@@ -36,8 +37,8 @@ class Recorder:
         # measured them apart from the timed runs; else shares are of the NET latency.
         self.operator_base: float | None = None
         # Set where the item itself was judged (A/B mode): how, and the verdicts.
-        self.comparison: str | None = None
-        self.verdicts: list[dict[str, Any]] = []
+        self.comparison: ComparisonState | None = None
+        self.verdicts: list[VerdictDict] = []
         self.extra: dict[str, Any] = {}
         self._called = False
 
@@ -106,18 +107,17 @@ class Recorder:
             return sum(net.values) / len(net.values)
         return (net.summary or {}).get("mean")
 
-    def results(self, statistics: Sequence[str] = DEFAULT_STATISTICS) -> dict[str, Any]:
+    def results(self, statistics: Sequence[str] = DEFAULT_STATISTICS) -> Results:
         """What the run file keeps of this item: metrics (net rows first), operators (most
         expensive first) and framework details."""
-        return {
+        results: Results = {
             "metrics": [self.records[key].to_dict(statistics) for key in net_first(self.records)],
             "operators": operator_table(
                 self.operators.values(), self.operator_base or self.net_average()
             ),
             "extra": dict(self.extra),
-            **(
-                {"comparison": self.comparison, "verdicts": list(self.verdicts)}
-                if self.comparison
-                else {}
-            ),
         }
+        if self.comparison:
+            results["comparison"] = self.comparison
+            results["verdicts"] = list(self.verdicts)
+        return results

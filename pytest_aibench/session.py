@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .collect import SpecFile
     from .devices.base import Device, DeviceInfo
     from .recorder import Recorder
+    from .records import CaseDict, ItemRecord, Payload
     from .reporting.publish import Published
     from .runners.base import CaseFiles, Runner
     from .spec.model import Case
@@ -83,7 +84,7 @@ class AibenchSession:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        self.results: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, ItemRecord] = {}
         self.broken_specs: set[str] = set()
         self._other_collection_errors = 0
         self._devices: dict[str, Device] = {}
@@ -300,7 +301,7 @@ class AibenchSession:
 
     # -- reporting -------------------------------------------------------------------------
 
-    def _payload(self, item: pytest.Item) -> dict[str, Any] | None:
+    def _payload(self, item: pytest.Item) -> Payload | None:
         from .atomic import finite
         from .metrics import DEFAULT_STATISTICS
         from .recorder import Recorder
@@ -312,18 +313,18 @@ class AibenchSession:
             tuple(case.test.get("statistics", DEFAULT_STATISTICS)) if case else DEFAULT_STATISTICS
         )
         device = item.stash.get(DEVICE, None)
-        payload = {
+        payload: Payload = {
+            **(recorder or Recorder(1, 0)).results(statistics),
             "case": self._describe(case, item.stash.get(MODEL_MD5, {})) if case else None,
             "device": device.to_dict() if device else None,
             "device_state": item.stash.get(DEVICE_STATE, {}),
-            **(recorder or Recorder(1, 0)).results(statistics),
         }
         # Plain JSON types only: xdist's serialiser refuses numpy scalars and str subclasses such
         # as torch's version string, and the run file is JSON anyway.
         # NaN and infinities become null here, once, so every output after this is valid JSON.
-        return cast("dict[str, Any]", json.loads(json.dumps(finite(payload), default=str)))
+        return cast("Payload", json.loads(json.dumps(finite(payload), default=str)))
 
-    def _describe(self, case: Case, model_md5: dict[str, str]) -> dict[str, Any]:
+    def _describe(self, case: Case, model_md5: dict[str, str]) -> CaseDict:
         root = self.config.rootpath
         return {
             "model": case.name,
@@ -334,7 +335,7 @@ class AibenchSession:
             "metric": case.metric,
             "spec": _relative(case.spec_path, root),
             "source": _relative(case.source, root),
-            # the workload, which a comparison must find unchanged (compare.what_changed)
+            # the workload, which a comparison must find unchanged (verdicts.gate.what_changed)
             "inputs": {
                 name: spec["shapes"][0] for name, spec in (case.test.get("inputs") or {}).items()
             },
@@ -364,12 +365,10 @@ class AibenchSession:
             _fail_on_non_finite(report, payload)
             setattr(report, REPORT_ATTRIBUTE, payload)
 
-    def _judge(
-        self, report: pytest.TestReport, payload: dict[str, Any], control: ControlRun
-    ) -> None:
+    def _judge(self, report: pytest.TestReport, payload: Payload, control: ControlRun) -> None:
         """Compare the item with its control; a regression (or a refused comparison) fails a
         passing item with the verdict's explanation."""
-        judgement = control.judge({"nodeid": report.nodeid, **payload})
+        judgement = control.judge(report.nodeid, payload)
         payload["comparison"] = judgement.state
         payload["verdicts"] = [verdict.to_dict() for verdict in judgement.verdicts]
         if judgement.failure and report.passed:
@@ -450,7 +449,7 @@ class AibenchSession:
         )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        payload = cast("dict[str, Any] | None", getattr(report, REPORT_ATTRIBUTE, None))
+        payload = cast("Payload | None", getattr(report, REPORT_ATTRIBUTE, None))
         if payload is None or report.when == "teardown":
             return
         outcome = (
@@ -533,7 +532,7 @@ class AibenchSession:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def _fail_on_non_finite(report: pytest.TestReport, payload: dict[str, Any]) -> None:
+def _fail_on_non_finite(report: pytest.TestReport, payload: Payload) -> None:
     """A NaN or infinite measurement fails its item (its other samples are still kept)."""
     bad = [
         f"{metric['type']} {metric['metric']}: "

@@ -7,9 +7,11 @@ over adb or a board over ssh.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from ..records import DeviceDict
 
 
 @dataclass(frozen=True)
@@ -23,8 +25,10 @@ class DeviceInfo:
     abi: str
     os: str
 
-    def to_dict(self) -> dict[str, str]:
-        return asdict(self)
+    def to_dict(self) -> DeviceDict:
+        return DeviceDict(
+            kind=self.kind, id=self.id, name=self.name, hash=self.hash, abi=self.abi, os=self.os
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DeviceInfo:

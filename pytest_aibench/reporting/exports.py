@@ -6,6 +6,8 @@ import platform
 from collections.abc import Mapping
 from typing import Any
 
+from ..records import RunFile
+
 _SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
@@ -44,10 +46,11 @@ def _time_stats(values: list[float]) -> dict[str, Any]:
     }
 
 
-def to_pytest_benchmark(run: Mapping[str, Any]) -> dict[str, Any]:
+def to_pytest_benchmark(run: RunFile) -> dict[str, Any]:
     """The run as pytest-benchmark's JSON: one benchmark per item and timed metric with raw
     samples (times in seconds). Summary-only and non-time metrics have no place there."""
-    machine, commit = run["machine"], run.get("commit") or {}
+    machine = run["machine"]
+    commit: Mapping[str, Any] = run.get("commit") or {}
     benchmarks = []
     for item in run["items"]:
         name = str(item["nodeid"]).rsplit("::", 1)[-1]
@@ -107,7 +110,7 @@ def to_pytest_benchmark(run: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def to_github_benchmark(run: Mapping[str, Any]) -> list[dict[str, Any]]:
+def to_github_benchmark(run: RunFile) -> list[dict[str, Any]]:
     """github-action-benchmark's ``customSmallerIsBetter`` entries: p50 of each lower-is-better
     metric (time, energy, errors), with p10..p90 as its range."""
     from ..verdicts import LOWER, direction

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..atomic import write_text
 from ..names import path_component
+from ..records import ItemRecord, RunFile
 
 
 def filename(text: str, what: str = "name") -> str:
@@ -24,14 +25,15 @@ def filename(text: str, what: str = "name") -> str:
     return path_component(text, what)
 
 
-def _commit_time(run: Mapping[str, Any]) -> datetime:
-    stamp = (run.get("commit") or {}).get("time") or run["created"]
+def _commit_time(run: RunFile) -> datetime:
+    commit = run.get("commit")
+    stamp = (commit["time"] if commit else None) or run["created"]
     return datetime.fromisoformat(stamp).astimezone(timezone.utc)
 
 
-def records(run: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+def records(run: RunFile) -> Iterator[dict[str, Any]]:
     """One ``{"meta", "data"}`` per item that recorded metrics."""
-    commit = run.get("commit") or {}
+    commit: Mapping[str, Any] = run.get("commit") or {}
     for item in run["items"]:
         if not item.get("metrics"):
             continue
@@ -67,7 +69,7 @@ def records(run: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         yield {"meta": meta, "data": data}
 
 
-def _case(item: Mapping[str, Any]) -> Mapping[str, Any]:
+def _case(item: ItemRecord) -> Mapping[str, Any]:
     """A spec item's case; for a Python test using the ``aibench`` fixture, its node id."""
     return item.get("case") or {
         "framework": "pytest",
@@ -77,7 +79,7 @@ def _case(item: Mapping[str, Any]) -> Mapping[str, Any]:
     }
 
 
-def _device(item: Mapping[str, Any], run: Mapping[str, Any]) -> Mapping[str, Any]:
+def _device(item: ItemRecord, run: RunFile) -> Mapping[str, Any]:
     machine = run.get("machine") or {}
     return item.get("device") or {
         "name": machine.get("cpu") or machine.get("node", "host"),
@@ -92,7 +94,7 @@ def _first_unused(folder: Path) -> Path:
     return folder / str(index)
 
 
-def write_local_tree(root: Path, run: Mapping[str, Any]) -> list[Path]:
+def write_local_tree(root: Path, run: RunFile) -> list[Path]:
     """``<platform>/<framework>/<net>/<metric>/<identifier>/<Y>/<M>/<D>/<commit>/<N>/``, with
     ``<key>.txt`` per record and ``meta.txt`` (indented, key-sorted JSON); N is the first unused
     number, so earlier runs stay."""
@@ -123,7 +125,7 @@ def write_local_tree(root: Path, run: Mapping[str, Any]) -> list[Path]:
     return written
 
 
-def write_simple_local(root: Path, run: Mapping[str, Any]) -> list[Path]:
+def write_simple_local(root: Path, run: RunFile) -> list[Path]:
     """``<identifier>/data.txt``: the item's data as compact JSON (an earlier run's data.txt is
     replaced, atomically; nothing else in the folder is touched). An identifier measured on
     several devices gets ``-<device hash>``, and one that several models share ``-<model>``
@@ -149,6 +151,6 @@ def _unique_names(entries: list[dict[str, Any]]) -> list[str]:
     return [f"{name}-{index}" if seen[name] > 1 else name for index, name in enumerate(names)]
 
 
-def simple_screen_lines(run: Mapping[str, Any]) -> list[str]:
+def simple_screen_lines(run: RunFile) -> list[str]:
     """The raw records, one line per item, as FAI-PEP's simple screen reporter prints them."""
     return [json.dumps(entry["data"], sort_keys=True) for entry in records(run)]

@@ -18,8 +18,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from ..records import CommitDict, ItemRecord, MetricDict, RunFile
+from .runfile import RUN_FORMAT, RUN_VERSION
 from .terminal import main_key
 
 SCHEMA_VERSION = 1
@@ -54,7 +56,7 @@ CREATE INDEX IF NOT EXISTS metrics_by_item ON metrics (item);
 """
 
 
-def run_uid(run: Mapping[str, Any]) -> str:
+def run_uid(run: RunFile) -> str:
     """The run's ``id``; run files written before ids existed get one from their content."""
     if run.get("id"):
         return str(run["id"])
@@ -101,7 +103,7 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("COMMIT")
 
 
-def append(path: Path, run: Mapping[str, Any]) -> bool:
+def append(path: Path, run: RunFile) -> bool:
     """Add a run (items with metrics only); ``False`` if that run is there already."""
     with connect(path) as db, transaction(db):
         uid = run_uid(run)
@@ -114,8 +116,9 @@ def append(path: Path, run: Mapping[str, Any]) -> bool:
         return True
 
 
-def _insert_run(db: sqlite3.Connection, uid: str, run: Mapping[str, Any]) -> int:
-    commit, machine = run.get("commit") or {}, run.get("machine") or {}
+def _insert_run(db: sqlite3.Connection, uid: str, run: RunFile) -> int:
+    commit: Mapping[str, Any] = run.get("commit") or {}
+    machine = run.get("machine") or {}
     cursor = db.execute(
         "INSERT INTO runs (uid, created, commit_id, branch, dirty, node, machine, plugin_version)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -150,8 +153,8 @@ def _device_row(db: sqlite3.Connection, device: Mapping[str, Any] | None) -> int
     return int(row[0])
 
 
-def _insert_item(db: sqlite3.Connection, run_row: int, item: Mapping[str, Any]) -> None:
-    case = item.get("case") or {}
+def _insert_item(db: sqlite3.Connection, run_row: int, item: ItemRecord) -> None:
+    case: Mapping[str, Any] = item.get("case") or {}
     record = {key: value for key, value in item.items() if key != "metrics"}
     cursor = db.execute(
         "INSERT INTO items (run, nodeid, model, identifier, framework, outcome, duration, "
@@ -200,6 +203,30 @@ def _insert_item(db: sqlite3.Connection, run_row: int, item: Mapping[str, Any]) 
 
 
 # -- queries --------------------------------------------------------------------------------
+
+
+def _load_metric(
+    db: sqlite3.Connection,
+    metric_row: int,
+    kind: str,
+    metric: str,
+    unit: str,
+    num_runs: int,
+    summary: str,
+    extra: str,
+) -> MetricDict:
+    samples = db.execute("SELECT value FROM samples WHERE metric = ? ORDER BY seq", (metric_row,))
+    # the other fields of the record (summary_source, info_string, ...) are kept in ``extra``
+    record = {
+        "type": kind,
+        "metric": metric,
+        "unit": unit,
+        "num_runs": num_runs,
+        "summary": json.loads(summary),
+        **json.loads(extra),
+        "values": [value for (value,) in samples],
+    }
+    return cast("MetricDict", record)
 
 
 @dataclass(frozen=True)
@@ -310,11 +337,11 @@ def runs(db: sqlite3.Connection, filters: Filters) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
-def load_run(db: sqlite3.Connection, uid_prefix: str | None = None) -> dict[str, Any]:
+def load_run(db: sqlite3.Connection, uid_prefix: str | None = None) -> RunFile:
     """A stored run as a run file has it (items with their metrics and samples): the newest,
     or the one whose id starts with ``uid_prefix``."""
     rows = db.execute(
-        "SELECT id, uid, created, commit_id, branch, dirty, machine FROM runs "
+        "SELECT id, uid, created, commit_id, branch, dirty, machine, plugin_version FROM runs "
         "WHERE uid LIKE ? ORDER BY created DESC, id DESC",
         [(uid_prefix or "").replace("%", "") + "%"],
     ).fetchall()
@@ -325,9 +352,16 @@ def load_run(db: sqlite3.Connection, uid_prefix: str | None = None) -> dict[str,
             if uid_prefix
             else "the history store holds no run"
         )
-    row_id, uid, created, commit_id, branch, dirty, machine = rows[0]
-    commit = {"id": commit_id, "branch": branch, "dirty": bool(dirty)} if commit_id else None
+    row_id, uid, created, commit_id, branch, dirty, machine, plugin_version = rows[0]
+    commit: CommitDict | None = (
+        {"id": commit_id, "branch": branch, "time": None, "dirty": bool(dirty)}
+        if commit_id
+        else None
+    )
     return {
+        "format": RUN_FORMAT,
+        "version": RUN_VERSION,
+        "plugin": {"name": "pytest-aibench", "version": plugin_version or ""},
         "id": uid,
         "created": created,
         "commit": commit,
@@ -341,29 +375,14 @@ def load_run(db: sqlite3.Connection, uid_prefix: str | None = None) -> dict[str,
     }
 
 
-def _load_item(db: sqlite3.Connection, item_row: int, record: str) -> dict[str, Any]:
-    item: dict[str, Any] = json.loads(record)
-    item["metrics"] = [
-        {
-            "type": kind,
-            "metric": metric,
-            "unit": unit,
-            "num_runs": num_runs,
-            "summary": json.loads(summary),
-            **json.loads(extra),
-            "values": [
-                value
-                for (value,) in db.execute(
-                    "SELECT value FROM samples WHERE metric = ? ORDER BY seq", (metric_row,)
-                )
-            ],
-        }
-        for metric_row, kind, metric, unit, num_runs, summary, extra in db.execute(
-            "SELECT id, type, metric, unit, num_runs, summary, extra FROM metrics "
-            "WHERE item = ? ORDER BY id",
-            (item_row,),
-        ).fetchall()
-    ]
+def _load_item(db: sqlite3.Connection, item_row: int, record: str) -> ItemRecord:
+    item: ItemRecord = json.loads(record)
+    rows = db.execute(
+        "SELECT id, type, metric, unit, num_runs, summary, extra FROM metrics "
+        "WHERE item = ? ORDER BY id",
+        (item_row,),
+    ).fetchall()
+    item["metrics"] = [_load_metric(db, *row) for row in rows]
     return item
 
 
@@ -378,7 +397,7 @@ class TrendPoint:
 
 
 def trends(
-    db: sqlite3.Connection, items: Iterable[Mapping[str, Any]], last: int = 30
+    db: sqlite3.Connection, items: Iterable[ItemRecord], last: int = 30
 ) -> dict[str, list[TrendPoint]]:
     """Per item (by node id), the p50 of its main metric (``report.main_key``) over the
     ``last`` runs that measured it, oldest first."""

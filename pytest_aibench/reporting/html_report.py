@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..atomic import write_text
 from ..metrics import by_key
+from ..records import ItemRecord, MetricDict, RunFile, VerdictDict
 from ..verdicts import Verdict, item_key
 from .terminal import COLUMNS, COMPARE_COLUMNS, main_key, summary_rows
 
@@ -50,14 +51,14 @@ ul.verdicts li { margin: 4px 0; font-family: ui-monospace, monospace; font-size:
 """
 
 
-def write(path: Path, run: Mapping[str, Any], **options: Any) -> None:
+def write(path: Path, run: RunFile, **options: Any) -> None:
     write_text(path, render(run, **options))
 
 
 def render(
-    run: Mapping[str, Any],
+    run: RunFile,
     *,
-    control_items: Iterable[Mapping[str, Any]] = (),
+    control_items: Iterable[ItemRecord] = (),
     trends: Mapping[str, Sequence[TrendPoint]] | None = None,
     top_operators: int = 10,
 ) -> str:
@@ -86,23 +87,23 @@ def render(
 # -- what to plot -----------------------------------------------------------------------------
 
 
-def _metrics(item: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+def _metrics(item: ItemRecord) -> dict[str, MetricDict]:
     return by_key(item["metrics"])
 
 
 def _control_values(
-    item: Mapping[str, Any], control_items: Mapping[tuple[str, str], Mapping[str, Any]]
+    item: ItemRecord, control_items: Mapping[tuple[str, str], ItemRecord]
 ) -> list[float] | None:
     """The control's samples of the item's main key: the A/B control, else the control run's."""
     key = main_key(item)
     ab = ((item.get("extra") or {}).get("ab") or {}).get("control")
     matched = control_items.get(item_key(item))
     control = by_key(ab) if ab is not None else _metrics(matched) if matched else {}
-    values = (control.get(key) or {}).get("values") if key else None
+    values = control[key]["values"] if key and key in control else None
     return list(values) if values else None
 
 
-def _verdict(item: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+def _verdict(item: ItemRecord, key: str) -> VerdictDict | None:
     return next((v for v in item.get("verdicts", []) if v["key"] == key), None)
 
 
@@ -114,8 +115,9 @@ def _label(nodeid: str, width: int = 48) -> str:
 # -- sections -------------------------------------------------------------------------------
 
 
-def _run_header(run: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> str:
-    commit, machine = run.get("commit") or {}, run.get("machine") or {}
+def _run_header(run: RunFile, items: Sequence[ItemRecord]) -> str:
+    commit: Mapping[str, Any] = run.get("commit") or {}
+    machine = run.get("machine") or {}
     failed = sum(1 for item in items if item.get("outcome") != "passed")
     regressions = sum(
         1 for item in items for v in item.get("verdicts", []) if v["status"] == "regressed"
@@ -137,7 +139,7 @@ def _run_header(run: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> s
     )
 
 
-def _summary(items: Sequence[Mapping[str, Any]]) -> str:
+def _summary(items: Sequence[ItemRecord]) -> str:
     compared = any("comparison" in item for item in items)
     header = COMPARE_COLUMNS if compared else COLUMNS
     text = {0, 1, len(COLUMNS) - 1, len(COMPARE_COLUMNS) - 1}
@@ -167,9 +169,7 @@ def _cell(tag: str, value: str, classes: Sequence[str]) -> str:
     return f"<{tag}{attribute}>{html.escape(value)}</{tag}>"
 
 
-def _distributions(
-    items: Sequence[Mapping[str, Any]], controls: Mapping[str, list[float] | None]
-) -> str:
+def _distributions(items: Sequence[ItemRecord], controls: Mapping[str, list[float] | None]) -> str:
     """One small panel per item, each on its own scale: items of different sizes on one axis
     would squash all but the slowest into a line."""
     figures = [
@@ -190,9 +190,7 @@ def _distributions(
     )
 
 
-def _distribution_plot(
-    item: Mapping[str, Any], key: str, control: Sequence[float] | None
-) -> Figure:
+def _distribution_plot(item: ItemRecord, key: str, control: Sequence[float] | None) -> Figure:
     metric = _metrics(item)[key]
     values = list(metric["values"])
     rows = [("treatment", values, TREATMENT)]
@@ -265,7 +263,7 @@ def _box(axes: Axes, values: Sequence[float], position: float, colour: str) -> N
     axes.scatter(values, position + jitter, s=6, color=colour, alpha=0.45, linewidths=0)
 
 
-def _verdicts(items: Sequence[Mapping[str, Any]]) -> str:
+def _verdicts(items: Sequence[ItemRecord]) -> str:
     lines = [
         f'<li class="{html.escape(verdict["status"])}">{html.escape(item["nodeid"])}: '
         f"{html.escape(Verdict.from_dict(verdict).explain())}</li>"
@@ -277,7 +275,7 @@ def _verdicts(items: Sequence[Mapping[str, Any]]) -> str:
     return '<h2>Control vs treatment</h2><ul class="verdicts">' + "".join(lines) + "</ul>"
 
 
-def _operators(items: Sequence[Mapping[str, Any]], top: int) -> str:
+def _operators(items: Sequence[ItemRecord], top: int) -> str:
     figures = [
         _figure(_operator_bars(item, top), f"operators of {item['nodeid']}")
         for item in items
@@ -291,7 +289,7 @@ def _operators(items: Sequence[Mapping[str, Any]], top: int) -> str:
     )
 
 
-def _operator_bars(item: Mapping[str, Any], top: int) -> Figure:
+def _operator_bars(item: ItemRecord, top: int) -> Figure:
     operators = list(item["operators"][:top])[::-1]
     figure, axes = _new_figure(5.5, 1.0 + 0.3 * len(operators), left=2.6, right=0.45)
     means = [op["mean"] or 0.0 for op in operators]
@@ -311,7 +309,7 @@ def _operator_bars(item: Mapping[str, Any], top: int) -> Figure:
     return figure
 
 
-def _energy(items: Sequence[Mapping[str, Any]]) -> str:
+def _energy(items: Sequence[ItemRecord]) -> str:
     rows = [
         (item, metric)
         for item in items
@@ -345,7 +343,7 @@ def _energy(items: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _trends(
-    items: Sequence[Mapping[str, Any]], trends: Mapping[str, Sequence[TrendPoint]], this_run: str
+    items: Sequence[ItemRecord], trends: Mapping[str, Sequence[TrendPoint]], this_run: str
 ) -> str:
     plotted = [
         (item, trends[item["nodeid"]]) for item in items if len(trends.get(item["nodeid"], ())) >= 2
@@ -363,7 +361,7 @@ def _trends(
     )
 
 
-def _trend_plot(item: Mapping[str, Any], points: Sequence[TrendPoint], this_run: str) -> Figure:
+def _trend_plot(item: ItemRecord, points: Sequence[TrendPoint], this_run: str) -> Figure:
     key = main_key(item) or ""
     figure, axes = _new_figure(5.5, 2.8, right=0.55)
     xs = list(range(len(points)))
@@ -377,7 +375,8 @@ def _trend_plot(item: Mapping[str, Any], points: Sequence[TrendPoint], this_run:
             axes.plot([x], [point.p50], marker="o", color="#c05621", markersize=8)
     step = max(1, len(points) // 6)
     axes.set_xticks(xs[::step], _run_labels(points)[::step], fontsize=7)
-    unit = _metrics(item).get(key, {}).get("unit", "")
+    metric = _metrics(item).get(key)
+    unit = metric["unit"] if metric else ""
     axes.set_ylabel(f"{key} p50 ({unit})" if unit else f"{key} p50", fontsize=8)
     axes.set_title(_label(item["nodeid"], 60), fontsize=10)
     axes.grid(alpha=0.3)

@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from ..records import CommitDict
+
 
 def machine_info(cpu: str) -> dict[str, Any]:
     return {
@@ -33,7 +35,7 @@ def _git(root: Path, *args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def commit_info(root: Path) -> dict[str, Any] | None:
+def commit_info(root: Path) -> CommitDict | None:
     """The checked-out commit of the git work tree at ``root``; ``None`` outside one."""
     commit = _git(root, "rev-parse", "HEAD")
     if not commit:

@@ -3,7 +3,7 @@ history store, the remote reporter and the HTML report. Called once, by the cont
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -11,6 +11,7 @@ from typing import Any
 
 from ..atomic import write_json
 from ..options import Settings
+from ..records import ItemRecord, RunFile
 from .exports import to_github_benchmark, to_pytest_benchmark
 from .faipep import simple_screen_lines, write_local_tree, write_simple_local
 from .runfile import run_filename, save_run
@@ -32,11 +33,11 @@ def history_path(settings: Settings, storage: Path) -> Path | None:
 
 
 def publish(
-    run: Mapping[str, Any],
+    run: RunFile,
     settings: Settings,
     *,
     storage: Path,
-    control_items: Iterable[Mapping[str, Any]] = (),
+    control_items: Iterable[ItemRecord] = (),
 ) -> Published:
     """Everything asked for. An output that cannot be written is an error line (and the
     session fails), never a lost run: the other outputs are still written."""
@@ -65,7 +66,7 @@ def publish(
     return done
 
 
-def publish_partial(run: Mapping[str, Any], storage: Path) -> Published:
+def publish_partial(run: RunFile, storage: Path) -> Published:
     """An interrupted run: kept, marked partial, where no later run takes it for a control or a
     complete run; --aibench-json, saved runs, reports and the history are left as they were."""
     done = Published()
@@ -84,10 +85,10 @@ def publish_partial(run: Mapping[str, Any], storage: Path) -> Published:
 
 
 def _outputs(
-    run: Mapping[str, Any],
+    run: RunFile,
     settings: Settings,
     storage: Path,
-    control_items: Iterable[Mapping[str, Any]],
+    control_items: Iterable[ItemRecord],
     database: Path | None,
 ) -> dict[str, Callable[[], list[Path]]]:
     """The files asked for, by the option that asked, each as the function that writes them."""
@@ -116,7 +117,7 @@ def _dump(path: Path, data: Any) -> list[Path]:
     return [path]
 
 
-def _append_history(database: Path, run: Mapping[str, Any]) -> str:
+def _append_history(database: Path, run: RunFile) -> str:
     """A store that cannot be written costs the history entry, never the run's other outputs."""
     import sqlite3
 
@@ -132,8 +133,8 @@ def _append_history(database: Path, run: Mapping[str, Any]) -> str:
 def _write_html(
     path: Path,
     top_operators: int,
-    run: Mapping[str, Any],
-    control_items: list[Mapping[str, Any]],
+    run: RunFile,
+    control_items: list[ItemRecord],
     database: Path | None,
 ) -> list[Path]:
     from . import history, html_report

@@ -35,6 +35,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from ..atomic import write_json
 from ..metrics import by_key
+from ..records import ItemRecord, MetricDict, RunFile
 from .faipep import records
 
 BATCH_SIZE = 100
@@ -74,7 +75,7 @@ class Endpoint:
 # -- what is sent ---------------------------------------------------------------------------
 
 
-def log_entries(run: Mapping[str, Any], category: str) -> list[dict[str, Any]]:
+def log_entries(run: RunFile, category: str) -> list[dict[str, Any]]:
     """One log per item and metric key of the run."""
     items = {item["nodeid"]: item for item in run["items"]}
     logs = []
@@ -100,7 +101,7 @@ def log_entries(run: Mapping[str, Any], category: str) -> list[dict[str, Any]]:
     return logs
 
 
-def _ab_controls(item: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+def _ab_controls(item: ItemRecord) -> dict[str, MetricDict]:
     control = ((item.get("extra") or {}).get("ab") or {}).get("control") or []
     return by_key(control)
 
@@ -133,7 +134,7 @@ def _message(
     return {"int": numbers, "normal": normal, "normvector": vectors}
 
 
-def _log_id(run: Mapping[str, Any], nodeid: str, key: str) -> str:
+def _log_id(run: RunFile, nodeid: str, key: str) -> str:
     text = f"{run.get('id') or run['created']}\0{nodeid}\0{key}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -226,7 +227,7 @@ class Reporter:
     requests: int = 0
     problems: list[str] = field(default_factory=list)
 
-    def report(self, run: Mapping[str, Any]) -> list[str]:
+    def report(self, run: RunFile) -> list[str]:
         """Send what earlier runs spooled, then this run; the lines say what happened."""
         deadline = time.monotonic() + self.budget_s
         backlog = list(spooled(self.spool, self.endpoint))

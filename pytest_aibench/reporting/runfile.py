@@ -19,35 +19,36 @@ import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..atomic import write_json
 from ..names import path_component
+from ..records import CommitDict, ItemRecord, RunFile
 
 RUN_FORMAT = "pytest-aibench-run"
 RUN_VERSION = 1
 
 
 def build_run(
-    items: Iterable[Mapping[str, Any]],
+    items: Iterable[ItemRecord],
     *,
     machine: Mapping[str, Any],
-    commit: Mapping[str, Any] | None,
-    plugin: Mapping[str, Any],
-) -> dict[str, Any]:
+    commit: CommitDict | None,
+    plugin: dict[str, str],
+) -> RunFile:
     return {
         "format": RUN_FORMAT,
         "version": RUN_VERSION,
         "id": uuid.uuid4().hex,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": dict(machine),
-        "commit": dict(commit) if commit else None,
+        "commit": commit,
         "plugin": dict(plugin),
-        "items": sorted((dict(item) for item in items), key=lambda item: str(item["nodeid"])),
+        "items": sorted(items, key=lambda item: item["nodeid"]),
     }
 
 
-def read_run(path: Path) -> dict[str, Any]:
+def read_run(path: Path) -> RunFile:
     """A run file's data; ``ValueError`` if it is not a run file this version understands."""
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
@@ -56,7 +57,7 @@ def read_run(path: Path) -> dict[str, Any]:
         raise ValueError(
             f"{path} has run-file version {data.get('version')}, expected {RUN_VERSION}"
         )
-    return data
+    return cast("RunFile", data)  # a version 1 file: the fields its writer wrote
 
 
 def save_name(name: str) -> str:
@@ -65,19 +66,19 @@ def save_name(name: str) -> str:
     return path_component(name, "save name")
 
 
-def run_filename(run: Mapping[str, Any], name: str | None = None) -> str:
+def run_filename(run: RunFile, name: str | None = None) -> str:
     """``20261128T140102Z_3f2a9c1b7e4d[_dirty]_<run id>[_NAME].json``: sorts in time, names the
     commit, and never names two runs alike (runs saved at once under one name stay apart)."""
     created = datetime.fromisoformat(str(run["created"])).strftime("%Y%m%dT%H%M%SZ")
-    commit = run.get("commit") or {}
-    stem = f"{created}_{str(commit.get('id', 'nocommit'))[:12]}"
-    if commit.get("dirty"):
+    commit = run.get("commit")
+    stem = f"{created}_{commit['id'][:12] if commit else 'nocommit'}"
+    if commit and commit["dirty"]:
         stem += "_dirty"
-    stem += f"_{str(run['id'])[:8]}"
+    stem += f"_{run.get('id', '')[:8]}"
     return f"{stem}_{save_name(name)}.json" if name else f"{stem}.json"
 
 
-def save_run(storage: Path, run: Mapping[str, Any], name: str | None) -> Path:
+def save_run(storage: Path, run: RunFile, name: str | None) -> Path:
     path = storage / run_filename(run, name)
     write_json(path, run)
     return path

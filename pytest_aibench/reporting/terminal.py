@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Collection, Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from ..metrics import by_key, net_first
+from ..records import ItemRecord, Payload, Results, VerdictDict
 from ..verdicts import item_key
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def format_number(value: float | None) -> str:
     return f"{value:#.3g}"
 
 
-def main_key(item: Mapping[str, Any]) -> str | None:
+def main_key(item: Results) -> str | None:
     """The key an item is plotted by: NET latency where measured, else its first metric with
     samples (whole-net rows first)."""
     metrics = by_key(item["metrics"])
@@ -38,10 +39,11 @@ def main_key(item: Mapping[str, Any]) -> str | None:
     return with_values[0] if with_values else None
 
 
-def headline(payload: Mapping[str, Any]) -> str:
+def headline(payload: Payload) -> str:
     """``NET latency p50 3.64 us on Pixel 7``: what pytest -v shows after PASSED/FAILED."""
     key = main_key(payload)
-    device = (payload.get("device") or {}).get("name")
+    info = payload.get("device")
+    device = info["name"] if info else None
     text = ""
     if key:
         metric = by_key(payload["metrics"])[key]
@@ -50,9 +52,7 @@ def headline(payload: Mapping[str, Any]) -> str:
     return f"{text} on {device}" if device and text else text
 
 
-def summary_rows(
-    items: Iterable[Mapping[str, Any]], compared: bool = False
-) -> list[tuple[str, ...]]:
+def summary_rows(items: Iterable[ItemRecord], compared: bool = False) -> list[tuple[str, ...]]:
     """One row per item and metric key; with ``compared``, the control's value, the change
     and the verdict of every judged metric too."""
     rows = []
@@ -69,7 +69,7 @@ def summary_rows(
     return rows
 
 
-def _verdict_cells(verdict: Mapping[str, Any] | None, item: Mapping[str, Any]) -> tuple[str, ...]:
+def _verdict_cells(verdict: VerdictDict | None, item: ItemRecord) -> tuple[str, ...]:
     if verdict is None:
         state = item.get("comparison")
         return "-", "-", "not judged" if state == "compared" else (state or "-")
@@ -78,7 +78,7 @@ def _verdict_cells(verdict: Mapping[str, Any] | None, item: Mapping[str, Any]) -
     return format_number(verdict.get("control")), change, str(verdict["status"])
 
 
-def operator_rows(items: Iterable[Mapping[str, Any]], top: int) -> list[tuple[str, ...]]:
+def operator_rows(items: Iterable[ItemRecord], top: int) -> list[tuple[str, ...]]:
     """The ``top`` most expensive operators of each item (``operators`` is sorted already)."""
     rows: list[tuple[str, ...]] = []
     for item in sorted(items, key=lambda entry: str(entry["nodeid"])):
@@ -126,7 +126,7 @@ class Terminal(Protocol):
 
 def write_summary(
     terminal: Terminal,
-    items: Collection[Mapping[str, Any]],
+    items: Collection[ItemRecord],
     control: ControlRun | None,
     top_operators: int,
 ) -> None:
@@ -145,7 +145,7 @@ def write_summary(
         _comparison_lines(terminal, items, control)
 
 
-def _metric_table(terminal: Terminal, items: Collection[Mapping[str, Any]], compared: bool) -> None:
+def _metric_table(terminal: Terminal, items: Collection[ItemRecord], compared: bool) -> None:
     rows = summary_rows(items, compared)
     if not rows:
         return
@@ -156,7 +156,7 @@ def _metric_table(terminal: Terminal, items: Collection[Mapping[str, Any]], comp
         terminal.write_line(line)
 
 
-def _unparsed_rows(terminal: Terminal, items: Iterable[Mapping[str, Any]]) -> None:
+def _unparsed_rows(terminal: Terminal, items: Iterable[ItemRecord]) -> None:
     """Observer rows whose JSON did not parse: how many, where, and the first of them."""
     for item in items:
         unparsed = (item.get("extra") or {}).get("unparsed_rows")
@@ -169,7 +169,7 @@ def _unparsed_rows(terminal: Terminal, items: Iterable[Mapping[str, Any]]) -> No
 
 
 def _comparison_lines(
-    terminal: Terminal, items: Collection[Mapping[str, Any]], control: ControlRun
+    terminal: Terminal, items: Collection[ItemRecord], control: ControlRun
 ) -> None:
     def state(name: str) -> list[str]:
         return sorted(item["nodeid"] for item in items if item.get("comparison") == name)

@@ -5,21 +5,21 @@ item fails only if every run holds it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from ..records import MetricDict
 from .gate import compare_items
 from .statistics import Rule, Verdict
 
 
 def judge_sides(
-    control: Sequence[Any],
-    treatment: Sequence[Any],
+    control: Sequence[MetricDict],
+    treatment: Sequence[MetricDict],
     rules: Sequence[Rule],
     min_effect: float,
     alpha: float,
 ) -> list[Verdict]:
     """A verdict for every gated metric both sides measured (their metric records)."""
-    return compare_items({"metrics": control}, {"metrics": treatment}, rules, min_effect, alpha)
+    return compare_items(control, treatment, rules, min_effect, alpha)
 
 
 def ab_failure(control_program: str, held: int, attempts: int, regressed: Sequence[Verdict]) -> str:

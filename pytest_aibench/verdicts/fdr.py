@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+
+from ..records import REGRESSED, UNCHANGED, VerdictDict
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
@@ -19,14 +20,13 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def adjust_for_many(verdicts: Sequence[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
+def adjust_for_many(verdicts: Sequence[VerdictDict], alpha: float) -> list[VerdictDict]:
     """Benjamini-Hochberg over a run's sampled verdicts (dicts, as items carry them): a
     regression stands only if its adjusted p-value is still below ``alpha``."""
-    tested = [v for v in verdicts if v.get("p_value") is not None]
-    for verdict, adjusted in zip(
-        tested, benjamini_hochberg([v["p_value"] for v in tested]), strict=True
-    ):
-        verdict["p_adjusted"] = adjusted
-        if verdict["status"] == "regressed" and adjusted >= alpha:
-            verdict["status"] = "unchanged"
-    return [v for v in verdicts if v["status"] == "regressed"]
+    tested = [(v, v["p_value"]) for v in verdicts if v["p_value"] is not None]
+    adjusted = benjamini_hochberg([p_value for _, p_value in tested])
+    for (verdict, _), p_adjusted in zip(tested, adjusted, strict=True):
+        verdict["p_adjusted"] = p_adjusted
+        if verdict["status"] == REGRESSED and p_adjusted >= alpha:
+            verdict["status"] = UNCHANGED
+    return [v for v in verdicts if v["status"] == REGRESSED]

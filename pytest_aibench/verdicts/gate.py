@@ -6,19 +6,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ..metrics import by_key
+from ..records import ComparisonState, ItemRecord, MetricDict, Payload, RunFile
 from .statistics import GATED_METRICS, Rule, Verdict, judge
 from .statistics import regressed as regressed_ones
 
 
-def item_key(item: Mapping[str, Any]) -> tuple[str, str]:
+def item_key(item: ItemRecord) -> tuple[str, str]:
     """How items of two runs are matched: node id and device kind."""
-    return str(item["nodeid"]), str((item.get("device") or {}).get("kind", ""))
+    return item["nodeid"], _device_kind(item)
 
 
-def _versions(item: Mapping[str, Any]) -> dict[str, str]:
+def _device_kind(item: Payload) -> str:
+    device = item.get("device")
+    return device["kind"] if device else ""
+
+
+def _versions(item: Payload) -> dict[str, str]:
     extra = item.get("extra") or {}
     return {
         name: str(details["version"])
@@ -27,13 +33,15 @@ def _versions(item: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-WORKLOAD_FIELDS = ("inputs", "model_md5")
+WORKLOAD_FIELDS: tuple[Literal["inputs", "model_md5"], ...] = ("inputs", "model_md5")
 
 
-def what_changed(control: Mapping[str, Any], treatment: Mapping[str, Any]) -> list[str]:
+def what_changed(control: Payload, treatment: Payload) -> list[str]:
     """Which of the workload's fields differ between two items that share a node id (adding a
     test shifts ``{ID}``: a 1x3x32x32 case must not be judged against a 4x3x64x64 one)."""
-    case_c, case_t = control.get("case") or {}, treatment.get("case") or {}
+    case_c, case_t = control.get("case"), treatment.get("case")
+    if not case_c or not case_t:
+        return []
     return [
         name
         for name in WORKLOAD_FIELDS
@@ -41,11 +49,15 @@ def what_changed(control: Mapping[str, Any], treatment: Mapping[str, Any]) -> li
     ]
 
 
-def incompatibility(control: Mapping[str, Any], treatment: Mapping[str, Any]) -> str | None:
+def _device_name(item: Payload) -> str | None:
+    device = item.get("device")
+    return device["name"] if device else None
+
+
+def incompatibility(control: Payload, treatment: Payload) -> str | None:
     """Why comparing these two items would mislead (another device model, another framework
     version), or ``None``."""
-    device_c = (control.get("device") or {}).get("name")
-    device_t = (treatment.get("device") or {}).get("name")
+    device_c, device_t = _device_name(control), _device_name(treatment)
     if device_c != device_t:
         return f"the control ran on {device_c!r}, this run on {device_t!r}"
     versions_c, versions_t = _versions(control), _versions(treatment)
@@ -56,7 +68,7 @@ def incompatibility(control: Mapping[str, Any], treatment: Mapping[str, Any]) ->
 
 
 def rules_for(
-    metrics: Sequence[Mapping[str, Any]], explicit: Sequence[Rule], min_effect: float
+    metrics: Sequence[MetricDict], explicit: Sequence[Rule], min_effect: float
 ) -> list[Rule]:
     """Every time and energy metric with the default rule (p50, ``min_effect``), and whatever
     the ``--aibench-fail-on`` rules name (they win for their metric)."""
@@ -70,24 +82,24 @@ def rules_for(
 
 
 def compare_items(
-    control: Mapping[str, Any],
-    treatment: Mapping[str, Any],
+    control: Sequence[MetricDict],
+    treatment: Sequence[MetricDict],
     explicit: Sequence[Rule],
     min_effect: float,
     alpha: float,
 ) -> list[Verdict]:
-    """A verdict for every gated metric the two items share."""
-    mine, theirs = by_key(treatment["metrics"]), by_key(control["metrics"])
+    """A verdict for every gated metric both sides measured (their metric records)."""
+    mine, theirs = by_key(treatment), by_key(control)
     return [
         judge(theirs[rule.key], mine[rule.key], rule, alpha)
-        for rule in rules_for(treatment["metrics"], explicit, min_effect)
+        for rule in rules_for(treatment, explicit, min_effect)
         if rule.key in mine and rule.key in theirs
     ]
 
 
 @dataclass(frozen=True)
 class Judgement:
-    state: str  # compared | unmatched | changed | refused
+    state: ComparisonState
     verdicts: tuple[Verdict, ...] = ()
     failure: str | None = None  # the message a failing item shows
 
@@ -97,7 +109,7 @@ class ControlRun:
     """A saved run to compare this run's items with, and the rules of the comparison."""
 
     name: str
-    items: Mapping[tuple[str, str], Mapping[str, Any]]
+    items: Mapping[tuple[str, str], ItemRecord]
     rules: tuple[Rule, ...] = ()
     min_effect: float = 0.05
     alpha: float = 0.01
@@ -105,11 +117,13 @@ class ControlRun:
     defer_failures: bool = False  # Benjamini-Hochberg: judged once all items are in
 
     @classmethod
-    def of(cls, name: str, run: Mapping[str, Any], **settings: Any) -> ControlRun:
+    def of(cls, name: str, run: RunFile, **settings: Any) -> ControlRun:
         return cls(name=name, items={item_key(item): item for item in run["items"]}, **settings)
 
-    def judge(self, item: Mapping[str, Any]) -> Judgement:
-        control = self.items.get(item_key(item))
+    def judge(self, nodeid: str, item: Payload) -> Judgement:
+        """This run's item (its node id and record) against the control's of that node id and
+        device kind."""
+        control = self.items.get((nodeid, _device_kind(item)))
         if control is None:
             return Judgement("unmatched")
         if what_changed(control, item) and not self.force:
@@ -123,7 +137,11 @@ class ControlRun:
                     "device model and framework version, or pass --aibench-compare-force"
                 ),
             )
-        verdicts = tuple(compare_items(control, item, self.rules, self.min_effect, self.alpha))
+        verdicts = tuple(
+            compare_items(
+                control["metrics"], item["metrics"], self.rules, self.min_effect, self.alpha
+            )
+        )
         regressed = [v.explain() for v in regressed_ones(verdicts)]
         failure = None
         if regressed and not self.defer_failures:

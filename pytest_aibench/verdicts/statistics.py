@@ -13,10 +13,20 @@ Improvements are the mirror image. Where a side has no samples, only a tool's su
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
+
+from ..records import (
+    IMPROVED,
+    INSUFFICIENT,
+    REGRESSED,
+    UNCHANGED,
+    MetricDict,
+    VerdictDict,
+    VerdictStatus,
+)
 
 LOWER, HIGHER = "lower", "higher"
 MIN_SAMPLES = 5
@@ -34,7 +44,7 @@ _HIGHER_IS_BETTER = re.compile(
 )
 
 
-def direction(metric: Mapping[str, Any]) -> str:
+def direction(metric: MetricDict) -> str:
     """Whether lower or higher values are better: the record's own ``direction`` if it has one,
     else from its metric name and unit (latency, energy, error: lower)."""
     given = metric.get("direction")
@@ -74,7 +84,7 @@ class Rule:
 @dataclass(frozen=True)
 class Verdict:
     key: str
-    status: str  # regressed | improved | unchanged | insufficient
+    status: VerdictStatus
     method: str
     statistic: str
     unit: str
@@ -93,29 +103,28 @@ class Verdict:
             return None
         return self.treatment / self.control
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            name: getattr(self, name)
-            for name in (
-                "key",
-                "status",
-                "method",
-                "statistic",
-                "unit",
-                "control",
-                "treatment",
-                "low",
-                "high",
-                "p_value",
-                "n_control",
-                "n_treatment",
-                "min_effect",
-            )
-        } | {"ratio": self.ratio}
+    def to_dict(self) -> VerdictDict:
+        return VerdictDict(
+            key=self.key,
+            status=self.status,
+            method=self.method,
+            statistic=self.statistic,
+            unit=self.unit,
+            control=self.control,
+            treatment=self.treatment,
+            low=self.low,
+            high=self.high,
+            p_value=self.p_value,
+            n_control=self.n_control,
+            n_treatment=self.n_treatment,
+            min_effect=self.min_effect,
+            ratio=self.ratio,
+        )
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+    def from_dict(cls, data: VerdictDict) -> Verdict:
+        fields = {name: value for name, value in data.items() if name in cls.__dataclass_fields__}
+        return cls(**cast("dict[str, Any]", fields))
 
     def explain(self) -> str:
         """``NET latency p50 regressed: 3.6 -> 4.3 us (+20.0%, 95% CI +18.1% to +21.9%),
@@ -137,7 +146,7 @@ class Verdict:
 
 
 def regressed(verdicts: Iterable[Verdict]) -> list[Verdict]:
-    return [verdict for verdict in verdicts if verdict.status == "regressed"]
+    return [verdict for verdict in verdicts if verdict.status == REGRESSED]
 
 
 MWU_BOOTSTRAP = "mann-whitney + bootstrap"
@@ -156,9 +165,7 @@ def _statistic(values: Any, statistic: str, axis: int | None = None) -> Any:
     return np.percentile(values, float(statistic[1:]), axis=axis)
 
 
-def judge(
-    control: Mapping[str, Any], treatment: Mapping[str, Any], rule: Rule, alpha: float = 0.01
-) -> Verdict:
+def judge(control: MetricDict, treatment: MetricDict, rule: Rule, alpha: float = 0.01) -> Verdict:
     """The verdict on one metric (run-file metric dicts of the control and treatment runs)."""
     values_c, values_t = list(control.get("values") or []), list(treatment.get("values") or [])
     if values_c and values_t:
@@ -192,7 +199,7 @@ def _judge_samples(
         min_effect=rule.min_effect,
     )
     if min(len(control), len(treatment)) < MIN_SAMPLES:
-        return verdict(status="insufficient")
+        return verdict(status=INSUFFICIENT)
     worse = "greater" if better == LOWER else "less"
     better_side = "less" if better == LOWER else "greater"
     p_worse = float(mannwhitneyu(treatment, control, alternative=worse).pvalue)
@@ -201,7 +208,7 @@ def _judge_samples(
         np.asarray(control, float), np.asarray(treatment, float), rule.statistic
     )
     status = _status(low, high, p_worse, p_better, alpha, rule.min_effect, better)
-    p_value = p_worse if status != "improved" else p_better
+    p_value = p_worse if status != IMPROVED else p_better
     return verdict(status=status, low=low, high=high, p_value=p_value)
 
 
@@ -213,19 +220,19 @@ def _status(
     alpha: float,
     min_effect: float,
     better: str,
-) -> str:
+) -> VerdictStatus:
     up, down = 1 + min_effect, 1 / (1 + min_effect)
     if better == LOWER:
         if p_worse < alpha and low > up:
-            return "regressed"
+            return REGRESSED
         if p_better < alpha and high < down:
-            return "improved"
+            return IMPROVED
     else:
         if p_worse < alpha and high < down:
-            return "regressed"
+            return REGRESSED
         if p_better < alpha and low > up:
-            return "improved"
-    return "unchanged"
+            return IMPROVED
+    return UNCHANGED
 
 
 def _bootstrap_ratio(control: Any, treatment: Any, statistic: str) -> tuple[float, float]:
@@ -245,7 +252,7 @@ def _bootstrap_ratio(control: Any, treatment: Any, statistic: str) -> tuple[floa
     return float(low), float(high)
 
 
-def _summary_value(metric: Mapping[str, Any], statistic: str) -> float | None:
+def _summary_value(metric: MetricDict, statistic: str) -> float | None:
     summary = metric.get("summary") or {}
     value = summary.get(statistic)
     if value is None:
@@ -254,7 +261,7 @@ def _summary_value(metric: Mapping[str, Any], statistic: str) -> float | None:
 
 
 def _judge_summaries(
-    control: Mapping[str, Any], treatment: Mapping[str, Any], rule: Rule, better: str
+    control: MetricDict, treatment: MetricDict, rule: Rule, better: str
 ) -> Verdict:
     value_c, value_t = (
         _summary_value(control, rule.statistic),
@@ -273,7 +280,7 @@ def _judge_summaries(
         min_effect=rule.min_effect,
     )
     if not value_c or value_t is None:
-        return verdict(status="insufficient")
+        return verdict(status=INSUFFICIENT)
     ratio = value_t / value_c
     # No test is possible: the ratio alone decides (both "p-values" pass, the interval is a point).
     return verdict(status=_status(ratio, ratio, 0.0, 0.0, 1.0, rule.min_effect, better))

@@ -1,0 +1,150 @@
+"""The records the plugin writes and reads, typed: a run file, its items, their metrics,
+operators and verdicts. They are the run file's JSON as Python sees it (``json.load`` gives
+them back as they are), so mypy checks every field a runner, a verdict or a reporter touches.
+Pure: no pytest, no I/O.
+
+The run file's format is version 1 (``reporting/runfile.py``). The fields of the ``total=False``
+bases may be missing: from files written by earlier versions, or where they do not apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal, TypedDict
+
+VerdictStatus = Literal["regressed", "improved", "unchanged", "insufficient"]
+REGRESSED: Final = "regressed"
+IMPROVED: Final = "improved"
+UNCHANGED: Final = "unchanged"
+INSUFFICIENT: Final = "insufficient"
+
+# How an item was judged: against a stored control run (compared; unmatched: the control had
+# no such item; changed: another workload under the same node id; refused: another device or
+# framework version), or against its own A/B control side.
+ComparisonState = Literal["compared", "unmatched", "changed", "refused", "ab"]
+
+# Where a metric's statistics come from: its raw samples, or only the tool's own summary.
+SummarySource = Literal["samples", "tool"]
+
+
+class _MetricOptional(TypedDict, total=False):
+    non_finite: dict[str, int]  # {"nan": 2}: samples left out of values
+    direction: Literal["lower", "higher"]  # which way is better, where the name does not say
+
+
+class MetricDict(_MetricOptional):
+    type: str  # NET, or an operator's name
+    metric: str  # latency, energy, error, or a custom name
+    unit: str
+    values: list[float]  # every finite sample, in order
+    num_runs: int
+    summary: dict[str, float | None]  # p50, mean, ... (FAI-PEP's statistics)
+    summary_source: SummarySource | None
+    info_string: str | None
+
+
+class OperatorDict(TypedDict):
+    name: str
+    type: str
+    unit: str
+    values: list[float]
+    mean: float | None
+    p50: float | None
+    calls: int | None
+    share: float | None  # of the whole net's time
+
+
+class _VerdictOptional(TypedDict, total=False):
+    p_adjusted: float  # Benjamini-Hochberg, with --aibench-fdr
+
+
+class VerdictDict(_VerdictOptional):
+    key: str  # "NET latency"
+    status: VerdictStatus
+    method: str
+    statistic: str
+    unit: str
+    control: float | None
+    treatment: float | None
+    low: float | None  # confidence interval of treatment / control
+    high: float | None
+    p_value: float | None
+    n_control: int
+    n_treatment: int
+    min_effect: float
+    ratio: float | None
+
+
+class _Workload(TypedDict, total=False):
+    # what makes two items one workload; runs written before issue 12 lack them
+    inputs: dict[str, Any]  # input name -> its shape
+    model_md5: dict[str, str]
+
+
+class CaseDict(_Workload):
+    model: str
+    identifier: str
+    index: int
+    framework: str
+    format: str
+    metric: str
+    spec: str
+    source: str
+
+
+class DeviceDict(TypedDict):
+    kind: str  # host, android, ios, ssh
+    id: str
+    name: str
+    hash: str
+    abi: str
+    os: str
+
+
+class _Judged(TypedDict, total=False):
+    comparison: ComparisonState
+    verdicts: list[VerdictDict]
+
+
+class Results(_Judged):
+    """What an item's recorder measured (and, in A/B mode, how it was judged)."""
+
+    metrics: list[MetricDict]
+    operators: list[OperatorDict]
+    extra: dict[str, Any]  # framework versions, A/B control samples, traces
+
+
+class Payload(Results):
+    """An item's record as its test report carries it to the controller."""
+
+    case: CaseDict | None
+    device: DeviceDict | None
+    device_state: dict[str, float]
+
+
+class ItemRecord(Payload):
+    """One item of a run file."""
+
+    nodeid: str
+    outcome: str  # passed, failed, skipped, error
+    duration: float
+
+
+class CommitDict(TypedDict):
+    id: str
+    branch: str | None
+    time: str | None
+    dirty: bool
+
+
+class _RunOptional(TypedDict, total=False):
+    id: str  # runs written before the history store had none
+
+
+class RunFile(_RunOptional):
+    format: str
+    version: int
+    created: str
+    machine: dict[str, Any]
+    commit: CommitDict | None
+    plugin: dict[str, str]
+    items: list[ItemRecord]
