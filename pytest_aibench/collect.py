@@ -96,9 +96,6 @@ def targets(devices: list[DeviceInfo], fleet: str) -> dict[str, tuple[DeviceInfo
     return pools
 
 
-# pytest's own marks change how an item runs: a spec whose metric is "skip" must not skip.
-
-
 class SpecItem(pytest.Function):
     """One case of a spec on one device."""
 
@@ -192,7 +189,3 @@ class SpecFile(pytest.File):
             register_mark(self.config, name)
             self._marks[name] = getattr(pytest.mark, name)
         return self._marks[name]
-
-
-# The marks of every built-in format, framework, metric and device kind, declared at start-up so
-# that ``pytest --markers`` lists them; others (a plugin's framework) are declared at collection.

@@ -10,6 +10,7 @@ import pytest
 
 from .spec.model import FORMAT_FRAMEWORKS
 
+# pytest's own marks change how an item runs: a spec whose metric is "skip" must not skip.
 _PYTEST_MARKS = frozenset(
     {
         "skip",
@@ -41,7 +42,8 @@ _MARK_HELP = {
 
 _REGISTERED = pytest.StashKey[set[str]]()
 
-
+# The marks of every built-in format, framework, metric and device kind, declared at start-up so
+# that ``pytest --markers`` lists them; others (a plugin's framework) are declared at collection.
 KNOWN_MARKS = (
     *sorted({*FORMAT_FRAMEWORKS, *FORMAT_FRAMEWORKS.values()}),
     "delay",
