@@ -22,7 +22,7 @@ from .recorder import Recorder
 from .runners.base import CaseFiles, RunContext, Runner, RunsCommands
 from .runners.power import measuring_energy, trace_file
 from .spec.model import Case
-from .verdicts import Tolerance, Verdict, ab_failure, judge_sides, regressed
+from .verdicts import Tolerance, Verdict, ab_failure, compare_items, regressed
 
 DEFAULT_ITERATIONS = 50
 DEFAULT_WARMUP = 1
@@ -146,7 +146,7 @@ def run_ab(execution: Execution, recorder: Recorder, iterations: int) -> None:
     attempts = 1 + max(0, settings.verify)
     for attempt in range(1, attempts + 1):
         control, treatment = interleave(execution, iterations, settings.seed + attempt - 1)
-        verdicts = judge_sides(
+        verdicts = compare_items(
             control.results()["metrics"],
             treatment.results()["metrics"],
             settings.fail_on,

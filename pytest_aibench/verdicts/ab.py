@@ -1,25 +1,12 @@
-"""A/B on one device: an item's interleaved control and treatment sides judged against each
-other by the gate's statistics. A suspected regression is run again (``--aibench-verify``); the
-item fails only if every run holds it."""
+"""A/B on one device: an item's interleaved control and treatment sides are judged against
+each other by the gate's statistics (``gate.compare_items``). A suspected regression is run
+again (``--aibench-verify``); the item fails only if every run holds it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..records import MetricDict
-from .gate import compare_items
-from .statistics import Rule, Verdict
-
-
-def judge_sides(
-    control: Sequence[MetricDict],
-    treatment: Sequence[MetricDict],
-    rules: Sequence[Rule],
-    min_effect: float,
-    alpha: float,
-) -> list[Verdict]:
-    """A verdict for every gated metric both sides measured (their metric records)."""
-    return compare_items(control, treatment, rules, min_effect, alpha)
+from .statistics import Verdict
 
 
 def ab_failure(control_program: str, held: int, attempts: int, regressed: Sequence[Verdict]) -> str:
