@@ -32,6 +32,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pytest_aibench.metrics import MetricRecord
+from pytest_aibench.records import MetricDict
 from pytest_aibench.verdicts import Rule, judge
 
 SLOWDOWNS = (0.0, 0.02, 0.03, 0.05, 0.10)
@@ -63,8 +65,8 @@ def timed(fn: Callable[[], int], count: int) -> list[float]:
     return samples
 
 
-def metric(samples: list[float]) -> dict[str, object]:
-    return {"type": "NET", "metric": "latency", "unit": "us", "values": samples}
+def metric(samples: list[float]) -> MetricDict:
+    return MetricRecord("NET", "latency", "us", samples).to_dict()
 
 
 def ab_trial(slowdown: float, samples: int, seed: int) -> str:
@@ -172,7 +174,7 @@ def main() -> None:
         f"side, alpha {ALPHA}, min effect {RULE.min_effect:.0%}"
     )
     print(f"{'mode':<38} {header}  {'95% from':>8}  {'seconds':>7}")
-    rows = {
+    rows: dict[str, dict[float, list[bool]]] = {
         "pytest-aibench A/B (interleaved)": {},
         "pytest-aibench stored control": {},
         "pytest-benchmark rule, same samples": {},

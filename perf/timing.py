@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 MODEL = Path(__file__).resolve().parents[1] / "specifications/models/onnx/mlp/mlp.onnx"
 RUNS, WARMUP = 2000, 100
@@ -81,7 +82,7 @@ def peer_median(folder: Path) -> float:
 
 
 def loop_median() -> float:
-    namespace: dict[str, object] = {}
+    namespace: dict[str, Any] = {}  # an onnxruntime session and its feeds
     exec(SESSION, namespace)
     session, feeds = namespace["session"], namespace["feeds"]
     for _ in range(WARMUP):

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from pytest_aibench.metrics import MetricRecord
+from pytest_aibench.records import CaseDict, ItemRecord, MetricDict, RunFile
+from pytest_aibench.reporting.runfile import RUN_FORMAT, RUN_VERSION
 
 OBSERVER_PROGRAM = """#!/usr/bin/env python3
 import json, os, sys
@@ -82,3 +90,90 @@ def caffe2_spec(name: str, dims: list[str]) -> dict[str, Any]:
         for d in dims
     ]
     return {"model": {"name": name, "format": "caffe2", "files": files}, "tests": tests}
+
+
+# -- typed records for the tests of verdicts, reporters and the history store ----------------
+
+
+def metric_record(
+    values: Iterable[float], metric: str = "latency", unit: str = "ms", kind: str = "NET"
+) -> MetricDict:
+    """A metric as the recorder writes it: its samples and their statistics."""
+    return MetricRecord(kind, metric, unit, [float(v) for v in values]).to_dict()
+
+
+def item_record(nodeid: str, *metrics: MetricDict, **fields: Any) -> ItemRecord:
+    """A passed item of a run file; ``fields`` set or replace any other field."""
+    record: ItemRecord = {
+        "nodeid": nodeid,
+        "outcome": "passed",
+        "duration": 1.0,
+        "case": None,
+        "device": None,
+        "device_state": {},
+        "metrics": list(metrics),
+        "operators": [],
+        "extra": {},
+    }
+    record.update(fields)  # type: ignore[typeddict-item]  # any of its fields, by name
+    return record
+
+
+def run_file(*items: ItemRecord, **fields: Any) -> RunFile:
+    """A run file of ``items``; ``fields`` set or replace any other field."""
+    run: RunFile = {
+        "format": RUN_FORMAT,
+        "version": RUN_VERSION,
+        "created": "2026-11-28T10:00:00+00:00",
+        "machine": {},
+        "commit": None,
+        "plugin": {"version": "0"},
+        "items": list(items),
+    }
+    run.update(fields)  # type: ignore[typeddict-item]
+    return run
+
+
+def written_run(folder: Path, name: str = "run.json") -> RunFile:
+    """The run file a pytest run in ``folder`` wrote."""
+    run: RunFile = json.loads((folder / name).read_text())
+    return run
+
+
+def metrics_of(item: ItemRecord) -> dict[str, MetricDict]:
+    """An item's metrics by key ("NET latency")."""
+    return {f"{m['type']} {m['metric']}": m for m in item["metrics"]}
+
+
+def case_of(item: ItemRecord) -> CaseDict:
+    """The spec case an item ran (every item of a spec has one)."""
+    assert item["case"] is not None, f"{item['nodeid']} ran no spec case"
+    return item["case"]
+
+
+HOLD_BOARD = """\
+import sys, time
+from pathlib import Path
+from pytest_aibench.devices.base import DeviceInfo
+from pytest_aibench.devices.lease import lease
+with lease(DeviceInfo("ssh", "board", "b", "ssh://b", "x", "y"), Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+@contextmanager
+def board_held_elsewhere(folder: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holds the lease of the board ``ssh://b`` in ``folder``; it is killed
+    on leaving (or earlier, by the test)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_BOARD, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()

@@ -4,6 +4,8 @@ loopback that speaks the adb transport protocol (tests/adbd.py)."""
 import json
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -27,28 +29,37 @@ sys.exit(int(os.environ.get("CODE", "0")))
 
 
 @pytest.fixture(scope="module")
-def adb_port(tmp_path_factory: TempPathFactory):
+def adb_port(tmp_path_factory: TempPathFactory) -> Iterator[int]:
     """One real adb server for the module, on a private port with its own HOME."""
     with adbd.adb_server(tmp_path_factory.mktemp("adbhome")) as port:
         yield port
 
 
+@dataclass
+class Phones:
+    """Plugs new phones (FakeAdbd daemons) into the adb server on ``port``."""
+
+    folder: Path
+    port: int
+    daemons: list[adbd.FakeAdbd] = field(default_factory=list)
+
+    def __call__(self, name: str = "phone") -> tuple[adbd.FakeAdbd, str]:
+        daemon = adbd.FakeAdbd(self.folder / name)
+        self.daemons.append(daemon)
+        return daemon, adbd.connect(self.port, daemon)
+
+    def unplug_all(self) -> None:
+        client = adbutils.AdbClient(host="127.0.0.1", port=self.port)
+        for daemon in self.daemons:
+            client.disconnect(f"127.0.0.1:{daemon.port}")
+            daemon.stop()
+
+
 @pytest.fixture
-def phones(tmp_path: Path, adb_port):
-    """Plugs new phones (FakeAdbd daemons) into the adb server; unplugs them afterwards."""
-    daemons = []
-
-    def plug(name: str = "phone") -> tuple[adbd.FakeAdbd, str]:
-        daemon = adbd.FakeAdbd(tmp_path / name)
-        daemons.append(daemon)
-        return daemon, adbd.connect(adb_port, daemon)
-
-    plug.port = adb_port  # type: ignore[attr-defined]
+def phones(tmp_path: Path, adb_port: int) -> Iterator[Phones]:
+    plug = Phones(tmp_path, adb_port)
     yield plug
-    client = adbutils.AdbClient(host="127.0.0.1", port=adb_port)
-    for daemon in daemons:
-        client.disconnect(f"127.0.0.1:{daemon.port}")
-        daemon.stop()
+    plug.unplug_all()
 
 
 def phone_spec(pytester: Pytester, **env: str) -> None:
@@ -75,7 +86,7 @@ def phone_spec(pytester: Pytester, **env: str) -> None:
     )
 
 
-def test_a_spec_runs_end_to_end_on_an_android_device(pytester: Pytester, phones) -> None:
+def test_a_spec_runs_end_to_end_on_an_android_device(pytester: Pytester, phones: Phones) -> None:
     daemon, serial = phones()
     phone_spec(pytester)
     (daemon.root / "data/local/tmp/aibench").mkdir(parents=True)
@@ -107,7 +118,7 @@ def adbd_id(serial: str) -> str:
     return "android-" + serial.replace(":", "_")
 
 
-def test_exit_codes_and_stderr_come_from_the_program(pytester: Pytester, phones) -> None:
+def test_exit_codes_and_stderr_come_from_the_program(pytester: Pytester, phones: Phones) -> None:
     phones()
     phone_spec(pytester, CODE="5")
     result = pytester.runpytest(
@@ -119,7 +130,7 @@ def test_exit_codes_and_stderr_come_from_the_program(pytester: Pytester, phones)
     result.stdout.fnmatch_lines(["*exited with code 5; its output ended with:", "*to stderr*"])
 
 
-def test_a_missing_android_device_is_a_clear_error(pytester: Pytester, phones) -> None:
+def test_a_missing_android_device_is_a_clear_error(pytester: Pytester, phones: Phones) -> None:
     _, serial = phones()
     phone_spec(pytester)
     result = pytester.runpytest(
@@ -132,7 +143,7 @@ def test_a_missing_android_device_is_a_clear_error(pytester: Pytester, phones) -
 
 
 def test_a_device_that_disappears_fails_its_item_and_the_others_go_on(
-    pytester: Pytester, phones
+    pytester: Pytester, phones: Phones
 ) -> None:
     doomed, doomed_serial = phones("doomed")
     _, healthy_serial = phones("healthy")
@@ -191,7 +202,7 @@ subprocess.run(["log", "Caffe2Observer " + json.dumps(row)], check=True)
 
 
 def test_battery_temperature_logcat_and_platform_names(
-    pytester: Pytester, phones, monkeypatch: MonkeyPatch
+    pytester: Pytester, phones: Phones, monkeypatch: MonkeyPatch
 ) -> None:
     from pytest_aibench import plugin
 
@@ -224,7 +235,7 @@ def test_battery_temperature_logcat_and_platform_names(
     assert item["metrics"][0]["values"] == [7.0]  # the observer row came through logcat
 
 
-def cpufreq(daemon, follows: bool = True) -> list:
+def cpufreq(daemon: adbd.FakeAdbd, follows: bool = True) -> list[Path]:
     """Two CPUs whose scaling_cur_freq follows scaling_max_freq (a symlink), unless not."""
     folders = []
     for cpu in ("cpu0", "cpu1"):
@@ -245,7 +256,9 @@ def cpufreq(daemon, follows: bool = True) -> list:
 @pytest.mark.parametrize(
     ("wanted", "khz"), [("min", 300000), ("mid", 1200000), ("1000000", 1200000), ("max", 2400000)]
 )
-def test_set_freq_pins_every_cpu_and_checks_it(pytester: Pytester, phones, wanted, khz) -> None:
+def test_set_freq_pins_every_cpu_and_checks_it(
+    pytester: Pytester, phones: Phones, wanted: str, khz: int
+) -> None:
     daemon, _ = phones()
     folders = cpufreq(daemon)
     phone_spec(pytester)
@@ -261,7 +274,7 @@ def test_set_freq_pins_every_cpu_and_checks_it(pytester: Pytester, phones, wante
         assert (folder / "scaling_max_freq").read_text().strip() == str(khz)
 
 
-def test_set_freq_that_does_not_take_is_an_error(pytester: Pytester, phones) -> None:
+def test_set_freq_that_does_not_take_is_an_error(pytester: Pytester, phones: Phones) -> None:
     daemon, serial = phones()
     cpufreq(daemon, follows=False)
     phone_spec(pytester)
@@ -277,7 +290,7 @@ def test_set_freq_that_does_not_take_is_an_error(pytester: Pytester, phones) -> 
     )
 
 
-def test_reboot_waits_for_the_device_to_boot(pytester: Pytester, phones) -> None:
+def test_reboot_waits_for_the_device_to_boot(pytester: Pytester, phones: Phones) -> None:
     daemon, _ = phones()
     phone_spec(pytester)
     result = pytester.runpytest(

@@ -20,7 +20,7 @@ MODEL = b"model bytes " * 1000
 MODEL_MD5 = hashlib.md5(MODEL).hexdigest()
 
 
-def case_with(tmp_path: Path, files: dict) -> Case:
+def case_with(tmp_path: Path, files: dict[str, dict[str, str]]) -> Case:
     spec = tmp_path / "spec" / "m.json"
     spec.parent.mkdir(parents=True, exist_ok=True)
     spec.write_text(
@@ -34,13 +34,13 @@ def case_with(tmp_path: Path, files: dict) -> Case:
     return load_cases(spec)[0]
 
 
-def remote(url: str, md5: str | None = MODEL_MD5) -> dict:
+def remote(url: str, md5: str | None = MODEL_MD5) -> dict[str, dict[str, str]]:
     entry = {"filename": "net.onnx", "location": url}
     return {"model": {**entry, "md5": md5} if md5 else entry}
 
 
 @pytest.fixture
-def model_cache(tmp_path: Path):
+def model_cache(tmp_path: Path) -> ModelCache:
     return ModelCache(root=tmp_path / "cache", timeout=1.0)
 
 
@@ -50,7 +50,7 @@ def cache_files(root: Path) -> list[str]:
 
 
 def test_download_lands_at_format_name_filename_and_is_fetched_once(
-    tmp_path: Path, file_server: FileServer, model_cache
+    tmp_path: Path, file_server: FileServer, model_cache: ModelCache
 ) -> None:
     file_server.routes["/m"] = Route(body=MODEL)
     case = case_with(tmp_path, remote(file_server.url("/m")))
@@ -62,20 +62,25 @@ def test_download_lands_at_format_name_filename_and_is_fetched_once(
 
 
 def test_unchanged_cached_file_is_not_hashed_again(
-    tmp_path: Path, file_server: FileServer, model_cache, monkeypatch: MonkeyPatch
+    tmp_path: Path, file_server: FileServer, model_cache: ModelCache, monkeypatch: MonkeyPatch
 ) -> None:
     file_server.routes["/m"] = Route(body=MODEL)
     case = case_with(tmp_path, remote(file_server.url("/m")))
     model_cache.fetch(case.model_files[0], case)
-    hashed = []
-    monkeypatch.setattr(cache_module, "md5_of", lambda p: hashed.append(p) or "x")
+    hashed: list[Path] = []
+
+    def counted_md5_of(path: Path) -> str:
+        hashed.append(path)
+        return "x"
+
+    monkeypatch.setattr(cache_module, "md5_of", counted_md5_of)
     model_cache.fetch(case.model_files[0], case)
     model_cache.fetch(case.model_files[0], case)
     assert hashed == []
 
 
 def test_cached_file_with_a_wrong_md5_is_downloaded_again(
-    tmp_path: Path, file_server: FileServer, model_cache
+    tmp_path: Path, file_server: FileServer, model_cache: ModelCache
 ) -> None:
     file_server.routes["/m"] = Route(body=MODEL)
     case = case_with(tmp_path, remote(file_server.url("/m")))
@@ -96,7 +101,7 @@ def test_cached_file_with_a_wrong_md5_is_downloaded_again(
     ],
 )
 def test_failed_downloads_leave_nothing_in_the_cache(
-    tmp_path: Path, file_server: FileServer, model_cache, route, message
+    tmp_path: Path, file_server: FileServer, model_cache: ModelCache, route: Route, message: str
 ) -> None:
     file_server.routes["/m"] = route
     case = case_with(tmp_path, remote(file_server.url("/m")))
@@ -109,7 +114,7 @@ def test_failed_downloads_leave_nothing_in_the_cache(
 
 
 def test_wrong_md5_after_download_keeps_the_previous_file(
-    tmp_path: Path, file_server: FileServer, model_cache
+    tmp_path: Path, file_server: FileServer, model_cache: ModelCache
 ) -> None:
     file_server.routes["/m"] = Route(body=MODEL)
     case = case_with(tmp_path, remote(file_server.url("/m")))
@@ -124,7 +129,7 @@ def test_wrong_md5_after_download_keeps_the_previous_file(
 
 
 def test_concurrent_fetches_download_once(
-    tmp_path: Path, file_server: FileServer, model_cache
+    tmp_path: Path, file_server: FileServer, model_cache: ModelCache
 ) -> None:
     file_server.routes["/m"] = Route(body=MODEL, delay=0.3)
     case = case_with(tmp_path, remote(file_server.url("/m")))
@@ -146,7 +151,7 @@ def test_concurrent_fetches_download_once(
 
 
 def test_local_files_resolve_relative_to_the_spec_and_are_checked(
-    tmp_path: Path, model_cache
+    tmp_path: Path, model_cache: ModelCache
 ) -> None:
     (tmp_path / "spec" / "weights").mkdir(parents=True)
     (tmp_path / "spec" / "weights" / "w.bin").write_bytes(MODEL)
@@ -171,7 +176,7 @@ def test_root_model_dir_locations(tmp_path: Path) -> None:
     assert found == tmp_path / "root" / "models" / "w.bin"
 
 
-def test_missing_local_file_says_where_it_looked(tmp_path: Path, model_cache) -> None:
+def test_missing_local_file_says_where_it_looked(tmp_path: Path, model_cache: ModelCache) -> None:
     case = case_with(tmp_path, {"model": {"filename": "w.bin", "location": "absent.bin"}})
     with pytest.raises(CacheError, match="found nothing there"):
         model_cache.fetch(case.model_files[0], case)
@@ -188,7 +193,7 @@ def test_progress_is_reported_for_downloads(tmp_path: Path, file_server: FileSer
 
 
 def test_downloaded_files_are_readable_by_others(
-    tmp_path: Path, file_server: FileServer, model_cache
+    tmp_path: Path, file_server: FileServer, model_cache: ModelCache
 ) -> None:
     file_server.routes["/m"] = Route(body=MODEL)
     case = case_with(tmp_path, remote(file_server.url("/m")))

@@ -1,8 +1,12 @@
 """The statistical gate, pure."""
 
+from collections.abc import Iterable
+
 import numpy as np
 import pytest
 
+from pytest_aibench.metrics import MetricRecord
+from pytest_aibench.records import MetricDict
 from pytest_aibench.verdicts import benjamini_hochberg
 from pytest_aibench.verdicts.statistics import (
     HIGHER,
@@ -14,8 +18,13 @@ from pytest_aibench.verdicts.statistics import (
 )
 
 
-def latency(values) -> dict:
-    return {"type": "NET", "metric": "latency", "unit": "us", "values": [float(v) for v in values]}
+def latency(values: Iterable[float]) -> MetricDict:
+    return MetricRecord("NET", "latency", "us", [float(v) for v in values]).to_dict()
+
+
+def summary_only(mean: float) -> MetricDict:
+    """A metric as TFLite's benchmark_model gives it: its statistics, no samples."""
+    return MetricRecord("NET", "latency", "us", summary={"mean": mean}, num_runs=50).to_dict()
 
 
 def noisy(center: float, n: int = 100, seed: int = 0) -> np.ndarray:
@@ -25,6 +34,7 @@ def noisy(center: float, n: int = 100, seed: int = 0) -> np.ndarray:
 def test_a_clear_slowdown_regresses_with_interval_p_value_and_sizes() -> None:
     verdict = judge(latency(noisy(100)), latency(noisy(120, seed=1)), Rule("NET latency"))
     assert verdict.status == "regressed"
+    assert verdict.low and verdict.ratio and verdict.high and verdict.p_value is not None
     assert 1.17 < verdict.low < verdict.ratio < verdict.high < 1.23
     assert verdict.p_value < 1e-20 and (verdict.n_control, verdict.n_treatment) == (100, 100)
     text = verdict.explain()
@@ -41,6 +51,7 @@ def test_no_change_and_changes_below_the_minimum_effect_do_not_fail() -> None:
         latency(noisy(102, n=2000, seed=1)),
         Rule("NET latency", min_effect=0.05),
     )
+    assert small.p_value is not None
     assert small.status == "unchanged" and small.p_value < 1e-6  # significant, but small
     assert (
         judge(
@@ -60,11 +71,14 @@ def test_improvements_are_reported_not_failed() -> None:
 
 
 def test_higher_is_better_metrics_regress_when_they_drop() -> None:
-    throughput = {"type": "NET", "metric": "throughput", "unit": "frames/s"}
-    assert direction(throughput) == HIGHER and direction(latency([])) == LOWER
-    assert direction({"metric": "score", "direction": "higher"}) == HIGHER
-    control = {**throughput, "values": list(noisy(100))}
-    treatment = {**throughput, "values": list(noisy(80, seed=1))}
+    def throughput(values: Iterable[float] = ()) -> MetricDict:
+        return MetricRecord("NET", "throughput", "frames/s", list(values)).to_dict()
+
+    assert direction(throughput()) == HIGHER and direction(latency([])) == LOWER
+    score = MetricRecord("NET", "score", "").to_dict()
+    score["direction"] = "higher"
+    assert direction(score) == HIGHER
+    control, treatment = throughput(noisy(100)), throughput(noisy(80, seed=1))
     assert judge(control, treatment, Rule("NET throughput")).status == "regressed"
 
 
@@ -74,15 +88,11 @@ def test_too_few_samples_give_no_verdict() -> None:
 
 
 def test_summary_only_metrics_fall_back_to_a_threshold_and_say_so() -> None:
-    control = {"unit": "us", "num_runs": 50, "summary": {"mean": 100.0, "p50": None}}
-    slower = {"unit": "us", "num_runs": 50, "summary": {"mean": 110.0, "p50": None}}
+    control, slower = summary_only(100.0), summary_only(110.0)
     verdict = judge(control, slower, Rule("NET latency"))
     assert verdict.status == "regressed" and verdict.method == THRESHOLD
     assert "no per-run samples" in verdict.explain()
-    assert (
-        judge(control, {**slower, "summary": {"mean": 103.0}}, Rule("NET latency")).status
-        == "unchanged"
-    )
+    assert judge(control, summary_only(103.0), Rule("NET latency")).status == "unchanged"
 
 
 def test_other_statistics_can_be_gated() -> None:

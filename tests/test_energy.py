@@ -5,10 +5,13 @@ serving an Android phone's fuel gauge)."""
 import gzip
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from pytest import CaptureFixture, MonkeyPatch, Pytester
 
 from pytest_aibench.energy.rapl import RaplSource
 from pytest_aibench.energy.trace import Trace, analyse
@@ -20,20 +23,29 @@ from .helpers import write_json, write_program
 FAKES = Path(__file__).parent / "fakes"
 RATE = 5000
 
+Meter = Callable[[np.ndarray], None]  # plays a current trace (mA, RATE Hz) on the fake meter
+
 
 def synthetic_current(
-    idle_ma=120.0, busy_ma=620.0, start=2.0, end=6.0, total=8.0, noise=15.0, spike=True, seed=3
+    idle_ma: float = 120.0,
+    busy_ma: float = 620.0,
+    start: float = 2.0,
+    end: float = 6.0,
+    total: float = 8.0,
+    noise: float = 15.0,
+    spike: bool = True,
+    seed: int = 3,
 ) -> np.ndarray:
     """Idle, a benchmark window, idle again; Gaussian noise and one 5 A spike."""
     t = np.arange(0, total, 1 / RATE)
-    current = np.where((t >= start) & (t < end), busy_ma, idle_ma)
+    current: np.ndarray = np.where((t >= start) & (t < end), busy_ma, idle_ma)
     current = current + np.random.default_rng(seed).normal(0, noise, len(t))
     if spike:
         current[int((start + end) / 2 * RATE)] = 5000.0
     return current
 
 
-def recorded_shape_current(seed=5) -> np.ndarray:
+def recorded_shape_current(seed: int = 5) -> np.ndarray:
     """Shaped like a phone's: a slow idle drift, a ramp into the benchmark, per-inference
     ripple (10 ms period) while it runs, a tail as clocks wind down."""
     t = np.arange(0, 10, 1 / RATE)
@@ -44,15 +56,17 @@ def recorded_shape_current(seed=5) -> np.ndarray:
     return current + np.random.default_rng(seed).normal(0, 20, len(t))
 
 
-def expected_energy_per_inference(current, volts, start, end, iterations) -> float:
+def expected_energy_per_inference(
+    current: np.ndarray, volts: float, start: float, end: float, iterations: int
+) -> float:
     """mJ: (window power - baseline after it) x window length / iterations."""
     window = slice(int(start * RATE), int(end * RATE))
     power = current * volts
-    return (power[window].mean() - power[window.stop :].mean()) * (end - start) / iterations
+    return float((power[window].mean() - power[window.stop :].mean()) * (end - start) / iterations)
 
 
 @pytest.mark.parametrize("shape", ["synthetic", "recorded"])
-def test_energy_per_inference_of_a_known_trace_is_within_one_percent(shape):
+def test_energy_per_inference_of_a_known_trace_is_within_one_percent(shape: str) -> None:
     current = synthetic_current() if shape == "synthetic" else recorded_shape_current()
     start, end = (2.0, 6.0) if shape == "synthetic" else (3.0, 7.0)
     trace = Trace(np.arange(len(current)) / RATE, current * 4.2)
@@ -64,7 +78,7 @@ def test_energy_per_inference_of_a_known_trace_is_within_one_percent(shape):
 
 
 @pytest.mark.parametrize("noise", [0.0, 30.0])
-def test_a_trace_where_the_benchmark_does_not_show_is_refused(noise):
+def test_a_trace_where_the_benchmark_does_not_show_is_refused(noise: float) -> None:
     flat = 500 + np.random.default_rng(1).normal(0, noise, 5 * RATE)
     with pytest.raises(ValueError, match="the benchmark does not show"):
         analyse(Trace(np.arange(len(flat)) / RATE, flat), 10)
@@ -86,7 +100,7 @@ def fake_powercap(root: Path, zones: dict[str, tuple[int, int]]) -> Path:
     return root
 
 
-def test_rapl_energy_matches_the_counters_across_a_wrap(tmp_path):
+def test_rapl_energy_matches_the_counters_across_a_wrap(tmp_path: Path) -> None:
     root = fake_powercap(
         tmp_path / "powercap",
         {"intel-rapl:0": (999_000, 1_000_000), "intel-rapl:1": (10, 1_000_000)},
@@ -102,7 +116,7 @@ def test_rapl_energy_matches_the_counters_across_a_wrap(tmp_path):
     assert trace.duration() > 0
 
 
-def test_no_rapl_counters_is_a_clear_skip_reason(tmp_path):
+def test_no_rapl_counters_is_a_clear_skip_reason(tmp_path: Path) -> None:
     from pytest_aibench.errors import Unsupported
 
     with pytest.raises(Unsupported, match="no RAPL energy counters under"):
@@ -113,7 +127,7 @@ def test_no_rapl_counters_is_a_clear_skip_reason(tmp_path):
 
 
 @pytest.fixture
-def meter(tmp_path, monkeypatch):
+def meter(tmp_path: Path, monkeypatch: MonkeyPatch) -> Meter:
     """A fake Monsoon meter on the import path, playing a trace the test chooses."""
     monkeypatch.syspath_prepend(str(FAKES))
     for name in [m for m in sys.modules if m.split(".")[0] == "Monsoon"]:
@@ -127,7 +141,9 @@ def meter(tmp_path, monkeypatch):
     return play
 
 
-def test_the_monsoon_path_gives_energy_within_one_percent(meter):
+def test_the_monsoon_path_gives_energy_within_one_percent(
+    meter: Meter,
+) -> None:
     from pytest_aibench.energy.monsoon import MonsoonSource
 
     current = synthetic_current()
@@ -142,7 +158,9 @@ def test_the_monsoon_path_gives_energy_within_one_percent(meter):
     )
 
 
-def test_a_missing_meter_is_a_clear_error_not_an_empty_result(meter, monkeypatch, capsys):
+def test_a_missing_meter_is_a_clear_error_not_an_empty_result(
+    meter: Meter, monkeypatch: MonkeyPatch, capsys: CaptureFixture[str]
+) -> None:
     from pytest_aibench.energy.monsoon import MonsoonSource
 
     meter(synthetic_current())
@@ -158,7 +176,7 @@ def test_a_missing_meter_is_a_clear_error_not_an_empty_result(meter, monkeypatch
         MonsoonSource(collection_time=1.0, serial=20417)
 
 
-TFLITE_POWER = {  # the shape of FAI-PEP's squeezenet_1_thread_power.json (tflite)
+TFLITE_POWER: dict[str, Any] = {  # the shape of FAI-PEP's squeezenet_1_thread_power.json (tflite)
     "model": {
         "category": "CNN",
         "format": "tflite",
@@ -183,7 +201,9 @@ TFLITE_POWER = {  # the shape of FAI-PEP's squeezenet_1_thread_power.json (tflit
     ],
 }
 
-CAFFE2_POWER = {  # the shape of FAI-PEP's caffe2 *_power.json, with the monsoon object
+CAFFE2_POWER: dict[
+    str, Any
+] = {  # the shape of FAI-PEP's caffe2 *_power.json, with the monsoon object
     "model": {
         "format": "caffe2",
         "name": "squeezenet_power",
@@ -214,7 +234,9 @@ QUIET_PROGRAM = "#!/usr/bin/env python3\nimport time\ntime.sleep(0.3)\n"
 
 
 @pytest.mark.parametrize("spec", [TFLITE_POWER, CAFFE2_POWER], ids=["tflite", "caffe2"])
-def test_fai_pep_power_specs_produce_power_records_with_a_meter(pytester, meter, spec):
+def test_fai_pep_power_specs_produce_power_records_with_a_meter(
+    pytester: Pytester, meter: Meter, spec: dict[str, Any]
+) -> None:
     current = synthetic_current(start=0.5, end=1.5, total=2.0, spike=False)
     meter(current)
     for ref in spec["model"]["files"].values():
@@ -244,7 +266,9 @@ def test_fai_pep_power_specs_produce_power_records_with_a_meter(pytester, meter,
     result.stdout.fnmatch_lines(["*NET energy*mJ*"])
 
 
-def test_a_power_test_without_a_meter_fails_saying_so(pytester, meter, monkeypatch):
+def test_a_power_test_without_a_meter_fails_saying_so(
+    pytester: Pytester, meter: Meter, monkeypatch: MonkeyPatch
+) -> None:
     meter(synthetic_current())
     monkeypatch.setenv("FAKE_MONSOON_SERIALS", "")
     for ref in TFLITE_POWER["model"]["files"].values():
@@ -273,7 +297,7 @@ for i in range(iterations):
 """
 
 
-def energy_spec(pytester, root: Path) -> None:
+def energy_spec(pytester: Pytester, root: Path) -> None:
     write_json(
         pytester.path / "energy.json",
         {
@@ -293,7 +317,7 @@ def energy_spec(pytester, root: Path) -> None:
     )
 
 
-def test_energy_is_measured_next_to_latency_with_rapl(pytester, tmp_path):
+def test_energy_is_measured_next_to_latency_with_rapl(pytester: Pytester, tmp_path: Path) -> None:
     root = fake_powercap(tmp_path / "powercap", {"intel-rapl:0": (999_990_000, 10**9)})
     energy_spec(pytester, root)
     write_program(pytester.path / "prog.py", ENERGY_PROGRAM.format(microjoules=1000))
@@ -312,7 +336,9 @@ def test_energy_is_measured_next_to_latency_with_rapl(pytester, tmp_path):
     assert item["extra"]["power"][0]["source"] == "rapl"
 
 
-def test_an_ab_run_whose_treatment_draws_ten_percent_more_fails_on_energy(pytester, tmp_path):
+def test_an_ab_run_whose_treatment_draws_ten_percent_more_fails_on_energy(
+    pytester: Pytester, tmp_path: Path
+) -> None:
     root = fake_powercap(tmp_path / "powercap", {"intel-rapl:0": (0, 10**9)})
     energy_spec(pytester, root)
     write_program(pytester.path / "control.py", ENERGY_PROGRAM.format(microjoules=1000))
@@ -344,7 +370,9 @@ draw(100000)
 """
 
 
-def test_android_fuel_gauge_sampled_over_adb_gives_the_benchmark_window(pytester, tmp_path):
+def test_android_fuel_gauge_sampled_over_adb_gives_the_benchmark_window(
+    pytester: Pytester, tmp_path: Path
+) -> None:
     pytest.importorskip("adbutils")
     with adbd.adb_server(tmp_path / "adbhome") as port:
         daemon = adbd.FakeAdbd(tmp_path / "phone")

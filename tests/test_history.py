@@ -8,62 +8,65 @@ import multiprocessing
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from pytest import CaptureFixture, Pytester
 
 from pytest_aibench.cli import main as aibench
+from pytest_aibench.records import CaseDict, CommitDict, DeviceDict, RunFile
 from pytest_aibench.reporting import history
 
-from .helpers import generic_spec, write_json, write_program
+from .helpers import generic_spec, item_record, metric_record, run_file, write_json, write_program
 
 
-def a_run(uid, created, commit="abc123", model="mlp", device="pixel", values=(1.0, 2.0, 3.0)):
-    return {
-        "id": uid,
-        "created": created,
-        "commit": {"id": commit, "branch": "main"},
-        "machine": {"node": "lab"},
-        "plugin": {"version": "0"},
-        "items": [
-            {
-                "nodeid": f"{model}.json::{model}[x-{device}]",
-                "outcome": "passed",
-                "duration": 1.0,
-                "case": {"model": model, "identifier": "x", "framework": "generic"},
-                "device": {
-                    "kind": "android",
-                    "id": device + "-1",
-                    "name": device,
-                    "hash": "h",
-                    "abi": "arm64",
-                    "os": "14",
-                },
-                "metrics": [
-                    {
-                        "type": "NET",
-                        "metric": "latency",
-                        "unit": "ms",
-                        "values": list(values),
-                        "num_runs": len(values),
-                        "summary": {"p50": sorted(values)[len(values) // 2]},
-                        "info_string": "",
-                        "summary_source": "samples",
-                    }
-                ],
-            },
-            {"nodeid": "broken", "outcome": "error", "metrics": []},
-        ],
+def a_run(
+    uid: str,
+    created: str,
+    commit: str = "abc123",
+    model: str = "mlp",
+    device: str = "pixel",
+    values: tuple[float, ...] = (1.0, 2.0, 3.0),
+) -> RunFile:
+    """A run of one measured item on an Android phone, and one that failed before measuring."""
+    case: CaseDict = {
+        "model": model,
+        "identifier": "x",
+        "index": 0,
+        "framework": "generic",
+        "format": "generic",
+        "metric": "delay",
+        "spec": f"{model}.json",
+        "source": f"{model}.json",
     }
+    phone: DeviceDict = {
+        "kind": "android",
+        "id": device + "-1",
+        "name": device,
+        "hash": "h",
+        "abi": "arm64",
+        "os": "14",
+    }
+    measured = item_record(
+        f"{model}.json::{model}[x-{device}]", metric_record(values), case=case, device=phone
+    )
+    broken = item_record("broken", outcome="error")
+    commit_info: CommitDict = {"id": commit, "branch": "main", "time": None, "dirty": False}
+    return run_file(
+        measured, broken, id=uid, created=created, commit=commit_info, machine={"node": "lab"}
+    )
 
 
-def cli(capsys, *args):
+def cli(capsys: CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     capsys.readouterr()  # drop what came before
     code = aibench(list(args))
     out = capsys.readouterr()
     return code, out.out, out.err
 
 
-def test_runs_are_appended_once_and_read_back_with_their_samples(tmp_path, capsys):
+def test_runs_are_appended_once_and_read_back_with_their_samples(
+    tmp_path: Path, capsys: CaptureFixture[str]
+) -> None:
     db = tmp_path / "h.sqlite"
     assert history.append(db, a_run("r1", "2026-11-01T10:00:00+00:00", values=(1.5, 2.25, 3.0)))
     assert not history.append(db, a_run("r1", "2026-11-01T10:00:00+00:00"))  # already there
@@ -101,7 +104,9 @@ def test_runs_are_appended_once_and_read_back_with_their_samples(tmp_path, capsy
         (["--metric", "energy"], []),
     ],
 )
-def test_query_filters(tmp_path, capsys, option, expected):
+def test_query_filters(
+    tmp_path: Path, capsys: CaptureFixture[str], option: list[str], expected: list[str]
+) -> None:
     db = tmp_path / "h.sqlite"
     history.append(db, a_run("r1", "2026-11-01T10:00:00+00:00"))
     history.append(db, a_run("r2", "2026-11-02T23:59:00+00:00", model="mobilenet", device="iphone"))
@@ -111,7 +116,9 @@ def test_query_filters(tmp_path, capsys, option, expected):
     assert [row["run"] for row in csv.DictReader(io.StringIO(out))] == expected
 
 
-def test_a_stored_run_becomes_an_html_report_with_its_trends(tmp_path, capsys):
+def test_a_stored_run_becomes_an_html_report_with_its_trends(
+    tmp_path: Path, capsys: CaptureFixture[str]
+) -> None:
     pytest.importorskip("matplotlib")
     db = tmp_path / "h.sqlite"
     for day in range(1, 4):
@@ -131,13 +138,15 @@ def test_a_stored_run_becomes_an_html_report_with_its_trends(tmp_path, capsys):
     assert code == 1 and "3 runs in the history store with an id starting 'r'" in err
 
 
-def test_a_missing_database_is_an_error_that_says_where(tmp_path, capsys):
+def test_a_missing_database_is_an_error_that_says_where(
+    tmp_path: Path, capsys: CaptureFixture[str]
+) -> None:
     code, _, err = cli(capsys, "history", "--db", str(tmp_path / "none.sqlite"), "runs")
     assert code == 1
     assert f"no history database at {tmp_path / 'none.sqlite'}" in err
 
 
-def observer_project(pytester, items=2):
+def observer_project(pytester: Pytester, items: int = 2) -> None:
     write_program(pytester.path / "prog.py")
     tests = [
         {
@@ -151,7 +160,9 @@ def observer_project(pytester, items=2):
     write_json(pytester.path / "demo.json", generic_spec("demo", tests=tests))
 
 
-def test_pytest_appends_each_run_and_import_skips_runs_already_there(pytester, capsys):
+def test_pytest_appends_each_run_and_import_skips_runs_already_there(
+    pytester: Pytester, capsys: CaptureFixture[str]
+) -> None:
     observer_project(pytester)
     for _ in range(2):
         result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
@@ -168,7 +179,7 @@ def test_pytest_appends_each_run_and_import_skips_runs_already_there(pytester, c
     assert out.strip() == f"aibench: added 0 of 1 runs to {db}"  # the last run is in already
 
 
-def test_history_off_and_a_store_that_cannot_be_written(pytester):
+def test_history_off_and_a_store_that_cannot_be_written(pytester: Pytester) -> None:
     observer_project(pytester, items=1)
     pytester.runpytest("--aibench-spec=demo.json", "--aibench-history=off").assert_outcomes(
         passed=1
@@ -184,7 +195,7 @@ def test_history_off_and_a_store_that_cannot_be_written(pytester):
     assert json.loads((pytester.path / "run.json").read_text())["items"]  # still written
 
 
-def test_two_concurrent_xdist_runs_append_without_losing_a_record(pytester):
+def test_two_concurrent_xdist_runs_append_without_losing_a_record(pytester: Pytester) -> None:
     pytest.importorskip("xdist")
     observer_project(pytester, items=6)
     command = [
@@ -215,12 +226,12 @@ def test_two_concurrent_xdist_runs_append_without_losing_a_record(pytester):
     assert counts == [2, 12, 24, 48]
 
 
-def _append_many(db, worker):
+def _append_many(db: Path, worker: int) -> None:
     for number in range(5):
         history.append(db, a_run(f"w{worker}-{number}", f"2026-11-0{worker + 1}T00:00:00+00:00"))
 
 
-def test_eight_processes_appending_at_once_lose_nothing(tmp_path):
+def test_eight_processes_appending_at_once_lose_nothing(tmp_path: Path) -> None:
     db = tmp_path / "h.sqlite"
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_append_many, args=(db, n)) for n in range(8)]

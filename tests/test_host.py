@@ -12,18 +12,18 @@ from pytest_aibench.errors import DeviceError
 
 
 @pytest.fixture
-def host(tmp_path: Path):
+def host(tmp_path: Path) -> HostDevice:
     return HostDevice(host_info(), tmp_path / "scratch")
 
 
-def test_info_names_the_platform_and_host(host) -> None:
+def test_info_names_the_platform_and_host(host: HostDevice) -> None:
     info = host_info("my-rig")
     assert info.kind == "host" and info.name == "my-rig"
     assert host.info.hash == os.uname().nodename
     assert host.info.name.startswith(os.uname().sysname)
 
 
-def test_run_passes_env_and_cwd_and_reports_exit_code(host, tmp_path: Path) -> None:
+def test_run_passes_env_and_cwd_and_reports_exit_code(host: HostDevice, tmp_path: Path) -> None:
     workdir = host.new_workdir()
     script = (
         "import os,sys; print(os.environ['X'], os.getcwd()); "
@@ -38,7 +38,7 @@ def test_run_passes_env_and_cwd_and_reports_exit_code(host, tmp_path: Path) -> N
     assert not result.timed_out
 
 
-def test_timeout_kills_the_whole_process_group(host, tmp_path: Path) -> None:
+def test_timeout_kills_the_whole_process_group(host: HostDevice, tmp_path: Path) -> None:
     marker = tmp_path / "child.pid"
     script = (
         "import subprocess,sys,time;"
@@ -67,12 +67,12 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_missing_program_is_a_device_error(host, tmp_path: Path) -> None:
+def test_missing_program_is_a_device_error(host: HostDevice, tmp_path: Path) -> None:
     with pytest.raises(DeviceError, match="cannot start '/no/such/program'"):
         host.run(["/no/such/program"], env={}, cwd=str(tmp_path), timeout=5)
 
 
-def test_push_and_pull_round_trip_and_workdirs_are_fresh(host, tmp_path: Path) -> None:
+def test_push_and_pull_round_trip_and_workdirs_are_fresh(host: HostDevice, tmp_path: Path) -> None:
     source = tmp_path / "model.bin"
     source.write_bytes(b"abc")
     first, second = host.new_workdir(), host.new_workdir()

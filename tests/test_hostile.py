@@ -14,18 +14,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pytest import CaptureFixture, MonkeyPatch, Pytester
 
 from pytest_aibench.devices.base import DeviceInfo
 from pytest_aibench.devices.lease import lease, lease_any
 from pytest_aibench.devices.shell import shell_command
 from pytest_aibench.errors import DeviceError
 from pytest_aibench.names import UnsafeName, path_component
+from pytest_aibench.records import RunFile
 
-from .conftest import Route
-from .helpers import generic_spec, write_json, write_program
+from .conftest import FileServer, Route
+from .helpers import board_held_elsewhere, case_of, generic_spec, write_json, write_program
 
 NAN_PROGRAM = """#!/usr/bin/env python3
 import json, sys
@@ -39,13 +43,14 @@ def files_under(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
 
 
-def strict_json(path: Path) -> object:
+def strict_json(path: Path) -> RunFile:
     """JSON as other tools read it: NaN and Infinity tokens refused."""
 
     def refuse(token: str) -> None:
         raise ValueError(f"{path} holds {token}")
 
-    return json.loads(path.read_text(), parse_constant=refuse)
+    run: RunFile = json.loads(path.read_text(), parse_constant=refuse)
+    return run
 
 
 # -- 1. names ---------------------------------------------------------------------------------
@@ -62,22 +67,24 @@ def strict_json(path: Path) -> object:
         ("mobilenet v2", "mobilenet-v2"),
     ],
 )
-def test_spec_text_becomes_one_safe_path_component(text, safe):
+def test_spec_text_becomes_one_safe_path_component(text: str, safe: str) -> None:
     assert path_component(text, "name") == safe
 
 
 @pytest.mark.parametrize("text", ["", ".", "..", "!!!", "...", "/", "-", "../.."])
-def test_text_that_names_no_file_is_refused(text):
+def test_text_that_names_no_file_is_refused(text: str) -> None:
     with pytest.raises(UnsafeName, match="cannot name a file or folder"):
         path_component(text, "identifier")
 
 
-def test_long_names_are_cut_and_stay_apart():
+def test_long_names_are_cut_and_stay_apart() -> None:
     first, second = path_component("a" * 300 + "1", "x"), path_component("a" * 300 + "2", "x")
     assert len(first.encode()) <= 200 and first != second
 
 
-def test_a_model_name_that_climbs_out_downloads_inside_the_cache(pytester, file_server):
+def test_a_model_name_that_climbs_out_downloads_inside_the_cache(
+    pytester: Pytester, file_server: FileServer
+) -> None:
     file_server.routes["/w.bin"] = Route(body=b"weights")
     write_program(pytester.path / "work/prog.py")
     spec = generic_spec("../../escape", framework="generic")
@@ -104,7 +111,9 @@ def test_a_model_name_that_climbs_out_downloads_inside_the_cache(pytester, file_
 
 
 @pytest.mark.parametrize("identifier", ["..", "!!!", "."])
-def test_an_identifier_that_names_no_folder_fails_its_spec_only(pytester, identifier):
+def test_an_identifier_that_names_no_folder_fails_its_spec_only(
+    pytester: Pytester, identifier: str
+) -> None:
     write_program(pytester.path / "prog.py")
     bad = generic_spec("bad")
     bad["tests"][0]["identifier"] = identifier
@@ -130,7 +139,9 @@ def test_an_identifier_that_names_no_folder_fails_its_spec_only(pytester, identi
     assert (reports / "0" / "data.txt").is_file()
 
 
-def test_the_simple_local_reporter_replaces_data_but_keeps_the_rest_of_a_folder(pytester):
+def test_the_simple_local_reporter_replaces_data_but_keeps_the_rest_of_a_folder(
+    pytester: Pytester,
+) -> None:
     write_program(pytester.path / "prog.py")
     write_json(pytester.path / "demo.json", generic_spec("demo"))
     reports = pytester.path / "reports"
@@ -144,7 +155,7 @@ def test_the_simple_local_reporter_replaces_data_but_keeps_the_rest_of_a_folder(
     assert "NET latency" in (reports / "0" / "data.txt").read_text()
 
 
-def test_simple_local_files_of_one_run_never_overwrite_each_other(pytester):
+def test_simple_local_files_of_one_run_never_overwrite_each_other(pytester: Pytester) -> None:
     write_program(pytester.path / "specs/prog.py")
     for name in ("first", "second"):  # both identifiers are {ID} = 0, on the same device
         write_json(pytester.path / f"specs/{name}.json", generic_spec(name))
@@ -159,9 +170,9 @@ def test_simple_local_files_of_one_run_never_overwrite_each_other(pytester):
 # -- 2. one bad value -------------------------------------------------------------------------
 
 
-def test_a_nan_sample_fails_its_item_and_every_output_is_still_written(pytester):
+def test_a_nan_sample_fails_its_item_and_every_output_is_still_written(pytester: Pytester) -> None:
     write_program(pytester.path / "prog.py", NAN_PROGRAM)
-    tests = [
+    tests: list[dict[str, Any]] = [
         {"identifier": "nan", "metric": "delay", "commands": ["{files.program} 1,nan,3"]},
         {"identifier": "inf", "metric": "delay", "commands": ["{files.program} 1,inf,-inf"]},
         {"identifier": "fine", "metric": "delay", "commands": ["{files.program} 1,2,3"]},
@@ -178,7 +189,7 @@ def test_a_nan_sample_fails_its_item_and_every_output_is_still_written(pytester)
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*not finite*NET latency: 1 nan*"])
     run = strict_json(pytester.path / "run.json")
-    metrics = {item["case"]["identifier"]: item["metrics"][0] for item in run["items"]}
+    metrics = {case_of(item)["identifier"]: item["metrics"][0] for item in run["items"]}
     assert metrics["nan"]["values"] == [1.0, 3.0] and metrics["nan"]["non_finite"] == {"nan": 1}
     assert metrics["nan"]["num_runs"] == 3 and metrics["nan"]["summary"]["p50"] == 2.0
     assert metrics["inf"]["non_finite"] == {"inf": 1, "-inf": 1}
@@ -191,14 +202,14 @@ def test_a_nan_sample_fails_its_item_and_every_output_is_still_written(pytester)
     result.stdout.fnmatch_lines(["*aibench: 3 metric rows from 3 items*"])
 
 
-def test_an_all_zero_golden_gives_no_infinite_error(tmp_path):
+def test_an_all_zero_golden_gives_no_infinite_error(tmp_path: Path) -> None:
     from pytest_aibench.verdicts.golden import Tolerance, compare
 
     result = compare("y", [0.0, 1e-7], [0.0, 0.0], Tolerance())
     assert result.passed and result.rel_l2 is None and result.max_abs == pytest.approx(1e-7)
 
 
-def test_a_golden_mismatch_names_an_element_beyond_the_tolerance():
+def test_a_golden_mismatch_names_an_element_beyond_the_tolerance() -> None:
     from pytest_aibench.verdicts.golden import Tolerance, compare
 
     # Element 0 has the largest absolute error but lies within rtol of its large golden value;
@@ -217,7 +228,7 @@ def deep(levels: int) -> object:
     return value
 
 
-def test_nesting_deeper_than_python_reads_fails_its_own_collection_only(pytester):
+def test_nesting_deeper_than_python_reads_fails_its_own_collection_only(pytester: Pytester) -> None:
     write_program(pytester.path / "specs/prog.py")
     text = json.dumps(generic_spec("bad")).replace(
         '"metric"', '"x": ' + "[" * 100_000 + "]" * 100_000 + ', "metric"', 1
@@ -245,7 +256,9 @@ def test_nesting_deeper_than_python_reads_fails_its_own_collection_only(pytester
         (lambda s: s["tests"][0].update(env={"A=1; touch X; B": "1"}), "*env*"),
     ],
 )
-def test_a_hostile_spec_fails_its_own_collection_only(pytester, bad, message):
+def test_a_hostile_spec_fails_its_own_collection_only(
+    pytester: Pytester, bad: Callable[[dict[str, Any]], object], message: str
+) -> None:
     write_program(pytester.path / "specs/prog.py")
     spec = generic_spec("bad")
     bad(spec)
@@ -258,7 +271,7 @@ def test_a_hostile_spec_fails_its_own_collection_only(pytester, bad, message):
 
 
 @pytest.mark.parametrize("name", ["-x", "_x", "skip", "xfail", "-_x"])
-def test_a_metric_or_format_that_cannot_be_a_mark_still_runs(pytester, name):
+def test_a_metric_or_format_that_cannot_be_a_mark_still_runs(pytester: Pytester, name: str) -> None:
     write_program(pytester.path / "prog.py")
     spec = generic_spec("demo", framework="generic")
     spec["model"]["format"] = name
@@ -270,7 +283,7 @@ def test_a_metric_or_format_that_cannot_be_a_mark_still_runs(pytester, name):
     result.assert_outcomes(passed=1)
 
 
-def test_a_yaml_alias_bomb_is_refused_quickly(pytester):
+def test_a_yaml_alias_bomb_is_refused_quickly(pytester: Pytester) -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
     lines += [
@@ -287,7 +300,7 @@ def test_a_yaml_alias_bomb_is_refused_quickly(pytester):
     result.assert_outcomes(passed=1, errors=1)
 
 
-def test_many_input_shapes_share_no_shape_lists():
+def test_many_input_shapes_share_no_shape_lists() -> None:
     """Linear expansion: each case holds its own shape, not a copy of all of them."""
     from pytest_aibench.spec.legacy import split_shapes
 
@@ -304,7 +317,7 @@ def test_many_input_shapes_share_no_shape_lists():
 # -- 4. bounded work --------------------------------------------------------------------------
 
 
-def test_the_timeout_covers_the_whole_case_including_its_sleep(pytester):
+def test_the_timeout_covers_the_whole_case_including_its_sleep(pytester: Pytester) -> None:
     write_program(pytester.path / "prog.py")
     spec = generic_spec(
         "demo",
@@ -358,11 +371,13 @@ def wait_for(path: Path, seconds: float = 30) -> str:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups, /proc")
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
-def test_an_interrupted_run_keeps_earlier_results_and_leaves_no_process(pytester, how):
+def test_an_interrupted_run_keeps_earlier_results_and_leaves_no_process(
+    pytester: Pytester, how: signal.Signals
+) -> None:
     write_program(pytester.path / "hang.py", HANG)
     pids = pytester.path / "pid"
     write_program(pytester.path / "prog.py")
-    tests = [
+    tests: list[dict[str, Any]] = [
         {
             "identifier": "quick",
             "metric": "delay",
@@ -408,7 +423,7 @@ def test_an_interrupted_run_keeps_earlier_results_and_leaves_no_process(pytester
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
-def test_a_program_whose_child_keeps_stdout_open_does_not_hold_the_run(tmp_path):
+def test_a_program_whose_child_keeps_stdout_open_does_not_hold_the_run(tmp_path: Path) -> None:
     from pytest_aibench.devices.processes import run_process
 
     script = (
@@ -426,7 +441,9 @@ def test_a_program_whose_child_keeps_stdout_open_does_not_hold_the_run(tmp_path)
 # -- 6. saved runs ----------------------------------------------------------------------------
 
 
-def test_concurrent_saves_under_one_name_keep_every_run_and_branch_names_compare(pytester):
+def test_concurrent_saves_under_one_name_keep_every_run_and_branch_names_compare(
+    pytester: Pytester,
+) -> None:
     write_program(pytester.path / "prog.py")
     write_json(pytester.path / "demo.json", generic_spec("demo"))
     args = [
@@ -458,7 +475,9 @@ def test_concurrent_saves_under_one_name_keep_every_run_and_branch_names_compare
 # -- 7. the cache fetches what the spec asks for ----------------------------------------------
 
 
-def test_two_specs_with_one_file_name_but_two_sources_get_their_own_bytes(pytester, file_server):
+def test_two_specs_with_one_file_name_but_two_sources_get_their_own_bytes(
+    pytester: Pytester, file_server: FileServer
+) -> None:
     from pytest_aibench.cache import ModelCache
     from pytest_aibench.spec.load import load_cases
 
@@ -484,7 +503,9 @@ def test_two_specs_with_one_file_name_but_two_sources_get_their_own_bytes(pytest
 # -- 8. secrets -------------------------------------------------------------------------------
 
 
-def test_programs_do_not_see_the_access_token_and_debug_logs_mask_it(pytester, monkeypatch):
+def test_programs_do_not_see_the_access_token_and_debug_logs_mask_it(
+    pytester: Pytester, monkeypatch: MonkeyPatch
+) -> None:
     monkeypatch.setenv("AIBENCH_REMOTE_ACCESS_TOKEN", "s3cret-env")
     seen = pytester.path / "seen.txt"
     write_program(
@@ -511,7 +532,7 @@ def test_programs_do_not_see_the_access_token_and_debug_logs_mask_it(pytester, m
     assert "s3cret-flag" not in log and "--aibench-remote-access-token', '***'" in log
 
 
-def test_an_https_to_http_redirect_is_refused():
+def test_an_https_to_http_redirect_is_refused() -> None:
     import urllib.error
     from email.message import Message
 
@@ -527,7 +548,7 @@ def test_an_https_to_http_redirect_is_refused():
 # -- 9. device commands -----------------------------------------------------------------------
 
 
-def test_device_shell_commands_quote_values_and_refuse_odd_names():
+def test_device_shell_commands_quote_values_and_refuse_odd_names() -> None:
     line = shell_command(
         ["prog", "a b", "$(x)"], env={"MODE": "x; rm -rf /"}, cwd="/d i r", timeout=5
     )
@@ -544,25 +565,10 @@ def test_device_shell_commands_quote_values_and_refuse_odd_names():
 BOARD = DeviceInfo("ssh", "board", "b", "ssh://b", "x", "y")
 
 
-def test_a_waiting_run_says_who_holds_the_device_and_gives_up_after_its_timeout(tmp_path):
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            (
-                "import time; from pathlib import Path\n"
-                "from pytest_aibench.devices.base import DeviceInfo\n"
-                "from pytest_aibench.devices.lease import lease\n"
-                "info = DeviceInfo('ssh', 'board', 'b', 'ssh://b', 'x', 'y')\n"
-                f"with lease(info, Path({str(tmp_path)!r})):\n"
-                "    print('held', flush=True); time.sleep(60)\n"
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+def test_a_waiting_run_says_who_holds_the_device_and_gives_up_after_its_timeout(
+    tmp_path: Path,
+) -> None:
+    with board_held_elsewhere(tmp_path) as holder:
         said: list[str] = []
         with (
             pytest.raises(DeviceError, match="no device was free within"),
@@ -573,10 +579,6 @@ def test_a_waiting_run_says_who_holds_the_device_and_gives_up_after_its_timeout(
             f"aibench: waiting for board, held by pid {holder.pid} since "
             f"{said[0].rsplit('since ', 1)[1]}"
         ]
-    finally:
-        holder.kill()
-        holder.wait()
-        holder.stdout.close()
 
 
 def as_nobody(code: str) -> list[str]:
@@ -603,7 +605,7 @@ def as_nobody(code: str) -> list[str]:
     os.geteuid() != 0 or shutil.which("setpriv") is None,
     reason="needs root and setpriv to run as a second user",
 )
-def test_a_second_user_shares_the_lease_folder():
+def test_a_second_user_shares_the_lease_folder() -> None:
     outside = Path(tempfile.mkdtemp(prefix="aibench-leases-"))  # a place the other user reaches
     outside.chmod(0o755)
     folder = outside / "leases"
@@ -626,7 +628,7 @@ def test_a_second_user_shares_the_lease_folder():
     os.geteuid() != 0 or shutil.which("setpriv") is None,
     reason="needs root and setpriv to run as a second user",
 )
-def test_a_lease_folder_another_user_cannot_write_is_a_clear_error():
+def test_a_lease_folder_another_user_cannot_write_is_a_clear_error() -> None:
     outside = Path(tempfile.mkdtemp(prefix="aibench-leases-"))
     outside.chmod(0o755)
     folder = outside / "leases"
@@ -651,9 +653,9 @@ def test_a_lease_folder_another_user_cannot_write_is_a_clear_error():
 # -- 11. pytest's own workflow ----------------------------------------------------------------
 
 
-def test_last_failed_reruns_only_the_failed_spec_item(pytester):
+def test_last_failed_reruns_only_the_failed_spec_item(pytester: Pytester) -> None:
     write_program(pytester.path / "prog.py")
-    tests = [
+    tests: list[dict[str, Any]] = [
         {
             "identifier": "ok",
             "metric": "delay",
@@ -674,7 +676,9 @@ def test_last_failed_reruns_only_the_failed_spec_item(pytester):
     again.stdout.fnmatch_lines(["*run-last-failure: rerun previous 1 failure*"])
 
 
-def test_markers_lists_the_plugins_marks_and_not_aibench_deselects_fixture_tests(pytester):
+def test_markers_lists_the_plugins_marks_and_not_aibench_deselects_fixture_tests(
+    pytester: Pytester,
+) -> None:
     markers = pytester.runpytest("--markers")
     markers.stdout.fnmatch_lines(["@pytest.mark.aibench(*", "@pytest.mark.onnx:*"])
     pytester.makepyfile(
@@ -685,7 +689,7 @@ def test_markers_lists_the_plugins_marks_and_not_aibench_deselects_fixture_tests
     result.assert_outcomes(passed=1, deselected=1)
 
 
-def test_an_ini_flag_that_is_no_boolean_is_a_usage_error(pytester):
+def test_an_ini_flag_that_is_no_boolean_is_a_usage_error(pytester: Pytester) -> None:
     pytester.makeini("[pytest]\naibench_autosave = nope\n")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -699,7 +703,9 @@ def test_an_ini_flag_that_is_no_boolean_is_a_usage_error(pytester):
         ("--aibench-timeout=0", "*--aibench-timeout: expected a number of seconds > 0*"),
     ],
 )
-def test_out_of_range_options_are_usage_errors(pytester, option, message):
+def test_out_of_range_options_are_usage_errors(
+    pytester: Pytester, option: str, message: str
+) -> None:
     result = pytester.runpytest(option)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
@@ -708,7 +714,9 @@ def test_out_of_range_options_are_usage_errors(pytester, option, message):
 # -- 12. errors a person can read -------------------------------------------------------------
 
 
-def test_a_failed_download_is_one_located_paragraph(pytester, file_server):
+def test_a_failed_download_is_one_located_paragraph(
+    pytester: Pytester, file_server: FileServer
+) -> None:
     file_server.routes["/gone"] = Route(status=404)
     write_program(pytester.path / "prog.py")
     spec = generic_spec("demo")
@@ -723,7 +731,7 @@ def test_a_failed_download_is_one_located_paragraph(pytester, file_server):
     assert "Traceback" not in result.stdout.str() and "cache.py" not in result.stdout.str()
 
 
-def test_observer_rows_that_do_not_parse_are_counted_and_shown(pytester):
+def test_observer_rows_that_do_not_parse_are_counted_and_shown(pytester: Pytester) -> None:
     write_program(
         pytester.path / "prog.py",
         (
@@ -747,7 +755,7 @@ def test_observer_rows_that_do_not_parse_are_counted_and_shown(pytester):
     assert extra["unparsed_rows"]["count"] == 2
 
 
-def test_an_input_file_that_names_no_model_input_is_an_error(pytester):
+def test_an_input_file_that_names_no_model_input_is_an_error(pytester: Pytester) -> None:
     pytest.importorskip("onnxruntime")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "specifications/models"))
     try:
@@ -786,7 +794,7 @@ def test_an_input_file_that_names_no_model_input_is_an_error(pytester):
     )
 
 
-def test_litert_in_process_skips_under_the_cuda_backend(pytester):
+def test_litert_in_process_skips_under_the_cuda_backend(pytester: Pytester) -> None:
     pytest.importorskip("ai_edge_litert")
     write_json(
         pytester.path / "t.json",
@@ -805,7 +813,9 @@ def test_litert_in_process_skips_under_the_cuda_backend(pytester):
     result.stdout.fnmatch_lines(["*LiteRT in process runs on the CPU only*"])
 
 
-def test_aibench_command_version_and_db_after_the_action(tmp_path, capsys):
+def test_aibench_command_version_and_db_after_the_action(
+    tmp_path: Path, capsys: CaptureFixture[str]
+) -> None:
     from pytest_aibench import __version__
     from pytest_aibench.cli import main
 
@@ -820,11 +830,13 @@ def test_aibench_command_version_and_db_after_the_action(tmp_path, capsys):
 # -- 13. like with like -----------------------------------------------------------------------
 
 
-def test_a_case_whose_inputs_changed_under_the_same_node_id_is_reported_not_judged(pytester):
+def test_a_case_whose_inputs_changed_under_the_same_node_id_is_reported_not_judged(
+    pytester: Pytester,
+) -> None:
     write_program(pytester.path / "prog.py")
 
     def run(shape: list[int], *args: str) -> pytest.RunResult:
-        tests = [
+        tests: list[dict[str, Any]] = [
             {
                 "identifier": "{ID}",
                 "metric": "delay",
@@ -850,7 +862,7 @@ def test_a_case_whose_inputs_changed_under_the_same_node_id_is_reported_not_judg
     )
 
 
-def test_tests_using_the_fixture_hold_the_host_lease_under_xdist(pytester):
+def test_tests_using_the_fixture_hold_the_host_lease_under_xdist(pytester: Pytester) -> None:
     pytest.importorskip("xdist")
     spans = pytester.path / "spans"
     spans.mkdir()

@@ -4,15 +4,17 @@ import base64
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest import Pytester
 
+from pytest_aibench.records import CommitDict, ItemRecord
 from pytest_aibench.reporting import html_report
 from pytest_aibench.reporting.history import TrendPoint
 
 from .chromium import check_page, find_browser
-from .helpers import generic_spec, write_json, write_program
+from .helpers import generic_spec, item_record, metric_record, run_file, write_json, write_program
 from .report_demo import RUNS, build
 
 pytest.importorskip("matplotlib")
@@ -22,25 +24,11 @@ needs_browser = pytest.mark.skipif(
 )
 
 
-def item(nodeid, values, **extra):
-    return {
-        "nodeid": nodeid,
-        "outcome": "passed",
-        "metrics": [
-            {
-                "type": "NET",
-                "metric": "latency",
-                "unit": "ms",
-                "values": values,
-                "num_runs": len(values),
-                "summary": {"p50": sorted(values)[1]},
-            }
-        ],
-        **extra,
-    }
+def item(nodeid: str, values: list[float], **fields: Any) -> ItemRecord:
+    return item_record(nodeid, metric_record(values), **fields)
 
 
-def svgs(page):
+def svgs(page: str) -> list[str]:
     return [
         base64.b64decode(data).decode()
         for data in re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page)
@@ -75,23 +63,9 @@ def test_the_page_plots_distributions_verdicts_operators_energy_and_trends() -> 
         operators=[{"name": "conv_7", "type": "Conv", "mean": 900.0, "share": 0.75}],
     )
     energy = item("b.json::b[e-host]", [1.0, 2.0, 3.0])
-    energy["metrics"].append(
-        {
-            "type": "NET",
-            "metric": "energy",
-            "unit": "mJ",
-            "values": [4.0, 5.0, 6.0],
-            "num_runs": 3,
-            "summary": {"p50": 5.0, "p10": 4.2, "p90": 5.8},
-        }
-    )
-    run = {
-        "id": "r2",
-        "created": "2026-11-28T10:00:00+00:00",
-        "commit": {"id": "0123456789abcdef"},
-        "machine": {"node": "lab"},
-        "items": [ab, energy],
-    }
+    energy["metrics"].append(metric_record([4.0, 5.0, 6.0], "energy", "mJ"))
+    commit: CommitDict = {"id": "0123456789abcdef", "branch": None, "time": None, "dirty": False}
+    run = run_file(ab, energy, id="r2", commit=commit, machine={"node": "lab"})
     trend = [
         TrendPoint(
             f"2026-11-2{day}T10:00:00+00:00",
@@ -123,20 +97,15 @@ def test_the_page_plots_distributions_verdicts_operators_energy_and_trends() -> 
     trend_svg = next(svg for svg in figures if "NET latency p50 (ms)" in svg)
     assert "#3 11-22 10:00" in trend_svg and "c2" in trend_svg
     assert "#c05621" in trend_svg  # this run (r2) is marked
-    other = html_report.render({**run, "id": "r9"}, trends={"a.json::a[slow-host]": trend})
+    other_run = run.copy()
+    other_run["id"] = "r9"
+    other = html_report.render(other_run, trends={"a.json::a[slow-host]": trend})
     assert "#c05621" not in next(svg for svg in svgs(other) if "NET latency p50 (ms)" in svg)
     assert "<script" not in page and "http" not in page.replace("http://www.w3.org", "")
 
 
 def test_a_run_without_history_or_control_leaves_those_sections_out() -> None:
-    page = html_report.render(
-        {
-            "created": "2026-11-28T10:00:00+00:00",
-            "commit": None,
-            "machine": {},
-            "items": [item("x::y", [1.0, 2.0, 3.0])],
-        }
-    )
+    page = html_report.render(run_file(item("x::y", [1.0, 2.0, 3.0])))
     assert "<h2>Distributions" in page
     assert "Trends" not in page and "Control vs treatment" not in page
 
@@ -146,9 +115,7 @@ def test_a_saved_control_run_is_plotted_beside_the_item() -> None:
         "m.json::m[t-host]", [2.0, 2.1, 2.2], comparison="compared", device={"kind": "host"}
     )
     control = item("m.json::m[t-host]", [5.0, 5.5, 6.0], device={"kind": "host"})
-    page = html_report.render(
-        {"created": "2026-11-28T10:00:00+00:00", "items": [treatment]}, control_items=[control]
-    )
+    page = html_report.render(run_file(treatment), control_items=[control])
     distribution = next(svg for svg in svgs(page) if "m[t-host]" in svg)
     assert "control" in distribution and "treatment" in distribution
     assert "Grey: control, blue: treatment." in page

@@ -6,12 +6,15 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from pytest import Pytester
 
-from .helpers import write_json
+from pytest_aibench.records import ItemRecord
+
+from .helpers import case_of, metrics_of, write_json, written_run
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "specifications/models"
@@ -26,16 +29,8 @@ GOLDEN = {
 }
 
 
-def run_file(pytester: Pytester) -> dict:
-    return json.loads((pytester.path / "run.json").read_text())
-
-
-def items_by_id(pytester: Pytester) -> dict:
-    return {item["case"]["identifier"]: item for item in run_file(pytester)["items"]}
-
-
-def metrics_of(item: dict) -> dict:
-    return {f"{m['type']} {m['metric']}": m for m in item["metrics"]}
+def items_by_id(pytester: Pytester) -> dict[str, ItemRecord]:
+    return {case_of(item)["identifier"]: item for item in written_run(pytester.path)["items"]}
 
 
 def write_golden(pytester: Pytester, y_shift: float = 0.0) -> None:
@@ -44,7 +39,7 @@ def write_golden(pytester: Pytester, y_shift: float = 0.0) -> None:
     np.save(pytester.path / "y.npy", arrays["y"] + np.float32(y_shift))
 
 
-def spec(fmt: str, key: str, filename: str, *tests: dict) -> dict:
+def spec(fmt: str, key: str, filename: str, *tests: dict[str, Any]) -> dict[str, Any]:
     return {
         "model": {
             "name": "mlp",
@@ -101,7 +96,7 @@ def test_onnxruntime_timings_operators_settings_and_golden(pytester: Pytester) -
         "add0": "Add",
         "relu0": "Relu",
     }
-    assert all(len(op["values"]) == 10 and 0 < op["share"] < 1 for op in unfused.values())
+    assert all(len(op["values"]) == 10 and 0 < (op["share"] or 0) < 1 for op in unfused.values())
     assert [op["type"] for op in items["golden"]["operators"]] == ["FusedGemm"]
     errors = metrics_of(items["golden"])
     assert errors["y max_abs_error"]["values"][0] < 1e-5
@@ -135,7 +130,7 @@ def test_golden_mismatch_fails_with_output_index_and_values(pytester: Pytester) 
             "rtol=0: worst element [[]0, *[]] is *, golden *"
         ]
     )
-    errors = metrics_of(run_file(pytester)["items"][0])
+    errors = metrics_of(written_run(pytester.path)["items"][0])
     assert errors["y max_abs_error"]["values"][0] == pytest.approx(0.5, abs=1e-5)
 
 
@@ -269,7 +264,9 @@ def test_litert_unknown_operator_fails_naming_the_model(pytester: Pytester) -> N
 
 
 @pytest.mark.parametrize(("filename", "form"), [("mlp.pt", "torchscript"), ("mlp.pt2", "export")])
-def test_pytorch_in_process_operators_and_golden(pytester: Pytester, filename, form) -> None:
+def test_pytorch_in_process_operators_and_golden(
+    pytester: Pytester, filename: str, form: str
+) -> None:
     pytest.importorskip("torch")
     # The committed models: making them here would import parts of torch that pytester drops
     # from sys.modules afterwards, and torch cannot register its operator libraries twice.

@@ -8,16 +8,19 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pytest import Pytester
+from pytest import Pytester, RunResult
 
 from pytest_aibench.devices import ios
+from pytest_aibench.devices.base import DeviceInfo
 from pytest_aibench.errors import DeviceError
 
 from . import usbmuxd
 from .helpers import write_json
+from .usbmuxd import FakeApps
 
 pytest.importorskip("pymobiledevice3")
 
@@ -45,7 +48,7 @@ open("tmp/BENCH_DONE", "w").write(os.environ.get("EXIT", ""))
 
 
 @pytest.fixture
-def mux():
+def mux() -> Iterator[str]:
     with usbmuxd.usbmuxd([usbmuxd.FakeIPhone(UDID, PHONE_VALUES)]) as address:
         yield address
 
@@ -56,13 +59,15 @@ class PhonePlugin:
     def __init__(self, root: Path) -> None:
         self.apps = usbmuxd.FakeApps(root)
 
-    def pytest_aibench_ios_apps(self, config, device):
+    def pytest_aibench_ios_apps(self, config: pytest.Config, device: DeviceInfo) -> FakeApps:
         assert device.hash == UDID
         return self.apps
 
 
 def ios_spec(
-    pytester: Pytester, command: str = "{program} --model {files.model} --iter {iter}", **test
+    pytester: Pytester,
+    command: str = "{program} --model {files.model} --iter {iter}",
+    **test: object,
 ) -> None:
     usbmuxd.make_ipa(pytester.path / "Bench.ipa", "org.example.bench", APP)
     (pytester.path / "net.bin").write_bytes(b"\x00" * 1000)
@@ -81,7 +86,7 @@ def ios_spec(
     )
 
 
-def run_on_phone(pytester: Pytester, mux, plugin, *extra):
+def run_on_phone(pytester: Pytester, mux: str, plugin: PhonePlugin, *extra: str) -> RunResult:
     return pytester.runpytest(
         "--aibench-spec=phone.json",
         "--aibench-devices=ios",
@@ -93,7 +98,9 @@ def run_on_phone(pytester: Pytester, mux, plugin, *extra):
     )
 
 
-def test_a_spec_runs_end_to_end_on_an_ios_device(pytester: Pytester, mux, tmp_path: Path) -> None:
+def test_a_spec_runs_end_to_end_on_an_ios_device(
+    pytester: Pytester, mux: str, tmp_path: Path
+) -> None:
     ios_spec(pytester)
     phone = PhonePlugin(tmp_path / "phone")
     result = run_on_phone(pytester, mux, phone)
@@ -122,7 +129,7 @@ def test_a_spec_runs_end_to_end_on_an_ios_device(pytester: Pytester, mux, tmp_pa
 
 
 def test_the_apps_exit_status_and_a_hang_fail_the_item_clearly(
-    pytester: Pytester, mux, tmp_path: Path
+    pytester: Pytester, mux: str, tmp_path: Path
 ) -> None:
     ios_spec(pytester, env={"EXIT": "3"})
     result = run_on_phone(pytester, mux, PhonePlugin(tmp_path / "p1"))
@@ -138,7 +145,7 @@ def test_the_apps_exit_status_and_a_hang_fail_the_item_clearly(
 
 
 def test_a_command_that_is_not_an_app_fails_with_what_to_do(
-    pytester: Pytester, mux, tmp_path: Path
+    pytester: Pytester, mux: str, tmp_path: Path
 ) -> None:
     ios_spec(pytester, command="/bin/echo {files.model}")
     result = run_on_phone(pytester, mux, PhonePlugin(tmp_path / "phone"))
@@ -164,7 +171,7 @@ def test_list_devices_shows_the_phone_usbmuxd_reports(pytester: Pytester) -> Non
     )
 
 
-def test_a_missing_phone_or_daemon_is_a_usage_error(pytester: Pytester, mux) -> None:
+def test_a_missing_phone_or_daemon_is_a_usage_error(pytester: Pytester, mux: str) -> None:
     result = pytester.runpytest(
         "--aibench-list-devices", "--aibench-devices=ios:NOPE", f"--aibench-usbmux={mux}"
     )

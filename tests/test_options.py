@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pytest import Pytester
 
-from pytest_aibench.options import OPTIONS
+from pytest_aibench.options import OPTIONS, Option
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
@@ -18,7 +18,7 @@ def test_help_lists_every_option_with_its_environment_twin(pytester: Pytester) -
 
 
 @pytest.mark.parametrize("option", OPTIONS, ids=lambda option: option.flag)
-def test_the_readme_options_table_has_every_option(option) -> None:
+def test_the_readme_options_table_has_every_option(option: Option) -> None:
     assert f"| `{option.flag}" in README
 
 

@@ -4,28 +4,21 @@ run here, so programs in tests/data print their output in the tools' real format
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest import Pytester
 
-from .helpers import write_json
+from .helpers import metrics_of, write_json, written_run
 
 DATA = Path(__file__).parent / "data"
-
-
-def run_file(pytester: Pytester) -> dict:
-    return json.loads((pytester.path / "run.json").read_text())
-
-
-def metrics_of(item: dict) -> dict:
-    return {f"{m['type']} {m['metric']}": m for m in item["metrics"]}
 
 
 def runs(pytester: Pytester) -> list[str]:
     return (pytester.path / "runs.txt").read_text().splitlines()
 
 
-def tflite_spec(recorded: str, **test: object) -> dict:
+def tflite_spec(recorded: str, **test: object) -> dict[str, Any]:
     return {
         "model": {
             "name": "squeezenet",
@@ -46,7 +39,7 @@ def tflite_spec(recorded: str, **test: object) -> dict:
 
 
 @pytest.fixture
-def tflite_setup(pytester: Pytester):
+def tflite_setup(pytester: Pytester) -> list[str]:
     (pytester.path / "squeezenet.tflite").write_bytes(b"not parsed by the fake program")
     return [
         "--aibench-json=run.json",
@@ -57,7 +50,7 @@ def tflite_setup(pytester: Pytester):
 
 @pytest.mark.parametrize("recorded", ["benchmark_model_v1.txt", "benchmark_model_v2.txt"])
 def test_benchmark_model_output_becomes_summary_and_operators(
-    pytester: Pytester, tflite_setup, recorded
+    pytester: Pytester, tflite_setup: list[str], recorded: str
 ) -> None:
     command = (
         "{program} --graph={files.graph} --warmup_runs={warmup} --num_runs={iter} "
@@ -66,7 +59,7 @@ def test_benchmark_model_output_becomes_summary_and_operators(
     write_json(pytester.path / "tf.json", tflite_spec(recorded, commands=[command]))
     result = pytester.runpytest("--aibench-spec=tf.json", *tflite_setup)
     result.assert_outcomes(passed=1)
-    item = run_file(pytester)["items"][0]
+    item = written_run(pytester.path)["items"][0]
     net = metrics_of(item)["NET latency"]
     assert net["values"] == [] and net["summary_source"] == "tool" and net["num_runs"] == 50
     if recorded.endswith("v1.txt"):  # no median printed: p50 stays unknown
@@ -111,7 +104,7 @@ def item_graph(pytester: Pytester) -> str:
 
 
 def test_tflite_legacy_inputs_compose_the_benchmark_model_command(
-    pytester: Pytester, tflite_setup
+    pytester: Pytester, tflite_setup: list[str]
 ) -> None:
     spec = tflite_spec(
         "benchmark_model_v2.txt",
@@ -129,7 +122,7 @@ def test_tflite_legacy_inputs_compose_the_benchmark_model_command(
     ]
 
 
-def caffe2_spec(**test: object) -> dict:
+def caffe2_spec(**test: object) -> dict[str, Any]:
     files = {
         name: {"filename": f"{name}_net.pb", "location": f"{name}_net.pb"}
         for name in ("init", "predict")
@@ -150,7 +143,7 @@ def caffe2_spec(**test: object) -> dict:
 
 
 @pytest.fixture
-def caffe2_setup(pytester: Pytester):
+def caffe2_setup(pytester: Pytester) -> list[str]:
     for name in ("init", "predict"):
         (pytester.path / f"{name}_net.pb").write_bytes(b"\x0a\x00")
     return [
@@ -160,7 +153,9 @@ def caffe2_setup(pytester: Pytester):
     ]
 
 
-def test_caffe2_program_is_rerun_until_iter_net_rows(pytester: Pytester, caffe2_setup) -> None:
+def test_caffe2_program_is_rerun_until_iter_net_rows(
+    pytester: Pytester, caffe2_setup: list[str]
+) -> None:
     command = (
         "{program} --net {files.predict} --init_net {files.init} --warmup {warmup} "
         "--iter {iter} --input data --input_dims 1,3,224,224 --input_type float "
@@ -172,7 +167,7 @@ def test_caffe2_program_is_rerun_until_iter_net_rows(pytester: Pytester, caffe2_
     # 20 NET rows per run: 3 runs for 50 rows. Counting operator rows too (9 per NET row, as
     # FAI-PEP does) would have stopped after the first run.
     assert len(runs(pytester)) == 3
-    item = run_file(pytester)["items"][0]
+    item = written_run(pytester.path)["items"][0]
     metrics = metrics_of(item)
     assert len(metrics["NET latency"]["values"]) == 60
     assert metrics["NET latency"]["values"][:2] == [15000.0, 15001.0]
@@ -184,7 +179,7 @@ def test_caffe2_program_is_rerun_until_iter_net_rows(pytester: Pytester, caffe2_
 
 
 def test_caffe2_legacy_inputs_compose_the_speed_benchmark_command(
-    pytester: Pytester, caffe2_setup
+    pytester: Pytester, caffe2_setup: list[str]
 ) -> None:
     spec = caffe2_spec(
         commands={"caffe2": {"run_individual": "true"}},
@@ -203,7 +198,7 @@ def test_caffe2_legacy_inputs_compose_the_speed_benchmark_command(
 
 
 def test_caffe2_program_without_net_rows_fails_after_one_run(
-    pytester: Pytester, caffe2_setup
+    pytester: Pytester, caffe2_setup: list[str]
 ) -> None:
     write_json(pytester.path / "c2.json", caffe2_spec(commands=["{program} --iter 0"]))
     result = pytester.runpytest("--aibench-spec=c2.json", *caffe2_setup)
@@ -242,5 +237,5 @@ def test_speed_benchmark_torch_output_through_the_pytorch_runner(pytester: Pytes
     assert runs(pytester)[0].split(" ", 2)[2] == (
         "--warmup 2 --iter 30 --input_dims 1,3,224,224 --input_type float --report_pep true"
     )
-    net = metrics_of(run_file(pytester)["items"][0])["NET latency"]
+    net = metrics_of(written_run(pytester.path)["items"][0])["NET latency"]
     assert len(net["values"]) == 30 and net["summary"]["p0"] == 8100.0

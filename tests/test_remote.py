@@ -6,17 +6,27 @@ import ssl
 import subprocess
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
-from pytest import MonkeyPatch, Pytester
+from pytest import MonkeyPatch, Pytester, RunResult
 
 from pytest_aibench.reporting.remote import Endpoint
 
 from .helpers import generic_spec, write_json, write_program
 
 TOKEN = "s3cret-token-42"
+
+
+class Project(Protocol):
+    """Runs the demo project, reporting to ``url``; asserts both items passed."""
+
+    def __call__(self, url: str, *options: str) -> RunResult: ...
+
 
 # Fractional samples, and 150 operator rows so that a run needs two batches of 100.
 PROGRAM = """#!/usr/bin/env python3
@@ -38,19 +48,20 @@ class ResultServer:
     port: int = 0
     plan: list[str] = field(default_factory=list)
     stored: Counter[str] = field(default_factory=Counter)
-    logs: list[dict] = field(default_factory=list)
-    bodies: list[dict] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    bodies: list[dict[str, Any]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
 
-    handler: type | None = None
+    handler: type[BaseHTTPRequestHandler] | None = None
     httpd: ThreadingHTTPServer | None = None
 
     def url(self, path: str = "/benchmark/store-result", host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"
 
-    def listen(self, certificate=None) -> None:
+    def listen(self, certificate: tuple[Path, Path] | None = None) -> None:
         """Serve on ``port`` (a free one the first time); HTTPS with a ``(cert, key)`` pair."""
+        assert self.handler, "the fixture sets the handler"
         self.release.clear()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
         if certificate:
@@ -64,12 +75,13 @@ class ResultServer:
     def stop(self) -> None:
         """Nothing listens on the port any more: connections are refused."""
         self.release.set()
+        assert self.httpd, "listen() first"
         self.httpd.shutdown()
         self.httpd.server_close()
 
 
 @pytest.fixture
-def server():
+def server() -> Iterator[ResultServer]:
     state = ResultServer()
 
     class Handler(BaseHTTPRequestHandler):
@@ -95,7 +107,7 @@ def server():
             state.logs += logs
             self.answer(200, {"status": "success", "count": len(logs)})
 
-        def answer(self, status, data) -> None:
+        def answer(self, status: int, data: object) -> None:
             text = json.dumps(data).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -103,7 +115,7 @@ def server():
             self.end_headers()
             self.wfile.write(text)
 
-        def log_message(self, *args) -> None:
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     state.handler = Handler
@@ -113,7 +125,7 @@ def server():
 
 
 @pytest.fixture
-def project(pytester: Pytester, monkeypatch: MonkeyPatch):
+def project(pytester: Pytester, monkeypatch: MonkeyPatch) -> Project:
     monkeypatch.setenv("AIBENCH_REMOTE_ACCESS_TOKEN", TOKEN)
     write_program(pytester.path / "prog.py", PROGRAM.replace("OPERATORS", "0"))
     write_program(pytester.path / "many.py", PROGRAM.replace("OPERATORS", "150"))
@@ -128,7 +140,7 @@ def project(pytester: Pytester, monkeypatch: MonkeyPatch):
     }
     write_json(pytester.path / "demo.json", spec)
 
-    def run(url, *options):
+    def run(url: str, *options: str) -> RunResult:
         result = pytester.runpytest(
             "--aibench-spec=demo.json",
             f"--aibench-remote-reporter={url}",
@@ -144,7 +156,7 @@ def project(pytester: Pytester, monkeypatch: MonkeyPatch):
 RECORDS_PER_RUN = 1 + 1 + 150  # small: NET; many: NET + 150 operators
 
 
-def spooled(pytester: Pytester):
+def spooled(pytester: Pytester) -> list[dict[str, Any]]:
     return [
         json.loads(path.read_text())
         for path in sorted((pytester.path / ".aibench" / "spool").glob("*.json"))
@@ -152,7 +164,7 @@ def spooled(pytester: Pytester):
 
 
 def test_every_record_is_posted_once_at_full_precision_in_batches(
-    pytester: Pytester, project, server
+    pytester: Pytester, project: Project, server: ResultServer
 ) -> None:
     result = project(server.url() + "|team")
     result.stdout.fnmatch_lines(
@@ -175,7 +187,7 @@ def test_every_record_is_posted_once_at_full_precision_in_batches(
 
 
 def test_a_server_failing_twice_then_recovering_gets_every_record_once(
-    pytester: Pytester, project, server
+    pytester: Pytester, project: Project, server: ResultServer
 ) -> None:
     server.plan = ["500", "503"]
     result = project(server.url())
@@ -187,7 +199,7 @@ def test_a_server_failing_twice_then_recovering_gets_every_record_once(
 
 
 def test_records_spooled_while_the_server_hangs_are_sent_by_the_next_run(
-    pytester: Pytester, project, server
+    pytester: Pytester, project: Project, server: ResultServer
 ) -> None:
     server.plan = ["hang"] * 20
     result = project(server.url(), "--aibench-remote-timeout=1")
@@ -215,7 +227,7 @@ def test_records_spooled_while_the_server_hangs_are_sent_by_the_next_run(
 
 
 def test_records_kept_while_the_server_is_down_are_sent_when_it_is_back(
-    pytester: Pytester, project, server
+    pytester: Pytester, project: Project, server: ResultServer
 ) -> None:
     server.stop()
     result = project(server.url(), "--aibench-remote-timeout=2")
@@ -231,7 +243,7 @@ def test_records_kept_while_the_server_is_down_are_sent_when_it_is_back(
 
 
 def test_https_with_the_teams_own_certificate_authority(
-    pytester: Pytester, project, server, monkeypatch: MonkeyPatch
+    pytester: Pytester, project: Project, server: ResultServer, monkeypatch: MonkeyPatch
 ) -> None:
     cert, key = pytester.path / "cert.pem", pytester.path / "key.pem"
     subprocess.run(
@@ -281,7 +293,7 @@ def test_https_with_the_teams_own_certificate_authority(
 
 
 def test_a_spool_file_sent_in_part_is_replaced_by_the_rest(
-    pytester: Pytester, project, server
+    pytester: Pytester, project: Project, server: ResultServer
 ) -> None:
     server.plan = ["hang"] * 5
     project(server.url(), "--aibench-remote-timeout=1")  # all 152 spooled
@@ -301,7 +313,7 @@ def test_a_spool_file_sent_in_part_is_replaced_by_the_rest(
 
 
 def test_a_redirect_on_the_same_host_is_followed_with_the_records(
-    pytester: Pytester, project, server
+    pytester: Pytester, project: Project, server: ResultServer
 ) -> None:
     server.plan = [f"redirect:{server.url('/v2/store')}"]
     project(server.url("/old"))
@@ -310,7 +322,7 @@ def test_a_redirect_on_the_same_host_is_followed_with_the_records(
 
 
 def test_a_redirect_to_another_host_keeps_the_token_home(
-    pytester: Pytester, project, server
+    pytester: Pytester, project: Project, server: ResultServer
 ) -> None:
     server.plan = [f"redirect:{server.url('/elsewhere', host='localhost')}"]
     result = project(server.url())
@@ -325,7 +337,7 @@ def test_a_redirect_to_another_host_keeps_the_token_home(
 
 
 def test_a_refused_token_is_not_retried_and_the_records_wait(
-    pytester: Pytester, project, server
+    pytester: Pytester, project: Project, server: ResultServer
 ) -> None:
     server.plan = ["401"]
     result = project(server.url())
@@ -340,7 +352,7 @@ def test_a_refused_token_is_not_retried_and_the_records_wait(
         ("http://127.0.0.1:8000/x", "http://127.0.0.1:8000/x", "pytest-aibench"),
     ],
 )
-def test_endpoint_forms(text, url, category) -> None:
+def test_endpoint_forms(text: str, url: str, category: str) -> None:
     assert Endpoint.parse(text) == Endpoint(url, category)
     assert Endpoint.parse("https://user:pw@host.example/x").shown == "https://host.example/x"
 

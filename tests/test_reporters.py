@@ -4,12 +4,12 @@ and the raw screen records."""
 import json
 
 import pytest
-from pytest import Pytester
+from pytest import Pytester, RunResult
 
 from .helpers import generic_spec, write_json, write_program
 
 
-def observer_run(pytester: Pytester, *options):
+def observer_run(pytester: Pytester, *options: str) -> RunResult:
     write_program(pytester.path / "prog.py")
     write_json(
         pytester.path / "demo.json",

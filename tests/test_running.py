@@ -1,23 +1,14 @@
 """Items run for real: generic programs, ONNX Runtime, the aibench fixture, the run file."""
 
-import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 from pytest import MonkeyPatch, Pytester
 
-from tests.conftest import FileServer
-
-from .helpers import generic_spec, write_json, write_program
-
-
-def run_file(pytester: Pytester) -> dict:
-    return json.loads((pytester.path / "run.json").read_text())
-
-
-def metrics_of(item: dict) -> dict:
-    return {f"{m['type']} {m['metric']}": m for m in item["metrics"]}
+from .conftest import FileServer
+from .helpers import case_of, generic_spec, metrics_of, write_json, write_program, written_run
 
 
 def test_generic_program_results_are_parsed_recorded_and_summarised(pytester: Pytester) -> None:
@@ -33,11 +24,11 @@ def test_generic_program_results_are_parsed_recorded_and_summarised(pytester: Py
             "demo.json::demo[[]0-host[]]*conv1 latency*4.00*",
         ]
     )
-    run = run_file(pytester)
+    run = written_run(pytester.path)
     assert run["format"] == "pytest-aibench-run" and run["version"] == 1
     item = run["items"][0]
     assert item["nodeid"] == "demo.json::demo[0-host]" and item["outcome"] == "passed"
-    assert item["case"]["model"] == "demo" and item["device"]["kind"] == "host"
+    assert case_of(item)["model"] == "demo" and item["device"] and item["device"]["kind"] == "host"
     net = metrics_of(item)["NET latency"]
     assert net["values"] == [10.0, 11.0, 12.0]
     assert net["summary"]["p50"] == 11.0 and net["num_runs"] == 3
@@ -63,7 +54,7 @@ def test_placeholders_env_output_files_and_repeat(pytester: Pytester) -> None:
     write_json(pytester.path / "demo.json", spec)
     result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
     assert result.ret == 0, result.stdout.str()
-    values = metrics_of(run_file(pytester)["items"][0])["NET latency"]["values"]
+    values = metrics_of(written_run(pytester.path)["items"][0])["NET latency"]["values"]
     assert values == [10.0, 11.0, 10.0, 11.0]  # two repeat indexes, two iterations each
 
 
@@ -73,7 +64,7 @@ def test_iterations_option_overrides_the_spec(pytester: Pytester) -> None:
     pytester.runpytest(
         "--aibench-spec=demo.json", "--aibench-json=run.json", "--aibench-iterations=5"
     )
-    assert len(metrics_of(run_file(pytester)["items"][0])["NET latency"]["values"]) == 5
+    assert len(metrics_of(written_run(pytester.path)["items"][0])["NET latency"]["values"]) == 5
 
 
 def test_failing_program_fails_its_item_with_the_exit_code_and_output(pytester: Pytester) -> None:
@@ -159,7 +150,7 @@ def test_taskset_pins_the_command(pytester: Pytester) -> None:
     )
     write_json(pytester.path / "demo.json", spec)
     pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
-    assert metrics_of(run_file(pytester)["items"][0])["NET cpus"]["values"] == [1.0]
+    assert metrics_of(written_run(pytester.path)["items"][0])["NET cpus"]["values"] == [1.0]
 
 
 def test_aibench_fixture_in_a_plain_python_test(pytester: Pytester) -> None:
@@ -191,7 +182,7 @@ def test_aibench_fixture_in_a_plain_python_test(pytester: Pytester) -> None:
     )
     result = pytester.runpytest("--aibench-json=run.json")
     result.assert_outcomes(passed=4)
-    items = {item["nodeid"].split("::")[1]: item for item in run_file(pytester)["items"]}
+    items = {item["nodeid"].split("::")[1]: item for item in written_run(pytester.path)["items"]}
     assert set(items) == {"test_sum", "test_default_counts", "test_second_call_is_refused"}
     metrics = metrics_of(items["test_sum"])
     assert len(metrics["NET latency"]["values"]) == 7 and metrics["NET latency"]["unit"] == "us"
@@ -218,7 +209,7 @@ def test_xdist_run_file_has_every_item_exactly_once(pytester: Pytester) -> None:
         "-n", "2", "--aibench-spec=specs", "--aibench-json=run.json", "-p", "no:cacheprovider"
     )
     result.assert_outcomes(passed=6)
-    nodeids = [item["nodeid"] for item in run_file(pytester)["items"]]
+    nodeids = [item["nodeid"] for item in written_run(pytester.path)["items"]]
     assert sorted(nodeids) == sorted(f"specs/demo.json::demo[t{i}-host]" for i in range(6))
     result.stdout.fnmatch_lines(["*aibench: 12 metric rows from 6 items*"])
 
@@ -230,10 +221,10 @@ def test_interrupted_run_leaves_the_previous_run_file_intact(
 
     (pytester.path / "run.json").write_text('{"previous": true}')
 
-    def interrupted_rename(*args, **kwargs):  # the new text is written, not yet in place
+    def interrupted_rename(source: str, target: str) -> None:  # written, not yet in place
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(atomic.os, "replace", interrupted_rename)
+    monkeypatch.setattr(os, "replace", interrupted_rename)
     with pytest.raises(KeyboardInterrupt):
         atomic.write_json(pytester.path / "run.json", {"items": []})
     assert (pytester.path / "run.json").read_text() == '{"previous": true}'
@@ -255,7 +246,7 @@ def test_custom_statistics_from_the_spec(pytester: Pytester) -> None:
     )
     write_json(pytester.path / "demo.json", spec)
     pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
-    summary = metrics_of(run_file(pytester)["items"][0])["NET latency"]["summary"]
+    summary = metrics_of(written_run(pytester.path)["items"][0])["NET latency"]["summary"]
     assert summary == {"p95": 13.8, "p50": 12.0}
 
 
@@ -330,8 +321,8 @@ def test_run_file_records_the_commit_of_the_checkout(pytester: Pytester) -> None
         ["git", "rev-parse", "HEAD"], cwd=pytester.path, check=True, capture_output=True, text=True
     ).stdout.strip()
     pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
-    commit = run_file(pytester)["commit"]
-    assert commit["id"] == head and commit["dirty"] is False
+    commit = written_run(pytester.path)["commit"]
+    assert commit and commit["id"] == head and commit["dirty"] is False
 
 
 def test_junit_xml_does_not_receive_raw_samples(pytester: Pytester) -> None:
@@ -342,12 +333,12 @@ def test_junit_xml_does_not_receive_raw_samples(pytester: Pytester) -> None:
     )
     result.assert_outcomes(passed=1)
     assert "values" not in (pytester.path / "junit.xml").read_text()
-    assert run_file(pytester)["items"][0]["metrics"][0]["values"] == [10.0, 11.0, 12.0]
+    assert written_run(pytester.path)["items"][0]["metrics"][0]["values"] == [10.0, 11.0, 12.0]
 
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_large_downloads_show_progress_and_run(
-    pytester: Pytester, file_server: FileServer, workers
+    pytester: Pytester, file_server: FileServer, workers: int
 ) -> None:
     import hashlib
 
@@ -445,7 +436,7 @@ def test_accuracy_pipeline_with_host_steps_repeat_and_generated_inputs(pytester:
     write_json(pytester.path / "acc.json", spec)
     result = pytester.runpytest("--aibench-spec=acc.json", "--aibench-json=run.json")
     result.assert_outcomes(passed=1)
-    metrics = metrics_of(run_file(pytester)["items"][0])
+    metrics = metrics_of(written_run(pytester.path)["items"][0])
     # index 0: input "0 0" -> class 0, label 0: hit; index 1: input "1 1" -> class 1, label 0
     assert metrics["shard top1"]["values"] == [1.0, 0.0]
     assert metrics["total top1"]["values"] == [50.0]

@@ -2,7 +2,9 @@
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,6 +12,9 @@ from pytest_aibench.errors import SpecError
 from pytest_aibench.spec.load import load_cases
 
 ROOT = Path(__file__).resolve().parents[1]
+
+Spec = dict[str, Any]  # a spec as json.load gives it
+Mutation = Callable[[Spec], object]  # spoils a spec in place
 
 CAFFE2_FILES = {
     "init": {
@@ -25,7 +30,7 @@ CAFFE2_FILES = {
 }
 
 
-def caffe2_test(dims: str) -> dict:
+def caffe2_test(dims: str) -> Spec:
     return {
         "commands": [
             "{program} --net {files.predict} --init_net {files.init} --warmup {warmup} "
@@ -38,7 +43,7 @@ def caffe2_test(dims: str) -> dict:
     }
 
 
-def model_spec(**model: object) -> dict:
+def model_spec(**model: object) -> Spec:
     files = copy.deepcopy(CAFFE2_FILES)
     return {
         "model": {"name": "squeezenet", "format": "caffe2", "files": files, **model},
@@ -171,7 +176,7 @@ def test_yaml_spec_loads_like_json(tmp_path: Path) -> None:
     assert cases[0].identifier == "0" and cases[0].framework == "onnxruntime"
 
 
-SCHEMA_ERRORS = [
+SCHEMA_ERRORS: list[tuple[Mutation, str, str]] = [
     (
         lambda s: s["tests"][2].update(iter="50"),
         "tests[2].iter",
@@ -198,7 +203,7 @@ SCHEMA_ERRORS = [
 
 @pytest.mark.parametrize(("mutate", "where", "expected"), SCHEMA_ERRORS)
 def test_schema_errors_name_the_json_path_expected_and_found(
-    tmp_path: Path, mutate, where, expected
+    tmp_path: Path, mutate: Mutation, where: str, expected: str
 ) -> None:
     spec = model_spec()
     mutate(spec)
@@ -227,7 +232,7 @@ def test_a_file_that_is_no_spec_is_refused(tmp_path: Path) -> None:
     ],
 )
 def test_filenames_that_would_escape_the_cache_become_one_safe_name(
-    tmp_path: Path, filename, safe
+    tmp_path: Path, filename: str, safe: str
 ) -> None:
     spec = model_spec()
     spec["model"]["files"]["init"]["filename"] = filename
@@ -236,7 +241,7 @@ def test_filenames_that_would_escape_the_cache_become_one_safe_name(
 
 
 @pytest.mark.parametrize("filename", ["..", ".", "!!!", "/"])
-def test_filenames_that_name_no_file_are_refused(tmp_path: Path, filename) -> None:
+def test_filenames_that_name_no_file_are_refused(tmp_path: Path, filename: str) -> None:
     spec = model_spec()
     spec["model"]["files"]["init"]["filename"] = filename
     error = spec_error(write(tmp_path / "s.json", spec))
@@ -315,7 +320,7 @@ def test_identifier_may_name_test_fields(tmp_path: Path) -> None:
 
 
 # Values on which JSON Schema drafts and validators are known to differ.
-EDGE_VALUES = [
+EDGE_VALUES: list[Mutation] = [
     lambda s: s["tests"][0].update(iter=5.0),
     lambda s: s["tests"][0].update(iter=True),
     lambda s: s["tests"][0].update(iter=-1),
@@ -326,7 +331,7 @@ EDGE_VALUES = [
 ]
 
 
-def _mutated(mutate):
+def _mutated(mutate: Mutation) -> Spec:
     spec = model_spec()
     mutate(spec)
     return spec
@@ -344,7 +349,7 @@ def _mutated(mutate):
         ),
     ],
 )
-def test_the_fast_check_and_jsonschema_agree(spec) -> None:
+def test_the_fast_check_and_jsonschema_agree(spec: Spec) -> None:
     from pytest_aibench.spec.validate import MODEL_SPEC, _validator, conforms
 
     assert conforms(spec, MODEL_SPEC) == _validator(MODEL_SPEC).is_valid(spec)

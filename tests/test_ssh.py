@@ -3,8 +3,8 @@
 import itertools
 import json
 import os
-import subprocess
-import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -14,14 +14,17 @@ from pytest_aibench.devices.base import DeviceInfo
 from pytest_aibench.devices.lease import lease
 
 from . import sshd
-from .helpers import generic_spec, write_json, write_program
+from .helpers import board_held_elsewhere, generic_spec, write_json, write_program
 
 pytestmark = pytest.mark.skipif(not sshd.available(), reason="OpenSSH server not installed")
 
+# Starts n sshd on loopback: a context giving their device URLs and the ssh options.
+Boards = Callable[[int], AbstractContextManager[tuple[list[str], str]]]
+
 
 @pytest.fixture
-def boards(tmp_path_factory: TempPathFactory):
-    def start(count: int):
+def boards(tmp_path_factory: TempPathFactory) -> Boards:
+    def start(count: int) -> AbstractContextManager[tuple[list[str], str]]:
         return sshd.servers(tmp_path_factory.mktemp("sshd"), count)
 
     return start
@@ -62,7 +65,7 @@ def span_spec(pytester: Pytester, tests: int) -> None:
     )
 
 
-def test_a_spec_runs_end_to_end_over_ssh(pytester: Pytester, boards) -> None:
+def test_a_spec_runs_end_to_end_over_ssh(pytester: Pytester, boards: Boards) -> None:
     span_spec(pytester, 2)
     with boards(1) as (urls, options):
         result = pytester.runpytest(
@@ -81,7 +84,9 @@ def test_a_spec_runs_end_to_end_over_ssh(pytester: Pytester, boards) -> None:
     result.stdout.fnmatch_lines([f"spans.json::spans[[]t0-ssh-127.0.0.1-{port}[]]*NET latency*"])
 
 
-def test_only_what_was_pushed_is_removed(pytester: Pytester, boards, tmp_path: Path) -> None:
+def test_only_what_was_pushed_is_removed(
+    pytester: Pytester, boards: Boards, tmp_path: Path
+) -> None:
     span_spec(pytester, 1)
     remote = tmp_path / "remote"
     remote.mkdir()
@@ -96,7 +101,7 @@ def test_only_what_was_pushed_is_removed(pytester: Pytester, boards, tmp_path: P
     assert [p.name for p in remote.iterdir()] == ["keep.txt"]
 
 
-def test_a_missing_device_is_a_clear_error(pytester: Pytester, boards) -> None:
+def test_a_missing_device_is_a_clear_error(pytester: Pytester, boards: Boards) -> None:
     span_spec(pytester, 1)
     with boards(1) as (urls, options):
         gone = urls[0].rsplit(":", 1)[0] + ":1"
@@ -111,7 +116,7 @@ def test_a_missing_device_is_a_clear_error(pytester: Pytester, boards) -> None:
     )
 
 
-def test_list_devices_prints_the_fleet(pytester: Pytester, boards) -> None:
+def test_list_devices_prints_the_fleet(pytester: Pytester, boards: Boards) -> None:
     with boards(1) as (urls, options):
         result = pytester.runpytest(
             "--aibench-list-devices",
@@ -129,7 +134,7 @@ def test_list_devices_prints_the_fleet(pytester: Pytester, boards) -> None:
 
 
 def test_no_device_runs_two_items_at_once_and_devices_run_in_parallel(
-    pytester: Pytester, boards
+    pytester: Pytester, boards: Boards
 ) -> None:
     pytest.importorskip("xdist")
     span_spec(pytester, 4)
@@ -160,38 +165,23 @@ def test_no_device_runs_two_items_at_once_and_devices_run_in_parallel(
 
 
 def test_a_lease_is_released_when_its_holder_dies(tmp_path: Path) -> None:
-    info = DeviceInfo("ssh", "board", "b", "ssh://b", "x", "y")
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            (
-                "import sys, time; from pathlib import Path\n"
-                "from pytest_aibench.devices.base import DeviceInfo\n"
-                "from pytest_aibench.devices.lease import lease\n"
-                f"info = DeviceInfo('ssh', 'board', 'b', 'ssh://b', 'x', 'y')\n"
-                f"with lease(info, Path({str(tmp_path)!r})):\n"
-                "    print('held', flush=True); time.sleep(60)\n"
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout.readline().strip() == "held"
     import fcntl
 
-    with (tmp_path / "board.lock").open("a") as handle:
+    info = DeviceInfo("ssh", "board", "b", "ssh://b", "x", "y")
+    with (
+        board_held_elsewhere(tmp_path) as holder,
+        (tmp_path / "board.lock").open("a") as handle,
+    ):
         with pytest.raises(BlockingIOError):
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         holder.kill()
         holder.wait()
-        holder.stdout.close()
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again: no wait, no error
     with lease(info, tmp_path):  # and the lease itself takes it without waiting
         assert (tmp_path / "board.lock").exists()
 
 
-def test_pool_mode_runs_each_case_once_on_a_free_device(pytester: Pytester, boards) -> None:
+def test_pool_mode_runs_each_case_once_on_a_free_device(pytester: Pytester, boards: Boards) -> None:
     pytest.importorskip("xdist")
     span_spec(pytester, 6)
     with boards(2) as (urls, options):

@@ -2,6 +2,7 @@
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -86,7 +87,7 @@ def test_tolerance_parsing() -> None:
 
 
 def test_ort_profile_nodes_become_operators() -> None:
-    def node(name: str, op: str, dur: float) -> dict:
+    def node(name: str, op: str, dur: float) -> dict[str, Any]:
         return {
             "cat": "Node",
             "name": f"{name}_kernel_time",

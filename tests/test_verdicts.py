@@ -7,11 +7,25 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Protocol
 
 import pytest
-from pytest import Pytester
+from pytest import Pytester, RunResult
 
 from .helpers import generic_spec, write_json, write_program
+
+
+class Bench(Protocol):
+    """Runs the two-item demo spec with the program's seed and slow-down factor."""
+
+    def __call__(self, *args: str, seed: int = 1, factor: float = 1.0) -> RunResult: ...
+
+
+class AB(Protocol):
+    """Runs the A/B spec: control.py against ``treatment``."""
+
+    def __call__(self, treatment: str, *args: str) -> RunResult: ...
+
 
 PROGRAM = """#!/usr/bin/env python3
 import json, os, random
@@ -26,7 +40,7 @@ print("AIBENCH " + json.dumps({"type": "NET", "metric": "score", "unit": "", "va
 
 
 @pytest.fixture
-def bench(pytester: Pytester):
+def bench(pytester: Pytester) -> Bench:
     write_program(pytester.path / "prog.py", PROGRAM)
     tests = [
         {"identifier": name, "metric": "delay", "commands": ["{files.program}"]}
@@ -47,7 +61,7 @@ def saved(pytester: Pytester) -> list[str]:
     return sorted(path.name for path in (pytester.path / ".aibench").glob("*.json"))
 
 
-def test_unchanged_runs_pass_and_show_the_comparison(pytester: Pytester, bench) -> None:
+def test_unchanged_runs_pass_and_show_the_comparison(pytester: Pytester, bench: Bench) -> None:
     bench("--aibench-save=main", seed=1).assert_outcomes(passed=2)
     [name] = saved(pytester)
     assert re.fullmatch(r"\d{8}T\d{6}Z_nocommit_[0-9a-f]{8}_main\.json", name), name
@@ -63,7 +77,7 @@ def test_unchanged_runs_pass_and_show_the_comparison(pytester: Pytester, bench) 
     )
 
 
-def test_a_slower_program_fails_with_the_verdict(pytester: Pytester, bench) -> None:
+def test_a_slower_program_fails_with_the_verdict(pytester: Pytester, bench: Bench) -> None:
     bench("--aibench-autosave").assert_outcomes(passed=2)
     result = bench("--aibench-compare", seed=2, factor=1.2)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -78,14 +92,14 @@ def test_a_slower_program_fails_with_the_verdict(pytester: Pytester, bench) -> N
     result.stdout.fnmatch_lines(["*demo[[]b-host[]]*NET latency*+1?.?%*regressed"])
 
 
-def test_faster_programs_are_reported_as_improved(pytester: Pytester, bench) -> None:
+def test_faster_programs_are_reported_as_improved(pytester: Pytester, bench: Bench) -> None:
     bench("--aibench-save=base").assert_outcomes(passed=2)
     result = bench("--aibench-compare=base", seed=2, factor=0.8)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*demo[[]a-host[]]*NET latency*-*%*improved"])
 
 
-def test_rules_per_metric_and_min_effect(pytester: Pytester, bench) -> None:
+def test_rules_per_metric_and_min_effect(pytester: Pytester, bench: Bench) -> None:
     bench("--aibench-save=base").assert_outcomes(passed=2)
     bench("--aibench-compare=base", "--aibench-min-effect=30%", seed=2, factor=1.2).assert_outcomes(
         passed=2
@@ -99,7 +113,7 @@ def test_rules_per_metric_and_min_effect(pytester: Pytester, bench) -> None:
     ).assert_outcomes(failed=2)
 
 
-def test_unmatched_items_are_reported_not_failed(pytester: Pytester, bench) -> None:
+def test_unmatched_items_are_reported_not_failed(pytester: Pytester, bench: Bench) -> None:
     bench("--aibench-save=base", "-k", "a-host").assert_outcomes(passed=1)
     result = bench("--aibench-compare=base", "-k", "b-host", seed=2)
     result.assert_outcomes(passed=1)
@@ -113,7 +127,7 @@ def test_unmatched_items_are_reported_not_failed(pytester: Pytester, bench) -> N
     )
 
 
-def test_another_device_model_is_refused_unless_forced(pytester: Pytester, bench) -> None:
+def test_another_device_model_is_refused_unless_forced(pytester: Pytester, bench: Bench) -> None:
     bench("--aibench-save=base", "--aibench-platform-sig=phone-a").assert_outcomes(passed=2)
     refused = bench("--aibench-compare=base", "--aibench-platform-sig=phone-b", seed=2)
     refused.assert_outcomes(failed=2)
@@ -131,13 +145,13 @@ def test_another_device_model_is_refused_unless_forced(pytester: Pytester, bench
     ).assert_outcomes(passed=2)
 
 
-def test_missing_control_is_a_usage_error(pytester: Pytester, bench) -> None:
+def test_missing_control_is_a_usage_error(pytester: Pytester, bench: Bench) -> None:
     result = bench("--aibench-compare=nothing")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*no run saved as 'nothing' in *.aibench*--aibench-save NAME*"])
 
 
-def test_fdr_fails_the_run_not_the_items(pytester: Pytester, bench) -> None:
+def test_fdr_fails_the_run_not_the_items(pytester: Pytester, bench: Bench) -> None:
     bench("--aibench-save=base").assert_outcomes(passed=2)
     result = bench("--aibench-compare=base", "--aibench-fdr", seed=2, factor=1.2)
     result.assert_outcomes(passed=2)
@@ -145,7 +159,9 @@ def test_fdr_fails_the_run_not_the_items(pytester: Pytester, bench) -> None:
     result.stdout.fnmatch_lines(["*compared with *: 2 regression(s)"])
 
 
-def test_exports_read_by_pytest_benchmark_and_github_format(pytester: Pytester, bench) -> None:
+def test_exports_read_by_pytest_benchmark_and_github_format(
+    pytester: Pytester, bench: Bench
+) -> None:
     cli = shutil.which("pytest-benchmark", path=str(Path(sys.executable).parent))
     if cli is None:
         pytest.skip("pytest-benchmark is not installed")
@@ -189,7 +205,7 @@ for _ in range(iterations):
 
 
 @pytest.fixture
-def ab(pytester: Pytester):
+def ab(pytester: Pytester) -> AB:
     for name, factor in (("control.py", 1.0), ("same.py", 1.0), ("slower.py", 1.2)):
         write_program(pytester.path / name, AB_PROGRAM.replace("FACTOR", str(factor)))
     spec = {
@@ -220,7 +236,7 @@ def ab(pytester: Pytester):
     return run
 
 
-def test_ab_interleaves_blocks_and_passes_when_nothing_changed(pytester: Pytester, ab) -> None:
+def test_ab_interleaves_blocks_and_passes_when_nothing_changed(pytester: Pytester, ab: AB) -> None:
     result = ab("same.py", "--aibench-ab-blocks=4")
     result.assert_outcomes(passed=1)
     calls = (pytester.path / "ab.log").read_text().split()
@@ -234,7 +250,7 @@ def test_ab_interleaves_blocks_and_passes_when_nothing_changed(pytester: Pyteste
     result.stdout.fnmatch_lines(["*ab.json::demo[[]ab-host[]]*NET latency*unchanged"])
 
 
-def test_ab_regression_is_verified_then_fails_with_exit_code_1(pytester: Pytester, ab) -> None:
+def test_ab_regression_is_verified_then_fails_with_exit_code_1(pytester: Pytester, ab: AB) -> None:
     result = ab("slower.py", "--aibench-verify=1")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
@@ -248,7 +264,7 @@ def test_ab_regression_is_verified_then_fails_with_exit_code_1(pytester: Pyteste
     assert calls.count("slower.py") == 10  # 5 blocks, run twice
 
 
-def test_ab_mode_needs_the_treatment_program(pytester: Pytester, ab) -> None:
+def test_ab_mode_needs_the_treatment_program(pytester: Pytester, ab: AB) -> None:
     result = pytester.runpytest(
         "--aibench-spec=ab.json", f"--aibench-ab-control={pytester.path / 'control.py'}"
     )

@@ -160,7 +160,7 @@ def usbmuxd(phones: list[FakeIPhone]) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        host, port = server.server_address[:2]
+        host, port = server.socket.getsockname()[:2]
         yield f"{host}:{port}"
     finally:
         server.shutdown()

@@ -7,21 +7,23 @@ class Monsoon:
 
     def __init__(self) -> None:
         self.Protocol = pmapi.USB_protocol()
-        self.vout = None
-        self.passthrough = None
+        self.vout: float | None = None
+        self.passthrough: int | None = None
 
-    def enumerateDevices(self):
+    def enumerateDevices(self) -> list[int]:
         return pmapi.USB_protocol().enumerateDevices()
 
-    def setup_usb(self, serialno=None, Protocol=None) -> None:
+    def setup_usb(
+        self, serialno: int | None = None, Protocol: pmapi.USB_protocol | None = None
+    ) -> None:
         protocol = Protocol or pmapi.USB_protocol()
         protocol.Connect(self.MODEL, serialno)
         self.Protocol = protocol
 
-    def setVout(self, value) -> None:
+    def setVout(self, value: float) -> None:
         self.vout = value
 
-    def setUSBPassthroughMode(self, code) -> None:
+    def setUSBPassthroughMode(self, code: int) -> None:
         self.passthrough = code
 
     def closeDevice(self) -> None:

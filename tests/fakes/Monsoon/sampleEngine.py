@@ -2,6 +2,8 @@ import os
 
 import numpy as np
 
+from .HVPM import Monsoon
+
 
 class channels:
     timeStamp = 0
@@ -17,20 +19,20 @@ class triggers:
 
 
 class SampleEngine:
-    def __init__(self, monsoon, bulkProcessRate: int = 128):
+    def __init__(self, monsoon: Monsoon, bulkProcessRate: int = 128) -> None:
         if monsoon.Protocol.DEVICE is None:
             raise AttributeError("'NoneType' object has no attribute 'read'")  # as the real one
         self.monsoon = monsoon
-        self.enabled = set()
-        self.samples = None
+        self.enabled: set[int] = set()
+        self.samples: list[list[float]] | None = None
 
-    def ConsoleOutput(self, value) -> None:
+    def ConsoleOutput(self, value: bool) -> None:
         pass
 
     def disableCSVOutput(self) -> None:
         pass
 
-    def enableChannel(self, channel) -> None:
+    def enableChannel(self, channel: int) -> None:
         self.enabled.add(channel)
 
     def startSampling(
@@ -42,8 +44,9 @@ class SampleEngine:
     ) -> None:
         current = np.load(os.environ["FAKE_MONSOON_TRACE"])[:samples]
         count = len(current)
-        volts = np.full(count, float(self.monsoon.vout))
-        usb = np.zeros(count) if channels.USBCurrent in self.enabled else []
+        assert self.monsoon.vout is not None, "setVout() comes before sampling"
+        volts = np.full(count, self.monsoon.vout)
+        usb = np.zeros(count if channels.USBCurrent in self.enabled else 0)
         self.samples = [
             list(np.arange(count) / 5000.0),
             list(current),
@@ -53,5 +56,5 @@ class SampleEngine:
             list(volts) if len(usb) else [],
         ]
 
-    def getSamples(self):
+    def getSamples(self) -> list[list[float]] | None:
         return self.samples
