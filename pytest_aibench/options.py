@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ class Option:
     repeat: bool = False
     ini_name: str = ""
     check: Callable[[Any], Any] | None = None  # value -> value, ValueError when it is wrong
+    section: str = ""  # the area that owns it: its group in --help and the README
 
     @property
     def flag(self) -> str:
@@ -149,7 +150,15 @@ def _model_cache(path: Path | None) -> Path:
     return path or default_model_cache()
 
 
-OPTIONS: tuple[Option, ...] = (
+# The table, one section per area that reads the options (its group in --help and the README).
+
+
+def _section(title: str, *options: Option) -> tuple[Option, ...]:
+    return tuple(replace(option, section=title) for option in options)
+
+
+SPEC_OPTIONS = _section(
+    "specs and models",
     Option(
         "spec",
         "spec file or folder (searched recursively) to run; repeatable. Without "
@@ -191,6 +200,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "platform-sig", "platform name to record for the host instead of OS and CPU model", "NAME"
     ),
+)
+
+DEVICE_OPTIONS = _section(
+    "devices and the fleet",
     Option(
         "devices",
         "comma-separated devices to run on: host (the default), android (every "
@@ -282,6 +295,10 @@ OPTIONS: tuple[Option, ...] = (
         kind="flag",
         ini=False,
     ),
+)
+
+ENERGY_OPTIONS = _section(
+    "energy and power",
     Option(
         "power",
         "power source: monsoon, monsoon_with_usb, software (Android charge "
@@ -317,6 +334,10 @@ OPTIONS: tuple[Option, ...] = (
         "DIR",
         kind="path",
     ),
+)
+
+RUN_OPTIONS = _section(
+    "running",
     Option(
         "iterations",
         "timed iterations: default of the aibench fixture (50); for spec items "
@@ -370,6 +391,10 @@ OPTIONS: tuple[Option, ...] = (
         default=5,
         kind="int",
     ),
+)
+
+VERDICT_OPTIONS = _section(
+    "saved runs and verdicts",
     Option(
         "json",
         "write the run file (versioned JSON with raw samples) to PATH",
@@ -462,6 +487,10 @@ OPTIONS: tuple[Option, ...] = (
         kind="float",
     ),
     Option("seed", "seed of the A/B block order (default 0)", "N", default=0, kind="int"),
+)
+
+REPORT_OPTIONS = _section(
+    "reports and sharing",
     Option(
         "local-reporter",
         "also write FAI-PEP's local reporter tree under DIR "
@@ -533,6 +562,10 @@ OPTIONS: tuple[Option, ...] = (
         kind="path",
         ini=False,
     ),
+)
+
+OPTIONS: tuple[Option, ...] = (
+    SPEC_OPTIONS + DEVICE_OPTIONS + ENERGY_OPTIONS + RUN_OPTIONS + VERDICT_OPTIONS + REPORT_OPTIONS
 )
 
 

@@ -51,6 +51,12 @@ def is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def worker_input(config: pytest.Config) -> dict[str, Any]:
+    """What the xdist controller sent this worker (xdist.py); empty outside a worker."""
+    sent: dict[str, Any] = getattr(config, "workerinput", {})
+    return sent
+
+
 def fleet(settings: Settings, scratch: Path) -> list[DeviceInfo]:
     """The devices --aibench-devices names, probed; a usage error for one that is not there."""
     from .devices.fleet import discover
@@ -168,7 +174,7 @@ class AibenchSession:
         """The fleet, listed once by the controller; xdist workers receive its list."""
         from .devices.base import DeviceInfo
 
-        shipped = getattr(self.config, "workerinput", {}).get(WORKER_DEVICES)
+        shipped = worker_input(self.config).get(WORKER_DEVICES)
         if shipped is not None:
             return [DeviceInfo.from_dict(entry) for entry in shipped]
         return fleet(self.settings, self.scratch)
@@ -294,7 +300,7 @@ class AibenchSession:
             if is_worker(self.config):
                 # An xdist worker's terminal output is dropped, but its stderr is the
                 # controller's: the user sees the line as it happens.
-                worker = getattr(self.config, "workerinput", {}).get("workerid", "worker")
+                worker = worker_input(self.config).get("workerid", "worker")
                 print(f"[{worker}] {line}", file=sys.stderr, flush=True)
             elif reporter is not None:
                 reporter.write_line(line)
@@ -392,7 +398,7 @@ class AibenchSession:
             return None
         from .reporting.runfile import find_run
 
-        shipped = getattr(self.config, "workerinput", {}).get(WORKER_CONTROL)
+        shipped = worker_input(self.config).get(WORKER_CONTROL)
         try:
             return Path(shipped) if shipped else find_run(self.storage, selector)
         except ValueError as exc:

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from .options import OPTIONS, Option, Settings
+from .options import OPTIONS, SPEC_OPTIONS, Option, Settings
 
 
 def add_options(parser: pytest.Parser) -> None:
-    group = parser.getgroup("aibench", "ML model benchmarks (pytest-aibench)")
     for option in OPTIONS:
+        group = parser.getgroup(f"aibench {option.section}", f"pytest-aibench: {option.section}")
         where = f" [env {option.env}" + (f", ini {option.ini_key}]" if option.ini else "]")
         group.addoption(
             option.flag,
@@ -118,5 +118,5 @@ def from_config(config: pytest.Config) -> Settings:
     values = {option.dest.removeprefix("aibench_"): _value(config, option) for option in OPTIONS}
     if values["ab_control"] and not values["program"]:
         raise pytest.UsageError("--aibench-ab-control needs --aibench-program (the treatment)")
-    spec_source = _raw(config, OPTIONS[0])[1]
+    spec_source = _raw(config, SPEC_OPTIONS[0])[1]
     return Settings(**values, specs_from_command_line=spec_source.startswith(("--", "AIBENCH")))

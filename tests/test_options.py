@@ -1,5 +1,6 @@
 """Every option is where a user looks for it: in ``pytest --help`` and in the README's table."""
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,28 @@ def test_help_lists_every_option_with_its_environment_twin(pytester: Pytester) -
     assert missing == []
 
 
+def readme_sections() -> dict[str, list[str]]:
+    """The options each ``### section`` of the README's Options chapter lists."""
+    chapter = README.split("\n## Options\n")[1].split("\n## ")[0]
+    sections: dict[str, list[str]] = {}
+    for block in chapter.split("\n### ")[1:]:
+        title, *lines = block.splitlines()
+        rows = [line for line in lines if line.startswith("| `--aibench-")]
+        sections[title.lower()] = [row.split("`")[1].split()[0].split("[")[0] for row in rows]
+    return sections
+
+
 @pytest.mark.parametrize("option", OPTIONS, ids=lambda option: option.flag)
-def test_the_readme_options_table_has_every_option(option: Option) -> None:
-    assert f"| `{option.flag}" in README
+def test_the_readme_lists_every_option_in_its_section(option: Option) -> None:
+    assert option.flag in readme_sections().get(option.section, []), option.section
+
+
+def test_help_groups_the_options_by_section(pytester: Pytester) -> None:
+    text = pytester.runpytest("--help").stdout.str()
+    for first, second in itertools.pairwise(OPTIONS):
+        if first.section != second.section:
+            heading = f"pytest-aibench: {second.section}:"
+            assert text.index(first.flag) < text.index(heading) < text.index(second.flag)
 
 
 def test_the_readme_names_the_ini_twin_of_every_option_that_has_one() -> None:
