@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal, TypedDict
 
-VerdictStatus = Literal["regressed", "improved", "unchanged", "insufficient"]
+VerdictStatus = Literal["regressed", "improved", "unchanged", "insufficient", "inconclusive"]
 REGRESSED: Final = "regressed"
 IMPROVED: Final = "improved"
 UNCHANGED: Final = "unchanged"
 INSUFFICIENT: Final = "insufficient"
+INCONCLUSIVE: Final = "inconclusive"  # A/B: the time budget ran out before a decision
 
 # How an item was judged: against a stored control run (compared; unmatched: the control had
 # no such item; changed: another workload under the same node id; refused: another device or
@@ -55,6 +56,8 @@ class OperatorDict(TypedDict):
 
 class _VerdictOptional(TypedDict, total=False):
     p_adjusted: float  # Benjamini-Hochberg, with --aibench-fdr
+    confidence: float  # of low .. high; verdicts written before issue 14 lack it (0.95)
+    detectable: float | None  # the smallest change this verdict could have shown (0.02: 2%)
 
 
 class VerdictDict(_VerdictOptional):

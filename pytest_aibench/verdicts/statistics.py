@@ -96,6 +96,8 @@ class Verdict:
     n_control: int = 0
     n_treatment: int = 0
     min_effect: float = 0.0
+    confidence: float = CONFIDENCE  # of the interval low .. high
+    detectable: float | None = None  # smallest change it could have shown, relative
 
     @property
     def ratio(self) -> float | None:
@@ -119,6 +121,8 @@ class Verdict:
             n_treatment=self.n_treatment,
             min_effect=self.min_effect,
             ratio=self.ratio,
+            confidence=self.confidence,
+            detectable=self.detectable,
         )
 
     @classmethod
@@ -135,12 +139,19 @@ class Verdict:
         if self.ratio is not None:
             text += f" ({_percent(self.ratio)}"
             if self.low is not None and self.high is not None:
-                text += f", {CONFIDENCE:.0%} CI {_percent(self.low)} to {_percent(self.high)}"
+                text += (
+                    f", {_level(self.confidence)} CI {_percent(self.low)} to {_percent(self.high)}"
+                )
             text += ")"
         if self.p_value is not None:
             text += f", Mann-Whitney p={self.p_value:.2g}"
-        text += f", n={self.n_control} control / {self.n_treatment} treatment"
-        if self.method != MWU_BOOTSTRAP:
+        if self.method == PAIRED_BLOCKS:
+            text += f", {self.n_control} paired blocks"
+        else:
+            text += f", n={self.n_control} control / {self.n_treatment} treatment"
+        if self.detectable is not None:
+            text += f"; could detect {_percent(1 + self.detectable)} or more"
+        if self.method not in (MWU_BOOTSTRAP, PAIRED_BLOCKS):
             text += f" [{self.method}]"
         return text
 
@@ -150,11 +161,17 @@ def regressed(verdicts: Iterable[Verdict]) -> list[Verdict]:
 
 
 MWU_BOOTSTRAP = "mann-whitney + bootstrap"
+PAIRED_BLOCKS = "paired blocks: Wilcoxon signed-rank interval, alpha spent over looks"
 THRESHOLD = "threshold on the tools' summaries: no per-run samples"
 
 
 def _percent(ratio: float) -> str:
     return f"{(ratio - 1) * 100:+.1f}%"
+
+
+def _level(confidence: float) -> str:
+    """95%, or 99.94% for a sequential look's interval."""
+    return f"{confidence * 100:.4g}%"
 
 
 def _statistic(values: Any, statistic: str, axis: int | None = None) -> Any:

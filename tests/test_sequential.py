@@ -1,0 +1,117 @@
+"""The sequential A/B rule over paired blocks, pure: its interval, its looks, its decisions."""
+
+import math
+
+import numpy as np
+import pytest
+
+from pytest_aibench.records import MetricDict
+from pytest_aibench.verdicts.sequential import (
+    FIRST_LOOK,
+    SequentialAB,
+    look_points,
+    signed_rank_interval,
+    spent_alpha,
+)
+from pytest_aibench.verdicts.statistics import Rule
+
+RULE = Rule("NET latency", "p50", 0.01)
+
+
+def block(center: float) -> list[MetricDict]:
+    """One side of one block: a few samples around ``center`` (no summary: thousands are made)."""
+    values = [center * 0.99, center, center * 1.01]
+    return [
+        MetricDict(
+            type="NET",
+            metric="latency",
+            unit="us",
+            values=values,
+            num_runs=3,
+            summary={},
+            summary_source="samples",
+            info_string=None,
+        )
+    ]
+
+
+def pair_noise(rng: np.random.Generator) -> float:
+    """A pair's log ratio on a shared machine: mostly small, sometimes a regime switch."""
+    return float(rng.normal(0, 0.01) if rng.random() < 0.7 else rng.normal(0, 0.3))
+
+
+def run_sequence(
+    slowdown: float, seed: int, max_pairs: int = 400, rule: Rule = RULE
+) -> tuple[str, int]:
+    """Feed pairs until every metric is decided or ``max_pairs``; the status and pairs used."""
+    rng = np.random.default_rng(seed)
+    ab = SequentialAB([rule], alpha=0.01)
+    while ab.pairs < max_pairs:
+        ab.add(block(1000.0), block(1000.0 * (1 + slowdown) * math.exp(pair_noise(rng))))
+        if ab.due() and (verdicts := ab.look()) is not None:
+            return verdicts[0].status, ab.pairs
+    return ab.final()[0].status, ab.pairs
+
+
+def test_the_signed_rank_interval_covers_the_centre_at_its_confidence() -> None:
+    rng = np.random.default_rng(7)
+    covered = 0
+    for _ in range(1000):
+        _, low, high = signed_rank_interval(list(rng.normal(0.02, 0.05, 30)), 0.95)
+        covered += low <= 0.02 <= high
+    assert 0.93 <= covered / 1000 <= 0.97
+
+
+def test_the_estimate_is_the_median_of_walsh_averages_and_too_few_pairs_say_nothing() -> None:
+    centre, low, high = signed_rank_interval([1.0, 2.0, 3.0, 4.0, 100.0], 0.5)
+    assert centre == 3.0 and low <= centre <= high  # the outlier moves it little
+    assert signed_rank_interval([0.1, 0.2, 0.3], 0.999)[1:] == (-math.inf, math.inf)
+
+
+def test_the_looks_spend_at_most_alpha_in_all() -> None:
+    points = look_points()
+    assert points[:5] == [FIRST_LOOK, 15, 23, 35, 53]
+    assert sum(spent_alpha(j, 0.01) for j in range(1, 10_000)) <= 0.01
+    # the first look is reachable: a signed-rank test on FIRST_LOOK pairs can reach it
+    assert spent_alpha(1, 0.01) > 2 / 2**FIRST_LOOK
+
+
+def test_unchanged_code_almost_never_regresses_and_is_mostly_decided() -> None:
+    outcomes = [run_sequence(0.0, seed) for seed in range(200)]
+    statuses = [status for status, _ in outcomes]
+    assert statuses.count("regressed") <= 2  # at most 1% of 200
+    assert statuses.count("unchanged") >= 150  # decided, not left inconclusive
+
+
+def test_looking_again_and_again_does_not_inflate_false_alarms() -> None:
+    # No minimum effect: only the spent alpha stands between noise and a false alarm, over the
+    # seven looks up to 120 pairs.
+    any_change = Rule("NET latency", "p50", 0.0)
+    outcomes = [run_sequence(0.0, seed, 120, any_change)[0] for seed in range(300)]
+    assert outcomes.count("regressed") + outcomes.count("improved") <= 3  # alpha: 1%
+
+
+def test_a_three_percent_slowdown_is_caught_and_stops_early() -> None:
+    outcomes = [run_sequence(0.03, seed) for seed in range(100)]
+    assert sum(status == "regressed" for status, _ in outcomes) >= 95
+    assert np.median([pairs for _, pairs in outcomes]) < 400  # stopped before the budget
+
+
+def test_an_improvement_is_reported_and_an_undecided_item_is_inconclusive() -> None:
+    assert run_sequence(-0.05, 1)[0] == "improved"
+    status, pairs = run_sequence(0.01, 1, max_pairs=30)  # exactly at the threshold: undecided
+    assert (status, pairs) == ("inconclusive", 30)
+
+
+def test_a_verdict_says_its_paired_blocks_and_what_it_could_detect() -> None:
+    ab = SequentialAB([RULE], alpha=0.01)
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        ab.add(block(1000.0), block(1050.0 * math.exp(rng.normal(0, 0.01))))
+    verdict = ab.final()[0]
+    assert verdict.status == "regressed" and verdict.n_control == 60
+    assert verdict.detectable is not None and 0.01 < verdict.detectable < 0.05
+    text = verdict.explain()
+    assert "NET latency p50 regressed: 1000 -> 10" in text and "60 paired blocks" in text
+    assert f"could detect +{verdict.detectable * 100:.1f}% or more" in text
+    assert verdict.to_dict()["detectable"] == pytest.approx(verdict.detectable)
