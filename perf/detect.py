@@ -4,9 +4,13 @@
 The workload is real CPU work (a pure-Python arithmetic loop, about 1 ms); a "slowdown" of s%
 is s% more loop iterations. Each trial collects SAMPLES timings per side and asks for a verdict:
 
-- A/B mode (what ``--aibench-ab-control`` does): control and treatment interleaved in BLOCKS
-  blocks in one process, order shuffled per block, each block with its own warmup calls, then
-  pytest-aibench's gate (``compare.judge``: one-sided Mann-Whitney U at alpha 0.01 and a
+- paired sequential A/B (what ``--aibench-ab-control`` does since issue 14, with
+  ``--paired-trials N``): each block runs both sides as fresh processes (as benchmark programs
+  are), pinned to one CPU, in a shuffled order; the sequential rule (verdicts/sequential.py,
+  1% threshold) decides or the ``--budget`` (30 s) ends the trial inconclusive;
+- pooled A/B (the rule before issue 14): control and treatment interleaved in BLOCKS blocks in
+  one process, order shuffled per block, each block with its own warmup calls, samples pooled,
+  then the stored-run gate (``statistics.judge``: one-sided Mann-Whitney U at alpha 0.01 and a
   bootstrap 95% interval of the ratio of medians beyond 1 + min-effect);
 - stored control (what ``--aibench-compare`` does): control and treatment each timed in a fresh
   process, one after the other, then the same gate;
@@ -17,13 +21,14 @@ is s% more loop iterations. Each trial collects SAMPLES timings per side and ask
 Prints, per mode, the false-alarm rate over the A/A trials, the detection rate per slowdown,
 the smallest slowdown caught in at least 95% of trials, and the seconds each mode took.
 
-    python perf/detect.py [--trials 100] [--samples 100] [--peer-trials 10]
+    python perf/detect.py [--trials 100] [--samples 100] [--peer-trials 10] [--paired-trials 0]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -35,12 +40,14 @@ from pathlib import Path
 from pytest_aibench.metrics import MetricRecord
 from pytest_aibench.records import MetricDict
 from pytest_aibench.verdicts import Rule, judge
+from pytest_aibench.verdicts.sequential import SequentialAB
 
 SLOWDOWNS = (0.0, 0.02, 0.03, 0.05, 0.10)
 BASE_WORK = 20_000
 BLOCKS = 10
 WARMUP = 3
 RULE = Rule("NET latency", "p50", 0.05)
+AB_RULE = Rule("NET latency", "p50", 0.01)  # --aibench-ab-min-effect
 ALPHA = 0.01
 
 
@@ -80,6 +87,30 @@ def ab_trial(slowdown: float, samples: int, seed: int) -> str:
             timed(sides[side], WARMUP)
             collected[side] += timed(sides[side], samples // BLOCKS)
     return judge(metric(collected["control"]), metric(collected["treatment"]), RULE, ALPHA).status
+
+
+def paired_trial(slowdown: float, per_block: int, seed: int, budget: float) -> tuple[str, float]:
+    """What ``--aibench-ab-control`` does now: paired blocks, each side a fresh process (as a
+    benchmark program is), both pinned to one CPU, until the sequential rule decides or the
+    budget ends it inconclusive. The status and the seconds it took."""
+    decision = SequentialAB([AB_RULE], ALPHA)
+    factors = {"control": 1.0, "treatment": 1.0 + slowdown}
+    order, shuffler, started = ["control", "treatment"], random.Random(seed), time.monotonic()
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {max(allowed)})
+    try:
+        while True:
+            shuffler.shuffle(order)
+            block = {side: collect_in_fresh_process(factors[side], per_block) for side in order}
+            decision.add([metric(block["control"])], [metric(block["treatment"])])
+            if decision.due() and (verdicts := decision.look()) is not None:
+                break
+            if time.monotonic() - started > budget:
+                verdicts = decision.final()
+                break
+    finally:
+        os.sched_setaffinity(0, allowed)
+    return verdicts[0].status, time.monotonic() - started
 
 
 def collect_in_fresh_process(factor: float, samples: int) -> list[float]:
@@ -160,6 +191,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--samples", type=int, default=100, help="timed calls per side")
     parser.add_argument("--peer-trials", type=int, default=10)
+    parser.add_argument(
+        "--paired-trials", type=int, default=0, help="trials of the paired sequential A/B"
+    )
+    parser.add_argument("--per-block", type=int, default=10, help="paired A/B: calls per side")
+    parser.add_argument("--budget", type=float, default=30.0, help="paired A/B: seconds")
     parser.add_argument("--collect", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--factor", type=float, default=1.0, help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -175,6 +211,7 @@ def main() -> None:
     )
     print(f"{'mode':<38} {header}  {'95% from':>8}  {'seconds':>7}")
     rows: dict[str, dict[float, list[bool]]] = {
+        "pytest-aibench A/B paired, sequential": {},
         "pytest-aibench A/B (interleaved)": {},
         "pytest-aibench stored control": {},
         "pytest-benchmark rule, same samples": {},
@@ -182,17 +219,33 @@ def main() -> None:
     }
     spent = dict.fromkeys(rows, 0.0)
     for slowdown in SLOWDOWNS:
-        started = time.perf_counter()
-        rows["pytest-aibench A/B (interleaved)"][slowdown] = [
-            ab_trial(slowdown, options.samples, seed) == "regressed"
-            for seed in range(options.trials)
-        ]
-        spent["pytest-aibench A/B (interleaved)"] += time.perf_counter() - started
-        started = time.perf_counter()
-        stored = [stored_trial(slowdown, options.samples) for _ in range(options.trials)]
-        spent["pytest-aibench stored control"] += time.perf_counter() - started
-        rows["pytest-aibench stored control"][slowdown] = [s == "regressed" for s, _ in stored]
-        rows["pytest-benchmark rule, same samples"][slowdown] = [peer for _, peer in stored]
+        if options.paired_trials:
+            started = time.perf_counter()
+            paired = [
+                paired_trial(slowdown, options.per_block, seed, options.budget)
+                for seed in range(options.paired_trials)
+            ]
+            spent["pytest-aibench A/B paired, sequential"] += time.perf_counter() - started
+            rows["pytest-aibench A/B paired, sequential"][slowdown] = [
+                status == "regressed" for status, _ in paired
+            ]
+            undecided = sum(status == "inconclusive" for status, _ in paired)
+            print(
+                f"  paired +{slowdown:.0%}: {undecided} inconclusive, "
+                f"median {sorted(s for _, s in paired)[len(paired) // 2]:.1f} s per trial"
+            )
+        if options.trials:
+            started = time.perf_counter()
+            rows["pytest-aibench A/B (interleaved)"][slowdown] = [
+                ab_trial(slowdown, options.samples, seed) == "regressed"
+                for seed in range(options.trials)
+            ]
+            spent["pytest-aibench A/B (interleaved)"] += time.perf_counter() - started
+            started = time.perf_counter()
+            stored = [stored_trial(slowdown, options.samples) for _ in range(options.trials)]
+            spent["pytest-aibench stored control"] += time.perf_counter() - started
+            rows["pytest-aibench stored control"][slowdown] = [s == "regressed" for s, _ in stored]
+            rows["pytest-benchmark rule, same samples"][slowdown] = [peer for _, peer in stored]
         if options.peer_trials and slowdown in (0.0, 0.10):
             started = time.perf_counter()
             with tempfile.TemporaryDirectory() as name:

@@ -4,11 +4,13 @@ mode, control and treatment programs interleaved on the same device and judged."
 from __future__ import annotations
 
 import math
+import os
 import random
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +21,13 @@ from .errors import Regression, RunnerError
 from .options import Settings
 from .parsers.observer import DEFAULT_PREFIXES
 from .recorder import Recorder
+from .records import INCONCLUSIVE, MetricDict
 from .runners.base import CaseFiles, RunContext, Runner, RunsCommands
 from .runners.power import measuring_energy, trace_file
 from .spec.model import Case
-from .verdicts import Tolerance, Verdict, ab_failure, compare_items, regressed
+from .verdicts import Rule, Tolerance, Verdict, ab_failure, ab_inconclusive, regressed
+from .verdicts.gate import rules_for
+from .verdicts.sequential import SequentialAB
 
 DEFAULT_ITERATIONS = 50
 DEFAULT_WARMUP = 1
@@ -121,59 +126,107 @@ def execute(execution: Execution, recorder: Recorder) -> None:
         execution.run(recorder, settings.program, iterations)
 
 
-def interleave(execution: Execution, iterations: int, seed: int) -> tuple[Recorder, Recorder]:
-    """Control and treatment in blocks on one device: each block runs both programs (its own
-    warmup included), in an order shuffled per block, with a cooldown between blocks."""
+@dataclass
+class ABRun:
+    """One A/B run of an item: both sides' samples, the verdicts, how many blocks it took."""
+
+    control: Recorder
+    treatment: Recorder
+    verdicts: list[Verdict]
+    blocks: int
+    seconds: float
+
+
+def ab_rules(execution: Execution, metrics: Sequence[MetricDict]) -> list[Rule]:
     settings = execution.settings
-    sides = {"control": Recorder(1, 0), "treatment": Recorder(1, 0)}
+    return rules_for(metrics, settings.fail_on, settings.ab_min_effect)
+
+
+def interleave(execution: Execution, iterations: int, seed: int) -> ABRun:
+    """Control and treatment in blocks on one device, each side once per block (its own warmup
+    included) in an order shuffled per block, with a cooldown between blocks. Blocks continue
+    until the sequential rule decides every gated metric or ``--aibench-ab-max-time`` runs
+    out (verdicts/sequential.py)."""
+    settings = execution.settings
     programs = {"control": settings.ab_control, "treatment": settings.program}
+    sides = {"control": Recorder(1, 0), "treatment": Recorder(1, 0)}
     per_block = max(1, math.ceil(iterations / settings.ab_blocks))
-    order = ["control", "treatment"]
-    shuffler = random.Random(seed)
-    for block in range(settings.ab_blocks):
+    order, shuffler = ["control", "treatment"], random.Random(seed)
+    decision: SequentialAB | None = None
+    started = time.monotonic()
+    blocks, verdicts = 0, None
+    while verdicts is None:
         shuffler.shuffle(order)
+        block = {side: Recorder(1, 0) for side in order}
         for side in order:
-            execution.run(sides[side], programs[side], per_block)
-        if settings.cooldown and block + 1 < settings.ab_blocks:
+            execution.run(block[side], programs[side], per_block)
+            sides[side].merge(block[side])
+        control, treatment = (block[s].results()["metrics"] for s in ("control", "treatment"))
+        decision = decision or SequentialAB(ab_rules(execution, treatment), settings.alpha)
+        decision.add(control, treatment)
+        blocks += 1
+        verdicts = _decided(decision, blocks, time.monotonic() - started, settings)
+        if verdicts is None and settings.cooldown:
             time.sleep(settings.cooldown)
-    return sides["control"], sides["treatment"]
+    seconds = time.monotonic() - started
+    return ABRun(sides["control"], sides["treatment"], verdicts, blocks, seconds)
+
+
+def _decided(
+    decision: SequentialAB, blocks: int, elapsed: float, settings: Settings
+) -> list[Verdict] | None:
+    """The verdicts once the rule decides or the time budget is spent; ``None``: one more
+    block. The blocks asked for (``--aibench-ab-blocks``) come first, budget or not."""
+    if blocks < settings.ab_blocks:
+        return None
+    if decision.due() and (verdicts := decision.look()) is not None:
+        return verdicts
+    return decision.final() if elapsed > settings.ab_max_time else None
+
+
+@contextmanager
+def pinned(device: Device) -> Iterator[None]:
+    """Both A/B sides on one CPU where the device allows (the host: this process and the
+    programs it starts), so that neither side gets a faster core than the other."""
+    if device.info.kind != "host" or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {max(allowed)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
 
 
 def run_ab(execution: Execution, recorder: Recorder, iterations: int) -> None:
     """A/B, then up to ``--aibench-verify`` re-runs of a suspected regression: the item fails
-    only if every run regresses."""
+    only if every run regresses (or, with ``--aibench-fail-inconclusive``, stays undecided)."""
     settings = execution.settings
     attempts = 1 + max(0, settings.verify)
-    for attempt in range(1, attempts + 1):
-        control, treatment = interleave(execution, iterations, settings.seed + attempt - 1)
-        verdicts = compare_items(
-            control.results()["metrics"],
-            treatment.results()["metrics"],
-            settings.fail_on,
-            settings.min_effect,
-            settings.alpha,
-        )
-        regressions = regressed(verdicts)
-        if not regressions:
-            break
-    _keep(recorder, treatment, control, verdicts, attempt)
+    with pinned(execution.device):
+        for attempt in range(1, attempts + 1):
+            ab = interleave(execution, iterations, settings.seed + attempt - 1)
+            regressions = regressed(ab.verdicts)
+            if not regressions:
+                break
+    _keep(recorder, ab, attempt)
+    control = str(settings.ab_control)
     if regressions:
-        raise Regression(ab_failure(str(settings.ab_control), attempt, attempts, regressions))
+        raise Regression(ab_failure(control, attempt, attempts, regressions))
+    undecided = [v for v in ab.verdicts if v.status == INCONCLUSIVE]
+    if undecided and settings.fail_inconclusive:
+        raise Regression(ab_inconclusive(control, ab.blocks, ab.seconds, undecided))
 
 
-def _keep(
-    recorder: Recorder,
-    treatment: Recorder,
-    control: Recorder,
-    verdicts: Sequence[Verdict],
-    attempts: int,
-) -> None:
+def _keep(recorder: Recorder, ab: ABRun, attempts: int) -> None:
     """The last A/B run's treatment samples are the item's; the control's go in its extra."""
-    for record in treatment.records.values():
-        recorder.add(record)
-    for operator in treatment.operators.values():
-        recorder.add_operator(operator)
-    recorder.extra.update(treatment.extra)
-    recorder.extra["ab"] = {"control": control.results()["metrics"], "runs": attempts}
+    recorder.merge(ab.treatment)
+    recorder.extra["ab"] = {
+        "control": ab.control.results()["metrics"],
+        "runs": attempts,
+        "blocks": ab.blocks,
+        "seconds": round(ab.seconds, 3),
+    }
     recorder.comparison = "ab"
-    recorder.verdicts = [verdict.to_dict() for verdict in verdicts]
+    recorder.verdicts = [verdict.to_dict() for verdict in ab.verdicts]

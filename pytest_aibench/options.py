@@ -466,11 +466,33 @@ VERDICT_OPTIONS = _section(
     ),
     Option(
         "ab-blocks",
-        "A/B blocks per side, each with its own warmup (default 5)",
+        "A/B: the case's iterations are split over N blocks, each side once per block with its "
+        "own warmup; more blocks follow until the verdict is decided (default 5)",
         "N",
         default=5,
         kind="int",
         check=_at_least_one,
+    ),
+    Option(
+        "ab-min-effect",
+        "A/B: smallest change that fails, as a percentage (default 1%%)",
+        "PERCENT",
+        default="1%",
+        check=_percentage,
+    ),
+    Option(
+        "ab-max-time",
+        "A/B: seconds of blocks per item before an undecided verdict is inconclusive (default 30)",
+        "SECONDS",
+        default=30.0,
+        kind="float",
+        check=_seconds,
+    ),
+    Option(
+        "fail-inconclusive",
+        "A/B: fail items whose verdict is inconclusive (default: reported, not failed)",
+        "",
+        kind="flag",
     ),
     Option(
         "verify",
@@ -617,6 +639,9 @@ class Settings:
     fdr: bool
     ab_control: str | None
     ab_blocks: int
+    ab_min_effect: float
+    ab_max_time: float
+    fail_inconclusive: bool
     verify: int
     cooldown: float
     seed: int

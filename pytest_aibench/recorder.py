@@ -98,6 +98,14 @@ class Recorder:
         mine.mean = operator.mean if operator.mean is not None else mine.mean
         return mine
 
+    def merge(self, other: Recorder) -> None:
+        """Take another recorder's samples, operators and details (one A/B block's)."""
+        for record in other.records.values():
+            self.add(record)
+        for operator in other.operators.values():
+            self.add_operator(operator)
+        self.extra.update(other.extra)
+
     def net_average(self) -> float | None:
         """Mean whole-net latency in microseconds, the base of operator shares."""
         net = self.records.get("NET latency")

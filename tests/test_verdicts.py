@@ -12,7 +12,7 @@ from typing import Protocol
 import pytest
 from pytest import Pytester, RunResult
 
-from .helpers import generic_spec, write_json, write_program
+from .helpers import generic_spec, write_json, write_program, written_run
 
 
 class Bench(Protocol):
@@ -236,17 +236,23 @@ def ab(pytester: Pytester) -> AB:
     return run
 
 
-def test_ab_interleaves_blocks_and_passes_when_nothing_changed(pytester: Pytester, ab: AB) -> None:
-    result = ab("same.py", "--aibench-ab-blocks=4")
+def test_ab_interleaves_paired_blocks_until_decided_and_passes_when_nothing_changed(
+    pytester: Pytester, ab: AB
+) -> None:
+    result = ab("same.py", "--aibench-ab-blocks=4", "--aibench-ab-min-effect=5%")
     result.assert_outcomes(passed=1)
     calls = (pytester.path / "ab.log").read_text().split()
-    assert sorted(calls) == ["control.py"] * 4 + ["same.py"] * 4
-    blocks = [set(calls[i : i + 2]) for i in range(0, 8, 2)]
-    assert all(block == {"control.py", "same.py"} for block in blocks)  # both in every block
-    item = json.loads((pytester.path / "run.json").read_text())["items"][0]
-    assert item["comparison"] == "ab" and item["verdicts"][0]["status"] == "unchanged"
-    assert len(item["metrics"][0]["values"]) == 60  # 4 blocks of 15
-    assert len(item["extra"]["ab"]["control"][0]["values"]) == 60
+    item = written_run(pytester.path)["items"][0]
+    blocks = item["extra"]["ab"]["blocks"]
+    assert blocks >= 10  # the sequential rule's first look, past the 4 blocks asked for
+    assert sorted(calls) == ["control.py"] * blocks + ["same.py"] * blocks
+    pairs = [set(calls[i : i + 2]) for i in range(0, 2 * blocks, 2)]
+    assert all(pair == {"control.py", "same.py"} for pair in pairs)  # both in every block
+    verdict = item["verdicts"][0]
+    assert item["comparison"] == "ab" and verdict["status"] == "unchanged"
+    assert verdict["method"].startswith("paired blocks") and verdict["n_control"] == blocks
+    assert len(item["metrics"][0]["values"]) == 15 * blocks  # 60 iterations / 4 blocks each
+    assert len(item["extra"]["ab"]["control"][0]["values"]) == 15 * blocks
     result.stdout.fnmatch_lines(["*ab.json::demo[[]ab-host[]]*NET latency*unchanged"])
 
 
@@ -256,12 +262,27 @@ def test_ab_regression_is_verified_then_fails_with_exit_code_1(pytester: Pyteste
     result.stdout.fnmatch_lines(
         [
             "aibench: A/B regression against */control.py, held in 2 of 2 interleaved runs:",
-            "NET latency p50 regressed: * -> * us (+*%, 95% CI +*% to +*%), Mann-Whitney p=*, "
-            "n=60 control / 60 treatment",
+            "NET latency p50 regressed: * -> * us (+*%, 99.*% CI +*% to +*%), "
+            "10 paired blocks; could detect +*% or more",
         ]
     )
     calls = (pytester.path / "ab.log").read_text().split()
-    assert calls.count("slower.py") == 10  # 5 blocks, run twice
+    assert calls.count("slower.py") == 20  # decided at the first look (10 blocks), run twice
+
+
+def test_an_undecided_ab_item_is_inconclusive_and_fails_only_when_asked(
+    pytester: Pytester, ab: AB
+) -> None:
+    budget = ("--aibench-ab-max-time=0.01", "--aibench-ab-min-effect=20%")  # 1.2x: at the edge
+    result = ab("slower.py", *budget)
+    result.assert_outcomes(passed=1)
+    verdict = written_run(pytester.path)["items"][0]["verdicts"][0]
+    assert verdict["status"] == "inconclusive" and verdict["n_control"] == 5  # ab-blocks
+    failed = ab("slower.py", *budget, "--aibench-fail-inconclusive")
+    assert failed.ret == pytest.ExitCode.TESTS_FAILED
+    failed.stdout.fnmatch_lines(
+        ["aibench: A/B against */control.py undecided after 5 paired blocks (* s, *max-time):"]
+    )
 
 
 def test_ab_mode_needs_the_treatment_program(pytester: Pytester, ab: AB) -> None:
