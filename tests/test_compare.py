@@ -117,3 +117,23 @@ def test_benjamini_hochberg_matches_its_definition() -> None:
     assert benjamini_hochberg([0.01, 0.04, 0.03, 0.5]) == pytest.approx(
         [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5]
     )
+
+
+def test_a_verdict_says_the_smallest_change_it_could_have_shown() -> None:
+    verdict = judge(latency(noisy(100)), latency(noisy(120, seed=1)), Rule("NET latency"))
+    assert verdict.low and verdict.high and verdict.detectable is not None
+    half_width = (np.log(verdict.high) - np.log(verdict.low)) / 2
+    assert verdict.detectable == pytest.approx(1.05 * np.exp(half_width) - 1)
+    assert 0.05 < verdict.detectable < 0.08  # 3% noise, 100 samples a side
+    assert f"could detect +{verdict.detectable * 100:.1f}% or more" in verdict.explain()
+    assert "cannot detect" not in verdict.explain()
+
+
+def test_a_threshold_the_noise_cannot_support_is_said_plainly() -> None:
+    rng = np.random.default_rng(4)
+    control, treatment = rng.normal(100, 15, 20), rng.normal(100, 15, 20)
+    verdict = judge(latency(control), latency(treatment), Rule("NET latency", "p50", 0.02))
+    assert verdict.status == "unchanged"
+    text = verdict.explain()
+    assert "; this item cannot detect 2% here: its noise is ±" in text
+    assert text.endswith("; use A/B mode (--aibench-ab-control)")

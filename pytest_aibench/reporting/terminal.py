@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ..verdicts import ControlRun
 
 COLUMNS = ("item", "metric", "p50", "p10", "p90", "MAD", "n", "unit")
-COMPARE_COLUMNS = (*COLUMNS, "control", "change", "verdict")
+COMPARE_COLUMNS = (*COLUMNS, "control", "change", "detects", "verdict")
 OPERATOR_COLUMNS = ("item", "operator", "type", "mean us", "p50 us", "calls", "share")
 _STATS = ("p50", "p10", "p90", "MAD")
 
@@ -72,10 +72,11 @@ def summary_rows(items: Iterable[ItemRecord], compared: bool = False) -> list[tu
 def _verdict_cells(verdict: VerdictDict | None, item: ItemRecord) -> tuple[str, ...]:
     if verdict is None:
         state = item.get("comparison")
-        return "-", "-", "not judged" if state == "compared" else (state or "-")
-    ratio = verdict.get("ratio")
+        return "-", "-", "-", "not judged" if state == "compared" else (state or "-")
+    ratio, detectable = verdict.get("ratio"), verdict.get("detectable")
     change = "-" if ratio is None else f"{(ratio - 1) * 100:+.1f}%"
-    return format_number(verdict.get("control")), change, str(verdict["status"])
+    detects = "-" if detectable is None else f">={detectable * 100:.1f}%"
+    return format_number(verdict.get("control")), change, detects, str(verdict["status"])
 
 
 def operator_rows(items: Iterable[ItemRecord], top: int) -> list[tuple[str, ...]]:

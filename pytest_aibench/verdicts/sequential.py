@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from ..metrics import by_key
 from ..metrics import statistic as metric_statistic
 from ..records import IMPROVED, INCONCLUSIVE, REGRESSED, UNCHANGED, MetricDict, VerdictStatus
-from .statistics import LOWER, PAIRED_BLOCKS, Rule, Verdict, direction
+from .statistics import LOWER, PAIRED_BLOCKS, Rule, Verdict, detectable_change, direction
 
 FIRST_LOOK = 10  # pairs; fewer cannot reach the first look's confidence (2 / 2^n > alpha_1)
 LOOK_GROWTH = 1.5
@@ -125,7 +125,7 @@ class PairedSeries:
             n_treatment=n,
             min_effect=self.rule.min_effect,
             confidence=confidence,
-            detectable=_detectable(ratio_low, ratio_high, self.rule.min_effect),
+            detectable=detectable_change(ratio_low, ratio_high, self.rule.min_effect),
         )
 
 
@@ -141,15 +141,6 @@ def _decide(low: float, high: float, min_effect: float, better: str) -> VerdictS
     if down < low and high < up:
         return UNCHANGED
     return INCONCLUSIVE
-
-
-def _detectable(low: float, high: float, min_effect: float) -> float | None:
-    """The smallest change this interval's width could have shown as a regression: the
-    threshold plus the interval's half-width (as a relative change)."""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return None
-    half_width = (math.log(high) - math.log(low)) / 2
-    return (1 + min_effect) * math.exp(half_width) - 1
 
 
 @dataclass

@@ -12,6 +12,7 @@ Improvements are the mirror image. Where a side has no samples, only a tool's su
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -151,6 +152,12 @@ class Verdict:
             text += f", n={self.n_control} control / {self.n_treatment} treatment"
         if self.detectable is not None:
             text += f"; could detect {_percent(1 + self.detectable)} or more"
+            noise = (1 + self.detectable) / (1 + self.min_effect) - 1
+            if self.method == MWU_BOOTSTRAP and noise >= self.min_effect:
+                text += (
+                    f"; this item cannot detect {self.min_effect:.0%} here: its noise is "
+                    f"±{noise:.1%}; use A/B mode (--aibench-ab-control)"
+                )
         if self.method not in (MWU_BOOTSTRAP, PAIRED_BLOCKS):
             text += f" [{self.method}]"
         return text
@@ -226,7 +233,18 @@ def _judge_samples(
     )
     status = _status(low, high, p_worse, p_better, alpha, rule.min_effect, better)
     p_value = p_worse if status != IMPROVED else p_better
-    return verdict(status=status, low=low, high=high, p_value=p_value)
+    detectable = detectable_change(low, high, rule.min_effect)
+    return verdict(status=status, low=low, high=high, p_value=p_value, detectable=detectable)
+
+
+def detectable_change(low: float, high: float, min_effect: float) -> float | None:
+    """The smallest change an interval this wide could have shown as a regression, relative:
+    the threshold ``1 + min_effect`` widened by the interval's half-width (in log terms, as the
+    interval of a ratio is)."""
+    if not (0 < low <= high and math.isfinite(high)):
+        return None
+    half_width = (math.log(high) - math.log(low)) / 2
+    return (1 + min_effect) * math.exp(half_width) - 1
 
 
 def _status(
