@@ -429,6 +429,15 @@ VERDICT_OPTIONS = _section(
         ini=False,
     ),
     Option(
+        "compare-runs",
+        "compare with the last K runs saved under the --aibench-compare name: their spread is "
+        "the drift between runs that one run cannot show (default 1; 3 or more to use it)",
+        "K",
+        default=1,
+        kind="int",
+        check=_at_least_one,
+    ),
+    Option(
         "alpha",
         "significance level of the Mann-Whitney U test (default 0.01)",
         "P",
@@ -633,6 +642,7 @@ class Settings:
     autosave: bool
     compare: str | None
     compare_force: bool
+    compare_runs: int
     alpha: float
     min_effect: float
     fail_on: tuple[Rule, ...]

@@ -58,6 +58,7 @@ class _VerdictOptional(TypedDict, total=False):
     p_adjusted: float  # Benjamini-Hochberg, with --aibench-fdr
     confidence: float  # of low .. high; verdicts written before issue 14 lack it (0.95)
     detectable: float | None  # the smallest change this verdict could have shown (0.02: 2%)
+    control_runs: int  # stored runs the control was made of
 
 
 class VerdictDict(_VerdictOptional):

@@ -390,36 +390,40 @@ class AibenchSession:
         return self.settings.traces or self.storage / "traces"
 
     @cached_property
-    def control_path(self) -> Path | None:
-        """The run file --aibench-compare names (found by the controller, whose choice the
-        xdist workers receive, so that a run saved meanwhile cannot change it)."""
+    def control_paths(self) -> list[Path]:
+        """The run files --aibench-compare (and --aibench-compare-runs) name, oldest first
+        (found by the controller, whose choice the xdist workers receive, so that a run saved
+        meanwhile cannot change it)."""
         selector = self.settings.compare
         if not selector:
-            return None
-        from .reporting.runfile import find_run
+            return []
+        from .reporting.runfile import find_runs
 
         shipped = worker_input(self.config).get(WORKER_CONTROL)
+        if shipped:
+            return [Path(path) for path in shipped]
         try:
-            return Path(shipped) if shipped else find_run(self.storage, selector)
+            return find_runs(self.storage, selector, self.settings.compare_runs)
         except ValueError as exc:
             raise pytest.UsageError(f"--aibench-compare: {exc}") from None
 
     @cached_property
     def control(self) -> ControlRun | None:
-        path = self.control_path
-        if path is None:
+        paths = self.control_paths
+        if not paths:
             return None
         from .reporting.runfile import read_run
         from .verdicts import ControlRun
 
         try:
-            run = read_run(path)
+            runs = [read_run(path) for path in paths]
         except (OSError, ValueError) as exc:
             raise pytest.UsageError(f"--aibench-compare: {exc}") from None
         settings = self.settings
+        name = paths[-1].name + (f" and {len(paths) - 1} earlier runs" if len(paths) > 1 else "")
         return ControlRun.of(
-            path.name,
-            run,
+            name,
+            runs,
             rules=settings.fail_on,
             min_effect=settings.min_effect,
             alpha=settings.alpha,

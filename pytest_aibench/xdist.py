@@ -19,8 +19,8 @@ class XdistHooks:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[WORKER_DEVICES] = [d.to_dict() for d in self.session.devices]
-        if self.session.control_path is not None:
-            node.workerinput[WORKER_CONTROL] = str(self.session.control_path)
+        if self.session.control_paths:
+            node.workerinput[WORKER_CONTROL] = [str(p) for p in self.session.control_paths]
 
 
 def one_item_at_a_time(config: pytest.Config) -> None:

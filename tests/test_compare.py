@@ -9,12 +9,14 @@ from pytest_aibench.metrics import MetricRecord
 from pytest_aibench.records import MetricDict
 from pytest_aibench.verdicts import benjamini_hochberg
 from pytest_aibench.verdicts.statistics import (
+    ACROSS_RUNS,
     HIGHER,
     LOWER,
     THRESHOLD,
     Rule,
     direction,
     judge,
+    judge_across_runs,
 )
 
 
@@ -137,3 +139,39 @@ def test_a_threshold_the_noise_cannot_support_is_said_plainly() -> None:
     text = verdict.explain()
     assert "; this item cannot detect 2% here: its noise is ±" in text
     assert text.endswith("; use A/B mode (--aibench-ab-control)")
+
+
+def runs_of(p50s: Iterable[float], n: int = 50, seed: int = 0) -> list[MetricDict]:
+    """One metric record per stored run, each run's samples around its own p50."""
+    rng = np.random.default_rng(seed)
+    return [latency(rng.normal(p50, p50 * 0.01, n)) for p50 in p50s]
+
+
+def test_several_control_runs_give_the_drift_between_runs() -> None:
+    controls = runs_of([100, 104, 97, 101, 98])
+    rule = Rule("NET latency")
+    same = judge_across_runs(controls, runs_of([103], seed=1)[0], rule)
+    assert same.status == "unchanged" and same.control_runs == 5 and same.method == ACROSS_RUNS
+    slower = judge_across_runs(controls, runs_of([130], seed=1)[0], rule)
+    assert slower.status == "regressed" and slower.low and slower.low > 1.05
+    assert "5 control runs" in slower.explain() and "could detect" in slower.explain()
+    assert judge_across_runs(controls[:2], controls[2], rule).status == "insufficient"
+
+
+def test_a_drifting_machine_gives_no_false_alarm_with_several_control_runs() -> None:
+    rng = np.random.default_rng(11)
+    rule, alarms_one, alarms_five = Rule("NET latency"), 0, 0
+    for trial in range(300):
+        drift = 100 * np.exp(rng.normal(0, 0.04, 6))  # each process runs at its own speed
+        *controls, treatment = runs_of(drift, seed=trial)
+        alarms_five += judge_across_runs(controls, treatment, rule).status == "regressed"
+        alarms_one += judge(controls[-1], treatment, rule).status == "regressed"
+    assert alarms_five <= 3  # at most 1%
+    assert alarms_one > 3 * alarms_five + 10  # what one stored run alone does here
+
+
+def test_one_control_run_says_it_cannot_see_drift() -> None:
+    verdict = judge(latency(noisy(100)), latency(noisy(100, seed=1)), Rule("NET latency"))
+    assert "; one control run: drift between runs unseen (--aibench-compare-runs); " in (
+        verdict.explain()
+    )

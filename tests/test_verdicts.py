@@ -77,6 +77,25 @@ def test_unchanged_runs_pass_and_show_the_comparison(pytester: Pytester, bench: 
     )
 
 
+def test_several_saved_runs_are_one_control_with_their_drift(
+    pytester: Pytester, bench: Bench
+) -> None:
+    for seed in (1, 2, 3):
+        bench("--aibench-save=main", seed=seed).assert_outcomes(passed=2)
+    result = bench("--aibench-compare=main", "--aibench-compare-runs=3", "--aibench-json=run.json")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["aibench: compared with *_main.json and 2 earlier runs: 0 *"])
+    item = written_run(pytester.path)["items"][0]
+    verdict = item["verdicts"][0]
+    assert verdict["method"].startswith("across control runs") and verdict["status"] == "unchanged"
+    assert verdict["control_runs"] == 3 and verdict["n_control"] == 3 * 60
+    slower = bench("--aibench-compare=main", "--aibench-compare-runs=3", seed=4, factor=1.5)
+    slower.assert_outcomes(failed=2)
+    slower.stdout.fnmatch_lines(
+        ["NET latency p50 regressed: * -> * (+*%, 99% CI *), *3 control runs*"]
+    )
+
+
 def test_a_slower_program_fails_with_the_verdict(pytester: Pytester, bench: Bench) -> None:
     bench("--aibench-autosave").assert_outcomes(passed=2)
     result = bench("--aibench-compare", seed=2, factor=1.2)
@@ -86,7 +105,8 @@ def test_a_slower_program_fails_with_the_verdict(pytester: Pytester, bench: Benc
         [
             "aibench: regression against *.json:",
             "NET latency p50 regressed: * -> * us (+*%, 95% CI +*% to +*%), Mann-Whitney p=*, "
-            "n=60 control / 60 treatment; could detect +*% or more",
+            "n=60 control / 60 treatment; one control run: drift between runs unseen "
+            "(--aibench-compare-runs); could detect +*% or more",
         ]
     )
     result.stdout.fnmatch_lines(["*demo[[]b-host[]]*NET latency*+1?.?%*regressed"])

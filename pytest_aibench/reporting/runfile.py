@@ -84,11 +84,12 @@ def save_run(storage: Path, run: RunFile, name: str | None) -> Path:
     return path
 
 
-def find_run(storage: Path, selector: str) -> Path:
-    """The control run: ``latest``, a run file's path, or the latest run saved under NAME."""
+def find_runs(storage: Path, selector: str, count: int = 1) -> list[Path]:
+    """The control runs, oldest first: a run file's path, or the latest ``count`` runs saved
+    (under NAME, or under any name for ``latest``)."""
     given = Path(selector).expanduser()
     if selector != "latest" and given.is_file():
-        return given
+        return [given]
     saved = sorted(storage.glob("*.json"), key=_created) if storage.is_dir() else []
     if selector != "latest":
         saved = [path for path in saved if path.name.endswith(f"_{save_name(selector)}.json")]
@@ -98,7 +99,7 @@ def find_run(storage: Path, selector: str) -> Path:
             f"{what} in {storage} (and no file {selector!r}); save one first with "
             "--aibench-save NAME or --aibench-autosave"
         )
-    return saved[-1]
+    return saved[-count:]
 
 
 def _created(path: Path) -> tuple[str, float]:

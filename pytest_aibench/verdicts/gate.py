@@ -5,12 +5,12 @@ not judged."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..metrics import by_key
 from ..records import ComparisonState, ItemRecord, MetricDict, Payload, RunFile
-from .statistics import GATED_METRICS, Rule, Verdict, judge
+from .statistics import GATED_METRICS, MIN_CONTROL_RUNS, Rule, Verdict, judge, judge_across_runs
 from .statistics import regressed as regressed_ones
 
 
@@ -104,12 +104,33 @@ class Judgement:
     failure: str | None = None  # the message a failing item shows
 
 
+def compare_across_runs(
+    controls: Sequence[Sequence[MetricDict]],
+    treatment: Sequence[MetricDict],
+    explicit: Sequence[Rule],
+    min_effect: float,
+    alpha: float,
+) -> list[Verdict]:
+    """A verdict for every gated metric against several control runs' records of it."""
+    mine, theirs = by_key(treatment), [by_key(metrics) for metrics in controls]
+    return [
+        judge_across_runs(
+            [run[rule.key] for run in theirs if rule.key in run], mine[rule.key], rule, alpha
+        )
+        for rule in rules_for(treatment, explicit, min_effect)
+        if rule.key in mine
+    ]
+
+
 @dataclass(frozen=True)
 class ControlRun:
-    """A saved run to compare this run's items with, and the rules of the comparison."""
+    """The saved run(s) to compare this run's items with, and the rules of the comparison:
+    ``items`` holds the latest run's, ``earlier`` the same items of the runs before it
+    (``--aibench-compare-runs``), whose spread is the drift between runs."""
 
     name: str
     items: Mapping[tuple[str, str], ItemRecord]
+    earlier: Mapping[tuple[str, str], Sequence[ItemRecord]] = field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
     min_effect: float = 0.05
     alpha: float = 0.01
@@ -117,8 +138,15 @@ class ControlRun:
     defer_failures: bool = False  # Benjamini-Hochberg: judged once all items are in
 
     @classmethod
-    def of(cls, name: str, run: RunFile, **settings: Any) -> ControlRun:
-        return cls(name=name, items={item_key(item): item for item in run["items"]}, **settings)
+    def of(cls, name: str, runs: Sequence[RunFile], **settings: Any) -> ControlRun:
+        """From saved runs, oldest first; the last is the one compared item by item."""
+        *before, latest = runs
+        earlier: dict[tuple[str, str], list[ItemRecord]] = {}
+        for run in before:
+            for item in run["items"]:
+                earlier.setdefault(item_key(item), []).append(item)
+        items = {item_key(item): item for item in latest["items"]}
+        return cls(name=name, items=items, earlier=earlier, **settings)
 
     def judge(self, nodeid: str, item: Payload) -> Judgement:
         """This run's item (its node id and record) against the control's of that node id and
@@ -137,16 +165,29 @@ class ControlRun:
                     "device model and framework version, or pass --aibench-compare-force"
                 ),
             )
-        verdicts = tuple(
-            compare_items(
-                control["metrics"], item["metrics"], self.rules, self.min_effect, self.alpha
-            )
-        )
+        verdicts = tuple(self._verdicts(control, item))
         regressed = [v.explain() for v in regressed_ones(verdicts)]
         failure = None
         if regressed and not self.defer_failures:
             failure = f"aibench: regression against {self.name}:\n" + "\n".join(regressed)
         return Judgement("compared", verdicts, failure)
+
+    def _verdicts(self, control: ItemRecord, item: Payload) -> list[Verdict]:
+        """Against every control run of the same workload when there are enough of them, else
+        against the latest alone."""
+        runs = [
+            earlier
+            for earlier in self.earlier.get(item_key(control), ())
+            if not what_changed(earlier, item) and not incompatibility(earlier, item)
+        ] + [control]
+        if len(runs) >= MIN_CONTROL_RUNS:
+            metrics = [run["metrics"] for run in runs]
+            return compare_across_runs(
+                metrics, item["metrics"], self.rules, self.min_effect, self.alpha
+            )
+        return compare_items(
+            control["metrics"], item["metrics"], self.rules, self.min_effect, self.alpha
+        )
 
     def unseen(self, keys: set[tuple[str, str]]) -> list[str]:
         """Node ids of control items this run did not have."""

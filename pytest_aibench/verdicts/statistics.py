@@ -99,6 +99,7 @@ class Verdict:
     min_effect: float = 0.0
     confidence: float = CONFIDENCE  # of the interval low .. high
     detectable: float | None = None  # smallest change it could have shown, relative
+    control_runs: int = 1  # stored runs the control is made of
 
     @property
     def ratio(self) -> float | None:
@@ -124,6 +125,7 @@ class Verdict:
             ratio=self.ratio,
             confidence=self.confidence,
             detectable=self.detectable,
+            control_runs=self.control_runs,
         )
 
     @classmethod
@@ -148,8 +150,12 @@ class Verdict:
             text += f", Mann-Whitney p={self.p_value:.2g}"
         if self.method == PAIRED_BLOCKS:
             text += f", {self.n_control} paired blocks"
+        elif self.method == ACROSS_RUNS:
+            text += f", {self.control_runs} control runs"
         else:
             text += f", n={self.n_control} control / {self.n_treatment} treatment"
+        if self.method == MWU_BOOTSTRAP and self.control_runs == 1:
+            text += "; one control run: drift between runs unseen (--aibench-compare-runs)"
         if self.detectable is not None:
             text += f"; could detect {_percent(1 + self.detectable)} or more"
             noise = (1 + self.detectable) / (1 + self.min_effect) - 1
@@ -158,7 +164,7 @@ class Verdict:
                     f"; this item cannot detect {self.min_effect:.0%} here: its noise is "
                     f"±{noise:.1%}; use A/B mode (--aibench-ab-control)"
                 )
-        if self.method not in (MWU_BOOTSTRAP, PAIRED_BLOCKS):
+        if self.method not in (MWU_BOOTSTRAP, PAIRED_BLOCKS, ACROSS_RUNS):
             text += f" [{self.method}]"
         return text
 
@@ -169,6 +175,8 @@ def regressed(verdicts: Iterable[Verdict]) -> list[Verdict]:
 
 MWU_BOOTSTRAP = "mann-whitney + bootstrap"
 PAIRED_BLOCKS = "paired blocks: Wilcoxon signed-rank interval, alpha spent over looks"
+ACROSS_RUNS = "across control runs: t prediction interval of the run-to-run spread"
+MIN_CONTROL_RUNS = 3  # for a spread between runs
 THRESHOLD = "threshold on the tools' summaries: no per-run samples"
 
 
@@ -285,6 +293,65 @@ def _bootstrap_ratio(control: Any, treatment: Any, statistic: str) -> tuple[floa
     tail = (1 - CONFIDENCE) / 2 * 100
     low, high = np.nanpercentile(ratios, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def judge_across_runs(
+    controls: Sequence[MetricDict], treatment: MetricDict, rule: Rule, alpha: float = 0.01
+) -> Verdict:
+    """The verdict on one metric against several stored control runs: each run's statistic is
+    one draw of what an unchanged run gives, and their spread (on the log scale) is the drift
+    between runs that no single run can show. The treatment run's statistic is judged by the
+    t prediction interval of a new run, ``exp(mean +- t(1 - alpha/2, K - 1) * s * sqrt(1 +
+    1/K))`` over the K control runs; it regresses when the interval of the ratio lies beyond
+    ``1 + min_effect`` and the one-sided t test agrees (p < alpha)."""
+    from scipy.stats import t as student
+
+    values = [v for v in (_run_statistic(m, rule.statistic) for m in controls) if v]
+    value_t = _run_statistic(treatment, rule.statistic)
+    logs = [math.log(v) for v in values]
+    verdict = partial(
+        Verdict,
+        key=rule.key,
+        method=ACROSS_RUNS,
+        statistic=rule.statistic,
+        unit=str(treatment.get("unit", "")),
+        control=math.exp(sum(logs) / len(logs)) if logs else None,
+        treatment=value_t,
+        n_control=sum(int(m.get("num_runs") or 0) for m in controls),
+        n_treatment=int(treatment.get("num_runs") or 0),
+        min_effect=rule.min_effect,
+        control_runs=len(values),
+    )
+    if len(values) < MIN_CONTROL_RUNS or not value_t:
+        return verdict(status=INSUFFICIENT)
+    mean = sum(logs) / len(logs)
+    spread = math.sqrt(sum((x - mean) ** 2 for x in logs) / (len(logs) - 1))
+    scale = max(spread, 1e-12) * math.sqrt(1 + 1 / len(logs))
+    shift = math.log(value_t) - mean
+    quantile = float(student.ppf(1 - alpha / 2, len(logs) - 1))
+    low, high = math.exp(shift - quantile * scale), math.exp(shift + quantile * scale)
+    p_higher = float(student.sf(shift / scale, len(logs) - 1))
+    better = direction(treatment)
+    p_worse, p_better = (p_higher, 1 - p_higher) if better == LOWER else (1 - p_higher, p_higher)
+    status = _status(low, high, p_worse, p_better, alpha, rule.min_effect, better)
+    return verdict(
+        status=status,
+        low=low,
+        high=high,
+        p_value=p_worse if status != IMPROVED else p_better,
+        confidence=1 - alpha,
+        detectable=detectable_change(low, high, rule.min_effect),
+    )
+
+
+def _run_statistic(metric: MetricDict, statistic: str) -> float | None:
+    """One run's statistic of a metric: from its samples, else the tool's summary."""
+    from ..metrics import statistic as metric_statistic
+
+    values = metric.get("values") or []
+    if values:
+        return metric_statistic(statistic, sorted(values))
+    return _summary_value(metric, statistic)
 
 
 def _summary_value(metric: MetricDict, statistic: str) -> float | None:
