@@ -78,6 +78,7 @@ def run_case(
                 aibench_session.scratch,
                 aibench_session.host,
                 aibench_session.traces,
+                aibench_session.control_files(aibench_files),
             ),
             aibench,
         )

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .devices.base import Device
 from .energy import PowerSource
@@ -22,6 +23,9 @@ from .options import Settings
 from .parsers.observer import DEFAULT_PREFIXES
 from .recorder import Recorder
 from .records import INCONCLUSIVE, MetricDict
+
+if TYPE_CHECKING:
+    from .sides import Sides
 from .runners.base import CaseFiles, RunContext, Runner, RunsCommands
 from .runners.power import measuring_energy, trace_file
 from .spec.model import Case
@@ -57,6 +61,10 @@ class Execution:
     scratch: Path
     host: Device | None = None
     traces: Path | None = None  # folder for power traces
+    control_files: CaseFiles | None = None  # A/B: the files under --aibench-ab-control-root
+
+    def tolerance(self) -> Tolerance:
+        return self.settings.error_tolerance or Tolerance()
 
     def open_power_source(self) -> PowerSource:
         settings = self.settings
@@ -95,7 +103,7 @@ class Execution:
                         timeout=self.case.timeout(settings.timeout),
                         program=program,
                         observer_prefixes=observer_prefixes(settings),
-                        tolerance=settings.error_tolerance or Tolerance(),
+                        tolerance=self.tolerance(),
                         backend=settings.backend,
                         host=self.host,
                         power=self.open_power_source if power_test else None,
@@ -117,13 +125,19 @@ class Execution:
 
 
 def execute(execution: Execution, recorder: Recorder) -> None:
-    """Run the case once, or, in A/B mode, interleaved with the control program."""
+    """Run the case once, or, in A/B mode, interleaved with its control side (sides.py)."""
+    from .sides import ab_sides
+
     settings = execution.settings
     iterations = effective_counts(execution.case, settings)[0]
-    if settings.ab_control and execution.runs_program():
-        run_ab(execution, recorder, iterations)
-    else:
+    sides = ab_sides(execution)
+    if sides is None:
         execution.run(recorder, settings.program, iterations)
+        return
+    try:
+        run_ab(execution, sides, recorder, iterations)
+    finally:
+        sides.close()
 
 
 @dataclass
@@ -142,14 +156,14 @@ def ab_rules(execution: Execution, metrics: Sequence[MetricDict]) -> list[Rule]:
     return rules_for(metrics, settings.fail_on, settings.ab_min_effect)
 
 
-def interleave(execution: Execution, iterations: int, seed: int) -> ABRun:
+def interleave(execution: Execution, sides: Sides, iterations: int, seed: int) -> ABRun:
     """Control and treatment in blocks on one device, each side once per block (its own warmup
     included) in an order shuffled per block, with a cooldown between blocks. Blocks continue
     until the sequential rule decides every gated metric or ``--aibench-ab-max-time`` runs
     out (verdicts/sequential.py)."""
     settings = execution.settings
-    programs = {"control": settings.ab_control, "treatment": settings.program}
-    sides = {"control": Recorder(1, 0), "treatment": Recorder(1, 0)}
+    runs = {"control": sides.control, "treatment": sides.treatment}
+    samples = {"control": Recorder(1, 0), "treatment": Recorder(1, 0)}
     per_block = max(1, math.ceil(iterations / settings.ab_blocks))
     order, shuffler = ["control", "treatment"], random.Random(seed)
     decision: SequentialAB | None = None
@@ -159,8 +173,8 @@ def interleave(execution: Execution, iterations: int, seed: int) -> ABRun:
         shuffler.shuffle(order)
         block = {side: Recorder(1, 0) for side in order}
         for side in order:
-            execution.run(block[side], programs[side], per_block)
-            sides[side].merge(block[side])
+            runs[side].run_block(block[side], per_block)
+            samples[side].merge(block[side])
         control, treatment = (block[s].results()["metrics"] for s in ("control", "treatment"))
         decision = decision or SequentialAB(ab_rules(execution, treatment), settings.alpha)
         decision.add(control, treatment)
@@ -169,7 +183,7 @@ def interleave(execution: Execution, iterations: int, seed: int) -> ABRun:
         if verdicts is None and settings.cooldown:
             time.sleep(settings.cooldown)
     seconds = time.monotonic() - started
-    return ABRun(sides["control"], sides["treatment"], verdicts, blocks, seconds)
+    return ABRun(samples["control"], samples["treatment"], verdicts, blocks, seconds)
 
 
 def _decided(
@@ -199,19 +213,19 @@ def pinned(device: Device) -> Iterator[None]:
         os.sched_setaffinity(0, allowed)
 
 
-def run_ab(execution: Execution, recorder: Recorder, iterations: int) -> None:
+def run_ab(execution: Execution, sides: Sides, recorder: Recorder, iterations: int) -> None:
     """A/B, then up to ``--aibench-verify`` re-runs of a suspected regression: the item fails
     only if every run regresses (or, with ``--aibench-fail-inconclusive``, stays undecided)."""
     settings = execution.settings
     attempts = 1 + max(0, settings.verify)
     with pinned(execution.device):
         for attempt in range(1, attempts + 1):
-            ab = interleave(execution, iterations, settings.seed + attempt - 1)
+            ab = interleave(execution, sides, iterations, settings.seed + attempt - 1)
             regressions = regressed(ab.verdicts)
             if not regressions:
                 break
     _keep(recorder, ab, attempt)
-    control = str(settings.ab_control)
+    control = sides.label
     if regressions:
         raise Regression(ab_failure(control, attempt, attempts, regressions))
     undecided = [v for v in ab.verdicts if v.status == INCONCLUSIVE]

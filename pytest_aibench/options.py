@@ -146,6 +146,12 @@ def _needs_matplotlib(path: Path | None) -> Path | None:
     return path
 
 
+def _folder(path: Path | None) -> Path | None:
+    if path is not None and not path.is_dir():
+        raise ValueError(f"expected a folder, found no folder at {path}")
+    return path
+
+
 def _model_cache(path: Path | None) -> Path:
     return path or default_model_cache()
 
@@ -474,6 +480,21 @@ VERDICT_OPTIONS = _section(
         "PROGRAM",
     ),
     Option(
+        "ab-control-root",
+        "A/B: a folder (a checkout of the base commit) holding the control version of the "
+        "specs' files; each model, input and golden file of the rootdir is read there at the "
+        "same relative path",
+        "DIR",
+        kind="path",
+        check=_folder,
+    ),
+    Option(
+        "ab-control-python",
+        "A/B: the Python of the control side's environment (another framework version or "
+        "build); in-process cases run in a worker process under it",
+        "PYTHON",
+    ),
+    Option(
         "ab-blocks",
         "A/B: the case's iterations are split over N blocks, each side once per block with its "
         "own warmup; more blocks follow until the verdict is decided (default 5)",
@@ -648,6 +669,8 @@ class Settings:
     fail_on: tuple[Rule, ...]
     fdr: bool
     ab_control: str | None
+    ab_control_root: Path | None
+    ab_control_python: str | None
     ab_blocks: int
     ab_min_effect: float
     ab_max_time: float

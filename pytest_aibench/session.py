@@ -275,6 +275,15 @@ class AibenchSession:
             goldens=tuple((ref, self.cache.fetch(ref, case)) for ref in case.golden_files),
         )
 
+    def control_files(self, files: CaseFiles) -> CaseFiles | None:
+        """A/B: the case's files as the control root holds them (--aibench-ab-control-root)."""
+        root = self.settings.ab_control_root
+        if root is None:
+            return None
+        from .sides import files_under
+
+        return files_under(files, self.config.rootpath, root)
+
     def new_recorder(self, item: pytest.Item) -> Recorder:
         from .recorder import Recorder
 

@@ -391,3 +391,67 @@ def test_in_process_items_under_xdist_reach_the_run_file(pytester: Pytester) -> 
     assert set(items) == {"o", "t"}
     assert isinstance(items["t"]["extra"]["torch"]["version"], str)
     assert items["t"]["operators"] and items["o"]["operators"]
+
+
+def ab_onnx_project(pytester: Pytester, control_layers: int, treatment_layers: int) -> Path:
+    """This checkout's chain model and a base checkout's, at the same relative path."""
+    pytest.importorskip("onnxruntime")
+    base = pytester.path / "base"
+    for root, layers in ((pytester.path, treatment_layers), (base, control_layers)):
+        (root / "models").mkdir(parents=True)
+        (root / "models/chain.onnx").write_bytes(make_mlp.chain_bytes(layers))
+    spec = {
+        "model": {
+            "name": "chain",
+            "format": "onnx",
+            "framework": "onnxruntime",
+            "files": {"model": {"filename": "chain.onnx", "location": "models/chain.onnx"}},
+        },
+        "tests": [{"identifier": "ab", "metric": "delay", "iter": 50, "warmup": 2}],
+    }
+    write_json(pytester.path / "chain.json", spec)
+    return base
+
+
+def test_in_process_ab_against_a_control_root_passes_when_nothing_changed(
+    pytester: Pytester,
+) -> None:
+    base = ab_onnx_project(pytester, 20, 20)
+    result = pytester.runpytest(
+        "--aibench-spec=chain.json",
+        f"--aibench-ab-control-root={base}",
+        "--aibench-ab-min-effect=50%",  # the plumbing; tests/test_sequential.py holds the rule
+        "--aibench-json=run.json",
+    )
+    result.assert_outcomes(passed=1)
+    item = written_run(pytester.path)["items"][0]
+    verdict = item["verdicts"][0]
+    assert item["comparison"] == "ab" and verdict["status"] == "unchanged"
+    assert verdict["n_control"] == item["extra"]["ab"]["blocks"] >= 10
+    assert item["extra"]["onnxruntime"]["version"]  # measured in the worker, recorded here
+
+
+def test_in_process_ab_fails_a_heavier_model_under_a_control_python(pytester: Pytester) -> None:
+    base = ab_onnx_project(pytester, 20, 30)  # the treatment does 1.5 times the work
+    result = pytester.runpytest(
+        "--aibench-spec=chain.json",
+        f"--aibench-ab-control-root={base}",
+        f"--aibench-ab-control-python={sys.executable}",  # its own worker process
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            f"aibench: A/B regression against the files under {base} with {sys.executable}, *",
+            "NET latency p50 regressed: * us (+*%, *), * paired blocks; could detect *",
+        ]
+    )
+
+
+def test_a_control_root_without_the_model_is_a_located_error(pytester: Pytester) -> None:
+    base = ab_onnx_project(pytester, 20, 20)
+    (base / "models/chain.onnx").unlink()
+    result = pytester.runpytest("--aibench-spec=chain.json", f"--aibench-ab-control-root={base}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*--aibench-ab-control-root: the control has no models/chain.onnx (expected *)*"]
+    )

@@ -1,0 +1,149 @@
+"""The two sides of an A/B item, and what runs one block of each.
+
+- A program case (its commands run ``{program}``): this process runs the case's commands, with
+  the control program (``--aibench-ab-control``) and/or the control root's files
+  (``--aibench-ab-control-root``) on the control side.
+- An in-process case (ONNX Runtime, LiteRT, PyTorch): a worker process runs it
+  (worker.py), so that neither side gets the pytest process. With one interpreter both sides
+  share one worker and alternate in it: two processes running identical code differ by a
+  steady percent or so (measured here: +0.8% between two workers of one A/A pair, beyond any
+  interval), which pairs in one process cancel. With a control interpreter
+  (``--aibench-ab-control-python``) each side has its own worker.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from .errors import RunnerError
+from .recorder import Recorder
+from .runners.base import CaseFiles, Placed
+from .worker import Block, WorkerProcess
+
+if TYPE_CHECKING:
+    from .execution import Execution
+
+
+class Side(Protocol):
+    def run_block(self, recorder: Recorder, iterations: int) -> None:
+        """One block of this side: its warmup, then ``iterations`` timed runs."""
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class InPlace:
+    """A side this process runs through the case's runner."""
+
+    execution: Execution
+    program: str | None
+    files: CaseFiles
+
+    def run_block(self, recorder: Recorder, iterations: int) -> None:
+        replace(self.execution, files=self.files).run(recorder, self.program, iterations)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class InWorker:
+    """A side an A/B worker process runs with its own files."""
+
+    execution: Execution
+    worker: WorkerProcess
+    files: CaseFiles
+
+    def run_block(self, recorder: Recorder, iterations: int) -> None:
+        from .execution import effective_counts
+
+        execution = self.execution
+        block = Block(
+            runner=execution.runner.name,
+            case=execution.case,
+            files=self.files,
+            iterations=iterations,
+            warmup=effective_counts(execution.case, execution.settings)[1],
+            timeout=execution.case.timeout(execution.settings.timeout),
+            backend=execution.settings.backend,
+            tolerance=execution.tolerance(),
+        )
+        recorder.merge(self.worker.run(block))
+
+    def close(self) -> None:
+        self.worker.close()
+
+
+@dataclass(frozen=True)
+class Sides:
+    control: Side
+    treatment: Side
+    label: str  # what the control is, in messages
+
+    def close(self) -> None:
+        self.control.close()
+        self.treatment.close()
+
+
+def ab_sides(execution: Execution) -> Sides | None:
+    """The item's A/B sides, or ``None`` when it runs once (no A/B option applies to it)."""
+    settings = execution.settings
+    control_files = execution.control_files or execution.files
+    if execution.runs_program():
+        if not (settings.ab_control or execution.control_files):
+            return None
+        program = settings.ab_control or settings.program
+        return Sides(
+            InPlace(execution, program, control_files),
+            InPlace(execution, settings.program, execution.files),
+            _label(program if settings.ab_control else None, settings.ab_control_root, None),
+        )
+    python = settings.ab_control_python
+    if not (execution.control_files or python):
+        return None
+    from .runners import BUILTIN_RUNNERS
+
+    if execution.runner.name not in BUILTIN_RUNNERS:
+        raise RunnerError(
+            f"{execution.case.where}: A/B of an in-process case runs it in a worker process, "
+            f"which knows the built-in runners only, not {execution.runner.name!r}"
+        )
+    treatment_worker = WorkerProcess(sys.executable)
+    control_worker = WorkerProcess(python) if python else treatment_worker
+    return Sides(
+        InWorker(execution, control_worker, control_files),
+        InWorker(execution, treatment_worker, execution.files),
+        _label(None, settings.ab_control_root, python),
+    )
+
+
+def _label(program: str | None, root: Path | None, python: str | None) -> str:
+    parts = [program, f"the files under {root}" if root else None, python]
+    return " with ".join(part for part in parts if part)
+
+
+def files_under(files: CaseFiles, root: Path, control_root: Path) -> CaseFiles:
+    """The same files in the control checkout: each file under ``root`` at the same relative
+    path under ``control_root``; files elsewhere (downloads in the model cache) are shared."""
+
+    def moved(placed: tuple[Placed, ...]) -> tuple[Placed, ...]:
+        return tuple((ref, _in_control(path, root, control_root)) for ref, path in placed)
+
+    return CaseFiles(moved(files.model), moved(files.inputs), moved(files.goldens))
+
+
+def _in_control(path: Path, root: Path, control_root: Path) -> Path:
+    try:
+        relative = path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return path
+    control = control_root / relative
+    if not control.exists():
+        raise RunnerError(
+            f"--aibench-ab-control-root: the control has no {relative} "
+            f"(expected {control}, beside this run's {path})"
+        )
+    return control

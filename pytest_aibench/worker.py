@@ -1,0 +1,151 @@
+"""A long-lived process that runs blocks of an in-process case for A/B mode:
+``python -m pytest_aibench.worker``. Pure (no pytest), so that it starts in any Python
+environment that has the case's framework: the plugin's own source is put on its
+``PYTHONPATH``, so a control environment needs the framework (and numpy), not this plugin.
+
+The parent writes requests to the worker's stdin and reads replies from its stdout, each a
+pickled object after its length (8 bytes, big-endian). A request is a :class:`Block`; the reply
+is the block's :class:`~pytest_aibench.recorder.Recorder`, or an error message. Pickle is safe
+here: both ends are this package, on one machine, over a pipe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import RunnerError
+from .recorder import Recorder
+from .runners.base import CaseFiles, RunContext
+from .spec.model import Case
+from .verdicts.golden import Tolerance
+
+_LENGTH = struct.Struct(">Q")
+PACKAGE_PARENT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Block:
+    """Run ``case`` once with ``files``: ``warmup`` untimed runs, ``iterations`` timed ones."""
+
+    runner: str  # a built-in runner's name (runners.BUILTIN_RUNNERS)
+    case: Case
+    files: CaseFiles
+    iterations: int
+    warmup: int
+    timeout: float
+    backend: str
+    tolerance: Tolerance
+
+
+def _send(stream: IO[bytes], message: Any) -> None:
+    data = pickle.dumps(message)
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream: IO[bytes]) -> Any:
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None  # the other end has gone
+    (size,) = _LENGTH.unpack(head)
+    return pickle.loads(stream.read(size))
+
+
+def run_block(block: Block, scratch: Path) -> Recorder:
+    from .devices.host import HostDevice, host_info
+    from .runners import BUILTIN_RUNNERS
+
+    device = HostDevice(host_info(), scratch)
+    recorder = Recorder(1, 0)
+    hostdir = Path(tempfile.mkdtemp(prefix="hostdir-", dir=scratch))
+    workdir = device.new_workdir()
+    try:
+        BUILTIN_RUNNERS[block.runner]().run(
+            RunContext(
+                case=block.case,
+                device=device,
+                files=block.files,
+                recorder=recorder,
+                workdir=workdir,
+                hostdir=hostdir,
+                iterations=block.iterations,
+                warmup=block.warmup,
+                timeout=block.timeout,
+                program=None,
+                observer_prefixes=(),
+                tolerance=block.tolerance,
+                backend=block.backend,
+            )
+        )
+    finally:
+        device.remove_workdir(workdir)
+    return recorder
+
+
+def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
+    """Answer blocks until the parent closes the pipe."""
+    with tempfile.TemporaryDirectory(prefix="aibench-worker-") as scratch:
+        while (block := _receive(requests)) is not None:
+            try:
+                reply: object = run_block(block, Path(scratch))
+            except Exception as exc:  # the parent reports it as the item's failure
+                reply = f"{type(exc).__name__}: {exc}"
+            _send(replies, reply)
+
+
+class WorkerProcess:
+    """The parent's handle on one worker running under ``python``."""
+
+    def __init__(self, python: str) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(PACKAGE_PARENT), *filter(None, [env.get("PYTHONPATH")])]
+        )
+        self.python = python
+        self.process = subprocess.Popen(
+            [python, "-m", "pytest_aibench.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+
+    def run(self, block: Block) -> Recorder:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        with contextlib.suppress(BrokenPipeError):  # the reply below says what happened
+            _send(self.process.stdin, block)
+        reply = _receive(self.process.stdout)
+        if reply is None:
+            code = self.process.wait()
+            raise RunnerError(
+                f"the A/B worker ({self.python}) exited with code {code}: it needs the case's "
+                "framework and numpy in that environment"
+            )
+        if isinstance(reply, str):
+            raise RunnerError(f"in the A/B worker ({self.python}): {reply}")
+        recorder: Recorder = reply
+        return recorder
+
+    def close(self) -> None:
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                stream.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+if __name__ == "__main__":
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # whatever a framework prints goes to stderr, not into the replies
+    serve(sys.stdin.buffer, replies)
