@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from .errors import RunnerError
 from .recorder import Recorder
 from .runners.base import CaseFiles, Placed
-from .worker import Block, WorkerProcess
+from .worker import Block, Timed, WorkerProcess
 
 if TYPE_CHECKING:
     from .execution import Execution
@@ -51,25 +51,35 @@ class InPlace:
 
 @dataclass
 class InWorker:
-    """A side an A/B worker process runs with its own files."""
+    """A side an A/B worker process runs with its own files: the whole case in its first
+    block (model loaded, operators, golden check), then only the kept inference call timed."""
 
     execution: Execution
     worker: WorkerProcess
     files: CaseFiles
+    key: str  # the side's name in its worker
+    started: bool = False
 
     def run_block(self, recorder: Recorder, iterations: int) -> None:
         from .execution import effective_counts
 
         execution = self.execution
+        warmup = effective_counts(execution.case, execution.settings)[1]
+        if self.started:
+            samples = self.worker.time(Timed(self.key, iterations, warmup))
+            recorder.record("NET", "latency", "us", samples)
+            return
+        self.started = True
         block = Block(
             runner=execution.runner.name,
             case=execution.case,
             files=self.files,
             iterations=iterations,
-            warmup=effective_counts(execution.case, execution.settings)[1],
+            warmup=warmup,
             timeout=execution.case.timeout(execution.settings.timeout),
             backend=execution.settings.backend,
             tolerance=execution.tolerance(),
+            keep=self.key,
         )
         recorder.merge(self.worker.run(block))
 
@@ -114,8 +124,8 @@ def ab_sides(execution: Execution) -> Sides | None:
     treatment_worker = WorkerProcess(sys.executable)
     control_worker = WorkerProcess(python) if python else treatment_worker
     return Sides(
-        InWorker(execution, control_worker, control_files),
-        InWorker(execution, treatment_worker, execution.files),
+        InWorker(execution, control_worker, control_files, "control"),
+        InWorker(execution, treatment_worker, execution.files, "treatment"),
         _label(None, settings.ab_control_root, python),
     )
 

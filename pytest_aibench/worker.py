@@ -4,9 +4,13 @@ environment that has the case's framework: the plugin's own source is put on its
 ``PYTHONPATH``, so a control environment needs the framework (and numpy), not this plugin.
 
 The parent writes requests to the worker's stdin and reads replies from its stdout, each a
-pickled object after its length (8 bytes, big-endian). A request is a :class:`Block`; the reply
-is the block's :class:`~pytest_aibench.recorder.Recorder`, or an error message. Pickle is safe
-here: both ends are this package, on one machine, over a pipe.
+pickled object after its length (8 bytes, big-endian). A :class:`Block` runs the case from the
+start (model loaded, timed runs, operators, golden check) and keeps the one inference call it
+timed under its ``keep`` key; its reply is the block's
+:class:`~pytest_aibench.recorder.Recorder`. A :class:`Timed` times that kept call again, with
+nothing reloaded, so that the blocks of the two sides lie milliseconds apart; its reply is the
+samples. An error is replied as its message. Pickle is safe here: both ends are this package,
+on one machine, over a pipe.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import struct
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,6 +50,17 @@ class Block:
     timeout: float
     backend: str
     tolerance: Tolerance
+    keep: str | None = None  # keep the timed call under this name, for Timed requests
+
+
+@dataclass(frozen=True)
+class Timed:
+    """Time the call a Block kept under ``key``: ``warmup`` untimed calls, ``iterations``
+    timed ones."""
+
+    key: str
+    iterations: int
+    warmup: int
 
 
 def _send(stream: IO[bytes], message: Any) -> None:
@@ -60,7 +77,10 @@ def _receive(stream: IO[bytes]) -> Any:
     return pickle.loads(stream.read(size))
 
 
-def run_block(block: Block, scratch: Path) -> Recorder:
+Call = Callable[[], Any]
+
+
+def run_block(block: Block, scratch: Path, kept: dict[str, Call]) -> Recorder:
     from .devices.host import HostDevice, host_info
     from .runners import BUILTIN_RUNNERS
 
@@ -84,6 +104,7 @@ def run_block(block: Block, scratch: Path) -> Recorder:
                 observer_prefixes=(),
                 tolerance=block.tolerance,
                 backend=block.backend,
+                keep_call=partial(kept.__setitem__, block.keep) if block.keep else None,
             )
         )
     finally:
@@ -91,12 +112,21 @@ def run_block(block: Block, scratch: Path) -> Recorder:
     return recorder
 
 
+def answer(request: Block | Timed, scratch: Path, kept: dict[str, Call]) -> object:
+    from .runners.inprocess import timed_calls
+
+    if isinstance(request, Timed):
+        return timed_calls(kept[request.key], request.iterations, request.warmup)
+    return run_block(request, scratch, kept)
+
+
 def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
-    """Answer blocks until the parent closes the pipe."""
+    """Answer requests until the parent closes the pipe."""
+    kept: dict[str, Call] = {}
     with tempfile.TemporaryDirectory(prefix="aibench-worker-") as scratch:
-        while (block := _receive(requests)) is not None:
+        while (request := _receive(requests)) is not None:
             try:
-                reply: object = run_block(block, Path(scratch))
+                reply = answer(request, Path(scratch), kept)
             except Exception as exc:  # the parent reports it as the item's failure
                 reply = f"{type(exc).__name__}: {exc}"
             _send(replies, reply)
@@ -119,9 +149,17 @@ class WorkerProcess:
         )
 
     def run(self, block: Block) -> Recorder:
+        recorder: Recorder = self._ask(block)
+        return recorder
+
+    def time(self, request: Timed) -> list[float]:
+        samples: list[float] = self._ask(request)
+        return samples
+
+    def _ask(self, request: Block | Timed) -> Any:
         assert self.process.stdin is not None and self.process.stdout is not None
         with contextlib.suppress(BrokenPipeError):  # the reply below says what happened
-            _send(self.process.stdin, block)
+            _send(self.process.stdin, request)
         reply = _receive(self.process.stdout)
         if reply is None:
             code = self.process.wait()
@@ -131,8 +169,7 @@ class WorkerProcess:
             )
         if isinstance(reply, str):
             raise RunnerError(f"in the A/B worker ({self.python}): {reply}")
-        recorder: Recorder = reply
-        return recorder
+        return reply
 
     def close(self) -> None:
         for stream in (self.process.stdin, self.process.stdout):
@@ -145,7 +182,15 @@ class WorkerProcess:
             self.process.wait()
 
 
-if __name__ == "__main__":
+def main() -> None:
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever a framework prints goes to stderr, not into the replies
     serve(sys.stdin.buffer, replies)
+
+
+if __name__ == "__main__":
+    # Run as the package's module, not as __main__, so that the requests the parent pickles
+    # (pytest_aibench.worker.Block, .Timed) are the classes this code tests for.
+    from pytest_aibench.worker import main as package_main
+
+    package_main()

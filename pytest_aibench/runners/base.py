@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..devices.base import Device
 from ..energy import PowerSource
@@ -55,6 +55,9 @@ class RunContext:
     backend: str = "cpu"
     power: Callable[[], PowerSource] | None = None  # opens the source of a power test
     trace_path: Path | None = None  # where a power trace is kept
+    # A/B workers: given the one inference call an in-process runner times, to time it again
+    # in later blocks without loading the model again (inprocess.time_runs)
+    keep_call: Callable[[Callable[[], Any]], None] | None = None
     started: float = field(default_factory=time.monotonic)
 
     def time_left(self) -> float:

@@ -83,7 +83,21 @@ def time_runs(context: RunContext, run: Callable[[], Any]) -> Any:
         result = run()
         samples.append((clock() - start) / 1000.0)
     context.recorder.record("NET", "latency", "us", samples)
+    if context.keep_call is not None:
+        context.keep_call(run)
     return result
+
+
+def timed_calls(run: Callable[[], Any], iterations: int, warmup: int) -> list[float]:
+    """``warmup`` untimed calls, then one sample (us) per timed call."""
+    for _ in range(warmup):
+        run()
+    samples, clock = [], time.perf_counter_ns
+    for _ in range(iterations):
+        start = clock()
+        run()
+        samples.append((clock() - start) / 1000.0)
+    return samples
 
 
 def profiled_runs(context: RunContext) -> int:
