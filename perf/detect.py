@@ -113,6 +113,47 @@ def paired_trial(slowdown: float, per_block: int, seed: int, budget: float) -> t
     return verdicts[0].status, time.monotonic() - started
 
 
+ORT_LAYERS = 50
+
+
+def ort_trial(folder: Path, slowdown: float) -> tuple[str, float]:
+    """The in-process A/B through the command line: a chain model of ORT_LAYERS MatMul+Relu
+    layers as the control (a base checkout under ``base/``) against one with ``slowdown`` more
+    layers, ``--aibench-ab-control-root``. The verdict's status and the A/B seconds."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "specifications/models"))
+    import make_mlp
+
+    layers = {"base": ORT_LAYERS, ".": round(ORT_LAYERS * (1 + slowdown))}
+    for root, count in layers.items():
+        (folder / root / "models").mkdir(parents=True, exist_ok=True)
+        (folder / root / "models/chain.onnx").write_bytes(make_mlp.chain_bytes(count))
+    files = {"model": {"filename": "chain.onnx", "location": "models/chain.onnx"}}
+    spec = {
+        "model": {"name": "chain", "format": "onnx", "framework": "onnxruntime", "files": files},
+        "tests": [{"identifier": "ab", "metric": "delay", "iter": 50, "warmup": 2}],
+    }
+    (folder / "chain.json").write_text(json.dumps(spec))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--aibench-spec=chain.json",
+            "--aibench-ab-control-root=base",
+            "--aibench-history=off",
+            "--aibench-json=run.json",
+        ],
+        cwd=folder,
+        capture_output=True,
+        check=False,
+    )
+    item = json.loads((folder / "run.json").read_text())["items"][0]
+    return item["verdicts"][0]["status"], item["extra"]["ab"]["seconds"]
+
+
 def collect_in_fresh_process(factor: float, samples: int) -> list[float]:
     done = subprocess.run(
         [sys.executable, __file__, "--collect", str(samples), "--factor", str(factor)],
@@ -195,6 +236,9 @@ def main() -> None:
         "--paired-trials", type=int, default=0, help="trials of the paired sequential A/B"
     )
     parser.add_argument("--per-block", type=int, default=10, help="paired A/B: calls per side")
+    parser.add_argument(
+        "--ort-trials", type=int, default=0, help="trials of the in-process ONNX Runtime A/B"
+    )
     parser.add_argument("--budget", type=float, default=30.0, help="paired A/B: seconds")
     parser.add_argument("--collect", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--factor", type=float, default=1.0, help=argparse.SUPPRESS)
@@ -211,6 +255,7 @@ def main() -> None:
     )
     print(f"{'mode':<38} {header}  {'95% from':>8}  {'seconds':>7}")
     rows: dict[str, dict[float, list[bool]]] = {
+        "pytest-aibench A/B in-process ORT": {},
         "pytest-aibench A/B paired, sequential": {},
         "pytest-aibench A/B (interleaved)": {},
         "pytest-aibench stored control": {},
@@ -219,6 +264,17 @@ def main() -> None:
     }
     spent = dict.fromkeys(rows, 0.0)
     for slowdown in SLOWDOWNS:
+        if options.ort_trials:
+            started = time.perf_counter()
+            with tempfile.TemporaryDirectory() as name:
+                ort = [ort_trial(Path(name), slowdown) for _ in range(options.ort_trials)]
+            spent["pytest-aibench A/B in-process ORT"] += time.perf_counter() - started
+            rows["pytest-aibench A/B in-process ORT"][slowdown] = [s == "regressed" for s, _ in ort]
+            undecided = sum(status == "inconclusive" for status, _ in ort)
+            print(
+                f"  ORT +{slowdown:.0%}: {undecided} inconclusive, "
+                f"median {sorted(s for _, s in ort)[len(ort) // 2]:.1f} s per trial"
+            )
         if options.paired_trials:
             started = time.perf_counter()
             paired = [
