@@ -193,6 +193,8 @@ def _decided(
     block. The blocks asked for (``--aibench-ab-blocks``) come first, budget or not."""
     if blocks < settings.ab_blocks:
         return None
+    if not decision.series:
+        return []  # no metric of the item is gated: nothing to decide
     if decision.due() and (verdicts := decision.look()) is not None:
         return verdicts
     return decision.final() if elapsed > settings.ab_max_time else None

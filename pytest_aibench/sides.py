@@ -50,12 +50,31 @@ class InPlace:
 
 
 @dataclass
+class LazyWorker:
+    """A worker process started on first use: inside the A/B run, so that it starts pinned
+    to the run's CPU (execution.pinned) like everything else of the run."""
+
+    python: str
+    process: WorkerProcess | None = None
+
+    def get(self) -> WorkerProcess:
+        if self.process is None:
+            self.process = WorkerProcess(self.python)
+        return self.process
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.close()
+            self.process = None
+
+
+@dataclass
 class InWorker:
     """A side an A/B worker process runs with its own files: the whole case in its first
     block (model loaded, operators, golden check), then only the kept inference call timed."""
 
     execution: Execution
-    worker: WorkerProcess
+    worker: LazyWorker
     files: CaseFiles
     key: str  # the side's name in its worker
     started: bool = False
@@ -66,7 +85,7 @@ class InWorker:
         execution = self.execution
         warmup = effective_counts(execution.case, execution.settings)[1]
         if self.started:
-            samples = self.worker.time(Timed(self.key, iterations, warmup))
+            samples = self.worker.get().time(Timed(self.key, iterations, warmup))
             recorder.record("NET", "latency", "us", samples)
             return
         self.started = True
@@ -81,7 +100,7 @@ class InWorker:
             tolerance=execution.tolerance(),
             keep=self.key,
         )
-        recorder.merge(self.worker.run(block))
+        recorder.merge(self.worker.get().run(block))
 
     def close(self) -> None:
         self.worker.close()
@@ -121,8 +140,8 @@ def ab_sides(execution: Execution) -> Sides | None:
             f"{execution.case.where}: A/B of an in-process case runs it in a worker process, "
             f"which knows the built-in runners only, not {execution.runner.name!r}"
         )
-    treatment_worker = WorkerProcess(sys.executable)
-    control_worker = WorkerProcess(python) if python else treatment_worker
+    treatment_worker = LazyWorker(sys.executable)
+    control_worker = LazyWorker(python) if python else treatment_worker
     return Sides(
         InWorker(execution, control_worker, control_files, "control"),
         InWorker(execution, treatment_worker, execution.files, "treatment"),
