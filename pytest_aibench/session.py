@@ -429,7 +429,10 @@ class AibenchSession:
         except (OSError, ValueError) as exc:
             raise pytest.UsageError(f"--aibench-compare: {exc}") from None
         settings = self.settings
-        name = paths[-1].name + (f" and {len(paths) - 1} earlier runs" if len(paths) > 1 else "")
+        earlier = len(paths) - 1
+        name = paths[-1].name + (
+            f" and {earlier} earlier run{'s' * (earlier > 1)}" if earlier else ""
+        )
         return ControlRun.of(
             name,
             runs,
