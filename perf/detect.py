@@ -220,6 +220,15 @@ def peer_trial(folder: Path, slowdown: float) -> bool:
     )
 
 
+def sequential_row(mode: str, slowdown: float, outcomes: list[tuple[str, float]]) -> list[bool]:
+    """Which trials of a sequential mode failed; prints how many ran out of time undecided
+    and the median seconds a trial took."""
+    undecided = sum(status == "inconclusive" for status, _ in outcomes)
+    seconds = sorted(s for _, s in outcomes)[len(outcomes) // 2]
+    print(f"  {mode} +{slowdown:.0%}: {undecided} inconclusive, median {seconds:.1f} s per trial")
+    return [status == "regressed" for status, _ in outcomes]
+
+
 def rates(outcomes: dict[float, list[bool]]) -> str:
     cells = [f"{100 * sum(found) / len(found):5.1f}%" for _, found in sorted(outcomes.items())]
     caught = [s for s, found in sorted(outcomes.items()) if s and sum(found) >= 0.95 * len(found)]
@@ -268,28 +277,18 @@ def main() -> None:
             started = time.perf_counter()
             with tempfile.TemporaryDirectory() as name:
                 ort = [ort_trial(Path(name), slowdown) for _ in range(options.ort_trials)]
-            spent["pytest-aibench A/B in-process ORT"] += time.perf_counter() - started
-            rows["pytest-aibench A/B in-process ORT"][slowdown] = [s == "regressed" for s, _ in ort]
-            undecided = sum(status == "inconclusive" for status, _ in ort)
-            print(
-                f"  ORT +{slowdown:.0%}: {undecided} inconclusive, "
-                f"median {sorted(s for _, s in ort)[len(ort) // 2]:.1f} s per trial"
-            )
+            label = "pytest-aibench A/B in-process ORT"
+            spent[label] += time.perf_counter() - started
+            rows[label][slowdown] = sequential_row("ORT", slowdown, ort)
         if options.paired_trials:
             started = time.perf_counter()
             paired = [
                 paired_trial(slowdown, options.per_block, seed, options.budget)
                 for seed in range(options.paired_trials)
             ]
-            spent["pytest-aibench A/B paired, sequential"] += time.perf_counter() - started
-            rows["pytest-aibench A/B paired, sequential"][slowdown] = [
-                status == "regressed" for status, _ in paired
-            ]
-            undecided = sum(status == "inconclusive" for status, _ in paired)
-            print(
-                f"  paired +{slowdown:.0%}: {undecided} inconclusive, "
-                f"median {sorted(s for _, s in paired)[len(paired) // 2]:.1f} s per trial"
-            )
+            label = "pytest-aibench A/B paired, sequential"
+            spent[label] += time.perf_counter() - started
+            rows[label][slowdown] = sequential_row("paired", slowdown, paired)
         if options.trials:
             started = time.perf_counter()
             rows["pytest-aibench A/B (interleaved)"][slowdown] = [
