@@ -1,126 +1,130 @@
 #!/usr/bin/env python3
 """How well the regression gate tells a real slowdown from noise, on this machine.
 
-The workload is real CPU work (a pure-Python arithmetic loop, about 1 ms); a "slowdown" of s%
-is s% more loop iterations. Each trial collects SAMPLES timings per side and asks for a verdict:
+Every trial goes through the command line, as a CI job would run it. Two A/B workloads:
 
-- paired sequential A/B (what ``--aibench-ab-control`` does since issue 14, with
-  ``--paired-trials N``): each block runs both sides as fresh processes (as benchmark programs
-  are), pinned to one CPU, in a shuffled order; the sequential rule (verdicts/sequential.py,
-  1% threshold) decides or the ``--budget`` (30 s) ends the trial inconclusive;
-- pooled A/B (the rule before issue 14): control and treatment interleaved in BLOCKS blocks in
-  one process, order shuffled per block, each block with its own warmup calls, samples pooled,
-  then the stored-run gate (``statistics.judge``: one-sided Mann-Whitney U at alpha 0.01 and a
-  bootstrap 95% interval of the ratio of medians beyond 1 + min-effect);
-- stored control (what ``--aibench-compare`` does): control and treatment each timed in a fresh
-  process, one after the other, then the same gate;
-- pytest-benchmark's rule ``--benchmark-compare-fail=median:5%`` on the same stored-mode
-  samples (current median more than 5% above the stored one), and, with ``--peer-trials K``,
-  the real pytest-benchmark run K times per condition with that option.
+- program: a native benchmark program (C, built here with ``cc``, about 1.7 ms of integer
+  arithmetic per run, printing one observer row per run, as TFLite's benchmark_model or
+  speed_benchmark_torch do); the control program against one doing s% more work,
+  ``--aibench-ab-control``. Each block runs each program once, as a fresh process.
+- ort: an ONNX Runtime model run in-process, a chain of 100 MatMul+Relu layers (about 130 us)
+  in a base checkout against a chain with s% more layers, ``--aibench-ab-control-root``.
 
-Prints, per mode, the false-alarm rate over the A/A trials, the detection rate per slowdown,
-the smallest slowdown caught in at least 95% of trials, and the seconds each mode took.
+A trial is one spec item; one pytest run holds ``--per-run`` items (one process start for
+several trials). The verdict is pytest-aibench's paired sequential rule at its defaults (2%
+minimum effect, alpha 0.01, 30 s budget); beside it, on the same samples (all of a side's
+A/B samples pooled), pytest-benchmark's ``--benchmark-compare-fail=median:5%`` (the median
+more than 5% slower) and asv continuous's rule (ratio of medians beyond 1.1 and Mann-Whitney
+U p < 0.002).
 
-    python perf/detect.py [--trials 100] [--samples 100] [--peer-trials 10] [--paired-trials 0]
+Stored mode (``--stored-trials``): each run is a fresh process of the program's workload (50
+runs); the treatment run is judged against one stored run (statistics.judge, the
+``--aibench-compare`` gate) and against the spread of five (statistics.judge_across_runs,
+``--aibench-compare-runs 5``).
+
+``--load`` runs one busy process per CPU in the background for the whole measurement.
+
+Prints per mode and condition the false-alarm rate over the A/A trials, the detection rate per
+slowdown, the smallest slowdown caught in at least 95% of trials, and seconds per trial.
+
+    python perf/detect.py [--aa-trials 200] [--trials 40] [--workloads program ort] [--load]
+                          [--stored-trials 200] [--peer-trials 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
-import random
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pytest_aibench.metrics import MetricRecord
-from pytest_aibench.records import MetricDict
-from pytest_aibench.verdicts import Rule, judge
-from pytest_aibench.verdicts.sequential import SequentialAB
-
-SLOWDOWNS = (0.0, 0.02, 0.03, 0.05, 0.10)
-BASE_WORK = 20_000
-BLOCKS = 10
-WARMUP = 3
-RULE = Rule("NET latency", "p50", 0.05)
-AB_RULE = Rule("NET latency", "p50", 0.01)  # --aibench-ab-min-effect
+ROOT = Path(__file__).resolve().parents[1]
+SLOWDOWNS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.10)
 ALPHA = 0.01
+PROGRAM_WORK = 300_000
+ORT_LAYERS = 100
+
+PROGRAM_SOURCE = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+/* One binary for both sides, copied: its name says how much work it does ("work-1.020"). */
+int main(int argc, char **argv) {
+    int warmup = atoi(argv[1]), runs = atoi(argv[2]);
+    const char *dash = strrchr(argv[0], '-');
+    long work = (long)(BASE * (dash ? atof(dash + 1) : 1.0) + 0.5);
+    volatile unsigned long sink = 0;
+    for (int run = -warmup; run < runs; run++) {
+        double start = now_us();
+        unsigned long total = 0;
+        for (long i = 0; i < work; i++) total += (i * i) % 7;
+        sink += total;
+        if (run >= 0)
+            printf("AIBENCH {\"type\": \"NET\", \"metric\": \"latency\", \"unit\": \"us\", "
+                   "\"value\": %.3f}\n", now_us() - start);
+    }
+    return 0;
+}
+"""
 
 
-def workload(factor: float) -> Callable[[], int]:
-    count = int(BASE_WORK * factor)
-
-    def run() -> int:
-        total = 0
-        for i in range(count):
-            total += i * i % 7
-        return total
-
-    return run
-
-
-def timed(fn: Callable[[], int], count: int) -> list[float]:
-    samples = []
-    for _ in range(count):
-        start = time.perf_counter_ns()
-        fn()
-        samples.append((time.perf_counter_ns() - start) / 1000)
-    return samples
+def build_program(folder: Path, factor: float) -> Path:
+    """The benchmark program doing ``factor`` times the base work: a copy of one build, so
+    that both sides run the same machine code."""
+    built = folder / "work"
+    if not built.exists():
+        (folder / "work.c").write_text(PROGRAM_SOURCE)
+        compile_it = ["cc", "-O1", f"-DBASE={PROGRAM_WORK}", "-o", str(built), "work.c"]
+        subprocess.run(compile_it, cwd=folder, check=True)
+    binary = folder / f"work-{factor:.3f}"
+    shutil.copy2(built, binary)
+    return binary
 
 
-def metric(samples: list[float]) -> MetricDict:
-    return MetricRecord("NET", "latency", "us", samples).to_dict()
+def spec(tests: int, *, commands: list[str] | None = None, **model: object) -> dict[str, Any]:
+    test = {
+        "metric": "delay",
+        "iter": 50,
+        "warmup": 1,
+        **({"commands": commands} if commands else {}),
+    }
+    return {
+        "model": {"name": "detect", **model},
+        "tests": [{"identifier": f"t{index}", **test} for index in range(tests)],
+    }
 
 
-def ab_trial(slowdown: float, samples: int, seed: int) -> str:
-    sides = {"control": workload(1.0), "treatment": workload(1.0 + slowdown)}
-    collected: dict[str, list[float]] = {"control": [], "treatment": []}
-    order = ["control", "treatment"]
-    shuffler = random.Random(seed)
-    for _ in range(BLOCKS):
-        shuffler.shuffle(order)
-        for side in order:
-            timed(sides[side], WARMUP)
-            collected[side] += timed(sides[side], samples // BLOCKS)
-    return judge(metric(collected["control"]), metric(collected["treatment"]), RULE, ALPHA).status
+def program_run(folder: Path, slowdown: float, tests: int) -> list[Any]:
+    control, treatment = build_program(folder, 1.0), build_program(folder, 1.0 + slowdown)
+    body = spec(tests, format="generic", commands=["{program} {warmup} {iter}"])
+    return pytest_items(
+        folder,
+        body,
+        f"--aibench-ab-control={control}",
+        f"--aibench-program={treatment}",
+    )
 
 
-def paired_trial(slowdown: float, per_block: int, seed: int, budget: float) -> tuple[str, float]:
-    """What ``--aibench-ab-control`` does now: paired blocks, each side a fresh process (as a
-    benchmark program is), both pinned to one CPU, until the sequential rule decides or the
-    budget ends it inconclusive. The status and the seconds it took."""
-    decision = SequentialAB([AB_RULE], ALPHA)
-    factors = {"control": 1.0, "treatment": 1.0 + slowdown}
-    order, shuffler, started = ["control", "treatment"], random.Random(seed), time.monotonic()
-    allowed = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {max(allowed)})
-    try:
-        while True:
-            shuffler.shuffle(order)
-            block = {side: collect_in_fresh_process(factors[side], per_block) for side in order}
-            decision.add([metric(block["control"])], [metric(block["treatment"])])
-            if decision.due() and (verdicts := decision.look()) is not None:
-                break
-            if time.monotonic() - started > budget:
-                verdicts = decision.final()
-                break
-    finally:
-        os.sched_setaffinity(0, allowed)
-    return verdicts[0].status, time.monotonic() - started
-
-
-ORT_LAYERS = 50
-
-
-def ort_trial(folder: Path, slowdown: float) -> tuple[str, float]:
-    """The in-process A/B through the command line: a chain model of ORT_LAYERS MatMul+Relu
-    layers as the control (a base checkout under ``base/``) against one with ``slowdown`` more
-    layers, ``--aibench-ab-control-root``. The verdict's status and the A/B seconds."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "specifications/models"))
+def ort_run(folder: Path, slowdown: float, tests: int) -> list[Any]:
+    sys.path.insert(0, str(ROOT / "specifications/models"))
     import make_mlp
 
     layers = {"base": ORT_LAYERS, ".": round(ORT_LAYERS * (1 + slowdown))}
@@ -128,12 +132,14 @@ def ort_trial(folder: Path, slowdown: float) -> tuple[str, float]:
         (folder / root / "models").mkdir(parents=True, exist_ok=True)
         (folder / root / "models/chain.onnx").write_bytes(make_mlp.chain_bytes(count))
     files = {"model": {"filename": "chain.onnx", "location": "models/chain.onnx"}}
-    spec = {
-        "model": {"name": "chain", "format": "onnx", "framework": "onnxruntime", "files": files},
-        "tests": [{"identifier": "ab", "metric": "delay", "iter": 50, "warmup": 2}],
-    }
-    (folder / "chain.json").write_text(json.dumps(spec))
-    subprocess.run(
+    body = spec(tests, format="onnx", framework="onnxruntime", files=files)
+    return pytest_items(folder, body, "--aibench-ab-control-root=base")
+
+
+def pytest_items(folder: Path, body: dict[str, Any], *options: str) -> list[Any]:
+    """Run the spec's items through pytest; each item's record from the run file."""
+    (folder / "detect.json").write_text(json.dumps(body))
+    done = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -141,188 +147,181 @@ def ort_trial(folder: Path, slowdown: float) -> tuple[str, float]:
             "-q",
             "-p",
             "no:cacheprovider",
-            "--aibench-spec=chain.json",
-            "--aibench-ab-control-root=base",
+            "--aibench-spec=detect.json",
             "--aibench-history=off",
             "--aibench-json=run.json",
+            *options,
         ],
         cwd=folder,
         capture_output=True,
+        text=True,
         check=False,
     )
-    item = json.loads((folder / "run.json").read_text())["items"][0]
-    return item["verdicts"][0]["status"], item["extra"]["ab"]["seconds"]
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"pytest exited {done.returncode}:\n{done.stdout[-3000:]}")
+    return list(json.loads((folder / "run.json").read_text())["items"])
 
 
-def collect_in_fresh_process(factor: float, samples: int) -> list[float]:
-    done = subprocess.run(
-        [sys.executable, __file__, "--collect", str(samples), "--factor", str(factor)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return list(json.loads(done.stdout))
+def values(metrics: list[Any]) -> list[float]:
+    (net,) = [m for m in metrics if m["type"] == "NET"]
+    return list(net["values"])
 
 
-def stored_trial(slowdown: float, samples: int) -> tuple[str, bool]:
-    control = collect_in_fresh_process(1.0, samples)
-    treatment = collect_in_fresh_process(1.0 + slowdown, samples)
-    status = judge(metric(control), metric(treatment), RULE, ALPHA).status
-    ordered_c, ordered_t = sorted(control), sorted(treatment)
-    peer_fails = ordered_t[len(ordered_t) // 2] > 1.05 * ordered_c[len(ordered_c) // 2]
-    return status, peer_fails
+def peer_rules(control: list[float], treatment: list[float]) -> tuple[bool, bool]:
+    """Whether pytest-benchmark's median:5% and asv continuous's rule call this slower."""
+    from scipy.stats import mannwhitneyu
+
+    ratio = statistics.median(treatment) / statistics.median(control)
+    p_value = mannwhitneyu(treatment, control, alternative="two-sided").pvalue
+    return ratio > 1.05, ratio > 1.1 and p_value < 0.002
 
 
-PEER_TEST = """
-import sys
-sys.path.insert(0, {perf!r})
-from detect import workload
-run = workload({factor})
-def test_work(benchmark):
-    benchmark(run)
-"""
+@dataclass
+class Trial:
+    """One A/B item: pytest-aibench's verdict and seconds, and the peers' calls."""
+
+    status: str
+    seconds: float
+    ratio: float  # the A/B's estimate of treatment / control
+    benchmark: bool
+    asv: bool
 
 
-def peer_trial(folder: Path, slowdown: float) -> bool:
-    """The real pytest-benchmark: save a run of the unchanged workload, then compare a run of
-    the (maybe) slower one with --benchmark-compare-fail=median:5%."""
+def ab_trials(workload: str, slowdown: float, trials: int, per_run: int) -> list[Trial]:
+    run = {"program": program_run, "ort": ort_run}[workload]
+    outcomes: list[Trial] = []
+    while len(outcomes) < trials:
+        with tempfile.TemporaryDirectory() as name:
+            for item in run(Path(name), slowdown, min(per_run, trials - len(outcomes))):
+                ab = item["extra"]["ab"]
+                benchmark, asv = peer_rules(values(ab["control"]), values(item["metrics"]))
+                verdict = item["verdicts"][0]
+                ratio = verdict["treatment"] / verdict["control"]
+                outcomes.append(Trial(verdict["status"], ab["seconds"], ratio, benchmark, asv))
+    return outcomes
 
-    def pytest_benchmark(factor: float, *args: str) -> int:
-        (folder / "test_work.py").write_text(
-            PEER_TEST.format(perf=str(Path(__file__).parent), factor=factor)
+
+STORED_RUNS = 5
+
+
+def stored_trials(slowdown: float, trials: int, folder: Path) -> list[dict[str, bool]]:
+    """Stored mode: a fresh run of the treatment against one and against five earlier runs."""
+    from pytest_aibench.metrics import MetricRecord
+    from pytest_aibench.records import MetricDict
+    from pytest_aibench.verdicts import Rule, judge
+    from pytest_aibench.verdicts.statistics import judge_across_runs
+
+    rule = Rule("NET latency", "p50", 0.05)
+    control_program, program = build_program(folder, 1.0), build_program(folder, 1 + slowdown)
+
+    def fresh_run(binary: Path) -> MetricDict:
+        out = subprocess.run([str(binary), "1", "50"], capture_output=True, text=True, check=True)
+        samples = [json.loads(line.split(" ", 1)[1])["value"] for line in out.stdout.splitlines()]
+        return MetricRecord("NET", "latency", "us", samples).to_dict()
+
+    outcomes = []
+    for _ in range(trials):
+        controls = [fresh_run(control_program) for _ in range(STORED_RUNS)]
+        treatment = fresh_run(program)
+        benchmark, asv = peer_rules(values([controls[-1]]), values([treatment]))
+        outcomes.append(
+            {
+                "one run": judge(controls[-1], treatment, rule, ALPHA).status == "regressed",
+                "five runs": judge_across_runs(controls, treatment, rule, ALPHA).status
+                == "regressed",
+                "pytest-benchmark": benchmark,
+                "asv": asv,
+            }
         )
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:aibench",
-                "-p",
-                "no:cacheprovider",
-                "--benchmark-storage",
-                str(folder / "store"),
-                *args,
-                "test_work.py",
-            ],
-            cwd=folder,
-            capture_output=True,
-            check=False,
-        ).returncode
-
-    pytest_benchmark(1.0, "--benchmark-save=base")
-    return (
-        pytest_benchmark(
-            1.0 + slowdown, "--benchmark-compare", "--benchmark-compare-fail=median:5%"
-        )
-        != 0
-    )
+    return outcomes
 
 
-def sequential_row(mode: str, slowdown: float, outcomes: list[tuple[str, float]]) -> list[bool]:
-    """Which trials of a sequential mode failed; prints how many ran out of time undecided
-    and the median seconds a trial took."""
-    undecided = sum(status == "inconclusive" for status, _ in outcomes)
-    seconds = sorted(s for _, s in outcomes)[len(outcomes) // 2]
-    print(f"  {mode} +{slowdown:.0%}: {undecided} inconclusive, median {seconds:.1f} s per trial")
-    return [status == "regressed" for status, _ in outcomes]
+def busy() -> None:
+    while True:
+        pass
 
 
-def rates(outcomes: dict[float, list[bool]]) -> str:
-    cells = [f"{100 * sum(found) / len(found):5.1f}%" for _, found in sorted(outcomes.items())]
-    caught = [s for s, found in sorted(outcomes.items()) if s and sum(found) >= 0.95 * len(found)]
+@contextmanager
+def background_load(on: bool) -> Iterator[None]:
+    """One busy process per CPU, for the whole measurement, when ``on``."""
+    workers = [
+        multiprocessing.Process(target=busy, daemon=True) for _ in range(os.cpu_count() or 1)
+    ]
+    for worker in workers if on else []:
+        worker.start()
+    try:
+        yield
+    finally:
+        for worker in workers if on else []:
+            worker.terminate()
+
+
+def row(label: str, found: dict[float, list[bool]], seconds: float | None) -> str:
+    cells = []
+    for slowdown in SLOWDOWNS:
+        hits = found.get(slowdown)
+        cells.append(f"{100 * sum(hits) / len(hits):6.1f}%" if hits else f"{'-':>7}")
+    caught = [s for s, hits in sorted(found.items()) if s and sum(hits) >= 0.95 * len(hits)]
     smallest = f"{caught[0]:.0%}" if caught else "none"
-    return "  ".join(cells) + f"  {smallest:>8}"
+    per_trial = f"{seconds:7.1f}" if seconds is not None else f"{'-':>7}"
+    return f"{label:<40}{''.join(cells)}  {smallest:>8}  {per_trial}"
+
+
+def ab_rows(workload: str, aa_trials: int, trials: int, per_run: int) -> list[str]:
+    found: dict[str, dict[float, list[bool]]] = {"aibench": {}, "benchmark": {}, "asv": {}}
+    seconds: list[float] = []
+    for slowdown in SLOWDOWNS:
+        outcomes = ab_trials(workload, slowdown, aa_trials if slowdown == 0 else trials, per_run)
+        statuses = [o.status for o in outcomes]
+        spent = [o.seconds for o in outcomes]
+        print(
+            f"  {workload} +{slowdown:.0%}: "
+            + ", ".join(f"{statuses.count(s)} {s}" for s in sorted(set(statuses)))
+            + f"; median {statistics.median(spent):.1f} s, max {max(spent):.1f} s"
+            + f"; measured {statistics.median(o.ratio for o in outcomes) - 1:+.2%}",
+            flush=True,
+        )
+        seconds += spent
+        found["aibench"][slowdown] = [o.status == "regressed" for o in outcomes]
+        found["benchmark"][slowdown] = [o.benchmark for o in outcomes]
+        found["asv"][slowdown] = [o.asv for o in outcomes]
+    return [
+        row(f"A/B {workload}: pytest-aibench", found["aibench"], statistics.mean(seconds)),
+        row("  same samples: pytest-benchmark 5%", found["benchmark"], None),
+        row("  same samples: asv (1.1, p<0.002)", found["asv"], None),
+    ]
+
+
+def stored_rows(aa_trials: int, trials: int) -> list[str]:
+    found: dict[str, dict[float, list[bool]]] = {}
+    with tempfile.TemporaryDirectory() as name:
+        for slowdown in SLOWDOWNS:
+            count = aa_trials if slowdown == 0 else trials
+            for outcome in stored_trials(slowdown, count, Path(name)):
+                for label, hit in outcome.items():
+                    found.setdefault(label, {}).setdefault(slowdown, []).append(hit)
+    return [row(f"stored: {label}", hits, None) for label, hits in found.items()]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=100)
-    parser.add_argument("--samples", type=int, default=100, help="timed calls per side")
-    parser.add_argument("--peer-trials", type=int, default=10)
-    parser.add_argument(
-        "--paired-trials", type=int, default=0, help="trials of the paired sequential A/B"
-    )
-    parser.add_argument("--per-block", type=int, default=10, help="paired A/B: calls per side")
-    parser.add_argument(
-        "--ort-trials", type=int, default=0, help="trials of the in-process ONNX Runtime A/B"
-    )
-    parser.add_argument("--budget", type=float, default=30.0, help="paired A/B: seconds")
-    parser.add_argument("--collect", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--factor", type=float, default=1.0, help=argparse.SUPPRESS)
+    parser.add_argument("--aa-trials", type=int, default=200, help="A/A trials per workload")
+    parser.add_argument("--trials", type=int, default=40, help="trials per slowdown")
+    parser.add_argument("--per-run", type=int, default=20, help="trials per pytest run")
+    parser.add_argument("--workloads", nargs="*", default=["program", "ort"])
+    parser.add_argument("--stored-trials", type=int, default=200)
+    parser.add_argument("--load", action="store_true", help="one busy process per CPU meanwhile")
     options = parser.parse_args()
-    if options.collect:  # child process of the stored-control mode
-        run = workload(options.factor)
-        timed(run, WARMUP)
-        print(json.dumps(timed(run, options.collect)))
-        return
-    header = "  ".join(f"{'A/A' if s == 0 else f'+{s:.0%}':>6}" for s in SLOWDOWNS)
-    print(
-        f"trials {options.trials} (peer {options.peer_trials}), {options.samples} samples per "
-        f"side, alpha {ALPHA}, min effect {RULE.min_effect:.0%}"
-    )
-    print(f"{'mode':<38} {header}  {'95% from':>8}  {'seconds':>7}")
-    rows: dict[str, dict[float, list[bool]]] = {
-        "pytest-aibench A/B in-process ORT": {},
-        "pytest-aibench A/B paired, sequential": {},
-        "pytest-aibench A/B (interleaved)": {},
-        "pytest-aibench stored control": {},
-        "pytest-benchmark rule, same samples": {},
-        "pytest-benchmark (real), median:5%": {},
-    }
-    spent = dict.fromkeys(rows, 0.0)
-    for slowdown in SLOWDOWNS:
-        if options.ort_trials:
-            started = time.perf_counter()
-            with tempfile.TemporaryDirectory() as name:
-                ort = [ort_trial(Path(name), slowdown) for _ in range(options.ort_trials)]
-            label = "pytest-aibench A/B in-process ORT"
-            spent[label] += time.perf_counter() - started
-            rows[label][slowdown] = sequential_row("ORT", slowdown, ort)
-        if options.paired_trials:
-            started = time.perf_counter()
-            paired = [
-                paired_trial(slowdown, options.per_block, seed, options.budget)
-                for seed in range(options.paired_trials)
-            ]
-            label = "pytest-aibench A/B paired, sequential"
-            spent[label] += time.perf_counter() - started
-            rows[label][slowdown] = sequential_row("paired", slowdown, paired)
-        if options.trials:
-            started = time.perf_counter()
-            rows["pytest-aibench A/B (interleaved)"][slowdown] = [
-                ab_trial(slowdown, options.samples, seed) == "regressed"
-                for seed in range(options.trials)
-            ]
-            spent["pytest-aibench A/B (interleaved)"] += time.perf_counter() - started
-            started = time.perf_counter()
-            stored = [stored_trial(slowdown, options.samples) for _ in range(options.trials)]
-            spent["pytest-aibench stored control"] += time.perf_counter() - started
-            rows["pytest-aibench stored control"][slowdown] = [s == "regressed" for s, _ in stored]
-            rows["pytest-benchmark rule, same samples"][slowdown] = [peer for _, peer in stored]
-        if options.peer_trials and slowdown in (0.0, 0.10):
-            started = time.perf_counter()
-            with tempfile.TemporaryDirectory() as name:
-                rows["pytest-benchmark (real), median:5%"][slowdown] = [
-                    peer_trial(Path(name), slowdown) for _ in range(options.peer_trials)
-                ]
-            spent["pytest-benchmark (real), median:5%"] += time.perf_counter() - started
-    for label, outcomes in rows.items():
-        if outcomes:
-            missing = {s: outcomes.get(s, [False]) for s in SLOWDOWNS}
-            line = (
-                rates(missing)
-                if len(outcomes) == len(SLOWDOWNS)
-                else "  ".join(
-                    f"{100 * sum(outcomes[s]) / len(outcomes[s]):5.1f}%"
-                    if s in outcomes
-                    else f"{'-':>6}"
-                    for s in SLOWDOWNS
-                )
-                + f"  {'-':>8}"
-            )
-            print(f"{label:<38} {line}  {spent[label]:7.0f}")
+    condition = "under load" if options.load else "idle"
+    print(f"{condition}; A/A trials {options.aa_trials}, {options.trials} per slowdown")
+    header = "".join(f"{'A/A' if s == 0 else f'+{s:.0%}':>8}" for s in SLOWDOWNS)
+    lines = [f"{'mode':<40}{header}  {'95% from':>8}  {'s/trial':>7}"]
+    with background_load(options.load):
+        for workload in options.workloads:
+            lines += ab_rows(workload, options.aa_trials, options.trials, options.per_run)
+        if options.stored_trials:
+            lines += stored_rows(options.stored_trials, options.trials)
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -505,9 +505,11 @@ VERDICT_OPTIONS = _section(
     ),
     Option(
         "ab-min-effect",
-        "A/B: smallest change that fails, as a percentage (default 1%%)",
+        "A/B: the smallest change that matters, as a percentage: an item is unchanged when "
+        "the change is surely smaller, and fails when a slowdown is sure and may reach it "
+        "(default 2%%)",
         "PERCENT",
-        default="1%",
+        default="2%",
         check=_percentage,
     ),
     Option(

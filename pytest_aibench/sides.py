@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -27,9 +28,16 @@ if TYPE_CHECKING:
     from .execution import Execution
 
 
+Timer = Callable[[int, int], list[float]]  # (iterations, warmup) -> samples (us)
+
+
 class Side(Protocol):
     def run_block(self, recorder: Recorder, iterations: int) -> None:
         """One block of this side: its warmup, then ``iterations`` timed runs."""
+
+    def timer(self) -> Timer | None:
+        """Once the side can time more runs with nothing reloaded (a worker side after its
+        first block), what does; ``None`` while every block must be a whole run."""
 
     def close(self) -> None: ...
 
@@ -44,6 +52,9 @@ class InPlace:
 
     def run_block(self, recorder: Recorder, iterations: int) -> None:
         replace(self.execution, files=self.files).run(recorder, self.program, iterations)
+
+    def timer(self) -> Timer | None:
+        return None  # a program's run is a whole process: each block runs it again
 
     def close(self) -> None:
         pass
@@ -85,8 +96,7 @@ class InWorker:
         execution = self.execution
         warmup = effective_counts(execution.case, execution.settings)[1]
         if self.started:
-            samples = self.worker.get().time(Timed(self.key, iterations, warmup))
-            recorder.record("NET", "latency", "us", samples)
+            recorder.record("NET", "latency", "us", self._time(iterations, warmup))
             return
         self.started = True
         block = Block(
@@ -101,6 +111,12 @@ class InWorker:
             keep=self.key,
         )
         recorder.merge(self.worker.get().run(block))
+
+    def timer(self) -> Timer | None:
+        return self._time if self.started else None
+
+    def _time(self, iterations: int, warmup: int) -> list[float]:
+        return self.worker.get().time(Timed(self.key, iterations, warmup))
 
     def close(self) -> None:
         self.worker.close()

@@ -455,3 +455,44 @@ def test_a_control_root_without_the_model_is_a_located_error(pytester: Pytester)
     result.stdout.fnmatch_lines(
         ["*--aibench-ab-control-root: the control has no models/chain.onnx (expected *)*"]
     )
+
+
+class LoggedSide:
+    """An A/B side that logs what it runs: whole blocks, or (once ``ready``) timed turns."""
+
+    def __init__(self, name: str, log: list[tuple[str, int]], ready: bool) -> None:
+        self.name, self.log, self.ready = name, log, ready
+
+    def run_block(self, recorder: Any, iterations: int) -> None:
+        self.log.append((self.name, iterations))
+        recorder.record("NET", "latency", "us", [1.0] * iterations)
+
+    def timer(self) -> Any:
+        def time_turn(iterations: int, warmup: int) -> list[float]:
+            self.log.append((self.name, iterations))
+            return [1.0] * iterations
+
+        return time_turn if self.ready else None
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("ready", [True, False])
+def test_worker_sides_take_turns_of_a_few_calls_within_each_block(ready: bool) -> None:
+    import random
+
+    from pytest_aibench.execution import TURN, _block
+
+    log: list[tuple[str, int]] = []
+    sides: Any = {name: LoggedSide(name, log, ready) for name in ("control", "treatment")}
+    block = _block(sides, 4 * TURN + 2, warmup=1, shuffler=random.Random(0))
+    if not ready:  # whole runs, one after the other
+        assert sorted(log) == [("control", 4 * TURN + 2), ("treatment", 4 * TURN + 2)]
+        return
+    assert len(log) == 10  # five turns each: four of TURN calls, one of the 2 left
+    rounds = [{name for name, _ in log[i : i + 2]} for i in range(0, 10, 2)]
+    assert all(names == {"control", "treatment"} for names in rounds)  # both in every round
+    assert [calls for name, calls in log if name == "control"] == [TURN] * 4 + [2]
+    for recorder in block.values():
+        assert len(recorder.results()["metrics"][0]["values"]) == 4 * TURN + 2

@@ -15,7 +15,7 @@ from pytest_aibench.verdicts.sequential import (
 )
 from pytest_aibench.verdicts.statistics import Rule
 
-RULE = Rule("NET latency", "p50", 0.01)
+RULE = Rule("NET latency", "p50", 0.02)  # the --aibench-ab-min-effect default
 
 
 def block(center: float) -> list[MetricDict]:
@@ -91,16 +91,26 @@ def test_looking_again_and_again_does_not_inflate_false_alarms() -> None:
     assert outcomes.count("regressed") + outcomes.count("improved") <= 3  # alpha: 1%
 
 
-def test_a_three_percent_slowdown_is_caught_and_stops_early() -> None:
-    outcomes = [run_sequence(0.03, seed) for seed in range(100)]
+def test_a_slowdown_of_the_minimum_effect_is_caught_and_stops_early() -> None:
+    outcomes = [run_sequence(0.02, seed) for seed in range(100)]
     assert sum(status == "regressed" for status, _ in outcomes) >= 95
     assert np.median([pairs for _, pairs in outcomes]) < 400  # stopped before the budget
 
 
 def test_an_improvement_is_reported_and_an_undecided_item_is_inconclusive() -> None:
     assert run_sequence(-0.05, 1)[0] == "improved"
-    status, pairs = run_sequence(0.01, 1, max_pairs=30)  # exactly at the threshold: undecided
+    status, pairs = run_sequence(0.01, 1, max_pairs=30)  # half the band: undecided this soon
     assert (status, pairs) == ("inconclusive", 30)
+
+
+def test_a_change_established_but_inside_the_band_is_unchanged() -> None:
+    ab = SequentialAB([RULE], alpha=0.01)
+    rng = np.random.default_rng(5)
+    for _ in range(200):  # +0.5%, measured to +-0.1%: real, and smaller than the 2% that matters
+        ab.add(block(1000.0), block(1005.0 * math.exp(rng.normal(0, 0.002))))
+    verdict = ab.final()[0]
+    assert verdict.low is not None and verdict.low > 1  # the interval excludes no change ...
+    assert verdict.status == "unchanged"  # ... but lies within the band
 
 
 def test_a_verdict_says_its_paired_blocks_and_what_it_could_detect() -> None:
@@ -110,7 +120,7 @@ def test_a_verdict_says_its_paired_blocks_and_what_it_could_detect() -> None:
         ab.add(block(1000.0), block(1050.0 * math.exp(rng.normal(0, 0.01))))
     verdict = ab.final()[0]
     assert verdict.status == "regressed" and verdict.n_control == 60
-    assert verdict.detectable is not None and 0.01 < verdict.detectable < 0.05
+    assert verdict.detectable is not None and 0 < verdict.detectable < 0.05
     text = verdict.explain()
     assert "NET latency p50 regressed: 1000 -> 10" in text and "60 paired blocks" in text
     assert f"could detect +{verdict.detectable * 100:.1f}% or more" in text

@@ -6,8 +6,14 @@ descendants inherit even when they leave its group (``setsid()``, a daemon's dou
 command ends, whatever still carries its tag is killed, so a child that keeps stdout open holds
 the wait no longer than a moment after the program itself ends. If pytest itself dies, even by
 ``kill -9``, a small watchdog process (one per pytest process, waiting on a pipe that only the
-kernel closes then) kills everything carrying this process's tags; the program is also killed by
-the kernel at once (``PR_SET_PDEATHSIG``). Linux (``/proc``); elsewhere only process groups.
+kernel closes then) kills everything carrying this process's tags. Linux (``/proc``); elsewhere
+only process groups.
+
+Host programs start with no ``preexec_fn`` (the watchdog, not ``PR_SET_PDEATHSIG``, makes them
+die with pytest): a ``preexec_fn`` makes Python fork the whole pytest process instead of
+``vfork``, measured here at 18.6 ms per start against 0.8 ms, time that every benchmark
+program and every A/B block paid. Clients that carry no tag (ssh) still get
+:func:`child_dies_with_parent`.
 """
 
 from __future__ import annotations
@@ -138,7 +144,6 @@ def run_process(
         text=True,
         errors="replace",
         start_new_session=True,
-        preexec_fn=child_dies_with_parent(),
     )
     deadline, ended_at = time.monotonic() + timeout, None
     try:

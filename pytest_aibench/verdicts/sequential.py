@@ -1,4 +1,4 @@
-"""A/B by paired blocks, decided sequentially. Pure (numpy and scipy, no pytest, no I/O).
+"""A/B by paired blocks, decided sequentially. Pure (numpy, no pytest, no I/O).
 
 Each block runs the control and the treatment back to back on one device, in a shuffled order.
 The unit of evidence is one block's *pair*: the log of treatment/control of the block's
@@ -17,10 +17,20 @@ The ``alpha_j`` sum to ``alpha``, so the chance that *any* look's interval misse
 is at most ``alpha`` (a union bound over the looks): looking repeatedly and stopping early does
 not inflate false alarms.
 
-The decision, with ``theta = 1 + min_effect`` (for lower-is-better metrics): regressed when
-the interval lies wholly above ``theta``, improved when wholly below ``1/theta``, unchanged
-when wholly between them; otherwise more blocks, until the time budget ends the item as
-inconclusive.
+The decision is a test with an indifference zone, ``theta = 1 + min_effect``: a change smaller
+than ``min_effect`` does not matter, one of ``min_effect`` or more must not be missed.
+
+- unchanged: the interval lies within ``1/theta .. theta`` (whatever changed, less than
+  ``min_effect``);
+- regressed: otherwise, the interval lies wholly on the worse side of 1 (for lower-is-better
+  metrics, above 1): a change is established and it reaches beyond ``theta``'s band;
+- improved: the same on the better side;
+- otherwise more blocks, until the time budget ends the item as inconclusive.
+
+So a false alarm (regressed when nothing changed) needs an interval that misses the true ratio
+of 1, and a miss (unchanged when the change is ``min_effect``) one that misses ``theta``: each
+at most ``alpha / 2`` over all looks. Changes between 1 and ``theta`` may go either way. The
+interval at the end of the budget counts as one more look.
 """
 
 from __future__ import annotations
@@ -28,11 +38,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 from ..metrics import by_key
 from ..metrics import statistic as metric_statistic
 from ..records import IMPROVED, INCONCLUSIVE, REGRESSED, UNCHANGED, MetricDict, VerdictStatus
-from .statistics import LOWER, PAIRED_BLOCKS, Rule, Verdict, detectable_change, direction
+from .statistics import LOWER, PAIRED_BLOCKS, Rule, Verdict, direction
 
 FIRST_LOOK = 10  # pairs; fewer cannot reach the first look's confidence (2 / 2^n > alpha_1)
 LOOK_GROWTH = 1.5
@@ -59,14 +70,13 @@ def signed_rank_interval(
     signed-rank interval at ``confidence`` (normal approximation of the rank statistic's
     distribution); an infinite interval when ``n`` is too small for that confidence."""
     import numpy as np
-    from scipy.stats import norm
 
     values = np.asarray(differences, float)
     n = len(values)
     upper = np.triu_indices(n)
     walsh = np.sort((values[upper[0]] + values[upper[1]]) / 2)
     centre = float(np.median(walsh))
-    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)  # stdlib: scipy's import takes seconds
     mean, spread = n * (n + 1) / 4, math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
     rank = math.floor(mean - z * spread)  # walsh[rank] .. walsh[-rank - 1]
     if rank < 0:
@@ -125,21 +135,27 @@ class PairedSeries:
             n_treatment=n,
             min_effect=self.rule.min_effect,
             confidence=confidence,
-            detectable=detectable_change(ratio_low, ratio_high, self.rule.min_effect),
+            detectable=detectable(ratio_low, ratio_high, self.rule.min_effect),
         )
 
 
+def detectable(low: float, high: float, min_effect: float) -> float | None:
+    """The smallest slowdown an interval this wide would have reported as regressed: its lower
+    end must clear 1 and its upper end the band (interval half-width ``h``, in log terms)."""
+    if not (0 < low <= high and math.isfinite(high)):
+        return None
+    spread = math.sqrt(high / low)  # exp(h)
+    return max(spread, (1 + min_effect) / spread) - 1
+
+
 def _decide(low: float, high: float, min_effect: float, better: str) -> VerdictStatus:
-    up, down = 1 + min_effect, 1 / (1 + min_effect)
-    worse_side, better_side = (
-        (low > up, high < down) if better == LOWER else (high < down, low > up)
-    )
-    if worse_side:
-        return REGRESSED
-    if better_side:
-        return IMPROVED
-    if down < low and high < up:
+    band = 1 + min_effect
+    if 1 / band < low and high < band:
         return UNCHANGED
+    if low > 1:
+        return REGRESSED if better == LOWER else IMPROVED
+    if high < 1:
+        return IMPROVED if better == LOWER else REGRESSED
     return INCONCLUSIVE
 
 
@@ -184,7 +200,8 @@ class SequentialAB:
         return None
 
     def final(self) -> list[Verdict]:
-        """The verdicts when the budget has run out: undecided metrics are inconclusive, at the
-        confidence of the last look taken."""
-        confidence = 1 - spent_alpha(max(1, self.looks), self.alpha)
+        """The verdicts when the budget has run out, as one more look: metrics still undecided
+        are inconclusive."""
+        self.looks += 1
+        confidence = 1 - spent_alpha(self.looks, self.alpha)
         return [s.judge(confidence) for s in self.series.values()]
