@@ -22,12 +22,14 @@ runs); the treatment run is judged against one stored run (statistics.judge, the
 ``--aibench-compare`` gate) and against the spread of five (statistics.judge_across_runs,
 ``--aibench-compare-runs 5``).
 
-``--load`` runs one busy process per CPU in the background for the whole measurement.
+``--load N`` runs N busy processes (a pure-Python loop each) in the background for the whole
+measurement: 1 leaves the A/B its CPU (another job on the runner), 2 on this 2-core machine
+shares it.
 
 Prints per mode and condition the false-alarm rate over the A/A trials, the detection rate per
 slowdown, the smallest slowdown caught in at least 95% of trials, and seconds per trial.
 
-    python perf/detect.py [--aa-trials 200] [--trials 40] [--workloads program ort] [--load]
+    python perf/detect.py [--aa-trials 200] [--trials 40] [--workloads program ort] [--load N]
                           [--stored-trials 200] [--peer-trials 10]
 """
 
@@ -36,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import shutil
 import statistics
 import subprocess
@@ -242,17 +243,15 @@ def busy() -> None:
 
 
 @contextmanager
-def background_load(on: bool) -> Iterator[None]:
-    """One busy process per CPU, for the whole measurement, when ``on``."""
-    workers = [
-        multiprocessing.Process(target=busy, daemon=True) for _ in range(os.cpu_count() or 1)
-    ]
-    for worker in workers if on else []:
+def background_load(processes: int) -> Iterator[None]:
+    """``processes`` busy processes for the whole measurement."""
+    workers = [multiprocessing.Process(target=busy, daemon=True) for _ in range(processes)]
+    for worker in workers:
         worker.start()
     try:
         yield
     finally:
-        for worker in workers if on else []:
+        for worker in workers:
             worker.terminate()
 
 
@@ -310,9 +309,9 @@ def main() -> None:
     parser.add_argument("--per-run", type=int, default=20, help="trials per pytest run")
     parser.add_argument("--workloads", nargs="*", default=["program", "ort"])
     parser.add_argument("--stored-trials", type=int, default=200)
-    parser.add_argument("--load", action="store_true", help="one busy process per CPU meanwhile")
+    parser.add_argument("--load", type=int, default=0, help="busy processes meanwhile")
     options = parser.parse_args()
-    condition = "under load" if options.load else "idle"
+    condition = f"{options.load} busy process(es) in the background" if options.load else "idle"
     print(f"{condition}; A/A trials {options.aa_trials}, {options.trials} per slowdown")
     header = "".join(f"{'A/A' if s == 0 else f'+{s:.0%}':>8}" for s in SLOWDOWNS)
     lines = [f"{'mode':<40}{header}  {'95% from':>8}  {'s/trial':>7}"]

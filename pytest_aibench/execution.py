@@ -250,6 +250,12 @@ def run_ab(execution: Execution, sides: Sides, recorder: Recorder, iterations: i
     attempts = 1 + max(0, settings.verify)
     with pinned(execution.device):
         for attempt in range(1, attempts + 1):
+            if attempt > 1:
+                # A re-run starts afresh (new workers, the model loaded again): whatever offset
+                # stays with a worker process and its loaded sessions (two processes of identical
+                # code differ here by +0.8%) no pair can cancel; a fresh start does, and a real
+                # regression survives it.
+                sides.close()
             ab = interleave(execution, sides, iterations, settings.seed + attempt - 1)
             regressions = regressed(ab.verdicts)
             if not regressions:

@@ -421,9 +421,10 @@ VERDICT_OPTIONS = _section(
     Option("autosave", "save every run in the storage folder", "", kind="flag"),
     Option(
         "compare",
-        "compare with a saved run: NAME, a run file PATH, or the latest saved run "
-        "when no value is given; regressions fail their items",
-        "NAME|PATH",
+        "compare with a saved run: NAME, a run file PATH, 'history' (the history store's last "
+        "--aibench-compare-runs runs), or the latest saved run when no value is given; "
+        "regressions fail their items",
+        "NAME|PATH|history",
         kind="optional",
         ini=False,
     ),

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .collect import SpecFile
     from .devices.base import Device, DeviceInfo
     from .recorder import Recorder
-    from .records import CaseDict, ItemRecord, Payload
+    from .records import CaseDict, ItemRecord, Payload, RunFile
     from .reporting.publish import Published
     from .runners.base import CaseFiles, Runner
     from .spec.model import Case
@@ -40,6 +40,7 @@ FIXTURE_ITERATIONS = 50
 FIXTURE_WARMUP = 5
 WORKER_DEVICES = "aibench_devices"
 WORKER_CONTROL = "aibench_control"
+HISTORY_CONTROL = "history"  # --aibench-compare=history
 _MIB = 1 << 20
 
 
@@ -404,7 +405,7 @@ class AibenchSession:
         (found by the controller, whose choice the xdist workers receive, so that a run saved
         meanwhile cannot change it)."""
         selector = self.settings.compare
-        if not selector:
+        if not selector or selector == HISTORY_CONTROL:
             return []
         from .reporting.runfile import find_runs
 
@@ -418,21 +419,44 @@ class AibenchSession:
 
     @cached_property
     def control(self) -> ControlRun | None:
+        if self.settings.compare == HISTORY_CONTROL:
+            return self._control_from_history()
         paths = self.control_paths
         if not paths:
             return None
         from .reporting.runfile import read_run
-        from .verdicts import ControlRun
 
         try:
             runs = [read_run(path) for path in paths]
         except (OSError, ValueError) as exc:
             raise pytest.UsageError(f"--aibench-compare: {exc}") from None
-        settings = self.settings
         earlier = len(paths) - 1
         name = paths[-1].name + (
             f" and {earlier} earlier run{'s' * (earlier > 1)}" if earlier else ""
         )
+        return self._control_run(name, runs)
+
+    def _control_from_history(self) -> ControlRun:
+        """``--aibench-compare=history``: the history store's last K runs (each item is judged
+        against those of them that ran it on the same device model and model files)."""
+        from .reporting import history
+        from .reporting.publish import history_path
+
+        database = history_path(self.settings, self.storage)
+        count = self.settings.compare_runs
+        try:
+            if database is None or not database.exists():
+                raise ValueError(f"no history store at {database or '(--aibench-history=off)'}")
+            with history.connect(database, create=False) as db:
+                runs = history.last_runs(db, count)
+        except (OSError, ValueError) as exc:
+            raise pytest.UsageError(f"--aibench-compare=history: {exc}") from None
+        return self._control_run(f"the history store's last {len(runs)} run(s)", runs)
+
+    def _control_run(self, name: str, runs: list[RunFile]) -> ControlRun:
+        from .verdicts import ControlRun
+
+        settings = self.settings
         return ControlRun.of(
             name,
             runs,

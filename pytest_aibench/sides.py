@@ -119,7 +119,9 @@ class InWorker:
         return self.worker.get().time(Timed(self.key, iterations, warmup))
 
     def close(self) -> None:
+        """Stop the worker: a later block starts a fresh one and runs the whole case again."""
         self.worker.close()
+        self.started = False
 
 
 @dataclass(frozen=True)

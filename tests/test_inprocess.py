@@ -496,3 +496,35 @@ def test_worker_sides_take_turns_of_a_few_calls_within_each_block(ready: bool) -
     assert [calls for name, calls in log if name == "control"] == [TURN] * 4 + [2]
     for recorder in block.values():
         assert len(recorder.results()["metrics"][0]["values"]) == 4 * TURN + 2
+
+
+def test_a_suspected_regression_is_rerun_with_fresh_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from pytest_aibench import execution
+    from pytest_aibench.errors import Regression
+    from pytest_aibench.recorder import Recorder
+    from pytest_aibench.verdicts.statistics import Verdict
+
+    slower = Verdict(
+        key="NET latency", status="regressed", method="paired blocks", statistic="p50",
+        unit="us", control=100.0, treatment=110.0, low=1.05, high=1.15,
+        n_control=10, n_treatment=10, min_effect=0.02,
+    )  # fmt: skip
+    events: list[str] = []
+
+    def fake_interleave(*args: Any) -> execution.ABRun:
+        events.append("run")
+        return execution.ABRun(Recorder(1, 0), Recorder(1, 0), [slower], 10, 1.0)
+
+    monkeypatch.setattr(execution, "interleave", fake_interleave)
+    sides: Any = SimpleNamespace(close=lambda: events.append("fresh workers"), label="base")
+    settings = SimpleNamespace(verify=2, seed=0, fail_inconclusive=False)
+    item: Any = SimpleNamespace(
+        settings=settings, device=SimpleNamespace(info=SimpleNamespace(kind="adb"))
+    )
+    with pytest.raises(Regression):
+        execution.run_ab(item, sides, Recorder(1, 0), 50)
+    assert events == ["run", "fresh workers", "run", "fresh workers", "run"]

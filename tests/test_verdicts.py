@@ -96,6 +96,20 @@ def test_several_saved_runs_are_one_control_with_their_drift(
     )
 
 
+def test_the_history_store_s_last_runs_are_a_control(pytester: Pytester, bench: Bench) -> None:
+    missing = bench("--aibench-compare=history", "--aibench-history=off")
+    assert missing.ret == pytest.ExitCode.USAGE_ERROR
+    missing.stderr.fnmatch_lines(["*--aibench-compare=history: no history store at *"])
+    for seed in (1, 2, 3):  # every run is appended to .aibench/history.sqlite, saved or not
+        bench(seed=seed).assert_outcomes(passed=2)
+    result = bench("--aibench-compare=history", "--aibench-compare-runs=3")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["aibench: compared with the history store's last 3 run(s): 0 *"])
+    slower = bench("--aibench-compare=history", "--aibench-compare-runs=3", seed=4, factor=1.5)
+    slower.assert_outcomes(failed=2)
+    slower.stdout.fnmatch_lines(["NET latency p50 regressed: * -> * *3 control runs*"])
+
+
 def test_a_slower_program_fails_with_the_verdict(pytester: Pytester, bench: Bench) -> None:
     bench("--aibench-autosave").assert_outcomes(passed=2)
     result = bench("--aibench-compare", seed=2, factor=1.2)

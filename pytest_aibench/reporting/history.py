@@ -337,6 +337,19 @@ def runs(db: sqlite3.Connection, filters: Filters) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
+def last_runs(db: sqlite3.Connection, count: int) -> list[RunFile]:
+    """The newest ``count`` stored runs, oldest first."""
+    uids = [
+        uid
+        for (uid,) in db.execute(
+            "SELECT uid FROM runs ORDER BY created DESC, id DESC LIMIT ?", (count,)
+        )
+    ]
+    if not uids:
+        raise ValueError("the history store holds no run")
+    return [load_run(db, uid) for uid in reversed(uids)]
+
+
 def load_run(db: sqlite3.Connection, uid_prefix: str | None = None) -> RunFile:
     """A stored run as a run file has it (items with their metrics and samples): the newest,
     or the one whose id starts with ``uid_prefix``."""
