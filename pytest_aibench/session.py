@@ -443,12 +443,12 @@ class AibenchSession:
         from .reporting.publish import history_path
 
         database = history_path(self.settings, self.storage)
-        count = self.settings.compare_runs
+        if database is None or not database.exists():
+            where = database or "(--aibench-history=off)"
+            raise pytest.UsageError(f"--aibench-compare=history: no history store at {where}")
         try:
-            if database is None or not database.exists():
-                raise ValueError(f"no history store at {database or '(--aibench-history=off)'}")
             with history.connect(database, create=False) as db:
-                runs = history.last_runs(db, count)
+                runs = history.last_runs(db, self.settings.compare_runs)
         except (OSError, ValueError) as exc:
             raise pytest.UsageError(f"--aibench-compare=history: {exc}") from None
         return self._control_run(f"the history store's last {len(runs)} run(s)", runs)
