@@ -3,7 +3,7 @@
 
 Every trial goes through the command line, as a CI job would run it. Two A/B workloads:
 
-- program: a native benchmark program (C, built here with ``cc``, about 1.7 ms of integer
+- program: a native benchmark program (C, built here with ``cc``, about 0.5 ms of integer
   arithmetic per run, printing one observer row per run, as TFLite's benchmark_model or
   speed_benchmark_torch do); the control program against one doing s% more work,
   ``--aibench-ab-control``. Each block runs each program once, as a fresh process.
