@@ -30,7 +30,7 @@ Prints per mode and condition the false-alarm rate over the A/A trials, the dete
 slowdown, the smallest slowdown caught in at least 95% of trials, and seconds per trial.
 
     python perf/detect.py [--aa-trials 200] [--trials 40] [--workloads program ort] [--load N]
-                          [--stored-trials 200] [--peer-trials 10]
+                          [--stored-trials 200] [--slowdowns 0 0.01 0.02 0.03 0.05 0.1]
 """
 
 from __future__ import annotations
@@ -268,10 +268,12 @@ def row(label: str, found: dict[float, list[bool]], seconds: float | None) -> st
     return f"{label:<40}{''.join(cells)}  {smallest:>8}  {per_trial}"
 
 
-def ab_rows(workload: str, aa_trials: int, trials: int, per_run: int) -> list[str]:
+def ab_rows(
+    workload: str, slowdowns: list[float], aa_trials: int, trials: int, per_run: int
+) -> list[str]:
     found: dict[str, dict[float, list[bool]]] = {"aibench": {}, "benchmark": {}, "asv": {}}
     seconds: list[float] = []
-    for slowdown in SLOWDOWNS:
+    for slowdown in slowdowns:
         outcomes = ab_trials(workload, slowdown, aa_trials if slowdown == 0 else trials, per_run)
         statuses = [o.status for o in outcomes]
         spent = [o.seconds for o in outcomes]
@@ -293,10 +295,10 @@ def ab_rows(workload: str, aa_trials: int, trials: int, per_run: int) -> list[st
     ]
 
 
-def stored_rows(aa_trials: int, trials: int) -> list[str]:
+def stored_rows(slowdowns: list[float], aa_trials: int, trials: int) -> list[str]:
     found: dict[str, dict[float, list[bool]]] = {}
     with tempfile.TemporaryDirectory() as name:
-        for slowdown in SLOWDOWNS:
+        for slowdown in slowdowns:
             count = aa_trials if slowdown == 0 else trials
             for outcome in stored_trials(slowdown, count, Path(name)):
                 for label, hit in outcome.items():
@@ -312,6 +314,9 @@ def main() -> None:
     parser.add_argument("--workloads", nargs="*", default=["program", "ort"])
     parser.add_argument("--stored-trials", type=int, default=200)
     parser.add_argument("--load", type=int, default=0, help="busy processes meanwhile")
+    parser.add_argument(
+        "--slowdowns", nargs="*", type=float, default=list(SLOWDOWNS), help="0 is A/A"
+    )
     options = parser.parse_args()
     condition = f"{options.load} busy process(es) in the background" if options.load else "idle"
     print(f"{condition}; A/A trials {options.aa_trials}, {options.trials} per slowdown")
@@ -319,9 +324,11 @@ def main() -> None:
     lines = [f"{'mode':<40}{header}  {'95% from':>8}  {'s/trial':>7}"]
     with background_load(options.load):
         for workload in options.workloads:
-            lines += ab_rows(workload, options.aa_trials, options.trials, options.per_run)
+            lines += ab_rows(
+                workload, options.slowdowns, options.aa_trials, options.trials, options.per_run
+            )
         if options.stored_trials:
-            lines += stored_rows(options.stored_trials, options.trials)
+            lines += stored_rows(options.slowdowns, options.stored_trials, options.trials)
     print("\n".join(lines))
 
 

@@ -157,13 +157,15 @@ def ab_rules(execution: Execution, metrics: Sequence[MetricDict]) -> list[Rule]:
 
 
 TURN = 5  # calls per turn when the sides take turns inside a block
+EARLY_EPOCHS = (4, 7)  # blocks after which workers restart before the first look (at 10)
 
 
 def interleave(execution: Execution, sides: Sides, iterations: int, seed: int) -> ABRun:
     """Control and treatment in blocks on one device, each side once per block (its own warmup
     included) in an order shuffled per block, with a cooldown between blocks. Blocks continue
     until the sequential rule decides every gated metric or ``--aibench-ab-max-time`` runs
-    out (verdicts/sequential.py)."""
+    out (verdicts/sequential.py). Worker sides restart after blocks 4 and 7 and after every
+    look that leaves the item undecided, so that the blocks come from several processes."""
     settings = execution.settings
     runs = {"control": sides.control, "treatment": sides.treatment}
     samples = {"control": Recorder(1, 0), "treatment": Recorder(1, 0)}
@@ -181,7 +183,14 @@ def interleave(execution: Execution, sides: Sides, iterations: int, seed: int) -
         decision = decision or SequentialAB(ab_rules(execution, treatment), settings.alpha)
         decision.add(control, treatment)
         blocks += 1
+        looks = decision.looks
         verdicts = _decided(decision, blocks, time.monotonic() - started, settings)
+        if verdicts is None and (decision.looks > looks or blocks in EARLY_EPOCHS):
+            # A new epoch: fresh workers, the model loaded again. Two processes (or two
+            # sessions) of identical code differ by a steady 0.2-0.5% that pairing cannot
+            # cancel (measured here); over several epochs it averages out instead of
+            # deciding the item.
+            sides.close()
         if verdicts is None and settings.cooldown:
             time.sleep(settings.cooldown)
     seconds = time.monotonic() - started

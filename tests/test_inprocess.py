@@ -528,3 +528,62 @@ def test_a_suspected_regression_is_rerun_with_fresh_workers(
     with pytest.raises(Regression):
         execution.run_ab(item, sides, Recorder(1, 0), 50)
     assert events == ["run", "fresh workers", "run", "fresh workers", "run"]
+
+
+class NoisyWorkerSide:
+    """A worker-like side whose blocks read 100 us, the treatment's off by a seeded +-3%, so
+    that the rule needs several looks; logs each block it runs and each restart."""
+
+    def __init__(self, name: str, log: list[str], noise: Any) -> None:
+        self.name, self.log, self.noise, self.started = name, log, noise, False
+
+    def _values(self, iterations: int) -> list[float]:
+        value = 100.0 * (1 + self.noise.gauss(0, 0.03)) if self.name == "treatment" else 100.0
+        return [value] * iterations
+
+    def run_block(self, recorder: Any, iterations: int) -> None:
+        self.started = True
+        recorder.record("NET", "latency", "us", self._values(iterations))
+
+    def timer(self) -> Any:
+        return (lambda iterations, warmup: self._values(iterations)) if self.started else None
+
+    def close(self) -> None:
+        self.started = False
+        if self.name == "control":
+            self.log.append("restart")
+
+
+def test_worker_sides_restart_early_and_at_every_undecided_look(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import random
+    from types import SimpleNamespace
+
+    from pytest_aibench import execution
+    from pytest_aibench.verdicts.sequential import look_points
+
+    monkeypatch.setattr(execution, "effective_counts", lambda case, settings: (50, 0))
+    log: list[str] = []
+    noise = random.Random(7)
+    sides: Any = SimpleNamespace(
+        control=NoisyWorkerSide("control", log, noise),
+        treatment=NoisyWorkerSide("treatment", log, noise),
+    )
+    sides.close = lambda: (sides.control.close(), sides.treatment.close())
+    original_block = execution._block
+
+    def counted_block(*args: Any) -> Any:
+        log.append("block")
+        return original_block(*args)
+
+    monkeypatch.setattr(execution, "_block", counted_block)
+    settings = SimpleNamespace(
+        ab_blocks=5, ab_max_time=1e9, alpha=0.01, cooldown=0, fail_on=(), ab_min_effect=0.02
+    )
+    item: Any = SimpleNamespace(settings=settings, case=None)
+    ab = execution.interleave(item, sides, 50, seed=0)
+    assert ab.verdicts[0].status == "unchanged" and ab.blocks > 10
+    restarted_after = [log[:i].count("block") for i, event in enumerate(log) if event == "restart"]
+    undecided_looks = [n for n in look_points() if n < ab.blocks]
+    assert restarted_after == sorted({*execution.EARLY_EPOCHS, *undecided_looks})
