@@ -190,7 +190,7 @@ def interleave(execution: Execution, sides: Sides, iterations: int, seed: int) -
             # sessions) of identical code differ by a steady 0.2-0.5% that pairing cannot
             # cancel (measured here); over several epochs it averages out instead of
             # deciding the item.
-            sides.close()
+            sides.restart()
         if verdicts is None and settings.cooldown:
             time.sleep(settings.cooldown)
     seconds = time.monotonic() - started

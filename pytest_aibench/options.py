@@ -508,9 +508,9 @@ VERDICT_OPTIONS = _section(
         "ab-min-effect",
         "A/B: the smallest change that matters, as a percentage: an item is unchanged when "
         "the change is surely smaller, and fails when a slowdown is sure and may reach it "
-        "(default 2%%)",
+        "(default 1.5%%)",
         "PERCENT",
-        default="2%",
+        default="1.5%",
         check=_percentage,
     ),
     Option(

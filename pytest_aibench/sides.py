@@ -39,6 +39,9 @@ class Side(Protocol):
         """Once the side can time more runs with nothing reloaded (a worker side after its
         first block), what does; ``None`` while every block must be a whole run."""
 
+    def load(self) -> None:
+        """Make the side ready to time runs (a worker: its case run once, not kept)."""
+
     def close(self) -> None: ...
 
 
@@ -55,6 +58,9 @@ class InPlace:
 
     def timer(self) -> Timer | None:
         return None  # a program's run is a whole process: each block runs it again
+
+    def load(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -118,6 +124,10 @@ class InWorker:
     def _time(self, iterations: int, warmup: int) -> list[float]:
         return self.worker.get().time(Timed(self.key, iterations, warmup))
 
+    def load(self) -> None:
+        if not self.started:
+            self.run_block(Recorder(1, 0), 1)
+
     def close(self) -> None:
         """Stop the worker: a later block starts a fresh one and runs the whole case again."""
         self.worker.close()
@@ -133,6 +143,14 @@ class Sides:
     def close(self) -> None:
         self.control.close()
         self.treatment.close()
+
+    def restart(self) -> None:
+        """A new epoch: worker sides start afresh and load their case again, outside any
+        block, so that the next block is timed in turns like the others (a block of whole
+        runs spreads twice as wide). Program sides: nothing to do."""
+        self.close()  # both first: the two sides may share one worker
+        self.control.load()
+        self.treatment.load()
 
 
 def ab_sides(execution: Execution) -> Sides | None:

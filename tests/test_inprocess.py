@@ -532,26 +532,31 @@ def test_a_suspected_regression_is_rerun_with_fresh_workers(
 
 class NoisyWorkerSide:
     """A worker-like side whose blocks read 100 us, the treatment's off by a seeded +-3%, so
-    that the rule needs several looks; logs each block it runs and each restart."""
+    that the rule needs several looks; logs its whole runs, its timed turns and restarts."""
 
     def __init__(self, name: str, log: list[str], noise: Any) -> None:
         self.name, self.log, self.noise, self.started = name, log, noise, False
 
-    def _values(self, iterations: int) -> list[float]:
+    def _values(self, iterations: int, how: str) -> list[float]:
+        self.log.append(f"{self.name} {how}")
         value = 100.0 * (1 + self.noise.gauss(0, 0.03)) if self.name == "treatment" else 100.0
         return [value] * iterations
 
     def run_block(self, recorder: Any, iterations: int) -> None:
         self.started = True
-        recorder.record("NET", "latency", "us", self._values(iterations))
+        recorder.record("NET", "latency", "us", self._values(iterations, "whole"))
 
     def timer(self) -> Any:
-        return (lambda iterations, warmup: self._values(iterations)) if self.started else None
+        return (lambda n, warmup: self._values(n, "turn")) if self.started else None
+
+    def load(self) -> None:
+        if not self.started:
+            self._values(1, "load")
+            self.started = True
 
     def close(self) -> None:
         self.started = False
-        if self.name == "control":
-            self.log.append("restart")
+        self.log.append(f"{self.name} closed")
 
 
 def test_worker_sides_restart_early_and_at_every_undecided_look(
@@ -561,16 +566,13 @@ def test_worker_sides_restart_early_and_at_every_undecided_look(
     from types import SimpleNamespace
 
     from pytest_aibench import execution
+    from pytest_aibench.sides import Sides
     from pytest_aibench.verdicts.sequential import look_points
 
     monkeypatch.setattr(execution, "effective_counts", lambda case, settings: (50, 0))
     log: list[str] = []
     noise = random.Random(7)
-    sides: Any = SimpleNamespace(
-        control=NoisyWorkerSide("control", log, noise),
-        treatment=NoisyWorkerSide("treatment", log, noise),
-    )
-    sides.close = lambda: (sides.control.close(), sides.treatment.close())
+    control, treatment = (NoisyWorkerSide(name, log, noise) for name in ("control", "treatment"))
     original_block = execution._block
 
     def counted_block(*args: Any) -> Any:
@@ -582,8 +584,12 @@ def test_worker_sides_restart_early_and_at_every_undecided_look(
         ab_blocks=5, ab_max_time=1e9, alpha=0.01, cooldown=0, fail_on=(), ab_min_effect=0.02
     )
     item: Any = SimpleNamespace(settings=settings, case=None)
-    ab = execution.interleave(item, sides, 50, seed=0)
+    ab = execution.interleave(item, Sides(control, treatment, "base"), 50, seed=0)
     assert ab.verdicts[0].status == "unchanged" and ab.blocks > 10
-    restarted_after = [log[:i].count("block") for i, event in enumerate(log) if event == "restart"]
+    restarted_after = [log[:i].count("block") for i, e in enumerate(log) if e == "control closed"]
     undecided_looks = [n for n in look_points() if n < ab.blocks]
     assert restarted_after == sorted({*execution.EARLY_EPOCHS, *undecided_looks})
+    # Only the first block runs whole: after a restart both sides load before the next block,
+    # which they time in turns.
+    assert [e for e in log if e.endswith("whole")] == ["control whole", "treatment whole"]
+    assert log.count("control load") == log.count("treatment load") == len(restarted_after)

@@ -15,7 +15,7 @@ from pytest_aibench.verdicts.sequential import (
 )
 from pytest_aibench.verdicts.statistics import Rule
 
-RULE = Rule("NET latency", "p50", 0.02)  # the --aibench-ab-min-effect default
+RULE = Rule("NET latency", "p50", 0.015)  # the --aibench-ab-min-effect default
 
 
 def block(center: float) -> list[MetricDict]:
@@ -92,21 +92,22 @@ def test_looking_again_and_again_does_not_inflate_false_alarms() -> None:
 
 
 def test_a_slowdown_of_the_minimum_effect_is_caught_and_stops_early() -> None:
-    outcomes = [run_sequence(0.02, seed) for seed in range(100)]
+    outcomes = [run_sequence(RULE.min_effect, seed) for seed in range(100)]
     assert sum(status == "regressed" for status, _ in outcomes) >= 95
     assert np.median([pairs for _, pairs in outcomes]) < 400  # stopped before the budget
 
 
 def test_an_improvement_is_reported_and_an_undecided_item_is_inconclusive() -> None:
     assert run_sequence(-0.05, 1)[0] == "improved"
-    status, pairs = run_sequence(0.01, 1, max_pairs=30)  # half the band: undecided this soon
+    half_the_band = RULE.min_effect / 2  # undecided this soon
+    status, pairs = run_sequence(half_the_band, 1, max_pairs=30)
     assert (status, pairs) == ("inconclusive", 30)
 
 
 def test_a_change_established_but_inside_the_band_is_unchanged() -> None:
     ab = SequentialAB([RULE], alpha=0.01)
     rng = np.random.default_rng(5)
-    for _ in range(200):  # +0.5%, measured to +-0.1%: real, and smaller than the 2% that matters
+    for _ in range(200):  # +0.5%, measured to +-0.1%: real, and smaller than the 1.5% that matters
         ab.add(block(1000.0), block(1005.0 * math.exp(rng.normal(0, 0.002))))
     verdict = ab.final()[0]
     assert verdict.low is not None and verdict.low > 1  # the interval excludes no change ...
