@@ -3,15 +3,15 @@
 
 Every trial goes through the command line, as a CI job would run it. Two A/B workloads:
 
-- program: a native benchmark program (C, built here with ``cc``, about 0.5 ms of integer
+- program: a native benchmark program (C, built here with ``cc``, 0.25-0.5 ms of integer
   arithmetic per run, printing one observer row per run, as TFLite's benchmark_model or
   speed_benchmark_torch do); the control program against one doing s% more work,
   ``--aibench-ab-control``. Each block runs each program once, as a fresh process.
-- ort: an ONNX Runtime model run in-process, a chain of 100 MatMul+Relu layers (about 250 us)
+- ort: an ONNX Runtime model run in-process, a chain of 100 MatMul+Relu layers (80-250 us)
   in a base checkout against a chain with s% more layers, ``--aibench-ab-control-root``.
 
 A trial is one spec item; one pytest run holds ``--per-run`` items (one process start for
-several trials). The verdict is pytest-aibench's paired sequential rule at its defaults (2%
+several trials). The verdict is pytest-aibench's paired sequential rule at its defaults (1.5%
 minimum effect, alpha 0.01, 30 s budget); beside it, on the same samples (all of a side's
 A/B samples pooled), pytest-benchmark's ``--benchmark-compare-fail=median:5%`` (the median
 more than 5% slower) and asv continuous's rule (ratio of medians beyond 1.1 and Mann-Whitney
