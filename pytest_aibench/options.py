@@ -15,7 +15,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+from .records import BUILD_KEYS, BuildInfo
 
 if TYPE_CHECKING:
     from .verdicts import Rule
@@ -146,6 +148,22 @@ def _needs_matplotlib(path: Path | None) -> Path | None:
     return path
 
 
+def _build_info(path: Path | None) -> BuildInfo | None:
+    """The build record ``aibench commits`` writes (continuous/builds.py), checked here so that
+    a wrong path is a usage error before anything runs."""
+    if path is None:
+        return None
+    import json
+
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    if not isinstance(info, dict) or not all(isinstance(info.get(k), str) for k in BUILD_KEYS):
+        raise ValueError(f"{path} is not a build record: it needs {', '.join(BUILD_KEYS)}")
+    return cast("BuildInfo", info)
+
+
 def _folder(path: Path | None) -> Path | None:
     if path is not None and not path.is_dir():
         raise ValueError(f"expected a folder, found no folder at {path}")
@@ -203,6 +221,14 @@ SPEC_OPTIONS = _section(
         check=_seconds,
     ),
     Option("program", "benchmark program that {program} in spec commands stands for", "PATH"),
+    Option(
+        "build-info",
+        "the build.json of a build by 'aibench commits': the framework commit it was built "
+        "from (hash, time, subject) is stored with the run",
+        "PATH",
+        kind="path",
+        check=_build_info,
+    ),
     Option(
         "platform-sig", "platform name to record for the host instead of OS and CPU model", "NAME"
     ),
@@ -632,6 +658,7 @@ class Settings:
     model_cache: Path
     download_timeout: float
     program: str | None
+    build_info: BuildInfo | None
     platform_sig: str | None
     devices: str | None
     excluded_devices: str | None

@@ -140,8 +140,22 @@ class CommitDict(TypedDict):
     dirty: bool
 
 
+class BuildInfo(TypedDict):
+    """The commit of a framework or model repository a run's program was built from
+    (continuous/builds.py writes it, ``--aibench-build-info`` reads it)."""
+
+    repo: str
+    id: str
+    time: str
+    subject: str
+
+
+BUILD_KEYS = ("repo", "id", "time", "subject")
+
+
 class _RunOptional(TypedDict, total=False):
     id: str  # runs written before the history store had none
+    build: BuildInfo  # runs of a build by ``aibench commits``
 
 
 class RunFile(_RunOptional):

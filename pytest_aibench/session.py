@@ -530,6 +530,7 @@ class AibenchSession:
             machine=machine_info(cpu_model()),
             commit=commit_info(self.config.rootpath),
             plugin={"name": "pytest-aibench", "version": __version__, "pytest": pytest.__version__},
+            build=self.settings.build_info,
         )
         if session.exitstatus == pytest.ExitCode.INTERRUPTED:
             self.published = publish_partial(run, self.storage)

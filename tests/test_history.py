@@ -243,3 +243,26 @@ def test_eight_processes_appending_at_once_lose_nothing(tmp_path: Path) -> None:
     with history.connect(db) as opened:
         assert opened.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 40
         assert opened.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 120
+
+
+def test_a_store_of_the_first_schema_is_upgraded_and_keeps_its_runs(tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite"
+    history.append(db, a_run("old", "2026-11-01T10:00:00+00:00"))
+    with sqlite3.connect(db) as connection:  # the store as version 1 wrote it
+        connection.execute("ALTER TABLE runs DROP COLUMN build")
+        connection.execute("PRAGMA user_version = 1")
+    built = a_run("new", "2026-11-02T10:00:00+00:00")
+    built["build"] = {
+        "repo": "/fw",
+        "id": "f" * 40,
+        "time": "2026-11-02T09:00:00+00:00",
+        "subject": "faster conv",
+    }
+    assert history.append(db, built)
+    with history.connect(db) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
+        assert "build" not in history.load_run(connection, "old")
+        assert history.load_run(connection, "new")["build"] == built["build"]
+        (points,) = history.series(connection, history.Filters()).values()
+    # in commit order, the framework commit where the run has one
+    assert [(p.run, p.commit) for p in points] == [("old", "abc123"), ("new", "f" * 40)]

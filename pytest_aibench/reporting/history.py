@@ -24,7 +24,7 @@ from ..records import CommitDict, ItemRecord, MetricDict, RunFile
 from .runfile import RUN_FORMAT, RUN_VERSION
 from .terminal import main_key
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Metric fields with columns of their own; the rest (info_string, summary_source, ...) is kept
 # as JSON, so a stored run reads back as its run file had it.
 _METRIC_COLUMNS = frozenset({"type", "metric", "unit", "num_runs", "summary", "values"})
@@ -34,7 +34,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, created TEXT NOT NULL,
     commit_id TEXT, branch TEXT, dirty INTEGER, node TEXT, machine TEXT NOT NULL,
-    plugin_version TEXT);
+    plugin_version TEXT, build TEXT);
 CREATE TABLE IF NOT EXISTS devices (
     id INTEGER PRIMARY KEY, kind TEXT NOT NULL, device_id TEXT NOT NULL, name TEXT NOT NULL,
     hash TEXT NOT NULL, abi TEXT NOT NULL, os TEXT NOT NULL,
@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS samples (
 CREATE INDEX IF NOT EXISTS items_by_node ON items (nodeid);
 CREATE INDEX IF NOT EXISTS metrics_by_item ON metrics (item);
 """
+# What takes a store of an older version to the next (a new store gets _SCHEMA whole).
+_UPGRADES = {2: "ALTER TABLE runs ADD COLUMN build TEXT"}  # the framework commit, as JSON
 
 
 def run_uid(run: RunFile) -> str:
@@ -84,10 +86,16 @@ def connect(path: Path, *, create: bool = True) -> Iterator[sqlite3.Connection]:
         if version < SCHEMA_VERSION:
             with transaction(db):
                 # statement by statement: executescript would commit the open transaction
-                for statement in filter(str.strip, _SCHEMA.split(";")):
+                for statement in _upgrade(version):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         yield db
+
+
+def _upgrade(version: int) -> list[str]:
+    if version == 0:  # a new store
+        return [statement for statement in _SCHEMA.split(";") if statement.strip()]
+    return [_UPGRADES[to] for to in range(version + 1, SCHEMA_VERSION + 1)]
 
 
 @contextmanager
@@ -120,8 +128,8 @@ def _insert_run(db: sqlite3.Connection, uid: str, run: RunFile) -> int:
     commit: Mapping[str, Any] = run.get("commit") or {}
     machine = run.get("machine") or {}
     cursor = db.execute(
-        "INSERT INTO runs (uid, created, commit_id, branch, dirty, node, machine, plugin_version)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO runs (uid, created, commit_id, branch, dirty, node, machine, plugin_version,"
+        " build) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             uid,
             run["created"],
@@ -131,6 +139,7 @@ def _insert_run(db: sqlite3.Connection, uid: str, run: RunFile) -> int:
             machine.get("node"),
             json.dumps(machine),
             (run.get("plugin") or {}).get("version"),
+            json.dumps(run["build"]) if run.get("build") else None,
         ),
     )
     return int(cursor.lastrowid or 0)
@@ -310,6 +319,56 @@ def summaries(db: sqlite3.Connection, filters: Filters) -> list[tuple[Any, ...]]
     ).fetchall()
 
 
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One run's value of one item's metric, with the commit it measured: the framework commit
+    of its build (``aibench commits``) where it has one, else the project's."""
+
+    run: str
+    created: str
+    commit: str | None
+    commit_time: str | None
+    subject: str | None
+    value: float
+
+
+# item node id, device name, metric key, and what the values are: "p50", or "A/B ratio" (the
+# paired estimate of treatment / control, which a machine's drift between runs cannot move)
+SeriesKey = tuple[str, str, str, str]
+P50, AB_RATIO = "p50", "A/B ratio"
+
+
+def series(db: sqlite3.Connection, filters: Filters) -> dict[SeriesKey, list[SeriesPoint]]:
+    """Per item, device, metric and kind of value: the runs' values in commit order (the
+    build's commit time, else the run's time), oldest first."""
+    where, args = filters.where()
+    build = "json_extract(runs.build, '$.{}')".format
+    rows = db.execute(
+        "SELECT items.nodeid, COALESCE(devices.name, ''), metrics.type || ' ' || metrics.metric,"
+        f" items.record, runs.uid, runs.created, COALESCE({build('id')}, runs.commit_id),"
+        f" {build('time')}, {build('subject')}, metrics.p50 {_JOINED}"
+        f" WHERE {where} AND metrics.p50 IS NOT NULL"
+        f" ORDER BY COALESCE({build('time')}, runs.created), runs.created, runs.id",
+        args,
+    ).fetchall()
+    found: dict[SeriesKey, list[SeriesPoint]] = {}
+    for nodeid, device, metric, record, run, created, commit, time, subject, p50 in rows:
+        ratio = _ab_ratio(json.loads(record), metric)
+        kind, value = (P50, p50) if ratio is None else (AB_RATIO, ratio)
+        point = SeriesPoint(run, created, commit, time, subject, value)
+        found.setdefault((nodeid, device, metric, kind), []).append(point)
+    return found
+
+
+def _ab_ratio(record: Mapping[str, Any], metric: str) -> float | None:
+    if record.get("comparison") != "ab":
+        return None
+    for verdict in record.get("verdicts") or []:
+        if verdict.get("key") == metric and verdict.get("ratio"):
+            return float(verdict["ratio"])
+    return None
+
+
 SAMPLE_COLUMNS = ("created", "run", "commit", "item", "device", "metric", "unit", "seq", "value")
 
 
@@ -354,8 +413,8 @@ def load_run(db: sqlite3.Connection, uid_prefix: str | None = None) -> RunFile:
     """A stored run as a run file has it (items with their metrics and samples): the newest,
     or the one whose id starts with ``uid_prefix``."""
     rows = db.execute(
-        "SELECT id, uid, created, commit_id, branch, dirty, machine, plugin_version FROM runs "
-        "WHERE uid LIKE ? ORDER BY created DESC, id DESC",
+        "SELECT id, uid, created, commit_id, branch, dirty, machine, plugin_version, build "
+        "FROM runs WHERE uid LIKE ? ORDER BY created DESC, id DESC",
         [(uid_prefix or "").replace("%", "") + "%"],
     ).fetchall()
     if not rows or (uid_prefix and len(rows) > 1):
@@ -365,13 +424,13 @@ def load_run(db: sqlite3.Connection, uid_prefix: str | None = None) -> RunFile:
             if uid_prefix
             else "the history store holds no run"
         )
-    row_id, uid, created, commit_id, branch, dirty, machine, plugin_version = rows[0]
+    row_id, uid, created, commit_id, branch, dirty, machine, plugin_version, build = rows[0]
     commit: CommitDict | None = (
         {"id": commit_id, "branch": branch, "time": None, "dirty": bool(dirty)}
         if commit_id
         else None
     )
-    return {
+    run: RunFile = {
         "format": RUN_FORMAT,
         "version": RUN_VERSION,
         "plugin": {"name": "pytest-aibench", "version": plugin_version or ""},
@@ -386,6 +445,9 @@ def load_run(db: sqlite3.Connection, uid_prefix: str | None = None) -> RunFile:
             )
         ],
     }
+    if build:
+        run["build"] = json.loads(build)
+    return run
 
 
 def _load_item(db: sqlite3.Connection, item_row: int, record: str) -> ItemRecord:

@@ -23,7 +23,7 @@ from typing import Any, cast
 
 from ..atomic import write_json
 from ..names import path_component
-from ..records import CommitDict, ItemRecord, RunFile
+from ..records import BuildInfo, CommitDict, ItemRecord, RunFile
 
 RUN_FORMAT = "pytest-aibench-run"
 RUN_VERSION = 1
@@ -35,8 +35,9 @@ def build_run(
     machine: Mapping[str, Any],
     commit: CommitDict | None,
     plugin: dict[str, str],
+    build: BuildInfo | None = None,
 ) -> RunFile:
-    return {
+    run: RunFile = {
         "format": RUN_FORMAT,
         "version": RUN_VERSION,
         "id": uuid.uuid4().hex,
@@ -46,6 +47,11 @@ def build_run(
         "plugin": dict(plugin),
         "items": sorted(items, key=lambda item: item["nodeid"]),
     }
+    if build is not None:
+        run["build"] = BuildInfo(
+            repo=build["repo"], id=build["id"], time=build["time"], subject=build["subject"]
+        )
+    return run
 
 
 def read_run(path: Path) -> RunFile:
