@@ -56,36 +56,7 @@ ALPHA = 0.01
 PROGRAM_WORK = 300_000
 ORT_LAYERS = 100
 
-PROGRAM_SOURCE = r"""
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-static double now_us(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
-
-/* One binary for both sides, copied: its name says how much work it does ("work-1.020"). */
-int main(int argc, char **argv) {
-    int warmup = atoi(argv[1]), runs = atoi(argv[2]);
-    const char *dash = strrchr(argv[0], '-');
-    long work = (long)(BASE * (dash ? atof(dash + 1) : 1.0) + 0.5);
-    volatile unsigned long sink = 0;
-    for (int run = -warmup; run < runs; run++) {
-        double start = now_us();
-        unsigned long total = 0;
-        for (long i = 0; i < work; i++) total += (i * i) % 7;
-        sink += total;
-        if (run >= 0)
-            printf("AIBENCH {\"type\": \"NET\", \"metric\": \"latency\", \"unit\": \"us\", "
-                   "\"value\": %.3f}\n", now_us() - start);
-    }
-    return 0;
-}
-"""
+PROGRAM_SOURCE = ROOT / "specifications/programs/busy_loop.c"
 
 
 def build_program(folder: Path, factor: float) -> Path:
@@ -93,8 +64,8 @@ def build_program(folder: Path, factor: float) -> Path:
     that both sides run the same machine code."""
     built = folder / "work"
     if not built.exists():
-        (folder / "work.c").write_text(PROGRAM_SOURCE)
-        compile_it = ["cc", "-O1", f"-DBASE={PROGRAM_WORK}", "-o", str(built), "work.c"]
+        source = str(PROGRAM_SOURCE)
+        compile_it = ["cc", "-O1", f"-DWORK={PROGRAM_WORK}", "-o", str(built), source]
         subprocess.run(compile_it, cwd=folder, check=True)
     binary = folder / f"work-{factor:.3f}"
     shutil.copy2(built, binary)

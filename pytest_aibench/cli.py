@@ -1,10 +1,15 @@
-"""``aibench`` (also ``python -m pytest_aibench``): read the history store without pytest.
+"""``aibench`` (also ``python -m pytest_aibench``): the history store without pytest, and
+continuous mode (continuous/commands.py).
 
 aibench history runs                         the runs, oldest first
 aibench history query --model 'mobilenet*' --metric 'NET latency' --since 2026-11-01
 aibench history query --samples --csv out.csv   every raw sample, as CSV
 aibench history import .aibench/*.json       add saved run files (each run once)
 aibench history report trends.html           the newest run as HTML, with trend lines
+aibench commits --repo ../fw --last 16 --build 'make bench' --program bench -- --aibench-spec s
+aibench changes --metric 'NET latency'          change points over the stored runs
+aibench bisect --repo ../fw --good v1 --bad main --build ... --program ... -- ...
+aibench watch --repo ../fw --branch main --build ... --program ... -- ...
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .errors import AibenchError
 from .reporting import history
 from .reporting.runfile import read_run
 from .reporting.terminal import format_number, render_table
@@ -27,10 +33,14 @@ DEFAULT_HISTORY = Path(".aibench") / "history.sqlite"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    from .continuous.commands import split_pytest_args
+
+    own, pytest_args = split_pytest_args(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(own)
+    args.pytest_args = pytest_args
     try:
         return int(args.action(args))
-    except (OSError, ValueError, sqlite3.Error) as exc:
+    except (OSError, ValueError, sqlite3.Error, AibenchError) as exc:
         print(f"aibench: {exc}", file=sys.stderr)
         return 1
 
@@ -43,12 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         "history",
         help="list, query, export and import the history store that pytest appends every run to",
     )
-    store.add_argument(
-        "--db",
-        type=Path,
-        default=Path(os.environ.get("AIBENCH_HISTORY") or DEFAULT_HISTORY),
-        help="the database (default: $AIBENCH_HISTORY, else %(default)s)",
-    )
+    store.add_argument("--db", type=Path, default=_default_db(), help=DB_HELP)
     # --db after the action too (``aibench history runs --db X``), as people type it
     after = argparse.ArgumentParser(add_help=False)
     after.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -83,7 +88,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     importing.add_argument("files", nargs="+", type=Path, metavar="RUN.json")
     importing.set_defaults(action=_import)
+    from .continuous.commands import add_commands
+
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument("--db", type=Path, default=_default_db(), help=DB_HELP)
+    add_commands(commands, database)
     return parser
+
+
+DB_HELP = "the history database (default: $AIBENCH_HISTORY, else %(default)s)"
+
+
+def _default_db() -> Path:
+    return Path(os.environ.get("AIBENCH_HISTORY") or DEFAULT_HISTORY)
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .history import TrendPoint
 
 CONTROL, TREATMENT = "#8a96a3", "#2b6cb0"
+CHANGE = "#c53030"  # change points on trend lines
 STATUS_COLOURS = {"regressed": "#c53030", "improved": "#2f855a"}
 MOST_TRENDS = 24
 ENERGY_METRICS = ("energy", "power", "average_power")
@@ -356,7 +357,8 @@ def _trends(
     ]
     return (
         "<h2>Trends</h2><p>p50 of each item over the runs in the history store, shaded "
-        "from p10 to p90; the large dot is this run.</p>"
+        "from p10 to p90; the large dot is this run; a dashed line is a change point (as "
+        "<code>aibench changes</code> finds them).</p>"
         f'<div class="grid">{"".join(figures)}</div>'
     )
 
@@ -373,6 +375,7 @@ def _trend_plot(item: ItemRecord, points: Sequence[TrendPoint], this_run: str) -
     for x, point in zip(xs, points, strict=True):
         if point.run == this_run:
             axes.plot([x], [point.p50], marker="o", color="#c05621", markersize=8)
+    _mark_changes(axes, [point.p50 for point in points])
     step = max(1, len(points) // 6)
     axes.set_xticks(xs[::step], _run_labels(points)[::step], fontsize=7)
     metric = _metrics(item).get(key)
@@ -381,6 +384,23 @@ def _trend_plot(item: ItemRecord, points: Sequence[TrendPoint], this_run: str) -
     axes.set_title(_label(item["nodeid"], 60), fontsize=10)
     axes.grid(alpha=0.3)
     return figure
+
+
+def _mark_changes(axes: Any, values: Sequence[float]) -> None:
+    """A dashed line where the trend changes (``aibench changes``' rule), with its size."""
+    from ..continuous.changes import change_points
+
+    for step in change_points(values, min_effect=0.01):
+        x = step.index - 0.5
+        axes.axvline(x, color=CHANGE, linestyle="--", linewidth=1)
+        axes.annotate(
+            f"{100 * step.change:+.1f}%",
+            (x, max(values)),
+            fontsize=7,
+            color=CHANGE,
+            xytext=(2, -8),
+            textcoords="offset points",
+        )
 
 
 def _run_labels(points: Sequence[TrendPoint]) -> list[str]:

@@ -1,0 +1,140 @@
+"""Bisection: the first bad commit between a good and a bad one, each step an A/B run of the
+midpoint's build against the good build on one device (the verdicts issue's gate), as
+Chromium's Pinpoint does. The range is confirmed first (bad against good); an inconclusive step
+is run again with another block order and, if still undecided, reported, never guessed; a
+commit that does not build is skipped, as ``git bisect skip`` does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..verdicts.statistics import Verdict
+from .bench import Outcome, run_pytest
+from .builds import Build, BuildCache
+from .git import Commit, between, resolve
+
+
+@dataclass(frozen=True)
+class Step:
+    commit: Commit
+    call: str  # regressed, unchanged, improved, inconclusive, failed; "unbuilt" if skipped
+    runs: int
+
+
+@dataclass
+class Bisection:
+    good: Commit
+    bad: Commit
+    steps: list[Step] = field(default_factory=list)
+    builds: set[str] = field(default_factory=set)  # commits built (or found built) for it
+    first_bad: Commit | None = None
+    evidence: list[str] = field(default_factory=list)  # the verdicts that convicted it
+    problem: str = ""  # why no first bad commit was named
+
+    @property
+    def runs(self) -> int:
+        return sum(step.runs for step in self.steps)
+
+    def summary(self) -> str:
+        spent = f"{len(self.builds)} builds, {self.runs} pytest runs"
+        if self.first_bad is None:
+            return f"aibench bisect: no first bad commit: {self.problem} ({spent})"
+        lines = [
+            f"aibench bisect: first bad commit {self.first_bad.id} {self.first_bad.subject}",
+            *(f"  {line}" for line in self.evidence),
+            f"  ({spent}; good {self.good.short}, bad {self.bad.short})",
+        ]
+        return "\n".join(lines)
+
+
+def bisect(
+    repo: Path,
+    good: str,
+    bad: str,
+    cache: BuildCache,
+    args: Sequence[str],
+    retries: int = 1,
+    say: Callable[[str], None] = print,
+) -> Bisection:
+    result = Bisection(resolve(repo, good), resolve(repo, bad))
+    commits = between(repo, good, bad)  # after good, up to and including bad
+    control = _build(cache, repo, result.good, result)
+    if not control.ok:
+        result.problem = f"the good commit {result.good.short} does not build: {control.reason}"
+        return result
+    lo, hi = -1, len(commits) - 1  # commits[lo] is good (-1: the good commit), commits[hi] bad
+    unbuilt: set[int] = set()
+    call, evidence = _decide(cache, repo, commits[hi], control, args, retries, result, say)
+    if call != "regressed":
+        result.problem = f"{result.bad.short} is {call} against {result.good.short}"
+        return result
+    while (mid := _midpoint(lo, hi, unbuilt)) is not None:
+        call, found = _decide(cache, repo, commits[mid], control, args, retries, result, say)
+        if call == "unbuilt":
+            unbuilt.add(mid)
+        elif call == "regressed":
+            hi, evidence = mid, found
+        elif call in ("unchanged", "improved"):
+            lo = mid
+        else:
+            result.problem = (
+                f"{commits[mid].short} stayed {call}: the first bad commit lies after "
+                f"{(commits[lo] if lo >= 0 else result.good).short} and up to {commits[hi].short}"
+            )
+            return result
+    result.first_bad, result.evidence = commits[hi], evidence
+    if any(lo < index < hi for index in unbuilt):
+        result.evidence.append("(or one of the commits before it that do not build)")
+    return result
+
+
+def _midpoint(lo: int, hi: int, unbuilt: set[int]) -> int | None:
+    """The buildable commit nearest the middle of (lo, hi); ``None`` when none is left."""
+    middle = (lo + hi) / 2
+    left = [index for index in range(lo + 1, hi) if index not in unbuilt]
+    return min(left, key=lambda index: (abs(index - middle), index)) if left else None
+
+
+def _build(cache: BuildCache, repo: Path, commit: Commit, result: Bisection) -> Build:
+    result.builds.add(commit.id)
+    return cache.get(repo, commit)
+
+
+def _decide(
+    cache: BuildCache,
+    repo: Path,
+    commit: Commit,
+    control: Build,
+    args: Sequence[str],
+    retries: int,
+    result: Bisection,
+    say: Callable[[str], None],
+) -> tuple[str, list[str]]:
+    """The step's call (an inconclusive one run again, up to ``retries`` times, with another
+    block order) and the regressed verdicts' lines."""
+    build = _build(cache, repo, commit, result)
+    if not build.ok:
+        say(f"aibench bisect: {commit.short} does not build, skipped: {build.reason}")
+        result.steps.append(Step(commit, "unbuilt", 0))
+        return "unbuilt", []
+    outcome, runs = Outcome(0), 0
+    for attempt in range(1 + max(0, retries)):
+        outcome = run_pytest([*args, f"--aibench-seed={attempt}"], build, control)
+        runs += 1
+        if outcome.call() != "inconclusive":
+            break
+    call = outcome.call()
+    say(f"aibench bisect: {commit.short} {commit.subject[:50]}: {call} against the good build")
+    result.steps.append(Step(commit, call, runs))
+    return call, _regressions(outcome)
+
+
+def _regressions(outcome: Outcome) -> list[str]:
+    return [
+        f"{item['nodeid']}: {Verdict.from_dict(verdict).explain()}"
+        for item in outcome.items
+        for verdict in item.get("verdicts", [])
+        if verdict["status"] == "regressed"
+    ]

@@ -1,0 +1,106 @@
+"""Change points in a series of runs ordered by commit. Pure (numpy, scipy, ruptures).
+
+Candidates come from PELT (``ruptures``) on the log of the values, scaled by the series' noise
+(the median absolute difference of neighbours, which a step hardly moves): the penalty
+``2 log n`` per change is the BIC's. Each candidate is then tested against its neighbouring
+segments with Welch's t-test on the logs, Bonferroni-corrected over the candidates and over
+the places its cut could have been (the best of many cuts is always somewhat significant); the
+least significant is dropped and the rest tested again, until every one left is significant at
+``alpha``. A change also has to reach ``min_effect``. What this finds is what E-divisive means
+finds in a series of steps (Otava, Nyrkio); Otava itself is an application (it pins numpy 2.2
+and needs BigQuery and Slack clients) and MongoDB's signal-processing-algorithms needs numpy
+< 2 and Python < 3.12, so neither can be a library of this plugin; ``ruptures`` needs only
+numpy and scipy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+ALPHA = 0.001
+MIN_SEGMENT = 3  # runs on each side of a change: fewer cannot tell a step from an outlier
+NOISE_FLOOR = 1e-6  # relative: a series of identical values still has a scale
+
+
+@dataclass(frozen=True)
+class Step:
+    """A change between ``values[index - 1]`` and ``values[index]``."""
+
+    index: int
+    before: float  # median of the segment before
+    after: float  # median of the segment after
+    ratio: float  # after / before, from the segments' mean logs
+    low: float  # its interval at 1 - alpha
+    high: float
+    p_value: float  # Welch's t-test, Bonferroni-corrected (candidates x places tried)
+
+    @property
+    def change(self) -> float:
+        return self.ratio - 1
+
+
+def change_points(
+    values: Sequence[float],
+    alpha: float = ALPHA,
+    min_effect: float = 0.0,
+    min_segment: int = MIN_SEGMENT,
+) -> list[Step]:
+    """The significant changes in ``values`` (positive numbers, in commit order)."""
+    import numpy as np
+
+    logs = np.log(np.asarray(values, dtype=float))
+    if len(logs) < 2 * min_segment or not np.all(np.isfinite(logs)):
+        return []
+    cuts = _candidates(logs, min_segment)
+    while cuts:
+        steps = [_test(logs, cuts, at, alpha, min_segment) for at in range(len(cuts))]
+        weakest = max(range(len(steps)), key=lambda at: steps[at].p_value)
+        if steps[weakest].p_value < alpha:
+            return [s for s in steps if abs(math.log(s.ratio)) >= math.log1p(min_effect)]
+        del cuts[weakest]
+    return []
+
+
+def _candidates(logs: object, min_segment: int) -> list[int]:
+    import numpy as np
+    import ruptures
+
+    series = np.asarray(logs)
+    neighbours = np.abs(np.diff(series))
+    noise = max(float(np.median(neighbours)) / 0.954, NOISE_FLOOR)  # sigma: |N(0,2)| median
+    model = ruptures.Pelt(model="l2", min_size=min_segment, jump=1)
+    ends = model.fit((series / noise).reshape(-1, 1)).predict(pen=2 * math.log(len(series)))
+    return [int(end) for end in ends[:-1]]  # the last end is the series' length
+
+
+def _test(logs: object, cuts: Sequence[int], at: int, alpha: float, min_segment: int) -> Step:
+    """Candidate ``cuts[at]`` against the segments either side of it."""
+    import numpy as np
+    from scipy import stats
+
+    series = np.asarray(logs)
+    start = cuts[at - 1] if at else 0
+    end = cuts[at + 1] if at + 1 < len(cuts) else len(series)
+    before, after = series[start : cuts[at]], series[cuts[at] : end]
+    shift = float(after.mean() - before.mean())
+    var_b, var_a = before.var(ddof=1) / len(before), after.var(ddof=1) / len(after)
+    spread = math.sqrt(var_b + var_a)
+    if spread == 0:  # two flat segments: a step with no noise around it
+        p_value, half = (0.0 if shift else 1.0), 0.0
+    else:
+        freedom = (var_b + var_a) ** 2 / (
+            var_b**2 / (len(before) - 1) + var_a**2 / (len(after) - 1)
+        )
+        p_value = float(2 * stats.t.sf(abs(shift) / spread, freedom))
+        half = float(stats.t.ppf(1 - alpha / 2, freedom)) * spread
+    return Step(
+        index=cuts[at],
+        before=float(np.exp(np.median(before))),
+        after=float(np.exp(np.median(after))),
+        ratio=math.exp(shift),
+        low=math.exp(shift - half),
+        high=math.exp(shift + half),
+        p_value=min(1.0, p_value * len(cuts) * (end - start - 2 * min_segment + 1)),
+    )

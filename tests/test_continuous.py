@@ -1,0 +1,324 @@
+"""Continuous mode on a real git repository made here: a small C benchmark program, built
+with ``cc`` at each commit, one commit of which makes it 40% slower (and one breaks the build).
+``aibench commits`` benchmarks the range through pytest, ``aibench changes`` finds the slow
+commit in the history store, ``aibench bisect`` names it, ``aibench watch`` follows a branch."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sqlite3
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pytest_aibench.cli import main
+from pytest_aibench.continuous import git
+from pytest_aibench.continuous.builds import BuildCache
+from pytest_aibench.continuous.changes import change_points
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("git") and shutil.which("cc")), reason="needs git and a C compiler"
+)
+
+PROGRAM = (Path(__file__).parents[1] / "specifications/programs/busy_loop.c").read_text()
+BASE_WORK = 200_000  # a fraction of a millisecond a run here
+SPEC = {
+    "model": {"name": "bench", "format": "generic"},
+    "tests": [
+        {
+            "identifier": "loop",
+            "metric": "delay",
+            "iter": 20,
+            "warmup": 1,
+            "commands": ["{program} {warmup} {iter}"],
+        },
+    ],
+}
+BUILD = ["--build", 'cc -O1 -DWORK="$(cat work)" -o bench bench.c', "--program", "bench"]
+
+
+@dataclass
+class Repo:
+    path: Path
+    commits: list[str]  # oldest first
+    slow: str = ""  # the commit that made the program slower
+    broken: str = ""  # a commit that does not build
+
+    def commit(self, message: str, files: dict[str, str]) -> str:
+        for name, text in files.items():
+            (self.path / name).write_text(text)
+        run_git(self.path, "add", "-A")
+        run_git(self.path, "commit", "-q", "-m", message)
+        self.commits.append(run_git(self.path, "rev-parse", "HEAD").strip())
+        return self.commits[-1]
+
+
+def run_git(repo: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    }
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
+    ).stdout
+
+
+def make_repo(path: Path, count: int, slow_at: int | None, broken_at: int | None) -> Repo:
+    """``count`` commits; from commit ``slow_at`` (0-based) on, 40% more work; commit
+    ``broken_at`` does not compile (the next one fixes it)."""
+    path.mkdir()
+    run_git(path, "init", "-q", "-b", "main")
+    repo = Repo(path, [])
+    for index in range(count):
+        work = int(BASE_WORK * (1.4 if slow_at is not None and index >= slow_at else 1.0))
+        source = PROGRAM + ("syntax error;\n" if index == broken_at else "")
+        sha = repo.commit(
+            f"change {index}",
+            {"bench.c": source, "work": f"{work}\n", "NOTES": f"commit {index}\n"},
+        )
+        repo.slow = sha if index == slow_at else repo.slow
+        repo.broken = sha if index == broken_at else repo.broken
+    return repo
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the user runs aibench: the spec, and the .aibench folder pytest stores runs in."""
+    (tmp_path / "bench.json").write_text(json.dumps(SPEC))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def stored_builds(db: Path) -> list[str]:
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute("SELECT json_extract(build, '$.id') FROM runs ORDER BY id")
+        return [row[0] for row in rows]
+
+
+PYTEST = ["--", "--aibench-spec=bench.json", "-q", "-p", "no:cacheprovider"]
+
+
+def test_commits_changes_and_bisect_find_the_slow_commit(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_repo(workdir / "fw", 17, slow_at=11, broken_at=6)
+    first, last = repo.commits[0], repo.commits[-1]
+    code = main(["commits", "--repo", "fw", "--range", f"{first}..{last}", *BUILD, *PYTEST])
+    out = capsys.readouterr().out
+    assert code == 0
+    # The range is after the first commit: 16 commits, the broken one skipped, the rest stored
+    # with their framework commit (the A/B base, the first of them, in each run's control).
+    assert "16 commits, 15 built and benchmarked, 1 builds failed" in out
+    assert f"{repo.broken[:10]} change 6: build failed, skipped: the build exited 1" in out
+    stored = stored_builds(workdir / ".aibench/history.sqlite")
+    assert stored == [sha for sha in repo.commits[1:] if sha != repo.broken]
+    assert (workdir / ".aibench/builds" / repo.broken / "build.log").read_text().count("error")
+
+    assert main(["changes"]) == 0
+    out = capsys.readouterr().out
+    assert "1 change points in 1 series" in out, out
+    (row,) = [line for line in out.splitlines() if "bench.json" in line]
+    assert f"{repo.slow[:10]} change 11" in row  # the first run after the change
+    assert f"{repo.commits[10][:10]} change 10" in row  # and the last before it
+
+    capsys.readouterr()
+    code = main(["bisect", "--repo", "fw", "--good", first, "--bad", last, *BUILD, *PYTEST])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"first bad commit {repo.slow} change 11" in out
+    assert "NET latency p50 regressed" in out  # the verdict that convicted it
+    builds = int(out.split(" builds, ")[0].rsplit("(", 1)[1])
+    assert builds <= math.ceil(math.log2(16)) + 2
+
+
+def test_a_repository_with_no_change_has_no_change_point(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_repo(workdir / "fw", 8, slow_at=None, broken_at=None)
+    assert main(["commits", "--repo", "fw", "--last", "8", *BUILD, *PYTEST]) == 0
+    assert "8 commits, 8 built and benchmarked" in capsys.readouterr().out
+    assert main(["changes"]) == 0
+    assert "no change point in 1 series (8 runs)" in capsys.readouterr().out
+
+
+def test_bisect_refuses_a_range_that_does_not_regress(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_repo(workdir / "fw", 3, slow_at=None, broken_at=None)
+    code = main(
+        ["bisect", "--repo", "fw", "--good", repo.commits[0], "--bad", "main", *BUILD, *PYTEST]
+    )
+    assert code == 1
+    out = capsys.readouterr().out
+    assert f"no first bad commit: {repo.commits[-1][:10]} is unchanged against" in out
+
+
+def test_watch_benchmarks_a_new_commit_and_stops_on_the_status_file(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_repo(workdir / "fw", 2, slow_at=None, broken_at=None)
+    status, state = workdir / "status", workdir / "state.json"
+    status.write_text("1")
+
+    def add_a_commit_then_stop() -> None:
+        wait_for(lambda: state.is_file())  # the tip has been benchmarked
+        repo.commit("new", {"NOTES": "a new commit\n"})
+        wait_for(lambda: json.loads(state.read_text())["last"] == repo.commits[-1])
+        status.write_text("0")
+
+    helper = threading.Thread(target=add_a_commit_then_stop)
+    helper.start()
+    code = main(
+        [
+            "watch",
+            "--repo",
+            "fw",
+            "--branch",
+            "main",
+            "--interval",
+            "0.2",
+            "--state",
+            str(state),
+            "--status-file",
+            str(status),
+            *BUILD,
+            *PYTEST,
+        ]
+    )
+    helper.join()
+    assert code == 0
+    assert "stopped after 2 commits" in capsys.readouterr().out
+    assert stored_builds(workdir / ".aibench/history.sqlite") == repo.commits[1:]
+
+
+def wait_for(condition: object, seconds: float = 120.0) -> None:
+    end = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.1)
+
+
+def test_a_build_is_made_in_a_clean_work_tree_and_kept_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo(tmp_path / "fw", 2, slow_at=None, broken_at=None)
+    (repo.path / "bench.c").write_text("the user's own edit\n")  # not committed
+    commit = git.resolve(repo.path, "main")
+    cache = BuildCache(tmp_path / "builds", BUILD[1], "bench")
+    build = cache.get(repo.path, commit)
+    assert build.ok and build.program is not None and build.program.is_file()
+    assert (repo.path / "bench.c").read_text() == "the user's own edit\n"  # untouched
+    assert len(run_git(repo.path, "worktree", "list").splitlines()) == 1  # removed again
+    # reused, not rebuilt: a cache folder that exists is the build
+    assert cache.get(repo.path, commit).folder == build.folder
+
+    def interrupted(self: BuildCache, repo: Path, commit: git.Commit, out: Path) -> None:
+        (out / "build.log").write_text("half a build")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(BuildCache, "_build", interrupted)
+    other = BuildCache(tmp_path / "builds2", "true", "bench")
+    with pytest.raises(KeyboardInterrupt):
+        other.get(repo.path, commit)
+    assert list((tmp_path / "builds2").iterdir()) == []  # no half build left behind
+
+
+def test_every_step_keeps_the_newest_commit() -> None:
+    commits = [git.Commit(str(i), "", "") for i in range(10)]
+    assert [c.id for c in git.every(commits, 3)] == ["0", "3", "6", "9"]
+    assert [c.id for c in git.every(commits, 4)] == ["1", "5", "9"]
+    with pytest.raises(ValueError, match="--step must be 1 or more"):
+        git.every(commits, 0)
+
+
+def test_change_points_find_steps_not_noise_or_outliers() -> None:
+    import numpy as np
+
+    noisy = [1000 * math.exp(x) for x in np.random.default_rng(1).normal(0, 0.03, 24)]
+    assert change_points(noisy) == []
+    stepped = [value * (1.3 if index >= 15 else 1.0) for index, value in enumerate(noisy)]
+    (step,) = change_points(stepped)
+    assert step.index == 15 and step.low < 1.3 < step.high and step.p_value < 0.001
+    outlier = [value * (2.0 if index == 8 else 1.0) for index, value in enumerate(noisy)]
+    assert change_points(outlier) == []
+    assert change_points(stepped, min_effect=0.5) == []  # smaller than asked for
+    flat_then_flat = [100.0] * 6 + [120.0] * 6
+    assert [s.index for s in change_points(flat_then_flat)] == [6]
+
+
+def test_trend_lines_mark_their_change_points() -> None:
+    from pytest_aibench.reporting.html_report import _mark_changes
+
+    class Axes:
+        def __init__(self) -> None:
+            self.lines: list[float] = []
+            self.labels: list[str] = []
+
+        def axvline(self, x: float, **style: object) -> None:
+            self.lines.append(x)
+
+        def annotate(self, text: str, *args: object, **style: object) -> None:
+            self.labels.append(text)
+
+    axes = Axes()
+    trend = [100.0, 101.0, 99.0, 100.0, 100.5, 130.0, 131.0, 129.0, 130.5, 130.0]
+    _mark_changes(axes, trend)
+    (step,) = change_points(trend)
+    assert axes.lines == [4.5]  # between the last run before and the first after
+    assert axes.labels == [f"{100 * step.change:+.1f}%"] and 0.29 < step.change < 0.31
+    flat = Axes()
+    _mark_changes(flat, [100.0, 101.0, 99.0, 100.0, 100.5, 100.2, 99.8, 100.1])
+    assert flat.lines == []
+
+
+def test_a_build_record_that_cannot_be_read_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".json", bad='{"id": 1}')
+    result = pytester.runpytest("--aibench-build-info=missing.json")
+    result.stderr.fnmatch_lines(["*--aibench-build-info*cannot read missing.json*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result = pytester.runpytest("--aibench-build-info=bad.json")
+    result.stderr.fnmatch_lines(["*bad.json is not a build record: it needs repo, id, time*"])
+
+
+def test_watch_stops_cleanly_on_sigterm(workdir: Path) -> None:
+    import signal
+    import sys
+
+    make_repo(workdir / "fw", 1, slow_at=None, broken_at=None)
+    state = workdir / "state.json"
+    watcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest_aibench",
+            "watch",
+            "--repo",
+            "fw",
+            "--interval",
+            "600",
+            "--state",
+            str(state),
+            *BUILD,
+            *PYTEST,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(state.is_file)  # the tip is benchmarked; now it sleeps 600 s
+        watcher.send_signal(signal.SIGTERM)
+        out, _ = watcher.communicate(timeout=30)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 0
+    assert "stopped after 1 commits" in out
