@@ -60,14 +60,16 @@ class Repo:
         return self.commits[-1]
 
 
+GIT_USER = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.invalid",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.invalid",
+}
+
+
 def run_git(repo: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.invalid",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.invalid",
-    }
+    env = {**os.environ, **GIT_USER}
     return subprocess.run(
         ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
     ).stdout
@@ -322,3 +324,83 @@ def test_watch_stops_cleanly_on_sigterm(workdir: Path) -> None:
         watcher.kill()
     assert watcher.returncode == 0
     assert "stopped after 1 commits" in out
+
+
+def test_build_and_control_placeholders_stand_for_the_products(tmp_path: Path) -> None:
+    from pytest_aibench.continuous.bench import pytest_command
+    from pytest_aibench.continuous.builds import Build
+    from pytest_aibench.errors import AibenchError
+
+    def build(name: str) -> Build:
+        commit = git.Commit(name * 40, "2026-12-01T00:00:00+00:00", name)
+        product = tmp_path / name / "product/tree"
+        return Build(commit, tmp_path / name, True, "", product, "/repo")
+
+    new, base = build("b"), build("a")
+    args = ["--aibench-spec", "{build}/specs", "--aibench-ab-control-root={control}"]
+    command = pytest_command(args, new, base)
+    assert command[-4:] == [
+        "--aibench-spec",
+        f"{new.program}/specs",
+        f"--aibench-ab-control-root={base.program}",
+        f"--aibench-build-info={new.info_file}",
+    ]  # and no --aibench-program or --aibench-ab-control of their own
+    plain = pytest_command(["-q"], new, base)
+    assert plain[-2:] == [
+        f"--aibench-program={new.program}",
+        f"--aibench-ab-control={base.program}",
+    ]
+    with pytest.raises(AibenchError, match="needs an A/B base"):
+        pytest_command(args, new, None)
+
+
+def test_same_host_builds_wait_for_the_hosts_lease(tmp_path: Path) -> None:
+    from pytest_aibench.devices.host import host_info
+    from pytest_aibench.devices.lease import lease
+
+    repo = make_repo(tmp_path / "fw", 1, slow_at=None, broken_at=None)
+    cache = BuildCache(tmp_path / "builds", BUILD[1], "bench", hold_host=True)
+    finished: list[float] = []
+    with lease(host_info()):  # a benchmark on this host
+        builder = threading.Thread(
+            target=lambda: finished.append(cache.get(repo.path, git.resolve(repo.path, "main")).ok)
+        )
+        builder.start()
+        time.sleep(1.0)
+        assert not finished  # still waiting for the lease
+    builder.join(timeout=60)
+    assert finished == [True]
+
+
+def test_the_weeks_base_is_the_first_commit_since_monday(tmp_path: Path) -> None:
+    from pytest_aibench.continuous.watch import WEEK, Watch
+
+    path = tmp_path / "fw"
+    path.mkdir()
+    run_git(path, "init", "-q", "-b", "main")
+    shas = []
+    for day in ("2026-11-27", "2026-11-30", "2026-12-02"):  # Friday, Monday, Wednesday
+        (path / "f").write_text(day)
+        run_git(path, "add", "-A")
+        dated = {
+            "GIT_COMMITTER_DATE": f"{day}T12:00:00+00:00",
+            "GIT_AUTHOR_DATE": f"{day}T12:00:00",
+        }
+        subprocess.run(
+            ["git", "-C", str(path), "commit", "-q", "-m", day],
+            check=True,
+            env={**os.environ, **GIT_USER, **dated},
+        )
+        shas.append(run_git(path, "rev-parse", "HEAD").strip())
+    watcher = Watch(
+        path,
+        "main",
+        1,
+        1,
+        BuildCache(tmp_path / "b", "true", "f"),
+        [],
+        tmp_path / "state",
+        None,
+        WEEK,
+    )
+    assert watcher._base(git.resolve(path, shas[2])) == git.resolve(path, shas[1])
