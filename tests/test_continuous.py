@@ -360,16 +360,19 @@ def test_same_host_builds_wait_for_the_hosts_lease(tmp_path: Path) -> None:
 
     repo = make_repo(tmp_path / "fw", 1, slow_at=None, broken_at=None)
     cache = BuildCache(tmp_path / "builds", BUILD[1], "bench", hold_host=True)
-    finished: list[float] = []
+    built_at: list[float] = []
+
+    def build() -> None:
+        assert cache.get(repo.path, git.resolve(repo.path, "main")).ok
+        built_at.append(time.monotonic())
+
     with lease(host_info()):  # a benchmark on this host
-        builder = threading.Thread(
-            target=lambda: finished.append(cache.get(repo.path, git.resolve(repo.path, "main")).ok)
-        )
+        builder = threading.Thread(target=build)
         builder.start()
-        time.sleep(1.0)
-        assert not finished  # still waiting for the lease
+        time.sleep(1.0)  # a build takes a fraction of this
+        released_at = time.monotonic()
     builder.join(timeout=60)
-    assert finished == [True]
+    assert built_at and built_at[0] > released_at  # it waited for the lease
 
 
 def test_the_weeks_base_is_the_first_commit_since_monday(tmp_path: Path) -> None:
