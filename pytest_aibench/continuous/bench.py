@@ -83,7 +83,6 @@ class CommitResult:
     commit: Commit
     built: bool
     call: Call | None  # None: not benchmarked (its build failed)
-    note: str
 
 
 def benchmark_commits(
@@ -108,10 +107,11 @@ def benchmark_commits(
         build = cache.get(repo, commit)
         if not build.ok:
             say(f"aibench: {where}: build failed, skipped: {build.reason}")
-            results.append(CommitResult(commit, False, None, build.reason))
+            results.append(CommitResult(commit, False, None))
             continue
         say(f"aibench: {where}: built; benchmarking")
         outcome = run_pytest(args, build, control)
-        say(f"aibench: {where}: {outcome.call()} (pytest exit code {outcome.exit_code})")
-        results.append(CommitResult(commit, True, outcome.call(), ""))
+        call = outcome.call()
+        say(f"aibench: {where}: {call} (pytest exit code {outcome.exit_code})")
+        results.append(CommitResult(commit, True, call))
     return results

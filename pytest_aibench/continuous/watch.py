@@ -1,7 +1,7 @@
 """Follow a branch: fetch, then build and benchmark each new commit (or every N-th), A/B
 against a base when asked; the last finished commit is kept in a state file so that a restart
 resumes there. It stops between commits when the status file says ``0`` (FAI-PEP's status
-file) or on SIGTERM / Ctrl-C."""
+file) or on SIGTERM (a benchmark under way finishes first)."""
 
 from __future__ import annotations
 
