@@ -5,6 +5,7 @@ aibench history runs                         the runs, oldest first
 aibench history query --model 'mobilenet*' --metric 'NET latency' --since 2026-11-01
 aibench history query --samples --csv out.csv   every raw sample, as CSV
 aibench history import .aibench/*.json       add saved run files (each run once)
+aibench history push --db postgresql://ci@lab/aibench   send the runs a store could not take
 aibench history report trends.html           the newest run as HTML, with trend lines
 aibench commits --repo ../fw --last 16 --build 'make bench' --program bench -- --aibench-spec s
 aibench changes --metric 'NET latency'          change points over the stored runs
@@ -17,16 +18,18 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import sqlite3
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from . import __version__
 from .errors import AibenchError
 from .reporting import history
 from .reporting.runfile import read_run
+from .reporting.store import HISTORY_SPOOL, location, shown
 from .reporting.terminal import format_number, render_table
 
 DEFAULT_HISTORY = Path(".aibench") / "history.sqlite"
@@ -40,8 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.pytest_args = pytest_args
     try:
         return int(args.action(args))
-    except (OSError, ValueError, sqlite3.Error, AibenchError) as exc:
-        print(f"aibench: {exc}", file=sys.stderr)
+    except (OSError, ValueError, SQLAlchemyError, AibenchError) as exc:
+        print(f"aibench: {history.problem(exc)}", file=sys.stderr)
         return 1
 
 
@@ -53,10 +56,10 @@ def _parser() -> argparse.ArgumentParser:
         "history",
         help="list, query, export and import the history store that pytest appends every run to",
     )
-    store.add_argument("--db", type=Path, default=_default_db(), help=DB_HELP)
+    store.add_argument("--db", type=location, default=_default_db(), help=DB_HELP)
     # --db after the action too (``aibench history runs --db X``), as people type it
     after = argparse.ArgumentParser(add_help=False)
-    after.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    after.add_argument("--db", type=location, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     actions = store.add_subparsers(required=True, metavar="ACTION")
     listing = actions.add_parser("runs", parents=[after], help="one line per run")
     listing.set_defaults(action=_runs)
@@ -88,19 +91,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     importing.add_argument("files", nargs="+", type=Path, metavar="RUN.json")
     importing.set_defaults(action=_import)
+    pushing = actions.add_parser(
+        "push",
+        parents=[after],
+        help="send the runs that pytest kept in the spool because the store was out of reach",
+    )
+    pushing.add_argument(
+        "--spool",
+        type=Path,
+        default=DEFAULT_HISTORY.parent / HISTORY_SPOOL,
+        help="the spool folder (default: %(default)s)",
+    )
+    pushing.set_defaults(action=_push)
     from .continuous.commands import add_commands
 
     database = argparse.ArgumentParser(add_help=False)
-    database.add_argument("--db", type=Path, default=_default_db(), help=DB_HELP)
+    database.add_argument("--db", type=location, default=_default_db(), help=DB_HELP)
     add_commands(commands, database)
     return parser
 
 
-DB_HELP = "the history database (default: $AIBENCH_HISTORY, else %(default)s)"
+DB_HELP = (
+    "the history store: a SQLite file or a postgresql://user@host/db URL "
+    "(default: $AIBENCH_HISTORY, else %(default)s)"
+)
 
 
-def _default_db() -> Path:
-    return Path(os.environ.get("AIBENCH_HISTORY") or DEFAULT_HISTORY)
+def _default_db() -> history.Location:
+    return location(os.environ.get("AIBENCH_HISTORY") or str(DEFAULT_HISTORY))
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
@@ -131,7 +149,7 @@ def _filters(args: argparse.Namespace) -> history.Filters:
 
 def _runs(args: argparse.Namespace) -> int:
     with history.connect(args.db, create=False) as db:
-        rows = history.runs(db, _filters(args))
+        rows = history.run_rows(db, _filters(args))
     _print_table(history.RUN_COLUMNS, [(*row[:2], (row[2] or "-")[:12], *row[3:]) for row in rows])
     return 0
 
@@ -141,7 +159,7 @@ def _query(args: argparse.Namespace) -> int:
     header: Sequence[str]
     with history.connect(args.db, create=False) as db:
         if args.samples:
-            header, rows = history.SAMPLE_COLUMNS, list(history.samples(db, filters))
+            header, rows = history.SAMPLE_COLUMNS, list(history.sample_rows(db, filters))
         else:
             header, rows = history.SUMMARY_COLUMNS, history.summaries(db, filters)
     if args.csv:
@@ -193,5 +211,16 @@ def _import(args: argparse.Namespace) -> int:
     added = 0
     for path in args.files:
         added += history.append(args.db, read_run(path))
-    print(f"aibench: added {added} of {len(args.files)} runs to {args.db}")
+    print(f"aibench: added {added} of {len(args.files)} runs to {shown(args.db)}")
     return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    added, present, problems = history.push(args.db, args.spool)
+    for line in problems:
+        print(f"aibench: not sent: {line}", file=sys.stderr)
+    print(
+        f"aibench: pushed {added} runs to {shown(args.db)} ({present} were there already, "
+        f"{len(problems)} left in {args.spool})"
+    )
+    return 1 if problems else 0

@@ -440,17 +440,18 @@ class AibenchSession:
         """``--aibench-compare=history``: the history store's last K runs (each item is judged
         against those of them that ran it on the same device model and model files)."""
         from .reporting import history
-        from .reporting.publish import history_path
+        from .reporting.publish import history_location
+        from .reporting.store import exists, shown
 
-        database = history_path(self.settings, self.storage)
-        if database is None or not database.exists():
-            where = database or "(--aibench-history=off)"
+        database = history_location(self.settings, self.storage)
+        if database is None or not exists(database):
+            where = shown(database) if database else "(--aibench-history=off)"
             raise pytest.UsageError(f"--aibench-compare=history: no history store at {where}")
         try:
             with history.connect(database, create=False) as db:
                 runs = history.last_runs(db, self.settings.compare_runs)
-        except (OSError, ValueError) as exc:
-            raise pytest.UsageError(f"--aibench-compare=history: {exc}") from None
+        except Exception as exc:  # unreadable, unreachable, or holding no run
+            raise pytest.UsageError(f"--aibench-compare=history: {history.problem(exc)}") from None
         return self._control_run(f"the history store's last {len(runs)} run(s)", runs)
 
     def _control_run(self, name: str, runs: list[RunFile]) -> ControlRun:

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +75,30 @@ def file_server() -> Iterator[FileServer]:
     yield server_state
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """One real PostgreSQL server per test process (tests/postgres.py)."""
+    from . import postgres
+
+    if not postgres.available():
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    with postgres.server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgresql_url(postgres_server: str) -> str:
+    """An empty database of its own on the test server."""
+    from . import postgres
+
+    return postgres.fresh_database(postgres_server)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A history store of each kind: a SQLite file, and a database on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "h.sqlite")
+    return str(request.getfixturevalue("postgresql_url"))

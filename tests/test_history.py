@@ -64,17 +64,22 @@ def cli(capsys: CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
+def rows_in(store: str | Path, table: str) -> int:
+    with history.connect(history.location(str(store))) as db:
+        return int(db.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar_one())
+
+
 def test_runs_are_appended_once_and_read_back_with_their_samples(
-    tmp_path: Path, capsys: CaptureFixture[str]
+    store: str, capsys: CaptureFixture[str]
 ) -> None:
-    db = tmp_path / "h.sqlite"
+    db = history.location(store)
     assert history.append(db, a_run("r1", "2026-11-01T10:00:00+00:00", values=(1.5, 2.25, 3.0)))
     assert not history.append(db, a_run("r1", "2026-11-01T10:00:00+00:00"))  # already there
     assert history.append(db, a_run("r2", "2026-11-02T10:00:00+00:00", commit="def456"))
-    code, out, _ = cli(capsys, "history", "--db", str(db), "runs")
+    code, out, _ = cli(capsys, "history", "--db", store, "runs")
     assert code == 0
     assert [line.split()[1] for line in out.splitlines()[1:]] == ["r1", "r2"]
-    code, out, _ = cli(capsys, "history", "--db", str(db), "query", "--samples", "--csv", "-")
+    code, out, _ = cli(capsys, "history", "--db", store, "query", "--samples", "--csv", "-")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(row["run"], float(row["value"])) for row in rows] == [
         ("r1", 1.5),
@@ -84,8 +89,7 @@ def test_runs_are_appended_once_and_read_back_with_their_samples(
         ("r2", 2.0),
         ("r2", 3.0),
     ]
-    with sqlite3.connect(db) as raw:  # the item without metrics is not stored
-        assert raw.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 2
+    assert rows_in(store, "items") == 2  # the item without metrics is not stored
     original = a_run("r1", "2026-11-01T10:00:00+00:00", values=(1.5, 2.25, 3.0))["items"][0]
     with history.connect(db) as opened:
         stored = history.load_run(opened, "r1")["items"]
@@ -105,13 +109,13 @@ def test_runs_are_appended_once_and_read_back_with_their_samples(
     ],
 )
 def test_query_filters(
-    tmp_path: Path, capsys: CaptureFixture[str], option: list[str], expected: list[str]
+    store: str, capsys: CaptureFixture[str], option: list[str], expected: list[str]
 ) -> None:
-    db = tmp_path / "h.sqlite"
+    db = history.location(store)
     history.append(db, a_run("r1", "2026-11-01T10:00:00+00:00"))
     history.append(db, a_run("r2", "2026-11-02T23:59:00+00:00", model="mobilenet", device="iphone"))
     history.append(db, a_run("r3", "2026-11-03T08:00:00+00:00", commit="def456"))
-    code, out, _ = cli(capsys, "history", "--db", str(db), "query", "--csv", "-", *option)
+    code, out, _ = cli(capsys, "history", "--db", store, "query", "--csv", "-", *option)
     assert code == 0
     assert [row["run"] for row in csv.DictReader(io.StringIO(out))] == expected
 
@@ -179,7 +183,9 @@ def test_pytest_appends_each_run_and_import_skips_runs_already_there(
     assert out.strip() == f"aibench: added 0 of 1 runs to {db}"  # the last run is in already
 
 
-def test_history_off_and_a_store_that_cannot_be_written(pytester: Pytester) -> None:
+def test_history_off_and_a_store_that_cannot_be_written(
+    pytester: Pytester, capsys: CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     observer_project(pytester, items=1)
     pytester.runpytest("--aibench-spec=demo.json", "--aibench-history=off").assert_outcomes(
         passed=1
@@ -191,8 +197,22 @@ def test_history_off_and_a_store_that_cannot_be_written(pytester: Pytester) -> N
     )
     result.assert_outcomes(passed=1)
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["aibench: the run was not added to the history store taken: *"])
-    assert json.loads((pytester.path / "run.json").read_text())["items"]  # still written
+    result.stdout.fnmatch_lines(
+        [
+            "aibench: the run was not added to the history store taken (*): kept in "
+            "*history-spool*.json; 'aibench history push --db taken' sends it"
+        ]
+    )
+    run = json.loads((pytester.path / "run.json").read_text())
+    assert run["items"]  # still written
+    (spooled,) = (pytester.path / ".aibench" / "history-spool").iterdir()
+    assert json.loads(spooled.read_text())["id"] == run["id"]
+    # once the store can be written, the push sends the run and empties the spool
+    (pytester.path / "taken").rmdir()
+    monkeypatch.chdir(pytester.path)
+    code, out, _ = cli(capsys, "history", "--db", "taken", "push")
+    assert code == 0 and "pushed 1 runs to taken (0 were there already, 0 left" in out
+    assert not spooled.exists() and rows_in(pytester.path / "taken", "runs") == 1
 
 
 def test_two_concurrent_xdist_runs_append_without_losing_a_record(pytester: Pytester) -> None:
@@ -226,13 +246,15 @@ def test_two_concurrent_xdist_runs_append_without_losing_a_record(pytester: Pyte
     assert counts == [2, 12, 24, 48]
 
 
-def _append_many(db: Path, worker: int) -> None:
+def _append_many(store: str, worker: int) -> None:
+    db = history.location(store)
     for number in range(5):
         history.append(db, a_run(f"w{worker}-{number}", f"2026-11-0{worker + 1}T00:00:00+00:00"))
+    history.append(db, a_run("everyone", "2026-11-01T00:00:00+00:00"))  # a race for one run
 
 
-def test_eight_processes_appending_at_once_lose_nothing(tmp_path: Path) -> None:
-    db = tmp_path / "h.sqlite"
+def test_eight_processes_appending_at_once_lose_nothing(store: str) -> None:
+    db = store
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_append_many, args=(db, n)) for n in range(8)]
     for worker in workers:
@@ -240,9 +262,8 @@ def test_eight_processes_appending_at_once_lose_nothing(tmp_path: Path) -> None:
     for worker in workers:
         worker.join(120)
     assert [worker.exitcode for worker in workers] == [0] * 8
-    with history.connect(db) as opened:
-        assert opened.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 40
-        assert opened.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 120
+    assert rows_in(store, "runs") == 41  # the run they all appended is there once
+    assert rows_in(store, "samples") == 123
 
 
 def test_a_store_of_the_first_schema_is_upgraded_and_keeps_its_runs(tmp_path: Path) -> None:
@@ -260,7 +281,8 @@ def test_a_store_of_the_first_schema_is_upgraded_and_keeps_its_runs(tmp_path: Pa
     }
     assert history.append(db, built)
     with history.connect(db) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
+        version = connection.exec_driver_sql("PRAGMA user_version").scalar_one()
+        assert version == history.SCHEMA_VERSION
         assert "build" not in history.load_run(connection, "old")
         assert history.load_run(connection, "new")["build"] == built["build"]
         (points,) = history.series(connection, history.Filters()).values()

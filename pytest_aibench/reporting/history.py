@@ -1,61 +1,60 @@
-"""The history store: every run appended to one SQLite database, to be queried and plotted.
+"""The history store: every run appended to one database (store.py: a SQLite file by default,
+or a lab's PostgreSQL), to be queried, plotted and served.
 
 Tables: ``runs`` (one per pytest run, keyed by the run file's ``id``), ``devices``, ``items``
 (one per measured item of a run, with the item's record minus its samples), ``metrics`` (the
 summary of each metric key) and ``samples`` (every raw value). A run is appended in one
-``BEGIN IMMEDIATE`` transaction with a generous busy timeout, so several processes may append
-at once: each waits for the other's short write instead of failing, and a run is all there or
-not there. The rollback journal (SQLite's default) is kept rather than WAL, which needs shared
-memory and so breaks on network file systems.
+transaction, so it is all there or not there, and several processes on several hosts may
+append at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
+import re
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Connection,
+    and_,
+    distinct,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.compiler import compiles
+
+from ..atomic import write_json
+from ..names import path_component
 from ..records import CommitDict, ItemRecord, MetricDict, RunFile
-from .runfile import RUN_FORMAT, RUN_VERSION
+from .runfile import RUN_FORMAT, RUN_VERSION, read_run
+from .store import (
+    SCHEMA_VERSION,
+    Location,
+    connect,
+    devices,
+    items,
+    location,
+    metrics,
+    runs,
+    samples,
+)
 from .terminal import main_key
 
-SCHEMA_VERSION = 2
+__all__ = ["SCHEMA_VERSION", "Location", "connect", "location"]
 # Metric fields with columns of their own; the rest (info_string, summary_source, ...) is kept
 # as JSON, so a stored run reads back as its run file had it.
 _METRIC_COLUMNS = frozenset({"type", "metric", "unit", "num_runs", "summary", "values"})
-BUSY_TIMEOUT_S = 120.0
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, created TEXT NOT NULL,
-    commit_id TEXT, branch TEXT, dirty INTEGER, node TEXT, machine TEXT NOT NULL,
-    plugin_version TEXT, build TEXT);
-CREATE TABLE IF NOT EXISTS devices (
-    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, device_id TEXT NOT NULL, name TEXT NOT NULL,
-    hash TEXT NOT NULL, abi TEXT NOT NULL, os TEXT NOT NULL,
-    UNIQUE (kind, device_id, name, hash, abi, os));
-CREATE TABLE IF NOT EXISTS items (
-    id INTEGER PRIMARY KEY, run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    nodeid TEXT NOT NULL, model TEXT, identifier TEXT, framework TEXT, outcome TEXT,
-    duration REAL, device INTEGER REFERENCES devices(id), comparison TEXT,
-    record TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS metrics (
-    id INTEGER PRIMARY KEY, item INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
-    type TEXT NOT NULL, metric TEXT NOT NULL, unit TEXT, num_runs INTEGER,
-    p50 REAL, mean REAL, stdev REAL, mad REAL, summary TEXT NOT NULL, extra TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS samples (
-    metric INTEGER NOT NULL REFERENCES metrics(id) ON DELETE CASCADE, seq INTEGER NOT NULL,
-    value REAL NOT NULL, PRIMARY KEY (metric, seq)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS items_by_node ON items (nodeid);
-CREATE INDEX IF NOT EXISTS metrics_by_item ON metrics (item);
-"""
-# What takes a store of an older version to the next (a new store gets _SCHEMA whole).
-_UPGRADES = {2: "ALTER TABLE runs ADD COLUMN build TEXT"}  # the framework commit, as JSON
 
 
 def run_uid(run: RunFile) -> str:
@@ -66,176 +65,156 @@ def run_uid(run: RunFile) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-@contextmanager
-def connect(path: Path, *, create: bool = True) -> Iterator[sqlite3.Connection]:
-    """An open database with the schema in place; ``create=False`` refuses a missing file."""
-    if not create and not path.is_file():
-        raise FileNotFoundError(
-            f"no history database at {path} (runs are appended to it by "
-            "pytest; --aibench-history names another)"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as db:
-        db.execute("PRAGMA foreign_keys = ON")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise ValueError(
-                f"{path} has history schema {version}; this pytest-aibench "
-                f"knows {SCHEMA_VERSION}: upgrade pytest-aibench"
-            )
-        if version < SCHEMA_VERSION:
-            with transaction(db):
-                # statement by statement: executescript would commit the open transaction
-                for statement in _upgrade(version):
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        yield db
-
-
-def _upgrade(version: int) -> list[str]:
-    if version == 0:  # a new store
-        return [statement for statement in _SCHEMA.split(";") if statement.strip()]
-    return [_UPGRADES[to] for to in range(version + 1, SCHEMA_VERSION + 1)]
-
-
-@contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """``BEGIN IMMEDIATE`` takes the write lock first, so two appenders queue rather than
-    deadlock on upgrading read locks."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-def append(path: Path, run: RunFile) -> bool:
+def append(location: Location, run: RunFile) -> bool:
     """Add a run (items with metrics only); ``False`` if that run is there already."""
-    with connect(path) as db, transaction(db):
-        uid = run_uid(run)
-        if db.execute("SELECT 1 FROM runs WHERE uid = ?", (uid,)).fetchone():
-            return False
-        run_row = _insert_run(db, uid, run)
-        for item in run["items"]:
-            if item.get("metrics"):
-                _insert_item(db, run_row, item)
+    uid = run_uid(run)
+    with connect(location, write=True) as db:
+        try:
+            with db.begin():
+                if db.execute(select(runs.c.id).where(runs.c.uid == uid)).first():
+                    return False
+                run_row = _insert_run(db, uid, run)
+                for item in run["items"]:
+                    if item.get("metrics"):
+                        _insert_item(db, run_row, item)
+        except IntegrityError:
+            # another process appended the same run meanwhile (PostgreSQL: the unique uid)
+            if db.execute(select(runs.c.id).where(runs.c.uid == uid)).first():
+                return False
+            raise
         return True
 
 
-def _insert_run(db: sqlite3.Connection, uid: str, run: RunFile) -> int:
+def _insert_run(db: Connection, uid: str, run: RunFile) -> int:
     commit: Mapping[str, Any] = run.get("commit") or {}
     machine = run.get("machine") or {}
-    cursor = db.execute(
-        "INSERT INTO runs (uid, created, commit_id, branch, dirty, node, machine, plugin_version,"
-        " build) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            uid,
-            run["created"],
-            commit.get("id"),
-            commit.get("branch"),
-            commit.get("dirty"),
-            machine.get("node"),
-            json.dumps(machine),
-            (run.get("plugin") or {}).get("version"),
-            json.dumps(run["build"]) if run.get("build") else None,
-        ),
+    dirty = commit.get("dirty")
+    return _insert(
+        db,
+        runs,
+        uid=uid,
+        created=run["created"],
+        commit_id=commit.get("id"),
+        branch=commit.get("branch"),
+        dirty=None if dirty is None else int(bool(dirty)),
+        node=machine.get("node"),
+        machine=json.dumps(machine),
+        plugin_version=(run.get("plugin") or {}).get("version"),
+        build=json.dumps(run["build"]) if run.get("build") else None,
     )
-    return int(cursor.lastrowid or 0)
 
 
-def _device_row(db: sqlite3.Connection, device: Mapping[str, Any] | None) -> int | None:
+def _insert(db: Connection, table: Any, **values: Any) -> int:
+    return int(db.execute(table.insert().values(**values).returning(table.c.id)).scalar_one())
+
+
+_DEVICE_FIELDS = {"kind": "kind", "device_id": "id", "name": "name", "hash": "hash"}
+_DEVICE_FIELDS |= {"abi": "abi", "os": "os"}
+
+
+def _device_row(db: Connection, device: Mapping[str, Any] | None) -> int | None:
     if not device:
         return None
-    key = tuple(str(device.get(name, "")) for name in ("kind", "id", "name", "hash", "abi", "os"))
-    db.execute(
-        "INSERT OR IGNORE INTO devices (kind, device_id, name, hash, abi, os) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        key,
-    )
-    row = db.execute(
-        "SELECT id FROM devices WHERE kind = ? AND device_id = ? AND name = ? AND "
-        "hash = ? AND abi = ? AND os = ?",
-        key,
-    ).fetchone()
-    return int(row[0])
+    key = {column: str(device.get(field, "")) for column, field in _DEVICE_FIELDS.items()}
+    dialect = postgresql if db.dialect.name == "postgresql" else sqlite
+    db.execute(dialect.insert(devices).values(**key).on_conflict_do_nothing())
+    found = select(devices.c.id).where(*(devices.c[name] == value for name, value in key.items()))
+    return int(db.execute(found).scalar_one())
 
 
-def _insert_item(db: sqlite3.Connection, run_row: int, item: ItemRecord) -> None:
+def _insert_item(db: Connection, run_row: int, item: ItemRecord) -> None:
     case: Mapping[str, Any] = item.get("case") or {}
     record = {key: value for key, value in item.items() if key != "metrics"}
-    cursor = db.execute(
-        "INSERT INTO items (run, nodeid, model, identifier, framework, outcome, duration, "
-        "device, comparison, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            run_row,
-            item["nodeid"],
-            case.get("model"),
-            case.get("identifier"),
-            case.get("framework"),
-            item.get("outcome"),
-            item.get("duration"),
-            _device_row(db, item.get("device")),
-            item.get("comparison"),
-            json.dumps(record),
-        ),
+    item_row = _insert(
+        db,
+        items,
+        run=run_row,
+        nodeid=item["nodeid"],
+        model=case.get("model"),
+        identifier=case.get("identifier"),
+        framework=case.get("framework"),
+        outcome=item.get("outcome"),
+        duration=item.get("duration"),
+        device=_device_row(db, item.get("device")),
+        comparison=item.get("comparison"),
+        record=json.dumps(record),
     )
-    item_row = cursor.lastrowid
     for metric in item["metrics"]:
         summary = metric.get("summary") or {}
-        extra = {key: value for key, value in metric.items() if key not in _METRIC_COLUMNS}
-        cursor = db.execute(
-            "INSERT INTO metrics (item, type, metric, unit, num_runs, p50, mean, stdev, mad, "
-            "summary, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                item_row,
-                metric["type"],
-                metric["metric"],
-                metric.get("unit"),
-                metric.get("num_runs"),
-                summary.get("p50"),
-                summary.get("mean"),
-                summary.get("stdev"),
-                summary.get("MAD"),
-                json.dumps(summary),
-                json.dumps(extra),
+        metric_row = _insert(
+            db,
+            metrics,
+            item=item_row,
+            type=metric["type"],
+            metric=metric["metric"],
+            unit=metric.get("unit"),
+            num_runs=metric.get("num_runs"),
+            p50=summary.get("p50"),
+            mean=summary.get("mean"),
+            stdev=summary.get("stdev"),
+            mad=summary.get("MAD"),
+            summary=json.dumps(summary),
+            extra=json.dumps(
+                {key: value for key, value in metric.items() if key not in _METRIC_COLUMNS}
             ),
         )
-        db.executemany(
-            "INSERT INTO samples (metric, seq, value) VALUES (?, ?, ?)",
-            (
-                (cursor.lastrowid, seq, value)
-                for seq, value in enumerate(metric.get("values") or [])
-            ),
-        )
+        values = metric.get("values") or []
+        if values:
+            db.execute(
+                samples.insert(),
+                [
+                    {"metric": metric_row, "seq": seq, "value": value}
+                    for seq, value in enumerate(values)
+                ],
+            )
 
 
 # -- queries --------------------------------------------------------------------------------
 
 
-def _load_metric(
-    db: sqlite3.Connection,
-    metric_row: int,
-    kind: str,
-    metric: str,
-    unit: str,
-    num_runs: int,
-    summary: str,
-    extra: str,
-) -> MetricDict:
-    samples = db.execute("SELECT value FROM samples WHERE metric = ? ORDER BY seq", (metric_row,))
-    # the other fields of the record (summary_source, info_string, ...) are kept in ``extra``
-    record = {
-        "type": kind,
-        "metric": metric,
-        "unit": unit,
-        "num_runs": num_runs,
-        "summary": json.loads(summary),
-        **json.loads(extra),
-        "values": [value for (value,) in samples],
-    }
-    return cast("MetricDict", record)
+class _Glob(ColumnElement[bool]):
+    """``column`` matches a shell glob (``mobilenet*``, ``?``, ``[ab]``), case-sensitively:
+    SQLite's own GLOB there, a regular expression made from the glob on PostgreSQL."""
+
+    inherit_cache = False
+    type = Boolean()
+
+    def __init__(self, column: Any, pattern: str) -> None:
+        self.column, self.pattern = column, pattern
+
+
+@compiles(_Glob)
+def _glob_sqlite(element: _Glob, compiler: Any, **kw: Any) -> str:
+    pattern = compiler.process(literal(element.pattern), **kw)
+    return f"({compiler.process(element.column, **kw)} GLOB {pattern})"
+
+
+@compiles(_Glob, "postgresql")
+def _glob_postgresql(element: _Glob, compiler: Any, **kw: Any) -> str:
+    pattern = compiler.process(literal(glob_regex(element.pattern)), **kw)
+    return f"({compiler.process(element.column, **kw)} ~ {pattern})"
+
+
+def glob_regex(pattern: str) -> str:
+    """A glob as an anchored POSIX regular expression (``[!...]`` negates, as in a shell)."""
+    out, index = ["^"], 0
+    while index < len(pattern):
+        char = pattern[index]
+        closing = pattern.find("]", index + 2) if char == "[" else -1
+        if char == "*":
+            out.append(".*")
+        elif char == "?":
+            out.append(".")
+        elif closing > 0:
+            members = pattern[index + 1 : closing]
+            negated = members.startswith("!")
+            members = re.sub(r"([\\\]^])", r"\\\1", members[1:] if negated else members)
+            out.append(f"[{'^' if negated else ''}{members}]")
+            index = closing
+        else:
+            out.append(re.escape(char))
+        index += 1
+    return "".join(out) + "$"
 
 
 @dataclass(frozen=True)
@@ -249,35 +228,36 @@ class Filters:
     since: str | None = None  # ISO date or time, UTC
     until: str | None = None
     commit: str | None = None  # a prefix
+    nodeid: str | None = None  # exactly this item
 
-    def where(self) -> tuple[str, list[Any]]:
-        clauses: list[str] = ["1"]
-        args: list[Any] = []
+    def where(self) -> ColumnElement[bool]:
+        clauses: list[ColumnElement[bool]] = [true()]
         if self.model:
-            clauses.append("(items.model GLOB ? OR items.identifier GLOB ?)")
-            args += [self.model, self.model]
+            clauses.append(
+                or_(_Glob(items.c.model, self.model), _Glob(items.c.identifier, self.model))
+            )
         if self.item:
-            clauses.append("items.nodeid GLOB ?")
-            args.append(self.item)
+            clauses.append(_Glob(items.c.nodeid, self.item))
+        if self.nodeid:
+            clauses.append(items.c.nodeid == self.nodeid)
         if self.device:
             clauses.append(
-                "(devices.name GLOB ? OR devices.device_id GLOB ? OR devices.kind GLOB ?)"
+                or_(
+                    *(_Glob(devices.c[name], self.device) for name in ("name", "device_id", "kind"))
+                )
             )
-            args += [self.device] * 3
         if self.metric:
             kind, _, name = self.metric.rpartition(" ")
-            clauses.append("metrics.metric = ?" + (" AND metrics.type = ?" if kind else ""))
-            args += [name, kind] if kind else [name]
+            clauses.append(metrics.c.metric == name)
+            if kind:
+                clauses.append(metrics.c.type == kind)
         if self.since:
-            clauses.append("runs.created >= ?")
-            args.append(self.since)
+            clauses.append(runs.c.created >= self.since)
         if self.until:
-            clauses.append("runs.created < ?")
-            args.append(_end_of(self.until))
+            clauses.append(runs.c.created < _end_of(self.until))
         if self.commit:
-            clauses.append("runs.commit_id LIKE ?")
-            args.append(self.commit.replace("%", "") + "%")
-        return " AND ".join(clauses), args
+            clauses.append(runs.c.commit_id.startswith(self.commit, autoescape=True))
+        return and_(*clauses)
 
 
 def _end_of(day_or_time: str) -> str:
@@ -286,9 +266,11 @@ def _end_of(day_or_time: str) -> str:
 
 
 _JOINED = (
-    "FROM metrics JOIN items ON metrics.item = items.id JOIN runs ON items.run = runs.id "
-    "LEFT JOIN devices ON items.device = devices.id"
+    metrics.join(items, metrics.c.item == items.c.id)
+    .join(runs, items.c.run == runs.c.id)
+    .outerjoin(devices, items.c.device == devices.c.id)
 )
+_METRIC_KEY = (metrics.c.type + " " + metrics.c.metric).label("key")
 
 SUMMARY_COLUMNS = (
     "created",
@@ -307,16 +289,29 @@ SUMMARY_COLUMNS = (
 )
 
 
-def summaries(db: sqlite3.Connection, filters: Filters) -> list[tuple[Any, ...]]:
+def summaries(db: Connection, filters: Filters) -> list[tuple[Any, ...]]:
     """One row per run, item and metric key, oldest run first."""
-    where, args = filters.where()
-    return db.execute(
-        "SELECT runs.created, runs.uid, runs.commit_id, items.nodeid, devices.name, "
-        "metrics.type || ' ' || metrics.metric, metrics.unit, metrics.num_runs, metrics.p50, "
-        f"metrics.mean, metrics.stdev, metrics.mad, items.outcome {_JOINED} WHERE {where} "
-        "ORDER BY runs.created, runs.id, items.nodeid, metrics.id",
-        args,
-    ).fetchall()
+    query = (
+        select(
+            runs.c.created,
+            runs.c.uid,
+            runs.c.commit_id,
+            items.c.nodeid,
+            devices.c.name,
+            _METRIC_KEY,
+            metrics.c.unit,
+            metrics.c.num_runs,
+            metrics.c.p50,
+            metrics.c.mean,
+            metrics.c.stdev,
+            metrics.c.mad,
+            items.c.outcome,
+        )
+        .select_from(_JOINED)
+        .where(filters.where())
+        .order_by(runs.c.created, runs.c.id, items.c.nodeid, metrics.c.id)
+    )
+    return [tuple(row) for row in db.execute(query)]
 
 
 @dataclass(frozen=True)
@@ -338,25 +333,41 @@ SeriesKey = tuple[str, str, str, str]
 P50, AB_RATIO = "p50", "A/B ratio"
 
 
-def series(db: sqlite3.Connection, filters: Filters) -> dict[SeriesKey, list[SeriesPoint]]:
+def series(db: Connection, filters: Filters) -> dict[SeriesKey, list[SeriesPoint]]:
     """Per item, device, metric and kind of value: the runs' values in commit order (the
     build's commit time, else the run's time), oldest first."""
-    where, args = filters.where()
-    build = "json_extract(runs.build, '$.{}')".format
-    rows = db.execute(
-        "SELECT items.nodeid, COALESCE(devices.name, ''), metrics.type || ' ' || metrics.metric,"
-        f" items.record, runs.uid, runs.created, COALESCE({build('id')}, runs.commit_id),"
-        f" {build('time')}, {build('subject')}, metrics.p50 {_JOINED}"
-        f" WHERE {where} AND metrics.p50 IS NOT NULL"
-        f" ORDER BY COALESCE({build('time')}, runs.created), runs.created, runs.id",
-        args,
-    ).fetchall()
-    found: dict[SeriesKey, list[SeriesPoint]] = {}
-    for nodeid, device, metric, record, run, created, commit, time, subject, p50 in rows:
+    query = (
+        select(
+            items.c.nodeid,
+            func.coalesce(devices.c.name, ""),
+            _METRIC_KEY,
+            items.c.record,
+            runs.c.uid,
+            runs.c.created,
+            runs.c.commit_id,
+            runs.c.build,
+            metrics.c.p50,
+            runs.c.id,
+        )
+        .select_from(_JOINED)
+        .where(filters.where(), metrics.c.p50.is_not(None))
+    )
+    rows = []
+    for nodeid, device, metric, record, run, created, commit, build_text, p50, row in db.execute(
+        query
+    ):
+        build = json.loads(build_text) if build_text else {}
         ratio = _ab_ratio(json.loads(record), metric)
         kind, value = (P50, p50) if ratio is None else (AB_RATIO, ratio)
-        point = SeriesPoint(run, created, commit, time, subject, value)
-        found.setdefault((nodeid, device, metric, kind), []).append(point)
+        point = SeriesPoint(
+            run, created, build.get("id") or commit, build.get("time"), build.get("subject"), value
+        )
+        rows.append(
+            ((build.get("time") or created, created, row), (nodeid, device, metric, kind), point)
+        )
+    found: dict[SeriesKey, list[SeriesPoint]] = {}
+    for _, key, point in sorted(rows, key=lambda row: row[0]):
+        found.setdefault(key, []).append(point)
     return found
 
 
@@ -372,51 +383,67 @@ def _ab_ratio(record: Mapping[str, Any], metric: str) -> float | None:
 SAMPLE_COLUMNS = ("created", "run", "commit", "item", "device", "metric", "unit", "seq", "value")
 
 
-def samples(db: sqlite3.Connection, filters: Filters) -> Iterator[tuple[Any, ...]]:
-    where, args = filters.where()
-    yield from db.execute(
-        "SELECT runs.created, runs.uid, runs.commit_id, items.nodeid, devices.name, "
-        "metrics.type || ' ' || metrics.metric, metrics.unit, samples.seq, samples.value "
-        f"{_JOINED} JOIN samples ON samples.metric = metrics.id WHERE {where} "
-        "ORDER BY runs.created, runs.id, items.nodeid, metrics.id, samples.seq",
-        args,
+def sample_rows(db: Connection, filters: Filters) -> Iterator[tuple[Any, ...]]:
+    query = (
+        select(
+            runs.c.created,
+            runs.c.uid,
+            runs.c.commit_id,
+            items.c.nodeid,
+            devices.c.name,
+            _METRIC_KEY,
+            metrics.c.unit,
+            samples.c.seq,
+            samples.c.value,
+        )
+        .select_from(_JOINED.join(samples, samples.c.metric == metrics.c.id))
+        .where(filters.where())
+        .order_by(runs.c.created, runs.c.id, items.c.nodeid, metrics.c.id, samples.c.seq)
     )
+    for row in db.execute(query):
+        yield tuple(row)
 
 
 RUN_COLUMNS = ("created", "run", "commit", "branch", "node", "items", "metric rows")
 
 
-def runs(db: sqlite3.Connection, filters: Filters) -> list[tuple[Any, ...]]:
-    where, args = filters.where()
-    return db.execute(
-        "SELECT runs.created, runs.uid, runs.commit_id, runs.branch, runs.node, "
-        f"COUNT(DISTINCT items.id), COUNT(metrics.id) {_JOINED} WHERE {where} "
-        "GROUP BY runs.id ORDER BY runs.created, runs.id",
-        args,
-    ).fetchall()
-
-
-def last_runs(db: sqlite3.Connection, count: int) -> list[RunFile]:
-    """The newest ``count`` stored runs, oldest first."""
-    uids = [
-        uid
-        for (uid,) in db.execute(
-            "SELECT uid FROM runs ORDER BY created DESC, id DESC LIMIT ?", (count,)
+def run_rows(db: Connection, filters: Filters) -> list[tuple[Any, ...]]:
+    query = (
+        select(
+            runs.c.created,
+            runs.c.uid,
+            runs.c.commit_id,
+            runs.c.branch,
+            runs.c.node,
+            func.count(distinct(items.c.id)),
+            func.count(metrics.c.id),
         )
-    ]
+        .select_from(_JOINED)
+        .where(filters.where())
+        .group_by(runs.c.id)
+        .order_by(runs.c.created, runs.c.id)
+    )
+    return [tuple(row) for row in db.execute(query)]
+
+
+def last_runs(db: Connection, count: int) -> list[RunFile]:
+    """The newest ``count`` stored runs, oldest first."""
+    newest = select(runs.c.uid).order_by(runs.c.created.desc(), runs.c.id.desc()).limit(count)
+    uids = list(db.execute(newest).scalars())
     if not uids:
         raise ValueError("the history store holds no run")
     return [load_run(db, uid) for uid in reversed(uids)]
 
 
-def load_run(db: sqlite3.Connection, uid_prefix: str | None = None) -> RunFile:
+def load_run(db: Connection, uid_prefix: str | None = None) -> RunFile:
     """A stored run as a run file has it (items with their metrics and samples): the newest,
     or the one whose id starts with ``uid_prefix``."""
-    rows = db.execute(
-        "SELECT id, uid, created, commit_id, branch, dirty, machine, plugin_version, build "
-        "FROM runs WHERE uid LIKE ? ORDER BY created DESC, id DESC",
-        [(uid_prefix or "").replace("%", "") + "%"],
-    ).fetchall()
+    query = (
+        select(runs)
+        .where(runs.c.uid.startswith(uid_prefix or "", autoescape=True))
+        .order_by(runs.c.created.desc(), runs.c.id.desc())
+    )
+    rows = db.execute(query).mappings().all()
     if not rows or (uid_prefix and len(rows) > 1):
         found = "no run" if not rows else f"{len(rows)} runs"
         raise ValueError(
@@ -424,41 +451,48 @@ def load_run(db: sqlite3.Connection, uid_prefix: str | None = None) -> RunFile:
             if uid_prefix
             else "the history store holds no run"
         )
-    row_id, uid, created, commit_id, branch, dirty, machine, plugin_version, build = rows[0]
+    row = rows[0]
     commit: CommitDict | None = (
-        {"id": commit_id, "branch": branch, "time": None, "dirty": bool(dirty)}
-        if commit_id
+        {"id": row["commit_id"], "branch": row["branch"], "time": None, "dirty": bool(row["dirty"])}
+        if row["commit_id"]
         else None
     )
+    stored = select(items.c.id, items.c.record).where(items.c.run == row["id"]).order_by(items.c.id)
     run: RunFile = {
         "format": RUN_FORMAT,
         "version": RUN_VERSION,
-        "plugin": {"name": "pytest-aibench", "version": plugin_version or ""},
-        "id": uid,
-        "created": created,
+        "plugin": {"name": "pytest-aibench", "version": row["plugin_version"] or ""},
+        "id": row["uid"],
+        "created": row["created"],
         "commit": commit,
-        "machine": json.loads(machine),
-        "items": [
-            _load_item(db, item_row, record)
-            for item_row, record in db.execute(
-                "SELECT id, record FROM items WHERE run = ? ORDER BY id", (row_id,)
-            )
-        ],
+        "machine": json.loads(row["machine"]),
+        "items": [_load_item(db, item_row, record) for item_row, record in db.execute(stored)],
     }
-    if build:
-        run["build"] = json.loads(build)
+    if row["build"]:
+        run["build"] = json.loads(row["build"])
     return run
 
 
-def _load_item(db: sqlite3.Connection, item_row: int, record: str) -> ItemRecord:
+def _load_item(db: Connection, item_row: int, record: str) -> ItemRecord:
     item: ItemRecord = json.loads(record)
-    rows = db.execute(
-        "SELECT id, type, metric, unit, num_runs, summary, extra FROM metrics "
-        "WHERE item = ? ORDER BY id",
-        (item_row,),
-    ).fetchall()
-    item["metrics"] = [_load_metric(db, *row) for row in rows]
+    query = select(metrics).where(metrics.c.item == item_row).order_by(metrics.c.id)
+    item["metrics"] = [_load_metric(db, dict(metric)) for metric in db.execute(query).mappings()]
     return item
+
+
+def _load_metric(db: Connection, row: Mapping[str, Any]) -> MetricDict:
+    values = select(samples.c.value).where(samples.c.metric == row["id"]).order_by(samples.c.seq)
+    # the other fields of the record (summary_source, info_string, ...) are kept in ``extra``
+    record = {
+        "type": row["type"],
+        "metric": row["metric"],
+        "unit": row["unit"],
+        "num_runs": row["num_runs"],
+        "summary": json.loads(row["summary"]),
+        **json.loads(row["extra"]),
+        "values": list(db.execute(values).scalars()),
+    }
+    return cast("MetricDict", record)
 
 
 @dataclass(frozen=True)
@@ -472,27 +506,65 @@ class TrendPoint:
 
 
 def trends(
-    db: sqlite3.Connection, items: Iterable[ItemRecord], last: int = 30
+    db: Connection, items_of_run: Iterable[ItemRecord], last: int = 30
 ) -> dict[str, list[TrendPoint]]:
     """Per item (by node id), the p50 of its main metric (``report.main_key``) over the
     ``last`` runs that measured it, oldest first."""
     found: dict[str, list[TrendPoint]] = {}
-    for item in items:
+    for item in items_of_run:
         key = main_key(item)
         if key is None:
             continue
-        where, args = Filters(item=_literal_glob(item["nodeid"]), metric=key).where()
-        rows = db.execute(
-            "SELECT runs.created, runs.commit_id, runs.uid, metrics.p50, "
-            "json_extract(metrics.summary, '$.p10'), json_extract(metrics.summary, '$.p90') "
-            f"{_JOINED} WHERE {where} AND metrics.p50 IS NOT NULL "
-            "ORDER BY runs.created DESC, runs.id DESC LIMIT ?",
-            [*args, last],
-        ).fetchall()
-        found[item["nodeid"]] = [TrendPoint(*row) for row in reversed(rows)]
+        found[item["nodeid"]] = trend(db, Filters(nodeid=item["nodeid"], metric=key), last)
     return found
 
 
-def _literal_glob(text: str) -> str:
-    """A node id as a GLOB pattern that matches only itself (ids hold ``[`` and ``]``)."""
-    return "".join(f"[{char}]" if char in "*?[]" else char for char in text)
+def trend(db: Connection, filters: Filters, last: int = 30) -> list[TrendPoint]:
+    """The p50 and the p10-p90 band of what ``filters`` selects, over its ``last`` runs."""
+    query = (
+        select(runs.c.created, runs.c.commit_id, runs.c.uid, metrics.c.p50, metrics.c.summary)
+        .select_from(_JOINED)
+        .where(filters.where(), metrics.c.p50.is_not(None))
+        .order_by(runs.c.created.desc(), runs.c.id.desc())
+        .limit(last)
+    )
+    points = []
+    for created, commit, run, p50, summary in db.execute(query):
+        spread = json.loads(summary)
+        points.append(TrendPoint(created, commit, run, p50, spread.get("p10"), spread.get("p90")))
+    return points[::-1]
+
+
+# -- the spool: runs a store could not take, until ``aibench history push`` --------------------
+
+
+def problem(exc: BaseException) -> str:
+    """An error in one line: the database's own message, not SQLAlchemy's wrapping of it."""
+    from sqlalchemy.exc import DBAPIError
+
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return " ".join(str(cause).split()) or type(cause).__name__
+
+
+def spool_run(spool: Path, run: RunFile) -> Path:
+    """Keep a run for a later push (written whole or not at all)."""
+    path = spool / f"{path_component(run_uid(run), 'run id')}.json"
+    write_json(path, run)
+    return path
+
+
+def push(location: Location, spool: Path) -> tuple[int, int, list[str]]:
+    """Send the spooled runs: (added, already there, problems). A run leaves the spool only
+    once the store holds it."""
+    added = present = 0
+    problems = []
+    for path in sorted(spool.glob("*.json")):
+        try:
+            run = read_run(path)
+            fresh = append(location, run)
+        except Exception as exc:
+            problems.append(f"{path}: {problem(exc)}")
+            continue
+        added, present = added + fresh, present + (not fresh)
+        path.unlink()
+    return added, present, problems

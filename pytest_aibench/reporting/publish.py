@@ -3,6 +3,7 @@ history store, the remote reporter and the HTML report. Called once, by the cont
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -15,6 +16,7 @@ from ..records import ItemRecord, RunFile
 from .exports import to_github_benchmark, to_pytest_benchmark
 from .faipep import simple_screen_lines, write_local_tree, write_simple_local
 from .runfile import run_filename, save_run
+from .store import HISTORY_SPOOL, Location, exists, location, shown
 
 _OFF = ("off", "no", "none", "false", "0")
 
@@ -26,10 +28,12 @@ class Published:
     errors: list[str] = field(default_factory=list)
 
 
-def history_path(settings: Settings, storage: Path) -> Path | None:
+def history_location(settings: Settings, storage: Path) -> Location | None:
+    """The store every run is appended to: --aibench-history (a file, or a server's URL), else
+    history.sqlite in the storage folder; ``None`` when turned off."""
     if settings.history and settings.history.strip().lower() in _OFF:
         return None
-    return Path(settings.history).expanduser() if settings.history else storage / "history.sqlite"
+    return location(settings.history) if settings.history else storage / "history.sqlite"
 
 
 def publish(
@@ -43,9 +47,9 @@ def publish(
     session fails), never a lost run: the other outputs are still written."""
     measured = any(item.get("metrics") for item in run["items"])
     done = Published()
-    database = history_path(settings, storage)
+    database = history_location(settings, storage)
     if measured and database:  # first, so that the HTML report's trends include this run
-        done.lines.append(_append_history(database, run))
+        done.lines.append(_append_history(database, run, storage / HISTORY_SPOOL))
     for option, write in _outputs(run, settings, storage, control_items, database).items():
         try:
             done.written += write()
@@ -89,7 +93,7 @@ def _outputs(
     settings: Settings,
     storage: Path,
     control_items: Iterable[ItemRecord],
-    database: Path | None,
+    database: Location | None,
 ) -> dict[str, Callable[[], list[Path]]]:
     """The files asked for, by the option that asked, each as the function that writes them."""
     outputs: dict[str, Callable[[], list[Path]]] = {}
@@ -117,17 +121,28 @@ def _dump(path: Path, data: Any) -> list[Path]:
     return [path]
 
 
-def _append_history(database: Path, run: RunFile) -> str:
-    """A store that cannot be written costs the history entry, never the run's other outputs."""
-    import sqlite3
-
+def _append_history(database: Location, run: RunFile, spool: Path) -> str:
+    """A store that cannot be reached or written keeps the run in the spool, for ``aibench
+    history push`` to send later; it never costs the run's other outputs."""
     from . import history
 
     try:
         history.append(database, run)
-    except (OSError, ValueError, sqlite3.Error) as exc:
-        return f"aibench: the run was not added to the history store {database}: {exc}"
-    return f"aibench: history: run {history.run_uid(run)[:12]} added to {database}"
+    except Exception as exc:  # a server down, a locked or unwritable file, a newer schema
+        problem = history.problem(exc)
+        try:
+            kept = history.spool_run(spool, run)
+        except OSError as spool_error:
+            return (
+                f"aibench: the run was not added to the history store {shown(database)} "
+                f"({problem}) and could not be spooled: {spool_error}"
+            )
+        return (
+            f"aibench: the run was not added to the history store {shown(database)} "
+            f"({problem}): kept in {kept}; 'aibench history push --db {shown(database)}' "
+            "sends it"
+        )
+    return f"aibench: history: run {history.run_uid(run)[:12]} added to {shown(database)}"
 
 
 def _write_html(
@@ -135,14 +150,16 @@ def _write_html(
     top_operators: int,
     run: RunFile,
     control_items: list[ItemRecord],
-    database: Path | None,
+    database: Location | None,
 ) -> list[Path]:
     from . import history, html_report
 
     trends: dict[str, list[history.TrendPoint]] = {}
-    if database and database.is_file():
-        with history.connect(database) as db:
-            trends = history.trends(db, [item for item in run["items"] if item.get("metrics")])
+    if database and exists(database):
+        measured = [item for item in run["items"] if item.get("metrics")]
+        # a store out of reach: a page without trends
+        with contextlib.suppress(Exception), history.connect(database) as db:
+            trends = history.trends(db, measured)
     html_report.write(
         path, run, control_items=control_items, trends=trends, top_operators=top_operators
     )

@@ -1,0 +1,249 @@
+"""Where the history lives: a SQLite file (the default, no server) or a PostgreSQL database that
+a team's lab shares (``postgresql://user@host/db``), through one code path: SQLAlchemy Core.
+
+The schema is versioned. A SQLite store keeps its version where SQLite keeps one (``PRAGMA
+user_version``, as the first stores did); a PostgreSQL store in a one-row table. Opening a store
+of an older version upgrades it in place, in one transaction, under a lock, so that two
+processes opening an old store at once upgrade it once.
+
+SQLite: a write takes the write lock first (``BEGIN IMMEDIATE``) with a generous busy timeout,
+so appenders queue for each other's short writes rather than fail or deadlock. The rollback
+journal (SQLite's default) is kept rather than WAL, which needs shared memory and so breaks on
+network file systems. PostgreSQL: plain transactions; a run's unique id settles a race between
+two processes appending the same run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+SCHEMA_VERSION = 2
+BUSY_TIMEOUT_S = 120.0
+CONNECT_TIMEOUT_S = 10
+# Where a location is a server's URL rather than a file; what each scheme is opened with.
+_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
+Location = str | Path
+HISTORY_SPOOL = "history-spool"  # runs a store could not take, under the storage folder
+
+metadata = MetaData()
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uid", Text, nullable=False, unique=True),
+    Column("created", Text, nullable=False),
+    Column("commit_id", Text),
+    Column("branch", Text),
+    Column("dirty", Integer),
+    Column("node", Text),
+    Column("machine", Text, nullable=False),
+    Column("plugin_version", Text),
+    Column("build", Text),  # the framework commit of a continuous-mode build, as JSON
+)
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    *(Column(name, Text, nullable=False) for name in ("kind", "device_id", "name", "hash")),
+    *(Column(name, Text, nullable=False) for name in ("abi", "os")),
+    UniqueConstraint("kind", "device_id", "name", "hash", "abi", "os"),
+)
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("nodeid", Text, nullable=False),
+    *(Column(name, Text) for name in ("model", "identifier", "framework", "outcome")),
+    Column("duration", Float),
+    Column("device", Integer, ForeignKey("devices.id")),
+    Column("comparison", Text),
+    Column("record", Text, nullable=False),  # the item's record without its metrics, as JSON
+    Index("items_by_node", "nodeid"),
+)
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    Column("type", Text, nullable=False),
+    Column("metric", Text, nullable=False),
+    Column("unit", Text),
+    Column("num_runs", Integer),
+    *(Column(name, Float) for name in ("p50", "mean", "stdev", "mad")),
+    Column("summary", Text, nullable=False),
+    Column("extra", Text, nullable=False),
+    Index("metrics_by_item", "item"),
+)
+samples = Table(
+    "samples",
+    metadata,
+    Column("metric", Integer, ForeignKey("metrics.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("value", Float, nullable=False),
+)
+schema_version = Table("aibench_schema", metadata, Column("version", Integer, nullable=False))
+# What takes a store of an older version to the next (a new store gets the tables whole).
+_UPGRADES = {2: "ALTER TABLE runs ADD COLUMN build TEXT"}
+_UPGRADE_LOCK = 0x61696265  # the PostgreSQL advisory lock that serialises upgrades ("aibe")
+
+
+def url_of(location: Location) -> str:
+    """The SQLAlchemy URL of a store: a file path for SQLite, or a server URL as given."""
+    scheme, found, rest = str(location).partition("://")
+    if found and scheme in _DRIVERS:
+        return f"{_DRIVERS[scheme]}://{rest}"
+    if found and not scheme.startswith(("postgresql+", "sqlite")):
+        raise ValueError(
+            f"history store {shown(location)}: only postgresql:// URLs and SQLite files are "
+            "supported"
+        )
+    if found:
+        return str(location)
+    return f"sqlite:///{Path(location).expanduser()}"
+
+
+def location(text: str) -> Location:
+    """What --aibench-history, ``--db`` or $AIBENCH_HISTORY names: a server's URL as it is,
+    anything else a file path."""
+    return text if "://" in text else Path(text).expanduser()
+
+
+def is_server(location: Location) -> bool:
+    """A store on a server (shared by a lab), not a file of this machine."""
+    return not url_of(location).startswith("sqlite")
+
+
+def exists(location: Location) -> bool:
+    """Whether there is a store to read (a server is asked when it is opened)."""
+    return is_server(location) or Path(url_of(location).removeprefix("sqlite:///")).is_file()
+
+
+def shown(location: Location) -> str:
+    """The location as messages show it: never with its password."""
+    if "://" not in str(location):
+        return str(location)
+    try:
+        return make_url(str(location)).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: say only its scheme
+        return str(location).split("://", 1)[0] + "://..."
+
+
+def engine(location: Location) -> Engine:
+    """An engine without a pool: a pytest run opens a store a few times, each briefly."""
+    url = url_of(location)
+    if url.startswith("sqlite"):
+        made = create_engine(url, poolclass=NullPool, connect_args={"timeout": BUSY_TIMEOUT_S})
+        _sqlite_transactions(made)
+        return made
+    try:
+        import psycopg  # noqa: F401  (SQLAlchemy's error for it names no fix)
+    except ImportError:
+        raise ValueError(
+            f"history store {shown(location)}: a PostgreSQL store needs psycopg: "
+            "pip install 'pytest-aibench[lab]'"
+        ) from None
+    return create_engine(
+        url, poolclass=NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
+    )
+
+
+def _sqlite_transactions(made: Engine) -> None:
+    """SQLAlchemy's documented recipe for the sqlite3 module's own transaction handling, which
+    would otherwise begin late: we begin ourselves, taking the write lock first for a write."""
+
+    @event.listens_for(made, "connect")
+    def _connected(dbapi: Any, record: Any) -> None:
+        dbapi.isolation_level = None
+        dbapi.execute("PRAGMA foreign_keys = ON")
+
+    @event.listens_for(made, "begin")
+    def _begin(connection: Connection) -> None:
+        writes = connection.get_execution_options().get("aibench_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+@contextmanager
+def connect(
+    location: Location, *, create: bool = True, write: bool = False
+) -> Iterator[Connection]:
+    """An open store with the current schema in place; ``create=False`` refuses a store that
+    does not exist yet (a missing SQLite file: a mistyped path, most likely)."""
+    url = url_of(location)
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not create and not path.is_file():
+            raise FileNotFoundError(
+                f"no history database at {path} (runs are appended to it by "
+                "pytest; --aibench-history names another)"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+    made = engine(location)
+    try:
+        with made.connect() as connection:
+            _ensure_schema(connection, location)
+            connection.execution_options(aibench_write=write)
+            yield connection
+    finally:
+        made.dispose()
+
+
+def _ensure_schema(connection: Connection, location: Location) -> None:
+    version = _read_version(connection)
+    if version == SCHEMA_VERSION:
+        connection.rollback()  # end the reading transaction: the caller begins its own
+        return
+    connection.rollback()
+    with connection.execution_options(aibench_write=True).begin():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
+        version = _read_version(connection)  # again: another process may have upgraded it
+        if version > SCHEMA_VERSION:
+            raise ValueError(
+                f"{shown(location)} has history schema {version}; this pytest-aibench "
+                f"knows {SCHEMA_VERSION}: upgrade pytest-aibench"
+            )
+        if version == 0:
+            metadata.create_all(connection)
+        for to in range(max(version, 1) + 1, SCHEMA_VERSION + 1) if version else ():
+            connection.exec_driver_sql(_UPGRADES[to])
+        _write_version(connection, SCHEMA_VERSION)
+
+
+def _read_version(connection: Connection) -> int:
+    if connection.dialect.name == "sqlite":
+        return int(connection.exec_driver_sql("PRAGMA user_version").scalar_one())
+    if not inspect(connection).has_table(schema_version.name):
+        return 0
+    return int(connection.execute(schema_version.select()).scalar_one_or_none() or 0)
+
+
+def _write_version(connection: Connection, version: int) -> None:
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(f"PRAGMA user_version = {int(version)}")
+        return
+    connection.execute(schema_version.delete())
+    connection.execute(schema_version.insert().values(version=version))
