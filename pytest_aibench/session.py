@@ -202,6 +202,7 @@ class AibenchSession:
     ) -> contextlib.AbstractContextManager[DeviceInfo]:
         """A lease on the first free device of ``candidates``, said while it is waited for."""
         from .devices.lease import DEFAULT_LEASES, lease_any
+        from .reporting.publish import history_location
 
         settings = self.settings
         return lease_any(
@@ -209,6 +210,7 @@ class AibenchSession:
             settings.lease_dir or DEFAULT_LEASES,
             timeout=settings.lease_timeout,
             notify=self.tell,
+            store=history_location(settings, self.storage),
         )
 
     def open_device(self, info: DeviceInfo) -> Device:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
@@ -155,19 +156,25 @@ HOLD_BOARD = """\
 import sys, time
 from pathlib import Path
 from pytest_aibench.devices.base import DeviceInfo
-from pytest_aibench.devices.lease import lease
-with lease(DeviceInfo("ssh", "board", "b", "ssh://b", "x", "y"), Path(sys.argv[1])):
+from pytest_aibench.devices.lease import lease_any
+board = DeviceInfo("ssh", "board", "b", "ssh://b", "x", "y")
+with lease_any([board], Path(sys.argv[1]), store=sys.argv[2] if sys.argv[2:] else None):
     print("held", flush=True)
     time.sleep(60)
 """
 
 
 @contextmanager
-def board_held_elsewhere(folder: Path) -> Iterator[subprocess.Popen[str]]:
-    """Another process holds the lease of the board ``ssh://b`` in ``folder``; it is killed
-    on leaving (or earlier, by the test)."""
+def board_held_elsewhere(
+    folder: Path, store: str | None = None, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """Another process holds the lease of the board ``ssh://b`` in ``folder`` (or in the
+    shared ``store``); it is killed on leaving (or earlier, by the test)."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_BOARD, str(folder)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_BOARD, str(folder), *([store] if store else [])],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
     )
     assert holder.stdout is not None
     try:

@@ -1,11 +1,15 @@
 """Leases: no device ever runs two items at once, across xdist workers, pytest runs and users.
 
-A lease is an exclusive file lock (the ``filelock`` package) on ``<lease dir>/<device id>.lock``;
-the kernel releases it when its holder exits, even by a crash. The lease folder is shared by
-every user of the machine (a phone on a lab host is one phone whoever runs pytest): it is made
-world-writable with the sticky bit, as ``/tmp`` is, and lock files are made 0666, so a second
-user's run waits for the first one's lease instead of failing on a file it may not open.
-While a run waits, it says for what and who holds it (``holder`` files beside the locks).
+Without a shared store, a lease is an exclusive file lock (the ``filelock`` package) on
+``<lease dir>/<device id>.lock``; the kernel releases it when its holder exits, even by a
+crash. The lease folder is shared by every user of the machine (a phone on a lab host is one
+phone whoever runs pytest): it is made world-writable with the sticky bit, as ``/tmp`` is, and
+lock files are made 0666, so a second user's run waits for the first one's lease instead of
+failing on a file it may not open. While a run waits, it says for what and who holds it
+(``holder`` files beside the locks).
+
+With the history store on a PostgreSQL server (a lab's), leases are the lab's: see
+devices/store_lease.py.
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 from ..errors import DeviceError
 from ..names import path_component
+from ..reporting.store import Location, is_server
 from .base import DeviceInfo
+from .store_lease import STORE_POLL_S, StoreLeases
 
 DEFAULT_LEASES = Path(tempfile.gettempdir()) / "pytest-aibench-leases"
 Notify = Callable[[str], None]
@@ -51,6 +58,20 @@ def lease(info: DeviceInfo, folder: Path = DEFAULT_LEASES) -> Iterator[None]:
         yield
 
 
+class Leases(Protocol):
+    """Where leases are kept: file locks on this host, or the lab's PostgreSQL store."""
+
+    def take(self, info: DeviceInfo) -> bool:
+        """Take the device's lease if it is free, without waiting."""
+
+    def give_back(self, info: DeviceInfo) -> None: ...
+
+    def holder(self, info: DeviceInfo) -> str:
+        """``held by ... since 12:03:11``, or '' where nobody alive holds it."""
+
+    def close(self) -> None: ...
+
+
 @contextlib.contextmanager
 def lease_any(
     candidates: Sequence[DeviceInfo],
@@ -59,38 +80,82 @@ def lease_any(
     timeout: float | None = None,
     notify: Notify | None = None,
     poll: float = 0.05,
+    store: Location | None = None,
 ) -> Iterator[DeviceInfo]:
     """Hold the first of ``candidates`` that is free (``--aibench-fleet pool``), waiting while
-    all are busy: said once through ``notify``, and a :class:`DeviceError` after ``timeout``."""
-    from filelock import FileLock, Timeout
-
-    folder = lease_folder(folder)
-    locks = [
-        (info, FileLock(folder / f"{_file_name(info)}.lock", mode=0o666)) for info in candidates
-    ]
-    deadline = None if timeout is None else time.monotonic() + timeout
-    told = False
-    while True:
-        for info, lock in locks:
-            try:
-                lock.acquire(timeout=0)
-            except Timeout:
-                continue
-            try:
-                with _holding(folder, info):
+    all are busy: said once through ``notify``, and a :class:`DeviceError` after ``timeout``.
+    With a ``store`` on a server, the leases are the lab's (:class:`StoreLeases`)."""
+    leases = leases_for(folder, store)
+    try:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        told = False
+        while True:
+            for info in candidates:
+                if not leases.take(info):
+                    continue
+                try:
                     yield info
-            finally:
-                lock.release()
-            return
-        if not told and notify is not None:
-            notify(f"aibench: waiting for {_busy(folder, candidates)}")
-            told = True
-        if deadline is not None and time.monotonic() >= deadline:
-            raise DeviceError(
-                f"no device was free within --aibench-lease-timeout={timeout:g} s: "
-                f"{_busy(folder, candidates)}"
-            )
-        time.sleep(poll)
+                finally:
+                    leases.give_back(info)
+                return
+            if not told and notify is not None:
+                notify(f"aibench: waiting for {_busy(leases, candidates)}")
+                told = True
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DeviceError(
+                    f"no device was free within --aibench-lease-timeout={timeout:g} s: "
+                    f"{_busy(leases, candidates)}"
+                )
+            time.sleep(poll if isinstance(leases, FileLeases) else max(poll, STORE_POLL_S))
+    finally:
+        leases.close()
+
+
+def leases_for(folder: Path, store: Location | None) -> Leases:
+    """The lab's leases where the history store is a server, else this host's file locks."""
+    if store is not None and is_server(store):
+        return StoreLeases(store)
+    return FileLeases(folder)
+
+
+def _busy(leases: Leases, candidates: Sequence[DeviceInfo]) -> str:
+    return ", ".join(
+        f"{info.id}{', ' + held if (held := leases.holder(info)) else ''}" for info in candidates
+    )
+
+
+class FileLeases:
+    """An exclusive file lock (``filelock``) per device in the lease folder: the kernel frees
+    it when its holder exits, even by a crash."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = lease_folder(folder)
+        self._locks: dict[str, Any] = {}
+        self._notes: dict[str, contextlib.ExitStack] = {}
+
+    def take(self, info: DeviceInfo) -> bool:
+        from filelock import FileLock, Timeout
+
+        lock = self._locks.setdefault(
+            info.id, FileLock(self.folder / f"{_file_name(info)}.lock", mode=0o666)
+        )
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        self._notes[info.id] = note = contextlib.ExitStack()
+        note.enter_context(_holding(self.folder, info))
+        return True
+
+    def give_back(self, info: DeviceInfo) -> None:
+        self._notes.pop(info.id).close()
+        self._locks[info.id].release()
+
+    def holder(self, info: DeviceInfo) -> str:
+        return _holder(self.folder, info)
+
+    def close(self) -> None:
+        pass
 
 
 @contextlib.contextmanager
@@ -111,12 +176,8 @@ def _file_name(info: DeviceInfo) -> str:
     return path_component(info.id, "device id")
 
 
-def _busy(folder: Path, candidates: Sequence[DeviceInfo]) -> str:
-    return ", ".join(f"{info.id}{_holder(folder, info)}" for info in candidates)
-
-
 def _holder(folder: Path, info: DeviceInfo) -> str:
-    """`` held by pid 1234 since 12:03:11``, from the newest note of a live holder; else ''."""
+    """``held by pid 1234 since 12:03:11``, from the newest note of a live holder; else ''."""
     notes = []
     for path in folder.glob(f"{_file_name(info)}.holder-*"):
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
@@ -124,7 +185,7 @@ def _holder(folder: Path, info: DeviceInfo) -> str:
             notes.append((float(data["since"]), int(data["pid"])))
     for since, pid in sorted(notes, reverse=True):
         if _alive(pid):
-            return f", held by pid {pid} since {datetime.fromtimestamp(since):%H:%M:%S}"
+            return f"held by pid {pid} since {datetime.fromtimestamp(since):%H:%M:%S}"
     return ""
 
 

@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 120.0
 CONNECT_TIMEOUT_S = 10
 # Where a location is a server's URL rather than a file; what each scheme is opened with.
@@ -105,9 +105,14 @@ samples = Table(
     Column("seq", Integer, primary_key=True),
     Column("value", Float, nullable=False),
 )
+# Who holds each device's lease in a lab's store (devices/store_lease.py); unused in SQLite.
+_LEASES_DDL = (
+    "CREATE TABLE leases (device TEXT PRIMARY KEY, holder TEXT NOT NULL, host TEXT NOT NULL, "
+    "pid INTEGER NOT NULL, backend INTEGER NOT NULL, since TEXT NOT NULL)"
+)
 schema_version = Table("aibench_schema", metadata, Column("version", Integer, nullable=False))
 # What takes a store of an older version to the next (a new store gets the tables whole).
-_UPGRADES = {2: "ALTER TABLE runs ADD COLUMN build TEXT"}
+_UPGRADES = {2: "ALTER TABLE runs ADD COLUMN build TEXT", 3: _LEASES_DDL}
 _UPGRADE_LOCK = 0x61696265  # the PostgreSQL advisory lock that serialises upgrades ("aibe")
 
 
@@ -211,6 +216,20 @@ def connect(
         made.dispose()
 
 
+def connect_for_leases(location: Location) -> tuple[Engine, Connection]:
+    """A connection of its own, in autocommit mode, for a process's advisory locks: they live
+    as long as it does."""
+    made = engine(location)
+    connection = made.connect()
+    try:
+        _ensure_schema(connection, location)
+    except BaseException:
+        connection.close()
+        made.dispose()
+        raise
+    return made, connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _ensure_schema(connection: Connection, location: Location) -> None:
     version = _read_version(connection)
     if version == SCHEMA_VERSION:
@@ -228,6 +247,7 @@ def _ensure_schema(connection: Connection, location: Location) -> None:
             )
         if version == 0:
             metadata.create_all(connection)
+            connection.exec_driver_sql(_LEASES_DDL)
         for to in range(max(version, 1) + 1, SCHEMA_VERSION + 1) if version else ():
             connection.exec_driver_sql(_UPGRADES[to])
         _write_version(connection, SCHEMA_VERSION)

@@ -1,0 +1,104 @@
+"""A lab for a team: one PostgreSQL store shared by many processes (a real server, started by
+the tests), device leases held in it, devices on other hosts' adb servers, and the dashboard."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pytest import Pytester
+
+from pytest_aibench.devices.base import DeviceInfo
+from pytest_aibench.devices.lease import lease_any
+from pytest_aibench.errors import DeviceError
+from pytest_aibench.reporting import history
+
+from .helpers import board_held_elsewhere
+
+BOARD = DeviceInfo("ssh", "board", "b", "ssh://b", "x", "y")
+
+
+def test_a_lease_in_the_store_says_who_holds_it_and_a_killed_holder_frees_it(
+    tmp_path: Path, postgresql_url: str
+) -> None:
+    # each process has a lease folder of its own: only the store can keep them apart
+    with board_held_elsewhere(
+        tmp_path / "theirs", postgresql_url, env={"AIBENCH_HOLDER": "ci-job 4711"}
+    ) as holder:
+        said: list[str] = []
+        with (
+            pytest.raises(DeviceError, match="within --aibench-lease-timeout=1 s") as refused,
+            lease_any(
+                [BOARD], tmp_path / "ours", timeout=1, notify=said.append, store=postgresql_url
+            ),
+        ):
+            pass
+        held = f"board, held by ci-job 4711 on {socket.gethostname()} since "
+        assert len(said) == 1 and said[0].startswith(f"aibench: waiting for {held}")
+        assert held in str(refused.value)
+        holder.kill()  # SIGKILL: no release, no clean-up; the server ends its session
+        holder.wait()
+        started = time.monotonic()
+        with lease_any([BOARD], tmp_path / "ours", timeout=30, store=postgresql_url) as info:
+            assert info == BOARD
+            waited = time.monotonic() - started
+    assert waited < 30
+    # released: a third process takes it at once, and nobody is named as its holder
+    with lease_any([BOARD], tmp_path / "third", timeout=0, store=postgresql_url):
+        pass
+
+
+@pytest.mark.parametrize("store", [None, "h.sqlite"])
+def test_without_a_shared_store_leases_stay_file_locks(tmp_path: Path, store: str | None) -> None:
+    """No store, or a SQLite one (this host's): the lock files decide."""
+    leasing = lease_any([BOARD], tmp_path, timeout=0.2, store=store and tmp_path / store)
+    with board_held_elsewhere(tmp_path), pytest.raises(DeviceError, match="held by pid"), leasing:
+        pass
+
+
+SPANS_TEST = """
+import time, pytest
+from pathlib import Path
+
+@pytest.mark.parametrize("n", range(3))
+@pytest.mark.aibench(iterations=3, warmup=0)
+def test_timed(aibench, n):
+    start = time.time()
+    aibench(time.sleep, 0.1)
+    Path({spans!r}, "{run}-" + str(n)).write_text(f"{{start}} {{time.time()}}")
+"""
+
+
+def test_two_xdist_runs_share_one_store_and_never_use_the_host_at_once(
+    pytester: Pytester, postgresql_url: str
+) -> None:
+    """Two ``pytest -n 2`` runs at once, as two CI jobs on one lab host whose lease folders
+    differ: the store's leases keep the host to one item at a time, and both runs land."""
+    pytest.importorskip("xdist")
+    spans = pytester.path / "spans"
+    spans.mkdir()
+    jobs = []
+    for run in ("a", "b"):
+        folder = pytester.path / run
+        folder.mkdir()
+        (folder / "test_timed.py").write_text(SPANS_TEST.format(spans=str(spans), run=run))
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2"]
+        command += [f"--aibench-history={postgresql_url}", f"--aibench-lease-dir={folder}/leases"]
+        jobs.append(
+            subprocess.Popen(
+                command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+        )
+    outputs = [job.communicate(timeout=300)[0] for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], outputs
+    intervals = sorted(tuple(map(float, path.read_text().split())) for path in spans.iterdir())
+    assert len(intervals) == 6
+    assert all(end <= start for (_, end), (start, _) in itertools.pairwise(intervals))
+    with history.connect(postgresql_url) as db:
+        stored = history.run_rows(db, history.Filters())
+    assert len(stored) == 2 and [row[5] for row in stored] == [3, 3]  # runs, 3 items each
