@@ -239,8 +239,9 @@ DEVICE_OPTIONS = _section(
     Option(
         "devices",
         "comma-separated devices to run on: host (the default), android (every "
-        "connected one), android:SERIAL, ios (every connected one), ios:UDID, "
-        "ssh://user@host:port; each spec case runs on each",
+        "connected one), android:SERIAL, android@HOST:PORT[/SERIAL] (a lab host's adb "
+        "server), ios (every connected one), ios:UDID, ios@HOST:PORT[/UDID] (a lab host's "
+        "usbmuxd), ssh://user@host:port; each spec case runs on each",
         "LIST",
     ),
     Option(

@@ -225,7 +225,7 @@ class AibenchSession:
             )
             device = open_device(info, settings, self.scratch, apps)
             if settings.reboot:
-                device.reboot(settings.adb_port)
+                device.reboot()
             if settings.set_freq:
                 device.set_frequency(settings.set_freq)
             self._devices[info.id] = device

@@ -139,7 +139,10 @@ def test_a_missing_android_device_is_a_clear_error(pytester: Pytester, phones: P
         f"--aibench-adb-port={phones.port}",
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*android device 'nope' is not connected (connected: {serial})*"])
+    where = "this host's adb server"
+    result.stderr.fnmatch_lines(
+        [f"*android device 'nope' is not connected to {where} (connected: {serial})*"]
+    )
 
 
 def test_a_device_that_disappears_fails_its_item_and_the_others_go_on(

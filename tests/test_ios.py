@@ -216,7 +216,9 @@ def test_debians_usbmuxd_with_no_phone_gives_a_clear_error(pytester: Pytester) -
             "--aibench-list-devices", "--aibench-devices=ios", f"--aibench-usbmux={socket_path}"
         )
         assert result.ret == pytest.ExitCode.USAGE_ERROR
-        result.stderr.fnmatch_lines(["*no iOS device is connected (usbmuxd lists none)*"])
+        result.stderr.fnmatch_lines(
+            [f"*no iOS device is connected (usbmuxd at {socket_path} lists none)*"]
+        )
     finally:
         if started is not None:
             started.terminate()

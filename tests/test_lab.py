@@ -3,7 +3,9 @@ the tests), device leases held in it, devices on other hosts' adb servers, and t
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import socket
 import subprocess
 import sys
@@ -18,7 +20,7 @@ from pytest_aibench.devices.lease import lease_any
 from pytest_aibench.errors import DeviceError
 from pytest_aibench.reporting import history
 
-from .helpers import board_held_elsewhere
+from .helpers import board_held_elsewhere, generic_spec, write_json, write_program
 
 BOARD = DeviceInfo("ssh", "board", "b", "ssh://b", "x", "y")
 
@@ -102,3 +104,64 @@ def test_two_xdist_runs_share_one_store_and_never_use_the_host_at_once(
     with history.connect(postgresql_url) as db:
         stored = history.run_rows(db, history.Filters())
     assert len(stored) == 2 and [row[5] for row in stored] == [3, 3]  # runs, 3 items each
+
+
+SPAN_PROGRAM = """#!/usr/bin/env python3
+import json, os, sys, time, uuid
+start = time.time()
+time.sleep(0.3)
+print("AIBENCH " + json.dumps({"type": "NET", "metric": "latency", "unit": "ms", "value": 300}))
+with open(os.path.join(os.environ["SPANS"], uuid.uuid4().hex), "w") as out:
+    out.write(f"{os.getcwd()}\\n{start} {time.time()}")
+"""
+
+
+def test_two_adb_servers_devices_in_one_run_each_used_once_at_a_time(
+    pytester: Pytester, tmp_path: Path
+) -> None:
+    """Two adb servers on two ports stand for two lab hosts, two phones on each; one
+    ``pytest -n 2`` run lists both servers and runs every case on every phone."""
+    pytest.importorskip("adbutils")
+    pytest.importorskip("xdist")
+    from . import adbd
+
+    spans = tmp_path / "spans"
+    spans.mkdir()
+    write_program(pytester.path / "prog.py", SPAN_PROGRAM)
+    tests = [
+        {"identifier": f"t{i}", "metric": "delay", "iter": 1, "env": {"SPANS": str(spans)}}
+        | {"commands": ["{files.program}"]}
+        for i in range(2)
+    ]
+    write_json(pytester.path / "lab.json", generic_spec("lab", tests=tests))
+    with contextlib.ExitStack() as stack:
+        servers, phones = [], {}
+        for host in ("lab1", "lab2"):
+            port = stack.enter_context(adbd.adb_server(tmp_path / f"{host}-home"))
+            servers.append(f"android@127.0.0.1:{port}")
+            for number in (1, 2):
+                daemon = adbd.FakeAdbd(tmp_path / f"{host}-phone{number}")
+                stack.callback(daemon.stop)
+                phones[daemon.root] = (port, adbd.connect(port, daemon))
+        result = pytester.runpytest_subprocess(
+            "-n",
+            "2",
+            "--aibench-spec=lab.json",
+            f"--aibench-devices={','.join(servers)}",
+            "--aibench-json=run.json",
+            f"--aibench-lease-dir={tmp_path / 'leases'}",
+        )
+    result.assert_outcomes(passed=8)  # 2 cases x 4 phones
+    run = json.loads((pytester.path / "run.json").read_text())
+    recorded = {item["device"]["hash"] for item in run["items"]}
+    assert recorded == {f"127.0.0.1:{port}/{serial}" for port, serial in phones.values()}
+    by_phone: dict[str, list[tuple[float, float]]] = {}
+    for path in spans.iterdir():
+        cwd, times = path.read_text().splitlines()
+        (root,) = [str(root) for root in phones if cwd.startswith(str(root))]
+        start, end = map(float, times.split())
+        by_phone.setdefault(root, []).append((start, end))
+    assert sorted(len(spans) for spans in by_phone.values()) == [2, 2, 2, 2]
+    for intervals in by_phone.values():
+        (first_end, second_start) = (sorted(intervals)[0][1], sorted(intervals)[1][0])
+        assert first_end <= second_start  # never two items on one phone at once

@@ -15,11 +15,12 @@ import secrets
 import shlex
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import DeviceError
-from .base import CommandResult, DeviceDefaults, DeviceInfo
+from .base import CommandResult, DeviceDefaults, DeviceInfo, remote_hash, split_address, split_hash
 from .shell import shell_command
 
 DEFAULT_DIR = "/data/local/tmp/aibench"
@@ -43,19 +44,52 @@ def _pick(available: Sequence[int], wanted: str) -> int:
     return min(available, key=lambda freq: abs(freq - khz))
 
 
-def client(port: int | None) -> Any:
-    import adbutils
+@dataclass(frozen=True)
+class AdbServer:
+    """An adb server: this host's (``android``, ``android:SERIAL``) or a lab host's
+    (``android@HOST:PORT``, ``android@HOST:PORT/SERIAL``), as the lab's adb clients reach
+    their phones (``adb -H HOST -P PORT``)."""
 
-    return adbutils.AdbClient(
-        host="127.0.0.1", port=port or int(os.environ.get("ANDROID_ADB_SERVER_PORT", "5037"))
-    )
+    address: str | None = None  # HOST:PORT of a lab host's server; None: this host's
+    port: int | None = None  # this host's: --aibench-adb-port, $ANDROID_ADB_SERVER_PORT or 5037
+
+    def client(self) -> Any:
+        import adbutils
+
+        if self.address:
+            host, _, number = self.address.rpartition(":")
+            return adbutils.AdbClient(host=host.strip("[]"), port=int(number))
+        port = self.port or int(os.environ.get("ANDROID_ADB_SERVER_PORT", "5037"))
+        return adbutils.AdbClient(host="127.0.0.1", port=port)
+
+    @property
+    def shown(self) -> str:
+        return f"the adb server at {self.address}" if self.address else "this host's adb server"
+
+
+def parse_entry(entry: str, port: int | None) -> tuple[AdbServer, str | None]:
+    """A --aibench-devices entry: the server, and the serial it names (``None``: every one)."""
+    if entry.startswith("android@"):
+        address, serial = split_address(entry, "android", "android@lab2:5037")
+        return AdbServer(address), serial
+    return AdbServer(port=port), entry.split(":", 1)[1] if ":" in entry else None
+
+
+def server_of(device_hash: str, port: int | None) -> tuple[AdbServer, str]:
+    """The server and serial of a recorded device hash (see :func:`base.remote_hash`)."""
+    address, serial = split_hash(device_hash)
+    return AdbServer(address, port), serial
+
+
+def client(port: int | None) -> Any:
+    return AdbServer(port=port).client()
 
 
 def device_id(serial: str) -> str:
     return "android-" + re.sub(r"[^\w.-]", "_", serial)
 
 
-def probe(handle: Any) -> DeviceInfo:
+def probe(handle: Any, server: AdbServer | None = None) -> DeviceInfo:
     """Name, ABI and OS from the device's properties."""
     props = {
         key: str(handle.shell(["getprop", key])).strip()
@@ -66,33 +100,56 @@ def probe(handle: Any) -> DeviceInfo:
             "ro.product.cpu.abi",
         )
     }
+    recorded = remote_hash((server or AdbServer()).address, handle.serial)
     return DeviceInfo(
         kind="android",
-        id=device_id(handle.serial),
+        id=device_id(recorded),
         name=props["ro.product.model"],
-        hash=handle.serial,
+        hash=recorded,
         abi=props["ro.product.cpu.abi"],
         os=f"Android {props['ro.build.version.release']} (SDK {props['ro.build.version.sdk']})",
     )
 
 
 def discover(wanted: Sequence[str], port: int | None) -> list[DeviceInfo]:
-    """``android`` (every connected device) or ``android:SERIAL`` entries; a listed serial that
-    is not connected in state ``device`` is an error."""
-    try:
-        connected = {d.serial: d for d in client(port).device_list()}
-    except Exception as exc:  # adbutils raises its own errors, or OSError when no server
-        raise DeviceError(f"no adb server answers: {exc}") from None
+    """``android`` (every device of this host's server), ``android:SERIAL``, and the same of a
+    lab host's server (``android@HOST:PORT``, ``android@HOST:PORT/SERIAL``); a listed serial
+    that is not connected in state ``device`` is an error."""
     found = []
     for entry in wanted:
-        serials = list(connected) if entry == "android" else [entry.split(":", 1)[1]]
-        for serial in serials:
-            if serial not in connected:
+        server, serial = parse_entry(entry, port)
+        connected = _connected(server)
+        for each in [serial] if serial else list(connected):
+            if each not in connected:
                 raise DeviceError(
-                    f"android device {serial!r} is not connected (connected: "
+                    f"android device {each!r} is not connected to {server.shown} (connected: "
                     f"{', '.join(sorted(connected)) or 'none'})"
                 )
-            found.append(probe(connected[serial]))
+            found.append(probe(connected[each], server))
+    return found
+
+
+def _connected(server: AdbServer) -> dict[str, Any]:
+    try:
+        return {d.serial: d for d in server.client().device_list()}
+    except Exception as exc:  # adbutils raises its own errors, or OSError when no server
+        raise DeviceError(f"{server.shown} does not answer: {exc}") from None
+
+
+def states(wanted: Sequence[str], port: int | None) -> dict[str, str]:
+    """Every device the entries' servers know, by recorded hash, with its adb state (device,
+    offline, unauthorized, ...): what ``aibench devices`` shows beside the usable ones."""
+    found = {}
+    for entry in wanted:
+        server, serial = parse_entry(entry, port)
+        try:
+            listed = server.client().list()
+        except Exception as exc:
+            found[entry] = f"unreachable ({exc})"
+            continue
+        for device in listed:
+            if serial in (None, device.serial):
+                found[remote_hash(server.address, device.serial)] = str(device.state)
     return found
 
 
@@ -100,7 +157,8 @@ class AndroidDevice(DeviceDefaults):
     def __init__(self, info: DeviceInfo, port: int | None, remote_dir: str) -> None:
         self.info = info
         self.remote_dir = remote_dir.rstrip("/")
-        self._handle = client(port).device(info.hash)
+        self._server, self._serial = server_of(info.hash, port)
+        self._handle = self._server.client().device(self._serial)
 
     def _shell(self, command: str, timeout: float = 60) -> Any:
         try:
@@ -152,12 +210,12 @@ class AndroidDevice(DeviceDefaults):
             state["temperature_c"] = float(found["temperature"]) / 10
         return state
 
-    def reboot(self, port: int | None, timeout: float = 300) -> None:
+    def reboot(self, timeout: float = 300) -> None:
         """Reboot and wait until the device is back in state ``device`` with
         ``sys.boot_completed`` set (a device reached over TCP is connected again)."""
         with contextlib.suppress(Exception):  # the connection drops as the device goes down
             self._handle.shell("reboot", timeout=10)
-        adb, serial = client(port), self.info.hash
+        adb, serial = self._server.client(), self._serial
         deadline = time.monotonic() + timeout
         time.sleep(1)
         while time.monotonic() < deadline:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import DeviceError
 from ..records import DeviceDict
 
 
@@ -33,6 +34,31 @@ class DeviceInfo:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DeviceInfo:
         return cls(**{key: str(data[key]) for key in cls.__dataclass_fields__})
+
+
+def remote_hash(address: str | None, serial: str) -> str:
+    """What a device is recorded as: its serial (or UDID), after the address of the server it
+    was found through when that is a lab host's (``lab2:5037/R58M``), so that one serial on
+    two hosts is two devices. Serials and UDIDs hold no ``/``."""
+    return f"{address}/{serial}" if address else serial
+
+
+def split_hash(device_hash: str) -> tuple[str | None, str]:
+    """The server address (``None``: this host's) and the serial of a recorded hash."""
+    address, slash, serial = device_hash.rpartition("/")
+    return (address, serial) if slash else (None, device_hash)
+
+
+def split_address(entry: str, kind: str, example: str) -> tuple[str, str | None]:
+    """``KIND@HOST:PORT[/SERIAL]``: the address and the serial (``None``: every device)."""
+    address, _, serial = entry.removeprefix(f"{kind}@").partition("/")
+    host, colon, port = address.rpartition(":")
+    if not (colon and host and port.isdigit()):
+        raise DeviceError(
+            f"device {entry!r}: expected {kind}@HOST:PORT or {kind}@HOST:PORT/SERIAL "
+            f"(a lab host's server, e.g. {example})"
+        )
+    return address, serial or None
 
 
 @dataclass(frozen=True)
@@ -79,7 +105,7 @@ class Device(Protocol):
     def state(self) -> dict[str, float]:
         """Battery level and temperature as the item starts (``{}`` where unknown)."""
 
-    def reboot(self, port: int | None) -> None:
+    def reboot(self) -> None:
         """Reboot and wait until the device can run again (a no-op where not possible)."""
 
     def set_frequency(self, wanted: str) -> dict[str, int]:
@@ -95,7 +121,7 @@ class DeviceDefaults:
     def state(self) -> dict[str, float]:
         return {}
 
-    def reboot(self, port: int | None) -> None:
+    def reboot(self) -> None:
         return None
 
     def set_frequency(self, wanted: str) -> dict[str, int]:

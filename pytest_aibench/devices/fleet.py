@@ -23,9 +23,9 @@ def discover(settings: Settings, scratch: Path) -> list[DeviceInfo]:
     that cannot be reached is an error, never silently left out."""
     devices = []
     for entry in split_devices(settings.devices) or ["host"]:
-        if entry == "android" or entry.startswith("android:"):
+        if entry == "android" or entry.startswith(("android:", "android@")):
             devices += android.discover([entry], settings.adb_port)
-        elif entry == "ios" or entry.startswith("ios:"):
+        elif entry == "ios" or entry.startswith(("ios:", "ios@")):
             devices += ios.discover([entry], settings.usbmux, scratch / "ios")
         elif entry == "host":
             devices.append(host_info(settings.platform_sig))
@@ -45,7 +45,8 @@ def discover(settings: Settings, scratch: Path) -> list[DeviceInfo]:
         else:
             raise DeviceError(
                 f"unknown device {entry!r}: use host, android, android:SERIAL, "
-                "ios, ios:UDID or ssh://user@host:port"
+                "android@HOST:PORT[/SERIAL], ios, ios:UDID, ios@HOST:PORT[/UDID] or "
+                "ssh://user@host:port"
             )
     excluded = set(split_devices(settings.excluded_devices))
     return [d for d in devices if not {d.id, d.hash, d.kind} & excluded]

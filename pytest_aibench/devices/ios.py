@@ -27,11 +27,12 @@ import shutil
 import time
 import zipfile
 from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from ..errors import DeviceError
-from .base import CommandResult, DeviceDefaults, DeviceInfo
+from .base import CommandResult, DeviceDefaults, DeviceInfo, remote_hash, split_address, split_hash
 
 ARGUMENTS_FILE = "tmp/benchmark.json"
 DONE_FILE = "tmp/BENCH_DONE"
@@ -122,21 +123,31 @@ def probe(udid: str, usbmux: str | None, scratch: Path) -> DeviceInfo:
 
 
 def discover(wanted: Sequence[str], usbmux: str | None, scratch: Path) -> list[DeviceInfo]:
-    """``ios`` (every connected device) or ``ios:UDID`` entries; a listed device that usbmuxd
-    does not see is an error."""
-    present = connected(usbmux)
+    """``ios`` (every connected device) or ``ios:UDID`` through ``usbmux``, and the same
+    through a lab host's usbmuxd (``ios@HOST:PORT``, ``ios@HOST:PORT/UDID``); a listed device
+    that usbmuxd does not see is an error."""
     found = []
     for entry in wanted:
-        udids = present if entry == "ios" else [entry.split(":", 1)[1]]
-        if entry == "ios" and not present:
-            raise DeviceError("no iOS device is connected (usbmuxd lists none)")
-        for udid in udids:
-            if udid not in present:
+        if entry.startswith("ios@"):
+            address, udid = split_address(entry, "ios", "ios@lab3:27015")
+            mux: str | None = address
+        else:
+            address, mux = None, usbmux
+            udid = entry.split(":", 1)[1] if ":" in entry else None
+        present = connected(mux)
+        if udid is None and not present:
+            raise DeviceError(
+                f"no iOS device is connected (usbmuxd at {mux or 'this host'} lists none)"
+            )
+        for each in [udid] if udid else present:
+            if each not in present:
                 raise DeviceError(
-                    f"iOS device {udid!r} is not connected (connected: "
+                    f"iOS device {each!r} is not connected (connected: "
                     f"{', '.join(present) or 'none'})"
                 )
-            found.append(probe(udid, usbmux, scratch / "pairing"))
+            info = probe(each, mux, scratch / "pairing")
+            recorded = remote_hash(address, each)
+            found.append(replace(info, id=device_id(recorded), hash=recorded))
     return found
 
 
@@ -309,7 +320,8 @@ class Pymobiledevice3Apps:
     is none on our machines."""
 
     def __init__(self, info: DeviceInfo, usbmux: str | None) -> None:
-        self.udid, self.usbmux = info.hash, usbmux
+        address, self.udid = split_hash(info.hash)  # a lab host's usbmuxd, where it has one
+        self.usbmux = address or usbmux
         self.ios17 = int(re.sub(r"\D.*", "", info.os.removeprefix("iOS ")) or 0) >= 17
 
     async def _lockdown(self) -> Any:
