@@ -6,6 +6,7 @@ aibench history query --model 'mobilenet*' --metric 'NET latency' --since 2026-1
 aibench history query --samples --csv out.csv   every raw sample, as CSV
 aibench history import .aibench/*.json       add saved run files (each run once)
 aibench history push --db postgresql://ci@lab/aibench   send the runs a store could not take
+aibench devices --devices android@lab1:5037,android@lab2:5037 --db postgresql://ci@lab/aibench
 aibench history report trends.html           the newest run as HTML, with trend lines
 aibench commits --repo ../fw --last 16 --build 'make bench' --program bench -- --aibench-spec s
 aibench changes --metric 'NET latency'          change points over the stored runs
@@ -103,6 +104,19 @@ def _parser() -> argparse.ArgumentParser:
         help="the spool folder (default: %(default)s)",
     )
     pushing.set_defaults(action=_push)
+    lab_devices = commands.add_parser(
+        "devices",
+        help="the lab's devices across its hosts: each one's state and who holds its lease "
+        "(pytest --aibench-list-devices with these options)",
+    )
+    lab_devices.add_argument(
+        "--devices",
+        help="as --aibench-devices: android@lab1:5037,android@lab2:5037,ssh://pi@board,...",
+    )
+    lab_devices.add_argument(
+        "--db", type=location, help="the lab's store, whose leases are shown (--aibench-history)"
+    )
+    lab_devices.set_defaults(action=_devices)
     from .continuous.commands import add_commands
 
     database = argparse.ArgumentParser(add_help=False)
@@ -213,6 +227,15 @@ def _import(args: argparse.Namespace) -> int:
         added += history.append(args.db, read_run(path))
     print(f"aibench: added {added} of {len(args.files)} runs to {shown(args.db)}")
     return 0
+
+
+def _devices(args: argparse.Namespace) -> int:
+    import pytest
+
+    argv = ["--aibench-list-devices", "-p", "no:cacheprovider"]
+    argv += [f"--aibench-devices={args.devices}"] if args.devices else []
+    argv += [f"--aibench-history={args.db}"] if args.db else []
+    return int(pytest.main([*argv, *args.pytest_args]))
 
 
 def _push(args: argparse.Namespace) -> int:

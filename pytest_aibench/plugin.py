@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -60,14 +61,24 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """``--aibench-list-devices``: print the fleet and stop, as ``--markers`` does."""
     if not config.getoption("aibench_list_devices"):
         return None
+    from .devices.fleet import LISTING_COLUMNS, listing, split_devices
     from .reporting.terminal import render_table
 
+    settings = from_config(config)
+    storage = settings.storage or config.rootpath / ".aibench"
+    devices, unreachable = [], []
     with tempfile.TemporaryDirectory(prefix="pytest-aibench-") as scratch:
-        devices = fleet(from_config(config), Path(scratch))
-    rows = [(d.kind, d.id, d.name, d.hash, d.abi, d.os) for d in devices]
-    for line in render_table(rows, ("kind", "id", "name", "hash", "abi", "os"), range(6)):
+        for entry in split_devices(settings.devices) or ["host"]:  # one host down hides no other
+            try:
+                devices += fleet(dataclasses.replace(settings, devices=entry), Path(scratch))
+            except pytest.UsageError as exc:
+                unreachable.append(str(exc))
+    rows = listing(settings, devices, storage)
+    for line in render_table(rows, LISTING_COLUMNS, range(len(LISTING_COLUMNS))):
         print(line)
-    return 0
+    for problem in unreachable:
+        print(f"ERROR: {problem}", file=sys.stderr)
+    return pytest.ExitCode.USAGE_ERROR if unreachable else 0
 
 
 @pytest.hookimpl(tryfirst=True)

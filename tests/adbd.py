@@ -101,6 +101,9 @@ class FakeAdbd:
         return str(self.root) + device_path if device_path.startswith("/") else device_path
 
     def stop(self) -> None:
+        # shutdown first: close alone leaves a thread blocked in accept() accepting still
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         for connection in self._connections:
             with contextlib.suppress(OSError):

@@ -165,3 +165,70 @@ def test_two_adb_servers_devices_in_one_run_each_used_once_at_a_time(
     for intervals in by_phone.values():
         (first_end, second_start) = (sorted(intervals)[0][1], sorted(intervals)[1][0])
         assert first_end <= second_start  # never two items on one phone at once
+
+
+def test_aibench_devices_lists_the_lab_with_states_and_holders(
+    tmp_path: Path, postgresql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two lab hosts' adb servers: a free phone, a phone held by a CI job (in the store), a
+    phone that went offline; and a third host whose server is down, which hides no other."""
+    pytest.importorskip("adbutils")
+    from . import adbd
+
+    with contextlib.ExitStack() as stack:
+        ports = [stack.enter_context(adbd.adb_server(tmp_path / f"h{n}")) for n in (1, 2)]
+        daemons = [adbd.FakeAdbd(tmp_path / f"phone{n}") for n in range(3)]
+        for daemon in daemons:
+            stack.callback(daemon.stop)
+        hosts = [*ports, ports[1]]  # the third phone on the second host
+        serials = [adbd.connect(port, d) for port, d in zip(hosts, daemons, strict=True)]
+        down = socket.create_server(("127.0.0.1", 0))  # a port where no adb server answers
+        down_port = down.getsockname()[1]
+        down.close()
+        entries = [f"android@127.0.0.1:{port}" for port in [*ports, down_port]]
+        free, held, offline = (
+            f"127.0.0.1:{port}/{serial}" for port, serial in zip(hosts, serials, strict=True)
+        )
+        phone = DeviceInfo("android", android_id(held), "FeasPhone", held, "arm64-v8a", "x")
+        daemons[2].stop()  # pulled out: the server reports it offline
+        wait_for_state(ports[1], serials[2], "offline")
+        monkeypatch.setenv("AIBENCH_HOLDER", "ci-job 99")
+        with lease_any([phone], tmp_path / "leases", store=postgresql_url):
+            listed = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest_aibench",
+                    "devices",
+                    "--db",
+                    postgresql_url,
+                    "--devices",
+                    ",".join(entries),
+                ],
+                capture_output=True,
+                text=True,
+                cwd=tmp_path,
+                timeout=120,
+            )
+    assert listed.returncode == pytest.ExitCode.USAGE_ERROR, listed.stderr
+    rows = {line.split()[3]: line for line in listed.stdout.splitlines()[1:]}
+    assert rows[free].endswith(" free")
+    assert f" held by ci-job 99 on {socket.gethostname()} since " in rows[held]
+    assert rows[offline].endswith(" offline")
+    assert f"the adb server at 127.0.0.1:{down_port} does not answer" in listed.stderr
+
+
+def wait_for_state(port: int, serial: str, state: str) -> None:
+    import adbutils
+
+    client = adbutils.AdbClient(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + 20
+    while {d.serial: d.state for d in client.list()}.get(serial) != state:
+        assert time.monotonic() < deadline, f"{serial} never went {state}"
+        time.sleep(0.1)
+
+
+def android_id(device_hash: str) -> str:
+    from pytest_aibench.devices.android import device_id
+
+    return device_id(device_hash)

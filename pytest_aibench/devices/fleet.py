@@ -76,3 +76,34 @@ def open_device(
 
 def ssh_arguments(text: str | None) -> list[str]:
     return shlex.split(text or "")
+
+
+LISTING_COLUMNS = ("kind", "id", "name", "hash", "abi", "os", "state")
+
+
+def listing(settings: Settings, devices: list[DeviceInfo], storage: Path) -> list[tuple[str, ...]]:
+    """The fleet as ``--aibench-list-devices`` and ``aibench devices`` show it: each device
+    with who holds its lease (the lab's, where the history store is a server), and the phones
+    the adb servers know but cannot use (offline, unauthorized) with their adb state."""
+    from ..reporting.publish import history_location
+    from .lease import DEFAULT_LEASES, leases_for
+
+    leases = leases_for(settings.lease_dir or DEFAULT_LEASES, history_location(settings, storage))
+    try:
+        rows: list[tuple[str, ...]] = [
+            (d.kind, d.id, d.name, d.hash, d.abi, d.os, leases.holder(d) or "free") for d in devices
+        ]
+    finally:
+        leases.close()
+    listed = {d.hash for d in devices}
+    adb_entries = [
+        entry
+        for entry in split_devices(settings.devices)
+        if entry == "android" or entry.startswith(("android:", "android@"))
+    ]
+    for device_hash, state in android.states(adb_entries, settings.adb_port).items():
+        if device_hash not in listed and state != "device":
+            rows.append(
+                ("android", android.device_id(device_hash), "-", device_hash, "-", "-", state)
+            )
+    return rows
