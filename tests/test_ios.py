@@ -167,7 +167,30 @@ def test_list_devices_shows_the_phone_usbmuxd_reports(pytester: Pytester) -> Non
         )
     assert result.ret == 0
     result.stdout.fnmatch_lines(
-        [f"ios*ios-{UDID}*iPhone14,5*{UDID}*arm64e*iOS 17.4.1", "ios*iPhone10,3*arm64*iOS 16.7.8"]
+        [
+            f"ios*ios-{UDID}*iPhone14,5*{UDID}*arm64e*iOS 17.4.1*free",
+            "ios*iPhone10,3*arm64*iOS 16.7.8*free",
+        ]
+    )
+
+
+def test_each_lab_host_has_its_usbmuxd(pytester: Pytester) -> None:
+    """``ios@HOST:PORT``: a usbmuxd per device set (one per lab host), each phone recorded
+    after its host's address, beside the --aibench-usbmux one."""
+    other = usbmuxd.FakeIPhone("b" * 40, {**PHONE_VALUES, "ProductType": "iPhone15,2"})
+    with (
+        usbmuxd.usbmuxd([usbmuxd.FakeIPhone(UDID, PHONE_VALUES)]) as local,
+        usbmuxd.usbmuxd([other]) as lab3,
+    ):
+        result = pytester.runpytest(
+            "--aibench-list-devices",
+            f"--aibench-devices=ios,ios@{lab3}/{'b' * 40}",
+            f"--aibench-usbmux={local}",
+        )
+    assert result.ret == 0, result.stderr.str()
+    lab3_id = "ios-" + lab3.replace(":", "_").replace("/", "_")
+    result.stdout.fnmatch_lines(
+        [f"ios*ios-{UDID} *{UDID} *", f"ios*{lab3_id}_{'b' * 40}*iPhone15,2*{lab3}/{'b' * 40} *"]
     )
 
 
