@@ -7,6 +7,7 @@ aibench history query --samples --csv out.csv   every raw sample, as CSV
 aibench history import .aibench/*.json       add saved run files (each run once)
 aibench history push --db postgresql://ci@lab/aibench   send the runs a store could not take
 aibench devices --devices android@lab1:5037,android@lab2:5037 --db postgresql://ci@lab/aibench
+aibench serve --history postgresql://viewer@lab/aibench --port 8000   the lab's dashboard
 aibench history report trends.html           the newest run as HTML, with trend lines
 aibench commits --repo ../fw --last 16 --build 'make bench' --program bench -- --aibench-spec s
 aibench changes --metric 'NET latency'          change points over the stored runs
@@ -117,6 +118,21 @@ def _parser() -> argparse.ArgumentParser:
         "--db", type=location, help="the lab's store, whose leases are shown (--aibench-history)"
     )
     lab_devices.set_defaults(action=_devices)
+    serving = commands.add_parser(
+        "serve",
+        help="the dashboard over a history store: runs, trends with change points, "
+        "comparisons, A/B distributions (needs pytest-aibench[lab])",
+    )
+    serving.add_argument("--history", "--db", dest="db", type=location, default=_default_db())
+    serving.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    serving.add_argument("--port", type=int, default=8000, help="port (%(default)s)")
+    serving.add_argument(
+        "--token-file",
+        type=Path,
+        help="a file holding the token that lets CI jobs POST run files to /api/runs "
+        "(without one the dashboard is read-only); $AIBENCH_SERVE_TOKEN also works",
+    )
+    serving.set_defaults(action=_serve)
     from .continuous.commands import add_commands
 
     database = argparse.ArgumentParser(add_help=False)
@@ -236,6 +252,19 @@ def _devices(args: argparse.Namespace) -> int:
     argv += [f"--aibench-devices={args.devices}"] if args.devices else []
     argv += [f"--aibench-history={args.db}"] if args.db else []
     return int(pytest.main([*argv, *args.pytest_args]))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .dashboard.app import serve
+
+    token = os.environ.get("AIBENCH_SERVE_TOKEN") or None
+    if args.token_file:
+        token = args.token_file.read_text(encoding="utf-8").strip()
+    if token is not None and len(token) < 16:
+        raise ValueError("the upload token is shorter than 16 characters: make a longer one")
+    print(f"aibench: serving {shown(args.db)} on http://{args.host}:{args.port}/", flush=True)
+    serve(args.db, args.host, args.port, token)
+    return 0
 
 
 def _push(args: argparse.Namespace) -> int:

@@ -41,6 +41,7 @@ class PageCheck:
     text: str = ""
     images: list[dict[str, Any]] = field(default_factory=list)
     screenshot: bytes = b""
+    values: dict[str, Any] = field(default_factory=dict)  # what the asked expressions gave
 
     @property
     def problems(self) -> list[str]:
@@ -101,7 +102,19 @@ def _page_target(port: int, browser: subprocess.Popen[bytes]) -> str:
     raise TimeoutError("the browser's DevTools endpoint did not come up")
 
 
-def check_page(page: Path, width: int = 1280, browser: str | None = None) -> PageCheck:
+def check_page(page: Path | str, width: int = 1280, browser: str | None = None) -> PageCheck:
+    return check_pages([page], width, browser)[0]
+
+
+def check_pages(
+    pages: list[Path | str],
+    width: int = 1280,
+    browser: str | None = None,
+    expressions: dict[str, str] | None = None,
+    ready: str = "true",
+) -> list[PageCheck]:
+    """Each page (a file, or an http URL: requests to its own origin are then expected) in
+    one browser; ``expressions`` are evaluated on each once ``ready`` (JavaScript) is true."""
     executable = browser or find_browser()
     if executable is None:
         raise FileNotFoundError(f"no browser found (looked for {', '.join(BROWSERS)})")
@@ -127,15 +140,25 @@ def check_page(page: Path, width: int = 1280, browser: str | None = None) -> Pag
             start_new_session=True,
         )
         try:
-            return _inspect(_DevTools(_page_target(port, process)), page, width)
+            tools = _DevTools(_page_target(port, process))
+            for domain in ("Runtime", "Log", "Network", "Page"):
+                tools.call(f"{domain}.enable")
+            return [_inspect(tools, page, width, expressions or {}, ready) for page in pages]
         finally:
             os.killpg(process.pid, signal.SIGTERM)  # the browser and its helpers
             process.wait(timeout=30)
 
 
-def _inspect(tools: _DevTools, page: Path, width: int) -> PageCheck:
-    for domain in ("Runtime", "Log", "Network", "Page"):
-        tools.call(f"{domain}.enable")
+def _evaluate(tools: _DevTools, expression: str) -> Any:
+    return tools.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get(
+        "value"
+    )
+
+
+def _inspect(
+    tools: _DevTools, page: Path | str, width: int, expressions: dict[str, str], ready: str
+) -> PageCheck:
+    tools.events.clear()
     tools.call(
         "Emulation.setDeviceMetricsOverride",
         width=width,
@@ -143,16 +166,16 @@ def _inspect(tools: _DevTools, page: Path, width: int) -> PageCheck:
         deviceScaleFactor=1,
         mobile=False,
     )
-    url = page.resolve().as_uri()
+    url = page if isinstance(page, str) else page.resolve().as_uri()
     tools.call("Page.navigate", url=url)
     tools.wait_for("Page.loadEventFired")
+    deadline = time.monotonic() + 20
+    while not _evaluate(tools, ready) and time.monotonic() < deadline:
+        time.sleep(0.1)
     check = PageCheck()
-    check.text = tools.call("Runtime.evaluate", expression="document.body.innerText")["result"][
-        "value"
-    ]
-    check.images = json.loads(
-        tools.call("Runtime.evaluate", expression=_IMAGES_JS)["result"]["value"]
-    )
+    check.text = _evaluate(tools, "document.body.innerText")
+    check.images = json.loads(_evaluate(tools, _IMAGES_JS))
+    check.values = {name: _evaluate(tools, js) for name, js in expressions.items()}
     size = tools.call("Page.getLayoutMetrics")["cssContentSize"]
     shot = tools.call(
         "Page.captureScreenshot",
@@ -183,8 +206,16 @@ def _collect(events: list[dict[str, Any]], url: str, check: PageCheck) -> None:
             check.errors.append("failed load: " + params.get("errorText", ""))
         elif method == "Network.requestWillBeSent":
             requested = params["request"]["url"]
-            if requested != url and not requested.startswith("data:"):
+            if requested != url and not requested.startswith(("data:", _origin(url))):
                 check.requests.append(requested)
+
+
+def _origin(url: str) -> str:
+    """``http://host:port/`` of a served page; a file has none (it may request nothing)."""
+    if not url.startswith(("http://", "https://")):
+        return "\0"  # matches no request
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}/"
 
 
 def main(argv: list[str]) -> int:

@@ -229,6 +229,8 @@ class Filters:
     until: str | None = None
     commit: str | None = None  # a prefix
     nodeid: str | None = None  # exactly this item
+    framework: str | None = None
+    branch: str | None = None
 
     def where(self) -> ColumnElement[bool]:
         clauses: list[ColumnElement[bool]] = [true()]
@@ -257,6 +259,10 @@ class Filters:
             clauses.append(runs.c.created < _end_of(self.until))
         if self.commit:
             clauses.append(runs.c.commit_id.startswith(self.commit, autoescape=True))
+        if self.framework:
+            clauses.append(_Glob(items.c.framework, self.framework))
+        if self.branch:
+            clauses.append(_Glob(runs.c.branch, self.branch))
         return and_(*clauses)
 
 
@@ -325,6 +331,8 @@ class SeriesPoint:
     commit_time: str | None
     subject: str | None
     value: float
+    p10: float | None = None  # the run's spread, where the value is a p50
+    p90: float | None = None
 
 
 # item node id, device name, metric key, and what the values are: "p50", or "A/B ratio" (the
@@ -347,24 +355,42 @@ def series(db: Connection, filters: Filters) -> dict[SeriesKey, list[SeriesPoint
             runs.c.commit_id,
             runs.c.build,
             metrics.c.p50,
+            metrics.c.summary,
             runs.c.id,
         )
         .select_from(_JOINED)
         .where(filters.where(), metrics.c.p50.is_not(None))
     )
     rows = []
-    for nodeid, device, metric, record, run, created, commit, build_text, p50, row in db.execute(
-        query
-    ):
+    for (
+        nodeid,
+        device,
+        metric,
+        record,
+        run,
+        created,
+        commit,
+        build_text,
+        p50,
+        summary,
+        row,
+    ) in db.execute(query):
         build = json.loads(build_text) if build_text else {}
         ratio = _ab_ratio(json.loads(record), metric)
-        kind, value = (P50, p50) if ratio is None else (AB_RATIO, ratio)
+        spread = json.loads(summary) if ratio is None else {}
         point = SeriesPoint(
-            run, created, build.get("id") or commit, build.get("time"), build.get("subject"), value
+            run,
+            created,
+            build.get("id") or commit,
+            build.get("time"),
+            build.get("subject"),
+            p50 if ratio is None else ratio,
+            spread.get("p10"),
+            spread.get("p90"),
         )
-        rows.append(
-            ((build.get("time") or created, created, row), (nodeid, device, metric, kind), point)
-        )
+        kind = P50 if ratio is None else AB_RATIO
+        order = (build.get("time") or created, created, row)
+        rows.append((order, (nodeid, device, metric, kind), point))
     found: dict[SeriesKey, list[SeriesPoint]] = {}
     for _, key, point in sorted(rows, key=lambda row: row[0]):
         found.setdefault(key, []).append(point)
@@ -433,6 +459,25 @@ def last_runs(db: Connection, count: int) -> list[RunFile]:
     if not uids:
         raise ValueError("the history store holds no run")
     return [load_run(db, uid) for uid in reversed(uids)]
+
+
+def find_run(db: Connection, reference: str) -> RunFile:
+    """The run an id prefix names, else the newest run of the commit a prefix names."""
+    try:
+        return load_run(db, reference)
+    except ValueError:
+        newest = (
+            select(runs.c.uid)
+            .where(runs.c.commit_id.startswith(reference, autoescape=True))
+            .order_by(runs.c.created.desc(), runs.c.id.desc())
+            .limit(1)
+        )
+        uid = db.execute(newest).scalar_one_or_none()
+        if uid is None:
+            raise ValueError(
+                f"no run or commit in the history store starts {reference!r}"
+            ) from None
+        return load_run(db, uid)
 
 
 def load_run(db: Connection, uid_prefix: str | None = None) -> RunFile:

@@ -56,14 +56,41 @@ def build_run(
 
 def read_run(path: Path) -> RunFile:
     """A run file's data; ``ValueError`` if it is not a run file this version understands."""
-    data = json.loads(path.read_text(encoding="utf-8"))
+    return check_run(json.loads(path.read_text(encoding="utf-8")), str(path))
+
+
+def check_run(data: Any, where: str) -> RunFile:
+    """``data`` as a run file, checked as far as storing it needs (a run posted to the
+    dashboard comes from the network); ``ValueError`` saying what is wrong."""
     if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
-        raise ValueError(f"{path} is not a pytest-aibench run file")
+        raise ValueError(f"{where} is not a pytest-aibench run file")
     if data.get("version") != RUN_VERSION:
         raise ValueError(
-            f"{path} has run-file version {data.get('version')}, expected {RUN_VERSION}"
+            f"{where} has run-file version {data.get('version')}, expected {RUN_VERSION}"
         )
+    if not isinstance(data.get("created"), str) or not isinstance(data.get("items"), list):
+        raise ValueError(f"{where}: a run file needs 'created' (text) and 'items' (a list)")
+    for index, item in enumerate(data["items"]):
+        if not isinstance(item, dict) or not isinstance(item.get("nodeid"), str):
+            raise ValueError(f"{where}: items[{index}] has no 'nodeid'")
+        for metric in item.get("metrics") or []:
+            if not _metric_is_whole(metric):
+                raise ValueError(
+                    f"{where}: items[{index}] ({item['nodeid']}) has a metric without "
+                    "'type', 'metric' and numeric 'values'"
+                )
     return cast("RunFile", data)  # a version 1 file: the fields its writer wrote
+
+
+def _metric_is_whole(metric: Any) -> bool:
+    return (
+        isinstance(metric, dict)
+        and isinstance(metric.get("type"), str)
+        and isinstance(metric.get("metric"), str)
+        and isinstance(metric.get("values", []), list)
+        and all(isinstance(value, int | float) for value in metric.get("values", []))
+        and isinstance(metric.get("summary") or {}, dict)
+    )
 
 
 def save_name(name: str) -> str:

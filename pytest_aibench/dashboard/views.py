@@ -1,0 +1,369 @@
+"""What each dashboard page shows, as plain data read from the store: the templates lay it out
+and the charts (plotly traces and layouts, as dicts) are drawn in the browser."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ..continuous.changes import change_points
+from ..metrics import by_key
+from ..records import ItemRecord, MetricDict, RunFile
+from ..reporting import history
+from ..reporting.terminal import format_number, main_key
+from ..verdicts.gate import compare_items
+
+ENERGY_METRICS = ("energy", "power", "average_power")
+FILTER_FIELDS = ("model", "device", "framework", "branch", "commit", "since", "until")
+CONTROL, TREATMENT = "#6b7280", "#2563eb"
+
+
+def filters_from(query: Mapping[str, str]) -> history.Filters:
+    """The page's filters from its query string (globs, as the ``aibench history`` ones)."""
+    return history.Filters(**{name: query.get(name) or None for name in FILTER_FIELDS})
+
+
+# -- the runs ---------------------------------------------------------------------------------
+
+
+def run_list(db: Connection, filters: history.Filters) -> list[dict[str, Any]]:
+    """Newest first, as a person looks for the last run."""
+    rows = history.run_rows(db, filters)
+    names = ("created", "run", "commit", "branch", "node", "items", "metric_rows")
+    return [dict(zip(names, row, strict=True)) for row in reversed(rows)]
+
+
+@dataclass
+class ItemView:
+    nodeid: str
+    device: str
+    outcome: str
+    key: str | None
+    p50: str
+    spread: str
+    verdicts: list[dict[str, Any]]
+    ab: bool
+
+
+def run_view(run: RunFile) -> dict[str, Any]:
+    """A run's items with their headline figures, and the operator and energy charts."""
+    measured = [item for item in run["items"] if item.get("metrics")]
+    return {
+        "run": run,
+        "items": [_item_view(item) for item in measured],
+        "charts": {
+            **{
+                f"ops-{index}": _operator_chart(item)
+                for index, item in enumerate(measured)
+                if item.get("operators")
+            },
+            **({"energy": energy} if (energy := _energy_chart(measured)) else {}),
+        },
+    }
+
+
+def _item_view(item: ItemRecord) -> ItemView:
+    key = main_key(item)
+    metric: Mapping[str, Any] = by_key(item["metrics"]).get(key or "") or {}
+    summary: Mapping[str, Any] = metric.get("summary") or {}
+    unit = metric.get("unit") or ""
+    spread = (
+        f"{format_number(summary['p10'])} to {format_number(summary['p90'])}"
+        if "p10" in summary and "p90" in summary
+        else "-"
+    )
+    return ItemView(
+        nodeid=item["nodeid"],
+        device=_device_name(item),
+        outcome=str(item.get("outcome") or "-"),
+        key=key,
+        p50=f"{format_number(summary.get('p50'))} {unit}".strip() if summary else "-",
+        spread=spread,
+        verdicts=[_verdict_view(v) for v in item.get("verdicts") or []],
+        ab=item.get("comparison") == "ab",
+    )
+
+
+def _device_name(item: Mapping[str, Any]) -> str:
+    device = item.get("device") or {}
+    return str(device.get("name") or device.get("id") or "-")
+
+
+def _verdict_view(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    ratio, low, high = verdict.get("ratio"), verdict.get("low"), verdict.get("high")
+    return {
+        "key": verdict.get("key"),
+        "status": verdict.get("status"),
+        "change": "-" if ratio is None else f"{(ratio - 1) * 100:+.1f}%",
+        "interval": "-"
+        if low is None or high is None
+        else f"{(low - 1) * 100:+.1f}% to {(high - 1) * 100:+.1f}%",
+    }
+
+
+def _operator_chart(item: ItemRecord, top: int = 10) -> dict[str, Any]:
+    operators = list(item.get("operators") or [])[:top][::-1]
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "x": [op.get("mean") or 0 for op in operators],
+                "y": [f"{op['name']} ({op['type']})" for op in operators],
+                "marker": {"color": TREATMENT},
+                "hovertemplate": "%{y}<br>mean %{x:.4g} us per run<extra></extra>",
+            }
+        ],
+        "layout": _layout(
+            f"top operators: {item['nodeid'].rpartition('::')[2]}",
+            "mean us per run",
+            height=140 + 26 * len(operators),
+        ),
+    }
+
+
+def _energy_chart(items: Sequence[ItemRecord]) -> dict[str, Any] | None:
+    rows = [
+        (item, metric)
+        for item in items
+        for metric in item["metrics"]
+        if metric["type"] == "NET" and metric["metric"] in ENERGY_METRICS and metric.get("summary")
+    ]
+    if not rows:
+        return None
+    spreads = [_spread(metric["summary"]) for _, metric in rows]
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "x": [middle for _, middle, _ in spreads],
+                "y": [f"{item['nodeid']} · {m['metric']} ({m['unit']})" for item, m in rows],
+                "error_x": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [high - middle for _, middle, high in spreads],
+                    "arrayminus": [middle - low for low, middle, _ in spreads],
+                },
+                "marker": {"color": "#dd6b20"},
+                "hovertemplate": "%{y}<br>p50 %{x:.4g}<extra></extra>",
+            }
+        ],
+        "layout": _layout("energy and power", "p50, whiskers p10 to p90", 140 + 30 * len(rows)),
+    }
+
+
+def _spread(summary: Mapping[str, Any]) -> tuple[float, float, float]:
+    """p10, p50 and p90 (the p50 where a percentile is missing)."""
+    middle = float(summary.get("p50") or summary.get("mean") or 0.0)
+    return float(summary.get("p10", middle)), middle, float(summary.get("p90", middle))
+
+
+def _layout(title: str, x_title: str, height: int = 360) -> dict[str, Any]:
+    return {
+        "title": {"text": title, "font": {"size": 14}, "x": 0.02},
+        "height": height,
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+        "xaxis": {"title": {"text": x_title}, "automargin": True},
+        "yaxis": {"automargin": True},
+        "hovermode": "closest",
+    }
+
+
+# -- one item's trend, per device -------------------------------------------------------------
+
+
+@dataclass
+class ChangeView:
+    device: str
+    before: str
+    after: str
+    change: str
+    p_value: str
+
+
+@dataclass
+class TrendView:
+    item: str
+    metric: str
+    chart: dict[str, Any] | None
+    changes: list[ChangeView] = field(default_factory=list)
+    runs: int = 0
+
+
+def trend_view(db: Connection, nodeid: str, metric: str | None) -> TrendView:
+    """The item's metric on every device it ran on, in commit order: the p50 line, the
+    p10-p90 band, and the change points (the continuous mode's) drawn where they fall."""
+    found = history.series(db, history.Filters(nodeid=nodeid, metric=metric))
+    if not found:
+        return TrendView(nodeid, metric or "-", None)
+    metric = metric or next(iter(found))[2]
+    traces: list[dict[str, Any]] = []
+    shapes: list[dict[str, Any]] = []
+    view = TrendView(nodeid, metric, None)
+    for colour, ((_, device, key, kind), points) in zip(
+        _PALETTE * 4, sorted(found.items()), strict=False
+    ):
+        if key != metric:
+            continue
+        view.runs += len(points)
+        x = [point.commit_time or point.created for point in points]
+        label = f"{device or 'no device'} ({kind})"
+        traces += _band(x, points, colour, label)
+        ratio_axis = kind == history.AB_RATIO  # a ratio near 1 beside times: its own axis
+        traces.append(
+            {
+                "yaxis": "y2" if ratio_axis else "y",
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": label,
+                "x": x,
+                "y": [point.value for point in points],
+                "line": {"color": colour},
+                "customdata": [
+                    [(point.commit or "-")[:12], point.subject or "", point.run] for point in points
+                ],
+                "hovertemplate": "%{customdata[0]} %{customdata[1]}<br>%{y:.4g}"
+                "<br>run %{customdata[2]}<extra>" + label + "</extra>",
+            }
+        )
+        for step in change_points([point.value for point in points]):
+            before, after = points[step.index - 1], points[step.index]
+            shapes.append(_change_line(x[step.index], colour))
+            view.changes.append(
+                ChangeView(
+                    device or "-",
+                    _commit(before),
+                    _commit(after),
+                    f"{step.change * 100:+.1f}% ({(step.low - 1) * 100:+.1f}% to "
+                    f"{(step.high - 1) * 100:+.1f}%)",
+                    f"{step.p_value:.1e}",
+                )
+            )
+    layout = _layout(f"{nodeid} · {metric}", "commit time (the build's, else the run's)")
+    layout["shapes"] = shapes
+    layout["yaxis"] = {"title": {"text": metric}, "automargin": True}
+    if any(trace.get("yaxis") == "y2" for trace in traces):
+        layout["yaxis2"] = {
+            "title": {"text": "A/B ratio (treatment / control)"},
+            "overlaying": "y",
+            "side": "right",
+        }
+        layout["legend"] = {"orientation": "h", "y": -0.25}
+    view.chart = {"data": traces, "layout": layout}
+    return view
+
+
+_PALETTE = ["#2563eb", "#dc2626", "#059669", "#7c3aed", "#d97706", "#0891b2"]
+
+
+def _band(
+    x: list[str], points: Sequence[history.SeriesPoint], colour: str, label: str
+) -> list[dict[str, Any]]:
+    if any(point.p10 is None or point.p90 is None for point in points):
+        return []
+    edge = {"type": "scatter", "mode": "lines", "x": x, "line": {"width": 0}, "hoverinfo": "skip"}
+    return [
+        {**edge, "y": [point.p90 for point in points], "showlegend": False, "name": "p90"},
+        {
+            **edge,
+            "y": [point.p10 for point in points],
+            "fill": "tonexty",
+            "fillcolor": colour + "22",
+            "name": f"{label} p10-p90",
+        },
+    ]
+
+
+def _change_line(x: str, colour: str) -> dict[str, Any]:
+    return {
+        "type": "line",
+        "xref": "x",
+        "yref": "paper",
+        "x0": x,
+        "x1": x,
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": colour, "dash": "dot", "width": 2},
+    }
+
+
+def _commit(point: history.SeriesPoint) -> str:
+    return f"{(point.commit or '-')[:10]} {(point.subject or '')[:40]}".strip()
+
+
+# -- two runs (or commits) side by side, with the verdicts ------------------------------------
+
+
+def compare_view(
+    control: RunFile, treatment: RunFile, min_effect: float, alpha: float
+) -> list[dict[str, Any]]:
+    """Every item both runs measured on the same device, judged as --aibench-compare would."""
+    theirs = {_pair_key(item): item for item in control["items"] if item.get("metrics")}
+    rows = []
+    for item in treatment["items"]:
+        other = theirs.get(_pair_key(item))
+        if not item.get("metrics") or other is None:
+            continue
+        for verdict in compare_items(other["metrics"], item["metrics"], [], min_effect, alpha):
+            rows.append(
+                {
+                    "item": item["nodeid"],
+                    "device": _device_name(item),
+                    "control": format_number(verdict.control),
+                    "treatment": format_number(verdict.treatment),
+                    "unit": verdict.unit,
+                    **_verdict_view(verdict.to_dict()),
+                }
+            )
+    return rows
+
+
+def _pair_key(item: Mapping[str, Any]) -> tuple[str, str]:
+    return item["nodeid"], str((item.get("device") or {}).get("hash") or "")
+
+
+# -- an A/B item: control and treatment distributions -----------------------------------------
+
+
+def ab_view(item: ItemRecord) -> dict[str, Any]:
+    control = by_key(((item.get("extra") or {}).get("ab") or {}).get("control") or [])
+    treatment = by_key(item["metrics"])
+    charts = {
+        f"ab-{index}": _distributions(key, control[key], treatment[key])
+        for index, key in enumerate(sorted(set(control) & set(treatment)))
+        if control[key].get("values") and treatment[key].get("values")
+    }
+    return {
+        "item": item,
+        "charts": charts,
+        "verdicts": [_verdict_view(v) for v in item.get("verdicts") or []],
+    }
+
+
+def _distributions(key: str, control: MetricDict, treatment: MetricDict) -> dict[str, Any]:
+    traces = [
+        {
+            "type": "violin",
+            "name": name,
+            "y": metric["values"],
+            "box": {"visible": True},
+            "meanline": {"visible": True},
+            "points": "all" if len(metric["values"]) <= 200 else False,
+            "line": {"color": colour},
+            "hoverinfo": "y",
+        }
+        for name, metric, colour in (
+            ("control", control, CONTROL),
+            ("treatment", treatment, TREATMENT),
+        )
+    ]
+    layout = _layout(f"{key}: samples of each side", "")
+    layout["yaxis"] = {
+        "title": {"text": f"{key} ({treatment.get('unit') or ''})"},
+        "automargin": True,
+    }
+    return {"data": traces, "layout": layout}
