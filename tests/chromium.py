@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ def check_page(page: Path | str, width: int = 1280, browser: str | None = None) 
 
 
 def check_pages(
-    pages: list[Path | str],
+    pages: Sequence[Path | str],
     width: int = 1280,
     browser: str | None = None,
     expressions: dict[str, str] | None = None,
@@ -141,9 +142,12 @@ def check_pages(
         )
         try:
             tools = _DevTools(_page_target(port, process))
-            for domain in ("Runtime", "Log", "Network", "Page"):
-                tools.call(f"{domain}.enable")
-            return [_inspect(tools, page, width, expressions or {}, ready) for page in pages]
+            try:
+                for domain in ("Runtime", "Log", "Network", "Page"):
+                    tools.call(f"{domain}.enable")
+                return [_inspect(tools, page, width, expressions or {}, ready) for page in pages]
+            finally:
+                tools.socket.close()
         finally:
             os.killpg(process.pid, signal.SIGTERM)  # the browser and its helpers
             process.wait(timeout=30)

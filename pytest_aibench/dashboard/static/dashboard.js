@@ -9,6 +9,7 @@
     Plotly.newPlot(element, chart.data, chart.layout, {
       responsive: true,
       displaylogo: false,
+      displayModeBar: "hover",
     });
     element.on("plotly_click", function (event) {
       const point = event.points && event.points[0];

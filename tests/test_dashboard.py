@@ -1,0 +1,249 @@
+"""``aibench serve``: the pages and the API over a store (Starlette's test client), and the bar
+of the lab issue: runs from separate processes into one PostgreSQL store, shown by the real
+server in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from pytest_aibench.records import CommitDict, ItemRecord, RunFile
+from pytest_aibench.reporting import history
+
+from .chromium import check_pages, find_browser
+from .helpers import item_record, metric_record, run_file
+from .report_demo import _setup as demo_project
+
+pytest.importorskip("starlette")
+from starlette.testclient import TestClient
+
+from pytest_aibench.dashboard.app import create_app
+
+ITEM = "lab.json::conv[x-pixel]"
+TOKEN = "s3cret-token-for-the-tests"
+REPOSITORY = Path(__file__).resolve().parent.parent
+SCREENSHOT = REPOSITORY / "docs" / "dashboard.png"
+
+
+def a_run(number: int, p50: float, *, ab: bool = False) -> RunFile:
+    """Run ``number`` of a phone item whose latency is about ``p50`` ms."""
+    values = [p50 * (1 + 0.01 * ((i * 7) % 5 - 2)) for i in range(20)]
+    fields: dict[str, Any] = {
+        "device": {"kind": "android", "id": "pixel-1", "name": "Pixel 7", "hash": "lab2:5037/R5"}
+        | {"abi": "arm64-v8a", "os": "Android 14"},
+        "case": {"model": "conv", "identifier": "x", "framework": "tflite"},
+        "operators": [
+            {"name": "conv0", "type": "CONV_2D", "mean": 700.0, "p50": 690.0}
+            | {"calls": 1, "share": 0.7},
+            {"name": "fc0", "type": "FULLY_CONNECTED", "mean": 300.0, "p50": 295.0}
+            | {"calls": 1, "share": 0.3},
+        ],
+    }
+    if ab:
+        control = metric_record([v / 1.2 for v in values])
+        fields |= {
+            "comparison": "ab",
+            "extra": {"ab": {"control": [control]}},
+            "verdicts": [
+                {"key": "NET latency", "status": "regressed", "ratio": 1.2, "low": 1.18}
+                | {"high": 1.22},
+            ],
+        }
+    item: ItemRecord = item_record(ITEM, metric_record(values), **fields)
+    commit_id = f"{number:02d}" + "c" * 38
+    commit: CommitDict = {"id": commit_id, "branch": "main", "time": None, "dirty": False}
+    created = f"2026-11-{number + 1:02d}T10:00:00+00:00"
+    return run_file(item, id=f"run{number:02d}", created=created, commit=commit)
+
+
+@pytest.fixture
+def client(store: str) -> Iterator[TestClient]:
+    location = history.location(store)
+    for number in range(12):  # a 20% step after run 6, and an A/B run last
+        history.append(location, a_run(number, 10.0 if number < 6 else 12.0, ab=number == 11))
+    with TestClient(create_app(location, TOKEN)) as test_client:
+        yield test_client
+
+
+def test_the_pages_show_runs_trends_comparisons_and_ab(client: TestClient) -> None:
+    listing = client.get("/")
+    assert listing.status_code == 200
+    assert listing.text.index("run11") < listing.text.index("run00")  # newest first
+    assert "default-src 'self'; script-src 'self'" in listing.headers["content-security-policy"]
+    filtered = client.get("/", params={"commit": "03", "model": "co*"}).text
+    assert "run03" in filtered and "run04" not in filtered
+    assert "run0" not in client.get("/", params={"framework": "onnx"}).text
+
+    page = client.get("/runs/run05")
+    assert page.status_code == 200 and "Pixel 7" in page.text and "10.00 ms" in page.text
+    charts = json.loads(
+        page.text.split('<script type="application/json" id="charts">')[1].split("</script>")[0]
+    )
+    assert charts["ops-0"]["data"][0]["y"] == ["fc0 (FULLY_CONNECTED)", "conv0 (CONV_2D)"]
+
+    trend = client.get("/trend", params={"item": ITEM, "metric": "NET latency"})
+    assert trend.status_code == 200
+    assert "Change points" in trend.text and "+20.0%" in trend.text  # the step from run 6
+    assert "05cccccccc" in trend.text and "06cccccccc" in trend.text  # the commits around it
+
+    compare = client.get("/compare", params={"a": "run04", "b": "07"})  # a run id, a commit
+    assert compare.status_code == 200
+    row = compare.text.split("<td><code>lab.json::conv[x-pixel]</code></td>")[1]
+    assert "+20.0%" in row and "regressed" in row.split("</tr>")[0]
+    same = client.get("/compare", params={"a": "run07", "b": "run08"}).text
+    assert "unchanged" in same.split("<tbody>")[1]
+
+    ab = client.get("/runs/run11/ab", params={"item": ITEM})
+    assert ab.status_code == 200 and "+20.0%" in ab.text
+    assert client.get("/runs/run10/ab", params={"item": ITEM}).status_code == 404
+    assert client.get("/runs/nope").status_code == 404
+
+
+def test_the_api_reads_runs_and_uploads_need_the_token(client: TestClient) -> None:
+    assert [row["run"] for row in client.get("/api/runs").json()][:2] == ["run11", "run10"]
+    assert client.get("/api/runs/run03").json()["items"][0]["nodeid"] == ITEM
+    new = a_run(20, 11.0)
+    new["id"] = "uploaded"
+    body = json.dumps(new)
+    assert client.post("/api/runs", content=body).status_code == 401
+    wrong = {"Authorization": "Bearer not-the-token"}
+    assert client.post("/api/runs", content=body, headers=wrong).status_code == 401
+    right = {"Authorization": f"Bearer {TOKEN}"}
+    assert client.post("/api/runs", content=body, headers=right).status_code == 201
+    again = client.post("/api/runs", content=body, headers=right)
+    assert again.status_code == 200 and again.json() == {"id": "uploaded", "added": False}
+    broken = client.post("/api/runs", content=b'{"format": "x"}', headers=right)
+    assert broken.status_code == 400 and "not a pytest-aibench run file" in broken.text
+    assert client.post("/api/runs", content=b"{", headers=right).status_code == 400
+    assert client.get("/runs/uploaded").status_code == 200
+
+
+def test_read_only_without_a_token_and_spec_text_is_escaped(tmp_path: Path) -> None:
+    location = tmp_path / "h.sqlite"
+    hostile = a_run(1, 5.0)
+    hostile["items"][0]["nodeid"] = 'x.json::x[<script>alert("x")</script>]'
+    history.append(location, hostile)
+    with TestClient(create_app(location)) as read_only:
+        assert read_only.post("/api/runs", content=b"{}").status_code == 405
+        page = read_only.get("/runs/run01").text
+    assert "<script>alert" not in page and "&lt;script&gt;alert" in page
+
+
+# -- the bar: separate processes, one PostgreSQL store, the real server, Chromium -------------
+
+needs_browser = pytest.mark.skipif(
+    find_browser() is None and not os.environ.get("CI"),
+    reason="no Chromium here (CI installs Debian's chromium)",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _pytest_run(folder: Path, store: str, *options: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--aibench-spec=specs"]
+    command += ["--aibench-ops=5", f"--aibench-history={store}", *options]
+    return subprocess.Popen(
+        command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+@contextmanager
+def served(store: str, token_file: Path) -> Iterator[str]:
+    """``aibench serve`` as a user starts it; yields its base URL."""
+    port = _free_port()
+    command = [sys.executable, "-m", "pytest_aibench", "serve", "--history", store]
+    server = subprocess.Popen(
+        [*command, "--port", str(port), "--token-file", str(token_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/api/runs", timeout=5).close()
+                break
+            except OSError:
+                assert server.poll() is None, server.communicate()[0]
+                assert time.monotonic() < deadline, "aibench serve did not answer"
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+
+
+# charts whose traces plotly.js drew, and whether every chart of the page is one
+CHARTS_DRAWN = (
+    "[...document.querySelectorAll('[data-chart]')]"
+    ".filter(chart => chart.querySelector('svg.main-svg .trace')).length"
+)
+CHART_SLOTS = "document.querySelectorAll('[data-chart]').length"
+EVERY_CHART_DRAWN = f"{CHARTS_DRAWN} == {CHART_SLOTS}"
+
+
+@needs_browser
+def test_runs_from_separate_processes_into_postgresql_shown_in_chromium(
+    tmp_path: Path, postgresql_url: str
+) -> None:
+    folder = tmp_path / "project"
+    demo_project(folder)  # the ONNX model (operators) and a program of two sizes
+    fast, slower = folder / "fast.py", folder / "slower.py"
+    jobs = [_pytest_run(folder, postgresql_url, f"--aibench-program={fast}") for _ in range(2)]
+    outputs = [job.communicate(timeout=600)[0] for job in jobs]  # at once, as two CI jobs
+    assert [job.returncode for job in jobs] == [0, 0], outputs
+    ab = _pytest_run(
+        folder,
+        postgresql_url,
+        f"--aibench-program={slower}",
+        f"--aibench-ab-control={fast}",
+        "--aibench-ab-blocks=4",
+        "--aibench-ab-min-effect=5%",
+    )
+    ab.communicate(timeout=600)
+    with history.connect(postgresql_url) as db:
+        runs = [row[1] for row in history.run_rows(db, history.Filters())]
+    assert len(runs) == 3
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    large = quote("specs/sizes.json::sizes[large-host]")
+    with served(postgresql_url, token_file) as base:
+        pages = [
+            f"{base}/",
+            f"{base}/runs/{runs[2]}",  # the A/B run: verdicts and operators
+            f"{base}/trend?item={large}&metric=NET%20latency",
+            f"{base}/compare?a={runs[0]}&b={runs[1]}",
+            f"{base}/runs/{runs[2]}/ab?item={large}",
+        ]
+        expressions = {"charts": CHARTS_DRAWN, "slots": CHART_SLOTS}
+        checks = check_pages(pages, expressions=expressions, ready=EVERY_CHART_DRAWN)
+    for page, check in zip(pages, checks, strict=True):
+        assert check.problems == [], page
+        assert check.values["charts"] == check.values["slots"], page  # every chart drawn
+    listing, run_page, trend, compare, ab_page = checks
+    assert all(run[:12] in listing.text for run in runs)  # both jobs' runs, and the A/B one
+    assert run_page.values["charts"] >= 4  # top operators of the ONNX items
+    assert trend.values["charts"] == 1 and "3 runs, in commit order" in trend.text
+    assert "unchanged" in compare.text
+    assert ab_page.values["charts"] == 1 and "regressed" in ab_page.text
+    if os.environ.get("AIBENCH_UPDATE_SCREENSHOT"):  # the picture in the README
+        SCREENSHOT.write_bytes(run_page.screenshot)
