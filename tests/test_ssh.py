@@ -126,9 +126,9 @@ def test_list_devices_prints_the_fleet(pytester: Pytester, boards: Boards) -> No
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
-            "kind*id*name*hash*abi*os",
-            "host*host*",
-            f"ssh*ssh-127.0.0.1-*{urls[0]}*{os.uname().machine}*",
+            "kind*id*name*hash*abi*os*state",
+            "host*host*free",
+            f"ssh*ssh-127.0.0.1-*{urls[0]}*{os.uname().machine}*free",
         ]
     )
 
