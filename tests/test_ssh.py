@@ -3,15 +3,20 @@
 import itertools
 import json
 import os
-from collections.abc import Callable
+import shlex
+import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 from pytest import Pytester, TempPathFactory
 
+from pytest_aibench.devices import ssh
 from pytest_aibench.devices.base import DeviceInfo
 from pytest_aibench.devices.lease import lease
+from pytest_aibench.devices.ssh import SshDevice, SshTarget, probe
+from pytest_aibench.errors import DeviceError
 
 from . import sshd
 from .helpers import board_held_elsewhere, generic_spec, write_json, write_program
@@ -208,3 +213,61 @@ def test_pool_mode_runs_each_case_once_on_a_free_device(pytester: Pytester, boar
         assert all(
             end <= next_start for (_, end), (next_start, _) in itertools.pairwise(intervals)
         ), intervals
+
+
+@pytest.fixture
+def board(boards: Boards) -> Iterator[SshDevice]:
+    """One board, opened as a worker opens it (its control socket in a short path: a UNIX
+    socket's path has at most 107 bytes)."""
+    with boards(1) as (urls, options), tempfile.TemporaryDirectory() as control:
+        arguments, target = shlex.split(options), SshTarget.parse(urls[0])
+        info = probe(target, arguments, Path(control), "/tmp/aibench")
+        device = SshDevice(info, target, arguments, Path(control), "/tmp/aibench")
+        try:
+            yield device
+        finally:
+            device.close()
+
+
+def test_the_remote_shell_carries_any_bytes_both_ways(board: SshDevice, tmp_path: Path) -> None:
+    """Every byte value, lines that look like the framing (markers, the here-document's
+    end), no final newline: pushed and pulled back unchanged, over the one remote shell."""
+    payload = bytes(range(256)) * 64 + b"\nAIBENCH_EOF\nAIBENCH_0123456789abcdef 0 1 2\n\x00tail"
+    source = tmp_path / "blob.bin"
+    source.write_bytes(payload)
+    workdir = board.new_workdir()
+    remote = board.push(source, workdir, "sub/blob.bin")
+    board.pull(remote, tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == payload
+    result = board.run(
+        ["sh", "-c", "printf 'x\\0y'; printf 'e\\n' >&2; exit 3"], env={}, cwd=workdir, timeout=30
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (3, "x\0y", "e\n")
+    board.remove_workdir(workdir)
+    gone = board.run(["test", "-e", workdir], env={}, cwd="/tmp", timeout=30)
+    assert gone.returncode == 1
+
+
+def test_a_large_file_goes_in_a_session_of_its_own(
+    board: SshDevice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ssh, "INLINE_PUSH_BYTES", 1000)
+    program = tmp_path / "big.sh"
+    program.write_text("#!/bin/sh\necho big\n" + "#" * 5000 + "\n")
+    program.chmod(0o755)
+    workdir = board.new_workdir()
+    remote = board.push(program, workdir, "big.sh")
+    ran = board.run([remote], env={}, cwd=workdir, timeout=30)
+    assert (ran.returncode, ran.stdout) == (0, "big\n")  # whole, and executable
+
+
+def test_a_broken_or_overrunning_remote_shell_is_replaced(board: SshDevice) -> None:
+    assert board.run(["true"], env={}, cwd="/tmp", timeout=30).returncode == 0
+    first = board._shell._process
+    assert first is not None
+    first.kill()  # the link breaks between two commands
+    first.wait()
+    assert board.run(["echo", "again"], env={}, cwd="/tmp", timeout=30).stdout == "again\n"
+    with pytest.raises(DeviceError, match="did not answer within"):
+        board._call("sleep 5", timeout=0.5)  # the shell is stuck: killed, not waited for
+    assert board.run(["echo", "still"], env={}, cwd="/tmp", timeout=30).stdout == "still\n"
