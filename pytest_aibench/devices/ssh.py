@@ -71,17 +71,18 @@ class RemoteShell:
         self._buffer = b""
 
     def _started(self) -> subprocess.Popen[bytes]:
-        if not self.alive:
-            self.close()  # the pipes of one that ended
-            self._buffer = b""
-            # the ssh client dies with pytest (the board's own `timeout` ends the command there)
-            self._process = subprocess.Popen(
-                [*self._argv, "exec sh"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                preexec_fn=child_dies_with_parent(),
-            )
+        if self._process is not None and self.alive:
+            return self._process
+        self.close()  # the pipes of one that ended
+        self._buffer = b""
+        # the ssh client dies with pytest (the board's own `timeout` ends the command there)
+        self._process = subprocess.Popen(
+            [*self._argv, "exec sh"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=child_dies_with_parent(),
+        )
         return self._process
 
     @property
