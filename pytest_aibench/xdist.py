@@ -1,5 +1,6 @@
 """What only pytest-xdist needs: the controller hands each worker its fleet and its control run,
-and spec runs hand out one item at a time. Registered by plugin.py only when xdist is active."""
+and spec runs hand each device's items to one worker (the rest one at a time). Registered by
+plugin.py only when xdist is active."""
 
 from __future__ import annotations
 
@@ -17,18 +18,49 @@ class XdistHooks:
         self.session = session
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Our scheduling where we chose the distribution (no --dist given) and every case
+        runs on every device; otherwise xdist's own."""
+        if _dist_given(config) or self.session.settings.fleet != "each":
+            return None
+        return device_scheduling(config, log, [d.id for d in self.session.devices])
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[WORKER_DEVICES] = [d.to_dict() for d in self.session.devices]
         if self.session.control_paths:
             node.workerinput[WORKER_CONTROL] = [str(p) for p in self.session.control_paths]
 
 
+def _dist_given(config: pytest.Config) -> bool:
+    return any(arg == "-d" or arg.startswith("--dist") for arg in config.invocation_params.args)
+
+
 def one_item_at_a_time(config: pytest.Config) -> None:
     """Under ``-n N`` without an explicit ``--dist``: xdist's default (``load``) hands each
     worker a batch of items up front, so a worker waits on the lease of a busy device while
-    another device sits idle. ``loadgroup`` with no groups hands out one item at a time to
-    whichever worker is free (measured in perf/fleet.py: 4 devices 2.98x faster than -n 0,
-    against 2.47x with ``load``). No xdist_group marks are added, so node ids do not change."""
-    given = any(arg == "-d" or arg.startswith("--dist") for arg in config.invocation_params.args)
-    if getattr(config.option, "dist", None) == "load" and not given:
+    another device sits idle. ``loadgroup`` hands out work units to whichever worker is free;
+    ours (:func:`device_scheduling`) makes each device's items one unit."""
+    if getattr(config.option, "dist", None) == "load" and not _dist_given(config):
         config.option.dist = "loadgroup"
+
+
+def device_scheduling(config: pytest.Config, log: Any, device_ids: list[str]) -> Any:
+    """xdist's ``loadgroup`` scheduling with one work unit per device: the spec items of a
+    device (their node ids end ``-<device id>]``) go to one worker, which runs them back to
+    back, so no worker waits on the lease of a device another worker holds while a device
+    sits idle (perf/fleet.py: 4 devices, 2 s items, from 2.58x to see docs/performance.md).
+    Other items are units of one, as with ``loadgroup``. Node ids do not change (no
+    ``xdist_group`` marks)."""
+    from xdist.scheduler import LoadGroupScheduling
+
+    suffixes = sorted(((f"-{device}]", device) for device in device_ids), key=lambda s: -len(s[0]))
+
+    class DeviceScheduling(LoadGroupScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            for suffix, device in suffixes:
+                if nodeid.endswith(suffix):
+                    return f"aibench device {device}"
+            return str(super()._split_scope(nodeid))
+
+    return DeviceScheduling(config, log)
