@@ -4,6 +4,7 @@ items run, and leased so that no device ever runs two items at once."""
 from __future__ import annotations
 
 import shlex
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import DeviceError
@@ -19,37 +20,42 @@ def split_devices(text: str | None) -> list[str]:
 
 
 def discover(settings: Settings, scratch: Path) -> list[DeviceInfo]:
-    """The fleet of this run: each device ``--aibench-devices`` lists, probed; a listed device
-    that cannot be reached is an error, never silently left out."""
-    devices = []
-    for entry in split_devices(settings.devices) or ["host"]:
-        if entry == "android" or entry.startswith(("android:", "android@")):
-            devices += android.discover([entry], settings.adb_port)
-        elif entry == "ios" or entry.startswith(("ios:", "ios@")):
-            devices += ios.discover([entry], settings.usbmux, scratch / "ios")
-        elif entry == "host":
-            devices.append(host_info(settings.platform_sig))
-        elif entry.startswith("ssh://"):
-            target = SshTarget.parse(entry)
-            try:
-                devices.append(
-                    probe(
-                        target,
-                        ssh_arguments(settings.ssh_options),
-                        scratch / "ssh",
-                        settings.remote_dir,
-                    )
-                )
-            except DeviceError as exc:
-                raise DeviceError(f"device {entry} is listed but not usable: {exc}") from None
-        else:
-            raise DeviceError(
-                f"unknown device {entry!r}: use host, android, android:SERIAL, "
-                "android@HOST:PORT[/SERIAL], ios, ios:UDID, ios@HOST:PORT[/UDID] or "
-                "ssh://user@host:port"
-            )
+    """The fleet of this run: each device ``--aibench-devices`` lists, probed (all at once: a
+    lab's boards each take a round trip or a handshake); a listed device that cannot be
+    reached is an error, never silently left out."""
+    entries = split_devices(settings.devices) or ["host"]
+    with ThreadPoolExecutor(max_workers=min(8, len(entries))) as pool:
+        found = list(pool.map(lambda entry: _discover(entry, settings, scratch), entries))
+    devices = [device for entry_devices in found for device in entry_devices]
     excluded = set(split_devices(settings.excluded_devices))
     return [d for d in devices if not {d.id, d.hash, d.kind} & excluded]
+
+
+def _discover(entry: str, settings: Settings, scratch: Path) -> list[DeviceInfo]:
+    if entry == "android" or entry.startswith(("android:", "android@")):
+        return android.discover([entry], settings.adb_port)
+    if entry == "ios" or entry.startswith(("ios:", "ios@")):
+        return ios.discover([entry], settings.usbmux, scratch / "ios")
+    if entry == "host":
+        return [host_info(settings.platform_sig)]
+    if entry.startswith("ssh://"):
+        target = SshTarget.parse(entry)
+        try:
+            return [
+                probe(
+                    target,
+                    ssh_arguments(settings.ssh_options),
+                    scratch / "ssh",
+                    settings.remote_dir,
+                )
+            ]
+        except DeviceError as exc:
+            raise DeviceError(f"device {entry} is listed but not usable: {exc}") from None
+    raise DeviceError(
+        f"unknown device {entry!r}: use host, android, android:SERIAL, "
+        "android@HOST:PORT[/SERIAL], ios, ios:UDID, ios@HOST:PORT[/UDID] or "
+        "ssh://user@host:port"
+    )
 
 
 def open_device(
