@@ -116,6 +116,9 @@ class FakeAdbd:
                 connection, _ = self._listener.accept()
             except OSError:
                 return
+            # small packets at once, as a phone's USB link carries them: with Nagle's rule a
+            # reply waits 40 ms for the delayed ACK of the packet before it
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._connections.append(connection)
             threading.Thread(target=_Transport(self, connection).serve, daemon=True).start()
 

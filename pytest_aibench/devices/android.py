@@ -182,10 +182,14 @@ class AndroidDevice(DeviceDefaults):
 
     def push(self, local: Path, workdir: str, filename: str) -> str:
         remote = workdir.rstrip("/") + "/" + filename
-        self._shell(f"mkdir -p {shlex.quote(remote.rsplit('/', 1)[0])}")
+        # no mkdir first: adbd makes the folders of a file it receives (one round trip fewer)
         mode = 0o755 if os.access(local, os.X_OK) else 0o644
+        sync = self._handle.sync
+        # adbutils' push first asks whether the target is a folder (a round trip of its own);
+        # ours is always a file's path, so its file push is called directly where it has one
+        send = getattr(sync, "_push_file", sync.push)
         try:
-            self._handle.sync.push(str(local), remote, mode=mode)
+            send(str(local), remote, mode=mode)
         except Exception as exc:
             raise DeviceError(
                 f"android device {self.info.hash}: pushing {local} failed: {exc}"
@@ -281,17 +285,17 @@ class AndroidDevice(DeviceDefaults):
     ) -> CommandResult:
         """Run the command; what it logged to logcat meanwhile joins its stderr, so observer
         rows a native program logs there (glog on Android) are read like printed ones."""
-        self._shell("logcat -c")
         command = shell_command(argv, env=env, cwd=cwd, timeout=timeout)
+        # one round trip: clear the log, run, then the log to stderr, the exit status kept
+        script = f"logcat -c; {command}; status=$?; logcat -d >&2; exit $status"
         started = time.monotonic()
-        result = self._shell(command, timeout=timeout + 30)
+        result = self._shell(script, timeout=timeout + 30)
         seconds = time.monotonic() - started
-        logged = str(self._shell("logcat -d").stdout)
         return CommandResult(
             argv=list(argv),
             returncode=result.returncode,
             stdout=result.stdout,
-            stderr=result.stderr + logged,
+            stderr=result.stderr,
             seconds=seconds,
             timed_out=result.returncode in (124, 137) and seconds >= timeout,
         )
