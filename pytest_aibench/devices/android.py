@@ -15,6 +15,7 @@ import secrets
 import shlex
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,17 +90,20 @@ def device_id(serial: str) -> str:
     return "android-" + re.sub(r"[^\w.-]", "_", serial)
 
 
+PROPERTIES = (
+    "ro.product.model",
+    "ro.build.version.release",
+    "ro.build.version.sdk",
+    "ro.product.cpu.abi",
+)
+
+
 def probe(handle: Any, server: AdbServer | None = None) -> DeviceInfo:
     """Name, ABI and OS from the device's properties."""
-    props = {
-        key: str(handle.shell(["getprop", key])).strip()
-        for key in (
-            "ro.product.model",
-            "ro.build.version.release",
-            "ro.build.version.sdk",
-            "ro.product.cpu.abi",
-        )
-    }
+    # one round trip: the values one per line, in this order
+    answer = str(handle.shell("; ".join(f"getprop {key}" for key in PROPERTIES)))
+    values = [*answer.splitlines(), *[""] * len(PROPERTIES)]
+    props = {key: value.strip() for key, value in zip(PROPERTIES, values, strict=False)}
     recorded = remote_hash((server or AdbServer()).address, handle.serial)
     return DeviceInfo(
         kind="android",
@@ -159,6 +163,7 @@ class AndroidDevice(DeviceDefaults):
         self.remote_dir = remote_dir.rstrip("/")
         self._server, self._serial = server_of(info.hash, port)
         self._handle = self._server.client().device(self._serial)
+        self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aibench-adb-rm")
 
     def _shell(self, command: str, timeout: float = 60) -> Any:
         try:
@@ -174,11 +179,19 @@ class AndroidDevice(DeviceDefaults):
         return f"{self.remote_dir}/tgt-{secrets.token_hex(8)}/"
 
     def remove_workdir(self, workdir: str) -> None:
-        """Remove the case's folder, nothing else; a device that is gone keeps it (the item
-        already fails for that reason, which this must not hide)."""
+        """Remove the case's folder, nothing else, without waiting for the device (off the
+        next item's path; :meth:`close` waits). A device that is gone keeps it: the item
+        already fails for that reason, which this must not hide."""
         if workdir.startswith(self.remote_dir + "/tgt-"):
-            with contextlib.suppress(DeviceError):
-                self._shell(f"rm -rf {shlex.quote(workdir)}")
+            self._cleaner.submit(self._remove, workdir)
+
+    def _remove(self, workdir: str) -> None:
+        with contextlib.suppress(DeviceError):
+            self._shell(f"rm -rf {shlex.quote(workdir)}")
+
+    def close(self) -> None:
+        """Wait for the removals under way."""
+        self._cleaner.shutdown(wait=True)
 
     def push(self, local: Path, workdir: str, filename: str) -> str:
         remote = workdir.rstrip("/") + "/" + filename
