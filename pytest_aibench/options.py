@@ -617,9 +617,10 @@ REPORT_OPTIONS = _section(
     ),
     Option(
         "history",
-        "SQLite database every run is appended to (default: history.sqlite in "
-        "the storage folder); 'off' appends nothing",
-        "PATH|off",
+        "the history store every run is appended to: a SQLite file (default: history.sqlite "
+        "in the storage folder) or a lab's postgresql://user@host/db, which then also holds "
+        "the device leases; 'off' appends nothing",
+        "PATH|URL|off",
     ),
     Option(
         "html",

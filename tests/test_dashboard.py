@@ -105,6 +105,9 @@ def test_the_pages_show_runs_trends_comparisons_and_ab(client: TestClient) -> No
     assert "+20.0%" in row and "regressed" in row.split("</tr>")[0]
     same = client.get("/compare", params={"a": "run07", "b": "run08"}).text
     assert "unchanged" in same.split("<tbody>")[1]
+    last_two = client.get("/compare").text  # no runs named: the newest against the one before
+    named = last_two.split('<p class="meta">control')[1]
+    assert named.index('href="/runs/run10"') < named.index('href="/runs/run11"')
 
     ab = client.get("/runs/run11/ab", params={"item": ITEM})
     assert ab.status_code == 200 and "+20.0%" in ab.text

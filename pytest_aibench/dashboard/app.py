@@ -95,8 +95,10 @@ def create_app(location: Location, token: str | None = None) -> Starlette:
 
     def compare_page(db: Connection, request: Request) -> dict[str, Any]:
         query = request.query_params
-        control = history.find_run(db, query.get("a") or "")
-        treatment = history.find_run(db, query.get("b") or "")
+        # without both, the last two runs: what a person opening /compare wants first
+        newest = history.newest_uids(db, 2)
+        control = history.find_run(db, query.get("a") or newest[-1])
+        treatment = history.find_run(db, query.get("b") or newest[0])
         min_effect = float(query.get("min_effect") or 5) / 100
         alpha = float(query.get("alpha") or 0.01)
         rows = views.compare_view(control, treatment, min_effect, alpha)

@@ -452,13 +452,18 @@ def run_rows(db: Connection, filters: Filters) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in db.execute(query)]
 
 
-def last_runs(db: Connection, count: int) -> list[RunFile]:
-    """The newest ``count`` stored runs, oldest first."""
+def newest_uids(db: Connection, count: int) -> list[str]:
+    """The ids of the newest ``count`` stored runs, newest first; ``ValueError`` if none."""
     newest = select(runs.c.uid).order_by(runs.c.created.desc(), runs.c.id.desc()).limit(count)
     uids = list(db.execute(newest).scalars())
     if not uids:
         raise ValueError("the history store holds no run")
-    return [load_run(db, uid) for uid in reversed(uids)]
+    return uids
+
+
+def last_runs(db: Connection, count: int) -> list[RunFile]:
+    """The newest ``count`` stored runs, oldest first."""
+    return [load_run(db, uid) for uid in reversed(newest_uids(db, count))]
 
 
 def find_run(db: Connection, reference: str) -> RunFile:
