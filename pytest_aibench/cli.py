@@ -262,6 +262,8 @@ def _serve(args: argparse.Namespace) -> int:
         token = args.token_file.read_text(encoding="utf-8").strip()
     if token is not None and len(token) < 16:
         raise ValueError("the upload token is shorter than 16 characters: make a longer one")
+    with history.connect(args.db, create=False):  # a mistyped store: said now, not per page
+        pass
     print(f"aibench: serving {shown(args.db)} on http://{args.host}:{args.port}/", flush=True)
     serve(args.db, args.host, args.port, token)
     return 0

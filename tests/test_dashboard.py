@@ -250,3 +250,13 @@ def test_runs_from_separate_processes_into_postgresql_shown_in_chromium(
     assert ab_page.values["charts"] == 1 and "regressed" in ab_page.text
     if os.environ.get("AIBENCH_UPDATE_SCREENSHOT"):  # the picture in the README
         SCREENSHOT.write_bytes(run_page.screenshot)
+
+
+def test_serve_refuses_a_store_that_is_not_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_aibench.cli import main as aibench
+
+    missing = tmp_path / "none.sqlite"
+    assert aibench(["serve", "--history", str(missing)]) == 1
+    assert f"no history database at {missing}" in capsys.readouterr().err

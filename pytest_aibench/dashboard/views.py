@@ -3,13 +3,14 @@ and the charts (plotly traces and layouts, as dicts) are drawn in the browser.""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
 
-from ..continuous.changes import change_points
+from ..continuous.changes import Step, change_points
 from ..metrics import by_key
 from ..records import ItemRecord, MetricDict, RunFile
 from ..reporting import history
@@ -201,48 +202,20 @@ def trend_view(db: Connection, nodeid: str, metric: str | None) -> TrendView:
     if not found:
         return TrendView(nodeid, metric or "-", None)
     metric = metric or next(iter(found))[2]
+    chosen = sorted((key, points) for key, points in found.items() if key[2] == metric)
+    view = TrendView(nodeid, metric, None, runs=sum(len(points) for _, points in chosen))
     traces: list[dict[str, Any]] = []
     shapes: list[dict[str, Any]] = []
-    view = TrendView(nodeid, metric, None)
-    for colour, ((_, device, key, kind), points) in zip(
-        _PALETTE * 4, sorted(found.items()), strict=False
+    for colour, ((_, device, _, kind), points) in zip(
+        itertools.cycle(_PALETTE), chosen, strict=False
     ):
-        if key != metric:
-            continue
-        view.runs += len(points)
         x = [point.commit_time or point.created for point in points]
         label = f"{device or 'no device'} ({kind})"
-        traces += _band(x, points, colour, label)
-        ratio_axis = kind == history.AB_RATIO  # a ratio near 1 beside times: its own axis
-        traces.append(
-            {
-                "yaxis": "y2" if ratio_axis else "y",
-                "type": "scatter",
-                "mode": "lines+markers",
-                "name": label,
-                "x": x,
-                "y": [point.value for point in points],
-                "line": {"color": colour},
-                "customdata": [
-                    [(point.commit or "-")[:12], point.subject or "", point.run] for point in points
-                ],
-                "hovertemplate": "%{customdata[0]} %{customdata[1]}<br>%{y:.4g}"
-                "<br>run %{customdata[2]}<extra>" + label + "</extra>",
-            }
-        )
+        # a ratio near 1 beside times in ms: on an axis of its own
+        traces += [*_band(x, points, colour, label), _line(x, points, colour, label, kind)]
         for step in change_points([point.value for point in points]):
-            before, after = points[step.index - 1], points[step.index]
             shapes.append(_change_line(x[step.index], colour))
-            view.changes.append(
-                ChangeView(
-                    device or "-",
-                    _commit(before),
-                    _commit(after),
-                    f"{step.change * 100:+.1f}% ({(step.low - 1) * 100:+.1f}% to "
-                    f"{(step.high - 1) * 100:+.1f}%)",
-                    f"{step.p_value:.1e}",
-                )
-            )
+            view.changes.append(_change_view(device, points, step))
     layout = _layout(f"{nodeid} · {metric}", "commit time (the build's, else the run's)")
     layout["shapes"] = shapes
     layout["yaxis"] = {"title": {"text": metric}, "automargin": True}
@@ -255,6 +228,37 @@ def trend_view(db: Connection, nodeid: str, metric: str | None) -> TrendView:
         layout["legend"] = {"orientation": "h", "y": -0.25}
     view.chart = {"data": traces, "layout": layout}
     return view
+
+
+def _line(
+    x: list[str], points: Sequence[history.SeriesPoint], colour: str, label: str, kind: str
+) -> dict[str, Any]:
+    """The values, with what a hover shows (commit, subject, value, run) and a click opens."""
+    return {
+        "yaxis": "y2" if kind == history.AB_RATIO else "y",
+        "type": "scatter",
+        "mode": "lines+markers",
+        "name": label,
+        "x": x,
+        "y": [point.value for point in points],
+        "line": {"color": colour},
+        "customdata": [
+            [(point.commit or "-")[:12], point.subject or "", point.run] for point in points
+        ],
+        "hovertemplate": "%{customdata[0]} %{customdata[1]}<br>%{y:.4g}"
+        "<br>run %{customdata[2]}<extra>" + label + "</extra>",
+    }
+
+
+def _change_view(device: str, points: Sequence[history.SeriesPoint], step: Step) -> ChangeView:
+    low, high = ((bound - 1) * 100 for bound in (step.low, step.high))
+    return ChangeView(
+        device or "-",
+        _commit(points[step.index - 1]),
+        _commit(points[step.index]),
+        f"{step.change * 100:+.1f}% ({low:+.1f}% to {high:+.1f}%)",
+        f"{step.p_value:.1e}",
+    )
 
 
 _PALETTE = ["#2563eb", "#dc2626", "#059669", "#7c3aed", "#d97706", "#0891b2"]

@@ -23,13 +23,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import DeviceError
 from ..names import path_component
-from ..reporting.store import Location, is_server
 from .base import DeviceInfo
-from .store_lease import STORE_POLL_S, StoreLeases
+
+if TYPE_CHECKING:
+    from ..reporting.store import Location
 
 DEFAULT_LEASES = Path(tempfile.gettempdir()) / "pytest-aibench-leases"
 Notify = Callable[[str], None]
@@ -61,6 +62,8 @@ def lease(info: DeviceInfo, folder: Path = DEFAULT_LEASES) -> Iterator[None]:
 class Leases(Protocol):
     """Where leases are kept: file locks on this host, or the lab's PostgreSQL store."""
 
+    poll_s: float  # how often a waiter asks again
+
     def take(self, info: DeviceInfo) -> bool:
         """Take the device's lease if it is free, without waiting."""
 
@@ -79,12 +82,11 @@ def lease_any(
     *,
     timeout: float | None = None,
     notify: Notify | None = None,
-    poll: float = 0.05,
     store: Location | None = None,
 ) -> Iterator[DeviceInfo]:
     """Hold the first of ``candidates`` that is free (``--aibench-fleet pool``), waiting while
     all are busy: said once through ``notify``, and a :class:`DeviceError` after ``timeout``.
-    With a ``store`` on a server, the leases are the lab's (:class:`StoreLeases`)."""
+    With a ``store`` on a server, the leases are the lab's (``store_lease.StoreLeases``)."""
     leases = leases_for(folder, store)
     try:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -106,15 +108,21 @@ def lease_any(
                     f"no device was free within --aibench-lease-timeout={timeout:g} s: "
                     f"{_busy(leases, candidates)}"
                 )
-            time.sleep(poll if isinstance(leases, FileLeases) else max(poll, STORE_POLL_S))
+            time.sleep(leases.poll_s)
     finally:
         leases.close()
 
 
 def leases_for(folder: Path, store: Location | None) -> Leases:
-    """The lab's leases where the history store is a server, else this host's file locks."""
-    if store is not None and is_server(store):
-        return StoreLeases(store)
+    """The lab's leases where the history store is a server, else this host's file locks (a
+    store that is a file is this host's; SQLAlchemy is imported only for a server)."""
+    if isinstance(store, str):
+        from ..reporting.store import is_server
+
+        if is_server(store):
+            from .store_lease import StoreLeases
+
+            return StoreLeases(store)
     return FileLeases(folder)
 
 
@@ -127,6 +135,8 @@ def _busy(leases: Leases, candidates: Sequence[DeviceInfo]) -> str:
 class FileLeases:
     """An exclusive file lock (``filelock``) per device in the lease folder: the kernel frees
     it when its holder exits, even by a crash."""
+
+    poll_s = 0.05
 
     def __init__(self, folder: Path) -> None:
         self.folder = lease_folder(folder)

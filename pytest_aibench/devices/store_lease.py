@@ -19,11 +19,12 @@ import hashlib
 import os
 import socket
 from datetime import datetime, timezone
-from typing import Any
 
+from sqlalchemy import Connection, Engine, text
+
+from ..reporting.store import Location, connect_for_leases
 from .base import DeviceInfo
 
-STORE_POLL_S = 0.5  # how often a waiter asks the server again
 # A lease session's keepalives: a holder that vanished without closing its connection is
 # found dead after idle + interval * count seconds.
 KEEPALIVES = {"tcp_keepalives_idle": 20, "tcp_keepalives_interval": 10, "tcp_keepalives_count": 3}
@@ -51,25 +52,21 @@ def holder_label() -> str:
 class StoreLeases:
     """Leases held by one connection to the store, opened on the first use."""
 
-    def __init__(self, location: Any) -> None:
+    poll_s = 0.5  # how often a waiter asks the server again
+
+    def __init__(self, location: Location) -> None:
         self.location = location
-        self._connection: Any = None
-        self._engine: Any = None
+        self._engine: Engine | None = None
+        self._connection: Connection | None = None
 
-    def _db(self) -> Any:
+    def _db(self) -> Connection:
         if self._connection is None:
-            from sqlalchemy import text
-
-            from ..reporting.store import connect_for_leases
-
             self._engine, self._connection = connect_for_leases(self.location)
             for name, seconds in KEEPALIVES.items():
                 self._connection.execute(text(f"SET {name} = {int(seconds)}"))
         return self._connection
 
     def take(self, info: DeviceInfo) -> bool:
-        from sqlalchemy import text
-
         db = self._db()
         key = lock_key(info.id)
         if not db.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar_one():
@@ -92,8 +89,6 @@ class StoreLeases:
         return True
 
     def give_back(self, info: DeviceInfo) -> None:
-        from sqlalchemy import text
-
         db = self._db()
         db.execute(
             text("DELETE FROM leases WHERE device = :device AND backend = pg_backend_pid()"),
@@ -103,8 +98,6 @@ class StoreLeases:
 
     def holder(self, info: DeviceInfo) -> str:
         """``held by ci-job 4711 on lab1 since 12:03:11`` while a live session holds the lock."""
-        from sqlalchemy import text
-
         row = (
             self._db()
             .execute(
@@ -126,7 +119,7 @@ class StoreLeases:
 
     def close(self) -> None:
         """Ends the session, which frees every lock it still holds."""
-        if self._connection is not None:
+        if self._connection is not None and self._engine is not None:
             self._connection.close()
             self._engine.dispose()
             self._connection = self._engine = None
