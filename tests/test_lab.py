@@ -232,3 +232,39 @@ def android_id(device_hash: str) -> str:
     from pytest_aibench.devices.android import device_id
 
     return device_id(device_hash)
+
+
+def test_a_lab_store_out_of_reach_costs_no_run_and_push_sends_it_later(
+    pytester: Pytester, postgresql_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_aibench.cli import main as aibench
+
+    closed = socket.create_server(("127.0.0.1", 0))  # a port where no server answers
+    down = f"postgresql://aibench@127.0.0.1:{closed.getsockname()[1]}/aibench"
+    closed.close()
+    pytester.makepyfile(
+        test_timed="""
+import time, pytest
+@pytest.mark.aibench(iterations=3, warmup=0)
+def test_timed(aibench):
+    aibench(time.sleep, 0.01)
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        f"--aibench-history={down}", "--aibench-json=run.json", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*the lab's store cannot be reached for leases (*refused*): this host's lock files*",
+            f"aibench: the run was not added to the history store {down} (*): kept in "
+            f"*history-spool*; 'aibench history push --db {down}' sends it",
+        ]
+    )
+    spool = pytester.path / ".aibench" / "history-spool"
+    code = aibench(["history", "--db", postgresql_url, "push", "--spool", str(spool)])
+    assert code == 0 and "pushed 1 runs" in capsys.readouterr().out
+    assert not list(spool.iterdir())
+    run = json.loads((pytester.path / "run.json").read_text())
+    with history.connect(postgresql_url) as db:
+        assert history.load_run(db, run["id"])["items"][0]["nodeid"] == run["items"][0]["nodeid"]

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 DEFAULT_LEASES = Path(tempfile.gettempdir()) / "pytest-aibench-leases"
 Notify = Callable[[str], None]
+_SAID: set[str] = set()
 
 
 def lease_folder(folder: Path) -> Path:
@@ -87,7 +88,7 @@ def lease_any(
     """Hold the first of ``candidates`` that is free (``--aibench-fleet pool``), waiting while
     all are busy: said once through ``notify``, and a :class:`DeviceError` after ``timeout``.
     With a ``store`` on a server, the leases are the lab's (``store_lease.StoreLeases``)."""
-    leases = leases_for(folder, store)
+    leases = leases_for(folder, store, notify)
     try:
         deadline = None if timeout is None else time.monotonic() + timeout
         told = False
@@ -113,16 +114,31 @@ def lease_any(
         leases.close()
 
 
-def leases_for(folder: Path, store: Location | None) -> Leases:
+def leases_for(folder: Path, store: Location | None, notify: Notify | None = None) -> Leases:
     """The lab's leases where the history store is a server, else this host's file locks (a
-    store that is a file is this host's; SQLAlchemy is imported only for a server)."""
+    store that is a file is this host's; SQLAlchemy is imported only for a server).
+
+    A lab store out of reach costs no run: the leases fall back to this host's lock files,
+    which still keep this host's jobs apart, and ``notify`` says that devices shared with
+    other hosts are not protected meanwhile (the run itself is spooled, see publish.py)."""
     if isinstance(store, str):
         from ..reporting.store import is_server
 
         if is_server(store):
-            from .store_lease import StoreLeases
+            from .store_lease import StoreLeases, unreachable
 
-            return StoreLeases(store)
+            leases = StoreLeases(store)
+            problem = unreachable(leases)
+            if problem is None:
+                return leases
+            said = (
+                f"aibench: the lab's store cannot be reached for leases ({problem}): "
+                "this host's lock files are used, which do not keep other hosts' jobs "
+                "off a shared device"
+            )
+            if notify is not None and said not in _SAID:  # once per process, not per item
+                _SAID.add(said)
+                notify(said)
     return FileLeases(folder)
 
 

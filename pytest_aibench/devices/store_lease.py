@@ -49,6 +49,17 @@ def holder_label() -> str:
     return f"{user} pid {os.getpid()}"
 
 
+def unreachable(leases: StoreLeases) -> str | None:
+    """Why the store cannot hold leases now (its one-line error), or ``None`` if it can."""
+    from ..reporting.history import problem
+
+    try:
+        leases.open()
+    except Exception as exc:  # refused, timed out, no psycopg, a newer schema
+        return problem(exc)
+    return None
+
+
 class StoreLeases:
     """Leases held by one connection to the store, opened on the first use."""
 
@@ -59,7 +70,8 @@ class StoreLeases:
         self._engine: Engine | None = None
         self._connection: Connection | None = None
 
-    def _db(self) -> Connection:
+    def open(self) -> Connection:
+        """The session that holds this process's locks, opened once."""
         if self._connection is None:
             self._engine, self._connection = connect_for_leases(self.location)
             for name, seconds in KEEPALIVES.items():
@@ -67,7 +79,7 @@ class StoreLeases:
         return self._connection
 
     def take(self, info: DeviceInfo) -> bool:
-        db = self._db()
+        db = self.open()
         key = lock_key(info.id)
         if not db.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar_one():
             return False
@@ -89,7 +101,7 @@ class StoreLeases:
         return True
 
     def give_back(self, info: DeviceInfo) -> None:
-        db = self._db()
+        db = self.open()
         db.execute(
             text("DELETE FROM leases WHERE device = :device AND backend = pg_backend_pid()"),
             {"device": info.id},
@@ -99,7 +111,7 @@ class StoreLeases:
     def holder(self, info: DeviceInfo) -> str:
         """``held by ci-job 4711 on lab1 since 12:03:11`` while a live session holds the lock."""
         row = (
-            self._db()
+            self.open()
             .execute(
                 text(
                     "SELECT holder, host, since FROM leases WHERE device = :device AND EXISTS ("
