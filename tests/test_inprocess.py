@@ -56,6 +56,38 @@ def onnx_model(pytester: Pytester) -> None:
     (pytester.path / "mlp.onnx").write_bytes(make_mlp.onnx_bytes())
 
 
+def assert_cold_start(item: ItemRecord) -> None:
+    """Load, first inference and memory: one sample each, beside the warm loop's samples."""
+    metrics = metrics_of(item)
+    for key, unit in (
+        ("NET load", "us"),
+        ("NET first_inference", "us"),
+        ("NET peak_memory", "MiB"),
+        ("NET memory_increment", "MiB"),
+    ):
+        assert metrics[key]["unit"] == unit and len(metrics[key]["values"]) == 1, key
+    peak, increment = (metrics[k]["values"][0] for k in ("NET peak_memory", "NET memory_increment"))
+    assert metrics["NET load"]["values"][0] > 0 and 0 <= increment < peak
+
+
+def test_a_peak_is_the_items_own_not_the_processes(tmp_path: Path) -> None:
+    """The kernel's high-water mark is reset when an item starts: a large buffer an earlier
+    item held (and freed) is not the next item's peak."""
+    from pytest_aibench.runners.memory import PeakWatch
+
+    first = PeakWatch.start()
+    if first is None:
+        pytest.skip("this kernel does not let a process reset its peak (/proc/self/clear_refs)")
+    buffer = b"\x01" * (200 * 1024 * 1024)  # every byte written: resident, not only reserved
+    peak_with_buffer = first.read()
+    del buffer
+    second = PeakWatch.start()
+    assert peak_with_buffer is not None and second is not None
+    assert peak_with_buffer[1] >= 190  # MiB the first item added
+    small = second.read()
+    assert small is not None and small[1] < 50 and small[0] < peak_with_buffer[0] - 100
+
+
 def test_onnxruntime_timings_operators_settings_and_golden(pytester: Pytester) -> None:
     onnx_model(pytester)
     write_golden(pytester)
@@ -90,6 +122,7 @@ def test_onnxruntime_timings_operators_settings_and_golden(pytester: Pytester) -
     assert items["unfused"]["extra"]["inputs"]["x"]["shape"] == [1, 64]  # symbolic batch -> 1
     assert items["unfused"]["extra"]["onnxruntime"]["graph_optimization_level"] == "disable"
     assert len(metrics_of(items["b1"])["NET latency"]["values"]) == 25
+    assert_cold_start(items["b1"])
     unfused = {op["name"]: op for op in items["unfused"]["operators"]}
     assert {name: op["type"] for name, op in unfused.items()} == {
         "matmul0": "MatMul",
@@ -250,6 +283,7 @@ def test_litert_in_process_golden_threads_and_xnnpack(pytester: Pytester) -> Non
     assert items["b1"]["extra"]["litert"]["xnnpack"] is False
     assert items["b1"]["extra"]["inputs"]["x"]["shape"] == [4, 64]
     assert len(metrics_of(items["b1"])["NET latency"]["values"]) == 20
+    assert_cold_start(items["b1"])
 
 
 def test_litert_unknown_operator_fails_naming_the_model(pytester: Pytester) -> None:
@@ -300,6 +334,7 @@ def test_pytorch_in_process_operators_and_golden(
     assert item["extra"]["torch"]["num_threads"] == 1
     assert metrics_of(item)["y max_abs_error"]["values"][0] < 1e-5
     assert "aten::addmm" in {op["name"] for op in item["operators"]}
+    assert_cold_start(item)
 
 
 def test_pytorch_needs_declared_inputs(pytester: Pytester) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from pytest import Pytester
 
+from pytest_aibench.records import ItemRecord
+
 from .helpers import metrics_of, write_json, written_run
 
 DATA = Path(__file__).parent / "data"
@@ -36,6 +38,12 @@ def tflite_spec(recorded: str, **test: object) -> dict[str, Any]:
             }
         ],
     }
+
+
+def values_of(item: ItemRecord) -> dict[str, list[float]]:
+    """The cold-start and memory figures benchmark_model printed, by metric key."""
+    wanted = ("NET load", "NET first_inference", "NET memory_increment", "NET peak_memory")
+    return {key: m["values"] for key, m in metrics_of(item).items() if key in wanted}
 
 
 @pytest.fixture
@@ -71,9 +79,15 @@ def test_benchmark_model_output_becomes_summary_and_operators(
             "p50": None,
         }
         assert metrics_of(item)["NET warmup_avg"]["values"] == [58620.3]
+        assert values_of(item) == {"NET load": [41562.0], "NET memory_increment": [13.9]}
     else:
         assert net["summary"]["p50"] == 55260.0 and net["summary"]["p95"] == 56330.0
-        assert metrics_of(item)["NET first_inference"]["values"] == [61230.0]
+        assert values_of(item) == {
+            "NET load": [38900.0],
+            "NET first_inference": [61230.0],
+            "NET memory_increment": [14.7],
+            "NET peak_memory": [17.25],
+        }
     operators = item["operators"]
     assert [op["name"] for op in operators] == [
         "squeezenet/conv1/Relu",

@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 
 from pytest_aibench.errors import RunnerError
-from pytest_aibench.parsers.ort_profile import mean_run_time, operators_from_profile
+from pytest_aibench.parsers.ort_profile import (
+    after_warmup,
+    mean_run_time,
+    operators_from_profile,
+)
 from pytest_aibench.tensors import concrete_shape, numpy_dtype, read_tensor
 from pytest_aibench.verdicts.golden import GoldenMismatch, Tolerance, compare
 
@@ -109,3 +113,21 @@ def test_ort_profile_nodes_become_operators() -> None:
     assert operators["matmul0"].values == [4.0, 6.0] and operators["matmul0"].type == "MatMul"
     assert operators["relu0"].calls == 1
     assert mean_run_time(trace) == 11.0
+
+
+def test_the_cold_first_run_is_left_out_of_a_profile() -> None:
+    def node(ts: float, dur: float) -> dict[str, Any]:
+        return {"cat": "Node", "name": "conv0_kernel_time", "ts": ts, "dur": dur}
+
+    trace = [
+        {"cat": "Session", "name": "model_run", "ts": 0.0, "dur": 9000.0},
+        node(10.0, 8253.0),  # the cold run
+        {"cat": "Session", "name": "model_run", "ts": 9500.0, "dur": 150.0},
+        node(9510.0, 136.0),
+        {"cat": "Session", "name": "model_run", "ts": 9700.0, "dur": 152.0},
+        node(9710.0, 138.0),
+    ]
+    warm = after_warmup(trace, 1)
+    (conv,) = operators_from_profile(warm, runs=2)
+    assert conv.values == [136.0, 138.0] and mean_run_time(warm) == 151.0
+    assert after_warmup(trace, 0) == trace

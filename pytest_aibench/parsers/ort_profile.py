@@ -15,14 +15,31 @@ from ..metrics import OperatorRecord
 _SUFFIX = "_kernel_time"
 
 
-def node_events(trace: Any) -> Iterable[Mapping[str, Any]]:
+def _events(trace: Any) -> list[Mapping[str, Any]]:
     events = trace.get("traceEvents", []) if isinstance(trace, Mapping) else trace
-    for event in events:
-        if (
-            isinstance(event, Mapping)
-            and event.get("cat") == "Node"
-            and str(event.get("name", "")).endswith(_SUFFIX)
-        ):
+    return [event for event in events if isinstance(event, Mapping)]
+
+
+def _is_run(event: Mapping[str, Any]) -> bool:
+    return event.get("cat") == "Session" and event.get("name") == "model_run"
+
+
+def after_warmup(trace: Any, warmup: int) -> list[Mapping[str, Any]]:
+    """The events after the first ``warmup`` whole-net runs of the trace ended (``ts`` and
+    ``dur`` in us): a session's first run is cold, many times a warm one for some nodes (one
+    shufflenet node took 8,253 us cold against 136 us warm), and would skew every mean."""
+    events = _events(trace)
+    runs = sorted((e for e in events if _is_run(e)), key=lambda e: float(e.get("ts", 0.0)))
+    if warmup <= 0 or len(runs) <= warmup:
+        return events
+    last = runs[warmup - 1]
+    cutoff = float(last.get("ts", 0.0)) + float(last.get("dur", 0.0))
+    return [event for event in events if float(event.get("ts", 0.0)) >= cutoff]
+
+
+def node_events(trace: Any) -> Iterable[Mapping[str, Any]]:
+    for event in _events(trace):
+        if event.get("cat") == "Node" and str(event.get("name", "")).endswith(_SUFFIX):
             yield event
 
 
@@ -44,12 +61,5 @@ def operators_from_profile(trace: Any, runs: int) -> list[OperatorRecord]:
 def mean_run_time(trace: Any) -> float | None:
     """Mean duration (us) of the profiled whole-net runs (``model_run`` events): the base of the
     operators' shares, since profiling slows the runs it measures."""
-    events = trace.get("traceEvents", []) if isinstance(trace, Mapping) else trace
-    runs = [
-        float(event.get("dur", 0.0))
-        for event in events
-        if isinstance(event, Mapping)
-        and event.get("cat") == "Session"
-        and event.get("name") == "model_run"
-    ]
+    runs = [float(event.get("dur", 0.0)) for event in _events(trace) if _is_run(event)]
     return sum(runs) / len(runs) if runs else None

@@ -9,6 +9,10 @@ read:
 - the closing line, ``Inference timings in us: Init: I, First inference: F, Warmup (avg): W,
   Inference (avg): A`` or, in older builds, ``Average inference timings in us: Warmup: W,
   Init: I, Inference: A`` (``no stats:`` in place of ``Inference:`` in some);
+- memory: ``Memory footprint delta from the start of the tool (MB): init=I overall=O`` (older
+  builds: ``Peak memory footprint (MB): init=I overall=O``), the increment over the tool's own
+  start, and ``Overall peak memory footprint (MB) via periodic monitoring: P``, the peak; the
+  tool's MB are 2^20 bytes;
 - with ``--enable_op_profiling``, tables headed ``===... Run Order ...===`` (per node, in run
   order), ``Top by Computation Time`` and ``Summary by node type``.
 
@@ -31,10 +35,21 @@ _STATS = re.compile(
 )
 _ALL_SAME = re.compile(rf"count=(\d+) curr={_NUMBER}")
 _TIMINGS = re.compile(r"(?:Average )?[Ii]nference timings in us: (.*)$")
+_INCREMENT = re.compile(
+    rf"(?:Memory footprint delta from the start of the tool|Peak memory footprint) \(MB\): "
+    rf"init={_NUMBER} overall={_NUMBER}"
+)
+_PEAK = re.compile(rf"Overall peak memory footprint \(MB\) via periodic monitoring: {_NUMBER}")
 _SECTION = re.compile(r"={5,} (.+?) ={5,}")
 _NODE_NAME = re.compile(r"^\[(.*)\](?::\d+)?$")  # newer builds append the node index: [name]:3
 # Older builds name the measured average "Inference" or "no stats"; newer "Inference (avg)".
-_TIMING_NAMES = {"inference": "inference_avg", "no_stats": "inference_avg", "warmup": "warmup_avg"}
+# "Init" is the model's load, named as the in-process runners name it.
+_TIMING_NAMES = {
+    "inference": "inference_avg",
+    "no_stats": "inference_avg",
+    "warmup": "warmup_avg",
+    "init": "load",
+}
 
 
 @dataclass
@@ -82,6 +97,16 @@ def _timings(text: str) -> dict[str, float]:
     return found
 
 
+def _memory_record(line: str) -> MetricRecord | None:
+    """``NET memory_increment`` (the whole run's, over the tool's start) or ``NET
+    peak_memory``, in MiB."""
+    if found := _INCREMENT.search(line):
+        return MetricRecord("NET", "memory_increment", "MiB", values=[float(found.group(2))])
+    if found := _PEAK.search(line):
+        return MetricRecord("NET", "peak_memory", "MiB", values=[float(found.group(1))])
+    return None
+
+
 def _row(line: str) -> list[str]:
     return [cell.strip() for cell in line.split("\t") if cell.strip()]
 
@@ -127,6 +152,9 @@ def parse_benchmark_model(lines: Iterable[str]) -> BenchmarkModelOutput:
         if timings:
             for key, value in _timings(timings.group(1)).items():
                 output.records[f"NET {key}"] = MetricRecord("NET", key, "us", values=[value])
+            continue
+        if memory := _memory_record(line):
+            output.records[memory.key] = memory
             continue
         section = _SECTION.search(line)
         if section:  # a later section of the same title (regular runs after init) wins

@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import RunnerError
 from ..tensors import SEED, concrete_shape, numpy_dtype, random_tensor, read_tensor
 from .base import RunContext
+from .memory import PeakWatch
 
 # (name, shape as the model declares it, dtype name as the framework spells it)
 Signature = Sequence[tuple[str, Sequence[Any], str]]
@@ -66,6 +67,50 @@ def _file_input(path: Path, name: str, dtype: Any, shape: list[int], declared: b
     if array.ndim <= 1 and list(array.shape) != shape:  # one number per line
         array = read_tensor(path, name, dtype, shape)
     return array
+
+
+class ColdStart:
+    """What a model costs before its warm loop, each its own metric: ``NET load`` (file to a
+    ready session or interpreter, us), ``NET first_inference`` (the first call after it, us),
+    and the item's ``NET peak_memory`` and ``NET memory_increment`` (the peak less what was
+    resident before the load, MiB; runners/memory.py). Used as::
+
+        cold = ColdStart(context)
+        session = load()
+        cold.loaded()
+        cold.first(lambda: session.run(...))
+        time_runs(context, ...)   # the warm loop
+        cold.memory()             # before profiling, which loads the model again
+    """
+
+    def __init__(self, context: RunContext) -> None:
+        self.context = context
+        self.watch = PeakWatch.start()
+        self.started = time.perf_counter_ns()
+
+    def loaded(self) -> None:
+        elapsed = (time.perf_counter_ns() - self.started) / 1000.0
+        self.context.recorder.record("NET", "load", "us", elapsed)
+
+    def first(self, run: Callable[[], Any]) -> Any:
+        self.context.time_left()
+        start = time.perf_counter_ns()
+        result = run()
+        self.context.recorder.record(
+            "NET", "first_inference", "us", (time.perf_counter_ns() - start) / 1000.0
+        )
+        return result
+
+    def memory(self) -> None:
+        measured = self.watch.read() if self.watch else None
+        if measured is None:
+            self.context.recorder.extra["memory"] = (
+                "not measured: the kernel's peak cannot be reset"
+            )
+            return
+        peak, increment = measured
+        self.context.recorder.record("NET", "peak_memory", "MiB", peak)
+        self.context.recorder.record("NET", "memory_increment", "MiB", increment)
 
 
 def time_runs(context: RunContext, run: Callable[[], Any]) -> Any:

@@ -13,10 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunnerError, Unsupported
-from ..parsers.ort_profile import mean_run_time, operators_from_profile
+from ..parsers.ort_profile import after_warmup, mean_run_time, operators_from_profile
 from ..spec.model import Case
 from .base import RunContext
-from .inprocess import make_inputs, missing, model_path, profiled_runs, time_runs
+from .inprocess import (
+    ColdStart,
+    make_inputs,
+    missing,
+    model_path,
+    profiled_runs,
+    time_runs,
+)
 from .outputs import check_outputs
 
 _OPTIMIZATION_LEVELS = {
@@ -25,6 +32,7 @@ _OPTIMIZATION_LEVELS = {
     "extended": "ORT_ENABLE_EXTENDED",
     "all": "ORT_ENABLE_ALL",
 }
+PROFILE_WARMUP = 1  # the profiled session's cold first run, left out of the operators
 _BACKEND_PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
     "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
@@ -43,9 +51,13 @@ class OnnxRuntimeRunner:
                 f"the onnxruntime runner runs in this process, on the host only, not on "
                 f"{context.device.info.kind} devices"
             )
+        cold = ColdStart(context)
         session = self._session(context)
+        cold.loaded()
         feeds = make_inputs(context, [(i.name, i.shape, i.type) for i in session.get_inputs()])
+        cold.first(lambda: session.run(None, feeds))
         outputs = time_runs(context, lambda: session.run(None, feeds))
+        cold.memory()
         self._profile_operators(context, feeds)
         names = [output.name for output in session.get_outputs()]
         check_outputs(context, dict(zip(names, outputs, strict=True)))
@@ -107,10 +119,10 @@ class OnnxRuntimeRunner:
     def _profile_operators(self, context: RunContext, feeds: dict[str, Any]) -> None:
         session = self._session(context, profile_prefix=context.hostdir / "ort_profile")
         runs = profiled_runs(context)
-        for _ in range(runs):
+        for _ in range(PROFILE_WARMUP + runs):
             session.run(None, feeds)
         trace_path = Path(session.end_profiling())
-        trace = json.loads(trace_path.read_text(encoding="utf-8"))
+        trace = after_warmup(json.loads(trace_path.read_text(encoding="utf-8")), PROFILE_WARMUP)
         trace_path.unlink()
         for operator in operators_from_profile(trace, runs):
             context.recorder.add_operator(operator)

@@ -17,7 +17,7 @@ from ..errors import RunnerError, Unsupported
 from ..metrics import OperatorRecord
 from ..spec.model import Case
 from .base import RunContext
-from .inprocess import make_inputs, missing, model_path, profiled_runs, time_runs
+from .inprocess import ColdStart, make_inputs, missing, model_path, profiled_runs, time_runs
 from .observer_program import ObserverProgramRunner
 from .outputs import check_outputs
 
@@ -76,7 +76,9 @@ class PytorchRunner:
                 '"type": "float"}}'
             )
         device = self._torch_device(context)
+        cold = ColdStart(context)
         module = self._load(context, device)
+        cold.loaded()
         arrays = make_inputs(
             context,
             [
@@ -93,7 +95,9 @@ class PytorchRunner:
                 torch.cuda.synchronize()
             return result
 
+        cold.first(forward)
         result = time_runs(context, forward)
+        cold.memory()
         self._profile_operators(context, forward)
         check_outputs(context, named_outputs(result))
 

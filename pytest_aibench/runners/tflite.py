@@ -18,7 +18,7 @@ from ..parsers.tflite import parse_benchmark_model
 from ..spec.model import Case
 from .base import RunContext
 from .generic import GenericRunner
-from .inprocess import make_inputs, missing, model_path, time_runs
+from .inprocess import ColdStart, make_inputs, missing, model_path, time_runs
 from .outputs import check_outputs
 
 
@@ -76,6 +76,7 @@ class TfliteRunner(GenericRunner):
                 f"LiteRT in process runs on the CPU only; --aibench-backend "
                 f"{context.backend} skips it"
             )
+        cold = ColdStart(context)
         interpreter = self._interpreter(context)
         details = interpreter.get_input_details()
         arrays = make_inputs(
@@ -88,9 +89,12 @@ class TfliteRunner(GenericRunner):
         for detail in details:
             interpreter.resize_tensor_input(detail["index"], list(arrays[detail["name"]].shape))
         self._allocate(context, interpreter)
+        cold.loaded()  # read, resolved, and its tensors allocated for these inputs
         for detail in details:
             interpreter.set_tensor(detail["index"], arrays[detail["name"]])
+        cold.first(interpreter.invoke)
         time_runs(context, interpreter.invoke)
+        cold.memory()
         check_outputs(
             context,
             {
