@@ -79,6 +79,7 @@ def run_case(
                 aibench_session.host,
                 aibench_session.traces,
                 aibench_session.control_files(aibench_files),
+                aibench_session.outputs,
             ),
             aibench,
         )

@@ -62,6 +62,7 @@ class Execution:
     host: Device | None = None
     traces: Path | None = None  # folder for power traces
     control_files: CaseFiles | None = None  # A/B: the files under --aibench-ab-control-root
+    outputs: Path | None = None  # --aibench-reference: where outputs wait for the agreement
 
     def tolerance(self) -> Tolerance:
         return self.settings.error_tolerance or Tolerance()
@@ -108,6 +109,7 @@ class Execution:
                         host=self.host,
                         power=self.open_power_source if power_test else None,
                         trace_path=trace_path,
+                        outputs_dir=self.outputs,
                     )
                 )
         finally:

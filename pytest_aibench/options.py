@@ -417,6 +417,13 @@ RUN_OPTIONS = _section(
         check=_one_of("cpu", "cuda"),
     ),
     Option(
+        "reference",
+        "a framework (onnxruntime, tflite, pytorch) whose outputs are the golden of the "
+        "others' for the same network, inputs and device: their errors against it become "
+        "'<output> vs FRAMEWORK' metrics and the summary shows the agreement",
+        "FRAMEWORK",
+    ),
+    Option(
         "ops",
         "operators shown per item in the summary, most expensive first (default 5; "
         "0 shows none; the run file keeps all)",
@@ -688,6 +695,7 @@ class Settings:
     observer_prefix: str | None
     error_tolerance: Tolerance | None  # None: the defaults
     backend: str
+    reference: str | None
     ops: int
     json: Path | None
     storage: Path | None

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .runners.base import CaseFiles, Runner
     from .spec.model import Case
     from .verdicts import ControlRun
+    from .verdicts.agreement import Row
 
 # Most of what a session does (the fleet, the cache, runners, verdicts, publishing) is imported
 # by the method that does it: a pytest run that uses none of it must not pay for loading it.
@@ -92,6 +93,7 @@ class AibenchSession:
         self.config = config
         self.settings = settings
         self.results: dict[str, ItemRecord] = {}
+        self.agreement: list[Row] = []  # --aibench-reference, computed as the run ends
         self.broken_specs: set[str] = set()
         self._other_collection_errors = 0
         self._devices: dict[str, Device] = {}
@@ -398,6 +400,11 @@ class AibenchSession:
         return self.settings.storage or self.config.rootpath / ".aibench"
 
     @property
+    def outputs(self) -> Path | None:
+        """Where items keep their outputs for --aibench-reference (None: not asked)."""
+        return self.storage / "outputs" if self.settings.reference else None
+
+    @property
     def traces(self) -> Path:
         return self.settings.traces or self.storage / "traces"
 
@@ -516,6 +523,12 @@ class AibenchSession:
             return
         if self.settings.fdr and self.control is not None:
             self._deferred_regressions(session)
+        if self.settings.reference:
+            from .verdicts.agreement import agree
+            from .verdicts.golden import Tolerance
+
+            tolerance = self.settings.error_tolerance or Tolerance()
+            self.agreement = agree(self.results.values(), self.settings.reference, tolerance)
         measured = any(item["metrics"] for item in self.results.values())
         if not (measured or self.settings.wants_outputs):
             return
@@ -566,6 +579,10 @@ class AibenchSession:
         write_summary(
             terminalreporter, list(self.results.values()), self.control, self.settings.ops
         )
+        if self.agreement:
+            from .reporting.terminal import write_agreement
+
+            write_agreement(terminalreporter, self.agreement)
         if self.published is None:
             return
         for line in self.published.lines:

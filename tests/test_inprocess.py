@@ -14,7 +14,7 @@ from pytest import Pytester
 
 from pytest_aibench.records import ItemRecord
 
-from .helpers import case_of, metrics_of, write_json, written_run
+from .helpers import case_of, item_record, metrics_of, write_json, written_run
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "specifications/models"
@@ -628,3 +628,75 @@ def test_worker_sides_restart_early_and_at_every_undecided_look(
     # which they time in turns.
     assert [e for e in log if e.endswith("whole")] == ["control whole", "treatment whole"]
     assert log.count("control load") == log.count("treatment load") == len(restarted_after)
+
+
+def test_one_framework_is_the_golden_of_the_others(pytester: Pytester) -> None:
+    """--aibench-reference tflite: ONNX Runtime's outputs of the same network and inputs are
+    compared with LiteRT's (no golden files at all), under xdist as the workers run them; the
+    kept outputs are removed."""
+    pytest.importorskip("xdist")
+    onnx_model(pytester)
+    tflite_model(pytester)
+    same = {"metric": "delay", "iter": 5, "inputs": {"x": {"shapes": [[2, 64]], "type": "float"}}}
+    for fmt, key, filename in (("onnx", "model", "mlp.onnx"), ("tflite", "graph", "mlp.tflite")):
+        write_json(
+            pytester.path / f"{fmt}.json", spec(fmt, key, filename, {"identifier": "x", **same})
+        )
+    result = pytester.runpytest_subprocess(
+        "--aibench-spec=onnx.json",
+        "--aibench-spec=tflite.json",
+        "--aibench-reference=tflite",
+        "--aibench-json=run.json",
+        "-n",
+        "2",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*aibench: agreement with tflite (max abs error of the outputs)*",
+            "network*device*onnxruntime*tflite*note",
+            "mlp[[]x[]]*0.00*",
+        ]
+    )
+    items = {case_of(item)["framework"]: item for item in written_run(pytester.path)["items"]}
+    onnx_errors = metrics_of(items["onnxruntime"])
+    assert onnx_errors["y vs tflite max_abs_error"]["values"][0] < 1e-5
+    assert onnx_errors["y vs tflite cosine_similarity"]["values"][0] == pytest.approx(1.0)
+    assert not any(key.endswith("vs tflite max_abs_error") for key in metrics_of(items["tflite"]))
+    assert items["onnxruntime"]["extra"]["outputs"] == {"names": ["y"]}
+    assert not list((pytester.path / ".aibench" / "outputs").glob("*.npz"))
+
+
+def test_agreement_marks_what_disagrees_and_what_cannot_be_compared(tmp_path: Path) -> None:
+    from pytest_aibench.verdicts.agreement import agree, save
+    from pytest_aibench.verdicts.golden import Tolerance
+
+    y = np.linspace(-1, 1, 32, dtype=np.float32).reshape(1, 32)
+
+    def ran(framework: str, output: Any, identifier: str = "x", shape: int = 2) -> ItemRecord:
+        item = item_record(
+            f"{framework}.json::mlp[{identifier}-host]",
+            case={"model": "mlp", "identifier": identifier, "framework": framework},
+            device={"hash": "vm"},
+        )
+        item["extra"] = {
+            "inputs": {"x": {"shape": [shape, 64]}},
+            "outputs": save(tmp_path, {"out": output}),
+        }
+        return item
+
+    items = [
+        ran("tflite", y),
+        ran("onnxruntime", y + 1e-7),
+        ran("pytorch", y + 0.5),  # a wrong conversion
+        ran("tflite", y, "other"),
+        ran("onnxruntime", y, "other", shape=4),  # other inputs: not comparable
+    ]
+    rows = {row.key[1]: row for row in agree(items, "tflite", Tolerance())}
+    assert rows["x"].beyond == {"pytorch"} and rows["x"].errors["pytorch"] == pytest.approx(0.5)
+    assert (rows["x"].errors["onnxruntime"] or 1.0) < 1e-6 and rows["x"].errors["tflite"] == 0.0
+    assert rows["other"].errors["onnxruntime"] is None and "other inputs" in rows["other"].note
+    assert metrics_of(items[2])["out vs tflite max_abs_error"]["values"] == [pytest.approx(0.5)]
+    assert not list(tmp_path.glob("*.npz"))  # every kept file removed

@@ -11,6 +11,7 @@ from ..verdicts import item_key
 
 if TYPE_CHECKING:
     from ..verdicts import ControlRun
+    from ..verdicts.agreement import Row
 
 COLUMNS = ("item", "metric", "p50", "p10", "p90", "MAD", "n", "unit")
 COMPARE_COLUMNS = (*COLUMNS, "control", "change", "detects", "verdict")
@@ -193,3 +194,24 @@ def _comparison_lines(
         if verdict["status"] == "regressed"
     ]
     terminal.write_line(f"aibench: compared with {control.name}: {len(regressed)} regression(s)")
+
+
+def write_agreement(terminal: Terminal, rows: Sequence[Row]) -> None:
+    """``--aibench-reference``: per network and device, each framework's largest absolute
+    error against the reference's outputs (``*``: beyond the golden tolerance)."""
+    frameworks = sorted({name for row in rows for name in row.errors})
+    reference = rows[0].reference
+    terminal.write_sep("-", f"aibench: agreement with {reference} (max abs error of the outputs)")
+    cells = []
+    for row in rows:
+        model, identifier, device = row.key
+        values = [
+            "-"
+            if row.errors.get(name) is None
+            else format_number(row.errors[name]) + ("*" if name in row.beyond else "")
+            for name in frameworks
+        ]
+        cells.append((f"{model}[{identifier}]", device or "-", *values, row.note))
+    header = ("network", "device", *frameworks, "note")
+    for line in render_table(cells, header, (0, 1, len(header) - 1)):
+        terminal.write_line(line)

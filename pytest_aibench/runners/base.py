@@ -58,6 +58,8 @@ class RunContext:
     # A/B workers: given the one inference call an in-process runner times, to time it again
     # in later blocks without loading the model again (inprocess.time_runs)
     keep_call: Callable[[Callable[[], Any]], None] | None = None
+    # --aibench-reference: where outputs are kept for the agreement across frameworks
+    outputs_dir: Path | None = None
     started: float = field(default_factory=time.monotonic)
 
     def time_left(self) -> float:

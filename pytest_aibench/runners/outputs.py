@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import RunnerError
 from ..tensors import read_tensor
+from ..verdicts import agreement
 from ..verdicts.golden import GoldenMismatch, compare
 from .base import RunContext
 
@@ -14,8 +15,11 @@ from .base import RunContext
 def check_outputs(context: RunContext, outputs: Mapping[str, Any]) -> None:
     """Record each golden output's error metrics (``"<output> max_abs_error"``, ...); raise
     :class:`GoldenMismatch` naming every output beyond the tolerance. A model with one output
-    and one golden file is compared whatever the output is called."""
+    and one golden file is compared whatever the output is called. With --aibench-reference,
+    the outputs are also kept for the agreement across frameworks (verdicts/agreement.py)."""
     case, goldens = context.case, context.files.goldens
+    if context.outputs_dir is not None:
+        context.recorder.extra["outputs"] = agreement.save(context.outputs_dir, outputs)
     tolerance = context.tolerance.overriding(case.test.get("tolerance"))
     failures = []
     for ref, path in goldens:

@@ -1,0 +1,170 @@
+"""Agreement across frameworks (``--aibench-reference FRAMEWORK``): one framework's outputs are
+the golden of the others, for the same network, inputs and device.
+
+Items of one network are those with the same model name, test identifier and device (the
+repository's ONNX, LiteRT and PyTorch specs of one model share them). Each in-process item
+keeps its outputs in a file while the run goes on (``save``: items may run in other xdist
+workers); when the run ends, the controller compares every item with its group's reference item
+(``agree``), adds the error metrics a golden file gives today, as ``"<output> vs <reference>"``
+metrics, and removes the files. Outputs pair by name, else by position.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..metrics import MetricRecord
+from ..records import ItemRecord
+from .golden import GoldenMismatch, Tolerance, compare
+
+
+def save(folder: Path, outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Keep an item's outputs for the end of the run; what its record says about them."""
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"outputs-{secrets.token_hex(8)}.npz"
+    names = list(outputs)
+    np.savez(path, *(np.asarray(outputs[name]) for name in names))
+    return {"file": str(path), "names": names}
+
+
+GroupKey = tuple[str, str, str]  # model, test identifier, device
+
+
+@dataclass
+class Row:
+    """One network on one device: each framework's largest error against the reference."""
+
+    key: GroupKey
+    reference: str
+    errors: dict[str, float | None] = field(default_factory=dict)  # framework: max abs error
+    cosine: dict[str, float | None] = field(default_factory=dict)
+    beyond: set[str] = field(default_factory=set)  # frameworks beyond the tolerance
+    note: str = ""
+
+
+def _key(item: ItemRecord) -> GroupKey | None:
+    case: Mapping[str, Any] = item.get("case") or {}
+    device: Mapping[str, Any] = item.get("device") or {}
+    if not case.get("model"):
+        return None
+    return str(case["model"]), str(case.get("identifier")), str(device.get("hash", ""))
+
+
+def _kept(item: ItemRecord) -> Mapping[str, Any] | None:
+    kept = (item.get("extra") or {}).get("outputs")
+    return kept if isinstance(kept, Mapping) and kept.get("file") else None
+
+
+def agree(items: Iterable[ItemRecord], reference: str, tolerance: Tolerance) -> list[Row]:
+    """Compare, record and clean up; the rows of the agreement matrix, one per network."""
+    kept = [item for item in items if _kept(item) is not None]
+    groups: dict[GroupKey, list[ItemRecord]] = {}
+    for item in kept:
+        if (key := _key(item)) is not None:
+            groups.setdefault(key, []).append(item)
+    try:
+        return [
+            row
+            for key, group in sorted(groups.items())
+            if (row := _agree_group(key, group, reference, tolerance)) is not None
+        ]
+    finally:  # the files go; the record keeps the output names
+        for item in kept:
+            record = _kept(item)
+            assert record is not None
+            Path(record["file"]).unlink(missing_ok=True)
+            item["extra"]["outputs"] = {"names": record["names"]}
+
+
+def _framework(item: ItemRecord) -> str:
+    case: Mapping[str, Any] = item.get("case") or {}
+    return str(case.get("framework") or "?")
+
+
+def _agree_group(
+    key: GroupKey, group: list[ItemRecord], reference: str, tolerance: Tolerance
+) -> Row | None:
+    references = [item for item in group if _framework(item) == reference]
+    others = [item for item in group if _framework(item) != reference]
+    if not others:
+        return None
+    row = Row(key, reference)
+    if not references:
+        row.note = f"no {reference} item of this network ran"
+        return row
+    golden = _load(references[0])
+    row.errors[reference], row.cosine[reference] = 0.0, 1.0
+    for item in others:
+        framework = _framework(item)
+        if _inputs(item) != _inputs(references[0]):
+            row.errors[framework] = None
+            row.note = f"{framework} ran other inputs than {reference}: not compared"
+            continue
+        worst, cosine = _compare(item, golden, reference, tolerance, row)
+        row.errors[framework], row.cosine[framework] = worst, cosine
+    return row
+
+
+def _inputs(item: ItemRecord) -> Any:
+    return (item.get("extra") or {}).get("inputs")
+
+
+def _load(item: ItemRecord) -> dict[str, Any]:
+    import numpy as np
+
+    kept = _kept(item)
+    assert kept is not None
+    with np.load(kept["file"]) as arrays:
+        values = [arrays[f"arr_{index}"] for index in range(len(kept["names"]))]
+    return dict(zip(kept["names"], values, strict=True))
+
+
+def _compare(
+    item: ItemRecord, golden: dict[str, Any], reference: str, tolerance: Tolerance, row: Row
+) -> tuple[float | None, float | None]:
+    """Record ``"<output> vs <reference>"`` error metrics on ``item``; its worst max abs error
+    and its lowest cosine similarity."""
+    actual = _load(item)
+    pairs = _pairs(actual, golden)
+    if pairs is None:
+        row.note = (
+            f"{_framework(item)}'s outputs {sorted(actual)} do not pair with {sorted(golden)}"
+        )
+        return None, None
+    worst: float | None = None
+    lowest: float | None = None
+    for name, got, want in pairs:
+        try:
+            comparison = compare(name, got, want, tolerance)
+        except GoldenMismatch as exc:  # shapes that do not match
+            row.note = str(exc)
+            return None, None
+        for metric, value in comparison.metrics().items():
+            if value is not None:
+                record = MetricRecord(f"{name} vs {reference}", metric, "", [value])
+                item["metrics"].append(record.to_dict())
+        worst = max(worst or 0.0, comparison.max_abs)
+        if comparison.cosine is not None:
+            lowest = comparison.cosine if lowest is None else min(lowest, comparison.cosine)
+        if not comparison.passed:
+            row.beyond.add(_framework(item))
+    return worst, lowest
+
+
+def _pairs(actual: dict[str, Any], golden: dict[str, Any]) -> list[tuple[str, Any, Any]] | None:
+    """By name where every output name matches, else by position (frameworks name outputs
+    their own way: ``y``, ``output_0``, ``StatefulPartitionedCall:0``)."""
+    if set(actual) == set(golden):
+        return [(name, actual[name], golden[name]) for name in golden]
+    if len(actual) == len(golden):
+        return [
+            (name, got, want)
+            for (name, got), want in zip(actual.items(), golden.values(), strict=True)
+        ]
+    return None
