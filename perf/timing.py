@@ -7,7 +7,12 @@ processes, a spec item (2,000 timed runs after 100 warmup) and a pytest-benchmar
 same ``session.run`` call, then the bare loop in this process; medians per round are printed.
 Needs onnxruntime and pytest-benchmark. Nothing is asserted.
 
+--floor: instead, the cost per call of an empty function and of ``sum(range(100))`` under the
+``aibench`` fixture and under pytest-benchmark (its defaults), each test in fresh pytest
+processes, medians per call in microseconds.
+
     python perf/timing.py [--rounds 3]
+    python perf/timing.py --floor [--rounds 5]
 """
 
 from __future__ import annotations
@@ -95,10 +100,58 @@ def loop_median() -> float:
     return statistics.median(samples)
 
 
+FLOOR_TESTS = """
+import pytest
+
+def empty():
+    pass
+
+def small():
+    return sum(range(100))
+
+CASES = {"empty": empty, "sum(range(100))": small}
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.aibench(iterations=200, warmup=20)
+def test_ours(aibench, case):
+    aibench(CASES[case])
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_peer(benchmark, case):
+    benchmark(CASES[case])
+"""
+
+
+def floor(rounds: int) -> None:
+    print(f"{'round':>5}  {'case':<16}  {'aibench us/call':>15}  {'pytest-benchmark us/call':>24}")
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        (folder / "test_floor.py").write_text(FLOOR_TESTS)
+        (folder / "pytest.ini").write_text("[pytest]\n")
+        for index in range(1, rounds + 1):
+            pytest_run(folder, "-k", "ours", "--aibench-json=ours.json", "-p", "no:benchmark")
+            pytest_run(folder, "-k", "peer", "--benchmark-json=peer.json", "-p", "no:aibench")
+            ours = {
+                item["nodeid"].split("[")[1][:-1]: item["metrics"][0]["summary"]["p50"]
+                for item in json.loads((folder / "ours.json").read_text())["items"]
+            }
+            peer = {
+                bench["param"]: bench["stats"]["median"] * 1e6
+                for bench in json.loads((folder / "peer.json").read_text())["benchmarks"]
+            }
+            for case in ours:
+                print(f"{index:>5}  {case:<16}  {ours[case]:>15.4f}  {peer[case]:>24.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    rounds = parser.parse_args().rounds
+    parser.add_argument("--floor", action="store_true", help="the cost per call of tiny calls")
+    options = parser.parse_args()
+    rounds = options.rounds
+    if options.floor:
+        floor(rounds)
+        return
     print(
         f"{'round':>5}  {'pytest-aibench us':>17}  {'pytest-benchmark us':>19}  "
         f"{'bare loop us':>12}"

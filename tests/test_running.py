@@ -163,8 +163,17 @@ def test_aibench_fixture_in_a_plain_python_test(pytester: Pytester) -> None:
             calls = []
             result = aibench(lambda n: calls.append(n) or sum(range(n)), 100)
             assert result == 4950
-            assert len(calls) == 9
+            # about a microsecond a call: batched, each sample the mean of `batch` calls
+            batch = aibench.extra["calls_per_sample"]["NET latency"]
+            assert batch >= 2 and len(calls) >= 2 + 7 * batch
             aibench.record("NET", "error", "abs", [0.5, 0.25])
+
+        @pytest.mark.aibench(iterations=3, warmup=0)
+        def test_slow_calls_are_one_a_sample(aibench):
+            import time
+            calls = []
+            aibench(lambda: calls.append(1) or time.sleep(0.001))
+            assert "calls_per_sample" not in aibench.extra and len(calls) == 1 + 3
 
         def test_default_counts(aibench):
             aibench(sorted, [3, 1, 2])
@@ -181,9 +190,14 @@ def test_aibench_fixture_in_a_plain_python_test(pytester: Pytester) -> None:
     """
     )
     result = pytester.runpytest("--aibench-json=run.json")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
     items = {item["nodeid"].split("::")[1]: item for item in written_run(pytester.path)["items"]}
-    assert set(items) == {"test_sum", "test_default_counts", "test_second_call_is_refused"}
+    assert set(items) == {
+        "test_sum",
+        "test_slow_calls_are_one_a_sample",
+        "test_default_counts",
+        "test_second_call_is_refused",
+    }
     metrics = metrics_of(items["test_sum"])
     assert len(metrics["NET latency"]["values"]) == 7 and metrics["NET latency"]["unit"] == "us"
     assert all(value > 0 for value in metrics["NET latency"]["values"])
