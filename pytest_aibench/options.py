@@ -234,6 +234,22 @@ SPEC_OPTIONS = _section(
     ),
 )
 
+# --aibench-backend: what the in-process runners understand (runners map each to their own)
+BACKENDS = (
+    "cpu",
+    "cuda",
+    "onednn",
+    "xnnpack",
+    "tensorrt",
+    "openvino",
+    "coreml",
+    "nnapi",
+    "qnn",
+    "dnnl",
+    "rocm",
+    "directml",
+)
+
 DEVICE_OPTIONS = _section(
     "devices and the fleet",
     Option(
@@ -410,11 +426,13 @@ RUN_OPTIONS = _section(
     ),
     Option(
         "backend",
-        "execution backend of in-process runners: cpu (default) or cuda; items "
-        "skip where the backend is missing",
+        "execution backend of in-process runners: cpu (default), cuda, onednn (PyTorch), "
+        "xnnpack (LiteRT, ONNX Runtime), or an ONNX Runtime execution provider: tensorrt, "
+        "openvino, coreml, nnapi, qnn, dnnl, rocm, directml; an item whose framework lacks "
+        "it skips, naming what it has; the backend is recorded with each result",
         "NAME",
         default="cpu",
-        check=_one_of("cpu", "cuda"),
+        check=_one_of(*BACKENDS),
     ),
     Option(
         "reference",

@@ -810,7 +810,7 @@ def test_litert_in_process_skips_under_the_cuda_backend(pytester: Pytester) -> N
     (pytester.path / "m.tflite").write_bytes(b"not read: the backend is refused first")
     result = pytester.runpytest("--aibench-spec=t.json", "--aibench-backend=cuda", "-rs")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*LiteRT in process runs on the CPU only*"])
+    result.stdout.fnmatch_lines(["*LiteRT in process runs on cpu or xnnpack (XNNPACK) only*"])
 
 
 def test_aibench_command_version_and_db_after_the_action(

@@ -700,3 +700,37 @@ def test_agreement_marks_what_disagrees_and_what_cannot_be_compared(tmp_path: Pa
     assert rows["other"].errors["onnxruntime"] is None and "other inputs" in rows["other"].note
     assert metrics_of(items[2])["out vs tflite max_abs_error"]["values"] == [pytest.approx(0.5)]
     assert not list(tmp_path.glob("*.npz"))  # every kept file removed
+
+
+def test_backends_are_recorded_and_a_missing_one_skips_naming_what_there_is(
+    pytester: Pytester,
+) -> None:
+    """--aibench-backend: xnnpack runs LiteRT with its delegate and is recorded; ONNX Runtime
+    has no XNNPACK provider in this build and skips naming the ones it has."""
+    onnx_model(pytester)
+    tflite_model(pytester)
+    for fmt, key, filename in (("onnx", "model", "mlp.onnx"), ("tflite", "graph", "mlp.tflite")):
+        test = {"identifier": "x", "metric": "delay", "iter": 3}
+        write_json(pytester.path / f"{fmt}.json", spec(fmt, key, filename, test))
+    result = pytester.runpytest(
+        "--aibench-spec=onnx.json",
+        "--aibench-spec=tflite.json",
+        "--aibench-backend=xnnpack",
+        "--aibench-json=run.json",
+        "-rs",
+    )
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    if "XnnpackExecutionProvider" in available:
+        result.assert_outcomes(passed=2)
+    else:
+        result.assert_outcomes(passed=1, skipped=1)
+        named = ", ".join(available)
+        result.stdout.fnmatch_lines(
+            [f"*XnnpackExecutionProvider is not in this onnxruntime build (available: {named})*"]
+        )
+    (litert,) = [
+        i for i in written_run(pytester.path)["items"] if case_of(i)["framework"] == "tflite"
+    ]
+    assert litert["extra"]["backend"] == {"name": "xnnpack", "delegate": "XNNPACK"}

@@ -33,10 +33,26 @@ _OPTIMIZATION_LEVELS = {
     "all": "ORT_ENABLE_ALL",
 }
 PROFILE_WARMUP = 1  # the profiled session's cold first run, left out of the operators
-_BACKEND_PROVIDERS = {
-    "cpu": ["CPUExecutionProvider"],
-    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+# --aibench-backend: the execution provider, with the CPU for what it does not run
+_PROVIDER_OF = {
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "nnapi": "NnapiExecutionProvider",
+    "qnn": "QNNExecutionProvider",
+    "dnnl": "DnnlExecutionProvider",
+    "onednn": "DnnlExecutionProvider",
+    "xnnpack": "XnnpackExecutionProvider",
+    "rocm": "ROCMExecutionProvider",
+    "directml": "DmlExecutionProvider",
 }
+
+
+def providers_for(backend: str) -> list[str]:
+    if backend == "cpu":
+        return ["CPUExecutionProvider"]
+    return [_PROVIDER_OF[backend], "CPUExecutionProvider"]
 
 
 class OnnxRuntimeRunner:
@@ -68,7 +84,7 @@ class OnnxRuntimeRunner:
     def _providers(self, context: RunContext) -> list[str]:
         import onnxruntime as ort
 
-        wanted = self._options(context).get("providers") or _BACKEND_PROVIDERS[context.backend]
+        wanted = self._options(context).get("providers") or providers_for(context.backend)
         available = ort.get_available_providers()
         missing = [provider for provider in wanted if provider not in available]
         if missing:
@@ -104,6 +120,10 @@ class OnnxRuntimeRunner:
             raise RunnerError(
                 f"{context.case.where}: onnxruntime cannot load {model}: {exc}"
             ) from None
+        context.recorder.extra["backend"] = {
+            "name": context.backend,
+            "providers": session.get_providers(),
+        }
         context.recorder.extra["onnxruntime"] = {
             "version": ort.__version__,
             "providers": session.get_providers(),

@@ -104,20 +104,27 @@ class PytorchRunner:
     def _torch_device(self, context: RunContext) -> Any:
         import torch
 
-        if context.backend == "cuda" and not torch.cuda.is_available():
+        backend = context.backend
+        onednn: Any = torch.backends.mkldnn  # untyped, and its flag a typed context property
+        available = ["cpu", *(["onednn"] if onednn.is_available() else [])]
+        available += ["cuda"] if torch.cuda.is_available() else []
+        if backend not in available:
             raise Unsupported(
-                "the cuda backend was asked for, but torch sees no CUDA device "
-                f"(torch {torch.__version__})"
+                f"--aibench-backend {backend}: this torch {torch.__version__} offers "
+                f"{', '.join(available)}"
             )
-        threads = (context.case.test.get("pytorch") or {}).get("num_threads")
-        if threads:
-            torch.set_num_threads(int(threads))
+        options = context.case.test.get("pytorch") or {}
+        if options.get("num_threads"):
+            torch.set_num_threads(int(options["num_threads"]))
+        # oneDNN (MKL-DNN) kernels: on for the onednn backend, else as the spec says (on)
+        onednn.enabled = backend == "onednn" or bool(options.get("onednn", True))
+        context.recorder.extra["backend"] = {"name": backend, "onednn": bool(onednn.enabled)}
         context.recorder.extra["torch"] = {
             "version": str(torch.__version__),
             "num_threads": torch.get_num_threads(),
-            "backend": context.backend,
+            "backend": backend,
         }
-        return torch.device(context.backend)
+        return torch.device("cuda" if backend == "cuda" else "cpu")
 
     def _load(self, context: RunContext, device: Any) -> Any:
         import torch

@@ -71,10 +71,12 @@ class TfliteRunner(GenericRunner):
             context.recorder.extra["operator_types"] = parsed.operator_types
 
     def _run_in_process(self, context: RunContext) -> None:
-        if context.backend != "cpu":  # LiteRT's Python interpreter has no GPU delegate here
-            raise Unsupported(
-                f"LiteRT in process runs on the CPU only; --aibench-backend "
-                f"{context.backend} skips it"
+        if context.backend not in IN_PROCESS_BACKENDS:  # the Python interpreter has no GPU,
+            raise Unsupported(  # NNAPI or Hexagon delegate here: benchmark_model has them
+                f"LiteRT in process runs on {' or '.join(IN_PROCESS_BACKENDS)} (XNNPACK) only; "
+                f"--aibench-backend {context.backend} skips it (benchmark_model's "
+                "--use_gpu, --use_nnapi or --use_hexagon run those delegates: give the test "
+                "commands)"
             )
         cold = ColdStart(context)
         interpreter = self._interpreter(context)
@@ -112,7 +114,8 @@ class TfliteRunner(GenericRunner):
                 "that run benchmark_model on the device"
             )
         options = dict(context.case.test.get("tflite") or {})
-        xnnpack = bool(options.get("xnnpack", True))
+        # --aibench-backend xnnpack insists on the delegate; cpu leaves it to the spec
+        xnnpack = context.backend == "xnnpack" or bool(options.get("xnnpack", True))
         model = model_path(context, "graph")
         try:
             interpreter = Interpreter(
@@ -124,6 +127,10 @@ class TfliteRunner(GenericRunner):
             )
         except (ValueError, RuntimeError) as exc:
             raise RunnerError(f"{context.case.where}: LiteRT cannot load {model}: {exc}") from None
+        context.recorder.extra["backend"] = {
+            "name": context.backend,
+            "delegate": "XNNPACK" if xnnpack else "none (built-in kernels)",
+        }
         context.recorder.extra["litert"] = {
             "version": _version("ai-edge-litert"),
             "xnnpack": xnnpack,
@@ -138,6 +145,9 @@ class TfliteRunner(GenericRunner):
             raise RunnerError(
                 f"{context.case.where}: LiteRT cannot prepare {model_path(context, 'graph')}: {exc}"
             ) from None
+
+
+IN_PROCESS_BACKENDS = ("cpu", "xnnpack")
 
 
 def _version(distribution: str) -> str | None:
