@@ -7,6 +7,7 @@ import math
 import os
 import random
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -126,6 +127,43 @@ class Execution:
         return any("{program}" in command for command in self.runs_commands(self.settings.program))
 
 
+COLD_METRICS = ("load", "first_inference", "peak_memory", "memory_increment")
+
+
+def cold_start_in_fresh_processes(execution: Execution, recorder: Recorder, count: int) -> None:
+    """--aibench-cold N: the cold-start metrics again, one sample from each of N fresh
+    processes (worker.py, as A/B's sides run), replacing the one measured in pytest's process,
+    where other items ran before and the file cache is warm from the run just done."""
+    from .worker import Block, WorkerProcess
+
+    block = Block(
+        runner=execution.runner.name,
+        case=execution.case,
+        files=execution.files,
+        iterations=1,
+        warmup=0,
+        timeout=execution.case.timeout(execution.settings.timeout),
+        backend=execution.settings.backend,
+        tolerance=execution.tolerance(),
+    )
+    samples: dict[str, list[float]] = {}
+    units: dict[str, str] = {}
+    for _ in range(count):
+        worker = WorkerProcess(sys.executable)
+        try:
+            fresh = worker.run(block)
+        finally:
+            worker.close()
+        for name in COLD_METRICS:
+            if (record := fresh.records.get(f"NET {name}")) is not None:
+                samples.setdefault(name, []).extend(record.values)
+                units[name] = record.unit
+    for name, values in samples.items():
+        recorder.records.pop(f"NET {name}", None)
+        recorder.record("NET", name, units[name], values)
+    recorder.extra["cold"] = {"fresh_processes": count}
+
+
 def execute(execution: Execution, recorder: Recorder) -> None:
     """Run the case once, or, in A/B mode, interleaved with its control side (sides.py)."""
     from .sides import ab_sides
@@ -135,6 +173,8 @@ def execute(execution: Execution, recorder: Recorder) -> None:
     sides = ab_sides(execution)
     if sides is None:
         execution.run(recorder, settings.program, iterations)
+        if settings.cold and not execution.runs_commands(settings.program):
+            cold_start_in_fresh_processes(execution, recorder, settings.cold)
         return
     try:
         run_ab(execution, sides, recorder, iterations)

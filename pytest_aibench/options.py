@@ -435,6 +435,15 @@ RUN_OPTIONS = _section(
         check=_one_of(*BACKENDS),
     ),
     Option(
+        "cold",
+        "in-process items measure NET load, NET first_inference and memory in N fresh "
+        "processes (one sample each; the framework imported first) instead of once in "
+        "pytest's own, where other items ran before",
+        "N",
+        kind="int",
+        default=0,
+    ),
+    Option(
         "reference",
         "a framework (onnxruntime, tflite, pytorch) whose outputs are the golden of the "
         "others' for the same network, inputs and device: their errors against it become "
@@ -714,6 +723,7 @@ class Settings:
     error_tolerance: Tolerance | None  # None: the defaults
     backend: str
     reference: str | None
+    cold: int
     ops: int
     json: Path | None
     storage: Path | None

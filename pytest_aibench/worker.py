@@ -113,10 +113,14 @@ def run_block(block: Block, scratch: Path, kept: dict[str, Call]) -> Recorder:
 
 
 def answer(request: Block | Timed, scratch: Path, kept: dict[str, Call]) -> object:
+    from .runners import BUILTIN_RUNNERS
     from .runners.inprocess import timed_calls
 
     if isinstance(request, Timed):
         return timed_calls(kept[request.key], request.iterations, request.warmup)
+    # the framework imported before the case starts, so that a fresh process's NET load is
+    # the model's, as in pytest's process, not the framework's import
+    BUILTIN_RUNNERS[request.runner]().unavailable(request.case, None)
     return run_block(request, scratch, kept)
 
 

@@ -335,6 +335,7 @@ def test_pytorch_in_process_operators_and_golden(
     assert metrics_of(item)["y max_abs_error"]["values"][0] < 1e-5
     assert "aten::addmm" in {op["name"] for op in item["operators"]}
     assert_cold_start(item)
+    assert item["extra"]["backend"] == {"name": "cpu", "onednn": True}
 
 
 def test_pytorch_needs_declared_inputs(pytester: Pytester) -> None:
@@ -734,3 +735,24 @@ def test_backends_are_recorded_and_a_missing_one_skips_naming_what_there_is(
         i for i in written_run(pytester.path)["items"] if case_of(i)["framework"] == "tflite"
     ]
     assert litert["extra"]["backend"] == {"name": "xnnpack", "delegate": "XNNPACK"}
+
+
+def test_cold_start_in_fresh_processes(pytester: Pytester) -> None:
+    """--aibench-cold 2: load, first inference and memory from two fresh processes (the
+    warm loop stays the pytest process's)."""
+    onnx_model(pytester)
+    test = {"identifier": "x", "metric": "delay", "iter": 4}
+    write_json(pytester.path / "onnx.json", spec("onnx", "model", "mlp.onnx", test))
+    result = pytester.runpytest(
+        "--aibench-spec=onnx.json", "--aibench-cold=2", "--aibench-json=run.json"
+    )
+    result.assert_outcomes(passed=1)
+    (item,) = written_run(pytester.path)["items"]
+    metrics = metrics_of(item)
+    for key in ("NET load", "NET first_inference", "NET peak_memory", "NET memory_increment"):
+        assert len(metrics[key]["values"]) == 2, key
+    assert len(metrics["NET latency"]["values"]) == 4
+    assert item["extra"]["cold"] == {"fresh_processes": 2}
+    # a fresh process holds onnxruntime and the model (about 65 MiB here), not what this
+    # pytest process holds (torch and the other frameworks conftest imports: over 300 MiB)
+    assert max(metrics["NET peak_memory"]["values"]) < 300
