@@ -62,7 +62,8 @@ def a_run(number: int, p50: float, *, ab: bool = False) -> RunFile:
                 | {"high": 1.22},
             ],
         }
-    item: ItemRecord = item_record(ITEM, metric_record(values), **fields)
+    load = metric_record([3200.0], metric="load", unit="us")  # a cold start, as runners give
+    item: ItemRecord = item_record(ITEM, metric_record(values), load, **fields)
     commit_id = f"{number:02d}" + "c" * 38
     commit: CommitDict = {"id": commit_id, "branch": "main", "time": None, "dirty": False}
     created = f"2026-11-{number + 1:02d}T10:00:00+00:00"
@@ -89,6 +90,7 @@ def test_the_pages_show_runs_trends_comparisons_and_ab(client: TestClient) -> No
 
     page = client.get("/runs/run05")
     assert page.status_code == 200 and "Pixel 7" in page.text and "10.00 ms" in page.text
+    assert '<td class="n">3,200 us</td>' in page.text  # the load column
     charts = json.loads(
         page.text.split('<script type="application/json" id="charts">')[1].split("</script>")[0]
     )

@@ -47,6 +47,14 @@ class ItemView:
     spread: str
     verdicts: list[dict[str, Any]]
     ab: bool
+    cold: dict[str, str]  # "load", "first inference", "peak memory": p50 with its unit
+
+
+COLD_COLUMNS = {
+    "load": "NET load",
+    "first inference": "NET first_inference",
+    "peak memory": "NET peak_memory",
+}
 
 
 def run_view(run: RunFile) -> dict[str, Any]:
@@ -85,7 +93,16 @@ def _item_view(item: ItemRecord) -> ItemView:
         spread=spread,
         verdicts=[_verdict_view(v) for v in item.get("verdicts") or []],
         ab=item.get("comparison") == "ab",
+        cold={name: _p50(item, key) for name, key in COLD_COLUMNS.items()},
     )
+
+
+def _p50(item: ItemRecord, key: str) -> str:
+    """A metric's p50 with its unit (a tool's mean where it printed no median), or '-'."""
+    metric: Mapping[str, Any] = by_key(item["metrics"]).get(key) or {}
+    summary: Mapping[str, Any] = metric.get("summary") or {}
+    value = summary.get("p50", summary.get("mean"))
+    return "-" if value is None else f"{format_number(value)} {metric.get('unit') or ''}".strip()
 
 
 def _device_name(item: Mapping[str, Any]) -> str:
