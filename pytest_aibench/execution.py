@@ -128,6 +128,7 @@ class Execution:
 
 
 COLD_METRICS = ("load", "first_inference", "peak_memory", "memory_increment")
+IN_PROCESS_RUNNERS = ("onnxruntime", "tflite", "pytorch")  # what worker.py can run afresh
 
 
 def cold_start_in_fresh_processes(execution: Execution, recorder: Recorder, count: int) -> None:
@@ -173,7 +174,8 @@ def execute(execution: Execution, recorder: Recorder) -> None:
     sides = ab_sides(execution)
     if sides is None:
         execution.run(recorder, settings.program, iterations)
-        if settings.cold and not execution.runs_commands(settings.program):
+        in_process = execution.runner.name in IN_PROCESS_RUNNERS
+        if settings.cold and in_process and not execution.runs_commands(settings.program):
             cold_start_in_fresh_processes(execution, recorder, settings.cold)
         return
     try:
