@@ -105,6 +105,8 @@ def test_the_pages_show_runs_trends_comparisons_and_ab(client: TestClient) -> No
     assert compare.status_code == 200
     row = compare.text.split("<td><code>lab.json::conv[x-pixel]</code></td>")[1]
     assert "+20.0%" in row and "regressed" in row.split("</tr>")[0]
+    typo = client.get("/compare", params={"min_effect": "5%"})
+    assert typo.status_code == 404 and "min_effect=&#39;5%&#39; in the address" in typo.text
     same = client.get("/compare", params={"a": "run07", "b": "run08"}).text
     assert "unchanged" in same.split("<tbody>")[1]
     last_two = client.get("/compare").text  # no runs named: the newest against the one before

@@ -99,8 +99,8 @@ def create_app(location: Location, token: str | None = None) -> Starlette:
         newest = history.newest_uids(db, 2)
         control = history.find_run(db, query.get("a") or newest[-1])
         treatment = history.find_run(db, query.get("b") or newest[0])
-        min_effect = float(query.get("min_effect") or 5) / 100
-        alpha = float(query.get("alpha") or 0.01)
+        min_effect = _number(query, "min_effect", 5.0) / 100
+        alpha = _number(query, "alpha", 0.01)
         rows = views.compare_view(control, treatment, min_effect, alpha)
         return {
             "a": control,
@@ -162,6 +162,15 @@ def create_app(location: Location, token: str | None = None) -> Starlette:
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
     )
+
+
+def _number(query: Any, name: str, default: float) -> float:
+    try:
+        return float(query.get(name) or default)
+    except ValueError:
+        raise ValueError(
+            f"{name}={query.get(name)!r} in the address: expected a number, e.g. {name}={default:g}"
+        ) from None
 
 
 def _problem(request: Request, templates: Jinja2Templates, status: int, message: str) -> Response:

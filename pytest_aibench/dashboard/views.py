@@ -14,10 +14,9 @@ from ..continuous.changes import Step, change_points
 from ..metrics import by_key
 from ..records import ItemRecord, MetricDict, RunFile
 from ..reporting import history
-from ..reporting.terminal import format_number, main_key
+from ..reporting.terminal import energy_rows, format_number, main_key
 from ..verdicts.gate import compare_items
 
-ENERGY_METRICS = ("energy", "power", "average_power")
 FILTER_FIELDS = ("model", "device", "framework", "branch", "commit", "since", "until")
 CONTROL, TREATMENT = "#6b7280", "#2563eb"
 
@@ -63,6 +62,7 @@ def run_view(run: RunFile) -> dict[str, Any]:
     return {
         "run": run,
         "items": [_item_view(item) for item in measured],
+        "cold_columns": list(COLD_COLUMNS),
         "charts": {
             **{
                 f"ops-{index}": _operator_chart(item)
@@ -144,12 +144,7 @@ def _operator_chart(item: ItemRecord, top: int = 10) -> dict[str, Any]:
 
 
 def _energy_chart(items: Sequence[ItemRecord]) -> dict[str, Any] | None:
-    rows = [
-        (item, metric)
-        for item in items
-        for metric in item["metrics"]
-        if metric["type"] == "NET" and metric["metric"] in ENERGY_METRICS and metric.get("summary")
-    ]
+    rows = energy_rows(items)
     if not rows:
         return None
     spreads = [_spread(metric["summary"]) for _, metric in rows]

@@ -39,6 +39,7 @@ from ..names import path_component
 from ..records import CommitDict, ItemRecord, MetricDict, RunFile
 from .runfile import RUN_FORMAT, RUN_VERSION, read_run
 from .store import (
+    DEVICE_KEY,
     SCHEMA_VERSION,
     Location,
     connect,
@@ -108,8 +109,8 @@ def _insert(db: Connection, table: Any, **values: Any) -> int:
     return int(db.execute(table.insert().values(**values).returning(table.c.id)).scalar_one())
 
 
-_DEVICE_FIELDS = {"kind": "kind", "device_id": "id", "name": "name", "hash": "hash"}
-_DEVICE_FIELDS |= {"abi": "abi", "os": "os"}
+# the devices table's key columns, and the run file's device fields they hold
+_DEVICE_FIELDS = dict(zip(DEVICE_KEY, ("kind", "id", "name", "hash", "abi", "os"), strict=True))
 
 
 def _device_row(db: Connection, device: Mapping[str, Any] | None) -> int | None:
@@ -277,6 +278,16 @@ _JOINED = (
     .outerjoin(devices, items.c.device == devices.c.id)
 )
 _METRIC_KEY = (metrics.c.type + " " + metrics.c.metric).label("key")
+# What a summary row and a sample row start with: created, run, commit, item, device, metric, unit
+_ROW_LEAD = (
+    runs.c.created,
+    runs.c.uid,
+    runs.c.commit_id,
+    items.c.nodeid,
+    devices.c.name,
+    _METRIC_KEY,
+    metrics.c.unit,
+)
 
 SUMMARY_COLUMNS = (
     "created",
@@ -299,13 +310,7 @@ def summaries(db: Connection, filters: Filters) -> list[tuple[Any, ...]]:
     """One row per run, item and metric key, oldest run first."""
     query = (
         select(
-            runs.c.created,
-            runs.c.uid,
-            runs.c.commit_id,
-            items.c.nodeid,
-            devices.c.name,
-            _METRIC_KEY,
-            metrics.c.unit,
+            *_ROW_LEAD,
             metrics.c.num_runs,
             metrics.c.p50,
             metrics.c.mean,
@@ -412,13 +417,7 @@ SAMPLE_COLUMNS = ("created", "run", "commit", "item", "device", "metric", "unit"
 def sample_rows(db: Connection, filters: Filters) -> Iterator[tuple[Any, ...]]:
     query = (
         select(
-            runs.c.created,
-            runs.c.uid,
-            runs.c.commit_id,
-            items.c.nodeid,
-            devices.c.name,
-            _METRIC_KEY,
-            metrics.c.unit,
+            *_ROW_LEAD,
             samples.c.seq,
             samples.c.value,
         )

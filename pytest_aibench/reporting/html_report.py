@@ -21,7 +21,7 @@ from ..atomic import write_text
 from ..metrics import by_key
 from ..records import ItemRecord, MetricDict, RunFile, VerdictDict
 from ..verdicts import Verdict, item_key
-from .terminal import COLUMNS, COMPARE_COLUMNS, main_key, summary_rows
+from .terminal import COLUMNS, COMPARE_COLUMNS, energy_rows, main_key, summary_rows
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -33,7 +33,6 @@ CONTROL, TREATMENT = "#8a96a3", "#2b6cb0"
 CHANGE = "#c53030"  # change points on trend lines
 STATUS_COLOURS = {"regressed": "#c53030", "improved": "#2f855a"}
 MOST_TRENDS = 24
-ENERGY_METRICS = ("energy", "power", "average_power")
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; color: #1a202c; margin: 24px auto;
@@ -311,12 +310,7 @@ def _operator_bars(item: ItemRecord, top: int) -> Figure:
 
 
 def _energy(items: Sequence[ItemRecord]) -> str:
-    rows = [
-        (item, metric)
-        for item in items
-        for metric in item["metrics"]
-        if metric["type"] == "NET" and metric["metric"] in ENERGY_METRICS and metric.get("summary")
-    ]
+    rows = energy_rows(items)
     if not rows:
         return ""
     figure, axes = _new_figure(8.5, 1.0 + 0.45 * len(rows), left=3.6)

@@ -49,6 +49,7 @@ Location = str | Path
 HISTORY_SPOOL = "history-spool"  # runs a store could not take, under the storage folder
 
 metadata = MetaData()
+DEVICE_KEY = ("kind", "device_id", "name", "hash", "abi", "os")  # one row per distinct device
 runs = Table(
     "runs",
     metadata,
@@ -67,9 +68,8 @@ devices = Table(
     "devices",
     metadata,
     Column("id", Integer, primary_key=True),
-    *(Column(name, Text, nullable=False) for name in ("kind", "device_id", "name", "hash")),
-    *(Column(name, Text, nullable=False) for name in ("abi", "os")),
-    UniqueConstraint("kind", "device_id", "name", "hash", "abi", "os"),
+    *(Column(name, Text, nullable=False) for name in DEVICE_KEY),
+    UniqueConstraint(*DEVICE_KEY),
 )
 items = Table(
     "items",

@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from ..metrics import by_key, net_first
-from ..records import ItemRecord, Payload, Results, VerdictDict
+from ..records import ItemRecord, MetricDict, Payload, Results, VerdictDict
 from ..verdicts import item_key
 
 if TYPE_CHECKING:
@@ -215,3 +215,17 @@ def write_agreement(terminal: Terminal, rows: Sequence[Row]) -> None:
     header = ("network", "device", *frameworks, "note")
     for line in render_table(cells, header, (0, 1, len(header) - 1)):
         terminal.write_line(line)
+
+
+ENERGY_METRICS = ("energy", "power", "average_power")
+
+
+def energy_rows(items: Iterable[ItemRecord]) -> list[tuple[ItemRecord, MetricDict]]:
+    """Each item's whole-net energy and power metrics that have a summary, as the HTML report
+    and the dashboard chart them."""
+    return [
+        (item, metric)
+        for item in items
+        for metric in item["metrics"]
+        if metric["type"] == "NET" and metric["metric"] in ENERGY_METRICS and metric.get("summary")
+    ]
