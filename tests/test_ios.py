@@ -163,7 +163,10 @@ def test_list_devices_shows_the_phone_usbmuxd_reports(pytester: Pytester) -> Non
     )
     with usbmuxd.usbmuxd([usbmuxd.FakeIPhone(UDID, PHONE_VALUES), second]) as address:
         result = pytester.runpytest(
-            "--aibench-list-devices", "--aibench-devices=ios", f"--aibench-usbmux={address}"
+            "--aibench-list-devices",
+            "--aibench-devices=ios",
+            f"--aibench-usbmux={address}",
+            "--aibench-lease-dir=leases",  # not the machine's: other tests hold this phone
         )
     assert result.ret == 0
     result.stdout.fnmatch_lines(

@@ -127,6 +127,7 @@ def test_list_devices_prints_the_fleet(pytester: Pytester, boards: Boards) -> No
             "--aibench-list-devices",
             f"--aibench-devices=host,{urls[0]}",
             f"--aibench-ssh-options={options}",
+            "--aibench-lease-dir=leases",  # not the machine's: other tests hold the host
         )
     assert result.ret == 0
     result.stdout.fnmatch_lines(
