@@ -35,6 +35,34 @@ PROPERTIES = {
 }
 
 
+# Android's ``toybox time -v``: reports the child's wait4 usage to stderr in its own words,
+# ``Max RSS (KiB): N`` among them, and exits with the child's status. Other toybox commands
+# are not faked.
+TOYBOX = """#!/usr/bin/env python3
+import os, sys, time
+if sys.argv[1:2] != ["time"]:
+    sys.exit("toybox: only time is faked here")
+args = [a for a in sys.argv[2:] if a != "-v"]
+start = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(args[0], args)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write(
+    "Real time (s): %f\\nSystem time (s): %f\\nUser time (s): %f\\nMax RSS (KiB): %d\\n"
+    "Major faults: %d\\nMinor faults: %d\\nFile system inputs: %d\\n"
+    "File system outputs: %d\\nVoluntary context switches: %d\\n"
+    "Involuntary context switches: %d\\n" % (
+        time.monotonic() - start, usage.ru_stime, usage.ru_utime, usage.ru_maxrss,
+        usage.ru_majflt, usage.ru_minflt, usage.ru_inblock, usage.ru_oublock,
+        usage.ru_nvcsw, usage.ru_nivcsw))
+sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+"""
+
+
 class FakeAdbd:
     def __init__(self, root: Path, properties: dict[str, str] | None = None) -> None:
         self.root = root
@@ -57,6 +85,7 @@ class FakeAdbd:
             f"else cat {root}/.logcat 2>/dev/null; fi\n",
         )
         self._script("log", f'#!/bin/sh\necho "I native: $*" >> {root}/.logcat\n')
+        self._script("toybox", TOYBOX)
         self.set_battery()
         self.port = 0
         self.reboots = 0

@@ -109,6 +109,9 @@ def test_a_spec_runs_end_to_end_on_an_android_device(pytester: Pytester, phones:
         "os": "Android 14 (SDK 34)",
     }
     assert items[0]["metrics"][0]["values"] == [42.0]
+    # the phone's toybox ``time -v`` (tests/adbd.py runs its report format) gave the peak
+    [peak] = [m for m in items[0]["metrics"] if m["metric"] == "peak_memory"]
+    assert peak["unit"] == "MiB" and len(peak["values"]) == 1 and peak["values"][0] > 1
     leftovers = sorted(p.name for p in (daemon.root / "data/local/tmp/aibench").iterdir())
     assert leftovers == ["keep.txt"]  # the case folders are gone, nothing else was touched
     result.stdout.fnmatch_lines([f"phone.json::phone[[]t0-{adbd_id(serial)}[]]*NET latency*"])
@@ -128,6 +131,7 @@ def test_exit_codes_and_stderr_come_from_the_program(pytester: Pytester, phones:
     )
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*exited with code 5; its output ended with:", "*to stderr*"])
+    result.stdout.no_fnmatch_line("*Max RSS*")  # time's report is not the program's output
 
 
 def test_a_missing_android_device_is_a_clear_error(pytester: Pytester, phones: Phones) -> None:

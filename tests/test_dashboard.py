@@ -251,7 +251,9 @@ def test_runs_from_separate_processes_into_postgresql_shown_in_chromium(
     assert run_page.values["charts"] >= 4  # top operators of the ONNX items
     assert trend.values["charts"] == 1 and "3 runs, in commit order" in trend.text
     assert "unchanged" in compare.text
-    assert ab_page.values["charts"] == 1 and "regressed" in ab_page.text
+    # both sides' samples of NET latency and of NET peak_memory (GNU time's, per block)
+    assert ab_page.values["charts"] == 2 and "regressed" in ab_page.text
+    assert "NET peak_memory: samples of each side" in ab_page.text
     if os.environ.get("AIBENCH_UPDATE_SCREENSHOT"):  # the picture in the README
         SCREENSHOT.write_bytes(run_page.screenshot)
 

@@ -242,8 +242,8 @@ def test_two_concurrent_xdist_runs_append_without_losing_a_record(pytester: Pyte
             db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
             for table in ("runs", "items", "metrics", "samples")
         ]
-    # 2 runs x 6 items x (NET + conv1 latency); 3 + 1 samples per item
-    assert counts == [2, 12, 24, 48]
+    # 2 runs x 6 items x (NET latency, NET peak_memory, conv1 latency); 3 + 1 + 1 samples
+    assert counts == [2, 12, 36, 60]
 
 
 def _append_many(store: str, worker: int) -> None:

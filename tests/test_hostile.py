@@ -199,7 +199,7 @@ def test_a_nan_sample_fails_its_item_and_every_output_is_still_written(pytester:
     strict_json(pytester.path / "pb.json")
     if html:
         assert "demo[nan-host]" in (pytester.path / "report.html").read_text()
-    result.stdout.fnmatch_lines(["*aibench: 3 metric rows from 3 items*"])
+    result.stdout.fnmatch_lines(["*aibench: 6 metric rows from 3 items*"])
 
 
 def test_an_all_zero_golden_gives_no_infinite_error(tmp_path: Path) -> None:

@@ -79,7 +79,10 @@ def test_benchmark_model_output_becomes_summary_and_operators(
             "p50": None,
         }
         assert metrics_of(item)["NET warmup_avg"]["values"] == [58620.3]
-        assert values_of(item) == {"NET load": [41562.0], "NET memory_increment": [13.9]}
+        # This version prints no peak: the one the host's ``time -v`` counted stands in.
+        measured = values_of(item)
+        [peak] = measured.pop("NET peak_memory")
+        assert measured == {"NET load": [41562.0], "NET memory_increment": [13.9]} and peak > 0
     else:
         assert net["summary"]["p50"] == 55260.0 and net["summary"]["p95"] == 56330.0
         assert values_of(item) == {

@@ -153,7 +153,8 @@ def project(pytester: Pytester, monkeypatch: MonkeyPatch) -> Project:
     return run
 
 
-RECORDS_PER_RUN = 1 + 1 + 150  # small: NET; many: NET + 150 operators
+# small: NET latency and peak memory; many: the same and 150 operators
+RECORDS_PER_RUN = 2 + 2 + 150
 
 
 def spooled(pytester: Pytester) -> list[dict[str, Any]]:
@@ -237,7 +238,10 @@ def test_records_kept_while_the_server_is_down_are_sent_when_it_is_back(
     server.listen()
     result = project(server.url())
     result.stdout.fnmatch_lines(
-        ["*sent 152 records to * in 4 requests, and 152 spooled by earlier runs"]
+        [
+            f"*sent {RECORDS_PER_RUN} records to * in 4 requests, "
+            f"and {RECORDS_PER_RUN} spooled by earlier runs"
+        ]
     )
     assert len(server.stored) == 2 * RECORDS_PER_RUN and spooled(pytester) == []
 
@@ -296,16 +300,17 @@ def test_a_spool_file_sent_in_part_is_replaced_by_the_rest(
     pytester: Pytester, project: Project, server: ResultServer
 ) -> None:
     server.plan = ["hang"] * 5
-    project(server.url(), "--aibench-remote-timeout=1")  # all 152 spooled
+    project(server.url(), "--aibench-remote-timeout=1")  # all of them spooled
     server.plan = ["ok"] + ["hang"] * 5  # the first batch of 100 goes, then nothing
+    left = RECORDS_PER_RUN - 100
     result = project(server.url(), "--aibench-remote-timeout=1")
     result.stdout.fnmatch_lines(
         [
             "*sent 0 records to * in *, and 100 spooled by earlier runs",
-            f"*: {52 + RECORDS_PER_RUN} records kept in *",
+            f"*: {left + RECORDS_PER_RUN} records kept in *",
         ]
     )
-    assert sorted(len(entry["logs"]) for entry in spooled(pytester)) == [52, RECORDS_PER_RUN]
+    assert sorted(len(entry["logs"]) for entry in spooled(pytester)) == [left, RECORDS_PER_RUN]
     server.plan = []
     project(server.url())
     assert len(server.stored) == 3 * RECORDS_PER_RUN and set(server.stored.values()) == {1}

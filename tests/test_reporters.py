@@ -40,6 +40,7 @@ def test_the_local_reporter_writes_fai_peps_tree_and_keeps_earlier_runs(pytester
     assert len(year) == 4 and 1 <= int(month) <= 12 and 1 <= int(day) <= 31 and commit
     assert sorted(p.name for p in runs[0].iterdir()) == [
         "NET-latency.txt",
+        "NET-peak_memory.txt",
         "conv1-latency.txt",
         "meta.txt",
     ]

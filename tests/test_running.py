@@ -18,9 +18,10 @@ def test_generic_program_results_are_parsed_recorded_and_summarised(pytester: Py
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
-            "*aibench: 2 metric rows from 1 items*",
+            "*aibench: 3 metric rows from 1 items*",
             "item*metric*p50*p10*p90*MAD*n*unit",
             "demo.json::demo[[]0-host[]]*NET latency*11.00*10.20*11.80*1.00*3*ms",
+            "demo.json::demo[[]0-host[]]*NET peak_memory*1*MiB",
             "demo.json::demo[[]0-host[]]*conv1 latency*4.00*",
         ]
     )
@@ -225,7 +226,7 @@ def test_xdist_run_file_has_every_item_exactly_once(pytester: Pytester) -> None:
     result.assert_outcomes(passed=6)
     nodeids = [item["nodeid"] for item in written_run(pytester.path)["items"]]
     assert sorted(nodeids) == sorted(f"specs/demo.json::demo[t{i}-host]" for i in range(6))
-    result.stdout.fnmatch_lines(["*aibench: 12 metric rows from 6 items*"])
+    result.stdout.fnmatch_lines(["*aibench: 18 metric rows from 6 items*"])
 
 
 def test_interrupted_run_leaves_the_previous_run_file_intact(

@@ -85,6 +85,8 @@ def test_a_spec_runs_end_to_end_over_ssh(pytester: Pytester, boards: Boards) -> 
     assert device["kind"] == "ssh" and device["hash"] == urls[0]
     assert device["abi"] == os.uname().machine and device["os"].startswith(os.uname().sysname)
     assert run["items"][0]["metrics"][0]["values"][0] > 0.25e6
+    [peak] = [m for m in run["items"][0]["metrics"] if m["metric"] == "peak_memory"]
+    assert peak["unit"] == "MiB" and peak["values"][0] > 1  # the board's GNU time -v
     port = urls[0].rsplit(":", 1)[1]
     result.stdout.fnmatch_lines([f"spans.json::spans[[]t0-ssh-127.0.0.1-{port}[]]*NET latency*"])
 

@@ -9,6 +9,7 @@ program's own) under the device's ``timeout``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import secrets
@@ -22,6 +23,7 @@ from typing import Any
 
 from ..errors import DeviceError
 from .base import CommandResult, DeviceDefaults, DeviceInfo, remote_hash, split_address, split_hash
+from .rusage import PROBE, chosen, split_report
 from .shell import shell_command
 
 DEFAULT_DIR = "/data/local/tmp/aibench"
@@ -298,17 +300,24 @@ class AndroidDevice(DeviceDefaults):
     ) -> CommandResult:
         """Run the command; what it logged to logcat meanwhile joins its stderr, so observer
         rows a native program logs there (glog on Android) are read like printed ones."""
-        command = shell_command(argv, env=env, cwd=cwd, timeout=timeout)
+        command = shell_command(argv, env=env, cwd=cwd, timeout=timeout, under=self._time_program)
         # one round trip: clear the log, run, then the log to stderr, the exit status kept
         script = f"logcat -c; {command}; status=$?; logcat -d >&2; exit $status"
         started = time.monotonic()
         result = self._shell(script, timeout=timeout + 30)
         seconds = time.monotonic() - started
+        report = split_report(result.stderr)
         return CommandResult(
             argv=list(argv),
             returncode=result.returncode,
             stdout=result.stdout,
-            stderr=result.stderr,
+            stderr=report.stderr,
             seconds=seconds,
             timed_out=result.returncode in (124, 137) and seconds >= timeout,
+            peak_memory_kib=report.peak_kib,
         )
+
+    @functools.cached_property
+    def _time_program(self) -> list[str] | None:
+        """The phone's ``time -v`` (toybox's), asked once (devices/rusage.py)."""
+        return chosen(str(self._shell(PROBE).stdout))

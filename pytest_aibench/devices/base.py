@@ -69,6 +69,8 @@ class CommandResult:
     stderr: str
     seconds: float
     timed_out: bool = False
+    # the program's peak resident memory as the kernel counted it, where the device can tell
+    peak_memory_kib: int | None = None
 
     @property
     def output_lines(self) -> list[str]:

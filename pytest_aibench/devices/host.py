@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import DeviceError
 from .base import CommandResult, DeviceDefaults, DeviceInfo
 from .processes import run_process
+from .rusage import measured, probe_host, split_report
 
 
 def cpu_model() -> str:
@@ -70,8 +71,11 @@ class HostDevice(DeviceDefaults):
         self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, timeout: float
     ) -> CommandResult:
         started = time.monotonic()
+        environment = {**program_environment(), **env}
         try:
-            done = run_process(argv, env={**program_environment(), **env}, cwd=cwd, timeout=timeout)
+            done = run_process(
+                self._measured(argv, environment, cwd), env=environment, cwd=cwd, timeout=timeout
+            )
         except OSError as exc:
             raise DeviceError(f"cannot start {argv[0]!r} on the host: {exc.strerror}") from None
         except ValueError as exc:  # a NUL byte, which no command line or variable can hold
@@ -79,14 +83,26 @@ class HostDevice(DeviceDefaults):
                 f"cannot start {argv[0]!r} on the host: {exc} in its arguments "
                 "or environment (from the spec's command or env)"
             ) from None
+        report = split_report(done.stderr)
         return CommandResult(
             argv=list(argv),
-            returncode=done.returncode,
+            returncode=report.returncode(done.returncode),
             stdout=done.stdout,
-            stderr=done.stderr,
+            stderr=report.stderr,
             seconds=time.monotonic() - started,
             timed_out=done.timed_out,
+            peak_memory_kib=report.peak_kib,
         )
+
+    def _measured(self, argv: Sequence[str], env: Mapping[str, str], cwd: str) -> list[str]:
+        """``argv`` under this machine's ``time -v`` (devices/rusage.py); a program that is
+        not there runs bare, so that starting it fails as it would without the wrapper."""
+        program = argv[0] if argv else ""
+        if "/" in program:
+            found = os.access(os.path.join(cwd, program), os.X_OK)
+        else:
+            found = shutil.which(program, path=env.get("PATH")) is not None
+        return measured(probe_host(), argv) if found else list(argv)
 
 
 # Our own secrets: a benchmark program is someone else's code and never needs them.

@@ -16,9 +16,17 @@ from ..errors import DeviceError
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def shell_command(argv: Sequence[str], *, env: Mapping[str, str], cwd: str, timeout: float) -> str:
-    """``mkdir -p CWD && cd CWD && NAME=VALUE ... timeout -k 2 T ARGV...``: the command runs in
-    ``cwd`` with ``env`` added, and the device's ``timeout`` ends it even if we lose the link."""
+def shell_command(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str,
+    timeout: float,
+    under: Sequence[str] | None = None,
+) -> str:
+    """``mkdir -p CWD && cd CWD && NAME=VALUE ... [UNDER...] timeout -k 2 T ARGV...``: the
+    command runs in ``cwd`` with ``env`` added, under ``under`` (the device's ``time -v``), and
+    the device's ``timeout`` ends it even if we lose the link."""
     for name in env:
         if not _NAME.match(name):
             raise DeviceError(
@@ -28,7 +36,8 @@ def shell_command(argv: Sequence[str], *, env: Mapping[str, str], cwd: str, time
             )
     folder = shlex.quote(cwd)
     assignments = "".join(f"{name}={shlex.quote(value)} " for name, value in env.items())
+    wrapper = f"{shlex.join(under)} " if under else ""
     return (
-        f"mkdir -p {folder} && cd {folder} && {assignments}"
+        f"mkdir -p {folder} && cd {folder} && {assignments}{wrapper}"
         f"timeout -k 2 {timeout:g} {shlex.join(argv)}"
     )

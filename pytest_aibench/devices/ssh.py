@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import os
 import re
 import secrets
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 from ..errors import DeviceError
 from .base import CommandResult, DeviceDefaults, DeviceInfo
 from .processes import child_dies_with_parent
+from .rusage import PROBE, chosen, split_report
 from .shell import shell_command
 
 INLINE_PUSH_BYTES = 4 << 20  # larger files are pushed in an ssh session of their own
@@ -285,19 +287,26 @@ class SshDevice(DeviceDefaults):
     def run(
         self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, timeout: float
     ) -> CommandResult:
-        command = shell_command(argv, env=env, cwd=cwd, timeout=timeout)
+        command = shell_command(argv, env=env, cwd=cwd, timeout=timeout, under=self._time_program)
         started = time.monotonic()
         status, out, err = self._call(command, timeout=timeout + 30)
         # timeout(1) exits 124 after TERM, 137 when KILL was needed
         timed_out = status in (124, 137) and time.monotonic() - started >= timeout
+        report = split_report(_text(err))
         return CommandResult(
             argv=list(argv),
             returncode=status,
             stdout=_text(out),
-            stderr=_text(err),
+            stderr=report.stderr,
             seconds=time.monotonic() - started,
             timed_out=timed_out,
+            peak_memory_kib=report.peak_kib,
         )
+
+    @functools.cached_property
+    def _time_program(self) -> list[str] | None:
+        """The board's ``time -v``, asked once (devices/rusage.py)."""
+        return chosen(_text(self._call(PROBE)[1]))
 
 
 def _text(data: bytes) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..devices.base import CommandResult
+from ..devices.rusage import NOT_MEASURED
 from ..errors import DeviceError, RunnerError
 from ..metrics import MetricRecord, OperatorRecord
 from ..parsers.observer import parse_observer_lines
@@ -90,7 +91,7 @@ class GenericRunner:
                 f"templates) for the {self.name} runner"
             )
         placed = self._push(context)
-        outputs = []
+        outputs, benchmarks = [], []
         *preparing, main = commands
         repeat = int(case.model.get("repeat", 1))
         for index in range(repeat):
@@ -100,14 +101,28 @@ class GenericRunner:
             outputs += self._on_host(context, steps + _steps(case.test.get("preprocess")), on_host)
             self._push_generated(context, placed, on_host)
             outputs += [self._run_command(context, template, lookup) for template in preparing]
-            outputs += self._run_main(context, main, lookup)
+            ran = self._run_main(context, main, lookup)
+            outputs += ran
+            benchmarks += ran
             pulled = self._pull_outputs(context, placed)
             steps = _steps(case.model.get("postprocess")) if index == repeat - 1 else []
             outputs += self._on_host(context, _steps(case.test.get("postprocess")) + steps, on_host)
         if case.metric != "power":  # there the power source recorded the case
             self._record(context, outputs)
+            self._record_peak_memory(context, benchmarks)
         if context.files.goldens:
             check_outputs(context, {name: read_tensor(path, name) for name, path in pulled.items()})
+
+    def _record_peak_memory(self, context: RunContext, benchmarks: list[CommandResult]) -> None:
+        """The main command's peak resident memory, a sample per run, as the device counted it
+        (devices/rusage.py), unless the program reported its own (benchmark_model does)."""
+        if "NET peak_memory" in context.recorder.records or not benchmarks:
+            return
+        peaks = [run.peak_memory_kib / 1024 for run in benchmarks if run.peak_memory_kib]
+        if peaks:
+            context.recorder.record("NET", "peak_memory", "MiB", peaks)
+        else:
+            context.recorder.extra["memory"] = NOT_MEASURED
 
     def _host_lookup(self, context: RunContext, lookup: Lookup) -> Lookup:
         """Placeholders as host steps see them: output files where they are pulled to, input
