@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from . import backends
 from .records import BUILD_KEYS, BuildInfo
 
 if TYPE_CHECKING:
@@ -234,21 +235,6 @@ SPEC_OPTIONS = _section(
     ),
 )
 
-# --aibench-backend: what the in-process runners understand (runners map each to their own)
-BACKENDS = (
-    "cpu",
-    "cuda",
-    "onednn",
-    "xnnpack",
-    "tensorrt",
-    "openvino",
-    "coreml",
-    "nnapi",
-    "qnn",
-    "dnnl",
-    "rocm",
-    "directml",
-)
 
 DEVICE_OPTIONS = _section(
     "devices and the fleet",
@@ -426,13 +412,15 @@ RUN_OPTIONS = _section(
     ),
     Option(
         "backend",
-        "execution backend of in-process runners: cpu (default), cuda, onednn (PyTorch), "
-        "xnnpack (LiteRT, ONNX Runtime), or an ONNX Runtime execution provider: tensorrt, "
-        "openvino, coreml, nnapi, qnn, dnnl, rocm, directml; an item whose framework lacks "
-        "it skips, naming what it has; the backend is recorded with each result",
+        "execution backend: cpu (default), cuda, onednn (PyTorch), xnnpack (LiteRT, ONNX "
+        "Runtime), an ONNX Runtime execution provider (tensorrt, openvino, coreml, nnapi, qnn, "
+        "dnnl, rocm, directml), a benchmark_model delegate (xnnpack, gpu, nnapi, hexagon, "
+        "coreml), or a library FAI-PEP's --backend gave programs (eigen, mkl, nnpack, opengl, "
+        "vulkan, metal: other programs get --backend NAME); an item whose framework lacks it "
+        "skips, naming what it has; the backend is recorded with each result",
         "NAME",
-        default="cpu",
-        check=_one_of(*BACKENDS),
+        default=backends.DEFAULT,
+        check=_one_of(*backends.BACKENDS),
     ),
     Option(
         "cold",

@@ -11,7 +11,7 @@ from pytest import Pytester
 
 from pytest_aibench.records import ItemRecord
 
-from .helpers import metrics_of, write_json, written_run
+from .helpers import generic_spec, metrics_of, write_json, write_program, written_run
 
 DATA = Path(__file__).parent / "data"
 
@@ -256,3 +256,60 @@ def test_speed_benchmark_torch_output_through_the_pytorch_runner(pytester: Pytes
     )
     net = metrics_of(written_run(pytester.path)["items"][0])["NET latency"]
     assert len(net["values"]) == 30 and net["summary"]["p0"] == 8100.0
+
+
+@pytest.mark.parametrize(
+    ("backend", "flag"), [("gpu", "--use_gpu=true"), ("hexagon", "--use_hexagon=true")]
+)
+def test_a_backend_is_benchmark_models_delegate_flag(
+    pytester: Pytester, tflite_setup: list[str], backend: str, flag: str
+) -> None:
+    """The flag goes after the main command, whatever the spec calls the program."""
+    command = "{program} --graph={files.graph} --num_runs={iter}"
+    write_json(pytester.path / "tf.json", tflite_spec("benchmark_model_v2.txt", commands=[command]))
+    result = pytester.runpytest(
+        "--aibench-spec=tf.json", f"--aibench-backend={backend}", *tflite_setup
+    )
+    result.assert_outcomes(passed=1)
+    assert runs(pytester)[0].endswith(f" --num_runs=50 {flag}")
+    extra = written_run(pytester.path)["items"][0]["extra"]
+    assert extra["backend"] == {"name": backend, "arguments": [flag]}
+
+
+def test_a_backend_benchmark_model_lacks_skips_naming_its_delegates(
+    pytester: Pytester, tflite_setup: list[str]
+) -> None:
+    command = "{program} --graph={files.graph}"
+    write_json(pytester.path / "tf.json", tflite_spec("benchmark_model_v2.txt", commands=[command]))
+    result = pytester.runpytest(
+        "--aibench-spec=tf.json", "--aibench-backend=mkl", "-rs", *tflite_setup
+    )
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*--aibench-backend mkl is no benchmark_model delegate (it has xnnpack, gpu, nnapi,*"]
+    )
+    assert not (pytester.path / "runs.txt").exists()  # it never ran
+
+
+def test_fai_peps_backend_is_given_to_each_command_that_runs_the_program(
+    pytester: Pytester, caffe2_setup: list[str]
+) -> None:
+    command = "{program} --net {files.predict} --init_net {files.init} --iter {iter}"
+    write_json(pytester.path / "c2.json", caffe2_spec(commands=["echo prepare", command], iter=20))
+    result = pytester.runpytest("--aibench-spec=c2.json", "--aibench-backend=nnpack", *caffe2_setup)
+    result.assert_outcomes(passed=1)
+    [ran] = runs(pytester)  # the fake records its own runs only; echo was not told
+    assert ran.endswith(" --iter 20 --backend nnpack")
+    extra = written_run(pytester.path)["items"][0]["extra"]
+    assert extra["backend"] == {"name": "nnpack", "arguments": ["--backend", "nnpack"]}
+
+
+def test_a_backend_no_command_can_be_told_of_skips(pytester: Pytester) -> None:
+    """Commands that run no {program}: recording the backend would be a result it did not run on."""
+    write_program(pytester.path / "prog.py")
+    write_json(pytester.path / "demo.json", generic_spec("demo"))
+    result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-backend=opengl", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*--aibench-backend opengl: no command of the test runs {program}, which FAI-PEP tells*"]
+    )

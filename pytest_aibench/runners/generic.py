@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..backends import program_arguments
 from ..devices.base import CommandResult
 from ..devices.rusage import NOT_MEASURED
-from ..errors import DeviceError, RunnerError
+from ..errors import DeviceError, RunnerError, Unsupported
 from ..metrics import MetricRecord, OperatorRecord
 from ..parsers.observer import parse_observer_lines
 from ..spec.model import Case
@@ -90,6 +91,7 @@ class GenericRunner:
                 f"{case.where}: the test has no commands; give 'commands' (a list of command "
                 f"templates) for the {self.name} runner"
             )
+        commands = self._told_backend(context, commands)
         placed = self._push(context)
         outputs, benchmarks = [], []
         *preparing, main = commands
@@ -112,6 +114,33 @@ class GenericRunner:
             self._record_peak_memory(context, benchmarks)
         if context.files.goldens:
             check_outputs(context, {name: read_tensor(path, name) for name, path in pulled.items()})
+
+    def backend_arguments(self, backend: str) -> list[str]:
+        """What a program is told of ``--aibench-backend``: FAI-PEP's ``--backend NAME``."""
+        return program_arguments(backend)
+
+    def backend_commands(self, commands: list[str]) -> list[int]:
+        """The commands told the backend: FAI-PEP's, those that run ``{program}``."""
+        return [index for index, command in enumerate(commands) if "{program}" in command]
+
+    def _told_backend(self, context: RunContext, commands: list[str]) -> list[str]:
+        """The commands with the backend's arguments after those that take them, recorded as
+        the item's backend; a backend no command can be told of skips the item."""
+        arguments = self.backend_arguments(context.backend)
+        context.recorder.extra["backend"] = {"name": context.backend, "arguments": arguments}
+        if not arguments:
+            return commands
+        told = self.backend_commands(commands)
+        if not told:
+            raise Unsupported(
+                f"--aibench-backend {context.backend}: no command of the test runs {{program}}, "
+                f"which FAI-PEP tells '{shlex.join(arguments)}'"
+            )
+        added = shlex.join(arguments)
+        return [
+            f"{command} {added}" if index in told else command
+            for index, command in enumerate(commands)
+        ]
 
     def _record_peak_memory(self, context: RunContext, benchmarks: list[CommandResult]) -> None:
         """The main command's peak resident memory, a sample per run, as the device counted it

@@ -52,6 +52,11 @@ _PROVIDER_OF = {
 def providers_for(backend: str) -> list[str]:
     if backend == "cpu":
         return ["CPUExecutionProvider"]
+    if backend not in _PROVIDER_OF:  # a benchmark_model delegate or a program's library
+        raise Unsupported(
+            f"--aibench-backend {backend} is no ONNX Runtime execution provider "
+            f"(it knows cpu, {', '.join(_PROVIDER_OF)})"
+        )
     return [_PROVIDER_OF[backend], "CPUExecutionProvider"]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..backends import DEFAULT, LITERT_DELEGATE_FLAGS
 from ..devices.base import CommandResult
 from ..errors import RunnerError, Unsupported
 from ..parsers.tflite import parse_benchmark_model
@@ -53,6 +54,20 @@ class TfliteRunner(GenericRunner):
         else:
             self._run_in_process(context)
 
+    def backend_arguments(self, backend: str) -> list[str]:
+        """benchmark_model's flag for the delegate ``--aibench-backend`` names."""
+        if backend == DEFAULT:
+            return []
+        if backend not in LITERT_DELEGATE_FLAGS:
+            raise Unsupported(
+                f"--aibench-backend {backend} is no benchmark_model delegate "
+                f"(it has {', '.join(LITERT_DELEGATE_FLAGS)})"
+            )
+        return [LITERT_DELEGATE_FLAGS[backend]]
+
+    def backend_commands(self, commands: list[str]) -> list[int]:
+        return [len(commands) - 1]  # the main command is benchmark_model, whatever it is called
+
     def _record(self, context: RunContext, outputs: list[CommandResult]) -> None:
         lines = [line for result in outputs for line in result.output_lines]
         parsed = parse_benchmark_model(lines)
@@ -74,9 +89,8 @@ class TfliteRunner(GenericRunner):
         if context.backend not in IN_PROCESS_BACKENDS:  # the Python interpreter has no GPU,
             raise Unsupported(  # NNAPI or Hexagon delegate here: benchmark_model has them
                 f"LiteRT in process runs on {' or '.join(IN_PROCESS_BACKENDS)} (XNNPACK) only; "
-                f"--aibench-backend {context.backend} skips it (benchmark_model's "
-                "--use_gpu, --use_nnapi or --use_hexagon run those delegates: give the test "
-                "commands)"
+                f"--aibench-backend {context.backend} skips it (give the test commands that "
+                "run benchmark_model: it is given the delegate's flag)"
             )
         cold = ColdStart(context)
         interpreter = self._interpreter(context)
