@@ -46,6 +46,8 @@ class SpecCollection(Protocol):
     """What collecting a spec file needs of the run (session.AibenchSession provides it)."""
 
     broken_specs: set[str]  # node ids of the spec files that failed to collect
+    # (model, test identifier) -> the framework a spec made that network's golden
+    references: dict[tuple[str, str], str]
 
     @property
     def settings(self) -> Settings: ...
@@ -79,7 +81,7 @@ def run_case(
                 aibench_session.host,
                 aibench_session.traces,
                 aibench_session.control_files(aibench_files),
-                aibench_session.outputs,
+                aibench_session.outputs_for(aibench_case),
             ),
             aibench,
         )
@@ -123,6 +125,22 @@ class SpecItem(pytest.Function):
         return super().repr_failure(excinfo)
 
 
+def note_references(references: dict[tuple[str, str], str], cases: Iterable[Case]) -> None:
+    """The spec's ``reference`` fields, by network; two specs may not name two references for
+    one network."""
+    for case in cases:
+        if case.reference is None:
+            continue
+        known = references.setdefault((case.name, case.identifier), case.reference)
+        if known != case.reference:
+            raise SpecError(
+                str(case.spec_path),
+                f"tests[{case.test_index}].reference",
+                f"{case.reference!r}, where another spec made {known!r} the reference of "
+                f"{case.name}[{case.identifier}]: one network has one reference framework",
+            )
+
+
 class SpecFile(pytest.File):
     """A model spec or benchmark list given with ``--aibench-spec`` (or found in its folder)."""
 
@@ -133,6 +151,7 @@ class SpecFile(pytest.File):
             if spec_kind(data) is None and not plugin.named_explicitly(self.path):
                 return []  # some other JSON file in a spec folder (golden data, configs)
             cases = load_cases_from(self.path, data, plugin.settings.string_map)
+            note_references(plugin.references, cases)
             return list(self._items(cases, targets(plugin.devices, plugin.settings.fleet)))
         except SpecError as exc:
             plugin.broken_specs.add(self.nodeid)

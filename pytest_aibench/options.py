@@ -435,7 +435,8 @@ RUN_OPTIONS = _section(
         "reference",
         "a framework (onnxruntime, tflite, pytorch) whose outputs are the golden of the "
         "others' for the same network, inputs and device: their errors against it become "
-        "'<output> vs FRAMEWORK' metrics and the summary shows the agreement",
+        "'<output> vs FRAMEWORK' metrics and the summary shows the agreement (a spec's "
+        "'reference' field names one for its networks, and wins)",
         "FRAMEWORK",
     ),
     Option(

@@ -84,7 +84,11 @@ class _Workload(TypedDict, total=False):
     model_md5: dict[str, str]
 
 
-class CaseDict(_Workload):
+class _CaseOptional(_Workload, total=False):
+    reference: str  # the spec's reference framework, whose outputs this network's agree with
+
+
+class CaseDict(_CaseOptional):
     model: str
     identifier: str
     index: int

@@ -95,6 +95,7 @@ class AibenchSession:
         self.results: dict[str, ItemRecord] = {}
         self.agreement: list[Row] = []  # --aibench-reference, computed as the run ends
         self.broken_specs: set[str] = set()
+        self.references: dict[tuple[str, str], str] = {}
         self._other_collection_errors = 0
         self._devices: dict[str, Device] = {}
         self.published: Published | None = None  # what the session's end wrote
@@ -346,7 +347,7 @@ class AibenchSession:
 
     def _describe(self, case: Case, model_md5: dict[str, str]) -> CaseDict:
         root = self.config.rootpath
-        return {
+        described: CaseDict = {
             "model": case.name,
             "identifier": case.identifier,
             "index": case.index,
@@ -361,6 +362,9 @@ class AibenchSession:
             },
             "model_md5": model_md5,
         }
+        if case.reference:
+            described["reference"] = case.reference
+        return described
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -399,10 +403,11 @@ class AibenchSession:
     def storage(self) -> Path:
         return self.settings.storage or self.config.rootpath / ".aibench"
 
-    @property
-    def outputs(self) -> Path | None:
-        """Where items keep their outputs for --aibench-reference (None: not asked)."""
-        return self.storage / "outputs" if self.settings.reference else None
+    def outputs_for(self, case: Case) -> Path | None:
+        """Where the case keeps its outputs for the agreement across frameworks (None: no
+        --aibench-reference, and no spec names a reference for its network)."""
+        wanted = self.settings.reference or (case.name, case.identifier) in self.references
+        return self.storage / "outputs" if wanted else None
 
     @property
     def traces(self) -> Path:
@@ -523,7 +528,8 @@ class AibenchSession:
             return
         if self.settings.fdr and self.control is not None:
             self._deferred_regressions(session)
-        if self.settings.reference:
+        named = any("reference" in (item["case"] or {}) for item in self.results.values())
+        if self.settings.reference or named:
             from .verdicts.agreement import agree
             from .verdicts.golden import Tolerance
 

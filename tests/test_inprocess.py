@@ -223,6 +223,20 @@ def test_corrupted_golden_and_unknown_operator_fail_clearly_and_the_run_goes_on(
     )
 
 
+def test_a_backend_that_is_no_execution_provider_skips_onnx_runtime(pytester: Pytester) -> None:
+    """gpu is benchmark_model's delegate: ONNX Runtime items skip, naming the providers."""
+    onnx_model(pytester)
+    write_json(
+        pytester.path / "mlp.json",
+        spec("onnx", "model", "mlp.onnx", {"identifier": "g", "metric": "delay", "iter": 3}),
+    )
+    result = pytester.runpytest("--aibench-spec=mlp.json", "--aibench-backend=gpu", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*--aibench-backend gpu is no ONNX Runtime execution provider (it knows cpu, cuda,*"]
+    )
+
+
 def test_missing_cuda_provider_skips_with_the_reason(pytester: Pytester) -> None:
     onnx_model(pytester)
     write_json(
@@ -701,6 +715,59 @@ def test_agreement_marks_what_disagrees_and_what_cannot_be_compared(tmp_path: Pa
     assert rows["other"].errors["onnxruntime"] is None and "other inputs" in rows["other"].note
     assert metrics_of(items[2])["out vs tflite max_abs_error"]["values"] == [pytest.approx(0.5)]
     assert not list(tmp_path.glob("*.npz"))  # every kept file removed
+
+
+def test_a_specs_reference_field_makes_the_golden_of_its_network(pytester: Pytester) -> None:
+    """``"reference": "tflite"`` in the ONNX spec's test, no option: LiteRT's outputs (its spec
+    names nothing) are kept and are the golden of ONNX Runtime's for that network only."""
+    onnx_model(pytester)
+    tflite_model(pytester)
+    inputs = {"inputs": {"x": {"shapes": [[2, 64]], "type": "float"}}}
+    onnx_tests = [
+        {"identifier": "x", "metric": "delay", "iter": 3, "reference": "tflite", **inputs},
+        {"identifier": "alone", "metric": "delay", "iter": 3, **inputs},
+    ]
+    write_json(pytester.path / "onnx.json", spec("onnx", "model", "mlp.onnx", *onnx_tests))
+    tflite_test = {"identifier": "x", "metric": "delay", "iter": 3, **inputs}
+    write_json(pytester.path / "tflite.json", spec("tflite", "graph", "mlp.tflite", tflite_test))
+    result = pytester.runpytest(
+        "--aibench-spec=onnx.json", "--aibench-spec=tflite.json", "--aibench-json=run.json"
+    )
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*aibench: agreement with tflite (max abs error of the outputs)*",
+            "network*device*reference*onnxruntime*tflite*note",
+            "mlp[[]x[]]*tflite*0.00*",
+        ]
+    )
+    items = {item["nodeid"]: item for item in written_run(pytester.path)["items"]}
+    onnx_x, onnx_alone = items["onnx.json::mlp[x-host]"], items["onnx.json::mlp[alone-host]"]
+    assert case_of(onnx_x)["reference"] == "tflite"
+    assert metrics_of(onnx_x)["y vs tflite max_abs_error"]["values"][0] < 1e-5
+    assert not any(" vs " in key for key in metrics_of(onnx_alone))
+    assert "outputs" not in onnx_alone["extra"]  # no reference for it: nothing kept
+
+
+def test_two_specs_naming_two_references_for_one_network_is_an_error(
+    pytester: Pytester,
+) -> None:
+    onnx_model(pytester)
+    tflite_model(pytester)
+    for fmt, key, filename, reference in (
+        ("onnx", "model", "mlp.onnx", "tflite"),
+        ("tflite", "graph", "mlp.tflite", "onnxruntime"),
+    ):
+        test = {"identifier": "x", "metric": "delay", "iter": 3, "reference": reference}
+        write_json(pytester.path / f"{fmt}.json", spec(fmt, key, filename, test))
+    result = pytester.runpytest("--aibench-spec=onnx.json", "--aibench-spec=tflite.json")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*tflite.json: tests[[]0[]].reference: 'onnxruntime', where another spec made "
+            "'tflite' the reference of mlp[[]x[]]: one network has one reference framework*"
+        ]
+    )
 
 
 def test_backends_are_recorded_and_a_missing_one_skips_naming_what_there_is(

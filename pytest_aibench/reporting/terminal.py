@@ -197,11 +197,13 @@ def _comparison_lines(
 
 
 def write_agreement(terminal: Terminal, rows: Sequence[Row]) -> None:
-    """``--aibench-reference``: per network and device, each framework's largest absolute
-    error against the reference's outputs (``*``: beyond the golden tolerance)."""
+    """``--aibench-reference`` or the specs' ``reference``: per network and device, each
+    framework's largest absolute error against the reference's outputs (``*``: beyond the
+    golden tolerance)."""
     frameworks = sorted({name for row in rows for name in row.errors})
-    reference = rows[0].reference
-    terminal.write_sep("-", f"aibench: agreement with {reference} (max abs error of the outputs)")
+    references = sorted({row.reference for row in rows})
+    against = references[0] if len(references) == 1 else "each network's reference"
+    terminal.write_sep("-", f"aibench: agreement with {against} (max abs error of the outputs)")
     cells = []
     for row in rows:
         model, identifier, device = row.key
@@ -211,9 +213,9 @@ def write_agreement(terminal: Terminal, rows: Sequence[Row]) -> None:
             else format_number(row.errors[name]) + ("*" if name in row.beyond else "")
             for name in frameworks
         ]
-        cells.append((f"{model}[{identifier}]", device or "-", *values, row.note))
-    header = ("network", "device", *frameworks, "note")
-    for line in render_table(cells, header, (0, 1, len(header) - 1)):
+        cells.append((f"{model}[{identifier}]", device or "-", row.reference, *values, row.note))
+    header = ("network", "device", "reference", *frameworks, "note")
+    for line in render_table(cells, header, (0, 1, 2, len(header) - 1)):
         terminal.write_line(line)
 
 

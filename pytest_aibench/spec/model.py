@@ -81,6 +81,13 @@ class Case:
         return str(explicit or FORMAT_FRAMEWORKS.get(self.format, self.format))
 
     @property
+    def reference(self) -> str | None:
+        """The framework whose outputs are this network's golden (the spec's ``reference``,
+        the test's or the model's), as ``--aibench-reference`` makes one for every network."""
+        value = self.test.get("reference") or self.model.get("reference")
+        return str(value) if value else None
+
+    @property
     def warmup(self) -> int:
         return int(self.test.get("warmup", 0))
 

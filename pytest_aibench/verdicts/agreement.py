@@ -1,5 +1,6 @@
-"""Agreement across frameworks (``--aibench-reference FRAMEWORK``): one framework's outputs are
-the golden of the others, for the same network, inputs and device.
+"""Agreement across frameworks (``--aibench-reference FRAMEWORK``, or a spec's ``reference``
+field for its network): one framework's outputs are the golden of the others, for the same
+network, inputs and device.
 
 Items of one network are those with the same model name, test identifier and device (the
 repository's ONNX, LiteRT and PyTorch specs of one model share them). Each in-process item
@@ -61,8 +62,9 @@ def _kept(item: ItemRecord) -> Mapping[str, Any] | None:
     return kept if isinstance(kept, Mapping) and kept.get("file") else None
 
 
-def agree(items: Iterable[ItemRecord], reference: str, tolerance: Tolerance) -> list[Row]:
-    """Compare, record and clean up; the rows of the agreement matrix, one per network."""
+def agree(items: Iterable[ItemRecord], default: str | None, tolerance: Tolerance) -> list[Row]:
+    """Compare, record and clean up; the rows of the agreement matrix, one per network whose
+    spec names a reference, or ``default`` (--aibench-reference) where none does."""
     kept = [item for item in items if _kept(item) is not None]
     groups: dict[GroupKey, list[ItemRecord]] = {}
     for item in kept:
@@ -72,7 +74,8 @@ def agree(items: Iterable[ItemRecord], reference: str, tolerance: Tolerance) -> 
         return [
             row
             for key, group in sorted(groups.items())
-            if (row := _agree_group(key, group, reference, tolerance)) is not None
+            if (reference := _reference(group, default)) is not None
+            and (row := _agree_group(key, group, reference, tolerance)) is not None
         ]
     finally:  # the files go; the record keeps the output names
         for item in kept:
@@ -80,6 +83,12 @@ def agree(items: Iterable[ItemRecord], reference: str, tolerance: Tolerance) -> 
             assert record is not None
             Path(record["file"]).unlink(missing_ok=True)
             item["extra"]["outputs"] = {"names": record["names"]}
+
+
+def _reference(group: list[ItemRecord], default: str | None) -> str | None:
+    """The reference a spec named for the network (collection allows one), else ``default``."""
+    named = [item["case"].get("reference") for item in group if item["case"]]
+    return next((name for name in named if name), default)
 
 
 def _framework(item: ItemRecord) -> str:
