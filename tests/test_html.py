@@ -165,3 +165,18 @@ def test_the_browser_check_catches_errors_requests_and_broken_images(tmp_path: P
     assert any(p.startswith("exception: Uncaught") for p in problems)
     assert "request: http://127.0.0.1:9/x.png" in problems
     assert "image did not render: remote" in problems
+
+
+def test_the_summary_shows_cold_start_and_memory_beside_the_latency() -> None:
+    model = item("m.json::m[x-host]", [8.0, 8.5, 9.0])
+    for metric, unit, value in (
+        ("load", "us", 3569.0),
+        ("first_inference", "us", 612.0),
+        ("peak_memory", "MiB", 65.6),
+    ):
+        model["metrics"].append(metric_record([value], metric, unit))
+    page = html_report.render(run_file(model))
+    summary = page.split("<h2>Summary</h2>")[1].split("<h2>")[0]
+    for row in ("NET load", "NET first_inference", "NET peak_memory"):
+        assert f'<td class="text">{row}</td>' in summary, row
+    assert "<td>65.60</td>" in summary and '<td class="text">MiB</td>' in summary

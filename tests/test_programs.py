@@ -313,3 +313,28 @@ def test_a_backend_no_command_can_be_told_of_skips(pytester: Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["*--aibench-backend opengl: no command of the test runs {program}, which FAI-PEP tells*"]
     )
+
+
+COLD_OBSERVER = """#!/usr/bin/env python3
+import json
+def row(metric, value):
+    print("PyTorchObserver " + json.dumps(
+        {"type": "NET", "metric": metric, "unit": "us", "value": str(value)}))
+row("load", 41000)
+row("first_inference", 9100)
+for i in range(3):
+    row("latency", 8100 + i)
+"""
+
+
+def test_cold_start_rows_a_program_prints_are_its_cold_start_metrics(pytester: Pytester) -> None:
+    """No Caffe2 or PyTorch binary we know prints them; a program that does (FAI-PEP's
+    emitMetric helper prints any metric) gets the in-process runners' metric names."""
+    write_program(pytester.path / "prog.py", COLD_OBSERVER)
+    write_json(pytester.path / "demo.json", generic_spec("demo"))
+    result = pytester.runpytest("--aibench-spec=demo.json", "--aibench-json=run.json")
+    result.assert_outcomes(passed=1)
+    metrics = metrics_of(written_run(pytester.path)["items"][0])
+    assert metrics["NET load"]["values"] == [41000.0]
+    assert metrics["NET first_inference"]["values"] == [9100.0]
+    assert metrics["NET latency"]["values"] == [8100.0, 8101.0, 8102.0]
