@@ -17,6 +17,7 @@ from ..parsers.ort_profile import after_warmup, mean_run_time, operators_from_pr
 from ..spec.model import Case
 from .base import RunContext
 from .inprocess import (
+    PROFILE_WARMUP,
     ColdStart,
     make_inputs,
     missing,
@@ -32,7 +33,6 @@ _OPTIMIZATION_LEVELS = {
     "extended": "ORT_ENABLE_EXTENDED",
     "all": "ORT_ENABLE_ALL",
 }
-PROFILE_WARMUP = 1  # the profiled session's cold first run, left out of the operators
 # --aibench-backend: the execution provider, with the CPU for what it does not run
 _PROVIDER_OF = {
     "cuda": "CUDAExecutionProvider",

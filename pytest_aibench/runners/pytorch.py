@@ -17,7 +17,15 @@ from ..errors import RunnerError, Unsupported
 from ..metrics import OperatorRecord
 from ..spec.model import Case
 from .base import RunContext
-from .inprocess import ColdStart, make_inputs, missing, model_path, profiled_runs, time_runs
+from .inprocess import (
+    PROFILE_WARMUP,
+    ColdStart,
+    make_inputs,
+    missing,
+    model_path,
+    profiled_runs,
+    time_runs,
+)
 from .observer_program import ObserverProgramRunner
 from .outputs import check_outputs
 
@@ -148,12 +156,17 @@ class PytorchRunner:
         return module.to(device)
 
     def _profile_operators(self, context: RunContext, forward: Any) -> None:
-        from torch.profiler import ProfilerActivity, profile
+        from torch.profiler import ProfilerActivity, profile, schedule
 
         runs = profiled_runs(context)
-        with profile(activities=[ProfilerActivity.CPU]) as profiler:
-            for _ in range(runs):
+        steps = schedule(wait=0, warmup=PROFILE_WARMUP, active=runs)
+        # acc_events: the events stay readable after the schedule's one cycle ends
+        with profile(
+            activities=[ProfilerActivity.CPU], schedule=steps, acc_events=True
+        ) as profiler:
+            for _ in range(PROFILE_WARMUP + runs):
                 forward()
+                profiler.step()
         total = 0.0
         for average in profiler.key_averages():
             self_time = float(average.self_cpu_time_total) / runs
