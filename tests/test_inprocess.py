@@ -805,6 +805,49 @@ def test_backends_are_recorded_and_a_missing_one_skips_naming_what_there_is(
     assert litert["extra"]["backend"] == {"name": "xnnpack", "delegate": "XNNPACK"}
 
 
+class StepClock:
+    """A clock that moves 1 us per reading, and a whole second when the runner's own work
+    (not the framework's) runs: a load that counts that work is a second too long."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def __call__(self) -> int:
+        self.now += 1000
+        return self.now
+
+    def runner_work(self, work: Any) -> Any:
+        def slow(*args: Any, **kwargs: Any) -> Any:
+            self.now += 10**9
+            return work(*args, **kwargs)
+
+        return slow
+
+
+def test_load_times_the_frameworks_steps_and_not_the_runners_own(
+    pytester: Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NET load is file to ready interpreter: making the inputs between LiteRT's load steps and
+    looking up its version (20-35 ms in a fresh process) are the runner's, not the model's."""
+    from pytest_aibench.runners import inprocess, tflite
+
+    tflite_model(pytester)
+    clock = StepClock()
+    monkeypatch.setattr(inprocess.ColdStart, "clock", staticmethod(clock))
+    monkeypatch.setattr(tflite, "make_inputs", clock.runner_work(inprocess.make_inputs))
+    monkeypatch.setattr(tflite, "_version", clock.runner_work(tflite._version))
+    test = {"identifier": "x", "metric": "delay", "iter": 2}
+    write_json(pytester.path / "mlp.json", spec("tflite", "graph", "mlp.tflite", test))
+    result = pytester.runpytest(
+        "--aibench-spec=mlp.json", "--aibench-json=run.json", "-p", "no:xdist"
+    )
+    result.assert_outcomes(passed=1)
+    (item,) = written_run(pytester.path)["items"]
+    # two timed steps (the interpreter made; its tensors sized and allocated), 1 us each
+    assert metrics_of(item)["NET load"]["values"] == [2.0]
+    assert item["extra"]["litert"]["version"]  # looked up, outside the load
+
+
 def test_cold_start_in_fresh_processes(pytester: Pytester) -> None:
     """--aibench-cold 2: load, first inference and memory from two fresh processes (the
     warm loop stays the pytest process's)."""

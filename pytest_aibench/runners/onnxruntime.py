@@ -73,7 +73,7 @@ class OnnxRuntimeRunner:
                 f"{context.device.info.kind} devices"
             )
         cold = ColdStart(context)
-        session = self._session(context)
+        session = cold.load(lambda: self._session(context))
         cold.loaded()
         feeds = make_inputs(context, [(i.name, i.shape, i.type) for i in session.get_inputs()])
         cold.first(lambda: session.run(None, feeds))

@@ -85,7 +85,7 @@ class PytorchRunner:
             )
         device = self._torch_device(context)
         cold = ColdStart(context)
-        module = self._load(context, device)
+        module = cold.load(lambda: self._load(context, device))
         cold.loaded()
         arrays = make_inputs(
             context,

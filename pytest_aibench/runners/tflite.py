@@ -93,7 +93,7 @@ class TfliteRunner(GenericRunner):
                 "run benchmark_model: it is given the delegate's flag)"
             )
         cold = ColdStart(context)
-        interpreter = self._interpreter(context)
+        interpreter = cold.load(lambda: self._interpreter(context))
         details = interpreter.get_input_details()
         arrays = make_inputs(
             context,
@@ -102,10 +102,9 @@ class TfliteRunner(GenericRunner):
                 for d in details
             ],
         )
-        for detail in details:
-            interpreter.resize_tensor_input(detail["index"], list(arrays[detail["name"]].shape))
-        self._allocate(context, interpreter)
+        cold.load(lambda: self._allocate(context, interpreter, details, arrays))
         cold.loaded()  # read, resolved, and its tensors allocated for these inputs
+        self._describe(context)
         for detail in details:
             interpreter.set_tensor(detail["index"], arrays[detail["name"]])
         cold.first(interpreter.invoke)
@@ -127,20 +126,28 @@ class TfliteRunner(GenericRunner):
                 "LiteRT in process runs on the host only; give the test commands "
                 "that run benchmark_model on the device"
             )
-        options = dict(context.case.test.get("tflite") or {})
-        # --aibench-backend xnnpack insists on the delegate; cpu leaves it to the spec
-        xnnpack = context.backend == "xnnpack" or bool(options.get("xnnpack", True))
         model = model_path(context, "graph")
         try:
-            interpreter = Interpreter(
+            return Interpreter(
                 model_path=str(model),
-                num_threads=options.get("num_threads"),
+                num_threads=self._options(context).get("num_threads"),
                 experimental_op_resolver_type=OpResolverType.AUTO
-                if xnnpack
+                if self._xnnpack(context)
                 else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
             )
         except (ValueError, RuntimeError) as exc:
             raise RunnerError(f"{context.case.where}: LiteRT cannot load {model}: {exc}") from None
+
+    def _options(self, context: RunContext) -> dict[str, Any]:
+        return dict(context.case.test.get("tflite") or {})
+
+    def _xnnpack(self, context: RunContext) -> bool:
+        """--aibench-backend xnnpack insists on the delegate; cpu leaves it to the spec (on)."""
+        return context.backend == "xnnpack" or bool(self._options(context).get("xnnpack", True))
+
+    def _describe(self, context: RunContext) -> None:
+        """What the item ran on, in its record (after the load: the version lookup is slow)."""
+        xnnpack = self._xnnpack(context)
         context.recorder.extra["backend"] = {
             "name": context.backend,
             "delegate": "XNNPACK" if xnnpack else "none (built-in kernels)",
@@ -148,11 +155,15 @@ class TfliteRunner(GenericRunner):
         context.recorder.extra["litert"] = {
             "version": _version("ai-edge-litert"),
             "xnnpack": xnnpack,
-            "num_threads": options.get("num_threads"),
+            "num_threads": self._options(context).get("num_threads"),
         }
-        return interpreter
 
-    def _allocate(self, context: RunContext, interpreter: Any) -> None:
+    def _allocate(
+        self, context: RunContext, interpreter: Any, details: list[Any], arrays: dict[str, Any]
+    ) -> None:
+        """Tensors sized for these inputs and allocated."""
+        for detail in details:
+            interpreter.resize_tensor_input(detail["index"], list(arrays[detail["name"]].shape))
         try:
             interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:  # unknown operators surface here
