@@ -349,6 +349,7 @@ def test_pytorch_in_process_operators_and_golden(
     assert metrics_of(item)["y max_abs_error"]["values"][0] < 1e-5
     operators = {op["name"]: op for op in item["operators"]}
     assert operators["aten::addmm"]["calls"] == 1  # the profiler's warmup step left out
+    assert not [name for name in operators if name.startswith("ProfilerStep")]  # not an operator
     assert_cold_start(item)
     assert item["extra"]["backend"] == {"name": "cpu", "onednn": True}
 
