@@ -120,11 +120,15 @@ class FakeAdbd:
         self.battery.update(
             {k: v for k, v in (("level", level), ("temperature", temperature)) if v is not None}
         )
-        (self.root / ".battery").write_text(
+        # written aside and renamed: a `dumpsys battery` reading meanwhile sees the old state
+        # or the new one, never the empty file a rewrite in place shows for a moment
+        staged = self.root / ".battery.new"
+        staged.write_text(
             "Current Battery Service state:\n  AC powered: false\n  USB powered: true\n"
             f"  level: {self.battery['level']}\n  scale: 100\n"
             f"  temperature: {self.battery['temperature']}\n"
         )
+        os.replace(staged, self.root / ".battery")
 
     def local(self, device_path: str) -> str:
         return str(self.root) + device_path if device_path.startswith("/") else device_path
