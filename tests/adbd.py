@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from pytest_aibench.atomic import write_text
+
 
 def _command(name: bytes) -> int:
     return int.from_bytes(name, "little")
@@ -99,7 +101,7 @@ class FakeAdbd:
 
     def _set_prop(self, name: str, value: str) -> None:
         self.properties[name] = value
-        (self.root / ".props").write_text(json.dumps(self.properties))
+        write_text(self.root / ".props", json.dumps(self.properties))  # getprop may be reading
 
     def reboot(self, down: float = 0.5, booting: float = 0.5) -> None:
         """Go away, come back on the same port, report boot completed a little later."""
@@ -120,15 +122,14 @@ class FakeAdbd:
         self.battery.update(
             {k: v for k, v in (("level", level), ("temperature", temperature)) if v is not None}
         )
-        # written aside and renamed: a `dumpsys battery` reading meanwhile sees the old state
-        # or the new one, never the empty file a rewrite in place shows for a moment
-        staged = self.root / ".battery.new"
-        staged.write_text(
+        # replaced, not rewritten in place: a `dumpsys battery` reading meanwhile sees the old
+        # state or the new one, never the empty file a rewrite shows for a moment
+        write_text(
+            self.root / ".battery",
             "Current Battery Service state:\n  AC powered: false\n  USB powered: true\n"
             f"  level: {self.battery['level']}\n  scale: 100\n"
-            f"  temperature: {self.battery['temperature']}\n"
+            f"  temperature: {self.battery['temperature']}\n",
         )
-        os.replace(staged, self.root / ".battery")
 
     def local(self, device_path: str) -> str:
         return str(self.root) + device_path if device_path.startswith("/") else device_path
