@@ -86,6 +86,7 @@ class _Workload(TypedDict, total=False):
 
 class _CaseOptional(_Workload, total=False):
     reference: str  # the spec's reference framework, whose outputs this network's agree with
+    layout: str  # the spec's NCHW or NHWC, for the agreement; absent: NCHW
 
 
 class CaseDict(_CaseOptional):

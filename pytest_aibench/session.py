@@ -364,6 +364,8 @@ class AibenchSession:
         }
         if case.reference:
             described["reference"] = case.reference
+        if case.layout:
+            described["layout"] = case.layout
         return described
 
     @pytest.hookimpl(wrapper=True)

@@ -71,6 +71,27 @@ def random_tensor(shape: Sequence[int], dtype: np.dtype[Any], rng: np.random.Gen
     return rng.integers(0, 10, shape).astype(dtype)
 
 
+def channels_first_shape(shape: Sequence[int], layout: str | None) -> list[int]:
+    """A 4-D channels-last (``"NHWC"``) shape as its channels-first one; any other as it is."""
+    if layout == "NHWC" and len(shape) == 4:
+        return [shape[0], shape[3], shape[1], shape[2]]
+    return list(shape)
+
+
+def channels_first(array: Any, layout: str | None) -> Any:
+    """A 4-D channels-last (``"NHWC"``) array in channels-first order; any other as it is."""
+    return array.transpose(0, 3, 1, 2) if layout == "NHWC" and array.ndim == 4 else array
+
+
+def channels_last(array: Any, layout: str | None) -> Any:
+    """The inverse of ``channels_first``: a 4-D NCHW array for an ``"NHWC"`` model, contiguous."""
+    import numpy as np
+
+    if layout == "NHWC" and array.ndim == 4:
+        return np.ascontiguousarray(array.transpose(0, 2, 3, 1))
+    return array
+
+
 def read_tensor(
     path: Path,
     name: str = "",

@@ -772,6 +772,113 @@ def test_two_specs_naming_two_references_for_one_network_is_an_error(
     )
 
 
+SCALE = np.array([0.5, -2.0, 3.0], np.float32)
+BIAS = np.array([1.0, 0.25, -1.0], np.float32)
+
+
+def per_channel_onnx(pytester: Pytester) -> None:
+    """y = x * SCALE[c] + BIAS[c] over a 1x3x4x5 channels-first image."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        nodes=[
+            helper.make_node("Mul", ["x", "scale"], ["scaled"]),
+            helper.make_node("Add", ["scaled", "bias"], ["y"]),
+        ],
+        name="per_channel",
+        inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 5])],
+        outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 5])],
+        initializer=[
+            numpy_helper.from_array(SCALE.reshape(1, 3, 1, 1), "scale"),
+            numpy_helper.from_array(BIAS.reshape(1, 3, 1, 1), "bias"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    (pytester.path / "mlp.onnx").write_bytes(model.SerializeToString())
+
+
+def per_channel_tflite(pytester: Pytester) -> None:
+    """The same network channels-last (1x4x5x3), as a converter writes it for LiteRT."""
+    schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
+    import flatbuffers
+
+    buffers = [schema.BufferT() for _ in range(6)]  # 0: empty; 1, 2: constants
+    buffers[1].data, buffers[2].data = SCALE.tobytes(), BIAS.tobytes()
+    subgraph = schema.SubGraphT()
+    subgraph.tensors = [
+        make_mlp.tflite_tensor(schema, "x", [1, 4, 5, 3], 3),
+        make_mlp.tflite_tensor(schema, "scale", [3], 1),
+        make_mlp.tflite_tensor(schema, "bias", [3], 2),
+        make_mlp.tflite_tensor(schema, "scaled", [1, 4, 5, 3], 4),
+        make_mlp.tflite_tensor(schema, "y", [1, 4, 5, 3], 5),
+    ]
+    subgraph.inputs, subgraph.outputs = [0], [4]
+    subgraph.operators = []
+    for code_index, inputs, output in ((0, [0, 1], 3), (1, [3, 2], 4)):
+        operator = schema.OperatorT()
+        operator.opcodeIndex, operator.inputs, operator.outputs = code_index, inputs, [output]
+        subgraph.operators.append(operator)
+    codes = []
+    for builtin in (schema.BuiltinOperator.MUL, schema.BuiltinOperator.ADD):
+        code = schema.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = builtin
+        code.version = 1
+        codes.append(code)
+    model = schema.ModelT()
+    model.version, model.operatorCodes, model.subgraphs = 3, codes, [subgraph]
+    model.buffers = buffers
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    (pytester.path / "mlp.tflite").write_bytes(builder.Output())
+
+
+def test_a_channels_last_model_agrees_with_its_channels_first_original(
+    pytester: Pytester,
+) -> None:
+    """``"layout": "NHWC"`` on the LiteRT spec: its random input holds the numbers ONNX
+    Runtime's NCHW input holds, moved channels-last, and its output is compared channels-first.
+    Without the field the two are not comparable (other input shapes) and say so."""
+    per_channel_onnx(pytester)
+    per_channel_tflite(pytester)
+    test = {"identifier": "image", "metric": "delay", "iter": 3}
+    write_json(pytester.path / "onnx.json", spec("onnx", "model", "mlp.onnx", test))
+
+    def run(**layout: str) -> Any:
+        tflite_spec = spec("tflite", "graph", "mlp.tflite", {**test, **layout})
+        write_json(pytester.path / "tflite.json", tflite_spec)
+        result = pytester.runpytest(
+            "--aibench-spec=onnx.json",
+            "--aibench-spec=tflite.json",
+            "--aibench-reference=tflite",
+            "--aibench-json=run.json",
+        )
+        result.assert_outcomes(passed=2)
+        return result
+
+    run().stdout.fnmatch_lines(["mlp[[]image[]]*onnxruntime ran other inputs than tflite*"])
+    run(layout="NHWC").stdout.fnmatch_lines(["mlp[[]image[]]*NHWC tensors compared as NCHW"])
+    items = {case_of(item)["framework"]: item for item in written_run(pytester.path)["items"]}
+    assert items["tflite"]["extra"]["inputs"]["x"]["shape"] == [1, 4, 5, 3]
+    assert case_of(items["tflite"])["layout"] == "NHWC"
+    errors = metrics_of(items["onnxruntime"])
+    assert errors["y vs tflite max_abs_error"]["values"][0] < 1e-6
+    assert errors["y vs tflite cosine_similarity"]["values"][0] == pytest.approx(1.0)
+
+
+def test_a_layout_other_than_nchw_or_nhwc_fails_its_specs_collection(
+    pytester: Pytester,
+) -> None:
+    test = {"identifier": "x", "metric": "delay", "layout": "nhwc"}
+    write_json(pytester.path / "tflite.json", spec("tflite", "graph", "mlp.tflite", test))
+    result = pytester.runpytest("--aibench-spec=tflite.json")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(['*tflite.json*tests[[]0[]].layout*one of "NCHW", "NHWC"*'])
+
+
 def test_backends_are_recorded_and_a_missing_one_skips_naming_what_there_is(
     pytester: Pytester,
 ) -> None:

@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import RunnerError
-from ..tensors import SEED, concrete_shape, numpy_dtype, random_tensor, read_tensor
+from ..tensors import (
+    SEED,
+    channels_first_shape,
+    channels_last,
+    concrete_shape,
+    numpy_dtype,
+    random_tensor,
+    read_tensor,
+)
 from .base import RunContext
 from .memory import PeakWatch
 
@@ -21,11 +29,16 @@ Signature = Sequence[tuple[str, Sequence[Any], str]]
 
 def make_inputs(context: RunContext, signature: Signature) -> dict[str, Any]:
     """One array per model input: from the test's input file of that name, else random with a
-    fixed seed, shaped by the test's ``inputs`` (else by the model, symbolic dims as 1)."""
+    fixed seed, shaped by the test's ``inputs`` (else by the model, symbolic dims as 1).
+
+    A channels-last model's (``"layout": "NHWC"``) random 4-D inputs are drawn channels-first
+    and moved channels-last: the very numbers an NCHW framework draws for the same network, so
+    that the two can agree. Input files are the model's own, read as they are."""
     import numpy as np
 
     declared = context.case.test.get("inputs") or {}
     _check_input_names(context, declared, [name for name, _, _ in signature])
+    layout = context.case.layout
     rng = np.random.default_rng(SEED)
     arrays = {}
     for name, model_shape, model_type in signature:
@@ -36,13 +49,18 @@ def make_inputs(context: RunContext, signature: Signature) -> dict[str, Any]:
         arrays[name] = (
             _file_input(files[0], name, dtype, shape, bool(spec))
             if files
-            else random_tensor(shape, dtype, rng)
+            else _random_input(shape, dtype, rng, layout)
         )
     context.recorder.extra["inputs"] = {
         name: {"shape": list(array.shape), "type": str(array.dtype)}
         for name, array in arrays.items()
     }
     return arrays
+
+
+def _random_input(shape: list[int], dtype: Any, rng: Any, layout: str | None) -> Any:
+    drawn = random_tensor(channels_first_shape(shape, layout), dtype, rng)
+    return channels_last(drawn, layout)
 
 
 def _check_input_names(

@@ -88,6 +88,14 @@ class Case:
         return str(value) if value else None
 
     @property
+    def layout(self) -> str | None:
+        """``"NHWC"`` where the spec says the model's 4-D tensors are channels-last (a converted
+        LiteRT model of an NCHW network), ``"NCHW"``; ``None`` where it says nothing, which the
+        agreement across frameworks takes as NCHW."""
+        value = self.test.get("layout") or self.model.get("layout")
+        return str(value) if value else None
+
+    @property
     def warmup(self) -> int:
         return int(self.test.get("warmup", 0))
 

@@ -7,7 +7,9 @@ repository's ONNX, LiteRT and PyTorch specs of one model share them). Each in-pr
 keeps its outputs in a file while the run goes on (``save``: items may run in other xdist
 workers); when the run ends, the controller compares every item with its group's reference item
 (``agree``), adds the error metrics a golden file gives today, as ``"<output> vs <reference>"``
-metrics, and removes the files. Outputs pair by name, else by position.
+metrics, and removes the files. Outputs pair by name, else by position. A spec's ``layout``
+of ``"NHWC"`` (a channels-last conversion, as LiteRT models of PyTorch networks are) makes its
+4-D inputs and outputs compare in channels-first order with the others'.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from ..metrics import MetricRecord
 from ..records import ItemRecord
+from ..tensors import channels_first, channels_first_shape
 from .golden import GoldenMismatch, Tolerance, compare
 
 
@@ -111,6 +114,8 @@ def _agree_group(
     row.errors[reference], row.cosine[reference] = 0.0, 1.0
     for item in others:
         framework = _framework(item)
+        if _layout(item) != _layout(references[0]) and not row.note:
+            row.note = "NHWC tensors compared as NCHW"
         if _inputs(item) != _inputs(references[0]):
             row.errors[framework] = None
             row.note = f"{framework} ran other inputs than {reference}: not compared"
@@ -120,17 +125,31 @@ def _agree_group(
     return row
 
 
-def _inputs(item: ItemRecord) -> Any:
-    return (item.get("extra") or {}).get("inputs")
+def _layout(item: ItemRecord) -> str:
+    case: Mapping[str, Any] = item.get("case") or {}
+    return str(case.get("layout") or "NCHW")
+
+
+def _inputs(item: ItemRecord) -> dict[str, Any]:
+    """The item's inputs, shapes in channels-first order."""
+    inputs: Mapping[str, Any] = (item.get("extra") or {}).get("inputs") or {}
+    return {
+        name: {**value, "shape": channels_first_shape(value["shape"], _layout(item))}
+        for name, value in inputs.items()
+    }
 
 
 def _load(item: ItemRecord) -> dict[str, Any]:
+    """The item's kept outputs, in channels-first order."""
     import numpy as np
 
     kept = _kept(item)
     assert kept is not None
     with np.load(kept["file"]) as arrays:
-        values = [arrays[f"arr_{index}"] for index in range(len(kept["names"]))]
+        values = [
+            channels_first(arrays[f"arr_{index}"], _layout(item))
+            for index in range(len(kept["names"]))
+        ]
     return dict(zip(kept["names"], values, strict=True))
 
 

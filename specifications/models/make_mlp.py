@@ -99,7 +99,7 @@ def chain_bytes(layers: int, width: int = 64) -> bytes:
     return bytes(model.SerializeToString())
 
 
-def _tflite_tensor(schema: Any, name: str, shape: list[int], buffer: int) -> Any:
+def tflite_tensor(schema: Any, name: str, shape: list[int], buffer: int) -> Any:
     tensor = schema.TensorT()
     tensor.name, tensor.shape, tensor.buffer = name, shape, buffer
     tensor.type = schema.TensorType.FLOAT32
@@ -117,10 +117,10 @@ def tflite_bytes() -> bytes:
     subgraph = schema.SubGraphT()
     subgraph.name = "mlp"
     subgraph.tensors = [
-        _tflite_tensor(schema, "x", [1, IN_FEATURES], 3),
-        _tflite_tensor(schema, "weight", [OUT_FEATURES, IN_FEATURES], 1),
-        _tflite_tensor(schema, "bias", [OUT_FEATURES], 2),
-        _tflite_tensor(schema, "y", [1, OUT_FEATURES], 4),
+        tflite_tensor(schema, "x", [1, IN_FEATURES], 3),
+        tflite_tensor(schema, "weight", [OUT_FEATURES, IN_FEATURES], 1),
+        tflite_tensor(schema, "bias", [OUT_FEATURES], 2),
+        tflite_tensor(schema, "y", [1, OUT_FEATURES], 4),
     ]
     subgraph.tensors[0].shapeSignature = [-1, IN_FEATURES]
     subgraph.inputs, subgraph.outputs = [0], [3]
