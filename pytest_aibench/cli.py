@@ -13,6 +13,7 @@ aibench commits --repo ../fw --last 16 --build 'make bench' --program bench -- -
 aibench changes --metric 'NET latency'          change points over the stored runs
 aibench bisect --repo ../fw --good v1 --bad main --build ... --program ... -- ...
 aibench watch --repo ../fw --branch main --build ... --program ... -- ...
+aibench options ab                              the pytest options, their env and ini names
 """
 
 from __future__ import annotations
@@ -133,6 +134,13 @@ def _parser() -> argparse.ArgumentParser:
         "(without one the dashboard is read-only); $AIBENCH_SERVE_TOKEN also works",
     )
     serving.set_defaults(action=_serve)
+    options = commands.add_parser(
+        "options",
+        help="every pytest option of the plugin, with its environment variable and ini key "
+        "(pytest --help shows the main ones)",
+    )
+    options.add_argument("words", nargs="*", help="only options whose text has all these words")
+    options.set_defaults(action=_options)
     from .continuous.commands import add_commands
 
     database = argparse.ArgumentParser(add_help=False)
@@ -278,3 +286,17 @@ def _push(args: argparse.Namespace) -> int:
         f"{len(problems)} left in {args.spool})"
     )
     return 1 if problems else 0
+
+
+def _options(args: argparse.Namespace) -> int:
+    """Each option as a paragraph: flag, environment variable, ini key, section, its help."""
+    from .options import OPTIONS
+
+    for option in OPTIONS:
+        ini = f", ini {option.ini_key}" if option.ini else ""
+        text = option.help.replace("%%", "%")
+        head = f"{option.flag} {option.metavar}".rstrip()
+        paragraph = f"{head}  [env {option.env}{ini}; {option.section}]\n    {text}"
+        if all(word.lower() in paragraph.lower() for word in args.words):
+            print(paragraph)
+    return 0

@@ -36,7 +36,8 @@ class Option:
     repeat: bool = False
     ini_name: str = ""
     check: Callable[[Any], Any] | None = None  # value -> value, ValueError when it is wrong
-    section: str = ""  # the area that owns it: its group in --help and the README
+    section: str = ""  # the area that owns it: its section in the README and `aibench options`
+    brief: str = ""  # its one line in `pytest --help`; options without one are left out there
 
     @property
     def flag(self) -> str:
@@ -192,6 +193,7 @@ SPEC_OPTIONS = _section(
         kind="paths",
         repeat=True,
         ini_name="aibench_specs",
+        brief="spec file or folder to run (repeatable)",
     ),
     Option(
         "string-map",
@@ -245,6 +247,7 @@ DEVICE_OPTIONS = _section(
         "server), ios (every connected one), ios:UDID, ios@HOST:PORT[/UDID] (a lab host's "
         "usbmuxd), ssh://user@host:port; each spec case runs on each",
         "LIST",
+        brief="devices to run on: host, android[:SERIAL], ios[:UDID], ssh://user@host",
     ),
     Option(
         "excluded-devices", "comma-separated devices (id, address or kind) to leave out", "LIST"
@@ -329,6 +332,7 @@ DEVICE_OPTIONS = _section(
         "",
         kind="flag",
         ini=False,
+        brief="print the fleet and exit",
     ),
 )
 
@@ -380,6 +384,7 @@ RUN_OPTIONS = _section(
         "N",
         kind="int",
         check=_at_least_one,
+        brief="timed iterations per item (overrides the spec's iter)",
     ),
     Option(
         "warmup",
@@ -387,6 +392,7 @@ RUN_OPTIONS = _section(
         "it overrides the spec's warmup",
         "N",
         kind="int",
+        brief="untimed warmup runs per item (overrides the spec's warmup)",
     ),
     Option(
         "timeout",
@@ -396,6 +402,7 @@ RUN_OPTIONS = _section(
         default=300.0,
         kind="float",
         check=_seconds,
+        brief="seconds a benchmark command may run (default 300)",
     ),
     Option(
         "observer-prefix",
@@ -421,6 +428,7 @@ RUN_OPTIONS = _section(
         "NAME",
         default=backends.DEFAULT,
         check=_one_of(*backends.BACKENDS),
+        brief="execution backend: cpu (default), cuda, xnnpack, an ONNX Runtime provider, ...",
     ),
     Option(
         "cold",
@@ -457,6 +465,7 @@ VERDICT_OPTIONS = _section(
         "PATH",
         kind="path",
         ini=False,
+        brief="write the run file (raw samples) to PATH",
     ),
     Option(
         "storage", "folder of saved runs (default: .aibench/ at the rootdir)", "DIR", kind="path"
@@ -467,6 +476,7 @@ VERDICT_OPTIONS = _section(
         "NAME",
         ini=False,
         check=_save_name,
+        brief="save this run in the storage folder under NAME",
     ),
     Option("autosave", "save every run in the storage folder", "", kind="flag"),
     Option(
@@ -477,6 +487,7 @@ VERDICT_OPTIONS = _section(
         "NAME|PATH|history",
         kind="optional",
         ini=False,
+        brief="compare with a saved run (NAME, PATH, 'history' or the latest); regressions fail",
     ),
     Option(
         "compare-force",
@@ -516,6 +527,7 @@ VERDICT_OPTIONS = _section(
         "RULE",
         repeat=True,
         check=_rules,
+        brief="gate a metric, e.g. 'NET latency:p90:3%%' (repeatable)",
     ),
     Option(
         "fdr",
@@ -529,6 +541,7 @@ VERDICT_OPTIONS = _section(
         "A/B mode: run this control program and --aibench-program (the "
         "treatment) interleaved on the same device, then apply the gate",
         "PROGRAM",
+        brief="A/B: interleave this control program with --aibench-program",
     ),
     Option(
         "ab-control-root",
@@ -538,6 +551,7 @@ VERDICT_OPTIONS = _section(
         "DIR",
         kind="path",
         check=_folder,
+        brief="A/B: a checkout of the base commit holding the control's files",
     ),
     Option(
         "ab-control-python",
@@ -644,6 +658,7 @@ REPORT_OPTIONS = _section(
         "in the storage folder) or a lab's postgresql://user@host/db, which then also holds "
         "the device leases; 'off' appends nothing",
         "PATH|URL|off",
+        brief="history store: SQLite file, postgresql://user@host/db, or off",
     ),
     Option(
         "html",
@@ -653,6 +668,7 @@ REPORT_OPTIONS = _section(
         kind="path",
         ini=False,
         check=_needs_matplotlib,
+        brief="write a self-contained HTML report to PATH",
     ),
     Option(
         "benchmark-json",

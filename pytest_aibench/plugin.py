@@ -34,8 +34,8 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspec)
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser)
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    add_options(parser, pluginmanager)
 
 
 _SECRET_FLAG = "--aibench-remote-access-token"
@@ -89,32 +89,39 @@ def pytest_configure(config: pytest.Config) -> None:
         "uses the aibench fixture (deselect them all with -m 'not aibench'); the arguments set "
         "the fixture's iterations and warmup",
     )
-    register_known_marks(config)
-    _interrupt_on_sigterm(config)
     session = AibenchSession(config, from_config(config))
     config.stash[SESSION] = session
     config.stash[COLLECTION] = session
     config.pluginmanager.register(session, "aibench-session")
+    # A good neighbour: a run with no spec and no device option keeps xdist's own scheduling
+    # and marks as they are without the plugin (the aibench fixture needs neither).
+    fleet_run = bool(session.settings.spec or session.settings.devices)
+    if fleet_run:
+        register_known_marks(config)
     if config.pluginmanager.hasplugin("xdist"):
         from .xdist import XdistHooks, one_item_at_a_time
 
-        config.pluginmanager.register(XdistHooks(session), "aibench-xdist")
+        config.pluginmanager.register(XdistHooks(session, fleet_run), "aibench-xdist")
         if session.settings.spec:
             one_item_at_a_time(config)
     session.add_spec_args()
     if not is_worker(config):
         # A missing control run or device stops pytest before anything runs (exit code 4).
         _ = session.control
-        if session.settings.spec or session.settings.devices:
+        if fleet_run:
             _ = session.devices
 
 
 def _interrupt_on_sigterm(config: pytest.Config) -> None:
     """SIGTERM (a CI job cancelled, ``kill``) ends the run as Ctrl-C does: the running program is
     killed with all it started and the run is marked interrupted, instead of Python dying at
-    once and leaving the benchmark running as an orphan."""
-    if threading.current_thread() is not threading.main_thread():
+    once and leaving the benchmark running as an orphan. Installed when the first item that
+    benchmarks sets up, so that a run that benchmarks nothing keeps its own signal handling."""
+    if threading.current_thread() is not threading.main_thread() or config.stash.get(
+        _SIGTERM_HANDLED, False
+    ):
         return
+    config.stash[_SIGTERM_HANDLED] = True
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
@@ -125,6 +132,9 @@ def _interrupt_on_sigterm(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, previous)
 
     config.add_cleanup(restore)
+
+
+_SIGTERM_HANDLED = pytest.StashKey[bool]()
 
 
 @contextlib.contextmanager
@@ -143,6 +153,7 @@ def _one_paragraph() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def aibench_session(pytestconfig: pytest.Config) -> AibenchSession:
     """The run's pytest-aibench state (settings, fleet, model cache)."""
+    _interrupt_on_sigterm(pytestconfig)
     return session_of(pytestconfig)
 
 

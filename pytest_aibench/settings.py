@@ -8,34 +8,71 @@ anything runs.
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from .options import OPTIONS, SPEC_OPTIONS, Option, Settings
 
 
-def add_options(parser: pytest.Parser) -> None:
+GROUP_TITLE = (
+    "pytest-aibench (the main options; all {count}, each also read from $AIBENCH_<NAME> and "
+    "the ini key aibench_<name>: 'aibench options' or the README)"
+)
+
+
+def add_options(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """Every option on the command line, but only those with a ``brief`` in ``pytest --help``
+    (a good neighbour's help page), and the ini keys of those plus the ones the ini file or
+    ``-o`` names: pytest lists every ini key it knows in ``--help``."""
+    group = parser.getgroup("aibench", GROUP_TITLE.format(count=len(OPTIONS)))
+    named = _ini_keys_given(pluginmanager)
     for option in OPTIONS:
-        group = parser.getgroup(f"aibench {option.section}", f"pytest-aibench: {option.section}")
-        where = f" [env {option.env}" + (f", ini {option.ini_key}]" if option.ini else "]")
         group.addoption(
             option.flag,
             dest=option.dest,
-            help=option.help + where,
+            help=option.brief or argparse.SUPPRESS,
             default=None,
             **_argparse(option),
         )
-        if option.ini:
-            if option.kind == "paths":
-                parser.addini(option.ini_key, option.help, type="paths", default=[])
-            elif option.repeat:
-                parser.addini(option.ini_key, option.help, type="linelist", default=[])
-            else:
-                parser.addini(option.ini_key, option.help, type="string", default=None)
+        if option.ini and (option.brief or named is None or option.ini_key in named):
+            _add_ini(parser, option)
+            _registered_ini(pluginmanager).add(option.ini_key)
+
+
+def _add_ini(parser: pytest.Parser, option: Option) -> None:
+    text = (option.brief or option.help).replace("%%", "%")  # argparse's escape, not ini's
+    if option.kind == "paths":
+        parser.addini(option.ini_key, text, type="paths", default=[])
+    elif option.repeat:
+        parser.addini(option.ini_key, text, type="linelist", default=[])
+    else:
+        parser.addini(option.ini_key, text, type="string", default=None)
+
+
+_INI_REGISTERED = pytest.StashKey[set[str]]()
+
+
+def _registered_ini(pluginmanager: pytest.PytestPluginManager) -> set[str]:
+    config = pluginmanager.get_plugin("pytestconfig")
+    if config is None:
+        return set()
+    return cast("set[str]", config.stash.setdefault(_INI_REGISTERED, set()))
+
+
+def _ini_keys_given(pluginmanager: pytest.PytestPluginManager) -> set[str] | None:
+    """The ini keys the run's ini file and ``-o`` options name, read when the plugin loads
+    (after pytest has read them); ``None`` where this pytest keeps them elsewhere: then every
+    key is registered, which costs only help lines."""
+    config = pluginmanager.get_plugin("pytestconfig")
+    given = getattr(config, "_inicfg", None)  # pytest 9; pytest 8 calls it inicfg
+    if given is None:
+        given = getattr(config, "__dict__", {}).get("inicfg")
+    return None if given is None else {str(key) for key in given}
 
 
 def _argparse(option: Option) -> dict[str, Any]:
@@ -75,7 +112,7 @@ def _raw(config: pytest.Config, option: Option) -> tuple[Any, str]:
         if option.repeat:  # several values: PATH-style for paths, ';' between rules
             return text.split(os.pathsep if option.kind == "paths" else ";"), option.env
         return text, option.env
-    if option.ini:
+    if option.ini and option.ini_key in config.stash.get(_INI_REGISTERED, set()):
         ini_value = config.getini(option.ini_key)
         if ini_value:
             return ini_value, option.ini_key

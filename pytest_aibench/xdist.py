@@ -1,6 +1,7 @@
 """What only pytest-xdist needs: the controller hands each worker its fleet and its control run,
 and spec runs hand each device's items to one worker (the rest one at a time). Registered by
-plugin.py only when xdist is active."""
+plugin.py only when xdist is active. A run with no spec and no device option keeps xdist's own
+scheduling and probes no device."""
 
 from __future__ import annotations
 
@@ -14,20 +15,22 @@ from .session import WORKER_CONTROL, WORKER_DEVICES, AibenchSession
 class XdistHooks:
     """Registered only when pytest-xdist is active."""
 
-    def __init__(self, session: AibenchSession) -> None:
+    def __init__(self, session: AibenchSession, fleet_run: bool) -> None:
         self.session = session
+        self.fleet_run = fleet_run  # specs or devices named: the fleet is ours to schedule
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
-        """Our scheduling where we chose the distribution (no --dist given) and every case
-        runs on every device; otherwise xdist's own."""
-        if _dist_given(config) or self.session.settings.fleet != "each":
+        """Our scheduling where the run has a fleet, we chose the distribution (no --dist
+        given) and every case runs on every device; otherwise xdist's own."""
+        if not self.fleet_run or _dist_given(config) or self.session.settings.fleet != "each":
             return None
         return device_scheduling(config, log, [d.id for d in self.session.devices])
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput[WORKER_DEVICES] = [d.to_dict() for d in self.session.devices]
+        if self.fleet_run:  # else a worker that needs the host lists it itself
+            node.workerinput[WORKER_DEVICES] = [d.to_dict() for d in self.session.devices]
         if self.session.control_paths:
             node.workerinput[WORKER_CONTROL] = [str(p) for p in self.session.control_paths]
 
@@ -62,5 +65,31 @@ def device_scheduling(config: pytest.Config, log: Any, device_ids: list[str]) ->
                 if nodeid.endswith(suffix):
                     return f"aibench device {device}"
             return str(super()._split_scope(nodeid))
+
+        # After a worker crash, pytest-xdist 3.8's ``loadgroup`` queues the crashed item
+        # again and hands its replacement one unit without saying that nothing follows; a
+        # worker runs its last item only once it knows that, so the run never ended.
+
+        def remove_node(self, node: Any) -> str | None:
+            """The crashed item is done (xdist reports it failed), as ``load`` has it."""
+            crashed: str | None = super().remove_node(node)
+            if crashed is not None:
+                scope = self._split_scope(crashed)
+                unit = self.workqueue.get(scope, {})
+                unit[crashed] = True
+                if all(unit.values()):
+                    self.workqueue.pop(scope, None)
+            return crashed
+
+        def _reschedule(self, node: Any) -> None:
+            super()._reschedule(node)
+            while (
+                self.workqueue
+                and not node.shutting_down
+                and self._pending_of(self.assigned_work[node]) < 2
+            ):
+                self._assign_work_unit(node)
+            if not self.workqueue and not node.shutting_down:
+                node.shutdown()  # it has all its work: let it run its last item
 
     return DeviceScheduling(config, log)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import importlib
 import os
+import shutil
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -28,6 +32,14 @@ for _framework in (
 ):
     with contextlib.suppress(ImportError):
         importlib.import_module(_framework)
+
+
+# The tests never wait on this machine's shared leases (anyone's benchmark may hold the host):
+# this process and every pytest run it starts lease from a folder of this process's own. Tests
+# of the shared folder itself name theirs.
+_OWN_LEASES = tempfile.mkdtemp(prefix="aibench-test-leases-")
+os.environ["AIBENCH_LEASE_DIR"] = _OWN_LEASES
+atexit.register(functools.partial(shutil.rmtree, _OWN_LEASES, ignore_errors=True))
 
 
 @dataclass

@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 from pytest import CaptureFixture, MonkeyPatch, Pytester
 
 from pytest_aibench.devices.base import DeviceInfo
-from pytest_aibench.devices.lease import lease, lease_any
+from pytest_aibench.devices.lease import lease_any
 from pytest_aibench.devices.shell import shell_command
 from pytest_aibench.errors import DeviceError
 from pytest_aibench.names import UnsafeName, path_component
@@ -581,73 +580,7 @@ def test_a_waiting_run_says_who_holds_the_device_and_gives_up_after_its_timeout(
         ]
 
 
-def as_nobody(code: str) -> list[str]:
-    """A Python command, run as the user nobody, with a lease helper in scope."""
-    prelude = (
-        "import sys; sys.path[:0] = " + repr(sys.path) + "\n"
-        "from pathlib import Path\n"
-        "from pytest_aibench.devices.base import DeviceInfo\n"
-        "from pytest_aibench.devices.lease import lease\n"
-        "info = DeviceInfo('ssh', 'board', 'b', 'ssh://b', 'x', 'y')\n"
-    )
-    return [
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        sys.executable,
-        "-c",
-        prelude + code,
-    ]
-
-
-@pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("setpriv") is None,
-    reason="needs root and setpriv to run as a second user",
-)
-def test_a_second_user_shares_the_lease_folder() -> None:
-    outside = Path(tempfile.mkdtemp(prefix="aibench-leases-"))  # a place the other user reaches
-    outside.chmod(0o755)
-    folder = outside / "leases"
-    with lease(BOARD, folder):  # the first user makes the folder and a lock file
-        pass
-    try:
-        done = subprocess.run(
-            as_nobody(f"with lease(info, Path({str(folder)!r})):\n    print('leased')\n"),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.stdout.strip() == "leased", done.stderr
-        assert oct(folder.stat().st_mode & 0o7777) == "0o1777"
-    finally:
-        shutil.rmtree(outside)
-
-
-@pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("setpriv") is None,
-    reason="needs root and setpriv to run as a second user",
-)
-def test_a_lease_folder_another_user_cannot_write_is_a_clear_error() -> None:
-    outside = Path(tempfile.mkdtemp(prefix="aibench-leases-"))
-    outside.chmod(0o755)
-    folder = outside / "leases"
-    folder.mkdir(mode=0o755)  # as an older version made it: the first user's alone
-    try:
-        done = subprocess.run(
-            as_nobody(
-                "from pytest_aibench.errors import DeviceError\n"
-                "try:\n"
-                f"    with lease(info, Path({str(folder)!r})):\n        print('leased')\n"
-                "except DeviceError as exc:\n    print(exc)\n"
-            ),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert "is not writable by you" in done.stdout and "chmod 1777" in done.stdout, done
-    finally:
-        shutil.rmtree(outside)
+# The second user's side of the shared lease folder: tests/test_leases.py
 
 
 # -- 11. pytest's own workflow ----------------------------------------------------------------

@@ -1,6 +1,5 @@
 """Every option is where a user looks for it: in ``pytest --help`` and in the README's table."""
 
-import itertools
 from pathlib import Path
 
 import pytest
@@ -11,11 +10,44 @@ from pytest_aibench.options import OPTIONS, Option
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
 
-def test_help_lists_every_option_with_its_environment_twin(pytester: Pytester) -> None:
-    result = pytester.runpytest("--help")
-    text = result.stdout.str()
-    missing = [o.flag for o in OPTIONS if o.flag not in text or o.env not in text]
+def test_help_shows_the_main_options_and_points_to_the_rest(pytester: Pytester) -> None:
+    text = pytester.runpytest("--help").stdout.str()
+    heads = {line.split()[0].split("=")[0] for line in text.splitlines() if line.startswith("  --")}
+    assert [o.flag for o in OPTIONS if o.flag in heads] == [o.flag for o in OPTIONS if o.brief]
+    assert f"all {len(OPTIONS)}, each also read from $AIBENCH_<NAME>" in text
+    assert "'aibench options'" in text
+
+
+def test_help_grows_by_less_than_a_hundred_lines(pytester: Pytester) -> None:
+    with_plugin = pytester.runpytest("--help").outlines
+    without = pytester.runpytest("-p", "no:aibench", "--help").outlines
+    assert 0 < len(with_plugin) - len(without) <= 100
+
+
+def test_aibench_options_lists_every_option_with_its_env_and_ini_names(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pytest_aibench.cli import main
+
+    assert main(["options"]) == 0
+    text = capsys.readouterr().out
+    missing = [
+        o.flag
+        for o in OPTIONS
+        if f"{o.flag} " not in text or o.env not in text or (o.ini and o.ini_key not in text)
+    ]
     assert missing == []
+
+
+def test_a_hidden_option_works_from_the_command_line_and_its_ini_key(pytester: Pytester) -> None:
+    pytester.makepyfile("def test_timed(aibench):\n    aibench(sum, range(10))\n")
+    pytester.makeini("[pytest]\naibench_ops = 0\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-W", "error", "--aibench-autosave"
+    )
+    result.assert_outcomes(passed=1)
+    assert list((pytester.path / ".aibench").glob("*.json"))  # --aibench-autosave took effect
+    assert "operators" not in result.stdout.str()  # aibench_ops = 0 from the ini file
 
 
 def readme_sections() -> dict[str, list[str]]:
@@ -32,14 +64,6 @@ def readme_sections() -> dict[str, list[str]]:
 @pytest.mark.parametrize("option", OPTIONS, ids=lambda option: option.flag)
 def test_the_readme_lists_every_option_in_its_section(option: Option) -> None:
     assert option.flag in readme_sections().get(option.section, []), option.section
-
-
-def test_help_groups_the_options_by_section(pytester: Pytester) -> None:
-    text = pytester.runpytest("--help").stdout.str()
-    for first, second in itertools.pairwise(OPTIONS):
-        if first.section != second.section:
-            heading = f"pytest-aibench: {second.section}:"
-            assert text.index(first.flag) < text.index(heading) < text.index(second.flag)
 
 
 def test_the_readme_names_the_ini_twin_of_every_option_that_has_one() -> None:

@@ -15,6 +15,8 @@ devices/store_lease.py.
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
 import stat
@@ -23,8 +25,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from ..atomic import write_text
 from ..errors import DeviceError
 from ..names import path_component
 from .base import DeviceInfo
@@ -38,7 +41,11 @@ _SAID: set[str] = set()
 
 
 def lease_folder(folder: Path) -> Path:
-    """``folder``, made shareable if we make it; a usage error naming the fix if it is not."""
+    """``folder``, made shareable if we make it; a usage error naming the fix if it is not.
+    A link in its place that another user made (not root) is refused: it would send this
+    user's lock files wherever that user chose."""
+    if folder.is_symlink() and folder.lstat().st_uid not in (0, os.getuid()):
+        raise _planted(folder, f"it is a link made by uid {folder.lstat().st_uid}")
     if not folder.is_dir():
         with contextlib.suppress(FileExistsError):
             folder.mkdir(parents=True)
@@ -50,13 +57,26 @@ def lease_folder(folder: Path) -> Path:
             f"{stat.filemode(info.st_mode)}): its owner can share it with 'chmod 1777 {folder}', "
             "or pass --aibench-lease-dir DIR (every run that shares devices must name the same)"
         )
+    mode = folder.stat().st_mode
+    if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:  # anyone could delete a held lock file
+        raise DeviceError(
+            f"the lease folder {folder} is writable by every user without the sticky bit "
+            f"({stat.filemode(mode)}), so anyone could delete a held lock: its owner can fix "
+            f"it with 'chmod 1777 {folder}'"
+        )
     return folder
 
 
+def default_lease_folder() -> Path:
+    """$AIBENCH_LEASE_DIR (as ``--aibench-lease-dir`` reads it), else the machine's shared
+    folder: so that a build of ``aibench commits --same-host`` waits where the runs do."""
+    return Path(os.environ.get("AIBENCH_LEASE_DIR") or DEFAULT_LEASES)
+
+
 @contextlib.contextmanager
-def lease(info: DeviceInfo, folder: Path = DEFAULT_LEASES) -> Iterator[None]:
+def lease(info: DeviceInfo, folder: Path | None = None) -> Iterator[None]:
     """Hold one device for the block."""
-    with lease_any([info], folder):
+    with lease_any([info], folder or default_lease_folder()):
         yield
 
 
@@ -149,65 +169,158 @@ def _busy(leases: Leases, candidates: Sequence[DeviceInfo]) -> str:
 
 
 class FileLeases:
-    """An exclusive file lock (``filelock``) per device in the lease folder: the kernel frees
-    it when its holder exits, even by a crash."""
+    """An exclusive ``flock`` per device on ``<lease dir>/<device>.lock``: the kernel frees it
+    when its holder exits, even by a crash.
+
+    The folder is shared with every user of the machine, so nothing found in it is trusted: a
+    lock file is opened read-only, never through a link, never created over a file already
+    there, and must be a plain file; holder notes live in a folder of each user's own
+    (:class:`NoteFolder`). A planted link, FIFO or foreign folder is a :class:`DeviceError`
+    naming it. Not ``filelock``: it opens its lock file for writing, follows links and
+    truncates, which in a shared folder writes through whatever a neighbour planted."""
 
     poll_s = 0.05
 
     def __init__(self, folder: Path) -> None:
         self.folder = lease_folder(folder)
-        self._locks: dict[str, Any] = {}
-        self._notes: dict[str, contextlib.ExitStack] = {}
+        self._held: dict[str, int] = {}  # device id -> the locked file's descriptor
+        self._notes: NoteFolder | None = None
 
     def take(self, info: DeviceInfo) -> bool:
-        from filelock import FileLock, Timeout
-
-        lock = self._locks.setdefault(
-            info.id, FileLock(self.folder / f"{_file_name(info)}.lock", mode=0o666)
-        )
+        descriptor = open_lock_file(self.folder / f"{_file_name(info)}.lock")
         try:
-            lock.acquire(timeout=0)
-        except Timeout:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
             return False
-        self._notes[info.id] = note = contextlib.ExitStack()
-        note.enter_context(_holding(self.folder, info))
+        self._held[info.id] = descriptor
+        try:
+            if self._notes is None:
+                self._notes = NoteFolder(self.folder)
+            self._notes.write(info)
+        except BaseException:
+            self.give_back(info)
+            raise
         return True
 
     def give_back(self, info: DeviceInfo) -> None:
-        self._notes.pop(info.id).close()
-        self._locks[info.id].release()
+        if self._notes is not None:
+            self._notes.remove(info)
+        os.close(self._held.pop(info.id))  # its only descriptor: closing it frees the lock
 
     def holder(self, info: DeviceInfo) -> str:
         return _holder(self.folder, info)
 
     def close(self) -> None:
-        pass
+        for device_id in list(self._held):
+            os.close(self._held.pop(device_id))
+        if self._notes is not None:
+            self._notes.close()
+            self._notes = None
 
 
-@contextlib.contextmanager
-def _holding(folder: Path, info: DeviceInfo) -> Iterator[None]:
-    """A note of who holds the lease, for the messages of those who wait (one file per user, as
-    a sticky folder lets no user replace another's)."""
-    note = folder / f"{_file_name(info)}.holder-{os.getuid()}"
-    with contextlib.suppress(OSError):
-        note.write_text(json.dumps({"pid": os.getpid(), "since": time.time()}), "utf-8")
-    try:
-        yield
-    finally:
+# Never follow a link, never block on a FIFO a neighbour planted, never leak into children.
+_SAFE_OPEN = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def open_lock_file(path: Path) -> int:
+    """A read-only descriptor of the lock file at ``path`` (made if missing): ``flock`` needs
+    no write access, so nothing is ever written through it."""
+    while True:
+        try:
+            descriptor = os.open(path, os.O_RDONLY | _SAFE_OPEN)
+        except FileNotFoundError:
+            try:  # O_EXCL: a file that appeared meanwhile is opened as found, on the next turn
+                made = os.O_RDONLY | os.O_CREAT | os.O_EXCL | _SAFE_OPEN
+                descriptor = os.open(path, made, 0o444)
+                os.fchmod(descriptor, 0o444)  # the umask must not hide it from other users
+            except FileExistsError:
+                continue
+        except OSError as exc:
+            raise _planted(path, exc) from None
+        return _checked(descriptor, path, want=stat.S_ISREG, what="a plain lock file")
+
+
+def _checked(descriptor: int, path: Path, *, want: Callable[[int], bool], what: str) -> int:
+    found = os.fstat(descriptor)
+    if want(found.st_mode) and found.st_nlink == 1:  # a hard link is a planted name too
+        return descriptor
+    os.close(descriptor)
+    kind = f"{stat.filemode(found.st_mode)} with {found.st_nlink} names"
+    raise _planted(path, f"it is {kind} (owner uid {found.st_uid}), not {what}")
+
+
+def _planted(path: Path, problem: object) -> DeviceError:
+    if isinstance(problem, OSError) and (problem.errno == errno.ELOOP or path.is_symlink()):
+        problem = "it is a symbolic link"
+    elif isinstance(problem, OSError):
+        problem = problem.strerror or problem
+    return DeviceError(
+        f"the lease folder holds {path}, which pytest-aibench will not use: {problem}. "
+        "Someone may have planted it: its owner (or root) can remove it, or pass "
+        "--aibench-lease-dir DIR (every run that shares devices must name the same)"
+    )
+
+
+class NoteFolder:
+    """``<lease dir>/holders-<uid>``: who holds which lease, for the messages of those who
+    wait. This user's own folder (checked: a real folder, owned by this user, writable by
+    nobody else), held open and written through its descriptor, so that a neighbour who
+    renames or replaces it meanwhile cannot redirect a note."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / f"holders-{os.getuid()}"
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(self.path, 0o755)
+        try:
+            descriptor = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | _SAFE_OPEN)
+        except OSError as exc:
+            raise _planted(self.path, exc) from None
+        found = os.fstat(descriptor)
+        if found.st_uid != os.getuid() or found.st_mode & 0o022:
+            os.close(descriptor)
+            raise _planted(
+                self.path,
+                f"it is {stat.filemode(found.st_mode)} and owned by uid {found.st_uid}, "
+                f"not a folder only uid {os.getuid()} writes",
+            )
+        self.descriptor = descriptor
+
+    def write(self, info: DeviceInfo) -> None:
+        note = {"pid": os.getpid(), "since": time.time()}
+        write_text(self._through_descriptor(info), json.dumps(note))
+
+    def remove(self, info: DeviceInfo) -> None:
         with contextlib.suppress(OSError):
-            note.unlink()
+            os.unlink(f"{_file_name(info)}.json", dir_fd=self.descriptor)
+
+    def close(self) -> None:
+        os.close(self.descriptor)
+
+    def _through_descriptor(self, info: DeviceInfo) -> Path:
+        """The note's path through the held folder (Linux's ``/proc/self/fd``), else by name."""
+        held = Path(f"/proc/self/fd/{self.descriptor}")
+        return (held if held.is_dir() else self.path) / f"{_file_name(info)}.json"
 
 
 def _file_name(info: DeviceInfo) -> str:
     return path_component(info.id, "device id")
 
 
+NOTE_LIMIT = 4096  # bytes: a note is a pid and a time
+
+
 def _holder(folder: Path, info: DeviceInfo) -> str:
-    """``held by pid 1234 since 12:03:11``, from the newest note of a live holder; else ''."""
+    """``held by pid 1234 since 12:03:11``, from the newest note of a live holder; else ''.
+    Notes are read as untrusted: no link followed, no more than a note's size read."""
     notes = []
-    for path in folder.glob(f"{_file_name(info)}.holder-*"):
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            data = json.loads(path.read_text("utf-8"))
+    for path in folder.glob(f"holders-*/{_file_name(info)}.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, DeviceError):
+            descriptor = _checked(
+                os.open(path, os.O_RDONLY | _SAFE_OPEN), path, want=stat.S_ISREG, what="a note"
+            )
+            with os.fdopen(descriptor, "rb") as handle:
+                data = json.loads(handle.read(NOTE_LIMIT))
             notes.append((float(data["since"]), int(data["pid"])))
     for since, pid in sorted(notes, reverse=True):
         if _alive(pid):
