@@ -146,6 +146,7 @@ def cold_start_in_fresh_processes(execution: Execution, recorder: Recorder, coun
         timeout=execution.case.timeout(execution.settings.timeout),
         backend=execution.settings.backend,
         tolerance=execution.tolerance(),
+        observer_prefixes=observer_prefixes(execution.settings),
     )
     samples: dict[str, list[float]] = {}
     units: dict[str, str] = {}

@@ -88,6 +88,14 @@ def summarize(values: Iterable[float], names: Sequence[str] = DEFAULT_STATISTICS
     return {name: statistic(name, ordered) for name in wanted}
 
 
+def sample(value: Any) -> float:
+    """One sample from a program's row or a test's ``record``: a number or a numeric string
+    (FAI-PEP writes both), never a boolean, which Python would take for 1.0 or 0.0."""
+    if isinstance(value, bool):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
+
+
 @dataclass
 class MetricRecord:
     """All samples of one metric key (``"<type> <metric>"``, e.g. ``"NET latency"``) of one item.

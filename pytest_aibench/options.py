@@ -172,6 +172,15 @@ def _folder(path: Path | None) -> Path | None:
     return path
 
 
+def _program(command: str | None) -> str | None:
+    """A program this machine can start: a path to an executable, or a name on $PATH."""
+    import shutil
+
+    if command is not None and shutil.which(command) is None:
+        raise ValueError(f"expected a program to run, found no executable {command!r}")
+    return command
+
+
 def _model_cache(path: Path | None) -> Path:
     return path or default_model_cache()
 
@@ -558,6 +567,7 @@ VERDICT_OPTIONS = _section(
         "A/B: the Python of the control side's environment (another framework version or "
         "build); in-process cases run in a worker process under it",
         "PYTHON",
+        check=_program,
     ),
     Option(
         "ab-blocks",

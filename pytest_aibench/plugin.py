@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import signal
 import sys
 import tempfile
@@ -20,7 +21,7 @@ from . import hookspec
 from .errors import AibenchError
 from .marks import register_known_marks
 from .session import AibenchSession, fleet, is_worker, session_of
-from .settings import add_options, from_config
+from .settings import add_options, from_config, keep_rootdir
 from .stash import CANDIDATES, CASE, COLLECTION, DEVICE, DEVICE_STATE, MODEL_MD5, RECORDER, SESSION
 
 if TYPE_CHECKING:
@@ -39,12 +40,20 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
 
 
 _SECRET_FLAG = "--aibench-remote-access-token"
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^\s:/@]*:)[^\s@/]+@")
 
 
-def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    """The access token's value masked in the invocation arguments, which ``--debug`` writes to
-    its log once parsing ends (and which nothing else of pytest's needs the secret in)."""
-    args = list(early_config.invocation_params.args)
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    keep_rootdir(early_config, args)
+    _mask_secrets(early_config)
+
+
+def _mask_secrets(early_config: pytest.Config) -> None:
+    """Secrets masked in the invocation arguments, which ``--debug`` writes to its log once
+    parsing ends (and which nothing else of pytest's needs them in): the access token's value
+    and the password of any URL (``--aibench-history postgresql://ci:PASSWORD@lab/db``)."""
+    args = [_URL_PASSWORD.sub(r"\1***@", arg) for arg in early_config.invocation_params.args]
     for index, arg in enumerate(args):
         if arg.startswith(f"{_SECRET_FLAG}="):
             args[index] = f"{_SECRET_FLAG}=***"

@@ -13,6 +13,7 @@ from .metrics import (
     OperatorRecord,
     net_first,
     operator_table,
+    sample,
 )
 from .records import ComparisonState, Results, VerdictDict
 
@@ -105,7 +106,7 @@ class Recorder:
         self, type_: str, metric: str, unit: str, values: Iterable[float] | float
     ) -> MetricRecord:
         """Add samples of metric ``"<type_> <metric>"`` (one value or many)."""
-        samples = [float(values)] if isinstance(values, int | float) else [float(v) for v in values]
+        samples = [sample(v) for v in ([values] if isinstance(values, int | float) else values)]
         return self.add(MetricRecord(type_, metric, unit, samples))
 
     def add(self, record: MetricRecord) -> MetricRecord:

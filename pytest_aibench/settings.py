@@ -9,6 +9,7 @@ anything runs.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,6 @@ from typing import Any, cast
 import pytest
 
 from .options import OPTIONS, SPEC_OPTIONS, Option, Settings
-
 
 GROUP_TITLE = (
     "pytest-aibench (the main options; all {count}, each also read from $AIBENCH_<NAME> and "
@@ -134,6 +134,8 @@ def _typed(option: Option, raw: Any, source: str) -> Any:
             option.kind, "true or false (1, yes, on / 0, no, off)"
         )
         raise pytest.UsageError(f"{source}: expected {expected}, found {raw!r}") from None
+    if option.kind == "float" and not math.isfinite(value):  # nan or inf: no bound holds
+        raise pytest.UsageError(f"{source}: expected a finite number, found {raw!r}")
     if option.kind in ("int", "float") and value < 0:
         raise pytest.UsageError(f"{source}: expected a value >= 0, found {raw!r}")
     return value
@@ -157,3 +159,44 @@ def from_config(config: pytest.Config) -> Settings:
         raise pytest.UsageError("--aibench-ab-control needs --aibench-program (the treatment)")
     spec_source = _raw(config, SPEC_OPTIONS[0])[1]
     return Settings(**values, specs_from_command_line=spec_source.startswith(("--", "AIBENCH")))
+
+
+def keep_rootdir(config: pytest.Config, args: list[str]) -> None:
+    """``--aibench-history PATH`` means what ``--aibench-history=PATH`` does.
+
+    pytest chooses the rootdir and ini file from the command line's paths before it loads
+    plugins, so the value of a plugin's option written after a space is taken for a test path:
+    a path outside the project moved the rootdir there (another ini file or none, other node
+    ids, ``.aibench/`` in the wrong folder). Once the options are known, the choice is made
+    again from the real paths and, where it differs, put in place before conftests load, with
+    the ini file's ``addopts``. Nothing is done where no option of ours is followed by a value
+    after a space (the common case)."""
+    flags = {option.flag for option in OPTIONS if option.kind != "flag"}
+    if not any(arg in flags for arg in args[:-1]):
+        return
+    from _pytest.config.findpaths import determine_setup  # the one place that decides it
+
+    known = config.known_args_namespace
+    try:
+        rootpath, inipath, inicfg, _ = determine_setup(
+            inifile=known.inifilename,
+            override_ini=known.override_ini,
+            args=known.file_or_dir,
+            rootdir_cmd_arg=known.rootdir or None,
+            invocation_dir=config.invocation_params.dir,
+        )
+    except TypeError:  # pytest before 9 decides it with other arguments: left as it chose
+        return
+    if (rootpath, inipath) == (config.rootpath, config.inipath):
+        return
+    # pytest has no public way to set these; they are what its own parse set (pytest 9).
+    derived_confcutdir = known.confcutdir == str(
+        config.inipath.parent if config.inipath else config.rootpath
+    )
+    config._rootpath, config._inipath = rootpath, inipath
+    config._inicfg = inicfg
+    config._inicache.clear()
+    config._parser.extra_info.update(rootdir=str(rootpath), inifile=str(inipath))
+    if derived_confcutdir:
+        known.confcutdir = str(inipath.parent if inipath else rootpath)
+    args[:0] = config.getini("addopts")

@@ -1,8 +1,8 @@
 """The two sides of an A/B item, and what runs one block of each.
 
-- A program case (its commands run ``{program}``): this process runs the case's commands, with
-  the control program (``--aibench-ab-control``) and/or the control root's files
-  (``--aibench-ab-control-root``) on the control side.
+- A program case (a case with commands): this process runs the case's commands, with the
+  control program (``--aibench-ab-control``, where the commands run ``{program}``) and/or the
+  control root's files (``--aibench-ab-control-root``) on the control side.
 - An in-process case (ONNX Runtime, LiteRT, PyTorch): a worker process runs it
   (worker.py), so that neither side gets the pytest process. With one interpreter both sides
   share one worker and alternate in it: two processes running identical code differ by a
@@ -97,7 +97,7 @@ class InWorker:
     started: bool = False
 
     def run_block(self, recorder: Recorder, iterations: int) -> None:
-        from .execution import effective_counts
+        from .execution import effective_counts, observer_prefixes
 
         execution = self.execution
         warmup = effective_counts(execution.case, execution.settings)[1]
@@ -115,6 +115,7 @@ class InWorker:
             backend=execution.settings.backend,
             tolerance=execution.tolerance(),
             keep=self.key,
+            observer_prefixes=observer_prefixes(execution.settings),
         )
         recorder.merge(self.worker.get().run(block))
 
@@ -122,7 +123,8 @@ class InWorker:
         return self._time if self.started else None
 
     def _time(self, iterations: int, warmup: int) -> list[float]:
-        return self.worker.get().time(Timed(self.key, iterations, warmup))
+        timeout = self.execution.case.timeout(self.execution.settings.timeout)
+        return self.worker.get().time(Timed(self.key, iterations, warmup, timeout))
 
     def load(self) -> None:
         if not self.started:
@@ -157,14 +159,17 @@ def ab_sides(execution: Execution) -> Sides | None:
     """The item's A/B sides, or ``None`` when it runs once (no A/B option applies to it)."""
     settings = execution.settings
     control_files = execution.control_files or execution.files
-    if execution.runs_program():
-        if not (settings.ab_control or execution.control_files):
+    if execution.runs_commands(settings.program):
+        # A program case: this process runs both sides' commands, parsed as any run's are. A
+        # control program swaps in only where the commands run {program}.
+        swapped = settings.ab_control if execution.runs_program() else None
+        if not (swapped or execution.control_files):
             return None
-        program = settings.ab_control or settings.program
+        program = swapped or settings.program
         return Sides(
             InPlace(execution, program, control_files),
             InPlace(execution, settings.program, execution.files),
-            _label(program if settings.ab_control else None, settings.ab_control_root, None),
+            _label(swapped, settings.ab_control_root, None),
         )
     python = settings.ab_control_python
     if not (execution.control_files or python):

@@ -18,16 +18,19 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import select
 import struct
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
+from .devices.processes import TAG_VARIABLE, kill_tree, new_tag
 from .errors import RunnerError
 from .recorder import Recorder
 from .runners.base import CaseFiles, RunContext
@@ -51,6 +54,7 @@ class Block:
     backend: str
     tolerance: Tolerance
     keep: str | None = None  # keep the timed call under this name, for Timed requests
+    observer_prefixes: tuple[str, ...] = ()  # as the pytest process parses program output
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class Timed:
     key: str
     iterations: int
     warmup: int
+    timeout: float
 
 
 def _send(stream: IO[bytes], message: Any) -> None:
@@ -101,7 +106,7 @@ def run_block(block: Block, scratch: Path, kept: dict[str, Call]) -> Recorder:
                 warmup=block.warmup,
                 timeout=block.timeout,
                 program=None,
-                observer_prefixes=(),
+                observer_prefixes=block.observer_prefixes,
                 tolerance=block.tolerance,
                 backend=block.backend,
                 keep_call=partial(kept.__setitem__, block.keep) if block.keep else None,
@@ -137,7 +142,10 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
 
 
 class WorkerProcess:
-    """The parent's handle on one worker running under ``python``."""
+    """The parent's handle on one worker running under ``python``. Every request is answered
+    within its ``timeout`` (the case's) or the worker is killed with all it started and the
+    item fails; the worker carries a process tag, so nothing of it outlives pytest
+    (devices/processes.py)."""
 
     def __init__(self, python: str) -> None:
         env = dict(os.environ)
@@ -145,26 +153,38 @@ class WorkerProcess:
             [str(PACKAGE_PARENT), *filter(None, [env.get("PYTHONPATH")])]
         )
         self.python = python
-        self.process = subprocess.Popen(
-            [python, "-m", "pytest_aibench.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-        )
+        self.tag = new_tag()
+        try:
+            self.process = subprocess.Popen(
+                [python, "-m", "pytest_aibench.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env={**env, TAG_VARIABLE: self.tag},
+                start_new_session=True,  # its own group: killed as one, spared pytest's ^C
+            )
+        except OSError as exc:
+            raise RunnerError(f"the A/B worker's Python {python!r} cannot start: {exc}") from None
 
     def run(self, block: Block) -> Recorder:
-        recorder: Recorder = self._ask(block)
+        recorder: Recorder = self._ask(block, block.timeout)
         return recorder
 
     def time(self, request: Timed) -> list[float]:
-        samples: list[float] = self._ask(request)
+        samples: list[float] = self._ask(request, request.timeout)
         return samples
 
-    def _ask(self, request: Block | Timed) -> Any:
+    def _ask(self, request: Block | Timed, timeout: float) -> Any:
         assert self.process.stdin is not None and self.process.stdout is not None
         with contextlib.suppress(BrokenPipeError):  # the reply below says what happened
             _send(self.process.stdin, request)
-        reply = _receive(self.process.stdout)
+        try:
+            reply = _receive_within(self.process.stdout.fileno(), time.monotonic() + timeout)
+        except TimeoutError:
+            self.kill()
+            raise RunnerError(
+                f"the A/B worker ({self.python}) gave no answer within {timeout:g} s (the "
+                "case's timeout, --aibench-timeout): it was killed with all it started"
+            ) from None
         if reply is None:
             code = self.process.wait()
             raise RunnerError(
@@ -175,15 +195,47 @@ class WorkerProcess:
             raise RunnerError(f"in the A/B worker ({self.python}): {reply}")
         return reply
 
+    def kill(self) -> None:
+        kill_tree(self.process.pid, self.tag)
+        self.process.wait()
+
     def close(self) -> None:
+        """End of input: the worker returns; one that does not within a grace is killed."""
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
-                stream.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+                with contextlib.suppress(BrokenPipeError):  # a worker already gone
+                    stream.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=CLOSE_GRACE_S)
+        self.kill()  # and whatever it started, even after it returned
+
+
+CLOSE_GRACE_S = 5.0
+
+
+def _receive_within(descriptor: int, deadline: float) -> Any:
+    """One reply read from ``descriptor`` by ``deadline`` (``TimeoutError`` after it);
+    ``None`` when the worker has gone."""
+    head = _read_within(descriptor, _LENGTH.size, deadline)
+    if head is None:
+        return None
+    (size,) = _LENGTH.unpack(head)
+    body = _read_within(descriptor, size, deadline)
+    return None if body is None else pickle.loads(body)
+
+
+def _read_within(descriptor: int, size: int, deadline: float) -> bytes | None:
+    chunks, missing = [], size
+    while missing:
+        ready, _, _ = select.select([descriptor], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise TimeoutError
+        chunk = os.read(descriptor, min(missing, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
 
 
 def main() -> None:

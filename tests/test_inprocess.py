@@ -3,8 +3,10 @@ operators, golden outputs, and the failures a user must understand."""
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from pytest import Pytester
 
 from pytest_aibench.records import ItemRecord
 
-from .helpers import case_of, item_record, metrics_of, write_json, written_run
+from .helpers import case_of, item_record, metrics_of, write_json, write_program, written_run
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "specifications/models"
@@ -975,3 +977,47 @@ def test_cold_start_in_fresh_processes(pytester: Pytester) -> None:
     # a fresh process holds onnxruntime and the model (about 65 MiB here), not what this
     # pytest process holds (torch and the other frameworks conftest imports: over 300 MiB)
     assert max(metrics["NET peak_memory"]["values"]) < 300
+
+
+def test_a_control_worker_that_never_answers_fails_its_item_within_the_timeout(
+    pytester: Pytester,
+) -> None:
+    """A control Python that hangs (as a stopped worker does): the item fails within
+    --aibench-timeout, located and said; the session goes on; nothing it started is left."""
+    base = ab_onnx_project(pytester, 20, 20)
+    marker = f"sleep 600.{os.getpid()}{time.monotonic_ns() % 1000}"  # found by pgrep below
+    hang = write_program(pytester.path / "hang.sh", f"#!/bin/sh\n{marker}\n")
+    spec = json.loads((pytester.path / "chain.json").read_text())
+    spec["tests"].append({"identifier": "second", "metric": "delay", "iter": 5})
+    write_json(pytester.path / "chain.json", spec)
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        "--aibench-spec=chain.json",
+        f"--aibench-ab-control-root={base}",
+        f"--aibench-ab-control-python={hang}",
+        "--aibench-timeout=3",
+        timeout=120,
+    )
+    assert time.monotonic() - started < 60
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        ["*the A/B worker (*hang.sh) gave no answer within 3 s (the case's timeout*killed*"]
+    )
+    left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+    assert left.stdout == ""
+
+
+def test_a_control_python_that_does_not_exist_is_a_usage_error(pytester: Pytester) -> None:
+    base = ab_onnx_project(pytester, 20, 20)
+    result = pytester.runpytest(
+        "--aibench-spec=chain.json",
+        f"--aibench-ab-control-root={base}",
+        "--aibench-ab-control-python=/nonexistent/python",
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*--aibench-ab-control-python: expected a program to run, found no executable "
+            "'/nonexistent/python'"
+        ]
+    )

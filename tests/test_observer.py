@@ -1,5 +1,7 @@
 """Observer rows → metric records (FAI-PEP's line protocol)."""
 
+import json
+
 import pytest
 
 from pytest_aibench.errors import RunnerError
@@ -92,3 +94,11 @@ def test_one_metric_in_two_units_is_an_error() -> None:
     ]
     with pytest.raises(RunnerError, match="'NET latency' is reported in 'us' and in 'ms'"):
         parse_observer_lines(lines)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_a_boolean_value_is_no_sample(value: bool) -> None:
+    row = {"type": "NET", "metric": "latency", "unit": "ms", "value": value}
+    line = f"AIBENCH {json.dumps(row)}"
+    parsed = parse_observer_lines([line])
+    assert parsed.records == {} and parsed.skipped_lines == [line]

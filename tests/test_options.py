@@ -102,3 +102,25 @@ def test_every_public_name_resolves_and_none_is_imported_before_use() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["[]", "[]"]
+
+
+@pytest.mark.parametrize("ini", [None, "[pytest]\naddopts = -v\n"])
+@pytest.mark.parametrize("written", ["space", "equals"])
+def test_a_path_option_keeps_the_rootdir_written_with_a_space_or_equals(
+    pytester: Pytester, ini: str | None, written: str
+) -> None:
+    """A folder outside the project, named after a space, is an option's value, not a path
+    pytest should count when it chooses the rootdir and ini file."""
+    outside = pytester.path.parent / f"{pytester.path.name}-control"
+    outside.mkdir()
+    if ini:
+        pytester.makeini(ini)
+    pytester.makepyfile(test_plain="def test_one():\n    pass\n")
+    option = ["--aibench-ab-control-root", str(outside)]
+    if written == "equals":
+        option = ["=".join(option)]
+    result = pytester.runpytest_subprocess(*option, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"rootdir: {pytester.path}"])
+    if ini:
+        result.stdout.fnmatch_lines(["configfile: tox.ini", "test_plain.py::test_one PASSED*"])

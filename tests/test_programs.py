@@ -338,3 +338,28 @@ def test_cold_start_rows_a_program_prints_are_its_cold_start_metrics(pytester: P
     assert metrics["NET load"]["values"] == [41000.0]
     assert metrics["NET first_inference"]["values"] == [9100.0]
     assert metrics["NET latency"]["values"] == [8100.0, 8101.0, 8102.0]
+
+
+@pytest.mark.parametrize("command", ["{files.program} --iter {iter}", "{program} --iter {iter}"])
+def test_a_program_spec_under_a_control_root_runs_both_sides_as_a_plain_run(
+    pytester: Pytester, command: str
+) -> None:
+    """A/A against a base checkout: both sides' commands run in this process and their output
+    is parsed with the run's observer prefixes, for programs named by the spec's files and by
+    {program} alike."""
+    base = pytester.path / "base"
+    for root in (pytester.path, base):
+        write_program(root / "prog.py")
+    tests = [{"identifier": "ab", "metric": "delay", "iter": 3, "commands": [command]}]
+    write_json(pytester.path / "s.json", generic_spec(tests=tests))
+    result = pytester.runpytest(
+        "--aibench-spec=s.json",
+        f"--aibench-ab-control-root={base}",
+        f"--aibench-program={pytester.path / 'prog.py'}",
+        "--aibench-json=run.json",
+    )
+    result.assert_outcomes(passed=1)
+    item = written_run(pytester.path)["items"][0]
+    assert item["comparison"] == "ab"
+    assert {v["status"] for v in item["verdicts"]} == {"unchanged"}
+    assert item["extra"]["ab"]["blocks"] >= 5

@@ -2,6 +2,7 @@
 server does, fails on demand, hangs, or redirects."""
 
 import json
+import socket
 import ssl
 import subprocess
 import threading
@@ -326,15 +327,23 @@ def test_a_redirect_on_the_same_host_is_followed_with_the_records(
     assert len(server.stored) == RECORDS_PER_RUN
 
 
-def test_a_redirect_to_another_host_keeps_the_token_home(
-    pytester: Pytester, project: Project, server: ResultServer
+@pytest.mark.parametrize("elsewhere", ["another host", "another port"])
+def test_a_redirect_to_another_origin_keeps_the_token_home(
+    pytester: Pytester, project: Project, server: ResultServer, elsewhere: str
 ) -> None:
-    server.plan = [f"redirect:{server.url('/elsewhere', host='localhost')}"]
+    if elsewhere == "another host":
+        target = server.url("/elsewhere", host="localhost")
+    else:
+        with socket.socket() as spare:  # a port nobody named, on the same host
+            spare.bind(("127.0.0.1", 0))
+            target = f"http://127.0.0.1:{spare.getsockname()[1]}/elsewhere"
+    server.plan = [f"redirect:{target}"]
     result = project(server.url())
+    origin = target.removesuffix("/elsewhere")
     result.stdout.fnmatch_lines(
         [
-            "aibench: remote reporter: * records kept in * (HTTP 308 redirect to another host, "
-            "localhost: not followed with the access token*"
+            "aibench: remote reporter: * records kept in * (HTTP 308 redirect to another "
+            f"origin, {origin}: not followed with the access token*"
         ]
     )
     assert server.paths == ["/benchmark/store-result"] and not server.stored

@@ -109,6 +109,12 @@ class _Tags:
 _TAGS = _Tags()
 
 
+def new_tag() -> str:
+    """A tag for one more process tree of ours: put it in the environment as
+    ``AIBENCH_PROCESS_TAG``; :func:`kill_tree` and the watchdog find what carries it."""
+    return _TAGS.new()
+
+
 def tagged(tag: str) -> list[int]:
     """The processes whose environment carries ``tag``."""
     wanted = f"\0{TAG_VARIABLE}={tag}\0".encode()
@@ -133,7 +139,7 @@ def run_process(
 ) -> Finished:
     """Run ``argv`` and wait at most ``timeout`` seconds; nothing it started is left running.
     ``OSError`` if it cannot start."""
-    tag = _TAGS.new()
+    tag = new_tag()
     process = subprocess.Popen(
         list(argv),
         cwd=cwd,
@@ -156,19 +162,19 @@ def run_process(
                 if process.poll() is not None and ended_at is None:
                     ended_at = now
                 if now >= deadline or (ended_at is not None and now - ended_at > PIPE_GRACE_S):
-                    _kill_leftovers(process.pid, tag)
+                    kill_tree(process.pid, tag)
                     stdout, stderr = process.communicate()
                     break
         timed_out = ended_at is None and time.monotonic() >= deadline
     finally:
-        _kill_leftovers(process.pid, tag)  # whatever the command left behind, even on ^C
+        kill_tree(process.pid, tag)  # whatever the command left behind, even on ^C
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5)
     return Finished(process.returncode, stdout, stderr, timed_out)
 
 
-def _kill_leftovers(pgid: int, tag: str) -> None:
-    """The program's group, then every process that still carries the command's tag."""
+def kill_tree(pgid: int, tag: str) -> None:
+    """The process group ``pgid``, then every process that still carries ``tag``."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
     for pid in tagged(tag) if _LINUX else ():

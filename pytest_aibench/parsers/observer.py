@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import RunnerError
-from ..metrics import MetricRecord
+from ..metrics import MetricRecord, sample
 
 DEFAULT_PREFIXES: tuple[str, ...] = ("Caffe2Observer ", "PyTorchObserver ", "AIBENCH ")
 _JSON_OBJECT = re.compile(r"\{.*\}")
@@ -107,7 +107,7 @@ class _Collector:
 
     def _add_typed(self, row: Mapping[str, Any]) -> None:
         if "value" in row:
-            value = float(row["value"])
+            value = sample(row["value"])  # before the record exists: a bad row adds nothing
             self.record_for(row).values.append(value)
         elif "summary" in row:
             summary = _summary(row["summary"])

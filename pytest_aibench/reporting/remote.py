@@ -14,7 +14,7 @@ are retried with exponential back-off until the reporter's time is up; then (or 
 refusal) the batches not delivered are spooled under ``<storage>/spool/`` and the next run
 that reports to the same URL sends them first. The token is sent in the body only: it is
 never printed, never written to the spool or a run file, and never follows a redirect to
-another host.
+another scheme, host or port.
 """
 
 from __future__ import annotations
@@ -338,23 +338,29 @@ def _accepted(answer: bytes, count: int) -> bool:
 
 
 def _redirect_target(url: str, error: urllib.error.HTTPError) -> str | None:
-    """Where a 3xx points, followed with the same POST body, but only on the same host (an
-    http to https upgrade included): the token must not travel to a host nobody named."""
+    """Where a 3xx points, followed with the same POST body, but only to the same scheme,
+    host and port: the token must not travel anywhere nobody named."""
     if error.code not in (301, 302, 303, 307, 308):
         return None
     target = urljoin(url, error.headers.get("Location", ""))
-    if urlsplit(url).scheme == "https" and urlsplit(target).scheme != "https":
+    if _origin(target) != _origin(url):
+        scheme, host, port = _origin(target)
         raise Refused(
-            f"HTTP {error.code} redirect from https to {urlsplit(target).scheme}: not "
-            "followed, the access token would travel unencrypted"
-        )
-    if urlsplit(target).hostname != urlsplit(url).hostname:
-        raise Refused(
-            f"HTTP {error.code} redirect to another host, "
-            f"{urlsplit(target).hostname}: not followed with the access token; name "
-            "that URL in --aibench-remote-reporter if it is right"
+            f"HTTP {error.code} redirect to another origin, {scheme}://{host}:{port}: not "
+            "followed with the access token; name that URL in --aibench-remote-reporter if "
+            "it is right"
         )
     return target
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    try:
+        port = parts.port or default
+    except ValueError:  # a port that is no number: an origin of its own
+        port = None
+    return parts.scheme, (parts.hostname or "").lower(), port
 
 
 def _failure(error: urllib.error.HTTPError) -> Exception:

@@ -166,11 +166,24 @@ def _file_ref(name: str, item: Any, where: str, spec_path: Path) -> FileRef:
         item = {"filename": posixpath.basename(item), "location": item}
     return FileRef(
         name=name,
-        filename=_component(item["filename"], f"{where}.filename", spec_path),
+        filename=_file_name(item["filename"], f"{where}.filename", spec_path),
         location=item["location"],
         md5=item.get("md5") or None,  # FAI-PEP's own specs use "" for "no md5"
         where=where,
     )
+
+
+def _file_name(text: str, where: str, spec_path: Path) -> str:
+    """A ``filename`` is one name: path parts are refused (the folder goes in ``location``);
+    other characters a file name cannot hold are dropped, as for any spec text."""
+    if text in (".", "..") or "/" in text or "\\" in text:
+        raise SpecError(
+            str(spec_path),
+            where,
+            f"{text!r} has path parts, and a filename is one name (the file is stored under it "
+            "in the cache): write only the name and put the folder in 'location'",
+        )
+    return _component(text, where, spec_path)
 
 
 def _component(text: str, where: str, spec_path: Path) -> str:

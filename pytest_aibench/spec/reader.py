@@ -8,6 +8,7 @@ names the key and its JSON path.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,12 +70,15 @@ def _too_deep(path: Path) -> SpecError:
 
 def _check_bounds(path: Path, data: Any) -> None:
     """Walk the data without recursion, counting every value as often as it is reached (a YAML
-    alias is reached once per use, as every later step would reach it)."""
-    stack, seen = [(data, 0)], 0
+    alias is reached once per use, as every later step would reach it). A NaN or infinite
+    number is refused here, where it enters: every range check after reading would let it
+    through (NaN compares false with any bound)."""
+    stack: list[tuple[Any, JsonPath]] = [(data, ())]
+    seen = 0
     while stack:
-        value, depth = stack.pop()
+        value, where = stack.pop()
         seen += 1
-        if depth > MAX_DEPTH:
+        if len(where) > MAX_DEPTH:
             raise _too_deep(path)
         if seen > MAX_VALUES:
             raise SpecError(
@@ -83,10 +87,20 @@ def _check_bounds(path: Path, data: Any) -> None:
                 f"expands to more than {MAX_VALUES:,} values (YAML "
                 "aliases used many times over?); a spec needs far fewer",
             )
-        children = (
-            value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(
+                str(path),
+                format_path(where),
+                f"{value!r} is not a number a spec can use: write a finite number",
+            )
+        children: Any = (
+            value.items()
+            if isinstance(value, dict)
+            else enumerate(value)
+            if isinstance(value, list)
+            else ()
         )
-        stack.extend((child, depth + 1) for child in children)
+        stack.extend((child, (*where, key)) for key, child in children)
 
 
 def _read_json(path: Path, text: str) -> Any:
