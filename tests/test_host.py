@@ -83,3 +83,32 @@ def test_push_and_pull_round_trip_and_workdirs_are_fresh(host: HostDevice, tmp_p
     assert (tmp_path / "back" / "m.bin").read_bytes() == b"abc"
     host.remove_workdir(first)
     assert not os.path.exists(first) and source.exists()
+
+
+ESCAPE = """
+import os, sys
+if os.fork() == 0:
+    os.setsid()  # a session of its own: out of the program's process group
+    if os.fork() == 0:  # and an environment without the command's tag, its pipes let go
+        null = os.open(os.devnull, os.O_RDWR)
+        for descriptor in (0, 1, 2):
+            os.dup2(null, descriptor)
+        os.execve("/bin/sleep", ["sleep", "600"], {})
+    open(sys.argv[1], "w").write(str(os.getpid() + 1))
+    os._exit(0)
+os.wait()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="child subreapers are Linux's")
+def test_a_descendant_that_leaves_the_session_and_clears_its_environment_is_killed(
+    host: HostDevice, tmp_path: Path
+) -> None:
+    marker = tmp_path / "escaped.pid"
+    result = host.run(
+        [sys.executable, "-c", ESCAPE, str(marker)], env=dict(os.environ), cwd=str(tmp_path),
+        timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 0 and not result.timed_out
+    escaped = int(marker.read_text())
+    assert not alive(escaped), f"pid {escaped} outlived its command"

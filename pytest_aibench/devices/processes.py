@@ -9,6 +9,11 @@ the wait no longer than a moment after the program itself ends. If pytest itself
 kernel closes then) kills everything carrying this process's tags. Linux (``/proc``); elsewhere
 only process groups.
 
+A descendant that clears its environment (losing the tag) and leaves the session escapes both;
+so on Linux the first command makes this process a child subreaper: whatever is orphaned below
+it is adopted by it instead of by init, and what was adopted while a command ran is killed and
+reaped when the command ends.
+
 Host programs start with no ``preexec_fn`` (the watchdog, not ``PR_SET_PDEATHSIG``, makes them
 die with pytest): a ``preexec_fn`` makes Python fork the whole pytest process instead of
 ``vfork``, measured here at 18.6 ms per start against 0.8 ms, time that every benchmark
@@ -34,6 +39,8 @@ from typing import cast
 
 TAG_VARIABLE = "AIBENCH_PROCESS_TAG"
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+ADOPTED_ROUNDS = 20  # kill-and-reap passes: each may orphan the next generation
 _LINUX = sys.platform.startswith("linux")
 # How long the output pipes may stay open after the program itself has ended (a descendant
 # holding them): then the leftovers are killed.
@@ -140,6 +147,7 @@ def run_process(
     """Run ``argv`` and wait at most ``timeout`` seconds; nothing it started is left running.
     ``OSError`` if it cannot start."""
     tag = new_tag()
+    before = _adopting()
     process = subprocess.Popen(
         list(argv),
         cwd=cwd,
@@ -163,6 +171,7 @@ def run_process(
                     ended_at = now
                 if now >= deadline or (ended_at is not None and now - ended_at > PIPE_GRACE_S):
                     kill_tree(process.pid, tag)
+                    _kill_adopted(before | {process.pid})  # they may hold the pipes too
                     stdout, stderr = process.communicate()
                     break
         timed_out = ended_at is None and time.monotonic() >= deadline
@@ -170,7 +179,45 @@ def run_process(
         kill_tree(process.pid, tag)  # whatever the command left behind, even on ^C
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5)
+        _kill_adopted(before | {process.pid})
     return Finished(process.returncode, stdout, stderr, timed_out)
+
+
+@functools.cache
+def _subreaper() -> bool:
+    """Once per process: adopt our orphaned descendants (Linux 3.4+)."""
+    return _LINUX and _prctl()(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def _adopting() -> set[int]:
+    """This process's children now, once it adopts orphans (empty where it cannot)."""
+    return _children() if _subreaper() else set()
+
+
+def _children() -> set[int]:
+    me, found = os.getpid(), set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == me:
+                found.add(int(stat.parent.name))
+    return found
+
+
+def _kill_adopted(known: set[int]) -> None:
+    """Kill and reap the children this process gained during a command that are none of
+    ``known``: descendants of the command that left its session and its tag behind."""
+    if not _subreaper():
+        return
+    for _ in range(ADOPTED_ROUNDS):
+        adopted = _children() - known
+        if not adopted:
+            return
+        for pid in adopted:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in adopted:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
 
 
 def kill_tree(pgid: int, tag: str) -> None:
