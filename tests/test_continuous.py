@@ -120,11 +120,12 @@ def test_commits_changes_and_bisect_find_the_slow_commit(
     assert code == 0
     # The range is after the first commit: 16 commits, the broken one skipped, the rest stored
     # with their framework commit (the A/B base, the first of them, in each run's control).
-    assert "16 commits, 15 built and benchmarked, 1 builds failed" in out
+    assert "16 commits, 15 built, 15 measured, 1 builds failed" in out
     assert f"{repo.broken[:10]} change 6: build failed, skipped: the build exited 1" in out
     stored = stored_builds(workdir / ".aibench/history.sqlite")
     assert stored == [sha for sha in repo.commits[1:] if sha != repo.broken]
-    assert (workdir / ".aibench/builds" / repo.broken / "build.log").read_text().count("error")
+    (broken,) = (workdir / ".aibench/builds").glob(f"{repo.broken}-*")  # commit and recipe
+    assert (broken / "build.log").read_text().count("error")
 
     assert main(["changes"]) == 0
     out = capsys.readouterr().out
@@ -148,7 +149,7 @@ def test_a_repository_with_no_change_has_no_change_point(
 ) -> None:
     make_repo(workdir / "fw", 8, slow_at=None, broken_at=None)
     assert main(["commits", "--repo", "fw", "--last", "8", *BUILD, *PYTEST]) == 0
-    assert "8 commits, 8 built and benchmarked" in capsys.readouterr().out
+    assert "8 commits, 8 built, 8 measured" in capsys.readouterr().out
     assert main(["changes"]) == 0
     assert "no change point in 1 series (8 runs)" in capsys.readouterr().out
 
@@ -407,3 +408,89 @@ def test_the_weeks_base_is_the_first_commit_since_monday(tmp_path: Path) -> None
         WEEK,
     )
     assert watcher._base(git.resolve(path, shas[2])) == git.resolve(path, shas[1])
+
+
+# -- what the repository holds steers nothing -----------------------------------------------------
+
+
+def test_a_subject_with_separators_and_a_commit_id_is_one_commit(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "fw", 2, slow_at=None, broken_at=None)
+    forged = f"fix\x1e{repo.commits[0]}\x1f0\x1fforged\x1e\nsecond line"
+    repo.commit(forged, {"NOTES": "three\n"})
+    chosen = git.select(repo.path, last=3)
+    assert [c.id for c in chosen] == repo.commits
+    assert chosen[-1].subject == forged.split("\n")[0] + " second line"
+
+
+def test_a_range_that_looks_like_an_option_reaches_git_as_a_revision(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "fw", 1, slow_at=None, broken_at=None)
+    written = tmp_path / "written"
+    with pytest.raises(git.RepositoryError, match="bad revision '--output="):
+        git.select(repo.path, revisions=f"--output={written}")
+    assert not written.exists()
+
+
+def test_the_repositorys_hooks_do_not_run_in_a_work_tree(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "fw", 1, slow_at=None, broken_at=None)
+    ran = tmp_path / "hook-ran"
+    hook = repo.path / ".git/hooks/post-checkout"
+    hook.write_text(f"#!/bin/sh\ntouch {ran}\n")
+    hook.chmod(0o755)
+    with git.worktree(repo.path, git.resolve(repo.path, "main")) as tree:
+        assert (tree / "bench.c").is_file()
+    assert not ran.exists()
+
+
+def test_a_committed_link_out_of_the_work_tree_is_no_product(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the build cache\n")
+    repo = make_repo(tmp_path / "fw", 1, slow_at=None, broken_at=None)
+    (repo.path / "bench").symlink_to(secret)
+    repo.commit("a program that is a link", {})
+    build = BuildCache(tmp_path / "builds", "true", "bench").get(
+        repo.path, git.resolve(repo.path, "main")
+    )
+    assert not build.ok and "leads out of the work tree" in build.reason
+    assert not [
+        p
+        for p in (tmp_path / "builds").rglob("*")
+        if p.is_file() and p.read_text() == secret.read_text()
+    ]
+
+
+def test_a_failed_build_is_built_again_once_its_command_changes(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "fw", 1, slow_at=None, broken_at=None)
+    commit = git.resolve(repo.path, "main")
+    failed = BuildCache(tmp_path / "builds", "exit 3", "bench").get(repo.path, commit)
+    assert not failed.ok and "exited 3" in failed.reason
+    assert not BuildCache(tmp_path / "builds", "exit 3", "bench").get(repo.path, commit).ok
+    fixed = BuildCache(tmp_path / "builds", BUILD[1], "bench").get(repo.path, commit)
+    assert fixed.ok and fixed.folder != failed.folder
+
+
+def test_commits_resumes_without_measuring_again_and_fails_when_nothing_was_measured(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_repo(workdir / "fw", 3, slow_at=None, broken_at=None)
+    command = ["commits", "--repo", "fw", "--last", "2", "--ab-base", "none", *BUILD, *PYTEST]
+    assert main(command) == 0
+    assert capsys.readouterr().out.count("built; benchmarking") == 2
+    assert main(command) == 0  # resumed: both were measured
+    out = capsys.readouterr().out
+    assert "built; benchmarking" not in out
+    assert out.count("measured, measured by an earlier run (--again to repeat)") == 2
+    assert main([*command[: -len(PYTEST)], "--again", *PYTEST]) == 0
+    assert capsys.readouterr().out.count("built; benchmarking") == 2
+    broken = [*command[:5], "--ab-base", "none", "--build", "exit 1", "--program", "x"]
+    assert main([*broken, *PYTEST]) == 1
+    assert "0 measured, 2 builds failed" in capsys.readouterr().out
+    assert len(stored_builds(workdir / ".aibench/history.sqlite")) == 4
+
+
+def test_bisect_of_one_commit_is_a_clear_error(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_repo(workdir / "fw", 2, slow_at=None, broken_at=None)
+    code = main(["bisect", "--repo", "fw", "--good", "main", "--bad", "main", *BUILD, *PYTEST])
+    assert code == 1
+    assert "main and main are one commit: nothing to bisect" in capsys.readouterr().err

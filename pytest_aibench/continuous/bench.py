@@ -4,6 +4,7 @@ control), its build record as ``--aibench-build-info``, the run file read back; 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -11,8 +12,9 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast, get_args
 
+from ..atomic import write_json
 from ..errors import AibenchError
 from ..records import ItemRecord
 from .builds import Build, BuildCache
@@ -92,9 +94,12 @@ def benchmark_commits(
     args: Sequence[str],
     base: Commit | None,
     say: Callable[[str], None] = print,
+    *,
+    resume: bool = False,
 ) -> list[CommitResult]:
     """Build and benchmark each commit, oldest first; A/B against ``base``'s build when given.
-    A failed build is recorded and skipped."""
+    A failed build is recorded and skipped. With ``resume``, a commit this same measurement
+    (arguments and base) already measured is not measured again: its call is read back."""
     control = cache.get(repo, base) if base is not None else None
     if control is not None and not control.ok:
         raise AibenchError(
@@ -109,9 +114,30 @@ def benchmark_commits(
             say(f"aibench: {where}: build failed, skipped: {build.reason}")
             results.append(CommitResult(commit, False, None))
             continue
+        done = _measured(build, args, control)
+        if resume and (earlier := _read_call(done)) is not None:
+            say(f"aibench: {where}: {earlier}, measured by an earlier run (--again to repeat)")
+            results.append(CommitResult(commit, True, earlier))
+            continue
         say(f"aibench: {where}: built; benchmarking")
         outcome = run_pytest(args, build, control)
         call = outcome.call()
         say(f"aibench: {where}: {call} (pytest exit code {outcome.exit_code})")
+        if call != "failed":
+            write_json(done, {"call": call, "exit_code": outcome.exit_code})
         results.append(CommitResult(commit, True, call))
     return results
+
+
+def _measured(build: Build, args: Sequence[str], control: Build | None) -> Path:
+    """Where a build keeps the call of one measurement: its arguments and A/B base."""
+    key = json.dumps([list(args), control.commit.id if control else None]).encode("utf-8")
+    return build.folder / f"measured-{hashlib.sha256(key).hexdigest()[:12]}.json"
+
+
+def _read_call(path: Path) -> Call | None:
+    try:
+        call = json.loads(path.read_text(encoding="utf-8"))["call"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # never measured, or a note that is not ours: measure
+    return cast("Call", call) if call in get_args(Call) else None

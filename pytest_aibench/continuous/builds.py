@@ -1,11 +1,14 @@
-"""The build cache: one folder per commit (``<builds>/<commit id>/``) holding what the build
+"""The build cache: one folder per commit and build recipe (``<builds>/<commit id>-<recipe>/``,
+the recipe a digest of the build command and the product's name) holding what the build
 produced, its log and ``build.json``. A folder that exists is reused, failed builds included
-(rebuilding the same commit fails the same way), as FAI-PEP reuses ``--exec_dir``. A build is
+(rebuilding the same commit the same way fails the same way), as FAI-PEP reuses
+``--exec_dir``; a changed build command builds again. A build is
 made in a temporary folder beside the cache and renamed into place when it is finished, so an
 interrupted build leaves nothing that a later run would mistake for a build."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -61,7 +64,7 @@ class BuildCache:
 
     def get(self, repo: Path, commit: Commit) -> Build:
         """The commit's build, from the cache or built now."""
-        folder = self.root.resolve() / commit.id
+        folder = self.root.resolve() / f"{commit.id}-{self.recipe}"
         if (folder / "build.json").is_file():
             return _read(folder, commit, repo)
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +82,12 @@ class BuildCache:
         finally:
             shutil.rmtree(partial, ignore_errors=True)
         return build
+
+    @property
+    def recipe(self) -> str:
+        """What else than the commit makes a build: its command and what it keeps."""
+        made = json.dumps([self.command, self.product]).encode("utf-8")
+        return hashlib.sha256(made).hexdigest()[:12]
 
     def _lease(self) -> AbstractContextManager[None]:
         """The host's lease while building, when asked: benchmarks on this host hold it while
@@ -109,6 +118,8 @@ class BuildCache:
             built = _product(tree, self.product)
             if built is None:
                 return None, f"the build produced no {self.product}"
+            if not built.is_relative_to(tree.resolve()):  # a committed link to outside files
+                return None, f"{self.product} leads out of the work tree (to {built}): refused"
             name = "tree" if built == tree.resolve() else built.name  # --program . : all of it
             kept = out / PRODUCT / name
             kept.parent.mkdir()
@@ -126,7 +137,7 @@ def _product(tree: Path, pattern: str) -> Path | None:
         path = (tree / pattern).resolve()
         return path if path.exists() else None
     found = sorted(tree.glob(pattern))
-    return found[-1] if found else None
+    return found[-1].resolve() if found else None
 
 
 def _read(folder: Path, commit: Commit, repo: Path) -> Build:

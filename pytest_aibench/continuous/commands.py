@@ -65,6 +65,12 @@ def add_commands(commands: Any, store_options: argparse.ArgumentParser) -> None:
         help="A/B each commit against this commit's build (first: the first "
         "chosen; none: plain runs)",
     )
+    every.add_argument(
+        "--again",
+        action="store_true",
+        help="measure commits again that an earlier run of the same command measured "
+        "(by default a resumed run skips them)",
+    )
     every.set_defaults(action=_commits)
 
     follow = commands.add_parser(
@@ -137,13 +143,16 @@ def _commits(args: argparse.Namespace) -> int:
     if not commits:
         raise ValueError(f"no commits in {args.repo} match")
     base = _ab_base(args.repo, args.ab_base, commits[0])
-    results = benchmark_commits(args.repo, commits, _cache(args), args.pytest_args, base)
+    results = benchmark_commits(
+        args.repo, commits, _cache(args), args.pytest_args, base, resume=not args.again
+    )
     built = sum(result.built for result in results)
+    measured = sum(result.call not in (None, "failed") for result in results)
     print(
-        f"aibench commits: {len(commits)} commits, {built} built and benchmarked, "
+        f"aibench commits: {len(commits)} commits, {built} built, {measured} measured, "
         f"{len(commits) - built} builds failed"
     )
-    return 0
+    return 0 if measured else 1  # nothing measured: a CI job must not pass
 
 
 def _ab_base(repo: Path, choice: str, first: Commit) -> Commit | None:

@@ -1,5 +1,11 @@
 """The repository under test, through the ``git`` command line: commits chosen by range, date
-or count, and clean work trees at a commit (``git worktree``, never the user's own)."""
+or count, and clean work trees at a commit (``git worktree``, never the user's own).
+
+Nothing the repository holds may steer git or this code: output is NUL-separated (a commit
+subject may hold any other character, git's record separator included), user revisions follow
+``--end-of-options`` (``--output=FILE`` is a revision that does not exist, not an option), and
+every command runs with the repository's hooks off (``core.hooksPath=/dev/null``: a
+``post-checkout`` hook would run in every work tree)."""
 
 from __future__ import annotations
 
@@ -15,8 +21,9 @@ from typing import Any
 
 from ..errors import AibenchError
 
-FIELD, RECORD = "\x1f", "\x1e"  # separators git never puts in a hash, a date or a subject
-_FORMAT = f"--format=%H{FIELD}%ct{FIELD}%s{RECORD}"
+_FORMAT = "--format=%H%x00%ct%x00%s"  # with -z: a NUL after each commit too
+_FIELDS = 3
+_NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
 
 
 class RepositoryError(AibenchError):
@@ -40,7 +47,10 @@ class Commit:
 def git(repo: Path, *args: str) -> str:
     try:
         done = subprocess.run(
-            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
+            ["git", *_NO_HOOKS, "-C", str(repo), *args],
+            capture_output=True,
+            text=True,
+            check=False,
         )
     except OSError as exc:
         raise RepositoryError(f"cannot run git: {exc}") from None
@@ -51,17 +61,26 @@ def git(repo: Path, *args: str) -> str:
 
 
 def _parse(out: str) -> list[Commit]:
+    """``git log -z`` with :data:`_FORMAT`: hash, time and subject, each ended by a NUL."""
+    fields = out.split("\0")
+    if fields and fields[-1] in ("", "\n"):
+        fields.pop()
     commits = []
-    for record in filter(str.strip, out.split(RECORD)):
-        commit_id, seconds, subject = record.strip("\n").split(FIELD, 2)
+    for at in range(0, len(fields) - _FIELDS + 1, _FIELDS):
+        commit_id, seconds, subject = fields[at : at + _FIELDS]
         time = datetime.fromtimestamp(int(seconds), timezone.utc).isoformat()
-        commits.append(Commit(commit_id, time, subject))
+        commits.append(Commit(commit_id.strip("\n"), time, subject))
     return commits
 
 
 def resolve(repo: Path, revision: str) -> Commit:
     """The commit a revision (hash, tag, branch, ``HEAD~3``) names."""
-    return _parse(git(repo, "log", "-1", _FORMAT, f"{revision}^{{commit}}", "--"))[0]
+    found = _parse(
+        git(repo, "log", "-z", "-1", _FORMAT, "--end-of-options", f"{revision}^{{commit}}", "--")
+    )
+    if not found:
+        raise RepositoryError(f"{repo}: {revision!r} names no commit")
+    return found[0]
 
 
 def select(
@@ -75,12 +94,12 @@ def select(
     """Commits oldest first along the first-parent line: ``revisions`` a range (``A..B``: after
     A up to B) or a tip, optionally only those since a date or the last N; then every
     ``step``-th, counted back from the newest, which is always kept."""
-    args = ["log", "--first-parent", "--reverse", _FORMAT]
+    args = ["log", "-z", "--first-parent", "--reverse", _FORMAT]
     if since:
         args.append(f"--since={since}")
     if last:
         args.append(f"--max-count={last}")  # applied before --reverse: the newest N
-    chosen = _parse(git(repo, *args, revisions, "--"))
+    chosen = _parse(git(repo, *args, "--end-of-options", revisions, "--"))
     return every(chosen, step)
 
 
@@ -95,8 +114,11 @@ def between(repo: Path, good: str, bad: str) -> list[Commit]:
     """The commits after ``good`` up to ``bad`` (oldest first) on the first-parent line from
     ``bad``; an error unless ``good`` is an ancestor of ``bad``."""
     good_id, bad_id = resolve(repo, good).id, resolve(repo, bad).id
+    if good_id == bad_id:
+        raise RepositoryError(f"{repo}: {good} and {bad} are one commit: nothing to bisect")
     ancestor = subprocess.run(
-        ["git", "-C", str(repo), "merge-base", "--is-ancestor", good_id, bad_id], check=False
+        ["git", *_NO_HOOKS, "-C", str(repo), "merge-base", "--is-ancestor", good_id, bad_id],
+        check=False,
     )
     if ancestor.returncode != 0:
         raise RepositoryError(f"{repo}: {good} is not an ancestor of {bad}: nothing to bisect")
@@ -109,7 +131,7 @@ def worktree(repo: Path, commit: Commit) -> Iterator[Path]:
     the user's own work tree and index are never touched."""
     parent = Path(tempfile.mkdtemp(prefix=f"aibench-{commit.short}-"))
     tree = parent / "tree"
-    git(repo, "worktree", "add", "--detach", "--force", str(tree), commit.id)
+    git(repo, "worktree", "add", "--detach", "--force", "--", str(tree), commit.id)
     try:
         yield tree
     finally:
@@ -131,7 +153,17 @@ def tip(repo: Path, branch: str) -> Commit:
     fetch), else the local branch."""
     for name in (f"refs/remotes/origin/{branch}", f"refs/heads/{branch}", branch):
         done = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"],
+            [
+                "git",
+                *_NO_HOOKS,
+                "-C",
+                str(repo),
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                f"{name}^{{commit}}",
+            ],
             capture_output=True,
             check=False,
         )
