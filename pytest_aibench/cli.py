@@ -246,11 +246,19 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    added = 0
+    """Each file checked on its own: one that is no run file is said and skipped (left where
+    it is), the others are added."""
+    added, refused = 0, 0
     for path in args.files:
-        added += history.append(args.db, read_run(path))
+        try:
+            run = read_run(path)
+        except (OSError, ValueError) as exc:
+            print(f"aibench: not imported: {history.problem(exc)}", file=sys.stderr)
+            refused += 1
+            continue
+        added += history.append(args.db, run)
     print(f"aibench: added {added} of {len(args.files)} runs to {shown(args.db)}")
-    return 0
+    return 1 if refused else 0
 
 
 def _devices(args: argparse.Namespace) -> int:
@@ -283,7 +291,7 @@ def _push(args: argparse.Namespace) -> int:
         print(f"aibench: not sent: {line}", file=sys.stderr)
     print(
         f"aibench: pushed {added} runs to {shown(args.db)} ({present} were there already, "
-        f"{len(problems)} left in {args.spool})"
+        f"{len(problems)} not sent)"
     )
     return 1 if problems else 0
 

@@ -9,7 +9,11 @@ bases may be missing: from files written by earlier versions, or where they do n
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal, TypedDict
+from typing import Any, Final, Literal
+
+# typing_extensions' TypedDict: the one pydantic can check on Python before 3.12, which is how
+# a run file read back is checked against these records (reporting/runfile.py check_run).
+from typing_extensions import TypedDict
 
 VerdictStatus = Literal["regressed", "improved", "unchanged", "insufficient", "inconclusive"]
 REGRESSED: Final = "regressed"

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from pytest_aibench.metrics import MetricRecord
-from pytest_aibench.records import CaseDict, ItemRecord, MetricDict, RunFile
+from pytest_aibench.records import (
+    CaseDict,
+    ItemRecord,
+    MetricDict,
+    OperatorDict,
+    RunFile,
+    VerdictDict,
+    VerdictStatus,
+)
 from pytest_aibench.reporting.runfile import RUN_FORMAT, RUN_VERSION
 
 OBSERVER_PROGRAM = """#!/usr/bin/env python3
@@ -118,6 +126,57 @@ def item_record(nodeid: str, *metrics: MetricDict, **fields: Any) -> ItemRecord:
     }
     record.update(fields)  # type: ignore[typeddict-item]  # any of its fields, by name
     return record
+
+
+def case_dict(**fields: Any) -> CaseDict:
+    """A spec case as a run file keeps it; ``fields`` set or replace any of its fields."""
+    case: CaseDict = {
+        "model": "mlp",
+        "identifier": "x",
+        "index": 0,
+        "framework": "generic",
+        "format": "generic",
+        "metric": "delay",
+        "spec": "mlp.json",
+        "source": "mlp.json",
+    }
+    case.update(fields)  # type: ignore[typeddict-item]
+    return case
+
+
+def operator_dict(name: str, type_: str, mean: float, share: float) -> OperatorDict:
+    return {
+        "name": name,
+        "type": type_,
+        "unit": "us",
+        "values": [mean],
+        "mean": mean,
+        "p50": mean,
+        "calls": 1,
+        "share": share,
+    }
+
+
+def verdict_dict(key: str, status: VerdictStatus, ratio: float, **fields: Any) -> VerdictDict:
+    """A verdict as the gate writes it; ``fields`` set or replace any of its fields."""
+    verdict: VerdictDict = {
+        "key": key,
+        "status": status,
+        "method": "mann-whitney",
+        "statistic": "p50",
+        "unit": "ms",
+        "control": 1.0,
+        "treatment": ratio,
+        "low": ratio,
+        "high": ratio,
+        "p_value": 0.001,
+        "n_control": 20,
+        "n_treatment": 20,
+        "min_effect": 0.05,
+        "ratio": ratio,
+    }
+    verdict.update(fields)  # type: ignore[typeddict-item]
+    return verdict
 
 
 def run_file(*items: ItemRecord, **fields: Any) -> RunFile:

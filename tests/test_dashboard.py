@@ -24,7 +24,7 @@ from pytest_aibench.records import CommitDict, ItemRecord, RunFile
 from pytest_aibench.reporting import history
 
 from .chromium import check_pages, find_browser
-from .helpers import item_record, metric_record, run_file
+from .helpers import case_dict, item_record, metric_record, operator_dict, run_file, verdict_dict
 from .report_demo import _setup as demo_project
 
 pytest.importorskip("starlette")
@@ -44,12 +44,10 @@ def a_run(number: int, p50: float, *, ab: bool = False) -> RunFile:
     fields: dict[str, Any] = {
         "device": {"kind": "android", "id": "pixel-1", "name": "Pixel 7", "hash": "lab2:5037/R5"}
         | {"abi": "arm64-v8a", "os": "Android 14"},
-        "case": {"model": "conv", "identifier": "x", "framework": "tflite"},
+        "case": case_dict(model="conv", framework="tflite", format="tflite"),
         "operators": [
-            {"name": "conv0", "type": "CONV_2D", "mean": 700.0, "p50": 690.0}
-            | {"calls": 1, "share": 0.7},
-            {"name": "fc0", "type": "FULLY_CONNECTED", "mean": 300.0, "p50": 295.0}
-            | {"calls": 1, "share": 0.3},
+            operator_dict("conv0", "CONV_2D", 700.0, 0.7) | {"p50": 690.0},
+            operator_dict("fc0", "FULLY_CONNECTED", 300.0, 0.3) | {"p50": 295.0},
         ],
     }
     if ab:
@@ -58,8 +56,7 @@ def a_run(number: int, p50: float, *, ab: bool = False) -> RunFile:
             "comparison": "ab",
             "extra": {"ab": {"control": [control]}},
             "verdicts": [
-                {"key": "NET latency", "status": "regressed", "ratio": 1.2, "low": 1.18}
-                | {"high": 1.22},
+                verdict_dict("NET latency", "regressed", 1.2, low=1.18, high=1.22),
             ],
         }
     load = metric_record([3200.0], metric="load", unit="us")  # a cold start, as runners give

@@ -211,7 +211,7 @@ def test_history_off_and_a_store_that_cannot_be_written(
     (pytester.path / "taken").rmdir()
     monkeypatch.chdir(pytester.path)
     code, out, _ = cli(capsys, "history", "--db", "taken", "push")
-    assert code == 0 and "pushed 1 runs to taken (0 were there already, 0 left" in out
+    assert code == 0 and "pushed 1 runs to taken (0 were there already, 0 not sent)" in out
     assert not spooled.exists() and rows_in(pytester.path / "taken", "runs") == 1
 
 

@@ -375,3 +375,23 @@ def test_a_bad_url_is_a_usage_error(pytester: Pytester) -> None:
     result = pytester.runpytest("--aibench-remote-reporter=ftp://host/x")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--aibench-remote-reporter: expected an http(s) URL*"])
+
+
+@pytest.mark.parametrize("junk", ["[1, 2]", "{", '{"format": "pytest-aibench-spool", "logs": 3}'])
+def test_junk_in_the_spool_is_set_aside_and_the_run_is_sent(
+    pytester: Pytester, project: Project, server: ResultServer, junk: str
+) -> None:
+    spool = pytester.path / ".aibench" / "spool"
+    spool.mkdir(parents=True)
+    (spool / "0-junk.json").write_text(junk)
+    result = project(server.url())
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            f"aibench: remote reporter: {spool / '0-junk.json'} cannot be sent (*): set aside "
+            f"as {spool / 'set-aside' / '0-junk.json'}",
+            f"aibench: remote reporter sent {RECORDS_PER_RUN} records to *",
+        ]
+    )
+    assert (spool / "set-aside" / "0-junk.json").read_text() == junk
+    assert len(server.stored) == RECORDS_PER_RUN

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import importlib.util
 import json
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -34,6 +35,7 @@ from ..reporting.store import Location, shown
 from . import views
 
 HERE = Path(__file__).parent
+LOG = logging.getLogger("pytest_aibench.dashboard")
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 # plotly.js injects the styles of its charts, so styles may be inline; scripts may not
 CSP = (
@@ -142,7 +144,13 @@ def create_app(location: Location, token: str | None = None) -> Starlette:
         return FileResponse(chart_library, media_type="text/javascript")
 
     async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
+        try:
+            response: Response = await call_next(request)
+        except Exception:  # a bug of ours: said in the log, answered with our headers too
+            LOG.exception("aibench serve: %s %s failed", request.method, request.url.path)
+            response = PlainTextResponse(
+                "500: the dashboard failed on this page; its log says why", status_code=500
+            )
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"

@@ -38,6 +38,7 @@ from ..atomic import write_json
 from ..names import path_component
 from ..records import CommitDict, ItemRecord, MetricDict, RunFile
 from .runfile import RUN_FORMAT, RUN_VERSION, read_run
+from .spool import set_aside
 from .store import (
     DEVICE_KEY,
     SCHEMA_VERSION,
@@ -610,8 +611,12 @@ def push(location: Location, spool: Path) -> tuple[int, int, list[str]]:
     for path in sorted(spool.glob("*.json")):
         try:
             run = read_run(path)
+        except (OSError, ValueError) as exc:  # not a run file: out of the way, kept
+            problems.append(set_aside(path, problem(exc)))
+            continue
+        try:
             fresh = append(location, run)
-        except Exception as exc:
+        except Exception as exc:  # the store's trouble: the run waits for the next push
             problems.append(f"{path}: {problem(exc)}")
             continue
         added, present = added + fresh, present + (not fresh)

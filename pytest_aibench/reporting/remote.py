@@ -37,6 +37,7 @@ from ..atomic import write_json
 from ..metrics import by_key
 from ..records import ItemRecord, MetricDict, RunFile
 from .faipep import records
+from .spool import set_aside
 
 BATCH_SIZE = 100
 MAX_REDIRECTS = 5
@@ -160,9 +161,10 @@ class Pending:
             self.lock = None
 
 
-def spooled(spool: Path, endpoint: Endpoint) -> Iterator[Pending]:
+def spooled(spool: Path, endpoint: Endpoint, said: list[str]) -> Iterator[Pending]:
     """Spool files for this URL that no other process is sending right now (each is locked
-    while it is sent, so two concurrent runs never both deliver it)."""
+    while it is sent, so two concurrent runs never both deliver it). A file that is no spool
+    file of ours is set aside, said in ``said``."""
     import fcntl
 
     for path in sorted(spool.glob("*.json")):
@@ -172,16 +174,34 @@ def spooled(spool: Path, endpoint: Endpoint) -> Iterator[Pending]:
             continue  # delivered by another run meanwhile
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            data = json.load(handle)
-        except (OSError, ValueError):
+        except OSError:
             handle.close()  # being sent by another run
+            continue
+        try:
+            logs = _spooled_logs(json.load(handle), endpoint)
+        except ValueError as exc:  # JSONDecodeError is one
+            handle.close()
+            said.append(f"aibench: remote reporter: {set_aside(path, str(exc))}")
             continue
         # A file is never rewritten, only removed once sent: if it is gone now, another run
         # sent it between our open and our lock.
-        if data.get("format") == SPOOL_FORMAT and data.get("url") == endpoint.url and path.exists():
-            yield Pending(list(data["logs"]), path, handle)
+        if logs is not None and path.exists():
+            yield Pending(logs, path, handle)
         else:
             handle.close()
+
+
+def _spooled_logs(data: Any, endpoint: Endpoint) -> list[dict[str, Any]] | None:
+    """The records of a spool file for ``endpoint``; ``None`` for another URL's file;
+    ``ValueError`` for a file that is not a spool file."""
+    if not isinstance(data, dict) or data.get("format") != SPOOL_FORMAT:
+        raise ValueError(f"not a {SPOOL_FORMAT} file")
+    logs = data.get("logs")
+    if not isinstance(data.get("url"), str) or not isinstance(logs, list):
+        raise ValueError("a spool file needs 'url' (text) and 'logs' (a list)")
+    if not all(isinstance(log, dict) for log in logs):
+        raise ValueError("every entry of 'logs' must be a JSON object")
+    return logs if data["url"] == endpoint.url else None
 
 
 def _new_name() -> str:
@@ -230,7 +250,8 @@ class Reporter:
     def report(self, run: RunFile) -> list[str]:
         """Send what earlier runs spooled, then this run; the lines say what happened."""
         deadline = time.monotonic() + self.budget_s
-        backlog = list(spooled(self.spool, self.endpoint))
+        said: list[str] = []
+        backlog = list(spooled(self.spool, self.endpoint, said))
         fresh = Pending(log_entries(run, self.endpoint.category))
         sent = {"fresh": 0, "spooled": 0}
         kept = 0
@@ -238,7 +259,7 @@ class Reporter:
             delivered = self._send(pending.logs, deadline)
             sent["fresh" if pending.path is None else "spooled"] += delivered
             kept += self._settle(pending, pending.logs[delivered:])
-        return self._summary(sent["fresh"], sent["spooled"], kept)
+        return [*said, *self._summary(sent["fresh"], sent["spooled"], kept)]
 
     def _settle(self, pending: Pending, left: list[dict[str, Any]]) -> int:
         """Spool what is left (a spool file partly sent is replaced by a new one with the

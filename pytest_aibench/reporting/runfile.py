@@ -14,6 +14,7 @@ truncated file where an earlier run file was.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Iterable, Mapping
@@ -56,41 +57,56 @@ def build_run(
 
 def read_run(path: Path) -> RunFile:
     """A run file's data; ``ValueError`` if it is not a run file this version understands."""
-    return check_run(json.loads(path.read_text(encoding="utf-8")), str(path))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise ValueError(f"{path} is not a JSON file: {exc}") from None
+    return check_run(data, str(path))
 
 
 def check_run(data: Any, where: str) -> RunFile:
-    """``data`` as a run file, checked as far as storing it needs (a run posted to the
-    dashboard comes from the network); ``ValueError`` saying what is wrong."""
+    """``data`` as a run file, or ``ValueError`` naming the fields that are wrong: every door
+    a run file comes in by (a control run, an upload, ``history import``, the spool) checks it
+    against the typed records of records.py, strictly (a boolean is no number, text no
+    record), so that nothing downstream meets a field of another type than it was written."""
     if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
         raise ValueError(f"{where} is not a pytest-aibench run file")
     if data.get("version") != RUN_VERSION:
         raise ValueError(
             f"{where} has run-file version {data.get('version')}, expected {RUN_VERSION}"
         )
-    if not isinstance(data.get("created"), str) or not isinstance(data.get("items"), list):
-        raise ValueError(f"{where}: a run file needs 'created' (text) and 'items' (a list)")
-    for index, item in enumerate(data["items"]):
-        if not isinstance(item, dict) or not isinstance(item.get("nodeid"), str):
-            raise ValueError(f"{where}: items[{index}] has no 'nodeid'")
-        for metric in item.get("metrics") or []:
-            if not _metric_is_whole(metric):
-                raise ValueError(
-                    f"{where}: items[{index}] ({item['nodeid']}) has a metric without "
-                    "'type', 'metric' and numeric 'values'"
-                )
-    return cast("RunFile", data)  # a version 1 file: the fields its writer wrote
+    from pydantic import ValidationError
+
+    try:
+        _run_schema().validate_python(data, strict=True)
+    except ValidationError as exc:
+        raise ValueError(f"{where}: {_fields(exc)}") from None
+    return cast("RunFile", data)
 
 
-def _metric_is_whole(metric: Any) -> bool:
-    return (
-        isinstance(metric, dict)
-        and isinstance(metric.get("type"), str)
-        and isinstance(metric.get("metric"), str)
-        and isinstance(metric.get("values", []), list)
-        and all(isinstance(value, int | float) for value in metric.get("values", []))
-        and isinstance(metric.get("summary") or {}, dict)
-    )
+@functools.cache
+def _run_schema() -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(RunFile)
+
+
+SHOWN_PROBLEMS = 3
+
+
+def _json_path(location: tuple[int | str, ...]) -> str:
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location)
+    return path.lstrip(".") or "the file"
+
+
+def _fields(error: Any) -> str:
+    """The first problems pydantic found, each as ``items[0].build: expected ...``."""
+    problems = [
+        f"{_json_path(problem['loc'])}: {problem['msg'][0].lower()}{problem['msg'][1:]}"
+        for problem in error.errors(include_url=False)
+    ]
+    more = len(problems) - SHOWN_PROBLEMS
+    return "; ".join(problems[:SHOWN_PROBLEMS]) + (f" (and {more} more)" if more > 0 else "")
 
 
 def save_name(name: str) -> str:
