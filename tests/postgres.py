@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 USER = "aibench"
+_STOP: dict[str, list[str]] = {}  # a server's URL -> the command that stops it at once
 
 
 def _bindir() -> Path | None:
@@ -77,13 +78,19 @@ def server() -> Iterator[str]:
     subprocess.run(
         [*pg_ctl, "-o", options, "-l", log, "-w", "start"], check=True, capture_output=True
     )
+    base = f"postgresql://{USER}@127.0.0.1:{port}"
+    _STOP[f"{base}/aibench"] = [*pg_ctl, "-m", "immediate", "stop"]
     try:
-        base = f"postgresql://{USER}@127.0.0.1:{port}"
         create_database(base, "aibench")
         yield f"{base}/aibench"
     finally:
-        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], capture_output=True)
+        stop(f"{base}/aibench")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def stop(url: str) -> None:
+    """Stop the server of ``url`` at once, as a crash or a lost network would."""
+    subprocess.run(_STOP[url], capture_output=True)
 
 
 def create_database(base: str, name: str) -> str:

@@ -268,3 +268,50 @@ def test_timed(aibench):
     run = json.loads((pytester.path / "run.json").read_text())
     with history.connect(postgresql_url) as db:
         assert history.load_run(db, run["id"])["items"][0]["nodeid"] == run["items"][0]["nodeid"]
+
+
+WAITING_PROGRAM = """#!/usr/bin/env python3
+import json, os, sys, time
+open(sys.argv[1] + ".started", "w").close()
+while not os.path.exists(sys.argv[1] + ".go"):
+    time.sleep(0.05)
+print("AIBENCH " + json.dumps({"type": "NET", "metric": "latency", "unit": "ms", "value": 1.0}))
+"""
+
+
+def test_losing_the_lab_store_mid_item_costs_no_item_and_the_run_is_spooled(
+    pytester: Pytester,
+) -> None:
+    from . import postgres
+
+    if not postgres.available():
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    write_program(pytester.path / "prog.py", WAITING_PROGRAM)
+    signal = pytester.path / "signal"
+    tests = [
+        {"identifier": name, "metric": "delay", "iter": 1, "warmup": 0,
+         "commands": [f"{{files.program}} {signal}-{name}"]}
+        for name in ("first", "second")
+    ]  # fmt: skip
+    write_json(pytester.path / "s.json", generic_spec(tests=tests))
+    with postgres.server() as url:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "--aibench-spec=s.json", f"--aibench-history={url}",
+             "-p", "no:cacheprovider"],
+            cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        started = Path(f"{signal}-first.started")
+        deadline = time.monotonic() + 60
+        while not started.exists():
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()[0]
+            time.sleep(0.05)
+        postgres.stop(url)  # mid-item: the item holds the host's lease in the store
+        for name in ("first", "second"):
+            Path(f"{signal}-{name}.go").touch()
+        out, _ = run.communicate(timeout=120)
+    assert run.returncode == 0, out
+    assert "Traceback" not in out and "2 passed" in out
+    assert out.count("the lab's store stopped answering for leases") == 1
+    assert "this host's lock files are used" in out
+    assert "aibench: the run was not added to the history store" in out
+    assert list((pytester.path / ".aibench" / "history-spool").glob("*.json"))

@@ -140,7 +140,8 @@ def leases_for(folder: Path, store: Location | None, notify: Notify | None = Non
 
     A lab store out of reach costs no run: the leases fall back to this host's lock files,
     which still keep this host's jobs apart, and ``notify`` says that devices shared with
-    other hosts are not protected meanwhile (the run itself is spooled, see publish.py)."""
+    other hosts are not protected meanwhile (the run itself is spooled, see publish.py). So
+    does a store lost in the middle of the run (:class:`UntilTheStoreFails`)."""
     if isinstance(store, str):
         from ..reporting.store import is_server
 
@@ -150,16 +151,81 @@ def leases_for(folder: Path, store: Location | None, notify: Notify | None = Non
             leases = StoreLeases(store)
             problem = unreachable(leases)
             if problem is None:
-                return leases
-            said = (
-                f"aibench: the lab's store cannot be reached for leases ({problem}): "
-                "this host's lock files are used, which do not keep other hosts' jobs "
-                "off a shared device"
-            )
-            if notify is not None and said not in _SAID:  # once per process, not per item
-                _SAID.add(said)
-                notify(said)
+                return UntilTheStoreFails(leases, folder, notify)
+            _say_once(notify, f"the lab's store cannot be reached for leases ({problem})")
     return FileLeases(folder)
+
+
+def _say_once(notify: Notify | None, why: str) -> None:
+    said = (
+        f"aibench: {why}: this host's lock files are used, which do not keep other hosts' "
+        "jobs off a shared device"
+    )
+    if notify is not None and said not in _SAID:  # once per process, not per item
+        _SAID.add(said)
+        notify(said)
+
+
+class UntilTheStoreFails:
+    """The lab's leases while its store answers; this host's lock files from the first time
+    it does not (said once): a store lost in the middle of an item costs no item. A lease the
+    store held when it went is free already: the server drops a lost session's locks."""
+
+    def __init__(self, store: Leases, folder: Path, notify: Notify | None) -> None:
+        self.store, self.folder, self.notify = store, folder, notify
+        self.files: FileLeases | None = None
+        self.poll_s = store.poll_s
+        self._in_store: set[str] = set()  # devices whose lease the store holds
+
+    def take(self, info: DeviceInfo) -> bool:
+        if self.files is None:
+            try:
+                taken = self.store.take(info)
+            except Exception as exc:  # the server went away: a DBAPI or socket error
+                self._fall_back(exc)
+            else:
+                if taken:
+                    self._in_store.add(info.id)
+                return taken
+        return self._files().take(info)
+
+    def give_back(self, info: DeviceInfo) -> None:
+        if info.id not in self._in_store:
+            self._files().give_back(info)
+            return
+        self._in_store.discard(info.id)
+        if self.files is None:
+            try:
+                self.store.give_back(info)
+            except Exception as exc:
+                self._fall_back(exc)
+
+    def holder(self, info: DeviceInfo) -> str:
+        if self.files is None:
+            try:
+                return self.store.holder(info)
+            except Exception as exc:
+                self._fall_back(exc)
+        return self._files().holder(info)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # a store that is gone has nothing to close
+            self.store.close()
+        if self.files is not None:
+            self.files.close()
+
+    def _files(self) -> FileLeases:
+        assert self.files is not None, "file leases are used only once the store failed"
+        return self.files
+
+    def _fall_back(self, exc: Exception) -> None:
+        from ..reporting.history import problem
+
+        _say_once(self.notify, f"the lab's store stopped answering for leases ({problem(exc)})")
+        self.files = FileLeases(self.folder)
+        self.poll_s = FileLeases.poll_s
+        with contextlib.suppress(Exception):
+            self.store.close()
 
 
 def _busy(leases: Leases, candidates: Sequence[DeviceInfo]) -> str:
