@@ -125,3 +125,21 @@ def test_a_poisoned_upload_is_refused_with_its_field(tmp_path: Path) -> None:
             assert said in answer.json()["error"]
         assert client.get("/").status_code == 200
         assert client.get("/runs/first").status_code == 200
+
+
+def test_an_upload_over_the_stated_bound_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    pytest.importorskip("starlette")
+    from starlette.testclient import TestClient
+
+    from pytest_aibench.dashboard.app import MAX_UPLOAD_BYTES, create_app
+    from pytest_aibench.reporting import history
+
+    location = history.location(str(tmp_path / "h.sqlite"))
+    history.append(location, check_run(good_run("first"), "first"))
+    with TestClient(create_app(location, "t")) as client:
+        answer = client.post(
+            "/api/runs",
+            content=b" " * (MAX_UPLOAD_BYTES + 1),
+            headers={"Authorization": "Bearer t"},
+        )
+    assert answer.status_code == 413 and "larger than 16 MiB" in answer.json()["error"]

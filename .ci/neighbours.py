@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""A good neighbour, proven on the neighbours' own tests: pytest-xdist's and pytest-benchmark's
+test suites, from their source distributions, run in one virtual environment without this
+plugin and then with it installed; every test must end the same way in both.
+
+    python3 .ci/neighbours.py [--keep DIR]
+
+Prints one row per suite (outcome counts without and with the plugin) and every test whose
+outcome changed; exits 1 if any did. A test whose outcome differs is run again, alone, in both
+states first: only a difference that holds counts (both suites have timing-dependent tests).
+Needs the package index (pip); standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tarfile
+import tempfile
+import xml.etree.ElementTree as ElementTree
+from collections import Counter
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+NEIGHBOURS = {  # sdist -> (its tests folder, what its tests need, environment)
+    "pytest-xdist==3.8.0": ("testing", ["filelock"], {}),
+    "pytest-benchmark==5.3.1": (
+        "tests",
+        ["pytest-benchmark[aspect,elasticsearch,histogram]==5.3.1", "pygal==3.1.3",
+         "pygaljs==1.0.2", "freezegun", "nbmake"],
+        {"PYTHONPATH": "tests", "COLUMNS": "80"},
+    ),
+}  # fmt: skip
+Outcomes = dict[str, str]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keep", type=Path, help="work in DIR and leave it (default: a temp)")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="aibench-neighbours-"))
+    python = environment(work)
+    suites = {name: unpack(python, name, work) for name in NEIGHBOURS}
+    pip(python, "uninstall", "-y", "pytest-aibench")
+    without = {name: run(python, name, folder, work / "without") for name, folder in suites.items()}
+    pip(python, "install", "-e", str(REPOSITORY))
+    with_plugin = {name: run(python, name, folder, work / "with") for name, folder in suites.items()}
+    changed = {
+        name: retried(python, name, suites[name], without[name], with_plugin[name], work)
+        for name in suites
+    }
+    report(without, with_plugin, changed)
+    return 1 if any(changed.values()) else 0
+
+
+def environment(work: Path) -> Path:
+    """One virtual environment: the plugin's dependencies and the neighbours' test needs."""
+    subprocess.run([sys.executable, "-m", "venv", str(work / "venv")], check=True)
+    python = work / "venv" / "bin" / "python"
+    pip(python, "install", "-e", str(REPOSITORY), *NEIGHBOURS)
+    pip(python, "install", *(need for _, needs, _ in NEIGHBOURS.values() for need in needs))
+    return python
+
+
+def pip(python: Path, *args: str) -> None:
+    subprocess.run([str(python), "-m", "pip", "-q", "--disable-pip-version-check", *args],
+                   check=True)  # fmt: skip
+
+
+def unpack(python: Path, name: str, work: Path) -> Path:
+    """The neighbour's source distribution, downloaded and unpacked: its tests live there."""
+    sources = work / "sources"
+    pip(python, "download", "--no-deps", "--no-binary", ":all:", "-d", str(sources), name)
+    project, version = name.split("==")
+    archive = next(sources.glob(f"{project.replace('-', '_')}-{version}.tar.gz"))
+    with tarfile.open(archive) as tar:
+        tar.extractall(sources, filter="data")
+    return sources / archive.name.removesuffix(".tar.gz")
+
+
+def run(python: Path, name: str, folder: Path, results: Path, ids: list[str] | None = None) -> Outcomes:
+    """Each test's outcome: passed, failed, error, skipped (xfail counts as skipped)."""
+    tests, _, env = NEIGHBOURS[name]
+    report_file = results / f"{name.split('==')[0]}.xml"
+    results.mkdir(parents=True, exist_ok=True)
+    command = [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "2",
+               f"--junitxml={report_file}", *(ids or [tests])]  # fmt: skip
+    log = report_file.with_suffix(".log")
+    with log.open("w") as output:
+        subprocess.run(command, cwd=folder, env={**_base_env(), **env}, check=False,
+                       stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
+    if not report_file.is_file():  # pytest stopped before running anything
+        sys.exit(f"{name}: pytest wrote no report; its output ends:\n{log.read_text()[-3000:]}")
+    return outcomes(report_file)
+
+
+def _base_env() -> dict[str, str]:
+    import os
+
+    return {key: value for key, value in os.environ.items() if not key.startswith("AIBENCH_")}
+
+
+def outcomes(report_file: Path) -> Outcomes:
+    found: Outcomes = {}
+    for case in ElementTree.parse(report_file).iter("testcase"):
+        path = case.get("classname", "").replace(".", "/")
+        test_id = f"{path}::{case.get('name')}"
+        kinds = {child.tag for child in case}
+        found[test_id] = next(
+            (kind for kind in ("error", "failure", "skipped") if kind in kinds), "passed"
+        ).replace("failure", "failed")
+    return found
+
+
+def retried(
+    python: Path, name: str, folder: Path, without: Outcomes, with_plugin: Outcomes, work: Path
+) -> list[str]:
+    """The tests whose outcome differs, once more in both states: the differences that hold."""
+    differ = sorted(k for k in without.keys() | with_plugin.keys() if without.get(k) != with_plugin.get(k))
+    if not differ:
+        return []
+    node_ids = [_node_id(test_id, folder) for test_id in differ]
+    again_with = run(python, name, folder, work / "again-with", node_ids)
+    pip(python, "uninstall", "-y", "pytest-aibench")
+    again_without = run(python, name, folder, work / "again-without", node_ids)
+    pip(python, "install", "-e", str(REPOSITORY))
+    return [
+        f"{test_id}: {again_without.get(test_id, 'absent')} without, "
+        f"{again_with.get(test_id, 'absent')} with the plugin"
+        for test_id in differ
+        if again_without.get(test_id) != again_with.get(test_id)
+    ]
+
+
+def _node_id(test_id: str, folder: Path) -> str:
+    """A junit ``classname::name`` back to a node id pytest can run (module path + class)."""
+    path, name = test_id.split("::")
+    parts = path.split("/")
+    for cut in range(len(parts), 0, -1):
+        module = "/".join(parts[:cut]) + ".py"
+        if (folder / module).is_file():
+            return "::".join([module, *parts[cut:], name])
+    return test_id
+
+
+def report(without: dict[str, Outcomes], with_plugin: dict[str, Outcomes], changed: dict[str, list[str]]) -> None:
+    kinds = ("passed", "failed", "error", "skipped")
+    print(f"{'suite':26} {'tests':>5}  {'without: ' + ' '.join(kinds):40}  {'with: ' + ' '.join(kinds):37}  changed")
+    for name in without:
+        counts = [Counter(outcome.values()) for outcome in (without[name], with_plugin[name])]
+        cells = ["  ".join(f"{count[kind]:>{len(kind)}}" for kind in kinds) for count in counts]
+        print(f"{name:26} {len(without[name]):>5}  {'':9}{cells[0]:31}  {'':6}{cells[1]:31}  {len(changed[name])}")
+    for name, lines in changed.items():
+        for line in lines:
+            print(f"CHANGED {name}: {line}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
