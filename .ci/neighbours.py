@@ -45,7 +45,9 @@ def main() -> int:
     pip(python, "uninstall", "-y", "pytest-aibench")
     without = {name: run(python, name, folder, work / "without") for name, folder in suites.items()}
     pip(python, "install", "-e", str(REPOSITORY))
-    with_plugin = {name: run(python, name, folder, work / "with") for name, folder in suites.items()}
+    with_plugin = {
+        name: run(python, name, folder, work / "with") for name, folder in suites.items()
+    }
     changed = {
         name: retried(python, name, suites[name], without[name], with_plugin[name], work)
         for name in suites
@@ -79,7 +81,9 @@ def unpack(python: Path, name: str, work: Path) -> Path:
     return sources / archive.name.removesuffix(".tar.gz")
 
 
-def run(python: Path, name: str, folder: Path, results: Path, ids: list[str] | None = None) -> Outcomes:
+def run(
+    python: Path, name: str, folder: Path, results: Path, ids: list[str] | None = None
+) -> Outcomes:
     """Each test's outcome: passed, failed, error, skipped (xfail counts as skipped)."""
     tests, _, env = NEIGHBOURS[name]
     report_file = results / f"{name.split('==')[0]}.xml"
@@ -117,7 +121,9 @@ def retried(
     python: Path, name: str, folder: Path, without: Outcomes, with_plugin: Outcomes, work: Path
 ) -> list[str]:
     """The tests whose outcome differs, once more in both states: the differences that hold."""
-    differ = sorted(k for k in without.keys() | with_plugin.keys() if without.get(k) != with_plugin.get(k))
+    differ = sorted(
+        k for k in without.keys() | with_plugin.keys() if without.get(k) != with_plugin.get(k)
+    )
     if not differ:
         return []
     node_ids = [_node_id(test_id, folder) for test_id in differ]
@@ -144,13 +150,19 @@ def _node_id(test_id: str, folder: Path) -> str:
     return test_id
 
 
-def report(without: dict[str, Outcomes], with_plugin: dict[str, Outcomes], changed: dict[str, list[str]]) -> None:
-    kinds = ("passed", "failed", "error", "skipped")
-    print(f"{'suite':26} {'tests':>5}  {'without: ' + ' '.join(kinds):40}  {'with: ' + ' '.join(kinds):37}  changed")
+KINDS = ("passed", "failed", "error", "skipped")
+
+
+def report(
+    without: dict[str, Outcomes], with_plugin: dict[str, Outcomes], changed: dict[str, list[str]]
+) -> None:
+    counts = " ".join(f"{kind:>7}" for kind in KINDS)
+    print(f"{'suite':24} {'plugin':7} {counts} {'changed':>7}")
     for name in without:
-        counts = [Counter(outcome.values()) for outcome in (without[name], with_plugin[name])]
-        cells = ["  ".join(f"{count[kind]:>{len(kind)}}" for kind in kinds) for count in counts]
-        print(f"{name:26} {len(without[name]):>5}  {'':9}{cells[0]:31}  {'':6}{cells[1]:31}  {len(changed[name])}")
+        for state, found in (("without", without[name]), ("with", with_plugin[name])):
+            tally = Counter(found.values())
+            cells = " ".join(f"{tally[kind]:7d}" for kind in KINDS)
+            print(f"{name:24} {state:7} {cells} {len(changed[name]):7d}")
     for name, lines in changed.items():
         for line in lines:
             print(f"CHANGED {name}: {line}")
