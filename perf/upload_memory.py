@@ -19,6 +19,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_aibench.records import ItemRecord
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -27,7 +31,7 @@ def run_file(megabytes: float, shape: str) -> bytes:
     sys.path.insert(0, str(REPOSITORY))
     from tests.helpers import item_record, metric_record, operator_dict, run_file
 
-    def item(index: int) -> object:
+    def item(index: int) -> ItemRecord:
         if shape == "samples":
             return item_record(
                 f"m.json::m[x{index}]", metric_record([1 + j * 1e-6 for j in range(5000)])
