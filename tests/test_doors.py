@@ -7,6 +7,7 @@ rest goes on."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,27 @@ def test_an_upload_over_the_stated_bound_is_refused_before_it_is_parsed(tmp_path
             headers={"Authorization": "Bearer t"},
         )
     assert answer.status_code == 413 and "larger than 16 MiB" in answer.json()["error"]
+
+
+def test_a_run_stored_before_the_doors_checked_it_is_no_500(tmp_path: Path) -> None:
+    """A run that an earlier version let in with a text ``build``: its pages say what is wrong
+    with it and the others still work."""
+    pytest.importorskip("starlette")
+    from starlette.testclient import TestClient
+
+    from pytest_aibench.dashboard.app import create_app
+    from pytest_aibench.reporting import history
+
+    location = history.location(str(tmp_path / "h.sqlite"))
+    for uid in ("good", "poisoned"):
+        history.append(location, check_run(good_run(uid), uid))
+    with sqlite3.connect(tmp_path / "h.sqlite") as db:
+        db.execute("UPDATE runs SET build = '\"abc\"' WHERE uid = 'poisoned'")
+    with TestClient(create_app(location)) as client:
+        page = client.get("/runs/poisoned")
+        assert page.status_code == 404
+        assert "the stored run poisoned: build: input should be a valid dictionary" in page.text
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        trend = client.get("/trend", params={"item": "a.json::a[x]", "metric": "NET latency"})
+        assert trend.status_code == 200
+        assert client.get("/").status_code == 200 and client.get("/runs/good").status_code == 200

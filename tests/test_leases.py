@@ -145,74 +145,72 @@ def readable_package() -> Iterator[Path]:
     shutil.rmtree(outside)
 
 
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A folder both users reach (pytest's own temporary folders are private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="aibench-shared-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
 @as_another_user
 def test_a_link_another_user_plants_under_our_holder_name_writes_nothing(
-    readable_package: Path,
+    readable_package: Path, shared: Path
 ) -> None:
-    shared = Path(tempfile.mkdtemp(prefix="aibench-shared-"))
-    shared.chmod(0o755)
     folder, victim = shared / "leases", shared / "victim.txt"
     victim.write_text(VICTIM_TEXT)
-    try:
-        with lease(BOARD, folder):  # we make the shared folder, as a first run does
-            pass
-        shutil.rmtree(folder / f"holders-{os.getuid()}")
-        planted = as_nobody(
-            f"Path({str(folder / f'holders-{os.getuid()}')!r}).symlink_to({str(shared)!r})\n"
-            f"Path({str(folder / 'phone.lock')!r}).symlink_to({str(victim)!r})\n",
-            readable_package,
-        )
-        assert planted.returncode == 0, planted.stderr
-        refused = pytest.raises(DeviceError, match="holders-0, which pytest-aibench will not use")
-        with refused, lease(BOARD, folder):
-            pass
-        phone = DeviceInfo("ssh", "phone", "p", "ssh://p", "x", "y")
-        with pytest.raises(DeviceError, match=r"phone\.lock.*symbolic link"), lease(phone, folder):
-            pass
-        assert victim.read_text() == VICTIM_TEXT
-        assert sorted(p.name for p in shared.iterdir()) == ["leases", "victim.txt"]
-    finally:
-        shutil.rmtree(shared)
+    with lease(BOARD, folder):  # we make the shared folder, as a first run does
+        pass
+    shutil.rmtree(folder / f"holders-{os.getuid()}")
+    planted = as_nobody(
+        f"Path({str(folder / f'holders-{os.getuid()}')!r}).symlink_to({str(shared)!r})\n"
+        f"Path({str(folder / 'phone.lock')!r}).symlink_to({str(victim)!r})\n",
+        readable_package,
+    )
+    assert planted.returncode == 0, planted.stderr
+    refused = pytest.raises(DeviceError, match="holders-0, which pytest-aibench will not use")
+    with refused, lease(BOARD, folder):
+        pass
+    phone = DeviceInfo("ssh", "phone", "p", "ssh://p", "x", "y")
+    with pytest.raises(DeviceError, match=r"phone\.lock.*symbolic link"), lease(phone, folder):
+        pass
+    assert victim.read_text() == VICTIM_TEXT
+    assert sorted(p.name for p in shared.iterdir()) == ["leases", "victim.txt"]
 
 
 @as_another_user
-def test_a_second_user_waits_for_the_first_users_lease(readable_package: Path) -> None:
-    shared = Path(tempfile.mkdtemp(prefix="aibench-shared-"))
-    shared.chmod(0o755)
+def test_a_second_user_waits_for_the_first_users_lease(
+    readable_package: Path, shared: Path
+) -> None:
     folder = shared / "leases"
-    try:
-        with lease(BOARD, folder):  # held by us (root): nobody must not get it
-            taken = as_nobody(
-                "try:\n"
-                f"    with lease_any([info], Path({str(folder)!r}), timeout=0.3):\n"
-                "        print('leased')\n"
-                "except DeviceError as exc:\n    print(exc)\n",
-                readable_package,
-            )
-        assert "no device was free within" in taken.stdout, taken
-        assert "held by pid" in taken.stdout
-        freed = as_nobody(
-            f"with lease(info, Path({str(folder)!r})):\n    print('leased')\n",
-            readable_package,
-        )
-        assert freed.stdout.strip() == "leased", freed.stderr
-    finally:
-        shutil.rmtree(shared)
-
-
-@as_another_user
-def test_a_lease_folder_another_user_cannot_write_is_a_clear_error(readable_package: Path) -> None:
-    shared = Path(tempfile.mkdtemp(prefix="aibench-shared-"))
-    shared.chmod(0o755)
-    folder = shared / "leases"
-    folder.mkdir(mode=0o755)  # as an older version made it: the first user's alone
-    try:
-        done = as_nobody(
+    with lease(BOARD, folder):  # held by us (root): nobody must not get it
+        taken = as_nobody(
             "try:\n"
-            f"    with lease(info, Path({str(folder)!r})):\n        print('leased')\n"
+            f"    with lease_any([info], Path({str(folder)!r}), timeout=0.3):\n"
+            "        print('leased')\n"
             "except DeviceError as exc:\n    print(exc)\n",
             readable_package,
         )
-        assert "is not writable by you" in done.stdout and "chmod 1777" in done.stdout, done
-    finally:
-        shutil.rmtree(shared)
+    assert "no device was free within" in taken.stdout, taken
+    assert "held by pid" in taken.stdout
+    freed = as_nobody(
+        f"with lease(info, Path({str(folder)!r})):\n    print('leased')\n",
+        readable_package,
+    )
+    assert freed.stdout.strip() == "leased", freed.stderr
+
+
+@as_another_user
+def test_a_lease_folder_another_user_cannot_write_is_a_clear_error(
+    readable_package: Path, shared: Path
+) -> None:
+    folder = shared / "leases"
+    folder.mkdir(mode=0o755)  # as an older version made it: the first user's alone
+    done = as_nobody(
+        "try:\n"
+        f"    with lease(info, Path({str(folder)!r})):\n        print('leased')\n"
+        "except DeviceError as exc:\n    print(exc)\n",
+        readable_package,
+    )
+    assert "is not writable by you" in done.stdout and "chmod 1777" in done.stdout, done

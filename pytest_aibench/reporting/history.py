@@ -37,7 +37,7 @@ from sqlalchemy.ext.compiler import compiles
 from ..atomic import write_json
 from ..names import path_component
 from ..records import CommitDict, ItemRecord, MetricDict, RunFile
-from .runfile import RUN_FORMAT, RUN_VERSION, read_run
+from .runfile import RUN_FORMAT, RUN_VERSION, check_run, read_run
 from .spool import set_aside
 from .store import (
     DEVICE_KEY,
@@ -381,9 +381,9 @@ def series(db: Connection, filters: Filters) -> dict[SeriesKey, list[SeriesPoint
         summary,
         row,
     ) in db.execute(query):
-        build = json.loads(build_text) if build_text else {}
+        build = _object(build_text)
         ratio = _ab_ratio(json.loads(record), metric)
-        spread = json.loads(summary) if ratio is None else {}
+        spread = _object(summary) if ratio is None else {}
         point = SeriesPoint(
             run,
             created,
@@ -466,10 +466,16 @@ def last_runs(db: Connection, count: int) -> list[RunFile]:
     return [load_run(db, uid) for uid in reversed(newest_uids(db, count))]
 
 
+class UnreadableRun(ValueError):
+    """A stored run that is no run file any more (stored before every door checked it)."""
+
+
 def find_run(db: Connection, reference: str) -> RunFile:
     """The run an id prefix names, else the newest run of the commit a prefix names."""
     try:
         return load_run(db, reference)
+    except UnreadableRun:
+        raise
     except ValueError:
         newest = (
             select(runs.c.uid)
@@ -520,7 +526,17 @@ def load_run(db: Connection, uid_prefix: str | None = None) -> RunFile:
     }
     if row["build"]:
         run["build"] = json.loads(row["build"])
-    return run
+    try:  # a page or report over it says what is wrong with it, not a traceback
+        return check_run(run, f"the stored run {row['uid']}")
+    except ValueError as exc:
+        raise UnreadableRun(str(exc)) from None
+
+
+def _object(text: str | None) -> dict[str, Any]:
+    """A JSON object column; ``{}`` for one that holds anything else (a run stored before
+    every door checked run files could hold text where an object belongs)."""
+    value = json.loads(text) if text else {}
+    return value if isinstance(value, dict) else {}
 
 
 def _load_item(db: Connection, item_row: int, record: str) -> ItemRecord:
