@@ -185,7 +185,8 @@ def _model_cache(path: Path | None) -> Path:
     return path or default_model_cache()
 
 
-# The table, one section per area that reads the options (its group in --help and the README).
+# The table, one section per area that reads the options (its section in the README and in
+# `aibench options`; `pytest --help` shows the options with a brief).
 
 
 def _section(title: str, *options: Option) -> tuple[Option, ...]:
