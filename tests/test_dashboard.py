@@ -80,6 +80,8 @@ def test_the_pages_show_runs_trends_comparisons_and_ab(client: TestClient) -> No
     listing = client.get("/")
     assert listing.status_code == 200
     assert listing.text.index("run11") < listing.text.index("run00")  # newest first
+    assert "built-in method" not in listing.text  # a dict's items() method, not its count
+    assert '<td class="n">1</td>' in listing.text
     assert "default-src 'self'; script-src 'self'" in listing.headers["content-security-policy"]
     filtered = client.get("/", params={"commit": "03", "model": "co*"}).text
     assert "run03" in filtered and "run04" not in filtered
