@@ -91,6 +91,7 @@ class _Workload(TypedDict, total=False):
 class _CaseOptional(_Workload, total=False):
     reference: str  # the spec's reference framework, whose outputs this network's agree with
     layout: str  # the spec's NCHW or NHWC, for the agreement; absent: NCHW
+    match: dict[str, list[str]]  # the spec's: its inputs and outputs in the reference's order
 
 
 class CaseDict(_CaseOptional):

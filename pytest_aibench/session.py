@@ -366,6 +366,8 @@ class AibenchSession:
             described["reference"] = case.reference
         if case.layout:
             described["layout"] = case.layout
+        if case.match:
+            described["match"] = case.match
         return described
 
     @pytest.hookimpl(wrapper=True)

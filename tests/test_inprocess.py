@@ -120,7 +120,9 @@ def test_onnxruntime_timings_operators_settings_and_golden(pytester: Pytester) -
     )
     result.assert_outcomes(passed=4)
     items = items_by_id(pytester)
-    assert items["b2"]["extra"]["inputs"] == {"x": {"shape": [8, 64], "type": "float32"}}
+    assert items["b2"]["extra"]["inputs"] == {
+        "x": {"shape": [8, 64], "type": "float32", "source": "random"}
+    }
     assert items["unfused"]["extra"]["inputs"]["x"]["shape"] == [1, 64]  # symbolic batch -> 1
     assert items["unfused"]["extra"]["onnxruntime"]["graph_optimization_level"] == "disable"
     assert len(metrics_of(items["b1"])["NET latency"]["values"]) == 25
@@ -716,7 +718,12 @@ def test_agreement_marks_what_disagrees_and_what_cannot_be_compared(tmp_path: Pa
     rows = {row.key[1]: row for row in agree(items, "tflite", Tolerance())}
     assert rows["x"].beyond == {"pytorch"} and rows["x"].errors["pytorch"] == pytest.approx(0.5)
     assert (rows["x"].errors["onnxruntime"] or 1.0) < 1e-6 and rows["x"].errors["tflite"] == 0.0
-    assert rows["other"].errors["onnxruntime"] is None and "other inputs" in rows["other"].note
+    assert rows["other"].errors["onnxruntime"] is None
+    assert rows["other"].note == (
+        "not compared: onnxruntime's input 0 ('x', [4, 64] , random) differs from tflite's "
+        "('x', [2, 64] , random): give both the same shapes (the test's \"inputs\") or the "
+        "same input file"
+    )
     assert metrics_of(items[2])["out vs tflite max_abs_error"]["values"] == [pytest.approx(0.5)]
     assert not list(tmp_path.glob("*.npz"))  # every kept file removed
 
@@ -861,7 +868,9 @@ def test_a_channels_last_model_agrees_with_its_channels_first_original(
         result.assert_outcomes(passed=2)
         return result
 
-    run().stdout.fnmatch_lines(["mlp[[]image[]]*onnxruntime ran other inputs than tflite*"])
+    run().stdout.fnmatch_lines(
+        ['mlp[[]image[]]*not compared: onnxruntime\'s input 0 *declare "layout": "NHWC"*']
+    )
     run(layout="NHWC").stdout.fnmatch_lines(["mlp[[]image[]]*NHWC tensors compared as NCHW"])
     items = {case_of(item)["framework"]: item for item in written_run(pytester.path)["items"]}
     assert items["tflite"]["extra"]["inputs"]["x"]["shape"] == [1, 4, 5, 3]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,34 +29,56 @@ Signature = Sequence[tuple[str, Sequence[Any], str]]
 
 
 def make_inputs(context: RunContext, signature: Signature) -> dict[str, Any]:
-    """One array per model input: from the test's input file of that name, else random with a
-    fixed seed, shaped by the test's ``inputs`` (else by the model, symbolic dims as 1).
+    """One array per model input: from the test's input file of that name, else random, shaped
+    by the test's ``inputs`` (else by the model, symbolic dims as 1).
 
-    A channels-last model's (``"layout": "NHWC"``) random 4-D inputs are drawn channels-first
-    and moved channels-last: the very numbers an NCHW framework draws for the same network, so
-    that the two can agree. Input files are the model's own, read as they are."""
+    A random input is drawn from a generator seeded by its position among the inputs, not by
+    its name, so that a converted model whose converter renamed its inputs (ONNX ``input``,
+    LiteRT ``serving_default_input:0``) draws the very numbers its original draws; the spec's
+    ``match.inputs`` gives that order where a converter reordered them too. A channels-last
+    model's (``"layout": "NHWC"``) random 4-D inputs are drawn channels-first and moved
+    channels-last, the numbers an NCHW framework draws. Input files are the model's own, read
+    as they are. The record keeps each input's shape, type and source in that order, which is
+    what the agreement across frameworks compares."""
     import numpy as np
 
     declared = context.case.test.get("inputs") or {}
     _check_input_names(context, declared, [name for name, _, _ in signature])
     layout = context.case.layout
-    rng = np.random.default_rng(SEED)
-    arrays = {}
-    for name, model_shape, model_type in signature:
+    arrays, described = {}, {}
+    for position, (name, model_shape, model_type) in enumerate(_paired_order(context, signature)):
         spec = declared.get(name, {})
         shape = concrete_shape(spec["shapes"][0] if spec else model_shape)
         dtype = numpy_dtype(spec.get("type") or model_type)
         files = context.files.input_paths(name)
-        arrays[name] = (
-            _file_input(files[0], name, dtype, shape, bool(spec))
-            if files
-            else _random_input(shape, dtype, rng, layout)
-        )
-    context.recorder.extra["inputs"] = {
-        name: {"shape": list(array.shape), "type": str(array.dtype)}
-        for name, array in arrays.items()
-    }
+        if files:
+            arrays[name] = _file_input(files[0], name, dtype, shape, bool(spec))
+            source = (
+                f"file md5 {hashlib.md5(files[0].read_bytes(), usedforsecurity=False).hexdigest()}"
+            )
+        else:
+            rng = np.random.default_rng([SEED, position])
+            arrays[name], source = _random_input(shape, dtype, rng, layout), "random"
+        described[name] = {
+            "shape": list(arrays[name].shape), "type": str(arrays[name].dtype), "source": source
+        }  # fmt: skip
+    context.recorder.extra["inputs"] = described
     return arrays
+
+
+def _paired_order(context: RunContext, signature: Signature) -> Signature:
+    """The model's inputs in the order they pair with the reference framework's: the spec's
+    ``match.inputs`` where it gives one, else the model's own order."""
+    order = context.case.match.get("inputs")
+    if not order:
+        return signature
+    by_name = {entry[0]: entry for entry in signature}
+    if sorted(order) != sorted(by_name):
+        raise RunnerError(
+            f"{context.case.where}: match.inputs {order} must name every input of the model "
+            f"once, in the reference framework's order; the model's inputs are {list(by_name)}"
+        )
+    return [by_name[name] for name in order]
 
 
 def _random_input(shape: list[int], dtype: Any, rng: Any, layout: str | None) -> Any:
@@ -143,6 +166,13 @@ class ColdStart:
         peak, increment = measured
         self.context.recorder.record("NET", "peak_memory", "MiB", peak)
         self.context.recorder.record("NET", "memory_increment", "MiB", increment)
+
+
+def checked(context: RunContext, first: T, last: T) -> T:
+    """The outputs that golden files and the agreement compare: the last timed call's, or for
+    a stateful model (the spec's ``stateful``) the first call's after loading, on fresh state:
+    warmup, timed and profiled calls move the state on."""
+    return first if context.case.stateful else last
 
 
 def time_runs(context: RunContext, run: Callable[[], Any]) -> Any:

@@ -19,6 +19,7 @@ from .base import RunContext
 from .inprocess import (
     PROFILE_WARMUP,
     ColdStart,
+    checked,
     make_inputs,
     missing,
     model_path,
@@ -76,12 +77,12 @@ class OnnxRuntimeRunner:
         session = cold.load(lambda: self._session(context))
         cold.loaded()
         feeds = make_inputs(context, [(i.name, i.shape, i.type) for i in session.get_inputs()])
-        cold.first(lambda: session.run(None, feeds))
+        first = cold.first(lambda: session.run(None, feeds))
         outputs = time_runs(context, lambda: session.run(None, feeds))
         cold.memory()
         self._profile_operators(context, feeds)
         names = [output.name for output in session.get_outputs()]
-        check_outputs(context, dict(zip(names, outputs, strict=True)))
+        check_outputs(context, dict(zip(names, checked(context, first, outputs), strict=True)))
 
     def _options(self, context: RunContext) -> dict[str, Any]:
         return dict(context.case.test.get("onnxruntime") or {})

@@ -20,6 +20,7 @@ from .base import RunContext
 from .inprocess import (
     PROFILE_WARMUP,
     ColdStart,
+    checked,
     make_inputs,
     missing,
     model_path,
@@ -30,16 +31,20 @@ from .observer_program import ObserverProgramRunner
 from .outputs import check_outputs
 
 
-def named_outputs(result: Any) -> dict[str, Any]:
+def named_outputs(result: Any, copy: bool = False) -> dict[str, Any]:
     """A module's result as numpy arrays by name: one tensor is ``output``, a tuple ``0``,
-    ``1``..., a dict keeps its keys."""
+    ``1``..., a dict keeps its keys; with ``copy``, arrays of their own (a module may return
+    a buffer it later writes again)."""
     if isinstance(result, Mapping):
         items = list(result.items())
     elif isinstance(result, tuple | list):
         items = [(str(index), value) for index, value in enumerate(result)]
     else:
         items = [("output", result)]
-    return {str(name): value.detach().cpu().numpy() for name, value in items}
+    return {
+        str(name): value.detach().cpu().numpy().copy() if copy else value.detach().cpu().numpy()
+        for name, value in items
+    }
 
 
 class PytorchRunner:
@@ -103,11 +108,11 @@ class PytorchRunner:
                 torch.cuda.synchronize()
             return result
 
-        cold.first(forward)
+        first = named_outputs(cold.first(forward), copy=True)  # later calls may reuse them
         result = time_runs(context, forward)
         cold.memory()
         self._profile_operators(context, forward)
-        check_outputs(context, named_outputs(result))
+        check_outputs(context, checked(context, first, named_outputs(result)))
 
     def _torch_device(self, context: RunContext) -> Any:
         import torch

@@ -19,7 +19,7 @@ from ..parsers.tflite import parse_benchmark_model
 from ..spec.model import Case
 from .base import RunContext
 from .generic import GenericRunner
-from .inprocess import ColdStart, make_inputs, missing, model_path, time_runs
+from .inprocess import ColdStart, checked, make_inputs, missing, model_path, time_runs
 from .outputs import check_outputs
 
 
@@ -108,15 +108,10 @@ class TfliteRunner(GenericRunner):
         for detail in details:
             interpreter.set_tensor(detail["index"], arrays[detail["name"]])
         cold.first(interpreter.invoke)
+        first = _outputs(interpreter)  # copies: later calls overwrite the tensors
         time_runs(context, interpreter.invoke)
         cold.memory()
-        check_outputs(
-            context,
-            {
-                detail["name"]: interpreter.get_tensor(detail["index"])
-                for detail in interpreter.get_output_details()
-            },
-        )
+        check_outputs(context, checked(context, first, _outputs(interpreter)))
 
     def _interpreter(self, context: RunContext) -> Any:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -182,3 +177,10 @@ def _version(distribution: str) -> str | None:
         return version(distribution)
     except PackageNotFoundError:
         return None
+
+
+def _outputs(interpreter: Any) -> dict[str, Any]:
+    return {
+        detail["name"]: interpreter.get_tensor(detail["index"])
+        for detail in interpreter.get_output_details()
+    }

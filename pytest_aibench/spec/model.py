@@ -96,6 +96,22 @@ class Case:
         return str(value) if value else None
 
     @property
+    def match(self) -> dict[str, list[str]]:
+        """The spec's ``match``: this model's input and output names in the order of the
+        reference framework's (a converter that reordered them too); empty where it says
+        nothing, and tensors pair by position."""
+        value = self.test.get("match") or self.model.get("match") or {}
+        return {part: list(value[part]) for part in ("inputs", "outputs") if part in value}
+
+    @property
+    def stateful(self) -> bool:
+        """The spec's ``stateful``: the model keeps state between calls (a recurrent or
+        streaming model, a decoder with a cache), so only the first call after loading, on
+        fresh state, computes what golden files and other frameworks hold."""
+        value = self.test.get("stateful")
+        return bool(self.model.get("stateful") if value is None else value)
+
+    @property
     def warmup(self) -> int:
         return int(self.test.get("warmup", 0))
 

@@ -7,9 +7,16 @@ repository's ONNX, LiteRT and PyTorch specs of one model share them). Each in-pr
 keeps its outputs in a file while the run goes on (``save``: items may run in other xdist
 workers); when the run ends, the controller compares every item with its group's reference item
 (``agree``), adds the error metrics a golden file gives today, as ``"<output> vs <reference>"``
-metrics, and removes the files. Outputs pair by name, else by position. A spec's ``layout``
-of ``"NHWC"`` (a channels-last conversion, as LiteRT models of PyTorch networks are) makes its
-4-D inputs and outputs compare in channels-first order with the others'.
+metrics, and removes the files.
+
+Tensors pair by what they are, not by what a converter named them: inputs by position (each
+random input is drawn from a generator seeded by its position, runners/inprocess.py), outputs by
+name where every name matches, else by position; a spec's ``match`` lists its inputs and outputs
+in the reference's order where a converter reordered them too. A spec's ``layout`` of ``"NHWC"``
+(a channels-last conversion, as LiteRT models of PyTorch networks are) makes its 4-D inputs and
+outputs compare in channels-first order with the others'. Two items whose inputs differ (shape,
+type, or source: random numbers or a file's contents) are not compared, and the note says which
+input differs and what to write in the spec.
 """
 
 from __future__ import annotations
@@ -116,9 +123,9 @@ def _agree_group(
         framework = _framework(item)
         if _layout(item) != _layout(references[0]) and not row.note:
             row.note = "NHWC tensors compared as NCHW"
-        if _inputs(item) != _inputs(references[0]):
+        if (different := _other_inputs(item, references[0])) is not None:
             row.errors[framework] = None
-            row.note = f"{framework} ran other inputs than {reference}: not compared"
+            row.note = f"not compared: {different}"
             continue
         worst, cosine = _compare(item, golden, reference, tolerance, row)
         row.errors[framework], row.cosine[framework] = worst, cosine
@@ -130,13 +137,50 @@ def _layout(item: ItemRecord) -> str:
     return str(case.get("layout") or "NCHW")
 
 
-def _inputs(item: ItemRecord) -> dict[str, Any]:
-    """The item's inputs, shapes in channels-first order."""
+def _inputs(item: ItemRecord) -> list[tuple[str, list[int], str, str]]:
+    """The item's inputs in the order they pair: name, shape in channels-first order, type and
+    source (``random``, or a file's md5)."""
     inputs: Mapping[str, Any] = (item.get("extra") or {}).get("inputs") or {}
-    return {
-        name: {**value, "shape": channels_first_shape(value["shape"], _layout(item))}
+    return [
+        (
+            name,
+            channels_first_shape(value["shape"], _layout(item)),
+            str(value.get("type", "")),
+            str(value.get("source", "random")),
+        )
         for name, value in inputs.items()
-    }
+    ]
+
+
+def _other_inputs(item: ItemRecord, reference: ItemRecord) -> str | None:
+    """Why ``item`` ran other inputs than ``reference``, in words a spec can act on; ``None``
+    when they ran the same."""
+    mine, theirs = _inputs(item), _inputs(reference)
+    who, whom = _framework(item), _framework(reference)
+    if len(mine) != len(theirs):
+        return f"{who} has {len(mine)} inputs, {whom} {len(theirs)}"
+    for position, (own, other) in enumerate(zip(mine, theirs, strict=True)):
+        if own[1:] == other[1:]:
+            continue
+        hint = (
+            'declare "layout": "NHWC" in a channels-last model\'s spec'
+            if sorted(own[1]) == sorted(other[1])
+            else 'give both the same shapes (the test\'s "inputs") or the same input file'
+        )
+        if any(own[1:] == entry[1:] for entry in theirs):
+            hint = (
+                "if a converter reordered the inputs, list them in the reference's order "
+                'under "match": {"inputs": [...]} in its spec'
+            )
+        return (
+            f"{who}'s input {position} {_shown(own)} differs from {whom}'s {_shown(other)}: {hint}"
+        )
+    return None
+
+
+def _shown(entry: tuple[str, list[int], str, str]) -> str:
+    name, shape, dtype, source = entry
+    return f"({name!r}, {shape} {dtype}, {source})"
 
 
 def _load(item: ItemRecord) -> dict[str, Any]:
@@ -159,10 +203,13 @@ def _compare(
     """Record ``"<output> vs <reference>"`` error metrics on ``item``; its worst max abs error
     and its lowest cosine similarity."""
     actual = _load(item)
-    pairs = _pairs(actual, golden)
+    case: Mapping[str, Any] = item.get("case") or {}
+    pairs = _pairs(actual, golden, (case.get("match") or {}).get("outputs"))
     if pairs is None:
         row.note = (
-            f"{_framework(item)}'s outputs {sorted(actual)} do not pair with {sorted(golden)}"
+            f"not compared: {_framework(item)}'s outputs {list(actual)} do not pair with "
+            f"{reference}'s {list(golden)}: list yours in the reference's order under "
+            '"match": {"outputs": [...]} in its spec'
         )
         return None, None
     worst: float | None = None
@@ -185,14 +232,17 @@ def _compare(
     return worst, lowest
 
 
-def _pairs(actual: dict[str, Any], golden: dict[str, Any]) -> list[tuple[str, Any, Any]] | None:
-    """By name where every output name matches, else by position (frameworks name outputs
-    their own way: ``y``, ``output_0``, ``StatefulPartitionedCall:0``)."""
+def _pairs(
+    actual: dict[str, Any], golden: dict[str, Any], order: list[str] | None = None
+) -> list[tuple[str, Any, Any]] | None:
+    """By name where every output name matches, else in the spec's ``match.outputs`` order,
+    else by position (frameworks name outputs their own way: ``y``, ``output_0``,
+    ``StatefulPartitionedCall:0``)."""
     if set(actual) == set(golden):
         return [(name, actual[name], golden[name]) for name in golden]
-    if len(actual) == len(golden):
+    names = order or list(actual)
+    if len(names) == len(golden) and set(names) <= set(actual):
         return [
-            (name, got, want)
-            for (name, got), want in zip(actual.items(), golden.values(), strict=True)
+            (name, actual[name], want) for name, want in zip(names, golden.values(), strict=True)
         ]
     return None
