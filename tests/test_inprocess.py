@@ -366,7 +366,7 @@ def test_pytorch_needs_declared_inputs(pytester: Pytester) -> None:
         spec("pytorch", "model", "mlp.pt", {"identifier": "x", "metric": "delay", "iter": 2}),
     )
     result = pytester.runpytest("--aibench-spec=mlp.json")
-    result.stdout.fnmatch_lines(["*does not declare its input shapes; give the test 'inputs'*"])
+    result.stdout.fnmatch_lines(["*does not declare its inputs; give the test 'inputs'*"])
 
 
 def test_repository_models_are_what_the_script_makes(tmp_path: Path) -> None:

@@ -24,8 +24,9 @@ from .memory import PeakWatch
 
 T = TypeVar("T")
 
-# (name, shape as the model declares it, dtype name as the framework spells it)
-Signature = Sequence[tuple[str, Sequence[Any], str]]
+# (name, shape as the model declares it, dtype name as the framework spells it); None where
+# the model does not say (a TorchScript argument given by an input file)
+Signature = Sequence[tuple[str, Sequence[Any] | None, str | None]]
 
 
 def make_inputs(context: RunContext, signature: Signature) -> dict[str, Any]:
@@ -40,30 +41,45 @@ def make_inputs(context: RunContext, signature: Signature) -> dict[str, Any]:
     channels-last, the numbers an NCHW framework draws. Input files are the model's own, read
     as they are. The record keeps each input's shape, type and source in that order, which is
     what the agreement across frameworks compares."""
-    import numpy as np
-
     declared = context.case.test.get("inputs") or {}
     _check_input_names(context, declared, [name for name, _, _ in signature])
-    layout = context.case.layout
     arrays, described = {}, {}
     for position, (name, model_shape, model_type) in enumerate(_paired_order(context, signature)):
-        spec = declared.get(name, {})
-        shape = concrete_shape(spec["shapes"][0] if spec else model_shape)
-        dtype = numpy_dtype(spec.get("type") or model_type)
-        files = context.files.input_paths(name)
-        if files:
-            arrays[name] = _file_input(files[0], name, dtype, shape, bool(spec))
-            source = (
-                f"file md5 {hashlib.md5(files[0].read_bytes(), usedforsecurity=False).hexdigest()}"
-            )
-        else:
-            rng = np.random.default_rng([SEED, position])
-            arrays[name], source = _random_input(shape, dtype, rng, layout), "random"
-        described[name] = {
-            "shape": list(arrays[name].shape), "type": str(arrays[name].dtype), "source": source
-        }  # fmt: skip
+        array, source = _one_input(context, name, position, model_shape, model_type)
+        arrays[name] = array
+        described[name] = {"shape": list(array.shape), "type": str(array.dtype), "source": source}
     context.recorder.extra["inputs"] = described
     return arrays
+
+
+def _one_input(
+    context: RunContext, name: str, position: int, model_shape: Any, model_type: str | None
+) -> tuple[Any, str]:
+    """One input's array and where it came from: the test's constant ``value`` (broadcast to
+    its shape), the test's input file, else random numbers. A shape or type the test does not
+    give is the model's; an input file the model does not describe keeps its own."""
+    import numpy as np
+
+    spec = (context.case.test.get("inputs") or {}).get(name, {})
+    dims = spec["shapes"][0] if spec else model_shape
+    shape = None if dims is None else concrete_shape(dims)
+    kind = spec.get("type") or model_type
+    dtype = numpy_dtype(kind) if kind else None
+    files = context.files.input_paths(name)
+    if "value" in spec:
+        constant = np.asarray(spec["value"], dtype=dtype)
+        return np.broadcast_to(constant, shape or constant.shape).copy(), "value"
+    if files:
+        digest = hashlib.md5(files[0].read_bytes(), usedforsecurity=False).hexdigest()
+        return _file_input(files[0], name, dtype, shape, bool(spec)), f"file md5 {digest}"
+    if shape is None or dtype is None:
+        raise RunnerError(
+            f"{context.case.where}: the input {name!r} has no shape or type to draw random "
+            'numbers for: give it in the test\'s "inputs", e.g. {"x": {"shapes": [[1, 64]], '
+            '"type": "float"}}, or give an input file'
+        )
+    rng = np.random.default_rng([SEED, position])
+    return _random_input(shape, dtype, rng, context.case.layout), "random"
 
 
 def _paired_order(context: RunContext, signature: Signature) -> Signature:
@@ -102,12 +118,12 @@ def _check_input_names(
             )
 
 
-def _file_input(path: Path, name: str, dtype: Any, shape: list[int], declared: bool) -> Any:
+def _file_input(path: Path, name: str, dtype: Any, shape: list[int] | None, declared: bool) -> Any:
     """An input file's array: shaped as the test declares, else as stored (an ``.npy`` knows its
     shape, which may differ from the model's symbolic one), else as the model declares."""
     flat = path.suffix.lower() in (".bin", ".raw")  # raw bytes have no shape of their own
     array = read_tensor(path, name, dtype, shape if declared or flat else None)
-    if array.ndim <= 1 and list(array.shape) != shape:  # one number per line
+    if shape is not None and array.ndim <= 1 and list(array.shape) != shape:  # one per line
         array = read_tensor(path, name, dtype, shape)
     return array
 

@@ -20,6 +20,7 @@ from .base import RunContext
 from .inprocess import (
     PROFILE_WARMUP,
     ColdStart,
+    Signature,
     checked,
     make_inputs,
     missing,
@@ -45,6 +46,26 @@ def named_outputs(result: Any, copy: bool = False) -> dict[str, Any]:
         str(name): value.detach().cpu().numpy().copy() if copy else value.detach().cpu().numpy()
         for name, value in items
     }
+
+
+def _signature(context: RunContext) -> Signature:
+    """The module's arguments in order: the test's ``inputs`` (shape and type, float by
+    default), then its ``input_files`` that ``inputs`` leaves out (shape and type as the file
+    keeps them). A TorchScript or exported model declares neither."""
+    declared = context.case.test.get("inputs") or {}
+    signature: list[tuple[str, Any, str | None]] = [
+        (name, spec["shapes"][0], spec.get("type", "float")) for name, spec in declared.items()
+    ]
+    signature += [
+        (ref.name, None, None) for ref in context.case.input_files if ref.name not in declared
+    ]
+    if not signature:
+        raise RunnerError(
+            f"{context.case.where}: a TorchScript or exported model does not declare its "
+            'inputs; give the test \'inputs\', e.g. {"x": {"shapes": [[1, 64]], "type": '
+            "\"float\"}}, or 'input_files'"
+        )
+    return signature
 
 
 class PytorchRunner:
@@ -81,24 +102,12 @@ class PytorchRunner:
 
         if context.device.info.kind != "host":
             raise Unsupported("PyTorch in process runs on the host only")
-        declared = context.case.test.get("inputs") or {}
-        if not declared:
-            raise RunnerError(
-                f"{context.case.where}: a TorchScript or exported model does not declare its "
-                'input shapes; give the test \'inputs\', e.g. {"x": {"shapes": [[1, 64]], '
-                '"type": "float"}}'
-            )
+        signature = _signature(context)
         device = self._torch_device(context)
         cold = ColdStart(context)
         module = cold.load(lambda: self._load(context, device))
         cold.loaded()
-        arrays = make_inputs(
-            context,
-            [
-                (name, spec["shapes"][0], spec.get("type", "float"))
-                for name, spec in declared.items()
-            ],
-        )
+        arrays = make_inputs(context, signature)
         tensors = [torch.from_numpy(array).to(device) for array in arrays.values()]
 
         def forward() -> Any:
@@ -187,4 +196,5 @@ class PytorchRunner:
                     calls=max(1, round(average.count / runs)),
                 )
             )
-        context.recorder.operator_base = total or None
+        if total:
+            context.recorder.operator_bases.append(total)
