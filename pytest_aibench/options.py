@@ -501,7 +501,8 @@ VERDICT_OPTIONS = _section(
     ),
     Option(
         "compare-force",
-        "compare even when the control ran on another device model or framework version",
+        "compare even when the control ran on another device model or framework version, or its "
+        "model files or input shapes changed",
         "",
         kind="flag",
         ini=False,

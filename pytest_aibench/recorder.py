@@ -55,9 +55,9 @@ class Recorder:
         self.warmup = warmup
         self.records: dict[str, MetricRecord] = {}
         self.operators: dict[str, OperatorRecord] = {}
-        # Whole-net time (us) of the runs the operators were measured in, where a profiler
-        # measured them apart from the timed runs; else shares are of the NET latency.
-        self.operator_base: float | None = None
+        # Whole-net time (us) of the runs the operators were measured in, one per profile, where
+        # a profiler measured them apart from the timed runs; else shares are of NET latency.
+        self.operator_bases: list[float] = []
         # Set where the item itself was judged (A/B mode): how, and the verdicts.
         self.comparison: ComparisonState | None = None
         self.verdicts: list[VerdictDict] = []
@@ -141,7 +141,14 @@ class Recorder:
             self.add(record)
         for operator in other.operators.values():
             self.add_operator(operator)
+        # The operators of several profiles (an A/B side's worker epochs) are pooled, and so are
+        # the whole-net times they are shares of: a share stays of its own side's profiled runs.
+        self.operator_bases.extend(other.operator_bases)
         self.extra.update(other.extra)
+
+    def operator_base(self) -> float | None:
+        """Mean whole-net time (us) of the profiled runs the operators come from, if known."""
+        return sum(self.operator_bases) / len(self.operator_bases) if self.operator_bases else None
 
     def net_average(self) -> float | None:
         """Mean whole-net latency in microseconds, the base of operator shares."""
@@ -158,7 +165,7 @@ class Recorder:
         results: Results = {
             "metrics": [self.records[key].to_dict(statistics) for key in net_first(self.records)],
             "operators": operator_table(
-                self.operators.values(), self.operator_base or self.net_average()
+                self.operators.values(), self.operator_base() or self.net_average()
             ),
             "extra": dict(self.extra),
         }

@@ -82,6 +82,7 @@ def test_the_pages_show_runs_trends_comparisons_and_ab(client: TestClient) -> No
     assert listing.text.index("run11") < listing.text.index("run00")  # newest first
     assert "built-in method" not in listing.text  # a dict's items() method, not its count
     assert '<td class="n">1</td>' in listing.text
+    assert '<td class="names">conv[x]</td>' in listing.text  # the item, by model and identifier
     assert "default-src 'self'; script-src 'self'" in listing.headers["content-security-policy"]
     filtered = client.get("/", params={"commit": "03", "model": "co*"}).text
     assert "run03" in filtered and "run04" not in filtered
@@ -135,6 +136,44 @@ def test_the_api_reads_runs_and_uploads_need_the_token(client: TestClient) -> No
     assert broken.status_code == 400 and "not a pytest-aibench run file" in broken.text
     assert client.post("/api/runs", content=b"{", headers=right).status_code == 400
     assert client.get("/runs/uploaded").status_code == 200
+
+
+def test_the_compare_page_and_aibench_compare_apply_one_rule_to_a_changed_model(
+    pytester: pytest.Pytester,
+) -> None:
+    """Two real runs of one node id whose model file changed (and is 1.5 times the work): not
+    judged by either, both saying why; with force, judged alike by both."""
+    pytest.importorskip("onnxruntime")
+    from .test_inprocess import ab_onnx_project, chain_model
+
+    ab_onnx_project(pytester, 20, 20)
+    run = ["--aibench-spec=chain.json", "--aibench-min-effect=20%"]
+    pytester.runpytest(*run, "--aibench-json=control.json").assert_outcomes(passed=1)
+    chain_model(pytester.path / "models/chain.onnx", 30)
+    plain = pytester.runpytest(*run, "--aibench-compare=control.json", "--aibench-json=b.json")
+    plain.assert_outcomes(passed=1)
+    plain.stdout.fnmatch_lines(["aibench: 1 items whose inputs or model files changed (*"])
+    forced = pytester.runpytest(
+        *run, "--aibench-compare=control.json", "--aibench-compare-force", "--aibench-json=f.json"
+    )
+    forced.assert_outcomes(failed=1)
+    forced.stdout.fnmatch_lines(["aibench: 1 items judged although their inputs or model files*"])
+
+    location = pytester.path / "h.sqlite"
+    for name in ("control.json", "f.json"):
+        history.append(location, json.loads((pytester.path / name).read_text()))
+    a, b = (json.loads((pytester.path / n).read_text())["id"] for n in ("control.json", "f.json"))
+    with TestClient(create_app(location)) as dashboard:
+        page = dashboard.get("/compare", params={"a": a, "b": b, "min_effect": "20"}).text
+        judged = dashboard.get(
+            "/compare", params={"a": a, "b": b, "min_effect": "20", "force": "1"}
+        ).text
+    row = page.split("<tbody>")[1].split("</tr>")[0]
+    assert "not judged" in row and "its model files changed" in row
+    forced_row = judged.split("<tbody>")[1].split("</tr>")[0]
+    verdict = json.loads((pytester.path / "f.json").read_text())["items"][0]["verdicts"][0]
+    assert verdict["status"] == "regressed" and "regressed" in forced_row
+    assert "judged although its model files changed" in forced_row
 
 
 def test_read_only_without_a_token_and_spec_text_is_escaped(tmp_path: Path) -> None:
@@ -247,6 +286,7 @@ def test_runs_from_separate_processes_into_postgresql_shown_in_chromium(
         assert check.values["charts"] == check.values["slots"], page  # every chart drawn
     listing, run_page, trend, compare, ab_page = checks
     assert all(run[:12] in listing.text for run in runs)  # both jobs' runs, and the A/B one
+    assert listing.text.count("sizes[large], sizes[small]") == 3  # what each run measured
     assert run_page.values["charts"] >= 4  # top operators of the ONNX items
     assert trend.values["charts"] == 1 and "3 runs, in commit order" in trend.text
     assert "unchanged" in compare.text

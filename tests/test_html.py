@@ -180,3 +180,20 @@ def test_the_summary_shows_cold_start_and_memory_beside_the_latency() -> None:
     for row in ("NET load", "NET first_inference", "NET peak_memory"):
         assert f'<td class="text">{row}</td>' in summary, row
     assert "<td>65.60</td>" in summary and '<td class="text">MiB</td>' in summary
+
+
+def test_the_verdict_column_shows_verdicts_and_says_what_was_not_judged() -> None:
+    """An A/B item judges its gated metric; its other rows were not judged (not "ab")."""
+    from .helpers import verdict_dict
+
+    ab = item_record(
+        "a.json::a[ab-host]",
+        metric_record([1.0, 1.1, 1.2]),
+        metric_record([300.0], metric="peak_memory", unit="MiB"),
+        comparison="ab",
+        verdicts=[verdict_dict("NET latency", "unchanged", 1.01)],
+    )
+    moved = item_record("a.json::a[moved-host]", metric_record([1.0]), comparison="changed")
+    page = html_report.render(run_file(ab, moved))
+    verdict_cells = re.findall(r'<td class="text[^"]*">([^<]*)</td></tr>', page)
+    assert verdict_cells == ["unchanged", "not judged", "workload changed"]

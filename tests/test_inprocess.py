@@ -449,13 +449,18 @@ def test_in_process_items_under_xdist_reach_the_run_file(pytester: Pytester) -> 
     assert items["t"]["operators"] and items["o"]["operators"]
 
 
+def chain_model(path: Path, layers: int) -> None:
+    """The repository's chain of ``layers`` MatMuls, written to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(make_mlp.chain_bytes(layers))
+
+
 def ab_onnx_project(pytester: Pytester, control_layers: int, treatment_layers: int) -> Path:
     """This checkout's chain model and a base checkout's, at the same relative path."""
     pytest.importorskip("onnxruntime")
     base = pytester.path / "base"
     for root, layers in ((pytester.path, treatment_layers), (base, control_layers)):
-        (root / "models").mkdir(parents=True)
-        (root / "models/chain.onnx").write_bytes(make_mlp.chain_bytes(layers))
+        chain_model(root / "models/chain.onnx", layers)
     spec = {
         "model": {
             "name": "chain",

@@ -105,13 +105,15 @@ def create_app(location: Location, token: str | None = None) -> Starlette:
         treatment = history.find_run(db, query.get("b") or newest[0])
         min_effect = _number(query, "min_effect", 5.0) / 100
         alpha = _number(query, "alpha", 0.01)
-        rows = views.compare_view(control, treatment, min_effect, alpha)
+        force = query.get("force") == "1"
+        rows = views.compare_view(control, treatment, min_effect, alpha, force)
         return {
             "a": control,
             "b": treatment,
             "rows": rows,
             "min_effect": min_effect,
             "alpha": alpha,
+            "force": force,
         }
 
     def ab_page(db: Connection, request: Request) -> dict[str, Any]:

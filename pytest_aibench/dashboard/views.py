@@ -15,7 +15,7 @@ from ..metrics import by_key
 from ..records import ItemRecord, MetricDict, RunFile
 from ..reporting import history
 from ..reporting.terminal import energy_rows, format_number, main_key
-from ..verdicts.gate import compare_items
+from ..verdicts.gate import ControlRun, Judgement
 
 FILTER_FIELDS = ("model", "device", "framework", "branch", "commit", "since", "until")
 CONTROL, TREATMENT = "#6b7280", "#2563eb"
@@ -32,8 +32,10 @@ def filters_from(query: Mapping[str, str]) -> history.Filters:
 def run_list(db: Connection, filters: history.Filters) -> list[dict[str, Any]]:
     """Newest first, as a person looks for the last run."""
     rows = history.run_rows(db, filters)
-    names = ("created", "run", "commit", "branch", "node", "items", "metric_rows")
-    return [dict(zip(names, row, strict=True)) for row in reversed(rows)]
+    fields = ("created", "run", "commit", "branch", "node", "items", "metric_rows")
+    listed = [dict(zip(fields, row, strict=True)) for row in reversed(rows)]
+    names = history.item_names(db, [run["run"] for run in listed])
+    return [run | {"names": names[run["run"]]} for run in listed]
 
 
 @dataclass
@@ -315,20 +317,25 @@ def _commit(point: history.SeriesPoint) -> str:
 
 
 def compare_view(
-    control: RunFile, treatment: RunFile, min_effect: float, alpha: float
+    control: RunFile, treatment: RunFile, min_effect: float, alpha: float, force: bool = False
 ) -> list[dict[str, Any]]:
-    """Every item both runs measured on the same device, judged as --aibench-compare would."""
+    """Every item both runs measured on the same device, judged as --aibench-compare would (by
+    the same rule: an item whose workload changed is not judged unless ``force``)."""
     theirs = {_pair_key(item): item for item in control["items"] if item.get("metrics")}
+    rule = ControlRun("the control run", {}, min_effect=min_effect, alpha=alpha, force=force)
     rows = []
     for item in treatment["items"]:
         other = theirs.get(_pair_key(item))
         if not item.get("metrics") or other is None:
             continue
-        for verdict in compare_items(other["metrics"], item["metrics"], [], min_effect, alpha):
+        judgement = rule.judge_pair(other, item)
+        where = {"item": item["nodeid"], "device": _device_name(item), "note": judgement.note}
+        if not judgement.verdicts:
+            rows.append({**where, **_not_judged(judgement)})
+        for verdict in judgement.verdicts:
             rows.append(
                 {
-                    "item": item["nodeid"],
-                    "device": _device_name(item),
+                    **where,
                     "control": format_number(verdict.control),
                     "treatment": format_number(verdict.treatment),
                     "unit": verdict.unit,
@@ -336,6 +343,19 @@ def compare_view(
                 }
             )
     return rows
+
+
+def _not_judged(judgement: Judgement) -> dict[str, Any]:
+    status = "refused" if judgement.state == "refused" else "not judged"
+    return {
+        "key": "-",
+        "control": "-",
+        "treatment": "-",
+        "unit": "",
+        "change": "-",
+        "interval": "-",
+        "status": status,
+    }
 
 
 def _pair_key(item: Mapping[str, Any]) -> tuple[str, str]:

@@ -8,7 +8,7 @@ carry ``op_name``; ``dur`` is in microseconds.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..metrics import OperatorRecord
 
@@ -44,18 +44,59 @@ def node_events(trace: Any) -> Iterable[Mapping[str, Any]]:
 
 
 def operators_from_profile(trace: Any, runs: int) -> list[OperatorRecord]:
-    """One record per node; one sample per run (a node that ran twice in a run adds both)."""
+    """One record per node; one sample per run (a node that ran twice in a run adds both).
+
+    A control-flow node (``If``, ``Loop``, ``Scan``) runs its subgraph's nodes inside its own
+    event, and those are listed too: each node's sample is its *own* time, its event less the
+    events nested directly in it, so that no time is counted twice and shares add up to the
+    whole run."""
     records: dict[str, OperatorRecord] = {}
-    for event in node_events(trace):
+    for event, own in _own_times(list(node_events(trace))):
         name = str(event["name"])[: -len(_SUFFIX)]
         record = records.get(name)
         if record is None:
             op_type = str(event.get("args", {}).get("op_name", ""))
             record = records[name] = OperatorRecord(name=name, type=op_type)
-        record.values.append(float(event.get("dur", 0.0)))
+        record.values.append(own)
     for record in records.values():
         record.calls = max(1, round(len(record.values) / runs)) if runs else None
     return list(records.values())
+
+
+def _own_times(events: list[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], float]]:
+    """Each node event with its duration less that of the events nested directly inside it
+    (on the same thread, within its start and end): one pass over the events in start order
+    with a stack of the events still open."""
+    spans = sorted((_span(event), index) for index, event in enumerate(events))
+    nested = [0.0] * len(events)
+    open_spans: list[tuple[_Span, int]] = []
+    for span, index in spans:
+        while open_spans and not _inside(open_spans[-1][0], span):
+            open_spans.pop()
+        if open_spans:
+            nested[open_spans[-1][1]] += span.end - span.start
+        open_spans.append((span, index))
+    return [
+        (event, max(0.0, float(event.get("dur", 0.0)) - nested[index]))
+        for index, event in enumerate(events)
+    ]
+
+
+class _Span(NamedTuple):
+    thread: tuple[str, str]  # pid, tid
+    start: float
+    longest_first: float  # -duration: of two events that start together, the outer one first
+    end: float
+
+
+def _span(event: Mapping[str, Any]) -> _Span:
+    start, duration = float(event.get("ts", 0.0)), float(event.get("dur", 0.0))
+    thread = (str(event.get("pid")), str(event.get("tid")))
+    return _Span(thread, start, -duration, start + duration)
+
+
+def _inside(outer: _Span, inner: _Span) -> bool:
+    return outer.thread == inner.thread and outer.start <= inner.start and inner.end <= outer.end
 
 
 def mean_run_time(trace: Any) -> float | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -450,6 +450,21 @@ def run_rows(db: Connection, filters: Filters) -> list[tuple[Any, ...]]:
         .order_by(runs.c.created, runs.c.id)
     )
     return [tuple(row) for row in db.execute(query)]
+
+
+def item_names(db: Connection, uids: Sequence[str]) -> dict[str, list[str]]:
+    """What each run measured, by name: ``mobilenet_v2[x-1]`` (model and spec identifier),
+    or the node id of a test that uses the fixture; sorted, each name once."""
+    query = (
+        select(runs.c.uid, items.c.model, items.c.identifier, items.c.nodeid)
+        .select_from(items.join(runs, items.c.run == runs.c.id))
+        .where(runs.c.uid.in_(list(uids)))
+        .distinct()
+    )
+    names: dict[str, set[str]] = {uid: set() for uid in uids}
+    for uid, model, identifier, nodeid in db.execute(query):
+        names[uid].add(f"{model}[{identifier}]" if model else nodeid)
+    return {uid: sorted(found) for uid, found in names.items()}
 
 
 def newest_uids(db: Connection, count: int) -> list[str]:

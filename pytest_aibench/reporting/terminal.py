@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..metrics import by_key, net_first
 from ..records import ItemRecord, MetricDict, Payload, Results, VerdictDict
-from ..verdicts import item_key
+from ..verdicts import item_key, what_changed
 
 if TYPE_CHECKING:
     from ..verdicts import ControlRun
@@ -70,10 +70,20 @@ def summary_rows(items: Iterable[ItemRecord], compared: bool = False) -> list[tu
     return rows
 
 
+# What the verdict column says of a metric without a verdict, by the item's comparison state:
+# the gate and A/B judge the gated metrics only; the other states judged nothing.
+_NOT_JUDGED = {
+    "compared": "not judged",
+    "ab": "not judged",
+    "changed": "workload changed",
+    "unmatched": "no control",
+    "refused": "refused",
+}
+
+
 def _verdict_cells(verdict: VerdictDict | None, item: ItemRecord) -> tuple[str, ...]:
     if verdict is None:
-        state = item.get("comparison")
-        return "-", "-", "-", "not judged" if state == "compared" else (state or "-")
+        return "-", "-", "-", _NOT_JUDGED.get(item.get("comparison") or "", "-")
     ratio, detectable = verdict.get("ratio"), verdict.get("detectable")
     change = "-" if ratio is None else f"{(ratio - 1) * 100:+.1f}%"
     detects = "-" if detectable is None else f">={detectable * 100:.1f}%"
@@ -187,6 +197,13 @@ def _comparison_lines(
                 f"aibench: {len(nodeids)} items {label} (reported, "
                 f"not judged): {', '.join(nodeids)}"
             )
+    forced = _judged_although_changed(items, control)
+    if forced:
+        terminal.write_line(
+            f"aibench: {len(forced)} items judged although their inputs or model files changed "
+            f"(--aibench-compare-force): {', '.join(forced)}",
+            yellow=True,
+        )
     regressed = [
         verdict
         for item in items
@@ -231,3 +248,14 @@ def energy_rows(items: Iterable[ItemRecord]) -> list[tuple[ItemRecord, MetricDic
         for metric in item["metrics"]
         if metric["type"] == "NET" and metric["metric"] in ENERGY_METRICS and metric.get("summary")
     ]
+
+
+def _judged_although_changed(items: Iterable[ItemRecord], control: ControlRun) -> list[str]:
+    """Node ids judged under --aibench-compare-force against a control of another workload."""
+    return sorted(
+        item["nodeid"]
+        for item in items
+        if item.get("comparison") == "compared"
+        and (theirs := control.items.get(item_key(item))) is not None
+        and what_changed(theirs, item)
+    )

@@ -152,4 +152,6 @@ class OnnxRuntimeRunner:
         trace_path.unlink()
         for operator in operators_from_profile(trace, runs):
             context.recorder.add_operator(operator)
-        context.recorder.operator_base = mean_run_time(trace)
+        base = mean_run_time(trace)
+        if base is not None:
+            context.recorder.operator_bases.append(base)

@@ -10,6 +10,7 @@ has no per-operator profiler, so in-process items have no operator records.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..backends import DEFAULT, LITERT_DELEGATE_FLAGS
@@ -81,7 +82,9 @@ class TfliteRunner(GenericRunner):
         for operator in parsed.operators:
             context.recorder.add_operator(operator)
         if parsed.operators:  # the tool's own % column is of the operators' total
-            context.recorder.operator_base = sum(op.mean or 0.0 for op in parsed.operators)
+            context.recorder.operator_bases.append(
+                math.fsum(op.mean or 0.0 for op in parsed.operators)
+            )
         if parsed.operator_types:
             context.recorder.extra["operator_types"] = parsed.operator_types
 

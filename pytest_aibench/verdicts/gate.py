@@ -49,6 +49,12 @@ def what_changed(control: Payload, treatment: Payload) -> list[str]:
     ]
 
 
+def describe_changes(fields: Sequence[str]) -> str:
+    """``["inputs", "model_md5"]`` -> ``input shapes and model files``."""
+    words = {"inputs": "input shapes", "model_md5": "model files"}
+    return " and ".join(words[name] for name in fields)
+
+
 def _device_name(item: Payload) -> str | None:
     device = item.get("device")
     return device["name"] if device else None
@@ -102,6 +108,7 @@ class Judgement:
     state: ComparisonState
     verdicts: tuple[Verdict, ...] = ()
     failure: str | None = None  # the message a failing item shows
+    note: str | None = None  # why it was not judged, or what differed although it was
 
 
 def compare_across_runs(
@@ -154,8 +161,15 @@ class ControlRun:
         control = self.items.get((nodeid, _device_kind(item)))
         if control is None:
             return Judgement("unmatched")
-        if what_changed(control, item) and not self.force:
-            return Judgement("changed")  # another workload under the same node id: not judged
+        return self.judge_pair(control, item)
+
+    def judge_pair(self, control: ItemRecord, item: Payload) -> Judgement:
+        """One item against its control item: the one rule that ``--aibench-compare`` and the
+        dashboard's compare page both apply."""
+        changed = what_changed(control, item)
+        if changed and not self.force:
+            # another workload under the same node id (adding a test shifts {ID}): not judged
+            return Judgement("changed", note=f"its {describe_changes(changed)} changed")
         problem = incompatibility(control, item)
         if problem and not self.force:
             return Judgement(
@@ -164,13 +178,15 @@ class ControlRun:
                     f"aibench: not compared with {self.name}: {problem}. Compare runs of one "
                     "device model and framework version, or pass --aibench-compare-force"
                 ),
+                note=problem,
             )
         verdicts = tuple(self._verdicts(control, item))
         regressed = [v.explain() for v in regressed_ones(verdicts)]
         failure = None
         if regressed and not self.defer_failures:
             failure = f"aibench: regression against {self.name}:\n" + "\n".join(regressed)
-        return Judgement("compared", verdicts, failure)
+        note = f"judged although its {describe_changes(changed)} changed" if changed else None
+        return Judgement("compared", verdicts, failure, note)
 
     def _verdicts(self, control: ItemRecord, item: Payload) -> list[Verdict]:
         """Against every control run of the same workload when there are enough of them, else
