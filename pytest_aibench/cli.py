@@ -14,6 +14,7 @@ aibench changes --metric 'NET latency'          change points over the stored ru
 aibench bisect --repo ../fw --good v1 --bad main --build ... --program ... -- ...
 aibench watch --repo ../fw --branch main --build ... --program ... -- ...
 aibench options ab                              the pytest options, their env and ini names
+aibench spec model.onnx --out specs/model.json  a starter spec from the model's inputs
 """
 
 from __future__ import annotations
@@ -141,6 +142,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     options.add_argument("words", nargs="*", help="only options whose text has all these words")
     options.set_defaults(action=_options)
+    starter = commands.add_parser(
+        "spec",
+        help="a starter spec for a model file (ONNX, LiteRT): its inputs' names, shapes and "
+        "types, one delay test",
+    )
+    starter.add_argument("model", type=Path, help="the model file (.onnx or .tflite)")
+    starter.add_argument(
+        "--out",
+        type=Path,
+        help="write the spec here (its model location relative to it); default: print it, "
+        "the location relative to this folder",
+    )
+    starter.set_defaults(action=_spec)
     from .continuous.commands import add_commands
 
     database = argparse.ArgumentParser(add_help=False)
@@ -294,6 +308,26 @@ def _push(args: argparse.Namespace) -> int:
         f"{len(problems)} not sent)"
     )
     return 1 if problems else 0
+
+
+def _spec(args: argparse.Namespace) -> int:
+    """A starter spec, printed or written; the dimensions it chose on stderr."""
+    import json
+
+    from .atomic import write_json
+    from .runners.signatures import read_model_file
+    from .spec.starter import starter_spec
+
+    folder = args.out.parent if args.out else Path.cwd()
+    spec, notes = starter_spec(args.model, read_model_file(args.model), folder)
+    for note in notes:
+        print(f"aibench: {note}", file=sys.stderr)
+    if args.out:
+        write_json(args.out, spec)
+        print(f"aibench: wrote {args.out}; run it with: pytest --aibench-spec {args.out}")
+    else:
+        print(json.dumps(spec, indent=2))
+    return 0
 
 
 def _options(args: argparse.Namespace) -> int:

@@ -122,7 +122,43 @@ class SpecItem(pytest.Function):
     ) -> str | TerminalRepr:
         if isinstance(excinfo.value, AibenchError):
             return str(excinfo.value)  # our messages say where and what; our stack would not
+        if isinstance(excinfo.value, Exception) and self.config.option.tbstyle not in FULL_TB:
+            return raised_while_running(self.stash[CASE], excinfo)
         return super().repr_failure(excinfo)
+
+
+FULL_TB = ("long", "native")  # --tb styles that ask for every frame
+PACKAGE = Path(__file__).resolve().parent
+
+
+def raised_while_running(case: Case, excinfo: ExceptionInfo[BaseException]) -> str:
+    """A framework's exception (ONNX Runtime refusing an input, torch failing a shape check) as
+    one paragraph: which case, which library raised it and where, and its own message. The
+    plugin's frames between the test and the framework would only hide the message."""
+    frames = [entry for entry in excinfo.traceback if isinstance(entry.path, Path)]
+    raiser = Path(frames[-1].path) if frames else None
+    ours = raiser is not None and raiser.is_relative_to(PACKAGE)
+    who = "pytest-aibench itself (a bug: please report it)" if ours else _library(raiser)
+    if frames:
+        who += f" line {frames[-1].lineno + 1}"
+    message = excinfo.exconly().strip()
+    return (
+        f"{case.where} ({case.name}, {case.identifier}): raised in {who}:\n  {message}\n"
+        "(--tb=long shows the whole traceback)"
+    )
+
+
+def _library(path: Path | None) -> str:
+    """``onnxruntime (onnxruntime/capi/onnxruntime_inference_collection.py)``: the installed
+    package a file belongs to, else the file."""
+    if path is None:
+        return "a library"
+    parts = path.parts
+    if "site-packages" in parts or "dist-packages" in parts:
+        index = max(i for i, part in enumerate(parts) if part.endswith("-packages"))
+        if index + 1 < len(parts):
+            return f"{parts[index + 1]} ({Path(*parts[index + 1 :])})"
+    return str(path)
 
 
 def note_references(references: dict[tuple[str, str], str], cases: Iterable[Case]) -> None:

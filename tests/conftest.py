@@ -8,9 +8,12 @@ import functools
 import importlib
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -117,3 +120,22 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "h.sqlite")
     return str(request.getfixturevalue("postgresql_url"))
+
+
+@pytest.fixture(scope="session")
+def basic_pitch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """basic-pitch 0.4.0's wheel from the package index, its ONNX and LiteRT files unpacked."""
+    folder = tmp_path_factory.mktemp("basic-pitch")
+    fetched = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "basic-pitch==0.4.0",
+         "-d", str(folder)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if fetched.returncode != 0:
+        pytest.skip(f"cannot fetch basic-pitch from the package index: {fetched.stderr[-300:]}")
+    (wheel,) = folder.glob("basic_pitch-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        for name in ("nmp.onnx", "nmp.tflite"):
+            data = archive.read(f"basic_pitch/saved_models/icassp_2022/{name}")
+            (folder / name).write_bytes(data)
+    return folder

@@ -5,9 +5,7 @@ when the test runs (never kept in the repository)."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -179,25 +177,6 @@ def test_a_match_that_does_not_name_the_models_inputs_is_a_located_error(
         "in the reference framework's order; the model's inputs are "
         "['serving_default_b:0', 'serving_default_a:0']"
     ) in result.stdout.str()
-
-
-@pytest.fixture(scope="module")
-def basic_pitch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """basic-pitch 0.4.0's wheel from the package index, its ONNX and LiteRT files unpacked."""
-    folder = tmp_path_factory.mktemp("basic-pitch")
-    fetched = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "basic-pitch==0.4.0",
-         "-d", str(folder)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    if fetched.returncode != 0:
-        pytest.skip(f"cannot fetch basic-pitch from the package index: {fetched.stderr[-300:]}")
-    (wheel,) = folder.glob("basic_pitch-*.whl")
-    with zipfile.ZipFile(wheel) as archive:
-        for name in ("nmp.onnx", "nmp.tflite"):
-            data = archive.read(f"basic_pitch/saved_models/icassp_2022/{name}")
-            (folder / name).write_bytes(data)
-    return folder
 
 
 def test_a_published_conversion_agrees_with_its_onnx_original_renamed_or_not(

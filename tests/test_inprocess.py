@@ -1035,3 +1035,24 @@ def test_a_control_python_that_does_not_exist_is_a_usage_error(pytester: Pyteste
             "'/nonexistent/python'"
         ]
     )
+
+
+def test_a_framework_error_is_one_located_paragraph_with_its_own_message(
+    pytester: Pytester,
+) -> None:
+    onnx_model(pytester)
+    wrong = {"x": {"shapes": [[1, 65]], "type": "float"}}  # the model takes [N, 64]
+    test = {"identifier": "wrong", "metric": "delay", "iter": 3, "inputs": wrong}
+    write_json(pytester.path / "mlp.json", spec("onnx", "model", "mlp.onnx", test))
+    short = pytester.runpytest("--aibench-spec=mlp.json")
+    short.assert_outcomes(failed=1)
+    short.stdout.fnmatch_lines(
+        [
+            "*mlp.json tests[[]0[]] (mlp, wrong): raised in onnxruntime (onnxruntime/*.py) line *",
+            "  *INVALID_ARGUMENT : Got invalid dimensions for input: x*",
+            "(--tb=long shows the whole traceback)",
+        ]
+    )
+    assert "def run_case" not in short.stdout.str()  # none of the plugin's frames
+    full = pytester.runpytest("--aibench-spec=mlp.json", "--tb=long")
+    assert "def run_case" in full.stdout.str() and "INVALID_ARGUMENT" in full.stdout.str()
