@@ -36,7 +36,7 @@ class Option:
     repeat: bool = False
     ini_name: str = ""
     check: Callable[[Any], Any] | None = None  # value -> value, ValueError when it is wrong
-    section: str = ""  # the area that owns it: its section in the README and `aibench options`
+    section: str = ""  # the area that owns it: its section in docs/options.md and `aibench options`
     brief: str = ""  # its one line in `pytest --help`; options without one are left out there
 
     @property
@@ -185,7 +185,7 @@ def _model_cache(path: Path | None) -> Path:
     return path or default_model_cache()
 
 
-# The table, one section per area that reads the options (its section in the README and in
+# The table, one section per area that reads the options (its section in docs/options.md and in
 # `aibench options`; `pytest --help` shows the options with a brief).
 
 

@@ -21,7 +21,7 @@ from .options import OPTIONS, SPEC_OPTIONS, Option, Settings
 
 GROUP_TITLE = (
     "pytest-aibench (the main options; all {count}, each also read from $AIBENCH_<NAME> and "
-    "the ini key aibench_<name>: 'aibench options' or the README)"
+    "the ini key aibench_<name>: 'aibench options' or docs/options.md)"
 )
 
 

@@ -122,20 +122,38 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgresql_url"))
 
 
-@pytest.fixture(scope="session")
-def basic_pitch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """basic-pitch 0.4.0's wheel from the package index, its ONNX and LiteRT files unpacked."""
-    folder = tmp_path_factory.mktemp("basic-pitch")
+def files_of_a_published_wheel(folder: Path, requirement: str, members: dict[str, str]) -> Path:
+    """Model files a published wheel ships, fetched from the package index at test time (never
+    committed): ``members`` maps a file name in ``folder`` to its path in the wheel."""
     fetched = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "basic-pitch==0.4.0",
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", requirement,
          "-d", str(folder)],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     if fetched.returncode != 0:
-        pytest.skip(f"cannot fetch basic-pitch from the package index: {fetched.stderr[-300:]}")
-    (wheel,) = folder.glob("basic_pitch-*.whl")
+        pytest.skip(f"cannot fetch {requirement} from the package index: {fetched.stderr[-300:]}")
+    (wheel,) = folder.glob("*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        for name in ("nmp.onnx", "nmp.tflite"):
-            data = archive.read(f"basic_pitch/saved_models/icassp_2022/{name}")
-            (folder / name).write_bytes(data)
+        for name, member in members.items():
+            (folder / name).write_bytes(archive.read(member))
     return folder
+
+
+@pytest.fixture(scope="session")
+def basic_pitch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """basic-pitch 0.4.0's ONNX and LiteRT files of one network (a converted pair)."""
+    where = "basic_pitch/saved_models/icassp_2022"
+    members = {name: f"{where}/{name}" for name in ("nmp.onnx", "nmp.tflite")}
+    return files_of_a_published_wheel(
+        tmp_path_factory.mktemp("basic-pitch"), "basic-pitch==0.4.0", members
+    )
+
+
+@pytest.fixture(scope="session")
+def silero_vad(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """silero-vad 6.2.3's voice activity detector as ONNX (three inputs: audio, the recurrent
+    state, the sample rate) and as TorchScript (the state kept inside the module)."""
+    members = {name: f"silero_vad/data/{name}" for name in ("silero_vad.onnx", "silero_vad.jit")}
+    return files_of_a_published_wheel(
+        tmp_path_factory.mktemp("silero-vad"), "silero-vad==6.2.3", members
+    )

@@ -98,7 +98,7 @@ def torchscript_scaled(path: Path) -> None:
         torch.jit.save(torch.jit.script(Scaled()), str(path))
 
 
-@pytest.mark.parametrize("rate_through", ["inputs", "input_files"])
+@pytest.mark.parametrize("rate_through", ["inputs", "input_files", "inputs only"])
 def test_a_torchscript_int_argument_through_inputs_or_input_files(
     pytester: Pytester, rate_through: str
 ) -> None:
@@ -110,8 +110,10 @@ def test_a_torchscript_int_argument_through_inputs_or_input_files(
             "x": {"shapes": [[1, 8]], "type": "float"},
             "rate": {"shapes": [[]], "type": "int64", "value": RATE},
         }
-    else:  # no "inputs" at all: each argument's shape and type come from its file
+    elif rate_through == "input_files":  # no "inputs": each argument's shape and type from its file
         test["input_files"]["rate"] = {"filename": "rate.npy", "location": "rate.npy"}
+    else:  # "rate" declared, "x" from its file: the module's order, not the spec's, is kept
+        test["inputs"] = {"rate": {"shapes": [[]], "type": "int64", "value": RATE}}
     test["golden_files"] = {"output": {"filename": "y.npy", "location": "y.npy"}}
     write_json(pytester.path / "s.json", spec("pytorch", "model", "scaled.pt", **test))
     result = pytester.runpytest_subprocess("--aibench-spec=s.json", "--aibench-json=run.json")

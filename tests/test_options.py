@@ -1,4 +1,5 @@
-"""Every option is where a user looks for it: in ``pytest --help`` and in the README's table."""
+"""Every option is where a user looks for it: in ``pytest --help``, in docs/options.md's tables,
+and the README's short list of the ones most users need."""
 
 from pathlib import Path
 
@@ -7,7 +8,9 @@ from pytest import Pytester
 
 from pytest_aibench.options import OPTIONS, Option
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+REPOSITORY = Path(__file__).resolve().parents[1]
+README = (REPOSITORY / "README.md").read_text(encoding="utf-8")
+OPTIONS_PAGE = (REPOSITORY / "docs/options.md").read_text(encoding="utf-8")
 
 
 def test_help_shows_the_main_options_and_points_to_the_rest(pytester: Pytester) -> None:
@@ -50,11 +53,10 @@ def test_a_hidden_option_works_from_the_command_line_and_its_ini_key(pytester: P
     assert "operators" not in result.stdout.str()  # aibench_ops = 0 from the ini file
 
 
-def readme_sections() -> dict[str, list[str]]:
-    """The options each ``### section`` of the README's Options chapter lists."""
-    chapter = README.split("\n## Options\n")[1].split("\n## ")[0]
+def option_sections() -> dict[str, list[str]]:
+    """The options each ``## section`` of docs/options.md lists."""
     sections: dict[str, list[str]] = {}
-    for block in chapter.split("\n### ")[1:]:
+    for block in OPTIONS_PAGE.split("\n## ")[1:]:
         title, *lines = block.splitlines()
         rows = [line for line in lines if line.startswith("| `--aibench-")]
         sections[title.lower()] = [row.split("`")[1].split()[0].split("[")[0] for row in rows]
@@ -62,17 +64,20 @@ def readme_sections() -> dict[str, list[str]]:
 
 
 @pytest.mark.parametrize("option", OPTIONS, ids=lambda option: option.flag)
-def test_the_readme_lists_every_option_in_its_section(option: Option) -> None:
-    assert option.flag in readme_sections().get(option.section, []), option.section
+def test_the_options_page_lists_every_option_in_its_section(option: Option) -> None:
+    assert option.flag in option_sections().get(option.section, []), option.section
 
 
-def test_the_readme_names_the_ini_twin_of_every_option_that_has_one() -> None:
+@pytest.mark.parametrize("page", [OPTIONS_PAGE, README], ids=["docs/options.md", "README.md"])
+def test_the_ini_twin_of_every_option_listed_is_named(page: str) -> None:
     rows = {
         line.split("`")[1].split()[0]: line
-        for line in README.splitlines()
+        for line in page.splitlines()
         if line.startswith("| `--aibench-")
     }
-    wrong = [o.flag for o in OPTIONS if o.ini and f"`{o.ini_key}`" not in rows.get(o.flag, "")]
+    named = [o for o in OPTIONS if o.flag in rows]
+    assert named, "no option table"
+    wrong = [o.flag for o in named if o.ini and f"`{o.ini_key}`" not in rows[o.flag]]
     assert wrong == []
 
 

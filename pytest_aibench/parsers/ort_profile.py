@@ -67,7 +67,9 @@ def _own_times(events: list[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any],
     """Each node event with its duration less that of the events nested directly inside it
     (on the same thread, within its start and end): one pass over the events in start order
     with a stack of the events still open."""
-    spans = sorted((_span(event), index) for index, event in enumerate(events))
+    # events without a start time (hand-made traces) cannot be placed: none is nested
+    timed = [(_span(event), index) for index, event in enumerate(events) if "ts" in event]
+    spans = sorted(timed)
     nested = [0.0] * len(events)
     open_spans: list[tuple[_Span, int]] = []
     for span, index in spans:

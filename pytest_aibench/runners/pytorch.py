@@ -68,6 +68,33 @@ def _signature(context: RunContext) -> Signature:
     return signature
 
 
+def in_module_order(signature: Signature, module: Any) -> Signature:
+    """The declared arguments in the order the module's ``forward`` takes them, where the test
+    names them as the module does (the spec's ``inputs`` and ``input_files`` are two maps, and
+    a JSON map's order is no argument order); else in the declared order, positionally (a
+    traced module may call its argument ``input`` where the spec says ``x``)."""
+    order = _argument_names(module)
+    if order is None or any(name not in order for name, _, _ in signature):
+        return signature
+    return sorted(signature, key=lambda argument: order.index(argument[0]))
+
+
+def _argument_names(module: Any) -> list[str] | None:
+    """``forward``'s argument names: a TorchScript module's schema, else its Python signature."""
+    import inspect
+
+    schema = getattr(getattr(module, "forward", None), "schema", None)
+    if schema is not None:
+        return [argument.name for argument in schema.arguments[1:]]  # [0] is self
+    try:
+        parameters = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters):
+        return None  # an exported module's flat *args: the declared order is all there is
+    return [p.name for p in parameters]
+
+
 class PytorchRunner:
     """TorchScript or torch.export in process; a test with commands (or legacy ``inputs`` and a
     ``--aibench-program``) runs ``speed_benchmark_torch`` through the observer-program runner."""
@@ -107,7 +134,7 @@ class PytorchRunner:
         cold = ColdStart(context)
         module = cold.load(lambda: self._load(context, device))
         cold.loaded()
-        arrays = make_inputs(context, signature)
+        arrays = make_inputs(context, in_module_order(signature, module))
         tensors = [torch.from_numpy(array).to(device) for array in arrays.values()]
 
         def forward() -> Any:
