@@ -67,7 +67,8 @@ def run_case(
     aibench_session: AibenchSession,
 ) -> None:
     """The test function of every spec item: the fixtures prepare, the runner measures."""
-    from .execution import Execution, execute  # the runners, devices and verdicts it reaches
+    from .execution import Execution  # the runners, devices and verdicts it reaches
+    from .running import execute
 
     try:
         execute(

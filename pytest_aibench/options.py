@@ -789,3 +789,29 @@ class Settings:
             or self.simple_screen_reporter
             or self.html
         )
+
+    def spec_counts(self, iterations: int | None, warmup: int | None) -> tuple[int, int]:
+        """A spec case's iterations and warmup: the command line's where given (they override
+        a spec's ``iter`` and ``warmup``), else the case's, else the defaults."""
+        warmup = self.warmup if self.warmup is not None else warmup
+        return (
+            self.iterations or iterations or SPEC_ITERATIONS,
+            SPEC_WARMUP if warmup is None else warmup,
+        )
+
+    def fixture_counts(self, iterations: int | None, warmup: int | None) -> tuple[int, int]:
+        """The ``aibench`` fixture's: the test's own (its ``aibench`` mark) where given, else
+        the command line's (for the fixture they are defaults), else the defaults."""
+        warmup = warmup if warmup is not None else self.warmup
+        return (
+            iterations or self.iterations or FIXTURE_ITERATIONS,
+            FIXTURE_WARMUP if warmup is None else warmup,
+        )
+
+    def storage_under(self, rootdir: Path) -> Path:
+        """Where runs are saved: --aibench-storage, else .aibench under pytest's rootdir."""
+        return self.storage or rootdir / ".aibench"
+
+
+SPEC_ITERATIONS, SPEC_WARMUP = 50, 1
+FIXTURE_ITERATIONS, FIXTURE_WARMUP = 50, 5

@@ -286,7 +286,7 @@ class AibenchSession:
         root = self.settings.ab_control_root
         if root is None:
             return None
-        from .sides import files_under
+        from .ab.sides import files_under
 
         return files_under(files, self.config.rootpath, root)
 

@@ -1,7 +1,10 @@
 """Installing the plugin must not slow every pytest run: its import loads nothing heavy."""
 
+import ast
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 HEAVY = (
     "numpy",
@@ -43,6 +46,9 @@ PURE_AND_DEVICE_SIDE = (
     "atomic",
     "cache",
     "execution",
+    "running",
+    "ab.blocks",
+    "ab.worker",
     "devices.fleet",
     "devices.lease",
     "devices.android",
@@ -70,35 +76,50 @@ def test_the_core_devices_runners_and_reporting_do_not_reach_pytest() -> None:
     assert done.stdout.split() == []
 
 
-def module_imports() -> dict[str, set[str]]:
-    """Each module of the package and the package modules it imports when it is imported
-    (module level; TYPE_CHECKING blocks and imports inside functions left out)."""
-    import ast
-    from pathlib import Path
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
 
-    root = Path(__file__).resolve().parents[1]
-    paths = {
-        ".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): p
-        for p in (root / "pytest_aibench").rglob("*.py")
+
+def _imports_from(tree: ast.AST) -> Iterator[ast.ImportFrom]:
+    """Every ``from ... import`` of a module, at module level or inside its functions, except
+    those under ``if TYPE_CHECKING:`` (never run)."""
+    for node in ast.iter_child_nodes(tree):
+        if _is_type_checking(node):
+            continue
+        if isinstance(node, ast.ImportFrom):
+            yield node
+        yield from _imports_from(node)
+
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def package_modules() -> dict[str, Path]:
+    return {
+        ".".join(p.relative_to(PACKAGE_ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in (PACKAGE_ROOT / "pytest_aibench").rglob("*.py")
     }
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Each module of the package and the package modules it imports, whenever it does: at
+    module level or when a function runs (a cycle through a function is a cycle all the same)."""
+    paths = package_modules()
     graph: dict[str, set[str]] = {}
     for module, path in paths.items():
         package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
         found: set[str] = set()
-        for node in ast.parse(path.read_text("utf-8")).body:
-            imports = (
-                [node]
-                if isinstance(node, ast.ImportFrom)
-                else [n for n in ast.walk(node) if isinstance(n, ast.ImportFrom)]
-                if isinstance(node, ast.Try)
-                else []
-            )
-            for imp in (i for i in imports if i.level):
+        for imp in _imports_from(ast.parse(path.read_text("utf-8"))):
+            if imp.level:
                 parts = package.split(".")[: len(package.split(".")) - imp.level + 1]
                 base = ".".join([*parts, *([imp.module] if imp.module else [])])
-                found |= {
-                    f"{base}.{a.name}" if f"{base}.{a.name}" in paths else base for a in imp.names
-                }
+            elif (imp.module or "").startswith("pytest_aibench"):
+                base = str(imp.module)
+            else:
+                continue
+            found |= {
+                f"{base}.{a.name}" if f"{base}.{a.name}" in paths else base for a in imp.names
+            }
         graph[module] = found & set(paths) - {module}
     return graph
 

@@ -543,7 +543,7 @@ class LoggedSide:
 def test_worker_sides_take_turns_of_a_few_calls_within_each_block(ready: bool) -> None:
     import random
 
-    from pytest_aibench.execution import TURN, _block
+    from pytest_aibench.ab.blocks import TURN, _block
 
     log: list[tuple[str, int]] = []
     sides: Any = {name: LoggedSide(name, log, ready) for name in ("control", "treatment")}
@@ -564,7 +564,7 @@ def test_a_suspected_regression_is_rerun_with_fresh_workers(
 ) -> None:
     from types import SimpleNamespace
 
-    from pytest_aibench import execution
+    from pytest_aibench.ab import blocks
     from pytest_aibench.errors import Regression
     from pytest_aibench.recorder import Recorder
     from pytest_aibench.verdicts.statistics import Verdict
@@ -576,18 +576,16 @@ def test_a_suspected_regression_is_rerun_with_fresh_workers(
     )  # fmt: skip
     events: list[str] = []
 
-    def fake_interleave(*args: Any) -> execution.ABRun:
+    def fake_interleave(*args: Any) -> blocks.ABRun:
         events.append("run")
-        return execution.ABRun(Recorder(1, 0), Recorder(1, 0), [slower], 10, 1.0)
+        return blocks.ABRun(Recorder(1, 0), Recorder(1, 0), [slower], 10, 1.0)
 
-    monkeypatch.setattr(execution, "interleave", fake_interleave)
+    monkeypatch.setattr(blocks, "interleave", fake_interleave)
     sides: Any = SimpleNamespace(close=lambda: events.append("fresh workers"), label="base")
     settings = SimpleNamespace(verify=2, seed=0, fail_inconclusive=False)
-    item: Any = SimpleNamespace(
-        settings=settings, device=SimpleNamespace(info=SimpleNamespace(kind="adb"))
-    )
+    item: Any = SimpleNamespace(settings=settings, device=SimpleNamespace(local=False))
     with pytest.raises(Regression):
-        execution.run_ab(item, sides, Recorder(1, 0), 50)
+        blocks.run_ab(item, sides, Recorder(1, 0), 50)
     assert events == ["run", "fresh workers", "run", "fresh workers", "run"]
 
 
@@ -626,30 +624,29 @@ def test_worker_sides_restart_early_and_at_every_undecided_look(
     import random
     from types import SimpleNamespace
 
-    from pytest_aibench import execution
-    from pytest_aibench.sides import Sides
+    from pytest_aibench.ab import blocks
+    from pytest_aibench.ab.sides import Sides
     from pytest_aibench.verdicts.sequential import look_points
 
-    monkeypatch.setattr(execution, "effective_counts", lambda case, settings: (50, 0))
     log: list[str] = []
     noise = random.Random(7)
     control, treatment = (NoisyWorkerSide(name, log, noise) for name in ("control", "treatment"))
-    original_block = execution._block
+    original_block = blocks._block
 
     def counted_block(*args: Any) -> Any:
         log.append("block")
         return original_block(*args)
 
-    monkeypatch.setattr(execution, "_block", counted_block)
+    monkeypatch.setattr(blocks, "_block", counted_block)
     settings = SimpleNamespace(
         ab_blocks=5, ab_max_time=1e9, alpha=0.01, cooldown=0, fail_on=(), ab_min_effect=0.02
     )
-    item: Any = SimpleNamespace(settings=settings, case=None)
-    ab = execution.interleave(item, Sides(control, treatment, "base"), 50, seed=0)
+    item: Any = SimpleNamespace(settings=settings, counts=lambda: (50, 0))
+    ab = blocks.interleave(item, Sides(control, treatment, "base"), 50, seed=0)
     assert ab.verdicts[0].status == "unchanged" and ab.blocks > 10
     restarted_after = [log[:i].count("block") for i, e in enumerate(log) if e == "control closed"]
     undecided_looks = [n for n in look_points() if n < ab.blocks]
-    assert restarted_after == sorted({*execution.EARLY_EPOCHS, *undecided_looks})
+    assert restarted_after == sorted({*blocks.EARLY_EPOCHS, *undecided_looks})
     # Only the first block runs whole: after a restart both sides load before the next block,
     # which they time in turns.
     assert [e for e in log if e.endswith("whole")] == ["control whole", "treatment whole"]

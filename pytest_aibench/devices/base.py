@@ -82,6 +82,9 @@ class CommandResult:
 
 class Device(Protocol):
     info: DeviceInfo
+    # The machine pytest runs on: in-process frameworks run on it, A/B pins its CPUs, its RAPL
+    # counters are read here. Runners ask this capability, never the device's kind.
+    local: bool
 
     def new_workdir(self) -> str:
         """A fresh, empty folder on the device for one case: the case's ``{TGTDIR}``."""
@@ -119,6 +122,8 @@ class Device(Protocol):
 
 class DeviceDefaults:
     """The optional capabilities of :class:`Device` for a kind that does not have them."""
+
+    local = False
 
     def state(self) -> dict[str, float]:
         return {}

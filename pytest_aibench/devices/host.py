@@ -43,6 +43,8 @@ def host_info(platform_sig: str | None = None) -> DeviceInfo:
 class HostDevice(DeviceDefaults):
     """Runs commands as local processes, each in its own process group."""
 
+    local = True
+
     def __init__(self, info: DeviceInfo, base_dir: Path) -> None:
         self.info = info
         self._base_dir = base_dir

@@ -67,7 +67,7 @@ def open_source(
             serial=meter_serial(monsoon_map, device.info.hash),
         )
     if name == "rapl":
-        if device.info.kind != "host":
+        if not device.local:
             raise Unsupported(f"RAPL counters are read on this host, not on {device.info.id}")
         return RaplSource(rapl_root)
     if name in ("android", "software"):

@@ -68,7 +68,7 @@ class OnnxRuntimeRunner:
         return missing("onnxruntime", "onnx")
 
     def run(self, context: RunContext) -> None:
-        if context.device.info.kind != "host":
+        if not context.device.local:
             raise Unsupported(
                 f"the onnxruntime runner runs in this process, on the host only, not on "
                 f"{context.device.info.kind} devices"

@@ -127,7 +127,7 @@ class PytorchRunner:
     def _run_in_process(self, context: RunContext) -> None:
         import torch
 
-        if context.device.info.kind != "host":
+        if not context.device.local:
             raise Unsupported("PyTorch in process runs on the host only")
         signature = _signature(context)
         device = self._torch_device(context)

@@ -119,7 +119,7 @@ class TfliteRunner(GenericRunner):
     def _interpreter(self, context: RunContext) -> Any:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-        if context.device.info.kind != "host":
+        if not context.device.local:
             raise Unsupported(
                 "LiteRT in process runs on the host only; give the test commands "
                 "that run benchmark_model on the device"

@@ -3,7 +3,7 @@ against a stored control run (``gate``), A/B sides on one device (``ab``), the f
 rate over a run (``fdr``) and outputs against golden files (``golden``). Pure: no pytest, no
 I/O; numpy and scipy are imported by the functions that need them."""
 
-from .ab import ab_failure, ab_inconclusive
+from .ab import ab_failure
 from .fdr import adjust_for_many, benjamini_hochberg
 from .gate import ControlRun, Judgement, compare_items, item_key, what_changed
 from .golden import GoldenMismatch, Tolerance
@@ -20,7 +20,6 @@ __all__ = [
     "Tolerance",
     "Verdict",
     "ab_failure",
-    "ab_inconclusive",
     "adjust_for_many",
     "benjamini_hochberg",
     "compare_items",

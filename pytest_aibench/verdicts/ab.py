@@ -1,28 +1,40 @@
-"""A/B on one device: an item's control and treatment sides, interleaved in paired blocks,
-are judged by the sequential rule (``sequential.py``). A suspected regression is run again
-(``--aibench-verify``); the item fails only if every run holds it."""
+"""What an A/B item's verdicts mean for it. Its control and treatment sides ran interleaved in
+paired blocks (ab/blocks.py) and the sequential rule (``sequential.py``) judged them; a
+suspected regression was run again up to ``--aibench-verify`` times from a fresh start. The
+item fails only if the last run, and so every run, still regressed, or, with
+``--aibench-fail-inconclusive``, if it stayed undecided."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .statistics import Verdict
+from ..records import INCONCLUSIVE
+from .statistics import Verdict, regressed
 
 
-def ab_inconclusive(
-    control_program: str, blocks: int, seconds: float, undecided: Sequence[Verdict]
-) -> str:
-    """What an item failed for an undecided A/B verdict shows (--aibench-fail-inconclusive)."""
-    return (
-        f"aibench: A/B against {control_program} undecided after {blocks} paired blocks "
-        f"({seconds:.0f} s, --aibench-ab-max-time):\n"
-        + "\n".join(verdict.explain() for verdict in undecided)
-    )
-
-
-def ab_failure(control_program: str, held: int, attempts: int, regressed: Sequence[Verdict]) -> str:
-    """What a failing A/B item shows."""
-    return (
-        f"aibench: A/B regression against {control_program}, held in {held} of {attempts} "
-        "interleaved runs:\n" + "\n".join(verdict.explain() for verdict in regressed)
-    )
+def ab_failure(
+    verdicts: Sequence[Verdict],
+    *,
+    control: str,
+    runs: tuple[int, int],
+    spent: tuple[int, float],
+    fail_inconclusive: bool,
+) -> str | None:
+    """The item's failure message, or ``None`` when it passes. ``control`` says what the
+    control side was; ``runs`` is (runs made, runs allowed), ``spent`` (blocks, seconds) of
+    the last run."""
+    held, attempts = runs
+    if regressions := regressed(verdicts):
+        return (
+            f"aibench: A/B regression against {control}, held in {held} of {attempts} "
+            "interleaved runs:\n" + "\n".join(verdict.explain() for verdict in regressions)
+        )
+    undecided = [verdict for verdict in verdicts if verdict.status == INCONCLUSIVE]
+    if undecided and fail_inconclusive:
+        blocks, seconds = spent
+        return (
+            f"aibench: A/B against {control} undecided after {blocks} paired blocks "
+            f"({seconds:.0f} s, --aibench-ab-max-time):\n"
+            + "\n".join(verdict.explain() for verdict in undecided)
+        )
+    return None

@@ -17,16 +17,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from .errors import RunnerError
-from .recorder import Recorder
-from .runners.base import CaseFiles, Placed
+from ..errors import RunnerError
+from ..execution import Execution
+from ..recorder import Recorder
+from ..runners import BUILTIN_RUNNERS
+from ..runners.base import CaseFiles, Placed
 from .worker import Block, Timed, WorkerProcess
-
-if TYPE_CHECKING:
-    from .execution import Execution
-
 
 Timer = Callable[[int, int], list[float]]  # (iterations, warmup) -> samples (us)
 
@@ -69,7 +67,7 @@ class InPlace:
 @dataclass
 class LazyWorker:
     """A worker process started on first use: inside the A/B run, so that it starts pinned
-    to the run's CPU (execution.pinned) like everything else of the run."""
+    to the run's CPU (blocks.pinned) like everything else of the run."""
 
     python: str
     process: WorkerProcess | None = None
@@ -97,34 +95,20 @@ class InWorker:
     started: bool = False
 
     def run_block(self, recorder: Recorder, iterations: int) -> None:
-        from .execution import effective_counts, observer_prefixes
-
-        execution = self.execution
-        warmup = effective_counts(execution.case, execution.settings)[1]
+        warmup = self.execution.counts()[1]
         if self.started:
             recorder.record("NET", "latency", "us", self._time(iterations, warmup))
             return
         self.started = True
-        block = Block(
-            runner=execution.runner.name,
-            case=execution.case,
-            files=self.files,
-            iterations=iterations,
-            warmup=warmup,
-            timeout=execution.case.timeout(execution.settings.timeout),
-            backend=execution.settings.backend,
-            tolerance=execution.tolerance(),
-            keep=self.key,
-            observer_prefixes=observer_prefixes(execution.settings),
-        )
+        block = block_of(self.execution, self.files, iterations, warmup, keep=self.key)
         recorder.merge(self.worker.get().run(block))
 
     def timer(self) -> Timer | None:
         return self._time if self.started else None
 
     def _time(self, iterations: int, warmup: int) -> list[float]:
-        timeout = self.execution.case.timeout(self.execution.settings.timeout)
-        return self.worker.get().time(Timed(self.key, iterations, warmup, timeout))
+        timed = Timed(self.key, iterations, warmup, self.execution.timeout())
+        return self.worker.get().time(timed)
 
     def load(self) -> None:
         if not self.started:
@@ -174,8 +158,6 @@ def ab_sides(execution: Execution) -> Sides | None:
     python = settings.ab_control_python
     if not (execution.control_files or python):
         return None
-    from .runners import BUILTIN_RUNNERS
-
     if execution.runner.name not in BUILTIN_RUNNERS:
         raise RunnerError(
             f"{execution.case.where}: A/B of an in-process case runs it in a worker process, "
@@ -187,6 +169,24 @@ def ab_sides(execution: Execution) -> Sides | None:
         InWorker(execution, control_worker, control_files, "control"),
         InWorker(execution, treatment_worker, execution.files, "treatment"),
         _label(None, settings.ab_control_root, python),
+    )
+
+
+def block_of(
+    execution: Execution, files: CaseFiles, iterations: int, warmup: int, keep: str | None = None
+) -> Block:
+    """What a worker process is asked to run: the case with ``files``, as this process would."""
+    return Block(
+        runner=execution.runner.name,
+        case=execution.case,
+        files=files,
+        iterations=iterations,
+        warmup=warmup,
+        timeout=execution.timeout(),
+        backend=execution.settings.backend,
+        tolerance=execution.tolerance(),
+        keep=keep,
+        observer_prefixes=execution.observer_prefixes(),
     )
 
 

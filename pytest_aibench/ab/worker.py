@@ -1,5 +1,5 @@
 """A long-lived process that runs blocks of an in-process case for A/B mode:
-``python -m pytest_aibench.worker``. Pure (no pytest), so that it starts in any Python
+``python -m pytest_aibench.ab.worker``. Pure (no pytest), so that it starts in any Python
 environment that has the case's framework: the plugin's own source is put on its
 ``PYTHONPATH``, so a control environment needs the framework (and numpy), not this plugin.
 
@@ -30,15 +30,18 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-from .devices.processes import TAG_VARIABLE, kill_tree, new_tag
-from .errors import RunnerError
-from .recorder import Recorder
-from .runners.base import CaseFiles, RunContext
-from .spec.model import Case
-from .verdicts.golden import Tolerance
+from ..devices.host import HostDevice, host_info
+from ..devices.processes import TAG_VARIABLE, kill_tree, new_tag
+from ..errors import RunnerError
+from ..recorder import Recorder
+from ..runners import BUILTIN_RUNNERS
+from ..runners.base import CaseFiles, RunContext
+from ..runners.inprocess import timed_calls
+from ..spec.model import Case
+from ..verdicts.golden import Tolerance
 
 _LENGTH = struct.Struct(">Q")
-PACKAGE_PARENT = Path(__file__).resolve().parents[1]
+PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -86,9 +89,6 @@ Call = Callable[[], Any]
 
 
 def run_block(block: Block, scratch: Path, kept: dict[str, Call]) -> Recorder:
-    from .devices.host import HostDevice, host_info
-    from .runners import BUILTIN_RUNNERS
-
     device = HostDevice(host_info(), scratch)
     recorder = Recorder(1, 0)
     hostdir = Path(tempfile.mkdtemp(prefix="hostdir-", dir=scratch))
@@ -118,9 +118,6 @@ def run_block(block: Block, scratch: Path, kept: dict[str, Call]) -> Recorder:
 
 
 def answer(request: Block | Timed, scratch: Path, kept: dict[str, Call]) -> object:
-    from .runners import BUILTIN_RUNNERS
-    from .runners.inprocess import timed_calls
-
     if isinstance(request, Timed):
         return timed_calls(kept[request.key], request.iterations, request.warmup)
     # the framework imported before the case starts, so that a fresh process's NET load is
@@ -156,7 +153,7 @@ class WorkerProcess:
         self.tag = new_tag()
         try:
             self.process = subprocess.Popen(
-                [python, "-m", "pytest_aibench.worker"],
+                [python, "-m", "pytest_aibench.ab.worker"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env={**env, TAG_VARIABLE: self.tag},
@@ -246,7 +243,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     # Run as the package's module, not as __main__, so that the requests the parent pickles
-    # (pytest_aibench.worker.Block, .Timed) are the classes this code tests for.
-    from pytest_aibench.worker import main as package_main
+    # (pytest_aibench.ab.worker.Block, .Timed) are the classes this code tests for.
+    from pytest_aibench.ab.worker import main as package_main
 
     package_main()
