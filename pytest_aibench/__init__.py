@@ -39,7 +39,7 @@ _PUBLIC = {
     "DeviceInfo": "devices.base",
     "CommandResult": "devices.base",
     "Verdict": "verdicts.statistics",
-    "read_run": "reporting.runfile",
+    "read_run": "runfile",
 }
 
 __all__ = [
@@ -87,7 +87,7 @@ if TYPE_CHECKING:
     from .errors import AibenchError, CacheError, DeviceError, RunnerError, SpecError
     from .metrics import MetricRecord, OperatorRecord, summarize
     from .recorder import Recorder
-    from .reporting.runfile import read_run
+    from .runfile import read_run
     from .runners.base import CaseFiles, RunContext, Runner, RunsCommands
     from .runners.generic import GenericRunner
     from .spec.model import Case, FileRef

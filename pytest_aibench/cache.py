@@ -22,6 +22,7 @@ from . import __version__
 from .atomic import atomic_file, write_text
 from .errors import CacheError
 from .names import path_component
+from .runners.base import CaseFiles
 from .spec.model import Case, FileRef
 
 Progress = Callable[[str, int, "int | None"], None]
@@ -61,6 +62,20 @@ class ModelCache:
     root_model_dir: Path | None = None
     timeout: float = 60.0
     progress: Progress | None = None
+
+    def case_files(self, case: Case) -> CaseFiles:
+        """The host paths of the case's model, input and golden files, each fetched."""
+        return CaseFiles(
+            model=tuple((ref, self.fetch(ref, case)) for ref in case.model_files),
+            inputs=tuple(
+                (ref, self.fetch(ref, case)) for ref in case.input_files if not ref.is_generated
+            ),  # made at run time ({HOSTDIR}/x)
+            goldens=tuple((ref, self.fetch(ref, case)) for ref in case.golden_files),
+        )
+
+    def model_md5(self, files: CaseFiles) -> dict[str, str]:
+        """The MD5 of each model file (remembered by size and mtime: hashed once)."""
+        return {ref.name: self.md5(path) for ref, path in files.model if path.is_file()}
 
     def fetch(self, ref: FileRef, case: Case) -> Path:
         """The host path of ``ref``'s bytes, downloaded or checked as needed."""

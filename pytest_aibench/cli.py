@@ -31,10 +31,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import __version__
 from .errors import AibenchError
-from .reporting import history
-from .reporting.runfile import read_run
-from .reporting.store import HISTORY_SPOOL, location, shown
+from .lab import history
+from .lab.location import HISTORY_SPOOL, location, shown
 from .reporting.terminal import format_number, render_table
+from .runfile import read_run
 
 DEFAULT_HISTORY = Path(".aibench") / "history.sqlite"
 

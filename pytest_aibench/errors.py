@@ -43,7 +43,3 @@ class RunnerError(AibenchError):
 class Unsupported(AibenchError):
     """This case cannot run here (a missing backend, a runner that needs the host): the item
     is skipped with this message, not failed."""
-
-
-class Regression(AibenchError):
-    """The treatment is worse than the control by the gate's rule."""

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .records import MetricDict, OperatorDict
+from .records import MetricDict, OperatorDict, Results
 
 DEFAULT_STATISTICS: tuple[str, ...] = (
     "mean",
@@ -226,3 +226,13 @@ def by_key(records: Iterable[MetricDict]) -> dict[str, MetricDict]:
 def net_first(keys: Iterable[str]) -> list[str]:
     """Metric keys ordered as FAI-PEP's screen reporter orders them: ``NET`` rows first."""
     return sorted(keys, key=lambda key: (not key.startswith("NET"), key))
+
+
+def main_key(item: Results) -> str | None:
+    """The key an item is plotted by: NET latency where measured, else its first metric with
+    samples (whole-net rows first)."""
+    metrics = by_key(item["metrics"])
+    with_values = [key for key in net_first(metrics) if metrics[key].get("values")]
+    if "NET latency" in with_values:
+        return "NET latency"
+    return with_values[0] if with_values else None

@@ -790,6 +790,12 @@ class Settings:
             or self.html
         )
 
+    @property
+    def fleet_run(self) -> bool:
+        """Specs or devices named: the run has a fleet to list and schedule (a run without
+        either keeps xdist's own scheduling and probes no device)."""
+        return bool(self.spec or self.devices)
+
     def spec_counts(self, iterations: int | None, warmup: int | None) -> tuple[int, int]:
         """A spec case's iterations and warmup: the command line's where given (they override
         a spec's ``iter`` and ``warmup``), else the case's, else the defaults."""

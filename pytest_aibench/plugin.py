@@ -1,28 +1,33 @@
-"""pytest wiring: options, hooks and fixtures of a few lines each. The per-run state and its
-hooks live in session.py, what only xdist needs in xdist.py, the work in the modules they call."""
+"""pytest wiring only: the options, the role objects registered as plugins of their own, and
+fixtures of a few lines. Each role's hooks are its own object's (as pytest-xdist's DSession
+and its terminal reporter are):
+
+- ``session.RunState``: the state the roles share (settings, fleet, cache, control, records);
+- ``collect.SpecCollector``: spec files made items;
+- ``recording.ItemRecorder``: each item's record, and the one place that fails an item for it;
+- ``run_end.RunEnd``: the run-wide decisions and every output, as the run ends;
+- ``reporting.terminal_hooks.TerminalHooks``: what is printed;
+- ``xdist.XdistHooks``: the fleet and the control handed to xdist workers, device scheduling.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import re
-import signal
 import sys
-import tempfile
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from . import hookspec
+from .collect import SpecCollector
 from .errors import AibenchError
 from .marks import register_known_marks
-from .session import AibenchSession, fleet, is_worker, session_of
-from .settings import add_options, from_config, keep_rootdir
-from .stash import CANDIDATES, CASE, COLLECTION, DEVICE, DEVICE_STATE, MODEL_MD5, RECORDER, SESSION
+from .preparing import interrupt_on_sigterm, one_paragraph, runner_for
+from .recording import ItemRecorder, new_recorder
+from .run_end import RunEnd
+from .session import RunState, is_worker, run_state
+from .settings import add_options, from_config, keep_rootdir, mask_secrets
+from .stash import CANDIDATES, CASE, COLLECTION, DEVICE, DEVICE_STATE, MODEL_MD5, SESSION
 
 if TYPE_CHECKING:
     from .devices.base import Device
@@ -39,30 +44,10 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     add_options(parser, pluginmanager)
 
 
-_SECRET_FLAG = "--aibench-remote-access-token"
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^\s:/@]*:)[^\s@/]+@")
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
     keep_rootdir(early_config, args)
-    _mask_secrets(early_config)
-
-
-def _mask_secrets(early_config: pytest.Config) -> None:
-    """Secrets masked in the invocation arguments, which ``--debug`` writes to its log once
-    parsing ends (and which nothing else of pytest's needs them in): the access token's value
-    and the password of any URL (``--aibench-history postgresql://ci:PASSWORD@lab/db``)."""
-    args = [_URL_PASSWORD.sub(r"\1***@", arg) for arg in early_config.invocation_params.args]
-    for index, arg in enumerate(args):
-        if arg.startswith(f"{_SECRET_FLAG}="):
-            args[index] = f"{_SECRET_FLAG}=***"
-        elif arg == _SECRET_FLAG and index + 1 < len(args):
-            args[index + 1] = "***"
-    if tuple(args) != tuple(early_config.invocation_params.args):
-        early_config.invocation_params = dataclasses.replace(
-            early_config.invocation_params, args=tuple(args)
-        )
+    mask_secrets(early_config)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -70,19 +55,11 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """``--aibench-list-devices``: print the fleet and stop, as ``--markers`` does."""
     if not config.getoption("aibench_list_devices"):
         return None
-    from .devices.fleet import LISTING_COLUMNS, listing, split_devices
+    from .devices.fleet import LISTING_COLUMNS, list_fleet
     from .reporting.terminal import render_table
 
     settings = from_config(config)
-    storage = settings.storage or config.rootpath / ".aibench"
-    devices, unreachable = [], []
-    with tempfile.TemporaryDirectory(prefix="pytest-aibench-") as scratch:
-        for entry in split_devices(settings.devices) or ["host"]:  # one host down hides no other
-            try:
-                devices += fleet(dataclasses.replace(settings, devices=entry), Path(scratch))
-            except pytest.UsageError as exc:
-                unreachable.append(str(exc))
-    rows = listing(settings, devices, storage)
+    rows, unreachable = list_fleet(settings, settings.storage_under(config.rootpath))
     for line in render_table(rows, LISTING_COLUMNS, range(len(LISTING_COLUMNS))):
         print(line)
     for problem in unreachable:
@@ -98,72 +75,60 @@ def pytest_configure(config: pytest.Config) -> None:
         "uses the aibench fixture (deselect them all with -m 'not aibench'); the arguments set "
         "the fixture's iterations and warmup",
     )
-    session = AibenchSession(config, from_config(config))
-    config.stash[SESSION] = session
-    config.stash[COLLECTION] = session
-    config.pluginmanager.register(session, "aibench-session")
+    run = RunState(config, from_config(config))
+    collector = SpecCollector(run)
+    config.stash[SESSION] = run
+    config.stash[COLLECTION] = collector
+    _register_roles(config, run, collector)
+    collector.add_spec_args()
+    if not is_worker(config):
+        _load_before_anything_runs(run)
+
+
+def _register_roles(config: pytest.Config, run: RunState, collector: SpecCollector) -> None:
+    from .reporting.terminal_hooks import TerminalHooks
+
+    plugins = config.pluginmanager
+    plugins.register(collector, "aibench-collector")
+    plugins.register(ItemRecorder(run), "aibench-recorder")
+    plugins.register(RunEnd(run), "aibench-run-end")
+    plugins.register(TerminalHooks(run, is_worker(config)), "aibench-terminal")
     # A good neighbour: a run with no spec and no device option keeps xdist's own scheduling
     # and marks as they are without the plugin (the aibench fixture needs neither).
-    fleet_run = bool(session.settings.spec or session.settings.devices)
-    if fleet_run:
+    if run.settings.fleet_run:
         register_known_marks(config)
-    if config.pluginmanager.hasplugin("xdist"):
+    if plugins.hasplugin("xdist"):
         from .xdist import XdistHooks, one_item_at_a_time
 
-        config.pluginmanager.register(XdistHooks(session, fleet_run), "aibench-xdist")
-        if session.settings.spec:
+        plugins.register(XdistHooks(run), "aibench-xdist")
+        if run.settings.spec:
             one_item_at_a_time(config)
-    session.add_spec_args()
-    if not is_worker(config):
-        # A missing control run or device stops pytest before anything runs (exit code 4).
-        _ = session.control
-        if fleet_run:
-            _ = session.devices
 
 
-def _interrupt_on_sigterm(config: pytest.Config) -> None:
-    """SIGTERM (a CI job cancelled, ``kill``) ends the run as Ctrl-C does: the running program is
-    killed with all it started and the run is marked interrupted, instead of Python dying at
-    once and leaving the benchmark running as an orphan. Installed when the first item that
-    benchmarks sets up, so that a run that benchmarks nothing keeps its own signal handling."""
-    if threading.current_thread() is not threading.main_thread() or config.stash.get(
-        _SIGTERM_HANDLED, False
-    ):
-        return
-    config.stash[_SIGTERM_HANDLED] = True
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-
-    def restore() -> None:
-        signal.signal(signal.SIGTERM, previous)
-
-    config.add_cleanup(restore)
-
-
-_SIGTERM_HANDLED = pytest.StashKey[bool]()
-
-
-@contextlib.contextmanager
-def _one_paragraph() -> Iterator[None]:
-    """Our errors at setup (a download, a device) as their message alone: it says where and how
-    to fix; pytest's setup traceback through our code would only bury it."""
+def _load_before_anything_runs(run: RunState) -> None:
+    """A missing control run or device stops pytest before anything runs (exit code 4)."""
     try:
-        yield
+        _ = run.control
+        if run.settings.fleet_run:
+            _ = run.fleet.devices
     except AibenchError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if SESSION in config.stash:
+        run_state(config).close()
 
 
 # -- fixtures --------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def aibench_session(pytestconfig: pytest.Config) -> AibenchSession:
+def aibench_session(pytestconfig: pytest.Config) -> RunState:
     """The run's pytest-aibench state (settings, fleet, model cache)."""
-    _interrupt_on_sigterm(pytestconfig)
-    return session_of(pytestconfig)
+    interrupt_on_sigterm(pytestconfig)
+    return run_state(pytestconfig)
 
 
 @pytest.fixture
@@ -176,67 +141,47 @@ def aibench_case(request: pytest.FixtureRequest) -> Case:
 
 
 @pytest.fixture
-def aibench_runner(aibench_case: Case, aibench_session: AibenchSession) -> Runner:
+def aibench_runner(aibench_case: Case, aibench_session: RunState) -> Runner:
     """The framework runner of this case; skips when it is missing here."""
-    return aibench_session.runner_for(aibench_case)
+    return runner_for(aibench_session.config, aibench_session.settings, aibench_case)
 
 
 @pytest.fixture
-def aibench_device(
-    request: pytest.FixtureRequest, aibench_session: AibenchSession
-) -> Iterator[Device]:
+def aibench_device(request: pytest.FixtureRequest, aibench_session: RunState) -> Iterator[Device]:
     """The device this item runs on (the host for plain Python tests), leased for the item:
     no other item, in this process or another, uses it meanwhile."""
-    node = request.node
-    candidates = node.stash.get(CANDIDATES, None) or (aibench_session.devices[0],)
-    settings = aibench_session.settings
-    with _one_paragraph(), aibench_session.lease(candidates) as info:
-        node.stash[DEVICE] = info
-        device = aibench_session.open_device(info)
-        node.stash[DEVICE_STATE] = _settled_state(device, settings.max_temperature)
-        yield device
-        if settings.cooldown and info.kind != "host":
-            time.sleep(settings.cooldown)
-
-
-TEMPERATURE_WAIT_S, TEMPERATURE_POLL_S = 600.0, 5.0
-
-
-def _settled_state(device: Device, max_temperature: float | None) -> dict[str, float]:
-    """The device's battery and temperature as the item starts, after waiting (at most ten
-    minutes) for it to cool below --aibench-max-temperature."""
-    state = device.state()
-    deadline = time.monotonic() + TEMPERATURE_WAIT_S
-    while (
-        max_temperature is not None
-        and state.get("temperature_c", 0) > max_temperature
-        and time.monotonic() < deadline
-    ):
-        time.sleep(TEMPERATURE_POLL_S)
-        state = device.state()
-    return state
+    node, fleet = request.node, aibench_session.fleet
+    with one_paragraph():
+        candidates = node.stash.get(CANDIDATES, None) or (fleet.devices[0],)
+        with fleet.lease(candidates) as info:
+            node.stash[DEVICE] = info
+            device = fleet.open(info)
+            node.stash[DEVICE_STATE] = fleet.settled_state(device)
+            yield device
+            fleet.rest(device)
 
 
 @pytest.fixture
 def aibench_files(
-    request: pytest.FixtureRequest, aibench_case: Case, aibench_session: AibenchSession
+    request: pytest.FixtureRequest, aibench_case: Case, aibench_session: RunState
 ) -> CaseFiles:
     """Host paths of the case's model and input files, downloaded and MD5-checked."""
-    with _one_paragraph():
-        files = aibench_session.fetch_files(aibench_case)
-    request.node.stash[MODEL_MD5] = aibench_session.model_md5(files)
+    cache = aibench_session.cache
+    with one_paragraph():
+        files = cache.case_files(aibench_case)
+    request.node.stash[MODEL_MD5] = cache.model_md5(files)
     return files
 
 
 @pytest.fixture
-def aibench(request: pytest.FixtureRequest, aibench_session: AibenchSession) -> Iterator[Recorder]:
+def aibench(request: pytest.FixtureRequest, aibench_session: RunState) -> Iterator[Recorder]:
     """Time a callable (``aibench(fn, *args)``) and record metrics (``aibench.record``)."""
-    recorder = aibench_session.new_recorder(request.node)
-    request.node.stash[RECORDER] = recorder
+    recorder = new_recorder(aibench_session.settings, request.node)
     if "aibench_device" in request.fixturenames:  # that fixture holds the device's lease
         yield recorder
         return
     # A Python test times on the host: it holds the host's lease as spec items do, so that two
     # xdist workers never time at the same moment.
-    with aibench_session.lease((aibench_session.host.info,)):
+    fleet = aibench_session.fleet
+    with fleet.lease((fleet.host.info,)):
         yield recorder

@@ -61,6 +61,9 @@ class Recorder:
         # Set where the item itself was judged (A/B mode): how, and the verdicts.
         self.comparison: ComparisonState | None = None
         self.verdicts: list[VerdictDict] = []
+        # What fails the item once it has run (a golden mismatch, an A/B regression), each a
+        # located message; recording.ItemRecorder fails it, nothing else does.
+        self.failures: list[str] = []
         self.extra: dict[str, Any] = {}
         self._called = False
 
@@ -144,6 +147,7 @@ class Recorder:
         # The operators of several profiles (an A/B side's worker epochs) are pooled, and so are
         # the whole-net times they are shares of: a share stays of its own side's profiled runs.
         self.operator_bases.extend(other.operator_bases)
+        self.failures += [failure for failure in other.failures if failure not in self.failures]
         self.extra.update(other.extra)
 
     def operator_base(self) -> float | None:

@@ -21,11 +21,21 @@ IMPROVED: Final = "improved"
 UNCHANGED: Final = "unchanged"
 INSUFFICIENT: Final = "insufficient"
 INCONCLUSIVE: Final = "inconclusive"  # A/B: the time budget ran out before a decision
+# A continuous-mode run of one build in one word: a verdict where its items have one, else
+# FAILED (pytest did not get that far, or items failed and not as regressions) or MEASURED.
+FAILED: Final = "failed"
+MEASURED: Final = "measured"
+RunCall = Literal[VerdictStatus, "failed", "measured"]
 
 # How an item was judged: against a stored control run (compared; unmatched: the control had
 # no such item; changed: another workload under the same node id; refused: another device or
 # framework version), or against its own A/B control side.
 ComparisonState = Literal["compared", "unmatched", "changed", "refused", "ab"]
+
+# The test report attribute that carries an item's record (a Payload) to the xdist controller.
+# Extra report attributes travel through xdist's report serialisation; user_properties would
+# too, but junitxml writes those into its XML, and raw samples do not belong there.
+REPORT_ATTRIBUTE: Final = "aibench"
 
 # Where a metric's statistics come from: its raw samples, or only the tool's own summary.
 SummarySource = Literal["samples", "tool"]

@@ -9,8 +9,10 @@ anything runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -200,3 +202,23 @@ def keep_rootdir(config: pytest.Config, args: list[str]) -> None:
     if derived_confcutdir:
         known.confcutdir = str(inipath.parent if inipath else rootpath)
     args[:0] = config.getini("addopts")
+
+
+_SECRET_FLAG = "--aibench-remote-access-token"
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^\s:/@]*:)[^\s@/]+@")
+
+
+def mask_secrets(early_config: pytest.Config) -> None:
+    """Secrets masked in the invocation arguments, which ``--debug`` writes to its log once
+    parsing ends (and which nothing else of pytest's needs them in): the access token's value
+    and the password of any URL (``--aibench-history postgresql://ci:PASSWORD@lab/db``)."""
+    args = [_URL_PASSWORD.sub(r"\1***@", arg) for arg in early_config.invocation_params.args]
+    for index, arg in enumerate(args):
+        if arg.startswith(f"{_SECRET_FLAG}="):
+            args[index] = f"{_SECRET_FLAG}=***"
+        elif arg == _SECRET_FLAG and index + 1 < len(args):
+            args[index + 1] = "***"
+    if tuple(args) != tuple(early_config.invocation_params.args):
+        early_config.invocation_params = dataclasses.replace(
+            early_config.invocation_params, args=tuple(args)
+        )

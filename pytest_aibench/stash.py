@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .collect import SpecCollection
+    from .collect import SpecCollector
     from .devices.base import DeviceInfo
     from .recorder import Recorder
-    from .session import AibenchSession
+    from .session import RunState
     from .spec.model import Case
 # on the config
-SESSION: pytest.StashKey[AibenchSession] = pytest.StashKey()  # the run's state
-COLLECTION: pytest.StashKey[SpecCollection] = pytest.StashKey()  # what a spec file needs of it
+SESSION: pytest.StashKey[RunState] = pytest.StashKey()  # the run's shared state
+COLLECTION: pytest.StashKey[SpecCollector] = pytest.StashKey()  # what a spec file needs of it
 # on an item
 CASE: pytest.StashKey[Case] = pytest.StashKey()  # its spec case
 CANDIDATES: pytest.StashKey[tuple[DeviceInfo, ...]] = pytest.StashKey()  # the devices it may use
@@ -23,8 +23,3 @@ DEVICE: pytest.StashKey[DeviceInfo] = pytest.StashKey()  # the one it uses (pool
 DEVICE_STATE: pytest.StashKey[dict[str, float]] = pytest.StashKey()  # battery, temperature
 MODEL_MD5: pytest.StashKey[dict[str, str]] = pytest.StashKey()  # its model files' MD5s
 RECORDER: pytest.StashKey[Recorder] = pytest.StashKey()  # its aibench recorder
-
-# The report attribute that carries an item's results to the controller. Extra report attributes
-# travel through xdist's report serialisation; user_properties would too, but junitxml writes
-# those into its XML, and raw samples do not belong there.
-REPORT_ATTRIBUTE = "aibench"

@@ -9,30 +9,30 @@ from typing import Any
 
 import pytest
 
-from .session import WORKER_CONTROL, WORKER_DEVICES, AibenchSession
+from .session import WORKER_CONTROL, WORKER_DEVICES, RunState
 
 
 class XdistHooks:
     """Registered only when pytest-xdist is active."""
 
-    def __init__(self, session: AibenchSession, fleet_run: bool) -> None:
-        self.session = session
-        self.fleet_run = fleet_run  # specs or devices named: the fleet is ours to schedule
+    def __init__(self, run: RunState) -> None:
+        self.run = run
+        self.fleet_run = run.settings.fleet_run  # the fleet is ours to schedule
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         """Our scheduling where the run has a fleet, we chose the distribution (no --dist
         given) and every case runs on every device; otherwise xdist's own."""
-        if not self.fleet_run or _dist_given(config) or self.session.settings.fleet != "each":
+        if not self.fleet_run or _dist_given(config) or self.run.settings.fleet != "each":
             return None
-        return device_scheduling(config, log, [d.id for d in self.session.devices])
+        return device_scheduling(config, log, [d.id for d in self.run.fleet.devices])
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         if self.fleet_run:  # else a worker that needs the host lists it itself
-            node.workerinput[WORKER_DEVICES] = [d.to_dict() for d in self.session.devices]
-        if self.session.control_paths:
-            node.workerinput[WORKER_CONTROL] = [str(p) for p in self.session.control_paths]
+            node.workerinput[WORKER_DEVICES] = [d.to_dict() for d in self.run.fleet.devices]
+        if self.run.control_paths:
+            node.workerinput[WORKER_CONTROL] = [str(p) for p in self.run.control_paths]
 
 
 def _dist_given(config: pytest.Config) -> bool:

@@ -21,7 +21,7 @@ from pytest_aibench.records import (
     VerdictDict,
     VerdictStatus,
 )
-from pytest_aibench.reporting.runfile import RUN_FORMAT, RUN_VERSION
+from pytest_aibench.runfile import RUN_FORMAT, RUN_VERSION
 
 OBSERVER_PROGRAM = """#!/usr/bin/env python3
 import json, os, sys

@@ -211,11 +211,11 @@ subprocess.run(["log", "Caffe2Observer " + json.dumps(row)], check=True)
 def test_battery_temperature_logcat_and_platform_names(
     pytester: Pytester, phones: Phones, monkeypatch: MonkeyPatch
 ) -> None:
-    from pytest_aibench import plugin
+    from pytest_aibench.devices import fleet
 
     daemon, serial = phones()
     daemon.set_battery(level=64, temperature=455)  # 45.5 C: too hot to start
-    monkeypatch.setattr(plugin, "TEMPERATURE_POLL_S", 0.05)
+    monkeypatch.setattr(fleet, "TEMPERATURE_POLL_S", 0.05)
     cooled = threading.Timer(0.5, lambda: daemon.set_battery(temperature=301))
     cooled.start()
     write_program(pytester.path / "prog.py", LOGGING_PROGRAM)

@@ -20,8 +20,8 @@ from urllib.parse import quote
 
 import pytest
 
+from pytest_aibench.lab import history
 from pytest_aibench.records import CommitDict, ItemRecord, RunFile
-from pytest_aibench.reporting import history
 
 from .chromium import check_pages, find_browser
 from .helpers import case_dict, item_record, metric_record, operator_dict, run_file, verdict_dict

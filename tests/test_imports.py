@@ -56,11 +56,12 @@ PURE_AND_DEVICE_SIDE = (
     "devices.ssh",
     "runners",
     "energy.sources",
-    "reporting.runfile",
+    "runfile",
     "reporting.exports",
     "reporting.publish",
     "reporting.terminal",
-    "reporting.history",
+    "lab.history",
+    "lab.leases",
     "reporting.remote",
 )
 

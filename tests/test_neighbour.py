@@ -62,7 +62,7 @@ def test_a_run_without_specs_keeps_its_signal_handlers_and_probes_no_device(
         "from pytest_aibench.stash import SESSION\n"
         "def pytest_sessionfinish(session):\n"
         "    print('default handler', signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)\n"
-        "    print('probed', 'devices' in vars(session.config.stash[SESSION]))\n"
+        "    print('probed', 'fleet' in vars(session.config.stash[SESSION]))\n"
     )
     pytester.makepyfile("def test_plain():\n    pass\n")
     result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider")

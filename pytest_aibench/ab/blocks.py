@@ -1,6 +1,7 @@
 """Control and treatment interleaved in paired blocks on one device, block after block until
 the sequential rule decides every gated metric; a suspected regression run again from a fresh
-start (``--aibench-verify``). What the verdicts mean for the item is decided in verdicts/ab.py."""
+start (``--aibench-verify``). What the verdicts mean for the item is decided in verdicts/ab.py,
+and recorded: the item recorder (recording.py) fails the item."""
 
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..devices.base import Device
-from ..errors import Regression
 from ..execution import Execution
 from ..options import Settings
 from ..recorder import Recorder
 from ..records import MetricDict
-from ..verdicts import Rule, Verdict, ab_failure, regressed
+from ..verdicts import Rule, Verdict, ab_failure, regressions
 from ..verdicts.gate import rules_for
 from ..verdicts.sequential import SequentialAB
 from .sides import Side, Sides
@@ -58,11 +58,15 @@ def interleave(execution: Execution, sides: Sides, iterations: int, seed: int) -
     shuffler = random.Random(seed)
     decision: SequentialAB | None = None
     started = time.monotonic()
-    blocks, verdicts = 0, None
+    blocks = 0
+    verdicts: list[Verdict] | None = None
     while verdicts is None:
         block = _block(runs, per_block, warmup, shuffler)
         for side in runs:
             samples[side].merge(block[side])
+        if any(block[side].failures for side in runs):
+            verdicts = []  # a golden mismatch: the item fails for it, not judged
+            break
         control, treatment = (block[s].results()["metrics"] for s in ("control", "treatment"))
         decision = decision or SequentialAB(ab_rules(execution, treatment), settings.alpha)
         decision.add(control, treatment)
@@ -151,7 +155,7 @@ def run_ab(execution: Execution, sides: Sides, recorder: Recorder, iterations: i
                 # regression survives it.
                 sides.close()
             ab = interleave(execution, sides, iterations, settings.seed + attempt - 1)
-            if not regressed(ab.verdicts):
+            if not regressions(ab.verdicts):
                 break
     _keep(recorder, ab, attempt)
     failure = ab_failure(
@@ -162,12 +166,13 @@ def run_ab(execution: Execution, sides: Sides, recorder: Recorder, iterations: i
         fail_inconclusive=settings.fail_inconclusive,
     )
     if failure:
-        raise Regression(failure)
+        recorder.failures.append(failure)
 
 
 def _keep(recorder: Recorder, ab: ABRun, attempts: int) -> None:
     """The last A/B run's treatment samples are the item's; the control's go in its extra."""
     recorder.merge(ab.treatment)
+    recorder.failures += [f"the A/B control side: {failure}" for failure in ab.control.failures]
     recorder.extra["ab"] = {
         "control": ab.control.results()["metrics"],
         "runs": attempts,

@@ -12,15 +12,23 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, cast, get_args
+from typing import cast, get_args
 
 from ..atomic import write_json
 from ..errors import AibenchError
-from ..records import ItemRecord
+from ..records import (
+    FAILED,
+    IMPROVED,
+    INCONCLUSIVE,
+    MEASURED,
+    REGRESSED,
+    UNCHANGED,
+    ItemRecord,
+    RunCall,
+)
 from .builds import Build, BuildCache
 from .git import Commit
 
-Call = Literal["regressed", "improved", "unchanged", "inconclusive", "failed", "measured"]
 BUILD, CONTROL = "{build}", "{control}"  # placeholders in pytest arguments
 
 
@@ -31,21 +39,21 @@ class Outcome:
     exit_code: int
     items: list[ItemRecord] = field(default_factory=list)
 
-    def call(self) -> Call:
+    def call(self) -> RunCall:
         """The run in one word: an A/B verdict where the items have one, ``measured`` for a
         plain run that passed, ``failed`` where pytest did not get that far."""
         statuses = {v["status"] for item in self.items for v in item.get("verdicts", [])}
-        if "regressed" in statuses:
-            return "regressed"
+        if REGRESSED in statuses:
+            return REGRESSED
         if self.exit_code not in (0, 1) or not self.items:
-            return "failed"
-        if "inconclusive" in statuses:
-            return "inconclusive"
+            return FAILED
+        if INCONCLUSIVE in statuses:
+            return INCONCLUSIVE
         if self.exit_code == 1:
-            return "failed"  # items failed, and not as regressions
-        if "improved" in statuses:
-            return "improved"
-        return "unchanged" if statuses else "measured"
+            return FAILED  # items failed, and not as regressions
+        if IMPROVED in statuses:
+            return IMPROVED
+        return UNCHANGED if statuses else MEASURED
 
 
 def pytest_command(args: Sequence[str], build: Build, control: Build | None) -> list[str]:
@@ -84,7 +92,7 @@ def run_pytest(args: Sequence[str], build: Build, control: Build | None = None) 
 class CommitResult:
     commit: Commit
     built: bool
-    call: Call | None  # None: not benchmarked (its build failed)
+    call: RunCall | None  # None: not benchmarked (its build failed)
 
 
 def benchmark_commits(
@@ -135,9 +143,9 @@ def _measured(build: Build, args: Sequence[str], control: Build | None) -> Path:
     return build.folder / f"measured-{hashlib.sha256(key).hexdigest()[:12]}.json"
 
 
-def _read_call(path: Path) -> Call | None:
+def _read_call(path: Path) -> RunCall | None:
     try:
         call = json.loads(path.read_text(encoding="utf-8"))["call"]
     except (OSError, ValueError, KeyError, TypeError):
         return None  # never measured, or a note that is not ours: measure
-    return cast("Call", call) if call in get_args(Call) else None
+    return cast("RunCall", call) if call in get_args(RunCall) else None

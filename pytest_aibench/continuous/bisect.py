@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..records import IMPROVED, INCONCLUSIVE, REGRESSED, UNCHANGED
 from ..verdicts.statistics import Verdict
 from .bench import Outcome, run_pytest
 from .builds import Build, BuildCache
@@ -67,16 +68,16 @@ def bisect(
     lo, hi = -1, len(commits) - 1  # commits[lo] is good (-1: the good commit), commits[hi] bad
     unbuilt: set[int] = set()
     call, evidence = _decide(cache, repo, commits[hi], control, args, retries, result, say)
-    if call != "regressed":
+    if call != REGRESSED:
         result.problem = f"{result.bad.short} is {call} against {result.good.short}"
         return result
     while (mid := _midpoint(lo, hi, unbuilt)) is not None:
         call, found = _decide(cache, repo, commits[mid], control, args, retries, result, say)
         if call == "unbuilt":
             unbuilt.add(mid)
-        elif call == "regressed":
+        elif call == REGRESSED:
             hi, evidence = mid, found
-        elif call in ("unchanged", "improved"):
+        elif call in (UNCHANGED, IMPROVED):
             lo = mid
         else:
             result.problem = (
@@ -123,7 +124,7 @@ def _decide(
     for attempt in range(1 + max(0, retries)):
         outcome = run_pytest([*args, f"--aibench-seed={attempt}"], build, control)
         runs += 1
-        if outcome.call() != "inconclusive":
+        if outcome.call() != INCONCLUSIVE:
             break
     call = outcome.call()
     say(f"aibench bisect: {commit.short} {commit.subject[:50]}: {call} against the good build")
@@ -136,5 +137,5 @@ def _regressions(outcome: Outcome) -> list[str]:
         f"{item['nodeid']}: {Verdict.from_dict(verdict).explain()}"
         for item in outcome.items
         for verdict in item.get("verdicts", [])
-        if verdict["status"] == "regressed"
+        if verdict["status"] == REGRESSED
     ]

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..reporting import history
+from ..lab import history
 from ..reporting.terminal import render_table
 from .builds import BuildCache
 from .git import Commit

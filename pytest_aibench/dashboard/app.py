@@ -29,9 +29,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from ..reporting import history
-from ..reporting.runfile import check_run
-from ..reporting.store import Location, shown
+from ..lab import history
+from ..lab.location import Location, shown
+from ..runfile import check_run
 from . import views
 
 HERE = Path(__file__).parent

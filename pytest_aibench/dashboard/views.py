@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ..continuous.changes import Step, change_points
-from ..metrics import by_key
+from ..lab import history
+from ..metrics import by_key, main_key
 from ..records import ItemRecord, MetricDict, RunFile
-from ..reporting import history
-from ..reporting.terminal import energy_rows, format_number, main_key
+from ..reporting.terminal import energy_rows, format_number
 from ..verdicts.gate import ControlRun, Judgement
 
 FILTER_FIELDS = ("model", "device", "framework", "branch", "commit", "since", "until")

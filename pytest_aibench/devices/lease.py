@@ -25,15 +25,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from ..atomic import write_text
 from ..errors import DeviceError
+from ..lab.location import Location, is_server
+from ..lab.location import problem as store_problem
 from ..names import path_component
 from .base import DeviceInfo
-
-if TYPE_CHECKING:
-    from ..reporting.store import Location
 
 DEFAULT_LEASES = Path(tempfile.gettempdir()) / "pytest-aibench-leases"
 Notify = Callable[[str], None]
@@ -142,17 +141,14 @@ def leases_for(folder: Path, store: Location | None, notify: Notify | None = Non
     which still keep this host's jobs apart, and ``notify`` says that devices shared with
     other hosts are not protected meanwhile (the run itself is spooled, see publish.py). So
     does a store lost in the middle of the run (:class:`UntilTheStoreFails`)."""
-    if isinstance(store, str):
-        from ..reporting.store import is_server
+    if isinstance(store, str) and is_server(store):
+        from ..lab.leases import StoreLeases, unreachable
 
-        if is_server(store):
-            from .store_lease import StoreLeases, unreachable
-
-            leases = StoreLeases(store)
-            problem = unreachable(leases)
-            if problem is None:
-                return UntilTheStoreFails(leases, folder, notify)
-            _say_once(notify, f"the lab's store cannot be reached for leases ({problem})")
+        leases = StoreLeases(store)
+        problem = unreachable(leases)
+        if problem is None:
+            return UntilTheStoreFails(leases, folder, notify)
+        _say_once(notify, f"the lab's store cannot be reached for leases ({problem})")
     return FileLeases(folder)
 
 
@@ -219,9 +215,9 @@ class UntilTheStoreFails:
         return self.files
 
     def _fall_back(self, exc: Exception) -> None:
-        from ..reporting.history import problem
-
-        _say_once(self.notify, f"the lab's store stopped answering for leases ({problem(exc)})")
+        _say_once(
+            self.notify, f"the lab's store stopped answering for leases ({store_problem(exc)})"
+        )
         self.files = FileLeases(self.folder)
         self.poll_s = FileLeases.poll_s
         with contextlib.suppress(Exception):

@@ -18,20 +18,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..atomic import write_text
-from ..metrics import by_key
-from ..records import ItemRecord, MetricDict, RunFile, VerdictDict
+from ..metrics import by_key, main_key
+from ..records import IMPROVED, REGRESSED, ItemRecord, MetricDict, RunFile, VerdictDict
 from ..verdicts import Verdict, item_key
-from .terminal import COLUMNS, COMPARE_COLUMNS, energy_rows, main_key, summary_rows
+from .terminal import COLUMNS, COMPARE_COLUMNS, energy_rows, summary_rows
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .history import TrendPoint
+    from ..lab.history import TrendPoint
 
 CONTROL, TREATMENT = "#8a96a3", "#2b6cb0"
 CHANGE = "#c53030"  # change points on trend lines
-STATUS_COLOURS = {"regressed": "#c53030", "improved": "#2f855a"}
+STATUS_COLOURS = {REGRESSED: "#c53030", IMPROVED: "#2f855a"}
 MOST_TRENDS = 24
 
 _STYLE = """
@@ -120,7 +120,7 @@ def _run_header(run: RunFile, items: Sequence[ItemRecord]) -> str:
     machine = run.get("machine") or {}
     failed = sum(1 for item in items if item.get("outcome") != "passed")
     regressions = sum(
-        1 for item in items for v in item.get("verdicts", []) if v["status"] == "regressed"
+        1 for item in items for v in item.get("verdicts", []) if v["status"] == REGRESSED
     )
     facts = [f"<b>{len(items)}</b> items measured, <b>{failed}</b> failed"]
     if any("verdicts" in item for item in items):

@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_json
+from ..lab.location import HISTORY_SPOOL, Location, exists, history_location, shown
 from ..options import Settings
 from ..records import ItemRecord, RunFile
+from ..runfile import run_filename, save_run
 from .exports import to_github_benchmark, to_pytest_benchmark
 from .faipep import simple_screen_lines, write_local_tree, write_simple_local
-from .runfile import run_filename, save_run
-from .store import HISTORY_SPOOL, Location, exists, location, shown
-
-_OFF = ("off", "no", "none", "false", "0")
 
 
 @dataclass
@@ -26,14 +24,6 @@ class Published:
     written: list[Path] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-
-
-def history_location(settings: Settings, storage: Path) -> Location | None:
-    """The store every run is appended to: --aibench-history (a file, or a server's URL), else
-    history.sqlite in the storage folder; ``None`` when turned off."""
-    if settings.history and settings.history.strip().lower() in _OFF:
-        return None
-    return location(settings.history) if settings.history else storage / "history.sqlite"
 
 
 def publish(
@@ -124,7 +114,7 @@ def _dump(path: Path, data: Any) -> list[Path]:
 def _append_history(database: Location, run: RunFile, spool: Path) -> str:
     """A store that cannot be reached or written keeps the run in the spool, for ``aibench
     history push`` to send later; it never costs the run's other outputs."""
-    from . import history
+    from ..lab import history
 
     try:
         history.append(database, run)
@@ -152,7 +142,8 @@ def _write_html(
     control_items: list[ItemRecord],
     database: Location | None,
 ) -> list[Path]:
-    from . import history, html_report
+    from ..lab import history
+    from . import html_report
 
     trends: dict[str, list[history.TrendPoint]] = {}
     if database and exists(database):

@@ -34,10 +34,10 @@ from typing import IO, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from ..atomic import write_json
+from ..lab.spool import set_aside
 from ..metrics import by_key
-from ..records import ItemRecord, MetricDict, RunFile
+from ..records import REGRESSED, ItemRecord, MetricDict, RunFile
 from .faipep import records
-from .spool import set_aside
 
 BATCH_SIZE = 100
 MAX_REDIRECTS = 5
@@ -85,9 +85,7 @@ def log_entries(run: RunFile, category: str) -> list[dict[str, Any]]:
         item = items[meta["nodeid"]]
         controls = _ab_controls(item)
         regressed = {
-            verdict["key"]
-            for verdict in item.get("verdicts", [])
-            if verdict["status"] == "regressed"
+            verdict["key"] for verdict in item.get("verdicts", []) if verdict["status"] == REGRESSED
         }
         for key, record in entry["data"].items():
             message = _message(meta, record, controls.get(key), key in regressed)
@@ -116,7 +114,7 @@ def _message(
     numbers = {name: meta[name] for name in _META_INTS if name in meta}
     numbers.update(record.get("summary") or {})
     numbers["num_runs"] = record.get("num_runs")
-    numbers["regressed"] = int(regressed)
+    numbers[REGRESSED] = int(regressed)
     vectors = {"values": list(record.get("values") or [])}
     if control:
         numbers.update(

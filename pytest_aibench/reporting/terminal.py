@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from ..metrics import by_key, net_first
-from ..records import ItemRecord, MetricDict, Payload, Results, VerdictDict
+from ..metrics import by_key, main_key, net_first
+from ..records import REGRESSED, ItemRecord, MetricDict, Payload, VerdictDict
 from ..verdicts import item_key, what_changed
 
 if TYPE_CHECKING:
@@ -28,16 +28,6 @@ def format_number(value: float | None) -> str:
     if magnitude >= 1 or value == 0:
         return f"{value:.2f}"
     return f"{value:#.3g}"
-
-
-def main_key(item: Results) -> str | None:
-    """The key an item is plotted by: NET latency where measured, else its first metric with
-    samples (whole-net rows first)."""
-    metrics = by_key(item["metrics"])
-    with_values = [key for key in net_first(metrics) if metrics[key].get("values")]
-    if "NET latency" in with_values:
-        return "NET latency"
-    return with_values[0] if with_values else None
 
 
 def headline(payload: Payload) -> str:
@@ -208,7 +198,7 @@ def _comparison_lines(
         verdict
         for item in items
         for verdict in item.get("verdicts", [])
-        if verdict["status"] == "regressed"
+        if verdict["status"] == REGRESSED
     ]
     terminal.write_line(f"aibench: compared with {control.name}: {len(regressed)} regression(s)")
 

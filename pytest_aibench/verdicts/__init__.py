@@ -7,7 +7,7 @@ from .ab import ab_failure
 from .fdr import adjust_for_many, benjamini_hochberg
 from .gate import ControlRun, Judgement, compare_items, item_key, what_changed
 from .golden import GoldenMismatch, Tolerance
-from .statistics import GATED_METRICS, HIGHER, LOWER, Rule, Verdict, direction, judge, regressed
+from .statistics import GATED_METRICS, HIGHER, LOWER, Rule, Verdict, direction, judge, regressions
 
 __all__ = [
     "GATED_METRICS",
@@ -26,6 +26,6 @@ __all__ = [
     "direction",
     "item_key",
     "judge",
-    "regressed",
+    "regressions",
     "what_changed",
 ]

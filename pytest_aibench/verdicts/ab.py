@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..records import INCONCLUSIVE
-from .statistics import Verdict, regressed
+from .statistics import Verdict, regressions
 
 
 def ab_failure(
@@ -24,10 +24,10 @@ def ab_failure(
     control side was; ``runs`` is (runs made, runs allowed), ``spent`` (blocks, seconds) of
     the last run."""
     held, attempts = runs
-    if regressions := regressed(verdicts):
+    if regressed := regressions(verdicts):
         return (
             f"aibench: A/B regression against {control}, held in {held} of {attempts} "
-            "interleaved runs:\n" + "\n".join(verdict.explain() for verdict in regressions)
+            "interleaved runs:\n" + "\n".join(verdict.explain() for verdict in regressed)
         )
     undecided = [verdict for verdict in verdicts if verdict.status == INCONCLUSIVE]
     if undecided and fail_inconclusive:

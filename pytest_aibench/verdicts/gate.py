@@ -11,7 +11,7 @@ from typing import Any, Literal
 from ..metrics import by_key
 from ..records import ComparisonState, ItemRecord, MetricDict, Payload, RunFile
 from .statistics import GATED_METRICS, MIN_CONTROL_RUNS, Rule, Verdict, judge, judge_across_runs
-from .statistics import regressed as regressed_ones
+from .statistics import regressions as regressed_ones
 
 
 def item_key(item: ItemRecord) -> tuple[str, str]:

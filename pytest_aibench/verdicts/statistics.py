@@ -169,7 +169,7 @@ class Verdict:
         return text
 
 
-def regressed(verdicts: Iterable[Verdict]) -> list[Verdict]:
+def regressions(verdicts: Iterable[Verdict]) -> list[Verdict]:
     return [verdict for verdict in verdicts if verdict.status == REGRESSED]
 
 

@@ -19,16 +19,24 @@ import hashlib
 import os
 import socket
 from datetime import datetime, timezone
+from typing import Protocol
 
 from sqlalchemy import Connection, Engine, text
 
-from ..reporting.store import Location, connect_for_leases
-from .base import DeviceInfo
+from .location import Location, problem
+from .store import connect_for_leases
 
 # A lease session's keepalives: a holder that vanished without closing its connection is
 # found dead after idle + interval * count seconds.
 KEEPALIVES = {"tcp_keepalives_idle": 20, "tcp_keepalives_interval": 10, "tcp_keepalives_count": 3}
 CI_JOB_VARIABLES = ("AIBENCH_HOLDER", "CI_JOB_ID", "GITHUB_RUN_ID", "BUILD_TAG", "BUILD_NUMBER")
+
+
+class Leased(Protocol):
+    """What a lease is keyed by: a device's id (devices.base.DeviceInfo has one)."""
+
+    @property
+    def id(self) -> str: ...
 
 
 def lock_key(device_id: str) -> int:
@@ -51,8 +59,6 @@ def holder_label() -> str:
 
 def unreachable(leases: StoreLeases) -> str | None:
     """Why the store cannot hold leases now (its one-line error), or ``None`` if it can."""
-    from ..reporting.history import problem
-
     try:
         leases.open()
     except Exception as exc:  # refused, timed out, no psycopg, a newer schema
@@ -78,7 +84,7 @@ class StoreLeases:
                 self._connection.execute(text(f"SET {name} = {int(seconds)}"))
         return self._connection
 
-    def take(self, info: DeviceInfo) -> bool:
+    def take(self, info: Leased) -> bool:
         db = self.open()
         key = lock_key(info.id)
         if not db.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar_one():
@@ -100,7 +106,7 @@ class StoreLeases:
         )
         return True
 
-    def give_back(self, info: DeviceInfo) -> None:
+    def give_back(self, info: Leased) -> None:
         db = self.open()
         db.execute(
             text("DELETE FROM leases WHERE device = :device AND backend = pg_backend_pid()"),
@@ -108,7 +114,7 @@ class StoreLeases:
         )
         db.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(info.id)})
 
-    def holder(self, info: DeviceInfo) -> str:
+    def holder(self, info: Leased) -> str:
         """``held by ci-job 4711 on lab1 since 12:03:11`` while a live session holds the lock."""
         row = (
             self.open()

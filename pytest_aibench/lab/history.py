@@ -35,25 +35,24 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 
 from ..atomic import write_json
+from ..metrics import main_key
 from ..names import path_component
 from ..records import CommitDict, ItemRecord, MetricDict, RunFile
-from .runfile import RUN_FORMAT, RUN_VERSION, check_run, read_run
+from ..runfile import RUN_FORMAT, RUN_VERSION, check_run, read_run
+from .location import Location, location, problem
 from .spool import set_aside
 from .store import (
     DEVICE_KEY,
     SCHEMA_VERSION,
-    Location,
     connect,
     devices,
     items,
-    location,
     metrics,
     runs,
     samples,
 )
-from .terminal import main_key
 
-__all__ = ["SCHEMA_VERSION", "Location", "connect", "location"]
+__all__ = ["SCHEMA_VERSION", "Location", "connect", "location", "problem"]
 # Metric fields with columns of their own; the rest (info_string, summary_source, ...) is kept
 # as JSON, so a stored run reads back as its run file had it.
 _METRIC_COLUMNS = frozenset({"type", "metric", "unit", "num_runs", "summary", "values"})
@@ -617,14 +616,6 @@ def trend(db: Connection, filters: Filters, last: int = 30) -> list[TrendPoint]:
 
 
 # -- the spool: runs a store could not take, until ``aibench history push`` --------------------
-
-
-def problem(exc: BaseException) -> str:
-    """An error in one line: the database's own message, not SQLAlchemy's wrapping of it."""
-    from sqlalchemy.exc import DBAPIError
-
-    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    return " ".join(str(cause).split()) or type(cause).__name__
 
 
 def spool_run(spool: Path, run: RunFile) -> Path:

@@ -37,16 +37,13 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
+
+from .location import Location, shown, url_of
 
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 120.0
 CONNECT_TIMEOUT_S = 10
-# Where a location is a server's URL rather than a file; what each scheme is opened with.
-_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
-Location = str | Path
-HISTORY_SPOOL = "history-spool"  # runs a store could not take, under the storage folder
 
 metadata = MetaData()
 DEVICE_KEY = ("kind", "device_id", "name", "hash", "abi", "os")  # one row per distinct device
@@ -114,47 +111,6 @@ schema_version = Table("aibench_schema", metadata, Column("version", Integer, nu
 # What takes a store of an older version to the next (a new store gets the tables whole).
 _UPGRADES = {2: "ALTER TABLE runs ADD COLUMN build TEXT", 3: _LEASES_DDL}
 _UPGRADE_LOCK = 0x61696265  # the PostgreSQL advisory lock that serialises upgrades ("aibe")
-
-
-def url_of(location: Location) -> str:
-    """The SQLAlchemy URL of a store: a file path for SQLite, or a server URL as given."""
-    scheme, found, rest = str(location).partition("://")
-    if found and scheme in _DRIVERS:
-        return f"{_DRIVERS[scheme]}://{rest}"
-    if found and not scheme.startswith(("postgresql+", "sqlite")):
-        raise ValueError(
-            f"history store {shown(location)}: only postgresql:// URLs and SQLite files are "
-            "supported"
-        )
-    if found:
-        return str(location)
-    return f"sqlite:///{Path(location).expanduser()}"
-
-
-def location(text: str) -> Location:
-    """What --aibench-history, ``--db`` or $AIBENCH_HISTORY names: a server's URL as it is,
-    anything else a file path."""
-    return text if "://" in text else Path(text).expanduser()
-
-
-def is_server(location: Location) -> bool:
-    """A store on a server (shared by a lab), not a file of this machine."""
-    return not url_of(location).startswith("sqlite")
-
-
-def exists(location: Location) -> bool:
-    """Whether there is a store to read (a server is asked when it is opened)."""
-    return is_server(location) or Path(url_of(location).removeprefix("sqlite:///")).is_file()
-
-
-def shown(location: Location) -> str:
-    """The location as messages show it: never with its password."""
-    if "://" not in str(location):
-        return str(location)
-    try:
-        return make_url(str(location)).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL: say only its scheme
-        return str(location).split("://", 1)[0] + "://..."
 
 
 def engine(location: Location) -> Engine:

@@ -22,9 +22,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
 
-from ..atomic import write_json
-from ..names import path_component
-from ..records import BuildInfo, CommitDict, ItemRecord, RunFile
+from .atomic import write_json
+from .names import path_component
+from .records import BuildInfo, CommitDict, ItemRecord, RunFile
 
 RUN_FORMAT = "pytest-aibench-run"
 RUN_VERSION = 1

@@ -1,0 +1,63 @@
+"""What pytest prints of a run: with -v, what each item measured after PASSED or FAILED, and
+the tables and lines at the end (terminal.py renders them). Hooks of their own plugin object,
+marked with pluggy's marker for pytest's hooks, so that reporting/ never imports pytest."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+import pluggy
+
+from ..records import REPORT_ATTRIBUTE
+from .terminal import headline, write_agreement, write_summary
+
+if TYPE_CHECKING:
+    from ..records import Payload
+    from ..session import RunState
+
+hookimpl = pluggy.HookimplMarker("pytest")
+
+
+class TerminalHooks:
+    def __init__(self, run: RunState, worker: bool) -> None:
+        self.run = run
+        self.worker = worker  # an xdist worker prints nothing: its controller does
+
+    @hookimpl(tryfirst=True)
+    def pytest_report_teststatus(
+        self, report: Any, config: Any
+    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+        """With -v, what was measured and where, after PASSED or FAILED (xdist too: the
+        controller makes this line from the worker's report)."""
+        payload = cast("Payload | None", getattr(report, REPORT_ATTRIBUTE, None))
+        if (
+            report.when != "call"
+            or not payload
+            or config.get_verbosity() < 1
+            or hasattr(report, "wasxfail")
+            or report.skipped
+        ):
+            return None
+        detail = headline(payload)
+        if not detail:
+            return None
+        word, letter = ("PASSED", ".") if report.passed else ("FAILED", "F")
+        colour = "green" if report.passed else "red"
+        return report.outcome, letter, (f"{word} [{detail}]", {colour: True})
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        run = self.run
+        if self.worker or not (run.results or run.published):
+            return
+        items = list(run.results.values())
+        write_summary(terminalreporter, items, run.control, run.settings.ops)
+        if run.agreement:
+            write_agreement(terminalreporter, run.agreement)
+        if run.published is None:
+            return
+        for line in run.published.lines:
+            terminalreporter.write_line(line)
+        for line in run.published.errors:
+            terminalreporter.write_line(line, red=True, bold=True)
+        for path in run.published.written:
+            terminalreporter.write_line(f"aibench: wrote {path}")
