@@ -14,6 +14,7 @@ Needs the package index (pip); standard library only.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tarfile
@@ -102,8 +103,6 @@ def run(
 
 
 def _base_env() -> dict[str, str]:
-    import os
-
     return {key: value for key, value in os.environ.items() if not key.startswith("AIBENCH_")}
 
 

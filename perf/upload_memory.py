@@ -48,7 +48,7 @@ def measure(megabytes: float, shape: str) -> dict[str, float]:
     from starlette.testclient import TestClient
 
     from pytest_aibench.dashboard.app import create_app
-    from pytest_aibench.lab import history
+    from pytest_aibench.store import history
 
     body = run_file(megabytes, shape)
     with (

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, BinaryIO
 
 from . import __version__
@@ -24,6 +25,12 @@ from .errors import CacheError
 from .names import path_component
 from .runners.base import CaseFiles
 from .spec.model import Case, FileRef
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # not POSIX
+    fcntl = None
 
 Progress = Callable[[str, int, "int | None"], None]
 _CHUNK = 1 << 16
@@ -42,9 +49,7 @@ def md5_of(path: Path) -> str:
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """An exclusive lock between processes (xdist workers), held while the block runs."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, so parallel workers may fetch a file twice
+    if fcntl is None:  # not POSIX: no lock, so parallel workers may fetch a file twice
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)

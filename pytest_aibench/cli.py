@@ -27,14 +27,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError  # noqa: TID253  (its history commands need it)
 
 from . import __version__
 from .errors import AibenchError
-from .lab import history
-from .lab.location import HISTORY_SPOOL, location, shown
 from .reporting.terminal import format_number, render_table
 from .runfile import read_run
+from .store import history
+from .store.location import HISTORY_SPOOL, location, shown
 
 DEFAULT_HISTORY = Path(".aibench") / "history.sqlite"
 

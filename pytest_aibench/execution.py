@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from .devices.base import Device
@@ -19,7 +21,7 @@ from .recorder import Recorder
 from .runners.base import CaseFiles, RunContext, Runner, RunsCommands
 from .runners.power import measuring_energy, trace_file
 from .spec.model import Case
-from .verdicts import Tolerance
+from .verdicts.golden import Tolerance
 
 
 @dataclass
@@ -51,10 +53,17 @@ class Execution:
     def tolerance(self) -> Tolerance:
         return self.settings.error_tolerance or Tolerance()
 
-    def open_power_source(self) -> PowerSource:
+    def power_source(self) -> Callable[[], PowerSource]:
+        """What opens the case's power source: energy.sources itself, so that a runner that
+        opens it calls down into energy/, never back up into this module."""
         settings = self.settings
-        return open_source(
-            self.case, self.device, settings.power, settings.monsoon_map, settings.rapl_root
+        return partial(
+            open_source,
+            self.case,
+            self.device,
+            settings.power,
+            settings.monsoon_map,
+            settings.rapl_root,
         )
 
     def run(self, recorder: Recorder, program: str | None, iterations: int) -> None:
@@ -72,7 +81,7 @@ class Execution:
         trace_path = trace_file(
             self.traces, f"{self.case.name}-{self.case.identifier}-{self.device.info.id}"
         )
-        energy = self.open_power_source if settings.energy and not power_test else None
+        energy = self.power_source() if settings.energy and not power_test else None
         try:
             with measuring_energy(energy, recorder, iterations + warmup, trace_path):
                 self.runner.run(
@@ -91,7 +100,7 @@ class Execution:
                         tolerance=self.tolerance(),
                         backend=settings.backend,
                         host=self.host,
-                        power=self.open_power_source if power_test else None,
+                        power=self.power_source() if power_test else None,
                         trace_path=trace_path,
                         outputs_dir=self.outputs,
                     )

@@ -11,18 +11,22 @@ run nothing.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from . import backends
+from .energy import SOURCES
+from .names import path_component
 from .records import BUILD_KEYS, BuildInfo
-
-if TYPE_CHECKING:
-    from .verdicts import Rule
-    from .verdicts.golden import Tolerance
+from .reporting.endpoint import Endpoint
+from .spec.placeholders import parse_string_map
+from .verdicts.golden import Tolerance
+from .verdicts.statistics import Rule
 
 
 @dataclass(frozen=True)
@@ -96,50 +100,37 @@ def _one_of(*choices: str) -> Callable[[str], str]:
 
 
 def _power_source(value: str | None) -> str | None:
-    if value:
-        from .energy.sources import SOURCES
-
-        if value not in SOURCES:
-            raise ValueError(f"expected one of {', '.join(SOURCES)}, found {value!r}")
+    if value and value not in SOURCES:
+        raise ValueError(f"expected one of {', '.join(SOURCES)}, found {value!r}")
     return value
 
 
 def _string_map(text: str | None) -> dict[str, str]:
     if not text:
         return {}
-    from .spec.placeholders import parse_string_map
-
     return parse_string_map(text)
 
 
 def _tolerance(text: str | None) -> Tolerance | None:
     if not text:
         return None  # the defaults
-    from .verdicts.golden import Tolerance
-
     return Tolerance.parse(text)
 
 
 def _rules(texts: tuple[str, ...]) -> tuple[Rule, ...]:
     if not texts:
         return ()
-    from .verdicts import Rule
-
     return tuple(Rule.parse(str(text)) for text in texts if str(text).strip())
 
 
 def _save_name(name: str | None) -> str | None:
     if name:
-        from .names import path_component
-
         path_component(name, "save name")  # refuses a name no file can have
     return name
 
 
 def _endpoint(url: str | None) -> str | None:
     if url:
-        from .reporting.remote import Endpoint  # urllib and ssl only when a run will be posted
-
         Endpoint.parse(url)
     return url
 
@@ -155,8 +146,6 @@ def _build_info(path: Path | None) -> BuildInfo | None:
     a wrong path is a usage error before anything runs."""
     if path is None:
         return None
-    import json
-
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -174,8 +163,6 @@ def _folder(path: Path | None) -> Path | None:
 
 def _program(command: str | None) -> str | None:
     """A program this machine can start: a path to an executable, or a name on $PATH."""
-    import shutil
-
     if command is not None and shutil.which(command) is None:
         raise ValueError(f"expected a program to run, found no executable {command!r}")
     return command

@@ -3,8 +3,8 @@ fixtures of a few lines. Each role's hooks are its own object's (as pytest-xdist
 and its terminal reporter are):
 
 - ``session.RunState``: the state the roles share (settings, fleet, cache, control, records);
-- ``collect.SpecCollector``: spec files made items;
-- ``recording.ItemRecorder``: each item's record, and the one place that fails an item for it;
+- ``collector.SpecCollector``: which files are specs (collect.py makes their items);
+- ``items.ItemRecorder``: each item's record, and the one place that fails an item for it;
 - ``run_end.RunEnd``: the run-wide decisions and every output, as the run ends;
 - ``reporting.terminal_hooks.TerminalHooks``: what is printed;
 - ``xdist.XdistHooks``: the fleet and the control handed to xdist workers, device scheduling.
@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import hookspec
-from .collect import SpecCollector
+from .collector import SpecCollector
 from .errors import AibenchError
+from .items import ItemRecorder, new_recorder
 from .marks import register_known_marks
 from .preparing import interrupt_on_sigterm, one_paragraph, runner_for
-from .recording import ItemRecorder, new_recorder
 from .run_end import RunEnd
 from .session import RunState, is_worker, run_state
 from .settings import add_options, from_config, keep_rootdir, mask_secrets

@@ -62,7 +62,7 @@ class Recorder:
         self.comparison: ComparisonState | None = None
         self.verdicts: list[VerdictDict] = []
         # What fails the item once it has run (a golden mismatch, an A/B regression), each a
-        # located message; recording.ItemRecorder fails it, nothing else does.
+        # located message; items.ItemRecorder fails it, nothing else does.
         self.failures: list[str] = []
         self.extra: dict[str, Any] = {}
         self._called = False

@@ -3,7 +3,7 @@ operators and verdicts. They are the run file's JSON as Python sees it (``json.l
 them back as they are), so mypy checks every field a runner, a verdict or a reporter touches.
 Pure: no pytest, no I/O.
 
-The run file's format is version 1 (``reporting/runfile.py``). The fields of the ``total=False``
+The run file's format is version 1 (``runfile.py``). The fields of the ``total=False``
 bases may be missing: from files written by earlier versions, or where they do not apply.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Final, Literal
 
 # typing_extensions' TypedDict: the one pydantic can check on Python before 3.12, which is how
-# a run file read back is checked against these records (reporting/runfile.py check_run).
+# a run file read back is checked against these records (runfile.py check_run).
 from typing_extensions import TypedDict
 
 VerdictStatus = Literal["regressed", "improved", "unchanged", "insufficient", "inconclusive"]
@@ -75,21 +75,29 @@ class _VerdictOptional(TypedDict, total=False):
     control_runs: int  # stored runs the control was made of
 
 
-class VerdictDict(_VerdictOptional):
+class VerdictFields(_VerdictOptional):
+    """One metric's judgement, as a judge makes it. The one declaration of a verdict's fields:
+    verdicts.statistics.Verdict holds a VerdictDict and says what it means."""
+
     key: str  # "NET latency"
     status: VerdictStatus
     method: str
-    statistic: str
+    statistic: str  # p50, mean, p90
     unit: str
-    control: float | None
+    control: float | None  # the control's statistic
     treatment: float | None
     low: float | None  # confidence interval of treatment / control
     high: float | None
     p_value: float | None
-    n_control: int
+    n_control: int  # samples (A/B: paired blocks)
     n_treatment: int
-    min_effect: float
-    ratio: float | None
+    min_effect: float  # the smallest change the rule calls a change (0.05: 5%)
+
+
+class VerdictDict(VerdictFields):
+    """A verdict as the run file keeps it: its fields and the ratio they give."""
+
+    ratio: float | None  # treatment / control
 
 
 class _Workload(TypedDict, total=False):

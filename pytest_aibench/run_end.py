@@ -26,7 +26,7 @@ class RunEnd:
 
     def _deferred_regressions(self, session: pytest.Session) -> None:
         """With --aibench-fdr, regressions stand only after Benjamini-Hochberg over the run."""
-        from .verdicts import adjust_for_many
+        from .verdicts.fdr import adjust_for_many
 
         items = self.run.results.values()
         verdicts = [verdict for item in items for verdict in item.get("verdicts", [])]
@@ -40,11 +40,15 @@ class RunEnd:
         named = any("reference" in (item["case"] or {}) for item in items)
         if not (settings.reference or named):
             return
+        from . import kept_outputs
         from .verdicts.agreement import agree
         from .verdicts.golden import Tolerance
 
         tolerance = settings.error_tolerance or Tolerance()
-        self.run.agreement = agree(items, settings.reference, tolerance)
+        try:
+            self.run.agreement = agree(items, settings.reference, tolerance, kept_outputs.read)
+        finally:
+            kept_outputs.discard(items)
 
     def _publish(self, session: pytest.Session) -> None:
         from . import __version__

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .collect import SpecCollector
+    from .collector import SpecCollector
     from .devices.base import DeviceInfo
     from .recorder import Recorder
     from .session import RunState

@@ -7,7 +7,7 @@ import pytest
 
 from pytest_aibench.metrics import MetricRecord
 from pytest_aibench.records import MetricDict
-from pytest_aibench.verdicts import benjamini_hochberg
+from pytest_aibench.verdicts.fdr import benjamini_hochberg
 from pytest_aibench.verdicts.statistics import (
     ACROSS_RUNS,
     HIGHER,
@@ -36,9 +36,17 @@ def noisy(center: float, n: int = 100, seed: int = 0) -> np.ndarray:
 def test_a_clear_slowdown_regresses_with_interval_p_value_and_sizes() -> None:
     verdict = judge(latency(noisy(100)), latency(noisy(120, seed=1)), Rule("NET latency"))
     assert verdict.status == "regressed"
-    assert verdict.low and verdict.ratio and verdict.high and verdict.p_value is not None
-    assert 1.17 < verdict.low < verdict.ratio < verdict.high < 1.23
-    assert verdict.p_value < 1e-20 and (verdict.n_control, verdict.n_treatment) == (100, 100)
+    assert (
+        verdict.record["low"]
+        and verdict.record["ratio"]
+        and verdict.record["high"]
+        and verdict.record["p_value"] is not None
+    )
+    assert 1.17 < verdict.record["low"] < verdict.record["ratio"] < verdict.record["high"] < 1.23
+    assert verdict.record["p_value"] < 1e-20 and (
+        verdict.record["n_control"],
+        verdict.record["n_treatment"],
+    ) == (100, 100)
     text = verdict.explain()
     assert text.startswith("NET latency p50 regressed: ")
     assert "(+19" in text and "95% CI +" in text and "Mann-Whitney p=" in text
@@ -53,8 +61,8 @@ def test_no_change_and_changes_below_the_minimum_effect_do_not_fail() -> None:
         latency(noisy(102, n=2000, seed=1)),
         Rule("NET latency", min_effect=0.05),
     )
-    assert small.p_value is not None
-    assert small.status == "unchanged" and small.p_value < 1e-6  # significant, but small
+    assert small.record["p_value"] is not None
+    assert small.status == "unchanged" and small.record["p_value"] < 1e-6  # significant, but small
     assert (
         judge(
             latency(noisy(100, n=2000)),
@@ -92,7 +100,7 @@ def test_too_few_samples_give_no_verdict() -> None:
 def test_summary_only_metrics_fall_back_to_a_threshold_and_say_so() -> None:
     control, slower = summary_only(100.0), summary_only(110.0)
     verdict = judge(control, slower, Rule("NET latency"))
-    assert verdict.status == "regressed" and verdict.method == THRESHOLD
+    assert verdict.status == "regressed" and verdict.record["method"] == THRESHOLD
     assert "no per-run samples" in verdict.explain()
     assert judge(control, summary_only(103.0), Rule("NET latency")).status == "unchanged"
 
@@ -123,11 +131,15 @@ def test_benjamini_hochberg_matches_its_definition() -> None:
 
 def test_a_verdict_says_the_smallest_change_it_could_have_shown() -> None:
     verdict = judge(latency(noisy(100)), latency(noisy(120, seed=1)), Rule("NET latency"))
-    assert verdict.low and verdict.high and verdict.detectable is not None
-    half_width = (np.log(verdict.high) - np.log(verdict.low)) / 2
-    assert verdict.detectable == pytest.approx(1.05 * np.exp(half_width) - 1)
-    assert 0.05 < verdict.detectable < 0.08  # 3% noise, 100 samples a side
-    assert f"could detect +{verdict.detectable * 100:.1f}% or more" in verdict.explain()
+    assert (
+        verdict.record["low"]
+        and verdict.record["high"]
+        and verdict.record["detectable"] is not None
+    )
+    half_width = (np.log(verdict.record["high"]) - np.log(verdict.record["low"])) / 2
+    assert verdict.record["detectable"] == pytest.approx(1.05 * np.exp(half_width) - 1)
+    assert 0.05 < verdict.record["detectable"] < 0.08  # 3% noise, 100 samples a side
+    assert f"could detect +{verdict.record['detectable'] * 100:.1f}% or more" in verdict.explain()
     assert "cannot detect" not in verdict.explain()
 
 
@@ -151,9 +163,13 @@ def test_several_control_runs_give_the_drift_between_runs() -> None:
     controls = runs_of([100, 104, 97, 101, 98])
     rule = Rule("NET latency")
     same = judge_across_runs(controls, runs_of([103], seed=1)[0], rule)
-    assert same.status == "unchanged" and same.control_runs == 5 and same.method == ACROSS_RUNS
+    assert (
+        same.status == "unchanged"
+        and same.record["control_runs"] == 5
+        and same.record["method"] == ACROSS_RUNS
+    )
     slower = judge_across_runs(controls, runs_of([130], seed=1)[0], rule)
-    assert slower.status == "regressed" and slower.low and slower.low > 1.05
+    assert slower.status == "regressed" and slower.record["low"] and slower.record["low"] > 1.05
     assert "5 control runs" in slower.explain() and "could detect" in slower.explain()
     assert judge_across_runs(controls[:2], controls[2], rule).status == "insufficient"
 

@@ -113,7 +113,7 @@ def test_a_poisoned_upload_is_refused_with_its_field(tmp_path: Path) -> None:
     from starlette.testclient import TestClient
 
     from pytest_aibench.dashboard.app import create_app
-    from pytest_aibench.lab import history
+    from pytest_aibench.store import history
 
     location = history.location(str(tmp_path / "h.sqlite"))
     history.append(location, check_run(good_run("first"), "first"))
@@ -133,7 +133,7 @@ def test_an_upload_over_the_stated_bound_is_refused_before_it_is_parsed(tmp_path
     from starlette.testclient import TestClient
 
     from pytest_aibench.dashboard.app import MAX_UPLOAD_BYTES, create_app
-    from pytest_aibench.lab import history
+    from pytest_aibench.store import history
 
     location = history.location(str(tmp_path / "h.sqlite"))
     history.append(location, check_run(good_run("first"), "first"))
@@ -153,7 +153,7 @@ def test_a_run_stored_before_the_doors_checked_it_is_no_500(tmp_path: Path) -> N
     from starlette.testclient import TestClient
 
     from pytest_aibench.dashboard.app import create_app
-    from pytest_aibench.lab import history
+    from pytest_aibench.store import history
 
     location = history.location(str(tmp_path / "h.sqlite"))
     for uid in ("good", "poisoned"):

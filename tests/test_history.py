@@ -14,8 +14,8 @@ import pytest
 from pytest import CaptureFixture, Pytester
 
 from pytest_aibench.cli import main as aibench
-from pytest_aibench.lab import history
 from pytest_aibench.records import CaseDict, CommitDict, DeviceDict, RunFile
+from pytest_aibench.store import history
 
 from .helpers import generic_spec, item_record, metric_record, run_file, write_json, write_program
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pytest import Pytester
 
-from pytest_aibench.lab.history import TrendPoint
 from pytest_aibench.records import CommitDict, ItemRecord
 from pytest_aibench.reporting import html_report
+from pytest_aibench.store.history import TrendPoint
 
 from .chromium import check_page, find_browser
 from .helpers import generic_spec, item_record, metric_record, run_file, write_json, write_program

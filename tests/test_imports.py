@@ -6,6 +6,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 HEAVY = (
     "numpy",
     "scipy",
@@ -33,63 +35,120 @@ def test_importing_the_plugin_loads_no_heavy_module() -> None:
     assert done.stdout.split() == []
 
 
-PURE_AND_DEVICE_SIDE = (
-    "spec",
-    "parsers.observer",
-    "parsers.tflite",
-    "parsers.ort_profile",
-    "metrics",
-    "recorder",
-    "verdicts",
-    "names",
-    "options",
-    "atomic",
-    "cache",
-    "execution",
-    "running",
-    "ab.blocks",
-    "ab.worker",
-    "devices.fleet",
-    "devices.lease",
-    "devices.android",
-    "devices.ios",
-    "devices.ssh",
-    "runners",
-    "energy.sources",
-    "runfile",
-    "reporting.exports",
-    "reporting.publish",
-    "reporting.terminal",
-    "lab.history",
-    "lab.leases",
-    "reporting.remote",
+# The pytest-facing layer: the modules that hold pytest's hooks and fixtures (and the aibench
+# command). Only they reach pytest, and only they import the package's own modules inside
+# functions for start-up speed; pyproject.toml's per-file-ignores name the same files.
+FACES = (
+    "plugin",
+    "session",
+    "collector",
+    "collect",
+    "items",
+    "run_end",
+    "preparing",
+    "xdist",
+    "settings",
+    "stash",
+    "marks",
+    "cli",
+    "__main__",
+    "reporting.terminal_hooks",
 )
 
 
-def test_the_core_devices_runners_and_reporting_do_not_reach_pytest() -> None:
+def below_the_faces() -> list[str]:
+    faces = {f"pytest_aibench.{face}" for face in FACES}
+    return sorted(name for name in package_modules() if name not in faces)
+
+
+def test_no_module_below_the_pytest_face_reaches_pytest() -> None:
     code = (
         "import importlib, sys\n"
-        f"for name in {PURE_AND_DEVICE_SIDE!r}:\n"
-        "    importlib.import_module('pytest_aibench.' + name)\n"
+        f"for name in {below_the_faces()!r}:\n"
+        "    importlib.import_module(name)\n"
         "print(' '.join(m for m in ('pytest', '_pytest') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == []
 
 
+def test_the_faces_are_those_the_lint_rule_exempts() -> None:
+    """The faces here and in pyproject.toml's per-file-ignores of PLC0415 are one list."""
+    text = (PACKAGE_ROOT / "pyproject.toml").read_text("utf-8")
+    exempt = {
+        face
+        for line in text.splitlines()
+        if line.startswith('"pytest_aibench/') and "PLC0415" in line and "TID253" not in line
+        for face in _expand(line.split('"')[1].removeprefix("pytest_aibench/"))
+    }
+    assert exempt == set(FACES) - {"stash", "marks", "__main__"}  # none in their functions
+
+
+def _expand(pattern: str) -> list[str]:
+    """``{a,b}.py`` and ``reporting/x.py`` as module names."""
+    stem = pattern.removesuffix(".py").replace("/", ".")
+    if "{" not in stem:
+        return [stem]
+    head, _, rest = stem.partition("{")
+    names, _, tail = rest.partition("}")
+    return [f"{head}{name}{tail}" for name in names.split(",")]
+
+
+MOST_LAZY_IMPORTS = 5  # below the faces: each one waits for a heavy library (SQLAlchemy)
+
+
+def test_imports_inside_functions_below_the_faces_are_few() -> None:
+    lazy = {
+        module: found
+        for module in below_the_faces()
+        if (found := sorted(imported for imported, inside in _package_imports(module) if inside))
+    }
+    assert sum(map(len, lazy.values())) <= MOST_LAZY_IMPORTS, lazy
+
+
+MOST_METHODS = 20
+
+
+def test_no_class_holds_more_than_twenty_methods() -> None:
+    sizes = {
+        f"{module}.{node.name}": sum(
+            isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) for child in node.body
+        )
+        for module, path in package_modules().items()
+        for node in ast.walk(ast.parse(path.read_text("utf-8")))
+        if isinstance(node, ast.ClassDef)
+    }
+    assert {name: n for name, n in sizes.items() if n > MOST_METHODS} == {}
+
+
+VERDICT_WORDS = ("regressed", "improved", "unchanged", "insufficient", "inconclusive")
+
+
+def test_verdict_words_are_spelled_only_in_records() -> None:
+    """Every other module takes them from records.py (REGRESSED, ...): one vocabulary."""
+    spelled = [
+        f"{module}:{node.lineno}"
+        for module, path in package_modules().items()
+        if module != "pytest_aibench.records"
+        for node in ast.walk(ast.parse(path.read_text("utf-8")))
+        if isinstance(node, ast.Constant) and node.value in VERDICT_WORDS
+    ]
+    assert spelled == []
+
+
 def _is_type_checking(node: ast.AST) -> bool:
     return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
 
 
-def _imports_from(tree: ast.AST) -> Iterator[ast.ImportFrom]:
-    """Every ``from ... import`` of a module, at module level or inside its functions, except
-    those under ``if TYPE_CHECKING:`` (never run)."""
+def _imports_from(tree: ast.AST, inside: bool = False) -> Iterator[tuple[ast.ImportFrom, bool]]:
+    """Every ``from ... import`` of a module, whether it is inside a function, except those
+    under ``if TYPE_CHECKING:`` (never run)."""
     for node in ast.iter_child_nodes(tree):
         if _is_type_checking(node):
             continue
         if isinstance(node, ast.ImportFrom):
-            yield node
-        yield from _imports_from(node)
+            yield node, inside
+        yield from _imports_from(node, inside or isinstance(node, ast.FunctionDef))
 
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -102,27 +161,29 @@ def package_modules() -> dict[str, Path]:
     }
 
 
+def _package_imports(module: str) -> Iterator[tuple[str, bool]]:
+    """The package modules ``module`` imports, each with whether it does so in a function."""
+    paths = package_modules()
+    path = paths[module]
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    for imp, inside in _imports_from(ast.parse(path.read_text("utf-8"))):
+        if imp.level:
+            parts = package.split(".")[: len(package.split(".")) - imp.level + 1]
+            base = ".".join([*parts, *([imp.module] if imp.module else [])])
+        elif (imp.module or "").startswith("pytest_aibench"):
+            base = str(imp.module)
+        else:
+            continue
+        for alias in imp.names:
+            name = f"{base}.{alias.name}" if f"{base}.{alias.name}" in paths else base
+            if name in paths and name != module:
+                yield name, inside
+
+
 def module_imports() -> dict[str, set[str]]:
     """Each module of the package and the package modules it imports, whenever it does: at
     module level or when a function runs (a cycle through a function is a cycle all the same)."""
-    paths = package_modules()
-    graph: dict[str, set[str]] = {}
-    for module, path in paths.items():
-        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
-        found: set[str] = set()
-        for imp in _imports_from(ast.parse(path.read_text("utf-8"))):
-            if imp.level:
-                parts = package.split(".")[: len(package.split(".")) - imp.level + 1]
-                base = ".".join([*parts, *([imp.module] if imp.module else [])])
-            elif (imp.module or "").startswith("pytest_aibench"):
-                base = str(imp.module)
-            else:
-                continue
-            found |= {
-                f"{base}.{a.name}" if f"{base}.{a.name}" in paths else base for a in imp.names
-            }
-        graph[module] = found & set(paths) - {module}
-    return graph
+    return {module: {name for name, _ in _package_imports(module)} for module in package_modules()}
 
 
 def test_no_import_cycle_in_the_package() -> None:
@@ -136,3 +197,91 @@ def test_no_import_cycle_in_the_package() -> None:
         return False
 
     assert [module for module in graph if reaches(module, module, set())] == []
+
+
+def _with_packages(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Importing ``a.b.c`` runs ``a.b``'s ``__init__`` first: each import also reaches the
+    package that holds the module (the top package's ``__init__`` imports nothing eagerly)."""
+    return {
+        module: imported
+        | {
+            parent
+            for name in imported
+            if (parent := name.rsplit(".", 1)[0]) in graph and parent != "pytest_aibench"
+        }
+        for module, imported in graph.items()
+    }
+
+
+WALK_RECORDER = '''
+import json, sys
+import pytest
+
+STEPS = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Every call from one of the package's modules into another while the item runs."""
+    def profile(frame, event, arg):
+        caller = frame.f_back.f_globals.get("__name__", "") if frame.f_back else ""
+        callee = frame.f_globals.get("__name__", "")
+        ours = {caller[:14], callee[:14]} == {"pytest_aibench"}
+        if event == "call" and caller != callee and ours:
+            STEPS.append((caller, callee, frame.f_code.co_name))
+    sys.setprofile(profile)
+    try:
+        return (yield)
+    finally:
+        sys.setprofile(None)
+        with open("walk.json", "w") as out:
+            json.dump(STEPS, out)
+'''
+
+OBSERVER_PROGRAM = (
+    "#!/usr/bin/env python3\n"
+    'print(\'Caffe2Observer {"type": "NET", "metric": "latency", "unit": "us", '
+    '"value": 5}\')\n'
+)
+MOST_CLIMBS = 2
+
+
+@pytest.mark.parametrize("ab", [False, True], ids=["once", "ab"])
+def test_a_walk_of_one_execution_seldom_climbs_back_up(pytester: pytest.Pytester, ab: bool) -> None:
+    """One spec item run (and an A/B one), every call between two of the package's modules
+    recorded: a call into a module that imports the caller's, directly or not, climbs back up
+    the house. A callback handed down (a face's method called from below) is one."""
+    import json
+
+    pytester.makeconftest(WALK_RECORDER)
+    for name in ("treatment", "control"):
+        program = pytester.path / name
+        program.write_text(OBSERVER_PROGRAM)
+        program.chmod(0o755)
+    test = {"identifier": "w", "metric": "delay", "iter": 10, "warmup": 0}
+    spec = {"model": {"name": "walk", "framework": "generic", "format": "generic"}}
+    (pytester.path / "walk_spec.json").write_text(
+        json.dumps({**spec, "tests": [{**test, "commands": ["{program}"]}]})
+    )
+    options = [f"--aibench-program={pytester.path / 'treatment'}"]
+    if ab:
+        options += [f"--aibench-ab-control={pytester.path / 'control'}", "--aibench-ab-max-time=2"]
+    pytester.runpytest_subprocess("--aibench-spec=walk_spec.json", *options).assert_outcomes(
+        passed=1
+    )
+    steps = {
+        (caller, callee)
+        for caller, callee, _ in json.loads((pytester.path / "walk.json").read_text())
+    }
+    graph = _with_packages(module_imports())
+
+    def above(upper: str, lower: str, seen: set[str]) -> bool:
+        for nxt in graph[upper] - seen:
+            seen.add(nxt)
+            if nxt == lower or above(nxt, lower, seen):
+                return True
+        return False
+
+    assert len(steps) > 20  # the walk was recorded: run_case, running, execution, runners, ...
+    climbs = sorted((caller, callee) for caller, callee in steps if above(callee, caller, set()))
+    assert len(climbs) <= MOST_CLIMBS, climbs

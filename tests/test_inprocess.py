@@ -568,9 +568,9 @@ def test_a_suspected_regression_is_rerun_with_fresh_workers(
     from pytest_aibench.recorder import Recorder
     from pytest_aibench.verdicts.statistics import Verdict
 
-    slower = Verdict(
+    slower = Verdict.of(
         key="NET latency", status="regressed", method="paired blocks", statistic="p50",
-        unit="us", control=100.0, treatment=110.0, low=1.05, high=1.15,
+        unit="us", control=100.0, treatment=110.0, low=1.05, high=1.15, p_value=None,
         n_control=10, n_treatment=10, min_effect=0.02,
     )  # fmt: skip
     events: list[str] = []
@@ -693,7 +693,8 @@ def test_one_framework_is_the_golden_of_the_others(pytester: Pytester) -> None:
 
 
 def test_agreement_marks_what_disagrees_and_what_cannot_be_compared(tmp_path: Path) -> None:
-    from pytest_aibench.verdicts.agreement import agree, save
+    from pytest_aibench.kept_outputs import discard, keep, read
+    from pytest_aibench.verdicts.agreement import agree
     from pytest_aibench.verdicts.golden import Tolerance
 
     y = np.linspace(-1, 1, 32, dtype=np.float32).reshape(1, 32)
@@ -706,7 +707,7 @@ def test_agreement_marks_what_disagrees_and_what_cannot_be_compared(tmp_path: Pa
         )
         item["extra"] = {
             "inputs": {"x": {"shape": [shape, 64]}},
-            "outputs": save(tmp_path, {"out": output}),
+            "outputs": keep(tmp_path, {"out": output}),
         }
         return item
 
@@ -717,7 +718,8 @@ def test_agreement_marks_what_disagrees_and_what_cannot_be_compared(tmp_path: Pa
         ran("tflite", y, "other"),
         ran("onnxruntime", y, "other", shape=4),  # other inputs: not comparable
     ]
-    rows = {row.key[1]: row for row in agree(items, "tflite", Tolerance())}
+    rows = {row.key[1]: row for row in agree(items, "tflite", Tolerance(), read)}
+    discard(items)
     assert rows["x"].beyond == {"pytorch"} and rows["x"].errors["pytorch"] == pytest.approx(0.5)
     assert (rows["x"].errors["onnxruntime"] or 1.0) < 1e-6 and rows["x"].errors["tflite"] == 0.0
     assert rows["other"].errors["onnxruntime"] is None

@@ -63,6 +63,9 @@ class PhonePlugin:
         assert device.hash == UDID
         return self.apps
 
+    def pytest_unconfigure(self) -> None:
+        self.apps.reap()
+
 
 def ios_spec(
     pytester: Pytester,

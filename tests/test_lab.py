@@ -18,7 +18,7 @@ from pytest import Pytester
 from pytest_aibench.devices.base import DeviceInfo
 from pytest_aibench.devices.lease import lease_any
 from pytest_aibench.errors import DeviceError
-from pytest_aibench.lab import history
+from pytest_aibench.store import history
 
 from .helpers import board_held_elsewhere, generic_spec, write_json, write_program
 

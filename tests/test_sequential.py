@@ -110,7 +110,9 @@ def test_a_change_established_but_inside_the_band_is_unchanged() -> None:
     for _ in range(200):  # +0.5%, measured to +-0.1%: real, and smaller than the 1.5% that matters
         ab.add(block(1000.0), block(1005.0 * math.exp(rng.normal(0, 0.002))))
     verdict = ab.final()[0]
-    assert verdict.low is not None and verdict.low > 1  # the interval excludes no change ...
+    assert (
+        verdict.record["low"] is not None and verdict.record["low"] > 1
+    )  # the interval excludes no change ...
     assert verdict.status == "unchanged"  # ... but lies within the band
 
 
@@ -120,9 +122,9 @@ def test_a_verdict_says_its_paired_blocks_and_what_it_could_detect() -> None:
     for _ in range(60):
         ab.add(block(1000.0), block(1050.0 * math.exp(rng.normal(0, 0.01))))
     verdict = ab.final()[0]
-    assert verdict.status == "regressed" and verdict.n_control == 60
-    assert verdict.detectable is not None and 0 < verdict.detectable < 0.05
+    assert verdict.status == "regressed" and verdict.record["n_control"] == 60
+    assert verdict.record["detectable"] is not None and 0 < verdict.record["detectable"] < 0.05
     text = verdict.explain()
     assert "NET latency p50 regressed: 1000 -> 10" in text and "60 paired blocks" in text
-    assert f"could detect +{verdict.detectable * 100:.1f}% or more" in text
-    assert verdict.to_dict()["detectable"] == pytest.approx(verdict.detectable)
+    assert f"could detect +{verdict.record['detectable'] * 100:.1f}% or more" in text
+    assert verdict.to_dict()["detectable"] == pytest.approx(verdict.record["detectable"])

@@ -235,6 +235,12 @@ class FakeApps:
         self._processes[pid].kill()
         self._processes[pid].wait()
 
+    def reap(self) -> None:
+        """Collect the exit status of apps that have ended (a real phone's launcher does), so
+        that no ended app is left a zombie; one still running stays as it is, for tests to see."""
+        for process in self._processes.values():
+            process.poll()
+
 
 def make_ipa(path: Path, bundle_id: str, script: str, apps: int = 1) -> Path:
     """An .ipa as Xcode lays one out, whose executable is a Python script."""

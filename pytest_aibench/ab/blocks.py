@@ -1,7 +1,7 @@
 """Control and treatment interleaved in paired blocks on one device, block after block until
 the sequential rule decides every gated metric; a suspected regression run again from a fresh
 start (``--aibench-verify``). What the verdicts mean for the item is decided in verdicts/ab.py,
-and recorded: the item recorder (recording.py) fails the item."""
+and recorded: the item recorder (items.py) fails the item."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ from ..execution import Execution
 from ..options import Settings
 from ..recorder import Recorder
 from ..records import MetricDict
-from ..verdicts import Rule, Verdict, ab_failure, regressions
+from ..verdicts.ab import ab_failure
 from ..verdicts.gate import rules_for
 from ..verdicts.sequential import SequentialAB
+from ..verdicts.statistics import Rule, Verdict, regressions
 from .sides import Side, Sides
 
 

@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_json
+from ..devices.host import host_info
+from ..devices.lease import lease
+from ..devices.processes import run_process
 from .git import Commit, worktree
 
 PRODUCT = "product"  # the folder, inside a commit's build folder, that keeps what it built
@@ -94,8 +97,6 @@ class BuildCache:
         they run, so a build waits for them and they wait for it."""
         if not self.hold_host:
             return nullcontext()
-        from ..devices.host import host_info
-        from ..devices.lease import lease
 
         return lease(host_info())
 
@@ -103,8 +104,6 @@ class BuildCache:
         """Build in a clean work tree (nothing the build starts outlives it or its timeout:
         devices/processes.py) and keep the product in ``out``: its name there, or ``None``
         and why not."""
-        from ..devices.processes import run_process
-
         with worktree(repo, commit) as tree:
             env = {**os.environ, "AIBENCH_COMMIT": commit.id, "AIBENCH_REPO": str(repo)}
             done = run_process(

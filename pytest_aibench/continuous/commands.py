@@ -8,10 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..lab import history
 from ..reporting.terminal import render_table
+from ..store import history
+from .bench import benchmark_commits
+from .bisect import bisect
 from .builds import BuildCache
-from .git import Commit
+from .changes import change_points
+from .git import Commit, resolve, select
+from .watch import Watch
 
 DEFAULT_BUILDS = Path(".aibench") / "builds"
 FIRST, NONE = "first", "none"
@@ -135,8 +139,6 @@ def _cache(args: argparse.Namespace) -> BuildCache:
 
 
 def _commits(args: argparse.Namespace) -> int:
-    from .bench import benchmark_commits
-    from .git import select
 
     tip = args.range or args.branch
     commits = select(args.repo, revisions=tip, since=args.since, last=args.last, step=args.step)
@@ -157,7 +159,6 @@ def _commits(args: argparse.Namespace) -> int:
 
 def _ab_base(repo: Path, choice: str, first: Commit) -> Commit | None:
     """``--ab-base``: none, the first chosen commit, or a revision."""
-    from .git import resolve
 
     if choice == NONE:
         return None
@@ -165,7 +166,6 @@ def _ab_base(repo: Path, choice: str, first: Commit) -> Commit | None:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from .watch import Watch
 
     ab_base = None if args.ab_base == NONE else args.ab_base
     watcher = Watch(
@@ -185,7 +185,6 @@ def _watch(args: argparse.Namespace) -> int:
 
 
 def _bisect(args: argparse.Namespace) -> int:
-    from .bisect import bisect
 
     result = bisect(args.repo, args.good, args.bad, _cache(args), args.pytest_args, args.retries)
     print(result.summary())
@@ -193,7 +192,6 @@ def _bisect(args: argparse.Namespace) -> int:
 
 
 def _changes(args: argparse.Namespace) -> int:
-    from .changes import change_points
 
     filters = history.Filters(
         model=args.model, item=args.item, device=args.device, metric=args.metric

@@ -29,9 +29,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from ..lab import history
-from ..lab.location import Location, shown
 from ..runfile import check_run
+from ..store import history
+from ..store.location import Location, shown
 from . import views
 
 HERE = Path(__file__).parent
@@ -225,6 +225,6 @@ async def _upload(request: Request, location: Location, token: str | None) -> Re
 
 
 def serve(location: Location, host: str, port: int, token: str | None) -> None:
-    import uvicorn
+    import uvicorn  # noqa: PLC0415  (a server's own module, for `aibench serve` only)
 
     uvicorn.run(create_app(location, token), host=host, port=port, log_level="info")

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ..continuous.changes import Step, change_points
-from ..lab import history
 from ..metrics import by_key, main_key
 from ..records import ItemRecord, MetricDict, RunFile
 from ..reporting.terminal import energy_rows, format_number
+from ..store import history
 from ..verdicts.gate import ControlRun, Judgement
 
 FILTER_FIELDS = ("model", "device", "framework", "branch", "commit", "since", "until")
@@ -333,13 +333,14 @@ def compare_view(
         if not judgement.verdicts:
             rows.append({**where, **_not_judged(judgement)})
         for verdict in judgement.verdicts:
+            record = verdict.to_dict()
             rows.append(
                 {
                     **where,
-                    "control": format_number(verdict.control),
-                    "treatment": format_number(verdict.treatment),
-                    "unit": verdict.unit,
-                    **_verdict_view(verdict.to_dict()),
+                    "control": format_number(record["control"]),
+                    "treatment": format_number(record["treatment"]),
+                    "unit": record["unit"],
+                    **_verdict_view(record),
                 }
             )
     return rows

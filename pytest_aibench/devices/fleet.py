@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DeviceError
-from ..lab.location import history_location
 from ..options import Settings
+from ..store.location import history_location
 from . import android, ios
 from .base import Device, DeviceInfo
 from .host import HostDevice, host_info

@@ -9,7 +9,7 @@ failing on a file it may not open. While a run waits, it says for what and who h
 (``holder`` files beside the locks).
 
 With the history store on a PostgreSQL server (a lab's), leases are the lab's: see
-devices/store_lease.py.
+store/leases.py.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from typing import Protocol
 
 from ..atomic import write_text
 from ..errors import DeviceError
-from ..lab.location import Location, is_server
-from ..lab.location import problem as store_problem
 from ..names import path_component
+from ..store.location import Location, is_server
+from ..store.location import problem as store_problem
 from .base import DeviceInfo
 
 DEFAULT_LEASES = Path(tempfile.gettempdir()) / "pytest-aibench-leases"
@@ -106,7 +106,7 @@ def lease_any(
 ) -> Iterator[DeviceInfo]:
     """Hold the first of ``candidates`` that is free (``--aibench-fleet pool``), waiting while
     all are busy: said once through ``notify``, and a :class:`DeviceError` after ``timeout``.
-    With a ``store`` on a server, the leases are the lab's (``store_lease.StoreLeases``)."""
+    With a ``store`` on a server, the leases are the lab's (``store.leases.StoreLeases``)."""
     leases = leases_for(folder, store, notify)
     try:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -142,7 +142,7 @@ def leases_for(folder: Path, store: Location | None, notify: Notify | None = Non
     other hosts are not protected meanwhile (the run itself is spooled, see publish.py). So
     does a store lost in the middle of the run (:class:`UntilTheStoreFails`)."""
     if isinstance(store, str) and is_server(store):
-        from ..lab.leases import StoreLeases, unreachable
+        from ..store.leases import StoreLeases, unreachable  # noqa: PLC0415  (SQLAlchemy)
 
         leases = StoreLeases(store)
         problem = unreachable(leases)

@@ -9,6 +9,10 @@ if TYPE_CHECKING:  # trace.py needs numpy, which the plugin's import must not pu
     from .trace import Trace
 
 
+# The power sources --aibench-power names (sources.py opens them).
+SOURCES = ("monsoon", "monsoon_with_usb", "software", "android", "rapl")
+
+
 class PowerSource(Protocol):
     name: str
 

@@ -10,12 +10,11 @@ from typing import Any
 
 from ..errors import RunnerError, Unsupported
 from ..spec.model import Case
-from . import PowerSource
+from . import SOURCES, PowerSource
 from .android import AndroidBatterySource, AndroidChargeSource
 from .monsoon import MonsoonSource, meter_serial
 from .rapl import RaplSource
 
-SOURCES = ("monsoon", "monsoon_with_usb", "software", "android", "rapl")
 DEFAULT_COLLECTION_SECONDS = 180.0
 DEFAULT_VOLTAGE = 4.0
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..atomic import atomic_file
+
 if TYPE_CHECKING:  # numpy is imported where a trace is made or analysed, not with the plugin
     import numpy as np
 
@@ -80,8 +82,6 @@ class Trace:
 
     def write_csv_gz(self, path: Path) -> Path:
         """time_s, current_mA, voltage_V, power_mW (empty where the source gives no current)."""
-        from ..atomic import atomic_file
-
         columns = [self.seconds, self.current_ma, self.voltage_v, self.power_mw]
         with atomic_file(path) as raw, gzip.open(raw, "wt", encoding="ascii") as out:
             out.write("time_s,current_mA,voltage_V,power_mW\n")

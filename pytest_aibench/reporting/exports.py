@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..records import RunFile
+from ..verdicts.statistics import LOWER, direction
 
 _SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
@@ -113,8 +114,6 @@ def to_pytest_benchmark(run: RunFile) -> dict[str, Any]:
 def to_github_benchmark(run: RunFile) -> list[dict[str, Any]]:
     """github-action-benchmark's ``customSmallerIsBetter`` entries: p50 of each lower-is-better
     metric (time, energy, errors), with p10..p90 as its range."""
-    from ..verdicts import LOWER, direction
-
     entries = []
     for item in run["items"]:
         for metric in item["metrics"]:

@@ -18,16 +18,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..atomic import write_text
+from ..continuous.changes import change_points
 from ..metrics import by_key, main_key
 from ..records import IMPROVED, REGRESSED, ItemRecord, MetricDict, RunFile, VerdictDict
-from ..verdicts import Verdict, item_key
+from ..verdicts.gate import item_key
+from ..verdicts.statistics import Verdict
 from .terminal import COLUMNS, COMPARE_COLUMNS, energy_rows, summary_rows
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ..lab.history import TrendPoint
+    from ..store.history import TrendPoint
 
 CONTROL, TREATMENT = "#8a96a3", "#2b6cb0"
 CHANGE = "#c53030"  # change points on trend lines
@@ -382,8 +384,6 @@ def _trend_plot(item: ItemRecord, points: Sequence[TrendPoint], this_run: str) -
 
 def _mark_changes(axes: Any, values: Sequence[float]) -> None:
     """A dashed line where the trend changes (``aibench changes``' rule), with its size."""
-    from ..continuous.changes import change_points
-
     for step in change_points(values, min_effect=0.01):
         x = step.index - 0.5
         axes.axvline(x, color=CHANGE, linestyle="--", linewidth=1)

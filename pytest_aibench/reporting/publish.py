@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_json
-from ..lab.location import HISTORY_SPOOL, Location, exists, history_location, shown
 from ..options import Settings
 from ..records import ItemRecord, RunFile
 from ..runfile import run_filename, save_run
+from ..store.location import HISTORY_SPOOL, Location, exists, history_location, shown
+from . import html_report
+from .endpoint import Endpoint
 from .exports import to_github_benchmark, to_pytest_benchmark
 from .faipep import simple_screen_lines, write_local_tree, write_simple_local
+from .remote import Reporter
 
 
 @dataclass
@@ -46,8 +49,6 @@ def publish(
         except Exception as exc:  # one output that fails never costs the others
             done.errors.append(f"aibench: {option}: could not write: {exc}")
     if measured and settings.remote_reporter:
-        from .remote import Endpoint, Reporter  # urllib and ssl only when a run is posted
-
         reporter = Reporter(
             Endpoint.parse(settings.remote_reporter),
             settings.remote_access_token,
@@ -114,7 +115,7 @@ def _dump(path: Path, data: Any) -> list[Path]:
 def _append_history(database: Location, run: RunFile, spool: Path) -> str:
     """A store that cannot be reached or written keeps the run in the spool, for ``aibench
     history push`` to send later; it never costs the run's other outputs."""
-    from ..lab import history
+    from ..store import history  # noqa: PLC0415  (SQLAlchemy, for a run that has a store)
 
     try:
         history.append(database, run)
@@ -142,8 +143,7 @@ def _write_html(
     control_items: list[ItemRecord],
     database: Location | None,
 ) -> list[Path]:
-    from ..lab import history
-    from . import html_report
+    from ..store import history  # noqa: PLC0415  (SQLAlchemy, for a run that has a store)
 
     trends: dict[str, list[history.TrendPoint]] = {}
     if database and exists(database):

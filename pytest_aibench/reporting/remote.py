@@ -19,24 +19,25 @@ another scheme, host or port.
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import hashlib
 import json
-import ssl
 import time
 import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 from ..atomic import write_json
-from ..lab.spool import set_aside
 from ..metrics import by_key
 from ..records import REGRESSED, ItemRecord, MetricDict, RunFile
+from ..store.spool import set_aside
+from .endpoint import Endpoint
 from .faipep import records
 
 BATCH_SIZE = 100
@@ -45,32 +46,6 @@ FIRST_BACKOFF_S, MAX_BACKOFF_S, MAX_REQUEST_S = 0.5, 16.0, 30.0
 SPOOL_FORMAT = "pytest-aibench-spool"
 _RETRIED_STATUSES = frozenset({408, 429})
 _META_INTS = ("time", "commit_time")
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    url: str
-    category: str = "pytest-aibench"
-
-    @classmethod
-    def parse(cls, text: str) -> Endpoint:
-        """``URL`` or FAI-PEP's ``URL|category``; ``https://`` is assumed without a scheme."""
-        url, _, category = text.partition("|")
-        url = url.strip() if "://" in url else "https://" + url.strip()
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(
-                f"expected an http(s) URL such as https://results.example/store, found {text!r}"
-            )
-        return cls(url, category.strip() or cls.category)
-
-    @property
-    def shown(self) -> str:
-        """The URL without any user:password part, for messages."""
-        parts = urlsplit(self.url)
-        host = parts.hostname or ""
-        netloc = host + (f":{parts.port}" if parts.port else "")
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
 # -- what is sent ---------------------------------------------------------------------------
@@ -163,8 +138,6 @@ def spooled(spool: Path, endpoint: Endpoint, said: list[str]) -> Iterator[Pendin
     """Spool files for this URL that no other process is sending right now (each is locked
     while it is sent, so two concurrent runs never both deliver it). A file that is no spool
     file of ours is set aside, said in ``said``."""
-    import fcntl
-
     for path in sorted(spool.glob("*.json")):
         try:
             handle = path.open(encoding="utf-8")
@@ -227,12 +200,17 @@ class Refused(Exception):
     """The server will not take the batch as it is (retrying cannot help)."""
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # the 3xx reaches us as an HTTPError, and _post decides
+@functools.cache
+def _opener() -> Any:
+    """urllib's opener that follows no redirect (urllib.request and ssl are loaded here, when a
+    run is posted, not with the plugin)."""
+    import urllib.request
 
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None  # the 3xx reaches us as an HTTPError, and _post decides
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+    return urllib.request.build_opener(NoRedirects)
 
 
 @dataclass
@@ -318,6 +296,9 @@ class Reporter:
             backoff *= 2
 
     def _post(self, url: str, body: bytes, count: int, remaining: float) -> bool:
+        import ssl
+        import urllib.request
+
         for _ in range(MAX_REDIRECTS + 1):
             request = urllib.request.Request(
                 url,
@@ -326,7 +307,7 @@ class Reporter:
                 headers={"Content-Type": "application/json", "User-Agent": "pytest-aibench"},
             )
             try:
-                with _OPENER.open(request, timeout=min(MAX_REQUEST_S, remaining)) as answer:
+                with _opener().open(request, timeout=min(MAX_REQUEST_S, remaining)) as answer:
                     return _accepted(answer.read(), count)
             except urllib.error.HTTPError as exc:
                 target = _redirect_target(url, exc)

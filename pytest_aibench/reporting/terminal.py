@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..metrics import by_key, main_key, net_first
 from ..records import REGRESSED, ItemRecord, MetricDict, Payload, VerdictDict
-from ..verdicts import item_key, what_changed
+from ..verdicts.gate import item_key, what_changed
 
 if TYPE_CHECKING:
-    from ..verdicts import ControlRun
     from ..verdicts.agreement import Row
+    from ..verdicts.gate import ControlRun
 
 COLUMNS = ("item", "metric", "p50", "p10", "p90", "MAD", "n", "unit")
 COMPARE_COLUMNS = (*COLUMNS, "control", "change", "detects", "verdict")

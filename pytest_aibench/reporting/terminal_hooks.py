@@ -1,6 +1,7 @@
 """What pytest prints of a run: with -v, what each item measured after PASSED or FAILED, and
 the tables and lines at the end (terminal.py renders them). Hooks of their own plugin object,
-marked with pluggy's marker for pytest's hooks, so that reporting/ never imports pytest."""
+marked with pluggy's marker for pytest's hooks, so that reporting/ never imports pytest. Part
+of the pytest-facing layer: it loads terminal.py only once there is something to print."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import TYPE_CHECKING, Any, cast
 import pluggy
 
 from ..records import REPORT_ATTRIBUTE
-from .terminal import headline, write_agreement, write_summary
 
 if TYPE_CHECKING:
     from ..records import Payload
@@ -38,6 +38,8 @@ class TerminalHooks:
             or report.skipped
         ):
             return None
+        from .terminal import headline
+
         detail = headline(payload)
         if not detail:
             return None
@@ -49,6 +51,8 @@ class TerminalHooks:
         run = self.run
         if self.worker or not (run.results or run.published):
             return
+        from .terminal import write_agreement, write_summary
+
         items = list(run.results.values())
         write_summary(terminalreporter, items, run.control, run.settings.ops)
         if run.agreement:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .. import kept_outputs
 from ..errors import RunnerError
 from ..tensors import read_tensor
-from ..verdicts import agreement
 from ..verdicts.golden import compare
 from .base import RunContext
 
@@ -20,7 +20,7 @@ def check_outputs(context: RunContext, outputs: Mapping[str, Any]) -> None:
     the outputs are also kept for the agreement across frameworks (verdicts/agreement.py)."""
     case, goldens = context.case, context.files.goldens
     if context.outputs_dir is not None:
-        context.recorder.extra["outputs"] = agreement.save(context.outputs_dir, outputs)
+        context.recorder.extra["outputs"] = kept_outputs.keep(context.outputs_dir, outputs)
     tolerance = context.tolerance.overriding(case.test.get("tolerance"))
     failures = []
     for ref, path in goldens:

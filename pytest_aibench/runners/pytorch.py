@@ -9,6 +9,7 @@ object may set ``num_threads``.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -81,8 +82,6 @@ def in_module_order(signature: Signature, module: Any) -> Signature:
 
 def _argument_names(module: Any) -> list[str] | None:
     """``forward``'s argument names: a TorchScript module's schema, else its Python signature."""
-    import inspect
-
     schema = getattr(getattr(module, "forward", None), "schema", None)
     if schema is not None:
         return [argument.name for argument in schema.arguments[1:]]  # [0] is self

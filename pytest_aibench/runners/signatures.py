@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunnerError, Unsupported
+from ..tensors import numpy_dtype
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,6 @@ def _onnx_inputs(path: Path) -> list[ModelInput]:
         import onnxruntime as ort
     except ImportError:
         raise Unsupported("reading an ONNX model needs pytest-aibench[onnx]") from None
-    from ..tensors import numpy_dtype
-
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own exception types for unreadable models

@@ -11,6 +11,7 @@ has no per-operator profiler, so in-process items have no operator records.
 from __future__ import annotations
 
 import math
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from ..backends import DEFAULT, LITERT_DELEGATE_FLAGS
@@ -174,8 +175,6 @@ IN_PROCESS_BACKENDS = ("cpu", "xnnpack")
 
 
 def _version(distribution: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version(distribution)
     except PackageNotFoundError:

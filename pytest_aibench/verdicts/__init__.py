@@ -1,31 +1,8 @@
 """Every judgement the plugin makes: the statistics of one comparison (``statistics``), the gate
-against a stored control run (``gate``), A/B sides on one device (``ab``), the false discovery
-rate over a run (``fdr``) and outputs against golden files (``golden``). Pure: no pytest, no
-I/O; numpy and scipy are imported by the functions that need them."""
+against a stored control run (``gate``), A/B sides on one device (``sequential``: the rule,
+``ab``: what its verdicts mean for the item), the false discovery rate over a run (``fdr``),
+outputs against golden files (``golden``) and across frameworks (``agreement``). Pure: no
+pytest, no I/O; numpy and scipy are imported by the functions that need them. One module reads:
+``control`` loads the control run (run files, the history store).
 
-from .ab import ab_failure
-from .fdr import adjust_for_many, benjamini_hochberg
-from .gate import ControlRun, Judgement, compare_items, item_key, what_changed
-from .golden import GoldenMismatch, Tolerance
-from .statistics import GATED_METRICS, HIGHER, LOWER, Rule, Verdict, direction, judge, regressions
-
-__all__ = [
-    "GATED_METRICS",
-    "HIGHER",
-    "LOWER",
-    "ControlRun",
-    "GoldenMismatch",
-    "Judgement",
-    "Rule",
-    "Tolerance",
-    "Verdict",
-    "ab_failure",
-    "adjust_for_many",
-    "benjamini_hochberg",
-    "compare_items",
-    "direction",
-    "item_key",
-    "judge",
-    "regressions",
-    "what_changed",
-]
+This file imports nothing, so that a module needing one judgement loads only that one."""

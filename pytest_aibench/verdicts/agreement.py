@@ -4,10 +4,10 @@ network, inputs and device.
 
 Items of one network are those with the same model name, test identifier and device (the
 repository's ONNX, LiteRT and PyTorch specs of one model share them). Each in-process item
-keeps its outputs in a file while the run goes on (``save``: items may run in other xdist
-workers); when the run ends, the controller compares every item with its group's reference item
-(``agree``), adds the error metrics a golden file gives today, as ``"<output> vs <reference>"``
-metrics, and removes the files.
+keeps its outputs in a file while the run goes on (kept_outputs.py: items may run in other
+xdist workers); when the run ends, the controller compares every item with its group's
+reference item (``agree``) and adds the error metrics a golden file gives today, as
+``"<output> vs <reference>"`` metrics. Pure: the outputs come through ``agree``'s caller.
 
 Tensors pair by what they are, not by what a converter named them: inputs by position (each
 random input is drawn from a generator seeded by its position, runners/inprocess.py), outputs by
@@ -21,28 +21,14 @@ input differs and what to write in the spec.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..metrics import MetricRecord
 from ..records import ItemRecord
 from ..tensors import channels_first, channels_first_shape
 from .golden import GoldenMismatch, Tolerance, compare
-
-
-def save(folder: Path, outputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Keep an item's outputs for the end of the run; what its record says about them."""
-    import numpy as np
-
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"outputs-{secrets.token_hex(8)}.npz"
-    names = list(outputs)
-    np.savez(path, *(np.asarray(outputs[name]) for name in names))
-    return {"file": str(path), "names": names}
-
 
 GroupKey = tuple[str, str, str]  # model, test identifier, device
 
@@ -67,32 +53,26 @@ def _key(item: ItemRecord) -> GroupKey | None:
     return str(case["model"]), str(case.get("identifier")), str(device.get("hash", ""))
 
 
-def _kept(item: ItemRecord) -> Mapping[str, Any] | None:
-    kept = (item.get("extra") or {}).get("outputs")
-    return kept if isinstance(kept, Mapping) and kept.get("file") else None
+Outputs = Callable[[ItemRecord], "Mapping[str, Any] | None"]  # an item's kept outputs
 
 
-def agree(items: Iterable[ItemRecord], default: str | None, tolerance: Tolerance) -> list[Row]:
-    """Compare, record and clean up; the rows of the agreement matrix, one per network whose
-    spec names a reference, or ``default`` (--aibench-reference) where none does."""
-    kept = [item for item in items if _kept(item) is not None]
+def agree(
+    items: Iterable[ItemRecord], default: str | None, tolerance: Tolerance, outputs: Outputs
+) -> list[Row]:
+    """Compare and record; the rows of the agreement matrix, one per network whose spec names a
+    reference, or ``default`` (--aibench-reference) where none does. ``outputs`` gives each
+    item's kept outputs (kept_outputs.read), ``None`` for an item that kept none."""
+    kept = {item["nodeid"]: found for item in items if (found := outputs(item)) is not None}
     groups: dict[GroupKey, list[ItemRecord]] = {}
-    for item in kept:
-        if (key := _key(item)) is not None:
+    for item in items:
+        if item["nodeid"] in kept and (key := _key(item)) is not None:
             groups.setdefault(key, []).append(item)
-    try:
-        return [
-            row
-            for key, group in sorted(groups.items())
-            if (reference := _reference(group, default)) is not None
-            and (row := _agree_group(key, group, reference, tolerance)) is not None
-        ]
-    finally:  # the files go; the record keeps the output names
-        for item in kept:
-            record = _kept(item)
-            assert record is not None
-            Path(record["file"]).unlink(missing_ok=True)
-            item["extra"]["outputs"] = {"names": record["names"]}
+    return [
+        row
+        for key, group in sorted(groups.items())
+        if (reference := _reference(group, default)) is not None
+        and (row := _agree_group(key, group, reference, tolerance, kept)) is not None
+    ]
 
 
 def _reference(group: list[ItemRecord], default: str | None) -> str | None:
@@ -107,7 +87,11 @@ def _framework(item: ItemRecord) -> str:
 
 
 def _agree_group(
-    key: GroupKey, group: list[ItemRecord], reference: str, tolerance: Tolerance
+    key: GroupKey,
+    group: list[ItemRecord],
+    reference: str,
+    tolerance: Tolerance,
+    kept: Mapping[str, Mapping[str, Any]],
 ) -> Row | None:
     references = [item for item in group if _framework(item) == reference]
     others = [item for item in group if _framework(item) != reference]
@@ -117,7 +101,7 @@ def _agree_group(
     if not references:
         row.note = f"no {reference} item of this network ran"
         return row
-    golden = _load(references[0])
+    golden = _channels_first(references[0], kept[references[0]["nodeid"]])
     row.errors[reference], row.cosine[reference] = 0.0, 1.0
     for item in others:
         framework = _framework(item)
@@ -127,7 +111,8 @@ def _agree_group(
             row.errors[framework] = None
             row.note = f"not compared: {different}"
             continue
-        worst, cosine = _compare(item, golden, reference, tolerance, row)
+        actual = _channels_first(item, kept[item["nodeid"]])
+        worst, cosine = _compare(item, actual, golden, reference, tolerance, row)
         row.errors[framework], row.cosine[framework] = worst, cosine
     return row
 
@@ -183,26 +168,21 @@ def _shown(entry: tuple[str, list[int], str, str]) -> str:
     return f"({name!r}, {shape} {dtype}, {source})"
 
 
-def _load(item: ItemRecord) -> dict[str, Any]:
-    """The item's kept outputs, in channels-first order."""
-    import numpy as np
-
-    kept = _kept(item)
-    assert kept is not None
-    with np.load(kept["file"]) as arrays:
-        values = [
-            channels_first(arrays[f"arr_{index}"], _layout(item))
-            for index in range(len(kept["names"]))
-        ]
-    return dict(zip(kept["names"], values, strict=True))
+def _channels_first(item: ItemRecord, outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The item's outputs in channels-first order."""
+    return {name: channels_first(value, _layout(item)) for name, value in outputs.items()}
 
 
 def _compare(
-    item: ItemRecord, golden: dict[str, Any], reference: str, tolerance: Tolerance, row: Row
+    item: ItemRecord,
+    actual: dict[str, Any],
+    golden: dict[str, Any],
+    reference: str,
+    tolerance: Tolerance,
+    row: Row,
 ) -> tuple[float | None, float | None]:
-    """Record ``"<output> vs <reference>"`` error metrics on ``item``; its worst max abs error
-    and its lowest cosine similarity."""
-    actual = _load(item)
+    """Record ``"<output> vs <reference>"`` error metrics on ``item`` (its ``actual`` outputs);
+    its worst max abs error and its lowest cosine similarity."""
     case: Mapping[str, Any] = item.get("case") or {}
     pairs = _pairs(actual, golden, (case.get("match") or {}).get("outputs"))
     if pairs is None:

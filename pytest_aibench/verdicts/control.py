@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import AibenchError
-from ..lab.location import exists, history_location, problem, shown
 from ..options import Settings
 from ..records import RunFile
 from ..runfile import find_runs, read_run
+from ..store.location import exists, history_location, problem, shown
 from .gate import ControlRun
 
 HISTORY_CONTROL = "history"  # --aibench-compare=history
@@ -51,7 +51,7 @@ def _from_history(settings: Settings, storage: Path) -> ControlRun:
     if database is None or not exists(database):
         where = shown(database) if database else "(--aibench-history=off)"
         raise AibenchError(f"--aibench-compare=history: no history store at {where}")
-    from ..lab import history  # SQLAlchemy, loaded only for a control from the store
+    from ..store import history  # noqa: PLC0415  (SQLAlchemy, for --aibench-compare=history)
 
     try:
         with history.connect(database, create=False) as db:

@@ -121,7 +121,7 @@ class PairedSeries:
         ratio_low, ratio_high = math.exp(low), math.exp(high)
         status = _decide(ratio_low, ratio_high, self.rule.min_effect, self.better)
         control = float(np.median(self.control)) if self.control else None
-        return Verdict(
+        return Verdict.of(
             key=self.rule.key,
             status=status,
             method=PAIRED_BLOCKS,
@@ -131,6 +131,7 @@ class PairedSeries:
             treatment=control * math.exp(centre) if control is not None else None,
             low=ratio_low if math.isfinite(low) else None,
             high=ratio_high if math.isfinite(high) else None,
+            p_value=None,
             n_control=n,
             n_treatment=n,
             min_effect=self.rule.min_effect,

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
 
+from typing_extensions import Unpack
+
+from ..metrics import statistic as metric_statistic
 from ..records import (
     IMPROVED,
     INSUFFICIENT,
@@ -26,6 +29,7 @@ from ..records import (
     UNCHANGED,
     MetricDict,
     VerdictDict,
+    VerdictFields,
     VerdictStatus,
 )
 
@@ -84,89 +88,72 @@ class Rule:
 
 @dataclass(frozen=True)
 class Verdict:
-    key: str
-    status: VerdictStatus
-    method: str
-    statistic: str
-    unit: str
-    control: float | None
-    treatment: float | None
-    low: float | None = None  # confidence interval of treatment/control
-    high: float | None = None
-    p_value: float | None = None
-    n_control: int = 0
-    n_treatment: int = 0
-    min_effect: float = 0.0
-    confidence: float = CONFIDENCE  # of the interval low .. high
-    detectable: float | None = None  # smallest change it could have shown, relative
-    control_runs: int = 1  # stored runs the control is made of
+    """One metric's judgement: its record, whose fields are declared once, in records.py
+    (``VerdictFields``), and what the record means (its explanation)."""
+
+    record: VerdictDict
+
+    @classmethod
+    def of(cls, **fields: Unpack[VerdictFields]) -> Verdict:
+        control, treatment = fields["control"], fields["treatment"]
+        ratio = treatment / control if control and treatment is not None else None
+        return cls(cast("VerdictDict", {**fields, "ratio": ratio}))
 
     @property
-    def ratio(self) -> float | None:
-        if not self.control or self.treatment is None:
-            return None
-        return self.treatment / self.control
+    def key(self) -> str:
+        return self.record["key"]
+
+    @property
+    def status(self) -> VerdictStatus:
+        return self.record["status"]
 
     def to_dict(self) -> VerdictDict:
-        return VerdictDict(
-            key=self.key,
-            status=self.status,
-            method=self.method,
-            statistic=self.statistic,
-            unit=self.unit,
-            control=self.control,
-            treatment=self.treatment,
-            low=self.low,
-            high=self.high,
-            p_value=self.p_value,
-            n_control=self.n_control,
-            n_treatment=self.n_treatment,
-            min_effect=self.min_effect,
-            ratio=self.ratio,
-            confidence=self.confidence,
-            detectable=self.detectable,
-            control_runs=self.control_runs,
-        )
+        return cast("VerdictDict", dict(self.record))
 
     @classmethod
     def from_dict(cls, data: VerdictDict) -> Verdict:
-        fields = {name: value for name, value in data.items() if name in cls.__dataclass_fields__}
-        return cls(**cast("dict[str, Any]", fields))
+        return cls(cast("VerdictDict", dict(data)))
 
     def explain(self) -> str:
         """``NET latency p50 regressed: 3.6 -> 4.3 us (+20.0%, 95% CI +18.1% to +21.9%),
         Mann-Whitney p=1.2e-15, n=200 control / 200 treatment``."""
-        text = f"{self.key} {self.statistic} {self.status}"
-        if self.control is not None and self.treatment is not None:
-            text += f": {self.control:.4g} -> {self.treatment:.4g} {self.unit}".rstrip()
-        if self.ratio is not None:
-            text += f" ({_percent(self.ratio)}"
-            if self.low is not None and self.high is not None:
-                text += (
-                    f", {_level(self.confidence)} CI {_percent(self.low)} to {_percent(self.high)}"
-                )
-            text += ")"
-        if self.p_value is not None:
-            text += f", Mann-Whitney p={self.p_value:.2g}"
-        if self.method == PAIRED_BLOCKS:
-            text += f", {self.n_control} paired blocks"
-        elif self.method == ACROSS_RUNS:
-            text += f", {self.control_runs} control runs"
-        else:
-            text += f", n={self.n_control} control / {self.n_treatment} treatment"
-        if self.method == MWU_BOOTSTRAP and self.control_runs == 1:
-            text += "; one control run: drift between runs unseen (--aibench-compare-runs)"
-        if self.detectable is not None:
-            text += f"; could detect {_percent(1 + self.detectable)} or more"
-            noise = (1 + self.detectable) / (1 + self.min_effect) - 1
-            if self.method == MWU_BOOTSTRAP and noise >= self.min_effect:
-                text += (
-                    f"; this item cannot detect {self.min_effect:.0%} here: its noise is "
-                    f"±{noise:.1%}; use A/B mode (--aibench-ab-control)"
-                )
-        if self.method not in (MWU_BOOTSTRAP, PAIRED_BLOCKS, ACROSS_RUNS):
-            text += f" [{self.method}]"
-        return text
+        return _explained(self.record)
+
+
+def _explained(v: VerdictDict) -> str:
+    control, treatment, ratio = v["control"], v["treatment"], v.get("ratio")
+    low, high, detectable = v["low"], v["high"], v.get("detectable")
+    method, min_effect = v["method"], v["min_effect"]
+    control_runs, confidence = v.get("control_runs", 1), v.get("confidence", CONFIDENCE)
+    text = f"{v['key']} {v['statistic']} {v['status']}"
+    if control is not None and treatment is not None:
+        text += f": {control:.4g} -> {treatment:.4g} {v['unit']}".rstrip()
+    if ratio is not None:
+        text += f" ({_percent(ratio)}"
+        if low is not None and high is not None:
+            text += f", {_level(confidence)} CI {_percent(low)} to {_percent(high)}"
+        text += ")"
+    if v["p_value"] is not None:
+        text += f", Mann-Whitney p={v['p_value']:.2g}"
+    if method == PAIRED_BLOCKS:
+        text += f", {v['n_control']} paired blocks"
+    elif method == ACROSS_RUNS:
+        text += f", {control_runs} control runs"
+    else:
+        text += f", n={v['n_control']} control / {v['n_treatment']} treatment"
+    if method == MWU_BOOTSTRAP and control_runs == 1:
+        text += "; one control run: drift between runs unseen (--aibench-compare-runs)"
+    if detectable is not None:
+        text += f"; could detect {_percent(1 + detectable)} or more"
+        noise = (1 + detectable) / (1 + min_effect) - 1
+        if method == MWU_BOOTSTRAP and noise >= min_effect:
+            text += (
+                f"; this item cannot detect {min_effect:.0%} here: its noise is "
+                f"±{noise:.1%}; use A/B mode (--aibench-ab-control)"
+            )
+    if method not in (MWU_BOOTSTRAP, PAIRED_BLOCKS, ACROSS_RUNS):
+        text += f" [{method}]"
+    return text
 
 
 def regressions(verdicts: Iterable[Verdict]) -> list[Verdict]:
@@ -219,7 +206,7 @@ def _judge_samples(
     from scipy.stats import mannwhitneyu
 
     verdict = partial(
-        Verdict,
+        Verdict.of,
         key=rule.key,
         method=MWU_BOOTSTRAP,
         statistic=rule.statistic,
@@ -229,6 +216,9 @@ def _judge_samples(
         n_control=len(control),
         n_treatment=len(treatment),
         min_effect=rule.min_effect,
+        low=None,
+        high=None,
+        p_value=None,
     )
     if min(len(control), len(treatment)) < MIN_SAMPLES:
         return verdict(status=INSUFFICIENT)
@@ -310,7 +300,7 @@ def judge_across_runs(
     value_t = _run_statistic(treatment, rule.statistic)
     logs = [math.log(v) for v in values]
     verdict = partial(
-        Verdict,
+        Verdict.of,
         key=rule.key,
         method=ACROSS_RUNS,
         statistic=rule.statistic,
@@ -321,6 +311,9 @@ def judge_across_runs(
         n_treatment=int(treatment.get("num_runs") or 0),
         min_effect=rule.min_effect,
         control_runs=len(values),
+        low=None,
+        high=None,
+        p_value=None,
     )
     if len(values) < MIN_CONTROL_RUNS or not value_t:
         return verdict(status=INSUFFICIENT)
@@ -346,8 +339,6 @@ def judge_across_runs(
 
 def _run_statistic(metric: MetricDict, statistic: str) -> float | None:
     """One run's statistic of a metric: from its samples, else the tool's summary."""
-    from ..metrics import statistic as metric_statistic
-
     values = metric.get("values") or []
     if values:
         return metric_statistic(statistic, sorted(values))
@@ -370,7 +361,7 @@ def _judge_summaries(
         _summary_value(treatment, rule.statistic),
     )
     verdict = partial(
-        Verdict,
+        Verdict.of,
         key=rule.key,
         method=THRESHOLD,
         statistic=rule.statistic,
@@ -380,6 +371,9 @@ def _judge_summaries(
         n_control=int(control.get("num_runs") or 0),
         n_treatment=int(treatment.get("num_runs") or 0),
         min_effect=rule.min_effect,
+        low=None,
+        high=None,
+        p_value=None,
     )
     if not value_c or value_t is None:
         return verdict(status=INSUFFICIENT)

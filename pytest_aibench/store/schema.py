@@ -102,7 +102,7 @@ samples = Table(
     Column("seq", Integer, primary_key=True),
     Column("value", Float, nullable=False),
 )
-# Who holds each device's lease in a lab's store (devices/store_lease.py); unused in SQLite.
+# Who holds each device's lease in a lab's store (leases.py); unused in SQLite.
 _LEASES_DDL = (
     "CREATE TABLE leases (device TEXT PRIMARY KEY, holder TEXT NOT NULL, host TEXT NOT NULL, "
     "pid INTEGER NOT NULL, backend INTEGER NOT NULL, since TEXT NOT NULL)"
@@ -121,7 +121,7 @@ def engine(location: Location) -> Engine:
         _sqlite_transactions(made)
         return made
     try:
-        import psycopg  # noqa: F401  (SQLAlchemy's error for it names no fix)
+        import psycopg  # noqa: F401, PLC0415  (SQLAlchemy's error for it names no fix)
     except ImportError:
         raise ValueError(
             f"history store {shown(location)}: a PostgreSQL store needs psycopg: "

@@ -24,7 +24,7 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine, text
 
 from .location import Location, problem
-from .store import connect_for_leases
+from .schema import connect_for_leases
 
 # A lease session's keepalives: a holder that vanished without closing its connection is
 # found dead after idle + interval * count seconds.

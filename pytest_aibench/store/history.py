@@ -40,8 +40,7 @@ from ..names import path_component
 from ..records import CommitDict, ItemRecord, MetricDict, RunFile
 from ..runfile import RUN_FORMAT, RUN_VERSION, check_run, read_run
 from .location import Location, location, problem
-from .spool import set_aside
-from .store import (
+from .schema import (
     DEVICE_KEY,
     SCHEMA_VERSION,
     connect,
@@ -51,6 +50,7 @@ from .store import (
     runs,
     samples,
 )
+from .spool import set_aside
 
 __all__ = ["SCHEMA_VERSION", "Location", "connect", "location", "problem"]
 # Metric fields with columns of their own; the rest (info_string, summary_source, ...) is kept
