@@ -31,12 +31,13 @@ from sqlalchemy.exc import SQLAlchemyError  # noqa: TID253  (its history command
 
 from . import __version__
 from .errors import AibenchError
+from .options import OPTIONS, STORAGE
 from .reporting.terminal import format_number, render_table
 from .runfile import read_run
 from .store import history
 from .store.location import HISTORY_SPOOL, location, shown
 
-DEFAULT_HISTORY = Path(".aibench") / "history.sqlite"
+DEFAULT_HISTORY = Path(STORAGE) / "history.sqlite"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -332,8 +333,6 @@ def _spec(args: argparse.Namespace) -> int:
 
 def _options(args: argparse.Namespace) -> int:
     """Each option as a paragraph: flag, environment variable, ini key, section, its help."""
-    from .options import OPTIONS
-
     for option in OPTIONS:
         ini = f", ini {option.ini_key}" if option.ini else ""
         text = option.help.replace("%%", "%")

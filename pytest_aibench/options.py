@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from . import backends
+from .endpoint import Endpoint
 from .energy import SOURCES
 from .names import path_component
 from .records import BUILD_KEYS, BuildInfo
-from .reporting.endpoint import Endpoint
 from .spec.placeholders import parse_string_map
 from .verdicts.golden import Tolerance
 from .verdicts.statistics import Rule
@@ -803,8 +803,9 @@ class Settings:
 
     def storage_under(self, rootdir: Path) -> Path:
         """Where runs are saved: --aibench-storage, else .aibench under pytest's rootdir."""
-        return self.storage or rootdir / ".aibench"
+        return self.storage or rootdir / STORAGE
 
 
+STORAGE = ".aibench"  # the storage folder's name (under pytest's rootdir; aibench: the cwd)
 SPEC_ITERATIONS, SPEC_WARMUP = 50, 1
 FIXTURE_ITERATIONS, FIXTURE_WARMUP = 50, 5

@@ -21,7 +21,7 @@ import pytest
 from pytest_aibench.cli import main
 from pytest_aibench.continuous import git
 from pytest_aibench.continuous.builds import BuildCache
-from pytest_aibench.continuous.changes import change_points
+from pytest_aibench.verdicts.changes import change_points
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("git") and shutil.which("cc")), reason="needs git and a C compiler"

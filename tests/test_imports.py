@@ -94,6 +94,62 @@ def _expand(pattern: str) -> list[str]:
     return [f"{head}{name}{tail}" for name in names.split(",")]
 
 
+# The house's layers, top first (docs/architecture.md draws them): a module imports only from
+# its own layer or those below it. A name stands for a module and everything under it; the
+# longest name that matches places a module.
+LAYERS = (
+    ("faces", (*FACES, "hookspec")),
+    ("running", ("running", "ab", "cold", "execution")),
+    ("work", ("runners", "energy.sources", "energy.android", "energy.monsoon", "energy.rapl",
+              "energy.sampler", "energy.trace", "devices", "cache", "dashboard", "continuous")),
+    ("control", ("verdicts.control",)),
+    ("outputs", ("reporting",)),
+    ("store", ("store",)),
+    ("settings", ("options",)),
+    ("judgement", ("verdicts",)),
+    ("records", ("runfile", "kept_outputs", "parsers", "metrics", "recorder", "spec", "tensors",
+                 "backends", "records", "names", "atomic", "errors", "endpoint", "energy")),
+)  # fmt: skip
+
+
+def layer_of(module: str) -> int:
+    name = module.removeprefix("pytest_aibench").removeprefix(".")
+    if not name:  # the package's __init__: __version__, and public names found on first use
+        return len(LAYERS) - 1
+    placed = [
+        (len(prefix), index)
+        for index, (_, prefixes) in enumerate(LAYERS)
+        for prefix in prefixes
+        if name == prefix or name.startswith(f"{prefix}.")
+    ]
+    assert placed, f"{module} belongs to no layer: add it to LAYERS and docs/architecture.md"
+    return max(placed)[1]
+
+
+def test_every_import_goes_down_the_layers() -> None:
+    upward = [
+        f"{module} ({LAYERS[layer_of(module)][0]}) imports {imported}"
+        for module, imports in module_imports().items()
+        if module != "pytest_aibench"
+        for imported in imports
+        if layer_of(imported) < layer_of(module)
+    ]
+    assert upward == []
+
+
+def test_the_store_imports_none_of_its_users() -> None:
+    """store/ is a database layer: devices/, reporting/, the dashboard and continuous mode use
+    it, and importing it loads none of them, directly or through another module."""
+    users = tuple(f"pytest_aibench.{name}" for name in ("devices", "reporting", "dashboard"))
+    users += ("pytest_aibench.continuous",)
+    code = (
+        "import sys, pytest_aibench.store.history, pytest_aibench.store.leases\n"
+        f"print(' '.join(m for m in sys.modules if m.startswith({users!r})))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == []
+
+
 MOST_LAZY_IMPORTS = 5  # below the faces: each one waits for a heavy library (SQLAlchemy)
 
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import pytest
 from pytest import MonkeyPatch, Pytester, RunResult
 
-from pytest_aibench.reporting.endpoint import Endpoint
+from pytest_aibench.endpoint import Endpoint
 
 from .helpers import generic_spec, write_json, write_program
 

@@ -8,16 +8,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..options import STORAGE
 from ..reporting.terminal import render_table
 from ..store import history
+from ..verdicts.changes import change_points
 from .bench import benchmark_commits
 from .bisect import bisect
 from .builds import BuildCache
-from .changes import change_points
 from .git import Commit, resolve, select
 from .watch import Watch
 
-DEFAULT_BUILDS = Path(".aibench") / "builds"
+DEFAULT_BUILDS = Path(STORAGE) / "builds"
 FIRST, NONE = "first", "none"
 
 
@@ -98,7 +99,7 @@ def add_commands(commands: Any, store_options: argparse.ArgumentParser) -> None:
     follow.add_argument(
         "--state",
         type=Path,
-        default=Path(".aibench") / "watch-state.json",
+        default=Path(STORAGE) / "watch-state.json",
         help="where the last finished commit is kept (%(default)s)",
     )
     follow.add_argument(

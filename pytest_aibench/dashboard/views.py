@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ..continuous.changes import Step, change_points
 from ..metrics import by_key, main_key
 from ..records import ItemRecord, MetricDict, RunFile
 from ..reporting.terminal import energy_rows, format_number
 from ..store import history
+from ..verdicts.changes import Step, change_points
 from ..verdicts.gate import ControlRun, Judgement
 
 FILTER_FIELDS = ("model", "device", "framework", "branch", "commit", "since", "until")

@@ -68,7 +68,7 @@ class Fleet:
             settings.lease_dir or DEFAULT_LEASES,
             timeout=settings.lease_timeout,
             notify=self._notify,
-            store=history_location(settings, self.storage),
+            store=history_location(settings.history, self.storage),
         )
 
     def open(self, info: DeviceInfo) -> Device:
@@ -214,7 +214,9 @@ def listing(settings: Settings, devices: list[DeviceInfo], storage: Path) -> lis
     """The fleet as ``--aibench-list-devices`` and ``aibench devices`` show it: each device
     with who holds its lease (the lab's, where the history store is a server), and the phones
     the adb servers know but cannot use (offline, unauthorized) with their adb state."""
-    leases = leases_for(settings.lease_dir or DEFAULT_LEASES, history_location(settings, storage))
+    leases = leases_for(
+        settings.lease_dir or DEFAULT_LEASES, history_location(settings.history, storage)
+    )
     try:
         rows: list[tuple[str, ...]] = [
             (d.kind, d.id, d.name, d.hash, d.abi, d.os, leases.holder(d) or "free") for d in devices

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..atomic import write_text
-from ..continuous.changes import change_points
 from ..metrics import by_key, main_key
 from ..records import IMPROVED, REGRESSED, ItemRecord, MetricDict, RunFile, VerdictDict
+from ..verdicts.changes import change_points
 from ..verdicts.gate import item_key
 from ..verdicts.statistics import Verdict
 from .terminal import COLUMNS, COMPARE_COLUMNS, energy_rows, summary_rows

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_json
+from ..endpoint import Endpoint
 from ..options import Settings
 from ..records import ItemRecord, RunFile
 from ..runfile import run_filename, save_run
 from ..store.location import HISTORY_SPOOL, Location, exists, history_location, shown
 from . import html_report
-from .endpoint import Endpoint
 from .exports import to_github_benchmark, to_pytest_benchmark
 from .faipep import simple_screen_lines, write_local_tree, write_simple_local
 from .remote import Reporter
@@ -40,7 +40,7 @@ def publish(
     session fails), never a lost run: the other outputs are still written."""
     measured = any(item.get("metrics") for item in run["items"])
     done = Published()
-    database = history_location(settings, storage)
+    database = history_location(settings.history, storage)
     if measured and database:  # first, so that the HTML report's trends include this run
         done.lines.append(_append_history(database, run, storage / HISTORY_SPOOL))
     for option, write in _outputs(run, settings, storage, control_items, database).items():

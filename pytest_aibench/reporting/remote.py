@@ -34,10 +34,10 @@ from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
 from ..atomic import write_json
+from ..endpoint import Endpoint
 from ..metrics import by_key
 from ..records import REGRESSED, ItemRecord, MetricDict, RunFile
 from ..store.spool import set_aside
-from .endpoint import Endpoint
 from .faipep import records
 
 BATCH_SIZE = 100

@@ -3,26 +3,11 @@ runs it (ONNX Runtime, LiteRT). ``aibench spec MODEL`` writes a starter spec fro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import RunnerError, Unsupported
+from ..spec.starter import ModelFile, ModelInput
 from ..tensors import numpy_dtype
-
-
-@dataclass(frozen=True)
-class ModelInput:
-    name: str
-    shape: list[Any]  # an int per dimension; a symbolic one as the model names it (or None)
-    type: str  # numpy's name: float32, int64
-
-
-@dataclass(frozen=True)
-class ModelFile:
-    format: str  # the spec's "format"
-    framework: str  # the spec's "framework"
-    inputs: list[ModelInput]
 
 
 def read_model_file(path: Path) -> ModelFile:

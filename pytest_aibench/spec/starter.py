@@ -7,12 +7,25 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..runners.signatures import ModelFile
-
 STARTER_ITERATIONS = 50
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    name: str
+    shape: list[Any]  # an int per dimension; a symbolic one as the model names it (or None)
+    type: str  # numpy's name: float32, int64
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    format: str  # the spec's "format"
+    framework: str  # the spec's "framework"
+    inputs: list[ModelInput]
 
 
 def starter_spec(

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..options import Settings
-
 # Where a location is a server's URL rather than a file; what each scheme is opened with.
 _DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 Location = str | Path
@@ -15,12 +13,12 @@ HISTORY_SPOOL = "history-spool"  # runs a store could not take, under the storag
 _OFF = ("off", "no", "none", "false", "0")
 
 
-def history_location(settings: Settings, storage: Path) -> Location | None:
-    """The store every run is appended to: --aibench-history (a file, or a server's URL), else
-    history.sqlite in the storage folder; ``None`` when turned off."""
-    if settings.history and settings.history.strip().lower() in _OFF:
+def history_location(history: str | None, storage: Path) -> Location | None:
+    """The store every run is appended to: ``history`` (--aibench-history: a file, or a
+    server's URL), else history.sqlite in the storage folder; ``None`` when turned off."""
+    if history and history.strip().lower() in _OFF:
         return None
-    return location(settings.history) if settings.history else storage / "history.sqlite"
+    return location(history) if history else storage / "history.sqlite"
 
 
 def url_of(location: Location) -> str:

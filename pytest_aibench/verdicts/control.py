@@ -47,7 +47,7 @@ def load_control(settings: Settings, storage: Path, paths: list[Path]) -> Contro
 def _from_history(settings: Settings, storage: Path) -> ControlRun:
     """``--aibench-compare=history``: the history store's last K runs (each item is judged
     against those of them that ran it on the same device model and model files)."""
-    database = history_location(settings, storage)
+    database = history_location(settings.history, storage)
     if database is None or not exists(database):
         where = shown(database) if database else "(--aibench-history=off)"
         raise AibenchError(f"--aibench-compare=history: no history store at {where}")

@@ -1,5 +1,5 @@
 """Where a remote reporter sends a run (``--aibench-remote-reporter URL[|category]``). Light:
-the option's check parses it before anything runs; remote.py sends."""
+the option's check parses it before anything runs; reporting/remote.py sends."""
 
 from __future__ import annotations
 
