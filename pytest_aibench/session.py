@@ -1,6 +1,6 @@
 """The run's shared state, and nothing else: the settings, scratch and storage folders, the
 fleet, the model cache, the control run and the items' records. The role objects that hold
-the hooks (collect.SpecCollector, items.ItemRecorder, run_end.RunEnd,
+the hooks (collector.SpecCollector, items.ItemRecorder, run_end.RunEnd,
 reporting.terminal_hooks.TerminalHooks, xdist.XdistHooks) share one :class:`RunState`, kept
 in ``config.stash``; plugin.py makes and registers them."""
 

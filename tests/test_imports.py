@@ -242,28 +242,36 @@ def module_imports() -> dict[str, set[str]]:
     return {module: {name for name, _ in _package_imports(module)} for module in package_modules()}
 
 
+def reaches(graph: dict[str, set[str]], start: str, goal: str) -> bool:
+    """Whether importing ``start`` imports ``goal``, directly or through other modules."""
+    seen: set[str] = set()
+    waiting = [start]
+    while waiting:
+        for nxt in graph[waiting.pop()] - seen:
+            if nxt == goal:
+                return True
+            seen.add(nxt)
+            waiting.append(nxt)
+    return False
+
+
 def test_no_import_cycle_in_the_package() -> None:
     graph = module_imports()
-
-    def reaches(start: str, goal: str, seen: set[str]) -> bool:
-        for nxt in graph[start] - seen:
-            seen.add(nxt)
-            if nxt == goal or reaches(nxt, goal, seen):
-                return True
-        return False
-
-    assert [module for module in graph if reaches(module, module, set())] == []
+    assert [module for module in graph if reaches(graph, module, module)] == []
 
 
 def _with_packages(graph: dict[str, set[str]]) -> dict[str, set[str]]:
-    """Importing ``a.b.c`` runs ``a.b``'s ``__init__`` first: each import also reaches the
-    package that holds the module (the top package's ``__init__`` imports nothing eagerly)."""
+    """Importing ``a.b.c`` from outside ``a.b`` runs ``a.b``'s ``__init__`` first: such an
+    import also reaches that package (the top package's ``__init__`` imports nothing eagerly;
+    a module importing a sibling does not depend on its own package's ``__init__``)."""
     return {
         module: imported
         | {
             parent
             for name in imported
-            if (parent := name.rsplit(".", 1)[0]) in graph and parent != "pytest_aibench"
+            if (parent := name.rsplit(".", 1)[0]) in graph
+            and parent != "pytest_aibench"
+            and not module.startswith(f"{parent}.")
         }
         for module, imported in graph.items()
     }
@@ -302,42 +310,58 @@ OBSERVER_PROGRAM = (
 MOST_CLIMBS = 2
 
 
-@pytest.mark.parametrize("ab", [False, True], ids=["once", "ab"])
-def test_a_walk_of_one_execution_seldom_climbs_back_up(pytester: pytest.Pytester, ab: bool) -> None:
-    """One spec item run (and an A/B one), every call between two of the package's modules
-    recorded: a call into a module that imports the caller's, directly or not, climbs back up
-    the house. A callback handed down (a face's method called from below) is one."""
+def _program_project(pytester: pytest.Pytester) -> list[str]:
+    """A program spec, its program and a control program; the options that run it."""
     import json
 
-    pytester.makeconftest(WALK_RECORDER)
     for name in ("treatment", "control"):
         program = pytester.path / name
         program.write_text(OBSERVER_PROGRAM)
         program.chmod(0o755)
-    test = {"identifier": "w", "metric": "delay", "iter": 10, "warmup": 0}
-    spec = {"model": {"name": "walk", "framework": "generic", "format": "generic"}}
+    test = {
+        "identifier": "w",
+        "metric": "delay",
+        "iter": 10,
+        "warmup": 0,
+        "commands": ["{program}"],
+    }
+    spec = {"model": {"name": "walk", "framework": "generic", "format": "generic"}, "tests": [test]}
+    (pytester.path / "walk_spec.json").write_text(json.dumps(spec))
+    return ["--aibench-spec=walk_spec.json", f"--aibench-program={pytester.path / 'treatment'}"]
+
+
+def _onnx_project(pytester: pytest.Pytester) -> list[str]:
+    """ONNX Runtime in this process, its golden output checked."""
+    import json
+
+    from .test_inprocess import GOLDEN, onnx_model, spec, write_golden
+
+    onnx_model(pytester)
+    write_golden(pytester)
+    test = {"identifier": "w", "metric": "delay", "iter": 10, **GOLDEN}
     (pytester.path / "walk_spec.json").write_text(
-        json.dumps({**spec, "tests": [{**test, "commands": ["{program}"]}]})
+        json.dumps(spec("onnx", "model", "mlp.onnx", test))
     )
-    options = [f"--aibench-program={pytester.path / 'treatment'}"]
-    if ab:
+    return ["--aibench-spec=walk_spec.json"]
+
+
+@pytest.mark.parametrize("how", ["program", "program, A/B", "in process"])
+def test_a_walk_of_one_execution_seldom_climbs_back_up(pytester: pytest.Pytester, how: str) -> None:
+    """One spec item run, every call between two of the package's modules recorded: a call
+    into a module that imports the caller's, directly or not, climbs back up the house (a
+    callback handed down, such as a runner's lambda its helper module calls, is one)."""
+    import json
+
+    pytester.makeconftest(WALK_RECORDER)
+    options = _onnx_project(pytester) if how == "in process" else _program_project(pytester)
+    if how == "program, A/B":
         options += [f"--aibench-ab-control={pytester.path / 'control'}", "--aibench-ab-max-time=2"]
-    pytester.runpytest_subprocess("--aibench-spec=walk_spec.json", *options).assert_outcomes(
-        passed=1
-    )
+    pytester.runpytest_subprocess(*options).assert_outcomes(passed=1)
     steps = {
         (caller, callee)
         for caller, callee, _ in json.loads((pytester.path / "walk.json").read_text())
     }
     graph = _with_packages(module_imports())
-
-    def above(upper: str, lower: str, seen: set[str]) -> bool:
-        for nxt in graph[upper] - seen:
-            seen.add(nxt)
-            if nxt == lower or above(nxt, lower, seen):
-                return True
-        return False
-
     assert len(steps) > 20  # the walk was recorded: run_case, running, execution, runners, ...
-    climbs = sorted((caller, callee) for caller, callee in steps if above(callee, caller, set()))
+    climbs = sorted((caller, callee) for caller, callee in steps if reaches(graph, callee, caller))
     assert len(climbs) <= MOST_CLIMBS, climbs
