@@ -182,7 +182,8 @@ def stored_trials(slowdown: float, trials: int, folder: Path) -> list[dict[str, 
     """Stored mode: a fresh run of the treatment against one and against five earlier runs."""
     from pytest_aibench.metrics import MetricRecord
     from pytest_aibench.records import MetricDict
-    from pytest_aibench.verdicts.statistics import Rule, judge, judge_across_runs
+    from pytest_aibench.verdicts.rules import Rule
+    from pytest_aibench.verdicts.statistics import judge, judge_across_runs
 
     rule = Rule("NET latency", "p50", 0.05)
     control_program, program = build_program(folder, 1.0), build_program(folder, 1 + slowdown)

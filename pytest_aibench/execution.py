@@ -21,7 +21,7 @@ from .recorder import Recorder
 from .runners.base import CaseFiles, RunContext, Runner, RunsCommands
 from .runners.power import measuring_energy, trace_file
 from .spec.model import Case
-from .verdicts.golden import Tolerance
+from .verdicts.rules import Tolerance
 
 
 @dataclass

@@ -25,8 +25,7 @@ from .energy import SOURCES
 from .names import path_component
 from .records import BUILD_KEYS, BuildInfo
 from .spec.placeholders import parse_string_map
-from .verdicts.golden import Tolerance
-from .verdicts.statistics import Rule
+from .verdicts.rules import Rule, Tolerance
 
 
 @dataclass(frozen=True)

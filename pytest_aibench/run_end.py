@@ -42,7 +42,7 @@ class RunEnd:
             return
         from . import kept_outputs
         from .verdicts.agreement import agree
-        from .verdicts.golden import Tolerance
+        from .verdicts.rules import Tolerance
 
         tolerance = settings.error_tolerance or Tolerance()
         try:

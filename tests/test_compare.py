@@ -8,12 +8,12 @@ import pytest
 from pytest_aibench.metrics import MetricRecord
 from pytest_aibench.records import MetricDict
 from pytest_aibench.verdicts.fdr import benjamini_hochberg
+from pytest_aibench.verdicts.rules import Rule
 from pytest_aibench.verdicts.statistics import (
     ACROSS_RUNS,
     HIGHER,
     LOWER,
     THRESHOLD,
-    Rule,
     direction,
     judge,
     judge_across_runs,

@@ -203,14 +203,16 @@ def test_a_nan_sample_fails_its_item_and_every_output_is_still_written(pytester:
 
 
 def test_an_all_zero_golden_gives_no_infinite_error(tmp_path: Path) -> None:
-    from pytest_aibench.verdicts.golden import Tolerance, compare
+    from pytest_aibench.verdicts.golden import compare
+    from pytest_aibench.verdicts.rules import Tolerance
 
     result = compare("y", [0.0, 1e-7], [0.0, 0.0], Tolerance())
     assert result.passed and result.rel_l2 is None and result.max_abs == pytest.approx(1e-7)
 
 
 def test_a_golden_mismatch_names_an_element_beyond_the_tolerance() -> None:
-    from pytest_aibench.verdicts.golden import Tolerance, compare
+    from pytest_aibench.verdicts.golden import compare
+    from pytest_aibench.verdicts.rules import Tolerance
 
     # Element 0 has the largest absolute error but lies within rtol of its large golden value;
     # element 1 is the one that fails.

@@ -695,7 +695,7 @@ def test_one_framework_is_the_golden_of_the_others(pytester: Pytester) -> None:
 def test_agreement_marks_what_disagrees_and_what_cannot_be_compared(tmp_path: Path) -> None:
     from pytest_aibench.kept_outputs import discard, keep, read
     from pytest_aibench.verdicts.agreement import agree
-    from pytest_aibench.verdicts.golden import Tolerance
+    from pytest_aibench.verdicts.rules import Tolerance
 
     y = np.linspace(-1, 1, 32, dtype=np.float32).reshape(1, 32)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from pytest_aibench.records import MetricDict
+from pytest_aibench.verdicts.rules import Rule
 from pytest_aibench.verdicts.sequential import (
     FIRST_LOOK,
     SequentialAB,
@@ -13,7 +14,6 @@ from pytest_aibench.verdicts.sequential import (
     signed_rank_interval,
     spent_alpha,
 )
-from pytest_aibench.verdicts.statistics import Rule
 
 RULE = Rule("NET latency", "p50", 0.015)  # the --aibench-ab-min-effect default
 

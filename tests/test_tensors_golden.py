@@ -14,7 +14,8 @@ from pytest_aibench.parsers.ort_profile import (
     operators_from_profile,
 )
 from pytest_aibench.tensors import concrete_shape, numpy_dtype, read_tensor
-from pytest_aibench.verdicts.golden import GoldenMismatch, Tolerance, compare
+from pytest_aibench.verdicts.golden import GoldenMismatch, compare
+from pytest_aibench.verdicts.rules import Tolerance
 
 ARRAY = np.arange(6, dtype=np.float32).reshape(2, 3) / 4
 

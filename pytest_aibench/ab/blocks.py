@@ -20,8 +20,9 @@ from ..recorder import Recorder
 from ..records import MetricDict
 from ..verdicts.ab import ab_failure
 from ..verdicts.gate import rules_for
+from ..verdicts.rules import Rule
 from ..verdicts.sequential import SequentialAB
-from ..verdicts.statistics import Rule, Verdict, regressions
+from ..verdicts.statistics import Verdict, regressions
 from .sides import Side, Sides
 
 

@@ -38,7 +38,7 @@ from ..runners import BUILTIN_RUNNERS
 from ..runners.base import CaseFiles, RunContext
 from ..runners.inprocess import timed_calls
 from ..spec.model import Case
-from ..verdicts.golden import Tolerance
+from ..verdicts.rules import Tolerance
 
 _LENGTH = struct.Struct(">Q")
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]

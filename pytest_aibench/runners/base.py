@@ -13,7 +13,7 @@ from ..energy import PowerSource
 from ..errors import RunnerError
 from ..recorder import Recorder
 from ..spec.model import Case, FileRef
-from ..verdicts.golden import Tolerance
+from ..verdicts.rules import Tolerance
 
 Placed = tuple[FileRef, Path]
 

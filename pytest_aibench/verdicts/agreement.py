@@ -28,7 +28,8 @@ from typing import Any
 from ..metrics import MetricRecord
 from ..records import ItemRecord
 from ..tensors import channels_first, channels_first_shape
-from .golden import GoldenMismatch, Tolerance, compare
+from .golden import GoldenMismatch, compare
+from .rules import Tolerance
 
 GroupKey = tuple[str, str, str]  # model, test identifier, device
 

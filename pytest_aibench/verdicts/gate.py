@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from ..metrics import by_key
 from ..records import ComparisonState, ItemRecord, MetricDict, Payload, RunFile
-from .statistics import GATED_METRICS, MIN_CONTROL_RUNS, Rule, Verdict, judge, judge_across_runs
+from .rules import Rule
+from .statistics import GATED_METRICS, MIN_CONTROL_RUNS, Verdict, judge, judge_across_runs
 from .statistics import regressions as regressed_ones
 
 

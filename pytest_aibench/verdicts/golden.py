@@ -8,39 +8,15 @@ cosine similarity. An output passes when every element satisfies ``|a - g| <= at
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import AibenchError
-
-DEFAULT_ATOL = 1e-5
-DEFAULT_RTOL = 1e-4
+from .rules import Tolerance
 
 
 class GoldenMismatch(AibenchError):
     """An output differs from its golden output beyond the tolerance."""
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    atol: float = DEFAULT_ATOL
-    rtol: float = DEFAULT_RTOL
-
-    @classmethod
-    def parse(cls, text: str) -> Tolerance:
-        """``"atol=1e-6,rtol=1e-5"`` (either part may be left out); ValueError otherwise."""
-        values: dict[str, float] = {}
-        for part in filter(None, (piece.strip() for piece in text.split(","))):
-            key, _, number = part.partition("=")
-            if key.strip() not in ("atol", "rtol") or not number:
-                raise ValueError(f"expected atol=X and/or rtol=Y, found {part!r}")
-            values[key.strip()] = float(number)
-        return cls(**values)
-
-    def overriding(self, spec: Mapping[str, Any] | None) -> Tolerance:
-        spec = spec or {}
-        return Tolerance(float(spec.get("atol", self.atol)), float(spec.get("rtol", self.rtol)))
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ from statistics import NormalDist
 from ..metrics import by_key
 from ..metrics import statistic as metric_statistic
 from ..records import IMPROVED, INCONCLUSIVE, REGRESSED, UNCHANGED, MetricDict, VerdictStatus
-from .statistics import LOWER, PAIRED_BLOCKS, Rule, Verdict, direction
+from .rules import Rule
+from .statistics import LOWER, PAIRED_BLOCKS, Verdict, direction
 
 FIRST_LOOK = 10  # pairs; fewer cannot reach the first look's confidence (2 / 2^n > alpha_1)
 LOOK_GROWTH = 1.5

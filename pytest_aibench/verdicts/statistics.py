@@ -32,6 +32,7 @@ from ..records import (
     VerdictFields,
     VerdictStatus,
 )
+from .rules import Rule
 
 LOWER, HIGHER = "lower", "higher"
 MIN_SAMPLES = 5
@@ -57,33 +58,6 @@ def direction(metric: MetricDict) -> str:
         return str(given)
     text = f"{metric.get('metric', '')} {metric.get('unit', '')}"
     return HIGHER if _HIGHER_IS_BETTER.search(text) else LOWER
-
-
-@dataclass(frozen=True)
-class Rule:
-    """``--aibench-fail-on "NET latency:p50:3%"``: metric key, statistic, minimum effect."""
-
-    key: str
-    statistic: str = "p50"
-    min_effect: float = 0.05
-
-    @classmethod
-    def parse(cls, text: str) -> Rule:
-        parts = text.rsplit(":", 2)
-        if len(parts) != 3 or not parts[0].strip():
-            raise ValueError(
-                f"expected KEY:STATISTIC:PERCENT such as 'NET latency:p50:3%', found {text!r}"
-            )
-        key, statistic, effect = (part.strip() for part in parts)
-        if statistic != "mean" and not re.fullmatch(r"p\d+(\.\d+)?", statistic):
-            raise ValueError(f"statistic {statistic!r} in {text!r}: use mean or pX (p50, p90)")
-        try:
-            value = float(effect.rstrip("%")) / (100 if effect.endswith("%") else 1)
-        except ValueError:
-            raise ValueError(
-                f"minimum effect {effect!r} in {text!r}: use a percentage such as 3%"
-            ) from None
-        return cls(key, statistic, value)
 
 
 @dataclass(frozen=True)
