@@ -24,7 +24,13 @@ import pytest
 
 # pytester restores sys.modules after each test, and C extensions such as onnx and torch cannot
 # be imported a second time in one process: import them once, before any pytester snapshot.
+# SQLAlchemy's compiled parts are among them (a second import fails with "'InternalTraversal'
+# object is not callable"), with the dialects the history store opens.
 for _framework in (
+    "sqlalchemy",
+    "sqlalchemy.dialects.sqlite.pysqlite",
+    "sqlalchemy.dialects.postgresql.psycopg",
+    "pytest_aibench.store.history",
     "onnx",
     "onnxruntime",
     "ai_edge_litert.interpreter",

@@ -356,7 +356,8 @@ def test_a_walk_of_one_execution_seldom_climbs_back_up(pytester: pytest.Pytester
     options = _onnx_project(pytester) if how == "in process" else _program_project(pytester)
     if how == "program, A/B":
         options += [f"--aibench-ab-control={pytester.path / 'control'}", "--aibench-ab-max-time=2"]
-    pytester.runpytest_subprocess(*options).assert_outcomes(passed=1)
+    # the item passes or, A/B left undecided on a busy machine, is inconclusive: both walk alike
+    assert pytester.runpytest_subprocess(*options).ret == pytest.ExitCode.OK
     steps = {
         (caller, callee)
         for caller, callee, _ in json.loads((pytester.path / "walk.json").read_text())

@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from ..metrics import by_key, main_key, net_first
-from ..records import REGRESSED, ItemRecord, MetricDict, Payload, VerdictDict
+from ..records import INCONCLUSIVE, REGRESSED, ItemRecord, MetricDict, Payload, Results, VerdictDict
 from ..verdicts.gate import item_key, what_changed
 
 if TYPE_CHECKING:
@@ -143,8 +143,40 @@ def write_summary(
         for line in render_table(operators, OPERATOR_COLUMNS, text_columns=(0, 1, 2)):
             terminal.write_line(line)
     _unparsed_rows(terminal, items)
+    _inconclusive_lines(terminal, items)
     if control is not None:
         _comparison_lines(terminal, items, control)
+
+
+def undecided(item: Results) -> list[VerdictDict]:
+    """An item's A/B verdicts that the time budget ended before they were decided."""
+    return [verdict for verdict in item.get("verdicts", []) if verdict["status"] == INCONCLUSIVE]
+
+
+def _inconclusive_lines(terminal: Terminal, items: Collection[ItemRecord]) -> None:
+    """Each item A/B left undecided, why, and what would decide it: it passed, and must not
+    pass in silence."""
+    for item in items:
+        for verdict in undecided(item):
+            ab = (item.get("extra") or {}).get("ab") or {}
+            terminal.write_line(
+                f"aibench: INCONCLUSIVE {item['nodeid']}: {verdict['key']} undecided after "
+                f"{verdict['n_control']} paired blocks, {ab.get('seconds', 0):.0f} s "
+                f"({_why_undecided(verdict)}); to decide it: a longer --aibench-ab-max-time, "
+                "fewer threads, a quieter device; --aibench-fail-inconclusive fails such items",
+                yellow=True,
+            )
+
+
+def _why_undecided(verdict: VerdictDict) -> str:
+    """Noise, when the pairs spread wider than the change that matters; else the budget."""
+    detectable, wanted = verdict.get("detectable"), verdict["min_effect"]
+    if detectable is not None and detectable > wanted:
+        return (
+            f"noise: it could detect +{detectable:.1%} at best, the rule asks "
+            f"{wanted:.1%} (--aibench-ab-min-effect)"
+        )
+    return "the time budget ran out before the interval cleared the rule's band"
 
 
 def _metric_table(terminal: Terminal, items: Collection[ItemRecord], compared: bool) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
-from ..records import REPORT_ATTRIBUTE
+from ..records import INCONCLUSIVE, REPORT_ATTRIBUTE
 
 if TYPE_CHECKING:
     from ..records import Payload
@@ -27,25 +27,23 @@ class TerminalHooks:
     def pytest_report_teststatus(
         self, report: Any, config: Any
     ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
-        """With -v, what was measured and where, after PASSED or FAILED (xdist too: the
-        controller makes this line from the worker's report)."""
+        """An item A/B left undecided is counted apart: ``1 inconclusive`` in pytest's last
+        line, ``?`` in its progress. With -v, what was measured and where, after PASSED or
+        FAILED (xdist too: the controller makes this line from the worker's report)."""
         payload = cast("Payload | None", getattr(report, REPORT_ATTRIBUTE, None))
-        if (
-            report.when != "call"
-            or not payload
-            or config.get_verbosity() < 1
-            or hasattr(report, "wasxfail")
-            or report.skipped
-        ):
+        if report.when != "call" or not payload or hasattr(report, "wasxfail") or report.skipped:
             return None
-        from .terminal import headline
+        from .terminal import headline, undecided
 
-        detail = headline(payload)
+        detail = headline(payload) if config.get_verbosity() >= 1 else ""
+        shown = f" [{detail}]" if detail else ""
+        if report.passed and undecided(payload):
+            return INCONCLUSIVE, "?", (f"{INCONCLUSIVE.upper()}{shown}", {"yellow": True})
         if not detail:
             return None
         word, letter = ("PASSED", ".") if report.passed else ("FAILED", "F")
         colour = "green" if report.passed else "red"
-        return report.outcome, letter, (f"{word} [{detail}]", {colour: True})
+        return report.outcome, letter, (f"{word}{shown}", {colour: True})
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         run = self.run
