@@ -30,7 +30,7 @@ for _framework in (
     "sqlalchemy",
     "sqlalchemy.dialects.sqlite.pysqlite",
     "sqlalchemy.dialects.postgresql.psycopg",
-    "pytest_aibench.store.history",
+    "sqlalchemy.ext.compiler",
     "onnx",
     "onnxruntime",
     "ai_edge_litert.interpreter",
