@@ -317,7 +317,7 @@ def test_an_undecided_ab_item_is_inconclusive_and_fails_only_when_asked(
         [
             "aibench: INCONCLUSIVE ab.json::demo[[]ab-host[]]: NET latency undecided after 5 "
             "paired blocks, * s (*); to decide it: a longer --aibench-ab-max-time, *",
-            "*= 1 inconclusive in *",
+            "*=* 1 inconclusive in *",
         ]
     )
     verdict = written_run(pytester.path)["items"][0]["verdicts"][0]
