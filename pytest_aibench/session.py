@@ -106,6 +106,8 @@ class RunState:
         shipped = worker_input(self.config).get(WORKER_CONTROL)
         if shipped:
             return [Path(path) for path in shipped]
+        if not self.settings.compare:
+            return []  # and no run-file reader loaded, as in a plain `pytest -n 2`
         from .verdicts.control import control_paths
 
         return control_paths(self.settings, self.storage)

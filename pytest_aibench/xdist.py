@@ -17,19 +17,19 @@ class XdistHooks:
 
     def __init__(self, run: RunState) -> None:
         self.run = run
-        self.fleet_run = run.settings.fleet_run  # the fleet is ours to schedule
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         """Our scheduling where the run has a fleet, we chose the distribution (no --dist
         given) and every case runs on every device; otherwise xdist's own."""
-        if not self.fleet_run or _dist_given(config) or self.run.settings.fleet != "each":
+        settings = self.run.settings  # fleet_run: the fleet is ours to schedule
+        if not settings.fleet_run or _dist_given(config) or settings.fleet != "each":
             return None
         return device_scheduling(config, log, [d.id for d in self.run.fleet.devices])
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        if self.fleet_run:  # else a worker that needs the host lists it itself
+        if self.run.settings.fleet_run:  # else a worker that needs the host lists it itself
             node.workerinput[WORKER_DEVICES] = [d.to_dict() for d in self.run.fleet.devices]
         if self.run.control_paths:
             node.workerinput[WORKER_CONTROL] = [str(p) for p in self.run.control_paths]
