@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .devices.base import DeviceInfo
-from .errors import AibenchError, SpecError, Unsupported
+from .errors import AibenchError, AibenchWarning, SpecError, Unsupported
 from .marks import mark_name, register_mark
 from .spec.load import load_cases_from, spec_kind
 from .spec.model import Case
@@ -109,7 +109,7 @@ class SpecItem(pytest.Function):
     def repr_failure(  # type: ignore[override]  # pytest.Function narrows Node's signature
         self, excinfo: ExceptionInfo[BaseException]
     ) -> str | TerminalRepr:
-        if isinstance(excinfo.value, AibenchError):
+        if isinstance(excinfo.value, (AibenchError, AibenchWarning)):  # -W error: a warning
             return str(excinfo.value)  # our messages say where and what; our stack would not
         if isinstance(excinfo.value, Exception) and self.config.option.tbstyle not in FULL_TB:
             return raised_while_running(self.stash[CASE], excinfo)

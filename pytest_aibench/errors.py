@@ -43,3 +43,8 @@ class RunnerError(AibenchError):
 class Unsupported(AibenchError):
     """This case cannot run here (a missing backend, a runner that needs the host): the item
     is skipped with this message, not failed."""
+
+
+class AibenchWarning(UserWarning):
+    """Something the user should change, though the item still ran (an A/B spec that asks for
+    more threads than the device has CPUs); shown in pytest's warnings summary, under the item."""

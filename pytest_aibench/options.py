@@ -584,6 +584,16 @@ VERDICT_OPTIONS = _section(
         check=_seconds,
     ),
     Option(
+        "ab-time-limit",
+        "A/B: where the interval is still narrowing toward a decision that the pace so far "
+        "reaches within SECONDS, blocks go on past --aibench-ab-max-time up to this limit "
+        "(default 120: four budgets; the budget itself or less: no blocks past it)",
+        "SECONDS",
+        default=120.0,
+        kind="float",
+        check=_seconds,
+    ),
+    Option(
         "fail-inconclusive",
         "A/B: fail items whose verdict is inconclusive (default: reported, not failed)",
         "",
@@ -745,6 +755,7 @@ class Settings:
     ab_blocks: int
     ab_min_effect: float
     ab_max_time: float
+    ab_time_limit: float
     fail_inconclusive: bool
     verify: int
     cooldown: float

@@ -490,6 +490,14 @@ def test_in_process_ab_against_a_control_root_passes_when_nothing_changed(
     assert item["comparison"] == "ab" and verdict["status"] == "unchanged"
     assert verdict["n_control"] == item["extra"]["ab"]["blocks"] >= 10
     assert item["extra"]["onnxruntime"]["version"]  # measured in the worker, recorded here
+    # ONNX Runtime's default threads: both sides on every CPU, one thread each, not spinning
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    sides = item["extra"]["ab"]["sides"]
+    assert sides["control"] == sides["treatment"]
+    if cpus:
+        assert sides["treatment"]["cpus"] == cpus and sides["treatment"]["threads"] == len(cpus)
+        assert item["extra"]["onnxruntime"]["intra_op_num_threads"] == len(cpus)
+    assert item["extra"]["onnxruntime"]["intra_op_spinning"] is False
 
 
 def test_in_process_ab_fails_a_heavier_model_under_a_control_python(pytester: Pytester) -> None:
@@ -503,7 +511,7 @@ def test_in_process_ab_fails_a_heavier_model_under_a_control_python(pytester: Py
     result.stdout.fnmatch_lines(
         [
             f"aibench: A/B regression against the files under {base} with {sys.executable}, *",
-            "NET latency p50 regressed: * us (+*%, *), * paired blocks; could detect *",
+            "NET latency p50 regressed: * us (+*%, *), * paired blocks; +*% or more caught 9 *",
         ]
     )
 
@@ -565,6 +573,7 @@ def test_a_suspected_regression_is_rerun_with_fresh_workers(
     from types import SimpleNamespace
 
     from pytest_aibench.ab import blocks
+    from pytest_aibench.ab.cpus import ONE_THREAD, CpuShare
     from pytest_aibench.recorder import Recorder
     from pytest_aibench.verdicts.statistics import Verdict
 
@@ -580,7 +589,10 @@ def test_a_suspected_regression_is_rerun_with_fresh_workers(
         return blocks.ABRun(Recorder(1, 0), Recorder(1, 0), [slower], 10, 1.0)
 
     monkeypatch.setattr(blocks, "interleave", fake_interleave)
-    sides: Any = SimpleNamespace(close=lambda: events.append("fresh workers"), label="base")
+    remote = CpuShare(None, 1, ONE_THREAD)
+    sides: Any = SimpleNamespace(
+        close=lambda: events.append("fresh workers"), label="base", share=remote
+    )
     settings = SimpleNamespace(verify=2, seed=0, fail_inconclusive=False)
     item: Any = SimpleNamespace(settings=settings, device=SimpleNamespace(local=False))
     recorder = Recorder(1, 0)
@@ -625,6 +637,7 @@ def test_worker_sides_restart_early_and_at_every_undecided_look(
     from types import SimpleNamespace
 
     from pytest_aibench.ab import blocks
+    from pytest_aibench.ab.cpus import ONE_THREAD, CpuShare
     from pytest_aibench.ab.sides import Sides
     from pytest_aibench.verdicts.sequential import look_points
 
@@ -639,10 +652,17 @@ def test_worker_sides_restart_early_and_at_every_undecided_look(
 
     monkeypatch.setattr(blocks, "_block", counted_block)
     settings = SimpleNamespace(
-        ab_blocks=5, ab_max_time=1e9, alpha=0.01, cooldown=0, fail_on=(), ab_min_effect=0.02
+        ab_blocks=5,
+        ab_max_time=1e9,
+        ab_time_limit=1e9,
+        alpha=0.01,
+        cooldown=0,
+        fail_on=(),
+        ab_min_effect=0.02,
     )
     item: Any = SimpleNamespace(settings=settings, counts=lambda: (50, 0))
-    ab = blocks.interleave(item, Sides(control, treatment, "base"), 50, seed=0)
+    sides = Sides(control, treatment, "base", CpuShare(None, 1, ONE_THREAD))
+    ab = blocks.interleave(item, sides, 50, seed=0)
     assert ab.verdicts[0].status == "unchanged" and ab.blocks > 10
     restarted_after = [log[:i].count("block") for i, e in enumerate(log) if e == "control closed"]
     undecided_looks = [n for n in look_points() if n < ab.blocks]

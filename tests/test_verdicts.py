@@ -2,6 +2,7 @@
 prints latencies drawn from a seeded distribution, so every verdict here is reproducible."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -96,6 +97,19 @@ def test_several_saved_runs_are_one_control_with_their_drift(
     )
 
 
+def test_saved_runs_that_disagree_say_so_and_point_to_ab(pytester: Pytester, bench: Bench) -> None:
+    for factor in (1.0, 3.0, 3.1):  # one run in another regime
+        bench("--aibench-save=main", factor=factor).assert_outcomes(passed=2)
+    result = bench("--aibench-compare=main", "--aibench-compare-runs=3")
+    result.stdout.fnmatch_lines(
+        [
+            "aibench: demo.json::demo[[]a-host[]]: NET latency: the 3 control runs disagree: "
+            "p50 * to * us (+*%), in regimes * us (1 run); *-* us (2 runs); stored runs cannot "
+            "tell a 5% change here: compare by A/B on this device (--aibench-ab-control *"
+        ]
+    )
+
+
 def test_the_history_store_s_last_runs_are_a_control(pytester: Pytester, bench: Bench) -> None:
     missing = bench("--aibench-compare=history", "--aibench-history=off")
     assert missing.ret == pytest.ExitCode.USAGE_ERROR
@@ -120,7 +134,7 @@ def test_a_slower_program_fails_with_the_verdict(pytester: Pytester, bench: Benc
             "aibench: regression against *.json:",
             "NET latency p50 regressed: * -> * us (+*%, 95% CI +*% to +*%), Mann-Whitney p=*, "
             "n=60 control / 60 treatment; one control run: drift between runs unseen "
-            "(--aibench-compare-runs); could detect +*% or more",
+            "(--aibench-compare-runs); +*% or more caught 9 times in 10",
         ]
     )
     result.stdout.fnmatch_lines(["*demo[[]b-host[]]*NET latency*+1?.?%*regressed"])
@@ -229,6 +243,9 @@ log = Path(os.environ["AB_LOG"])
 calls = len(log.read_text().splitlines()) if log.exists() else 0
 with log.open("a") as out:
     out.write(Path(sys.argv[0]).name + "\\n")
+if "CPU_LOG" in os.environ:
+    with open(os.environ["CPU_LOG"], "a") as out:
+        out.write(" ".join(map(str, sorted(os.sched_getaffinity(0)))) + "\\n")
 rng = random.Random(calls)
 iterations = int(sys.argv[sys.argv.index("--iter") + 1])
 for _ in range(iterations):
@@ -297,7 +314,7 @@ def test_ab_regression_is_verified_then_fails_with_exit_code_1(pytester: Pyteste
         [
             "aibench: A/B regression against */control.py, held in 2 of 2 interleaved runs:",
             "NET latency p50 regressed: * -> * us (+*%, 99.*% CI +*% to +*%), "
-            "10 paired blocks; could detect +*% or more",
+            "10 paired blocks; +*% or more caught 9 times in 10",
         ]
     )
     calls = (pytester.path / "ab.log").read_text().split()
@@ -328,6 +345,33 @@ def test_an_undecided_ab_item_is_inconclusive_and_fails_only_when_asked(
     assert failed.ret == pytest.ExitCode.TESTS_FAILED
     failed.stdout.fnmatch_lines(
         ["aibench: A/B against */control.py undecided after 5 paired blocks (* s, *max-time):"]
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity here")
+def test_ab_sides_share_the_cpus_their_threads_need(pytester: Pytester, ab: AB) -> None:
+    """Both sides of a program's A/B run on as many CPUs as the test's ``threads`` (one by
+    default), the same CPUs for both, recorded per side; more threads than CPUs is said."""
+    spec = json.loads((pytester.path / "ab.json").read_text())
+    test = spec["tests"][0]
+    test["env"]["CPU_LOG"] = str(pytester.path / "cpus.log")
+    allowed = sorted(os.sched_getaffinity(0))
+    for threads, expected in ((None, allowed[-1:]), (len(allowed), allowed), (999, allowed)):
+        if threads:
+            test["threads"] = threads
+        write_json(pytester.path / "ab.json", spec)
+        (pytester.path / "cpus.log").unlink(missing_ok=True)
+        shown = ("-W", "default::pytest_aibench.errors.AibenchWarning")  # this suite: errors
+        result = ab("same.py", "--aibench-ab-min-effect=20%", *shown)
+        assert result.ret == pytest.ExitCode.OK
+        seen = {line for line in (pytester.path / "cpus.log").read_text().splitlines()}
+        assert seen == {" ".join(map(str, expected))}  # every run of both sides
+        sides = written_run(pytester.path)["items"][0]["extra"]["ab"]["sides"]
+        assert sides["control"] == sides["treatment"]
+        assert sides["control"]["cpus"] == expected
+        assert sides["control"]["threads"] == (threads or 1)
+    result.stdout.fnmatch_lines(
+        ["*AibenchWarning: *ab.json tests[[]0[]]: the spec asks for 999 threads; this device has *"]
     )
 
 

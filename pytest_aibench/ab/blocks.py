@@ -6,14 +6,13 @@ and recorded: the item recorder (items.py) fails the item."""
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..devices.base import Device
+from ..errors import AibenchWarning
 from ..execution import Execution
 from ..options import Settings
 from ..recorder import Recorder
@@ -23,6 +22,7 @@ from ..verdicts.gate import rules_for
 from ..verdicts.rules import Rule
 from ..verdicts.sequential import SequentialAB
 from ..verdicts.statistics import Verdict, regressions
+from .cpus import CpuShare, pinned
 from .sides import Side, Sides
 
 
@@ -124,23 +124,9 @@ def _decided(
         return []  # no metric of the item is gated: nothing to decide
     if decision.due() and (verdicts := decision.look()) is not None:
         return verdicts
-    return decision.final() if elapsed > settings.ab_max_time else None
-
-
-@contextmanager
-def pinned(device: Device) -> Iterator[None]:
-    """Both A/B sides on one CPU where the device allows (one that runs its programs in this
-    process's machine: this process and the programs it starts), so that neither side gets a
-    faster core than the other."""
-    if not device.local or not hasattr(os, "sched_setaffinity"):
-        yield
-        return
-    allowed = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {max(allowed)})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, allowed)
+    if elapsed <= settings.ab_max_time or decision.within_reach(elapsed, settings.ab_time_limit):
+        return None
+    return decision.final()
 
 
 def run_ab(execution: Execution, sides: Sides, recorder: Recorder, iterations: int) -> None:
@@ -148,7 +134,9 @@ def run_ab(execution: Execution, sides: Sides, recorder: Recorder, iterations: i
     the last run are the item's, and verdicts/ab.py says whether they fail it."""
     settings = execution.settings
     attempts = 1 + max(0, settings.verify)
-    with pinned(execution.device):
+    if sides.share.note:
+        warnings.warn(AibenchWarning(f"{execution.case.where}: {sides.share.note}"), stacklevel=1)
+    with pinned(sides.share):
         for attempt in range(1, attempts + 1):
             if attempt > 1:
                 # A re-run starts afresh (new workers, the model loaded again): whatever offset
@@ -159,7 +147,7 @@ def run_ab(execution: Execution, sides: Sides, recorder: Recorder, iterations: i
             ab = interleave(execution, sides, iterations, settings.seed + attempt - 1)
             if not regressions(ab.verdicts):
                 break
-    _keep(recorder, ab, attempt)
+    _keep(recorder, ab, attempt, sides.share)
     failure = ab_failure(
         ab.verdicts,
         control=sides.label,
@@ -171,8 +159,9 @@ def run_ab(execution: Execution, sides: Sides, recorder: Recorder, iterations: i
         recorder.failures.append(failure)
 
 
-def _keep(recorder: Recorder, ab: ABRun, attempts: int) -> None:
-    """The last A/B run's treatment samples are the item's; the control's go in its extra."""
+def _keep(recorder: Recorder, ab: ABRun, attempts: int, share: CpuShare) -> None:
+    """The last A/B run's treatment samples are the item's; the control's go in its extra,
+    with the CPUs and threads of both sides."""
     recorder.merge(ab.treatment)
     recorder.failures += [f"the A/B control side: {failure}" for failure in ab.control.failures]
     recorder.extra["ab"] = {
@@ -180,6 +169,9 @@ def _keep(recorder: Recorder, ab: ABRun, attempts: int) -> None:
         "runs": attempts,
         "blocks": ab.blocks,
         "seconds": round(ab.seconds, 3),
+        "sides": share.record(),
     }
+    if share.note:
+        recorder.extra["ab"]["note"] = share.note
     recorder.comparison = "ab"
     recorder.verdicts = [verdict.to_dict() for verdict in ab.verdicts]

@@ -24,6 +24,7 @@ from ..execution import Execution
 from ..recorder import Recorder
 from ..runners import BUILTIN_RUNNERS
 from ..runners.base import CaseFiles, Placed
+from .cpus import CpuShare, cpu_share
 from .worker import Block, Timed, WorkerProcess
 
 Timer = Callable[[int, int], list[float]]  # (iterations, warmup) -> samples (us)
@@ -67,7 +68,7 @@ class InPlace:
 @dataclass
 class LazyWorker:
     """A worker process started on first use: inside the A/B run, so that it starts pinned
-    to the run's CPU (blocks.pinned) like everything else of the run."""
+    to the run's CPUs (cpus.pinned) like everything else of the run."""
 
     python: str
     process: WorkerProcess | None = None
@@ -92,6 +93,7 @@ class InWorker:
     worker: LazyWorker
     files: CaseFiles
     key: str  # the side's name in its worker
+    threads: int | None  # RunContext.threads
     started: bool = False
 
     def run_block(self, recorder: Recorder, iterations: int) -> None:
@@ -101,6 +103,7 @@ class InWorker:
             return
         self.started = True
         block = block_of(self.execution, self.files, iterations, warmup, keep=self.key)
+        block = replace(block, threads=self.threads, alternating=True)
         recorder.merge(self.worker.get().run(block))
 
     def timer(self) -> Timer | None:
@@ -125,6 +128,7 @@ class Sides:
     control: Side
     treatment: Side
     label: str  # what the control is, in messages
+    share: CpuShare  # the CPUs and threads both sides run with
 
     def close(self) -> None:
         self.control.close()
@@ -143,6 +147,7 @@ def ab_sides(execution: Execution) -> Sides | None:
     """The item's A/B sides, or ``None`` when it runs once (no A/B option applies to it)."""
     settings = execution.settings
     control_files = execution.control_files or execution.files
+    share = cpu_share(execution.case, execution.runner.name, execution.device)
     if execution.runs_commands(settings.program):
         # A program case: this process runs both sides' commands, parsed as any run's are. A
         # control program swaps in only where the commands run {program}.
@@ -154,6 +159,7 @@ def ab_sides(execution: Execution) -> Sides | None:
             InPlace(execution, program, control_files),
             InPlace(execution, settings.program, execution.files),
             _label(swapped, settings.ab_control_root, None),
+            share,
         )
     python = settings.ab_control_python
     if not (execution.control_files or python):
@@ -165,10 +171,12 @@ def ab_sides(execution: Execution) -> Sides | None:
         )
     treatment_worker = LazyWorker(sys.executable)
     control_worker = LazyWorker(python) if python else treatment_worker
+    threads = share.runtime_threads
     return Sides(
-        InWorker(execution, control_worker, control_files, "control"),
-        InWorker(execution, treatment_worker, execution.files, "treatment"),
+        InWorker(execution, control_worker, control_files, "control", threads),
+        InWorker(execution, treatment_worker, execution.files, "treatment", threads),
         _label(None, settings.ab_control_root, python),
+        share,
     )
 
 

@@ -58,6 +58,8 @@ class Block:
     tolerance: Tolerance
     keep: str | None = None  # keep the timed call under this name, for Timed requests
     observer_prefixes: tuple[str, ...] = ()  # as the pytest process parses program output
+    threads: int | None = None  # RunContext.threads
+    alternating: bool = False  # RunContext.alternating
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ def run_block(block: Block, scratch: Path, kept: dict[str, Call]) -> Recorder:
                 tolerance=block.tolerance,
                 backend=block.backend,
                 keep_call=partial(kept.__setitem__, block.keep) if block.keep else None,
+                threads=block.threads,
+                alternating=block.alternating,
             )
         )
     finally:

@@ -16,6 +16,7 @@ from ..reporting.terminal import energy_rows, format_number
 from ..store import history
 from ..verdicts.changes import Step, change_points
 from ..verdicts.gate import ControlRun, Judgement
+from ..verdicts.statistics import detection_words
 
 FILTER_FIELDS = ("model", "device", "framework", "branch", "commit", "since", "until")
 CONTROL, TREATMENT = "#6b7280", "#2563eb"
@@ -114,6 +115,7 @@ def _device_name(item: Mapping[str, Any]) -> str:
 
 def _verdict_view(verdict: Mapping[str, Any]) -> dict[str, Any]:
     ratio, low, high = verdict.get("ratio"), verdict.get("low"), verdict.get("high")
+    detectable = verdict.get("detectable")
     return {
         "key": verdict.get("key"),
         "status": verdict.get("status"),
@@ -121,6 +123,7 @@ def _verdict_view(verdict: Mapping[str, Any]) -> dict[str, Any]:
         "interval": "-"
         if low is None or high is None
         else f"{(low - 1) * 100:+.1f}% to {(high - 1) * 100:+.1f}%",
+        "detects": "-" if detectable is None else detection_words(detectable),
     }
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..metrics import by_key, main_key, net_first
 from ..records import INCONCLUSIVE, REGRESSED, ItemRecord, MetricDict, Payload, Results, VerdictDict
 from ..verdicts.gate import item_key, what_changed
+from ..verdicts.statistics import DETECTION_WORDS, detection_words, disagreement
 
 if TYPE_CHECKING:
     from ..verdicts.agreement import Row
@@ -76,7 +77,7 @@ def _verdict_cells(verdict: VerdictDict | None, item: ItemRecord) -> tuple[str, 
         return "-", "-", "-", _NOT_JUDGED.get(item.get("comparison") or "", "-")
     ratio, detectable = verdict.get("ratio"), verdict.get("detectable")
     change = "-" if ratio is None else f"{(ratio - 1) * 100:+.1f}%"
-    detects = "-" if detectable is None else f">={detectable * 100:.1f}%"
+    detects = "-" if detectable is None else f"+{detectable * 100:.1f}%"
     return format_number(verdict.get("control")), change, detects, str(verdict["status"])
 
 
@@ -173,7 +174,7 @@ def _why_undecided(verdict: VerdictDict) -> str:
     detectable, wanted = verdict.get("detectable"), verdict["min_effect"]
     if detectable is not None and detectable > wanted:
         return (
-            f"noise: it could detect +{detectable:.1%} at best, the rule asks "
+            f"noise: {detection_words(detectable)}, the rule asks "
             f"{wanted:.1%} (--aibench-ab-min-effect)"
         )
     return "the time budget ran out before the interval cleared the rule's band"
@@ -188,6 +189,11 @@ def _metric_table(terminal: Terminal, items: Collection[ItemRecord], compared: b
     header, text = (COMPARE_COLUMNS, (0, 1, 7, 10)) if compared else (COLUMNS, (0, 1, 7))
     for line in render_table(rows, header, text):
         terminal.write_line(line)
+    if compared:
+        terminal.write_line(
+            f"detects: the smallest slowdown the verdict's rule catches {DETECTION_WORDS} "
+            "at the spread it saw"
+        )
 
 
 def _unparsed_rows(terminal: Terminal, items: Iterable[ItemRecord]) -> None:
@@ -226,6 +232,12 @@ def _comparison_lines(
             f"(--aibench-compare-force): {', '.join(forced)}",
             yellow=True,
         )
+    for item in items:
+        for verdict in item.get("verdicts", []):
+            if (runs := disagreement(verdict)) is not None:
+                terminal.write_line(
+                    f"aibench: {item['nodeid']}: {verdict['key']}: {runs}", yellow=True
+                )
     regressed = [
         verdict
         for item in items

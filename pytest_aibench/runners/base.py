@@ -58,6 +58,11 @@ class RunContext:
     # A/B workers: given the one inference call an in-process runner times, to time it again
     # in later blocks without loading the model again (inprocess.time_runs)
     keep_call: Callable[[Callable[[], Any]], None] | None = None
+    # A/B: the two sides alternate on one CPU set (ab/cpus.py). ``threads``: what a runtime
+    # whose spec leaves its thread count runs; ``alternating``: another session of the runtime
+    # runs between this one's calls, so its threads must not spin while idle
+    threads: int | None = None
+    alternating: bool = False
     # --aibench-reference: where outputs are kept for the agreement across frameworks
     outputs_dir: Path | None = None
     started: float = field(default_factory=time.monotonic)

@@ -162,8 +162,9 @@ class PytorchRunner:
                 f"{', '.join(available)}"
             )
         options = context.case.test.get("pytorch") or {}
-        if options.get("num_threads"):
-            torch.set_num_threads(int(options["num_threads"]))
+        threads = options.get("num_threads") or context.threads  # A/B: the CPUs it is pinned to
+        if threads:
+            torch.set_num_threads(int(threads))
         # oneDNN (MKL-DNN) kernels: on for the onednn backend, else as the spec says (on)
         onednn.enabled = backend == "onednn" or bool(options.get("onednn", True))
         context.recorder.extra["backend"] = {"name": backend, "onednn": bool(onednn.enabled)}

@@ -129,7 +129,7 @@ class TfliteRunner(GenericRunner):
         try:
             return Interpreter(
                 model_path=str(model),
-                num_threads=self._options(context).get("num_threads"),
+                num_threads=self._threads(context),
                 experimental_op_resolver_type=OpResolverType.AUTO
                 if self._xnnpack(context)
                 else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
@@ -139,6 +139,11 @@ class TfliteRunner(GenericRunner):
 
     def _options(self, context: RunContext) -> dict[str, Any]:
         return dict(context.case.test.get("tflite") or {})
+
+    def _threads(self, context: RunContext) -> int | None:
+        """The spec's ``num_threads``, else in A/B the CPUs it is pinned to, else LiteRT's own
+        default (``None``)."""
+        return self._options(context).get("num_threads") or context.threads
 
     def _xnnpack(self, context: RunContext) -> bool:
         """--aibench-backend xnnpack insists on the delegate; cpu leaves it to the spec (on)."""
@@ -154,7 +159,7 @@ class TfliteRunner(GenericRunner):
         context.recorder.extra["litert"] = {
             "version": _version("ai-edge-litert"),
             "xnnpack": xnnpack,
-            "num_threads": self._options(context).get("num_threads"),
+            "num_threads": self._threads(context),
         }
 
     def _allocate(

@@ -44,7 +44,7 @@ from ..metrics import by_key
 from ..metrics import statistic as metric_statistic
 from ..records import IMPROVED, INCONCLUSIVE, REGRESSED, UNCHANGED, MetricDict, VerdictStatus
 from .rules import Rule
-from .statistics import LOWER, PAIRED_BLOCKS, Verdict, direction
+from .statistics import LOWER, PAIRED_BLOCKS, Verdict, detectable_change, direction
 
 FIRST_LOOK = 10  # pairs; fewer cannot reach the first look's confidence (2 / 2^n > alpha_1)
 LOOK_GROWTH = 1.5
@@ -101,6 +101,7 @@ class PairedSeries:
     control: list[float] = field(default_factory=list)  # block statistics, for the report
     treatment: list[float] = field(default_factory=list)
     verdict: Verdict | None = None  # set once decided
+    looked: list[tuple[int, float, float]] = field(default_factory=list)  # (pairs, centre, h)
 
     def add(self, control: MetricDict, treatment: MetricDict) -> None:
         value_c = _block_statistic(control, self.rule.statistic)
@@ -121,6 +122,8 @@ class PairedSeries:
         )
         ratio_low, ratio_high = math.exp(low), math.exp(high)
         status = _decide(ratio_low, ratio_high, self.rule.min_effect, self.better)
+        if status == INCONCLUSIVE:
+            self.looked.append((n, centre, (high - low) / 2))
         control = float(np.median(self.control)) if self.control else None
         return Verdict.of(
             key=self.rule.key,
@@ -137,17 +140,28 @@ class PairedSeries:
             n_treatment=n,
             min_effect=self.rule.min_effect,
             confidence=confidence,
-            detectable=detectable(ratio_low, ratio_high, self.rule.min_effect),
+            detectable=detectable_change(
+                ratio_low, ratio_high, confidence, clear=1, reach=1 + self.rule.min_effect
+            ),
         )
 
 
-def detectable(low: float, high: float, min_effect: float) -> float | None:
-    """The smallest slowdown an interval this wide would have reported as regressed: its lower
-    end must clear 1 and its upper end the band (interval half-width ``h``, in log terms)."""
-    if not (0 < low <= high and math.isfinite(high)):
-        return None
-    spread = math.sqrt(high / low)  # exp(h)
-    return max(spread, (1 + min_effect) / spread) - 1
+def pairs_to_decide(looked: Sequence[tuple[int, float, float]], min_effect: float) -> float:
+    """How many pairs an undecided interval needs, from its last two looks: none within reach
+    (infinite) unless it narrowed between them. Deciding takes a half-width below the centre's
+    distance from 1 (a change) or from the band's edge (unchanged), whichever is farther; the
+    half-width shrinks as one over the square root of the pairs, and the later looks' higher
+    confidence takes about a quarter more."""
+    if len(looked) < 2:
+        return math.inf
+    (_, _, before), (pairs, centre, half_width) = looked[-2:]
+    if not half_width < before:
+        return math.inf  # not narrowing: more pairs do not promise a decision
+    target = max(abs(centre), math.log(1 + min_effect) - abs(centre))
+    return LATER_LOOKS * pairs * (half_width / target) ** 2
+
+
+LATER_LOOKS = 1.25
 
 
 def _decide(low: float, high: float, min_effect: float, better: str) -> VerdictStatus:
@@ -170,6 +184,7 @@ class SequentialAB:
     alpha: float
     series: dict[str, PairedSeries] = field(default_factory=dict)
     looks: int = 0
+    undecided: list[PairedSeries] = field(default_factory=list)  # at the last look
     _points: list[int] = field(default_factory=look_points)
 
     def add(self, control: Sequence[MetricDict], treatment: Sequence[MetricDict]) -> None:
@@ -197,9 +212,22 @@ class SequentialAB:
         self.looks += 1
         confidence = 1 - spent_alpha(self.looks, self.alpha)
         verdicts = [s.judge(confidence) for s in self.series.values()]
-        if verdicts and all(v.status != INCONCLUSIVE for v in verdicts):
-            return verdicts
-        return None
+        self.undecided = [
+            series
+            for series, verdict in zip(self.series.values(), verdicts, strict=True)
+            if verdict.status == INCONCLUSIVE
+        ]
+        return None if self.undecided or not verdicts else verdicts
+
+    def within_reach(self, elapsed: float, limit: float) -> bool:
+        """Whether every metric the last look left undecided narrowed since the look before
+        and, at the pace of the blocks so far, reaches a decision within ``limit`` seconds."""
+        if not self.undecided or elapsed <= 0:
+            return False
+        reachable = self.pairs * limit / elapsed
+        return all(
+            pairs_to_decide(s.looked, s.rule.min_effect) <= reachable for s in self.undecided
+        )
 
     def final(self) -> list[Verdict]:
         """The verdicts when the budget has run out, as one more look: metrics still undecided

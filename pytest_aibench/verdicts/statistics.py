@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from statistics import NormalDist
 from typing import Any, cast
 
 from typing_extensions import Unpack
@@ -118,16 +119,65 @@ def _explained(v: VerdictDict) -> str:
     if method == MWU_BOOTSTRAP and control_runs == 1:
         text += "; one control run: drift between runs unseen (--aibench-compare-runs)"
     if detectable is not None:
-        text += f"; could detect {_percent(1 + detectable)} or more"
-        noise = (1 + detectable) / (1 + min_effect) - 1
+        text += f"; {detection_words(detectable)}"
+        noise = math.sqrt(high / low) - 1 if low and high else 0.0  # the half-width
         if method == MWU_BOOTSTRAP and noise >= min_effect:
             text += (
                 f"; this item cannot detect {min_effect:.0%} here: its noise is "
                 f"±{noise:.1%}; use A/B mode (--aibench-ab-control)"
             )
+    if (runs := disagreement(v)) is not None:
+        text += f"; {runs}"
     if method not in (MWU_BOOTSTRAP, PAIRED_BLOCKS, ACROSS_RUNS):
         text += f" [{method}]"
     return text
+
+
+def disagreement(verdict: VerdictDict) -> str | None:
+    """Where the stored control runs differ among themselves by more than the change that
+    matters: their range and regimes, and what decides instead. ``None`` where they agree.
+
+    Runs of one workload on one device can sit in regimes that last a whole run (a memory-bound
+    program on a shared machine: five saved runs with p50s from 605 to 6,965 us); no change
+    smaller than their range can be told from them, and the interval says so only as a huge
+    number. A/B pairs both sides within seconds, inside one regime."""
+    values = sorted(verdict.get("control_values") or [])
+    min_effect = verdict["min_effect"]
+    if len(values) < 2 or values[0] <= 0 or values[-1] / values[0] - 1 <= 2 * min_effect:
+        return None
+    unit = verdict["unit"]
+    groups = _regimes(values, min_effect)
+    shape = (
+        "in regimes " + "; ".join(_regime_words(group, unit) for group in groups)
+        if len(groups) > 1
+        else "spread evenly between them"
+    )
+    return (
+        f"the {len(values)} control runs disagree: {verdict['statistic']} "
+        f"{values[0]:.4g} to {values[-1]:.4g} {unit} ({values[-1] / values[0] - 1:+.0%}), "
+        f"{shape}; stored runs cannot tell a {min_effect:.0%} change here: compare by A/B on "
+        "this device (--aibench-ab-control or --aibench-ab-control-root)"
+    )
+
+
+def _regimes(values: Sequence[float], min_effect: float) -> list[list[float]]:
+    """Sorted values split at the gaps that are wide both against the change that matters
+    (twice it) and against their whole range (two fifths of it, in log terms): clusters apart,
+    not a steady spread."""
+    gap = max(math.log(1 + 2 * min_effect), 0.4 * math.log(values[-1] / values[0]))
+    groups = [[values[0]]]
+    for value in values[1:]:
+        if math.log(value / groups[-1][-1]) > gap:
+            groups.append([])
+        groups[-1].append(value)
+    return groups
+
+
+def _regime_words(group: Sequence[float], unit: str) -> str:
+    runs = f"{len(group)} run{'s' if len(group) > 1 else ''}"
+    if len(group) == 1:
+        return f"{group[0]:.4g} {unit} ({runs})"
+    return f"{group[0]:.4g}-{group[-1]:.4g} {unit} ({runs})"
 
 
 def regressions(verdicts: Iterable[Verdict]) -> list[Verdict]:
@@ -205,18 +255,41 @@ def _judge_samples(
     )
     status = _status(low, high, p_worse, p_better, alpha, rule.min_effect, better)
     p_value = p_worse if status != IMPROVED else p_better
-    detectable = detectable_change(low, high, rule.min_effect)
+    detectable = detectable_change(low, high, CONFIDENCE, clear=1 + rule.min_effect)
     return verdict(status=status, low=low, high=high, p_value=p_value, detectable=detectable)
 
 
-def detectable_change(low: float, high: float, min_effect: float) -> float | None:
-    """The smallest change an interval this wide could have shown as a regression, relative:
-    the threshold ``1 + min_effect`` widened by the interval's half-width (in log terms, as the
-    interval of a ratio is)."""
+DETECTION_POWER = 0.9  # a verdict's detectable change is the one it catches this often
+
+
+def detectable_change(
+    low: float, high: float, confidence: float, clear: float, reach: float = 1.0
+) -> float | None:
+    """The smallest slowdown, relative, that a rule with an interval this wide catches
+    DETECTION_POWER of the time (0.02: +2%, caught 9 times in 10).
+
+    A slowdown is caught when the interval's lower end clears ``clear`` and its upper end
+    reaches ``reach`` (the stored rule: clear ``1 + min_effect``; A/B: clear 1, reach
+    ``1 + min_effect``). With the interval's half-width ``h`` in log terms, its centre must lie
+    ``max(log clear + h, log reach - h)`` above 1; the estimate scatters about the true change
+    with the standard error ``h / z`` (``z`` of the interval's confidence), so a true change
+    ``z_power * h / z`` beyond that point is caught with that power. The 50% point alone (the
+    estimate landing exactly there) reads as a promise and misses half the time."""
     if not (0 < low <= high and math.isfinite(high)):
         return None
     half_width = (math.log(high) - math.log(low)) / 2
-    return (1 + min_effect) * math.exp(half_width) - 1
+    normal = NormalDist()
+    standard_error = half_width / normal.inv_cdf(1 - (1 - confidence) / 2)
+    needed = max(math.log(clear) + half_width, math.log(reach) - half_width)
+    return math.exp(needed + normal.inv_cdf(DETECTION_POWER) * standard_error) - 1
+
+
+DETECTION_WORDS = f"{round(DETECTION_POWER * 10)} times in 10"
+
+
+def detection_words(detectable: float) -> str:
+    """The one wording of a detectable change: terminal, HTML report and dashboard."""
+    return f"+{detectable:.1%} or more caught {DETECTION_WORDS}"
 
 
 def _status(
@@ -285,6 +358,7 @@ def judge_across_runs(
         n_treatment=int(treatment.get("num_runs") or 0),
         min_effect=rule.min_effect,
         control_runs=len(values),
+        control_values=values,
         low=None,
         high=None,
         p_value=None,
@@ -307,7 +381,7 @@ def judge_across_runs(
         high=high,
         p_value=p_worse if status != IMPROVED else p_better,
         confidence=1 - alpha,
-        detectable=detectable_change(low, high, rule.min_effect),
+        detectable=detectable_change(low, high, 1 - alpha, clear=1 + rule.min_effect),
     )
 
 
