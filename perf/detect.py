@@ -219,7 +219,7 @@ def pytest_items(folder: Path, body: dict[str, Any], *options: str) -> list[Any]
 
 
 def values(metrics: list[Any]) -> list[float]:
-    (net,) = [m for m in metrics if m["type"] == "NET"]
+    (net,) = [m for m in metrics if (m["type"], m["metric"]) == ("NET", "latency")]
     return list(net["values"])
 
 

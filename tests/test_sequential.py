@@ -161,6 +161,10 @@ def test_pairs_to_decide_follow_a_narrowing_interval_only() -> None:
     assert pairs_to_decide(narrowing, band) == pytest.approx(1.25 * 15 * (0.02 / 0.008) ** 2)
     assert pairs_to_decide(narrowing[::-1], band) == math.inf  # widening: no promise
     assert pairs_to_decide(narrowing[:1], band) == math.inf  # one look: no pace yet
+    # narrower than two looks before, though not than the last: chance, still narrowing
+    wobble = [(53, 0.02, 0.063), (80, 0.019, 0.0363), (120, 0.023, 0.0365)]
+    assert math.isfinite(pairs_to_decide(wobble, band))
+    assert pairs_to_decide([(53, 0.02, 0.03), *wobble[1:]], band) == math.inf
 
 
 def test_blocks_go_on_past_the_budget_only_while_a_decision_is_within_reach() -> None:

@@ -147,14 +147,17 @@ class PairedSeries:
 
 
 def pairs_to_decide(looked: Sequence[tuple[int, float, float]], min_effect: float) -> float:
-    """How many pairs an undecided interval needs, from its last two looks: none within reach
-    (infinite) unless it narrowed between them. Deciding takes a half-width below the centre's
-    distance from 1 (a change) or from the band's edge (unchanged), whichever is farther; the
-    half-width shrinks as one over the square root of the pairs, and the later looks' higher
-    confidence takes about a quarter more."""
+    """How many pairs an undecided interval needs, from its looks: none within reach
+    (infinite) unless it narrowed since the look two before (2.25 times fewer pairs: a third
+    narrower by the square-root law, so chance rarely hides it, as it can between two looks
+    1.5 times apart; measured on a pure-Python program, 3.63% then 3.65%). Deciding takes a
+    half-width below the centre's distance from 1 (a change) or from the band's edge
+    (unchanged), whichever is farther; the half-width shrinks as one over the square root of
+    the pairs, and the later looks' higher confidence takes about a quarter more."""
     if len(looked) < 2:
         return math.inf
-    (_, _, before), (pairs, centre, half_width) = looked[-2:]
+    before = looked[-3][2] if len(looked) >= 3 else looked[-2][2]
+    pairs, centre, half_width = looked[-1]
     if not half_width < before:
         return math.inf  # not narrowing: more pairs do not promise a decision
     target = max(abs(centre), math.log(1 + min_effect) - abs(centre))
