@@ -497,6 +497,9 @@ def test_in_process_ab_against_a_control_root_passes_when_nothing_changed(
     if cpus:
         assert sides["treatment"]["cpus"] == cpus and sides["treatment"]["threads"] == len(cpus)
         assert item["extra"]["onnxruntime"]["intra_op_num_threads"] == len(cpus)
+        if len(cpus) > 1:  # pool threads placed alike in both sessions, 1-based
+            places = ";".join(str(cpu + 1) for cpu in cpus[1:])
+            assert item["extra"]["onnxruntime"]["intra_op_thread_affinities"] == places
     assert item["extra"]["onnxruntime"]["intra_op_spinning"] is False
 
 

@@ -30,8 +30,7 @@ RUNTIME_THREADS = {
     "pytorch": ("pytorch", "num_threads", True),
     "tflite": ("tflite", "num_threads", False),
 }
-
-
+NO_KNOB = ("", "", False)  # programs: only the test's "threads" says
 ONE_THREAD = 'one thread, the default (a test\'s "threads" sets more)'
 
 
@@ -55,29 +54,22 @@ class CpuShare:
         return {"control": side, "treatment": dict(side)}
 
 
-def asked_threads(case: Case, runner: str) -> int | None:
-    """The threads the case's spec asks for, if it says: the runtime's own knob, else the
-    test's ``threads``. ``0`` and ``-1`` mean the runtime's default, as the runtimes read them."""
-    section, knob, _ = RUNTIME_THREADS.get(runner, ("", "", False))
-    options = case.test.get(section) or {}
-    for value in (options.get(knob), case.test.get("threads")):
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
-
-
 def cpu_share(case: Case, runner: str, device: Device) -> CpuShare:
     """The CPU set both sides run on: the workload's threads' worth of this machine's CPUs
-    (the highest-numbered), or none where the device is not this machine."""
+    (the highest-numbered), or none where the device is not this machine. An in-process
+    runtime whose own knob is not set is told the thread count, so that what ran is recorded
+    and does not depend on how the runtime counts cores."""
     available = _allowed_cpus() if device.local else None
-    asked = asked_threads(case, runner)
-    if asked is not None:
-        threads, set_by, given = asked, "the spec", None
-    elif RUNTIME_THREADS.get(runner, ("", "", False))[2]:
-        threads = len(available) if available else 1
-        set_by, given = "the runtime's default (one per CPU), set to the CPUs", threads
+    section, knob, per_cpu = RUNTIME_THREADS.get(runner, NO_KNOB)
+    knob_value = _count((case.test.get(section) or {}).get(knob))
+    asked = knob_value or _count(case.test.get("threads"))
+    if asked:
+        threads, set_by = asked, "the spec"
+    elif per_cpu:
+        threads, set_by = len(available) if available else 1, "the runtime's default: one per CPU"
     else:
-        threads, set_by, given = 1, ONE_THREAD, None
+        threads, set_by = 1, ONE_THREAD
+    given = threads if knob and not knob_value else None
     if available is None:
         return CpuShare(None, threads, set_by, given)
     note = None
@@ -88,6 +80,12 @@ def cpu_share(case: Case, runner: str, device: Device) -> CpuShare:
             f"{len(available)} or fewer"
         )
     return CpuShare(available[-min(threads, len(available)) :], threads, set_by, given, note)
+
+
+def _count(value: object) -> int | None:
+    """A thread count from a spec: ``0`` and ``-1`` mean the runtime's default, as the
+    runtimes read them."""
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def _allowed_cpus() -> tuple[int, ...]:
