@@ -223,8 +223,9 @@ class SequentialAB:
         return None if self.undecided or not verdicts else verdicts
 
     def within_reach(self, elapsed: float, limit: float) -> bool:
-        """Whether every metric the last look left undecided narrowed since the look before
-        and, at the pace of the blocks so far, reaches a decision within ``limit`` seconds."""
+        """Whether every metric the last look left undecided is still narrowing and, at the
+        pace of the blocks so far, reaches a decision within ``limit`` seconds
+        (:func:`pairs_to_decide`)."""
         if not self.undecided or elapsed <= 0:
             return False
         reachable = self.pairs * limit / elapsed
