@@ -146,6 +146,9 @@ class PairedSeries:
         )
 
 
+LATER_LOOKS = 1.25  # the later looks' higher confidence: about a quarter more pairs
+
+
 def pairs_to_decide(looked: Sequence[tuple[int, float, float]], min_effect: float) -> float:
     """How many pairs an undecided interval needs, from its looks: none within reach
     (infinite) unless it narrowed since the look two before (2.25 times fewer pairs: a third
@@ -162,9 +165,6 @@ def pairs_to_decide(looked: Sequence[tuple[int, float, float]], min_effect: floa
         return math.inf  # not narrowing: more pairs do not promise a decision
     target = max(abs(centre), math.log(1 + min_effect) - abs(centre))
     return LATER_LOOKS * pairs * (half_width / target) ** 2
-
-
-LATER_LOOKS = 1.25
 
 
 def _decide(low: float, high: float, min_effect: float, better: str) -> VerdictStatus:

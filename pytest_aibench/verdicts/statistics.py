@@ -134,8 +134,9 @@ def _explained(v: VerdictDict) -> str:
 
 
 def disagreement(verdict: VerdictDict) -> str | None:
-    """Where the stored control runs differ among themselves by more than the change that
-    matters: their range and regimes, and what decides instead. ``None`` where they agree.
+    """Where the stored control runs differ among themselves by more than twice the change
+    that matters: their range and regimes, and what decides instead. ``None`` where they
+    agree.
 
     Runs of one workload on one device can sit in regimes that last a whole run (a memory-bound
     program on a shared machine: five saved runs with p50s from 605 to 6,965 us); no change
