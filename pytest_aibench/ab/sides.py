@@ -147,7 +147,6 @@ def ab_sides(execution: Execution) -> Sides | None:
     """The item's A/B sides, or ``None`` when it runs once (no A/B option applies to it)."""
     settings = execution.settings
     control_files = execution.control_files or execution.files
-    share = cpu_share(execution.case, execution.runner.name, execution.device)
     if execution.runs_commands(settings.program):
         # A program case: this process runs both sides' commands, parsed as any run's are. A
         # control program swaps in only where the commands run {program}.
@@ -155,6 +154,7 @@ def ab_sides(execution: Execution) -> Sides | None:
         if not (swapped or execution.control_files):
             return None
         program = swapped or settings.program
+        share = cpu_share(execution.case, execution.runner.name, execution.device)
         return Sides(
             InPlace(execution, program, control_files),
             InPlace(execution, settings.program, execution.files),
@@ -171,6 +171,7 @@ def ab_sides(execution: Execution) -> Sides | None:
         )
     treatment_worker = LazyWorker(sys.executable)
     control_worker = LazyWorker(python) if python else treatment_worker
+    share = cpu_share(execution.case, execution.runner.name, execution.device)
     threads = share.runtime_threads
     return Sides(
         InWorker(execution, control_worker, control_files, "control", threads),
