@@ -585,9 +585,9 @@ VERDICT_OPTIONS = _section(
     ),
     Option(
         "ab-time-limit",
-        "A/B: where the interval is still narrowing toward a decision that the pace so far "
-        "reaches within SECONDS, blocks go on past --aibench-ab-max-time up to this limit "
-        "(default 120: four budgets; the budget itself or less: no blocks past it)",
+        "A/B: while the interval of an undecided item still narrows, blocks go on past "
+        "--aibench-ab-max-time up to this limit (default 120: four budgets; the budget itself "
+        "or less: no blocks past it)",
         "SECONDS",
         default=120.0,
         kind="float",

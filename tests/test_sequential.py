@@ -1,18 +1,20 @@
 """The sequential A/B rule over paired blocks, pure: its interval, its looks, its decisions."""
 
 import math
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 
+from pytest_aibench.ab.blocks import _decided
 from pytest_aibench.records import MetricDict
 from pytest_aibench.verdicts.rules import Rule
 from pytest_aibench.verdicts.sequential import (
     FIRST_LOOK,
     SequentialAB,
     look_points,
-    pairs_to_decide,
+    narrowing,
     signed_rank_interval,
     spent_alpha,
 )
@@ -154,32 +156,30 @@ def test_the_detectable_change_is_caught_nine_times_in_ten() -> None:
     assert 0.3 <= at_edge <= 0.7
 
 
-def test_pairs_to_decide_follow_a_narrowing_interval_only() -> None:
-    band = RULE.min_effect
-    # centre +0.8% (log), half-width 2% at 15 pairs, 3% at 10: a decision needs a half-width
-    # under 0.8%, 6.25 times fewer in variance: about 117 pairs with the later looks' margin
-    narrowing = [(10, 0.008, 0.03), (15, 0.008, 0.02)]
-    assert pairs_to_decide(narrowing, band) == pytest.approx(1.25 * 15 * (0.02 / 0.008) ** 2)
-    assert pairs_to_decide(narrowing[::-1], band) == math.inf  # widening: no promise
-    assert pairs_to_decide(narrowing[:1], band) == math.inf  # one look: no pace yet
-    # narrower than two looks before, though not than the last: chance, still narrowing
+def test_an_interval_narrows_against_the_look_two_before() -> None:
+    assert narrowing([(10, 0.008, 0.03), (15, 0.008, 0.02)])
+    assert not narrowing([(10, 0.008, 0.02), (15, 0.008, 0.03)])  # widening
+    assert not narrowing([(10, 0.008, 0.03)])  # one look: no pace yet
+    # not narrower than the last look, though narrower than the one before: still narrowing
     wobble = [(53, 0.02, 0.063), (80, 0.019, 0.0363), (120, 0.023, 0.0365)]
-    assert math.isfinite(pairs_to_decide(wobble, band))
-    assert pairs_to_decide([(53, 0.02, 0.03), *wobble[1:]], band) == math.inf
+    assert narrowing(wobble)
+    assert not narrowing([(53, 0.02, 0.03), *wobble[1:]])
 
 
-def test_blocks_go_on_past_the_budget_only_while_a_decision_is_within_reach() -> None:
+def test_blocks_go_on_past_the_budget_up_to_the_limit_while_the_interval_narrows() -> None:
+    settings = SimpleNamespace(ab_blocks=5, ab_max_time=30.0, ab_time_limit=120.0)
     rng = np.random.default_rng(5)
     ab = SequentialAB([RULE], alpha=0.01)
-    verdicts = None
-    while verdicts is None and ab.looks < 3:  # a +1% change in 1.5% noise: undecided early
-        ab.add(block(1000.0), block(1010.0 * math.exp(rng.normal(0, 0.015))))
-        if ab.due():
-            verdicts = ab.look()
-    assert verdicts is None and ab.undecided
-    needed = pairs_to_decide(ab.undecided[0].looked, RULE.min_effect)
-    assert math.isfinite(needed) and needed > ab.pairs
-    seconds_per_pair = 0.1
-    elapsed = ab.pairs * seconds_per_pair
-    assert ab.within_reach(elapsed, limit=1.01 * needed * seconds_per_pair)
-    assert not ab.within_reach(elapsed, limit=0.99 * needed * seconds_per_pair)
+    for blocks in range(1, 1000):  # a +0.7% change in 1.5% noise: undecided for long
+        ab.add(block(1000.0), block(1007.0 * math.exp(rng.normal(0, 0.015))))
+        if _decided(ab, blocks, 1.0, settings) is not None:  # type: ignore[arg-type]
+            pytest.fail("decided within the budget")
+        if ab.looks >= 3:
+            break
+    assert ab.undecided and ab.narrowing()
+    assert _decided(ab, blocks, 60.0, settings) is None  # type: ignore[arg-type]
+    verdicts = _decided(ab, blocks, 121.0, settings)  # type: ignore[arg-type]
+    assert verdicts and verdicts[0].status == "inconclusive"  # the limit ends it
+    ab.undecided[0].looked.append((blocks, 0.007, 1.0))  # the interval widened
+    verdicts = _decided(ab, blocks, 31.0, settings)  # type: ignore[arg-type]
+    assert verdicts and verdicts[0].status == "inconclusive"  # past the budget, not narrowing

@@ -335,7 +335,7 @@ def test_an_undecided_ab_item_is_inconclusive_and_fails_only_when_asked(
     result.stdout.fnmatch_lines(
         [
             "aibench: INCONCLUSIVE ab.json::demo[[]ab-host[]]: NET latency undecided after 5 "
-            "paired blocks, * s (*); to decide it: a longer --aibench-ab-max-time, *",
+            "paired blocks, * s (*); to decide it: more time (--aibench-ab-max-time, *",
             "*=* 1 inconclusive in *",
         ]
     )

@@ -50,8 +50,9 @@ def interleave(execution: Execution, sides: Sides, iterations: int, seed: int) -
     """Control and treatment in blocks on one device, each side once per block (its own warmup
     included) in an order shuffled per block, with a cooldown between blocks. Blocks continue
     until the sequential rule decides every gated metric or ``--aibench-ab-max-time`` runs
-    out (verdicts/sequential.py). Worker sides restart after blocks 4 and 7 and after every
-    look that leaves the item undecided, so that the blocks come from several processes."""
+    out (``--aibench-ab-time-limit`` while the interval narrows; verdicts/sequential.py).
+    Worker sides restart after blocks 4 and 7 and after every look that leaves the item
+    undecided, so that the blocks come from several processes."""
     settings = execution.settings
     runs = {"control": sides.control, "treatment": sides.treatment}
     samples = {"control": Recorder(1, 0), "treatment": Recorder(1, 0)}
@@ -124,8 +125,10 @@ def _decided(
         return []  # no metric of the item is gated: nothing to decide
     if decision.due() and (verdicts := decision.look()) is not None:
         return verdicts
-    if elapsed <= settings.ab_max_time or decision.within_reach(elapsed, settings.ab_time_limit):
+    if elapsed <= settings.ab_max_time:
         return None
+    if elapsed <= settings.ab_time_limit and decision.narrowing():
+        return None  # past the budget, up to the limit, while the interval narrows
     return decision.final()
 
 

@@ -163,8 +163,9 @@ def _inconclusive_lines(terminal: Terminal, items: Collection[ItemRecord]) -> No
             terminal.write_line(
                 f"aibench: INCONCLUSIVE {item['nodeid']}: {verdict['key']} undecided after "
                 f"{verdict['n_control']} paired blocks, {ab.get('seconds', 0):.0f} s "
-                f"({_why_undecided(verdict)}); to decide it: a longer --aibench-ab-max-time, "
-                "fewer threads, a quieter device; --aibench-fail-inconclusive fails such items",
+                f"({_why_undecided(verdict)}); to decide it: more time (--aibench-ab-max-time, "
+                "--aibench-ab-time-limit), fewer threads, a quieter device; "
+                "--aibench-fail-inconclusive fails such items",
                 yellow=True,
             )
 
