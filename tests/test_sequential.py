@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_aibench.ab.blocks import _decided
+from pytest_aibench.ab.blocks import _decided, _new_epoch
 from pytest_aibench.records import MetricDict
 from pytest_aibench.verdicts.rules import Rule
 from pytest_aibench.verdicts.sequential import (
@@ -183,3 +183,12 @@ def test_blocks_go_on_past_the_budget_up_to_the_limit_while_the_interval_narrows
     ab.undecided[0].looked.append((blocks, 0.007, 1.0))  # the interval widened
     verdicts = _decided(ab, blocks, 31.0, settings)  # type: ignore[arg-type]
     assert verdicts and verdicts[0].status == "inconclusive"  # past the budget, not narrowing
+
+
+def test_workers_restart_at_looks_once_an_epoch_has_lasted_as_long_as_its_start() -> None:
+    assert _new_epoch(looked=False, blocks=4, epoch_seconds=0.0, restart_cost=0.0)
+    assert not _new_epoch(looked=False, blocks=5, epoch_seconds=60.0, restart_cost=0.0)
+    assert _new_epoch(looked=True, blocks=22, epoch_seconds=0.4, restart_cost=0.3)
+    # workers that took 14 s to start (ExecuTorch's import, both sides) wait out 14 s of blocks
+    assert not _new_epoch(looked=True, blocks=22, epoch_seconds=3.0, restart_cost=14.0)
+    assert _new_epoch(looked=True, blocks=90, epoch_seconds=14.5, restart_cost=14.0)
