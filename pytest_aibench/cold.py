@@ -10,7 +10,8 @@ from .execution import Execution
 from .recorder import Recorder
 
 COLD_METRICS = ("load", "first_inference", "peak_memory", "memory_increment")
-IN_PROCESS_RUNNERS = ("onnxruntime", "tflite", "pytorch")  # what a worker process can run
+# what a worker process can run
+IN_PROCESS_RUNNERS = ("onnxruntime", "tflite", "pytorch", "executorch")
 
 
 def measures_cold_start(execution: Execution) -> bool:

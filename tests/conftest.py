@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
@@ -38,8 +39,13 @@ for _framework in (
     "scipy.stats",
     "matplotlib.figure",
     "matplotlib.backends.backend_svg",
+    # ExecuTorch registers torch operator libraries as it is imported: twice is an error
+    "executorch.runtime",
+    "executorch.devtools.inspector",
+    "executorch.exir._serialize._program",
 ):
-    with contextlib.suppress(ImportError):
+    with contextlib.suppress(ImportError), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ExecuTorch's import calls deprecated importlib APIs
         importlib.import_module(_framework)
 
 

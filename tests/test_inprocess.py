@@ -370,7 +370,7 @@ def test_pytorch_needs_declared_inputs(pytester: Pytester) -> None:
 
 
 def test_repository_models_are_what_the_script_makes(tmp_path: Path) -> None:
-    for module in ("onnx", "ai_edge_litert", "torch"):
+    for module in ("onnx", "ai_edge_litert", "torch", "executorch"):
         pytest.importorskip(module)
     done = subprocess.run(
         [sys.executable, str(MODELS / "make_mlp.py"), "--out", str(tmp_path)],
@@ -383,6 +383,8 @@ def test_repository_models_are_what_the_script_makes(tmp_path: Path) -> None:
         "onnx/mlp/mlp.onnx",
         "tflite/mlp/mlp.tflite",
         "pytorch/mlp/mlp.pt2",
+        "executorch/mlp/mlp.pte",
+        "executorch/mlp/mlp_xnnpack.pte",
         "golden/mlp/x.npy",
         "golden/mlp/y.npy",
     ):
@@ -391,6 +393,8 @@ def test_repository_models_are_what_the_script_makes(tmp_path: Path) -> None:
         "onnx/mlp/mlp.json": "onnx/mlp/mlp.onnx",
         "tflite/mlp/mlp.json": "tflite/mlp/mlp.tflite",
         "pytorch/mlp/mlp_export.json": "pytorch/mlp/mlp.pt2",
+        "executorch/mlp/mlp.json": "executorch/mlp/mlp.pte",
+        "executorch/mlp/mlp_xnnpack.json": "executorch/mlp/mlp_xnnpack.pte",
     }
     for spec_file, model in specs.items():
         files = json.loads((MODELS / spec_file).read_text())["model"]["files"]

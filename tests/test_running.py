@@ -270,7 +270,7 @@ def test_the_repository_specifications_run_here(pytester: Pytester) -> None:
     result = pytester.runpytest_subprocess(
         f"--aibench-spec={specs}", "-rs", "-p", "no:cacheprovider", "--aibench-model-cache=cache"
     )
-    result.assert_outcomes(passed=21, skipped=3)
+    result.assert_outcomes(passed=23, skipped=3)
     result.stdout.fnmatch_lines_random(
         [
             "*onnx/mlp/mlp.json::mlp[[]golden-host[]]*NET latency*us",

@@ -8,8 +8,9 @@ convolutional network with ONNX Runtime's default threads: 7.0 ms a call pinned 
 
 The thread count is the spec's where it gives one (the test's ``threads``, FAI-PEP's field that
 commands read as ``{threads}``, or the runtime's own knob); else the runtime's default: as many
-as the device has CPUs for ONNX Runtime and PyTorch, which the worker then sets explicitly
-(ONNX Runtime counts the machine's cores, not the pin), one for LiteRT and for programs.
+as the device has CPUs for ONNX Runtime, PyTorch and ExecuTorch, which the worker then sets
+explicitly (ONNX Runtime counts the machine's cores, not the pin), one for LiteRT and for
+programs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ RUNTIME_THREADS = {
     "onnxruntime": ("onnxruntime", "intra_op_num_threads", True),
     "pytorch": ("pytorch", "num_threads", True),
     "tflite": ("tflite", "num_threads", False),
+    "executorch": ("executorch", "num_threads", True),  # its threadpool: one per core
 }
 NO_KNOB = ("", "", False)  # programs: only the test's "threads" says
 ONE_THREAD = 'one thread, the default (a test\'s "threads" sets more)'

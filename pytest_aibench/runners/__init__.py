@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .base import CaseFiles, RunContext, Runner
+from .executorch import ExecutorchRunner
 from .generic import GenericRunner
 from .observer_program import ObserverProgramRunner
 from .onnxruntime import OnnxRuntimeRunner
@@ -13,6 +14,7 @@ from .tflite import TfliteRunner
 
 BUILTIN_RUNNERS: dict[str, Callable[[], Runner]] = {
     "caffe2": ObserverProgramRunner,
+    "executorch": ExecutorchRunner,
     "generic": GenericRunner,
     "onnxruntime": OnnxRuntimeRunner,
     "pytorch": PytorchRunner,
@@ -22,6 +24,7 @@ BUILTIN_RUNNERS: dict[str, Callable[[], Runner]] = {
 __all__ = [
     "BUILTIN_RUNNERS",
     "CaseFiles",
+    "ExecutorchRunner",
     "GenericRunner",
     "ObserverProgramRunner",
     "OnnxRuntimeRunner",

@@ -14,6 +14,7 @@ FORMAT_FRAMEWORKS: Mapping[str, str] = {
     "tflite": "tflite",
     "caffe2": "caffe2",
     "pytorch": "pytorch",
+    "executorch": "executorch",
     "torchscript": "pytorch",
     "generic": "generic",
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Make the MLP benchmark in three forms, and its golden data, from one set of weights.
+"""Make the MLP benchmark in four forms, and its golden data, from one set of weights.
 
 The network is y = relu(x . W + b) with x: batch x 64, W: 64 x 32, b: 32, weights drawn from a
 fixed seed. It is written, byte for byte the same on every run (so the MD5s in the specs stay
@@ -13,9 +13,13 @@ true), as:
                                (the TorchScript file alone is not byte-reproducible: its attribute
                                order and serialization id vary from run to run, so its spec has no
                                md5; the tests check that it computes what a fresh one does)
+    executorch/mlp/mlp.pte     the module exported for ExecuTorch, batch 1, its portable kernels
+                               (needs: executorch)
+    executorch/mlp/mlp_xnnpack.pte
+                               the same lowered to the XNNPACK delegate
     golden/mlp/x.npy, y.npy    an input and its output computed with numpy alone
 
-    python specifications/models/make_mlp.py [onnx|tflite|torchscript|export|golden ...]
+    python specifications/models/make_mlp.py [onnx|tflite|torchscript|export|executorch|golden ...]
                                              [--out DIR]
 
 No weights are downloaded; this script is the only source of these files.
@@ -186,6 +190,22 @@ def export_bytes() -> bytes:
     return buffer.getvalue()
 
 
+def executorch_bytes(delegate: str | None = None) -> bytes:
+    """The module as an ExecuTorch program for batch 1, lowered to ``delegate`` (``xnnpack``)
+    or run by the portable kernels."""
+    import torch
+    from executorch.exir import to_edge_transform_and_lower
+
+    partitioners = []
+    if delegate == "xnnpack":
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+        partitioners.append(XnnpackPartitioner())
+    exported = torch.export.export(torch_module(), (torch.zeros(1, IN_FEATURES),))
+    lowered = to_edge_transform_and_lower(exported, partitioner=partitioners)
+    return bytes(lowered.to_executorch().buffer)
+
+
 def golden_arrays() -> dict[str, np.ndarray]:
     weight, bias = weights()
     x = np.random.default_rng(SEED + 1).standard_normal((1, IN_FEATURES)).astype(np.float32)
@@ -210,6 +230,9 @@ def outputs(kinds: list[str]) -> dict[str, bytes]:
         made["pytorch/mlp/mlp.pt"] = torchscript_bytes()
     if "export" in kinds:
         made["pytorch/mlp/mlp.pt2"] = export_bytes()
+    if "executorch" in kinds:
+        made["executorch/mlp/mlp.pte"] = executorch_bytes()
+        made["executorch/mlp/mlp_xnnpack.pte"] = executorch_bytes("xnnpack")
     if "golden" in kinds:
         for name, array in golden_arrays().items():
             made[f"golden/mlp/{name}.npy"] = _save_array(Path(name), array)
@@ -217,7 +240,7 @@ def outputs(kinds: list[str]) -> dict[str, bytes]:
 
 
 def main() -> None:
-    kinds = ["onnx", "tflite", "torchscript", "export", "golden"]
+    kinds = ["onnx", "tflite", "torchscript", "export", "executorch", "golden"]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kinds", nargs="*", help=f"any of {', '.join(kinds)} (default: all)")
     parser.add_argument("--out", type=Path, default=HERE, help="folder of the models tree")

@@ -1,0 +1,209 @@
+"""ExecuTorch in process: the repository's programs, a convolutional network exported here with
+and without the XNNPACK delegate (through ExecuTorch's own exporter), and the profile reader."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pytest import Pytester
+
+from pytest_aibench.parsers.etdump import DISPATCH, ProfileEvent, operators_from_events
+from pytest_aibench.records import ItemRecord
+
+from .helpers import metrics_of, write_json, written_run
+
+MODELS = Path(__file__).resolve().parents[1] / "specifications/models"
+
+
+def test_a_profile_gives_each_operator_its_own_time() -> None:
+    # two runs: a portable kernel inside its dispatch, a delegated block of two operators
+    events = [
+        ProfileEvent("native_call_addmm.out", [10.0, 12.0]),
+        ProfileEvent("OPERATOR_CALL", [11.0, 13.5]),
+        ProfileEvent("native_call_addmm.out", [4.0, 4.0]),
+        ProfileEvent("OPERATOR_CALL", [4.5, 4.5]),
+        ProfileEvent("Convolution (NHWC, F32) IGEMM #1", [30.0, 31.0], delegated=True),
+        ProfileEvent("Transpose (ND, X32) #1", [5.0, 5.0], delegated=True),
+        ProfileEvent("DELEGATE_CALL", [36.0, 37.0]),
+        ProfileEvent("Method::execute", [52.0, 56.0]),
+    ]
+    profile = operators_from_events(events, ["XnnpackBackend"])
+    operators = {op.name: op for op in profile.operators}
+    assert operators["addmm.out"].values == [10.0, 12.0]
+    assert operators["addmm.out #2"].type == "addmm.out"
+    assert operators[DISPATCH].values == [1.5, 2.0]  # each OPERATOR_CALL less its kernel
+    conv = operators["XnnpackBackend: Convolution (NHWC, F32) IGEMM #1"]
+    assert conv.type == "Convolution (NHWC, F32) IGEMM" and conv.values == [30.0, 31.0]
+    assert operators["XnnpackBackend delegate call"].values == [1.0, 1.0]
+    assert profile.execute_mean == 54.0
+    own = [math.fsum(op.values[run] for op in profile.operators) for run in range(2)]
+    assert own == [51.5, 55.0]  # nothing counted twice: within each run's Method::execute
+
+
+def needs_executorch() -> None:
+    """Skip without ExecuTorch (found, not imported: its import warns, and warnings are errors
+    in this suite; the runner imports it with its own warnings ignored)."""
+    if importlib.util.find_spec("executorch") is None:
+        pytest.skip("executorch is not installed: pip install 'pytest-aibench[executorch]'")
+
+
+def run_file_item(pytester: Pytester, spec: Path, *options: str) -> ItemRecord:
+    result = pytester.runpytest(f"--aibench-spec={spec}", "--aibench-json=run.json", *options)
+    result.assert_outcomes(passed=1)
+    (item,) = written_run(pytester.path)["items"]
+    return item
+
+
+@pytest.mark.parametrize(
+    ("spec", "delegates"),
+    [("mlp.json", []), ("mlp_xnnpack.json", ["XnnpackBackend"])],
+)
+def test_the_repository_programs_run_with_their_golden_and_delegates(
+    pytester: Pytester, spec: str, delegates: list[str]
+) -> None:
+    needs_executorch()
+    item = run_file_item(pytester, MODELS / "executorch/mlp" / spec)
+    metrics = metrics_of(item)
+    assert len(metrics["NET latency"]["values"]) == 200
+    assert metrics["y max_abs_error"]["values"][0] < 1e-5
+    for cold in ("NET load", "NET first_inference", "NET peak_memory"):
+        assert len(metrics[cold]["values"]) == 1, cold
+    assert item["extra"]["executorch"]["delegates"] == delegates
+    assert item["extra"]["executorch"]["num_threads"] >= 1
+    assert item["operators"], "the ETDump profile gave no operators"
+
+
+CONV_SOURCE = """
+import sys, torch
+from executorch.exir import to_edge_transform_and_lower
+from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+import numpy as np
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(11)
+        self.stem = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.down = torch.nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.head = torch.nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = torch.relu(self.down(torch.relu(self.stem(x))))
+        return self.head(x.mean(dim=(2, 3)))
+
+net = Net().eval()
+x = torch.randn(1, 3, 24, 24, generator=torch.Generator().manual_seed(5))
+exported = torch.export.export(net, (x,))
+for name, partitioners in (("conv.pte", []), ("conv_xnnpack.pte", [XnnpackPartitioner()])):
+    program = to_edge_transform_and_lower(exported, partitioner=partitioners).to_executorch()
+    open(name, "wb").write(program.buffer)
+np.save("x.npy", x.numpy())
+with torch.no_grad():
+    np.save("y.npy", net(x).numpy())
+"""
+
+
+@pytest.fixture(scope="module")
+def exported_conv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The network exported once for the module (ExecuTorch's exporter takes seconds)."""
+    needs_executorch()
+    folder = tmp_path_factory.mktemp("conv")
+    (folder / "make_conv.py").write_text(CONV_SOURCE)
+    made = subprocess.run(
+        [sys.executable, "make_conv.py"], cwd=folder, capture_output=True, text=True, check=False
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    return folder
+
+
+@pytest.fixture
+def conv_programs(pytester: Pytester, exported_conv: Path) -> Path:
+    """A convolutional network exported here (ExecuTorch's exporter, eager PyTorch's golden
+    output), portable and lowered to XNNPACK, and a spec for each."""
+    for name in ("conv.pte", "conv_xnnpack.pte", "x.npy", "y.npy"):
+        shutil.copyfile(exported_conv / name, pytester.path / name)
+    for program in ("conv", "conv_xnnpack"):
+        write_json(
+            pytester.path / f"{program}.json",
+            {
+                "model": {
+                    "name": program,
+                    "format": "executorch",
+                    "files": {
+                        "model": {"filename": f"{program}.pte", "location": f"{program}.pte"}
+                    },
+                },
+                "tests": [
+                    {
+                        "identifier": "golden",
+                        "metric": "delay",
+                        "warmup": 2,
+                        "iter": 20,
+                        "input_files": {"x": {"filename": "x.npy", "location": "x.npy"}},
+                        "golden_files": {"y": {"filename": "y.npy", "location": "y.npy"}},
+                        "tolerance": {"atol": 1e-4},
+                    }
+                ],
+            },
+        )
+    return pytester.path
+
+
+def test_a_conv_network_matches_eager_pytorch_with_and_without_xnnpack(
+    pytester: Pytester, conv_programs: Path
+) -> None:
+    portable = run_file_item(pytester, conv_programs / "conv.json")
+    lowered = run_file_item(pytester, conv_programs / "conv_xnnpack.json")
+    for item in (portable, lowered):
+        assert metrics_of(item)["y max_abs_error"]["values"][0] < 1e-4
+        assert item["extra"]["inputs"]["x"]["source"].startswith("file")
+    assert portable["extra"]["backend"]["delegates"] == ["none (portable kernels)"]
+    assert set(lowered["extra"]["executorch"]["delegates"]) == {"XnnpackBackend"}
+    kernels = {op["type"] for op in portable["operators"]}
+    assert "convolution.out" in kernels
+    delegated = [op for op in lowered["operators"] if op["name"].startswith("XnnpackBackend: ")]
+    assert delegated and any("Convolution" in op["type"] for op in delegated)
+    # the delegated convolutions take time: the delegate's clock reads in the same unit
+    assert max(op["mean"] or 0.0 for op in delegated) > 1.0
+
+
+def test_a_backend_the_program_was_not_lowered_to_skips_with_what_it_has(
+    pytester: Pytester, conv_programs: Path
+) -> None:
+    result = pytester.runpytest("--aibench-spec=conv.json", "--aibench-backend=xnnpack", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*--aibench-backend xnnpack: ExecuTorch fixes delegates when a program is lowered, "
+            "and this one has no delegate (portable kernels)*"
+        ]
+    )
+    lowered = pytester.runpytest("--aibench-spec=conv_xnnpack.json", "--aibench-backend=xnnpack")
+    lowered.assert_outcomes(passed=1)
+
+
+def test_the_pair_runs_ab_through_a_control_root(pytester: Pytester, conv_programs: Path) -> None:
+    base = conv_programs / "base"
+    base.mkdir()
+    for name in ("conv_xnnpack.pte", "x.npy", "y.npy"):
+        (base / name).write_bytes((conv_programs / name).read_bytes())
+    result = pytester.runpytest(
+        "--aibench-spec=conv_xnnpack.json",
+        "--aibench-ab-control-root=base",
+        "--aibench-ab-min-effect=20%",  # a set-up check, not a measurement: decided early
+        "--aibench-json=run.json",
+    )
+    result.assert_outcomes(passed=1)
+    (item,) = json.loads((conv_programs / "run.json").read_text())["items"]
+    assert item["verdicts"][0]["status"] == "unchanged"
+    sides = item["extra"]["ab"]["sides"]
+    assert sides["control"]["threads"] == sides["treatment"]["threads"] >= 1
+    assert np.isfinite(item["verdicts"][0]["low"])
