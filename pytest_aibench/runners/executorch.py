@@ -72,7 +72,7 @@ class ExecutorchRunner:
         delegates = program_delegates(path)
         self._check_backend(context, runtime, delegates)
         cold = ColdStart(context)
-        method = cold.load(lambda: self._load(context, runtime, path).load_method(METHOD))
+        method = cold.load(lambda: _forward(context, self._load(context, runtime, path)))
         cold.loaded()
         self._describe(context, runtime, delegates)
         arrays = make_inputs(context, _signature(context, method.metadata))
@@ -165,7 +165,7 @@ class ExecutorchRunner:
         inspector_module = quiet_import("executorch.devtools.inspector")
         runs = profiled_runs(context)
         program = self._load(context, runtime, path, etdump=True)
-        method = program.load_method(METHOD)
+        method = _forward(context, program)
         for _ in range(PROFILE_WARMUP + runs):
             method.execute(tensors)
         with tempfile.TemporaryDirectory(prefix="aibench-etdump-") as folder:
@@ -182,6 +182,16 @@ class ExecutorchRunner:
             context.recorder.add_operator(operator)
         if profile.execute_mean:
             context.recorder.operator_bases.append(profile.execute_mean)
+
+
+def _forward(context: RunContext, program: Any) -> Any:
+    """The program's ``forward`` method, loaded (the method a lowered module runs)."""
+    if METHOD not in program.method_names:
+        raise RunnerError(
+            f"{context.case.where}: the program has no {METHOD!r} method, only "
+            f"{sorted(program.method_names)}"
+        )
+    return program.load_method(METHOD)
 
 
 def _execution_events(inspector: Any, warmup: int) -> list[ProfileEvent]:
