@@ -692,6 +692,13 @@ REPORT_OPTIONS = _section(
         kind="path",
         ini=False,
     ),
+    Option(
+        "pytorch-json",
+        "also write the PyTorch OSS benchmark database's records (every sample kept)",
+        "PATH",
+        kind="path",
+        ini=False,
+    ),
 )
 
 OPTIONS: tuple[Option, ...] = (
@@ -770,6 +777,7 @@ class Settings:
     html: Path | None
     benchmark_json: Path | None
     github_json: Path | None
+    pytorch_json: Path | None
     specs_from_command_line: bool = False
 
     @property
@@ -781,6 +789,7 @@ class Settings:
             or self.autosave
             or self.benchmark_json
             or self.github_json
+            or self.pytorch_json
             or self.local_reporter
             or self.simple_local_reporter
             or self.simple_screen_reporter

@@ -207,3 +207,27 @@ def test_the_pair_runs_ab_through_a_control_root(pytester: Pytester, conv_progra
     sides = item["extra"]["ab"]["sides"]
     assert sides["control"]["threads"] == sides["treatment"]["threads"] >= 1
     assert np.isfinite(item["verdicts"][0]["low"])
+
+
+def test_a_run_exports_to_the_pytorch_oss_benchmark_records_with_every_sample(
+    pytester: Pytester,
+) -> None:
+    needs_executorch()
+    spec = MODELS / "executorch/mlp/mlp_xnnpack.json"
+    result = pytester.runpytest(f"--aibench-spec={spec}", "--aibench-pytorch-json=oss.json")
+    result.assert_outcomes(passed=1)
+    records = json.loads((pytester.path / "oss.json").read_text())
+    latency = next(r for r in records if r["metric"]["name"] == "NET latency(us)")
+    assert len(latency["metric"]["benchmark_values"]) == 200
+    assert latency["model"] == {
+        "name": "mlp",
+        "type": "executorch",
+        "backend": "cpu (XnnpackBackend)",
+        "extra_info": {
+            "test": "xnnpack-golden",
+            "md5": {"model": "fb106aac78cecbcdd91ba6b36eb1e426"},
+        },
+    }
+    assert latency["runners"][0]["type"] == "host"
+    assert {"benchmark", "model", "metric", "runners"} <= set(latency)
+    assert all(record["benchmark"]["name"] == "pytest-aibench" for record in records)

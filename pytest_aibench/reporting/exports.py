@@ -1,4 +1,5 @@
-"""A run file in other tools' formats: pytest-benchmark's JSON and github-action-benchmark's."""
+"""A run file in other tools' formats: pytest-benchmark's JSON, github-action-benchmark's, and
+the PyTorch OSS benchmark database's records (what ExecuTorch's and PyTorch's dashboards read)."""
 
 from __future__ import annotations
 
@@ -131,3 +132,60 @@ def to_github_benchmark(run: RunFile) -> list[dict[str, Any]]:
                 entry["range"] = f"p10 {summary['p10']:.6g} .. p90 {summary['p90']:.6g}"
             entries.append(entry)
     return entries
+
+
+def to_pytorch_oss(run: RunFile) -> list[dict[str, Any]]:
+    """The PyTorch OSS benchmark database's records: one per item and metric, every sample in
+    ``benchmark_values`` (the database's own jobs keep one value per job), the item's runtime
+    and delegates as the model's backend, the device as the runner."""
+    machine = run["machine"]
+    records = []
+    for item in run["items"]:
+        case: Mapping[str, Any] = item.get("case") or {}
+        device: Mapping[str, Any] = item.get("device") or {}
+        backend: Mapping[str, Any] = (item.get("extra") or {}).get("backend") or {}
+        for metric in item["metrics"]:
+            summary = metric.get("summary") or {}
+            records.append(
+                {
+                    "benchmark": {
+                        "name": "pytest-aibench",
+                        "mode": "inference",
+                        "extra_info": {"nodeid": item["nodeid"], "spec": case.get("spec")},
+                    },
+                    "model": {
+                        "name": case.get("model"),
+                        "type": case.get("framework"),
+                        "backend": _backend_name(backend),
+                        "extra_info": {
+                            "test": case.get("identifier"),
+                            "md5": case.get("model_md5"),
+                        },
+                    },
+                    "metric": {
+                        "name": f"{metric['type']} {metric['metric']}({metric['unit']})",
+                        "benchmark_values": list(metric["values"]),
+                        "target_value": None,
+                        "extra_info": {"unit": metric["unit"], "p50": summary.get("p50")},
+                    },
+                    "runners": [
+                        {
+                            "name": device.get("name") or machine["node"],
+                            "type": device.get("kind"),
+                            "cpu_info": machine["cpu"] if device.get("kind") == "host" else None,
+                            "cpu_count": machine["cpu_count"]
+                            if device.get("kind") == "host"
+                            else None,
+                            "extra_info": {"id": device.get("id"), "os": device.get("os")},
+                        }
+                    ],
+                }
+            )
+    return records
+
+
+def _backend_name(backend: Mapping[str, Any]) -> str | None:
+    """``cpu``, or with the delegates a program uses: ``cpu (XnnpackBackend)``."""
+    name = backend.get("name")
+    delegates = [d for d in backend.get("delegates") or [] if not str(d).startswith("none")]
+    return f"{name} ({', '.join(dict.fromkeys(delegates))})" if name and delegates else name

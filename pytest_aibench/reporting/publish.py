@@ -17,7 +17,7 @@ from ..records import ItemRecord, RunFile
 from ..runfile import run_filename, save_run
 from ..store.location import HISTORY_SPOOL, Location, exists, history_location, shown
 from . import html_report
-from .exports import to_github_benchmark, to_pytest_benchmark
+from .exports import to_github_benchmark, to_pytest_benchmark, to_pytorch_oss
 from .faipep import simple_screen_lines, write_local_tree, write_simple_local
 from .remote import Reporter
 
@@ -96,6 +96,8 @@ def _outputs(
         outputs["--aibench-benchmark-json"] = partial(_dump, path, to_pytest_benchmark(run))
     if path := settings.github_json:
         outputs["--aibench-github-json"] = partial(_dump, path, to_github_benchmark(run))
+    if path := settings.pytorch_json:
+        outputs["--aibench-pytorch-json"] = partial(_dump, path, to_pytorch_oss(run))
     if path := settings.local_reporter:
         outputs["--aibench-local-reporter"] = partial(write_local_tree, path, run)
     if path := settings.simple_local_reporter:
