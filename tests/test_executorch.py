@@ -18,7 +18,7 @@ from pytest import Pytester
 from pytest_aibench.parsers.etdump import DISPATCH, ProfileEvent, operators_from_events
 from pytest_aibench.records import ItemRecord
 
-from .helpers import metrics_of, write_json, written_run
+from .helpers import generic_spec, metrics_of, write_json, write_program, written_run
 
 MODELS = Path(__file__).resolve().parents[1] / "specifications/models"
 
@@ -231,3 +231,50 @@ def test_a_run_exports_to_the_pytorch_oss_benchmark_records_with_every_sample(
     assert latency["runners"][0]["type"] == "host"
     assert {"benchmark", "model", "metric", "runners"} <= set(latency)
     assert all(record["benchmark"]["name"] == "pytest-aibench" for record in records)
+
+
+APP_RESULTS = """#!/usr/bin/env python3
+# Writes benchmark_results.json as ExecuTorch's Android benchmark app does (a JSON list of
+# its BenchmarkMetric objects), for one model lowered to XNNPACK.
+import json, sys
+device = {"device": "google", "arch": "Pixel 8", "os": "Android 14",
+          "totalMem": 8000000000, "availMem": 3000000000}
+model = {"name": "mv3", "backend": "xnnpack", "quantization": "q8"}
+rows = [("avg_inference_latency(ms)", 12.5), ("trimmean_inference_latency(ms)", 12.1),
+        ("model_load_time(ms)", 40.0), ("load_status", 0.0), ("ram_pss_usage(mb)", 31.5)]
+entries = [{"benchmarkModel": model, "metric": m, "actualValue": v, "targetValue": 0.0,
+            "deviceInfo": device} for m, v in rows]
+open(sys.argv[1], "w").write(json.dumps(entries))
+"""
+
+
+def test_the_benchmark_apps_results_file_is_read_as_a_programs_output(
+    pytester: Pytester,
+) -> None:
+    write_program(pytester.path / "app.py", APP_RESULTS)
+    results = {"filename": "benchmark_results.json", "location": "{TGTDIR}/benchmark_results.json"}
+    spec = generic_spec(
+        "app",
+        tests=[
+            {
+                "identifier": "mv3",
+                "metric": "delay",
+                "output_files": {"results": results},
+                "commands": ["{files.program} {output_files.results}"],
+            }
+        ],
+    )
+    spec["model"]["files"] = {"program": {"filename": "app.py", "location": "app.py"}}
+    write_json(pytester.path / "app.json", spec)
+    result = pytester.runpytest("--aibench-spec=app.json", "--aibench-json=run.json")
+    result.assert_outcomes(passed=1)
+    (item,) = written_run(pytester.path)["items"]
+    metrics = metrics_of(item)
+    latency = metrics["mv3_xnnpack_q8 avg_inference_latency"]
+    assert latency["unit"] == "ms" and latency["values"] == []  # one value, no samples
+    assert latency["summary"]["mean"] == 12.5
+    assert metrics["mv3_xnnpack_q8 ram_pss_usage"]["unit"] == "mb"
+    assert metrics["mv3_xnnpack_q8 load_status"]["summary"]["mean"] == 0.0
+    app = item["extra"]["executorch_benchmark"]
+    assert app["models"] == [{"name": "mv3", "backend": "xnnpack", "quantization": "q8"}]
+    assert app["device"]["os"] == "Android 14"

@@ -21,6 +21,7 @@ from ..devices.base import CommandResult
 from ..devices.rusage import NOT_MEASURED
 from ..errors import DeviceError, RunnerError, Unsupported
 from ..metrics import MetricRecord, OperatorRecord
+from ..parsers.executorch_results import RESULTS_FILE, parse_benchmark_results
 from ..parsers.observer import parse_observer_lines
 from ..spec.model import Case
 from ..spec.placeholders import Lookup, chained, chained_lookup, fill
@@ -94,6 +95,7 @@ class GenericRunner:
         commands = self._told_backend(context, commands)
         placed = self._push(context)
         outputs, benchmarks = [], []
+        pulled: dict[str, Path] = {}
         *preparing, main = commands
         repeat = int(case.model.get("repeat", 1))
         for index in range(repeat):
@@ -110,7 +112,7 @@ class GenericRunner:
             steps = _steps(case.model.get("postprocess")) if index == repeat - 1 else []
             outputs += self._on_host(context, _steps(case.test.get("postprocess")) + steps, on_host)
         if case.metric != "power":  # there the power source recorded the case
-            self._record(context, outputs)
+            self._record(context, outputs, pulled)
             self._record_peak_memory(context, benchmarks)
         if context.files.goldens:
             check_outputs(context, {name: read_tensor(path, name) for name, path in pulled.items()})
@@ -305,9 +307,13 @@ class GenericRunner:
     def _pulled_path(self, context: RunContext, filename: str) -> Path:
         return context.hostdir / "output" / filename
 
-    def _record(self, context: RunContext, outputs: list[CommandResult]) -> None:
+    def _record(
+        self, context: RunContext, outputs: list[CommandResult], pulled: Mapping[str, Path]
+    ) -> None:
         lines = [line for result in outputs for line in result.output_lines]
         parsed = parse_observer_lines(lines, context.observer_prefixes)
+        if _record_benchmark_results(context, pulled) and not parsed.records:
+            return
         if not parsed.records:
             raise RunnerError(
                 f"{context.case.where}: the commands printed no metric rows (lines with one of "
@@ -327,3 +333,21 @@ class GenericRunner:
             )
             unparsed["count"] += len(parsed.skipped_lines)
             unparsed["examples"] = (unparsed["examples"] + parsed.skipped_lines)[:3]
+
+
+def _record_benchmark_results(context: RunContext, pulled: Mapping[str, Path]) -> bool:
+    """ExecuTorch's benchmark apps' ``benchmark_results.json``, where a test pulls one back as
+    an output file: its metrics (one value each), the models and the device it names."""
+    found = False
+    for path in pulled.values():
+        if path.name != RESULTS_FILE:
+            continue
+        results = parse_benchmark_results(path.read_text(), f"{context.case.where} {path.name}")
+        for record in results.records:
+            context.recorder.add(record)
+        context.recorder.extra["executorch_benchmark"] = {
+            "models": results.models,
+            "device": results.device,
+        }
+        found = found or bool(results.records)
+    return found
