@@ -15,7 +15,9 @@ kernels).
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +69,10 @@ class ExecutorchRunner:
         if not context.device.local:
             raise Unsupported("ExecuTorch in process runs on the host only")
         runtime = quiet_import("executorch.runtime").Runtime.get()
-        self._set_threads(context)
+        with self._threads(context):
+            self._run(context, runtime)
+
+    def _run(self, context: RunContext, runtime: Any) -> None:
         path = model_path(context, "model", "program")
         delegates = program_delegates(path)
         self._check_backend(context, runtime, delegates)
@@ -87,17 +92,25 @@ class ExecutorchRunner:
         self._profile_operators(context, runtime, path, tensors, delegates)
         check_outputs(context, checked(context, first, named_outputs(result)))
 
-    def _set_threads(self, context: RunContext) -> None:
+    @contextlib.contextmanager
+    def _threads(self, context: RunContext) -> Iterator[None]:
         """The test's ``executorch.num_threads``, else in A/B the CPUs both sides share: the
-        size of the threadpool that delegates (XNNPACK) and optimized kernels run on, one
-        thread per core unless set (ExecuTorch's own, experimental, call for it)."""
+        size of the threadpool that delegates (XNNPACK) and optimized kernels run on (one
+        thread per core unless set, through ExecuTorch's own call for it, which it marks
+        experimental). The pool is the process's: it is set back for the next item."""
         threads = (context.case.test.get("executorch") or {}).get("num_threads") or context.threads
         bindings = quiet_import("executorch.extension.pybindings.portable_lib")
+        before = int(bindings._threadpool_get_thread_count())
         if threads:
             bindings._unsafe_reset_threadpool(int(threads))
         context.recorder.extra["executorch"] = {
             "num_threads": int(bindings._threadpool_get_thread_count())
         }
+        try:
+            yield
+        finally:
+            if threads and int(threads) != before:
+                bindings._unsafe_reset_threadpool(before)
 
     def _load(self, context: RunContext, runtime: Any, path: Path, etdump: bool = False) -> Any:
         weights = context.files.model_files().get("weights")
@@ -134,7 +147,7 @@ class ExecutorchRunner:
             return
         wanted = EXECUTORCH_DELEGATES.get(backend)
         if wanted is None or wanted not in delegates:
-            lowered = ", ".join(delegates) or "no delegate (portable kernels)"
+            lowered = ", ".join(dict.fromkeys(delegates)) or "no delegate (portable kernels)"
             raise Unsupported(
                 f"--aibench-backend {backend}: ExecuTorch fixes delegates when a program is "
                 f"lowered, and this one has {lowered}; the runtime here has "
