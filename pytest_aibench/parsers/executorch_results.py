@@ -66,7 +66,6 @@ def _entry(entry: Any, where: str) -> tuple[MetricRecord, dict[str, Any]]:
         name,
         unit,
         summary={"mean": float(value)},
-        num_runs=None,
         info_string=f"target {entry['targetValue']}" if entry.get("targetValue") else None,
     )
     return record, model

@@ -144,6 +144,7 @@ def to_pytorch_oss(run: RunFile) -> list[dict[str, Any]]:
         case: Mapping[str, Any] = item.get("case") or {}
         device: Mapping[str, Any] = item.get("device") or {}
         backend: Mapping[str, Any] = (item.get("extra") or {}).get("backend") or {}
+        on_host = device.get("kind") == "host"  # the machine's CPU is the device's
         for metric in item["metrics"]:
             summary = metric.get("summary") or {}
             records.append(
@@ -172,10 +173,8 @@ def to_pytorch_oss(run: RunFile) -> list[dict[str, Any]]:
                         {
                             "name": device.get("name") or machine["node"],
                             "type": device.get("kind"),
-                            "cpu_info": machine["cpu"] if device.get("kind") == "host" else None,
-                            "cpu_count": machine["cpu_count"]
-                            if device.get("kind") == "host"
-                            else None,
+                            "cpu_info": machine["cpu"] if on_host else None,
+                            "cpu_count": machine["cpu_count"] if on_host else None,
                             "extra_info": {"id": device.get("id"), "os": device.get("os")},
                         }
                     ],

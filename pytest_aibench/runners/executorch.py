@@ -39,6 +39,7 @@ from .inprocess import (
     time_runs,
 )
 from .outputs import check_outputs
+from .pytorch import named_outputs
 
 METHOD = "forward"
 
@@ -249,12 +250,3 @@ def _tensors(arrays: Any) -> list[Any]:
     import torch
 
     return [torch.from_numpy(array) for array in arrays]
-
-
-def named_outputs(result: Any, copy: bool = False) -> dict[str, Any]:
-    """The method's outputs as numpy arrays, named by position (``0``, ``1``...); with
-    ``copy``, arrays of their own."""
-    return {
-        str(index): value.detach().numpy().copy() if copy else value.detach().numpy()
-        for index, value in enumerate(result)
-    }

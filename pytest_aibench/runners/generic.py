@@ -112,7 +112,8 @@ class GenericRunner:
             steps = _steps(case.model.get("postprocess")) if index == repeat - 1 else []
             outputs += self._on_host(context, _steps(case.test.get("postprocess")) + steps, on_host)
         if case.metric != "power":  # there the power source recorded the case
-            self._record(context, outputs, pulled)
+            _record_benchmark_results(context, pulled)
+            self._record(context, outputs)
             self._record_peak_memory(context, benchmarks)
         if context.files.goldens:
             check_outputs(context, {name: read_tensor(path, name) for name, path in pulled.items()})
@@ -307,14 +308,10 @@ class GenericRunner:
     def _pulled_path(self, context: RunContext, filename: str) -> Path:
         return context.hostdir / "output" / filename
 
-    def _record(
-        self, context: RunContext, outputs: list[CommandResult], pulled: Mapping[str, Path]
-    ) -> None:
+    def _record(self, context: RunContext, outputs: list[CommandResult]) -> None:
         lines = [line for result in outputs for line in result.output_lines]
         parsed = parse_observer_lines(lines, context.observer_prefixes)
-        if _record_benchmark_results(context, pulled) and not parsed.records:
-            return
-        if not parsed.records:
+        if not parsed.records and not context.recorder.records:  # nor a results file's
             raise RunnerError(
                 f"{context.case.where}: the commands printed no metric rows (lines with one of "
                 f"the prefixes {list(context.observer_prefixes)} followed by a JSON object); "
@@ -335,10 +332,9 @@ class GenericRunner:
             unparsed["examples"] = (unparsed["examples"] + parsed.skipped_lines)[:3]
 
 
-def _record_benchmark_results(context: RunContext, pulled: Mapping[str, Path]) -> bool:
+def _record_benchmark_results(context: RunContext, pulled: Mapping[str, Path]) -> None:
     """ExecuTorch's benchmark apps' ``benchmark_results.json``, where a test pulls one back as
     an output file: its metrics (one value each), the models and the device it names."""
-    found = False
     for path in pulled.values():
         if path.name != RESULTS_FILE:
             continue
@@ -349,5 +345,3 @@ def _record_benchmark_results(context: RunContext, pulled: Mapping[str, Path]) -
             "models": results.models,
             "device": results.device,
         }
-        found = found or bool(results.records)
-    return found

@@ -15,9 +15,6 @@ Caffe2Observer output in the real format.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
-
 from ..devices.base import CommandResult
 from ..errors import RunnerError
 from ..parsers.observer import parse_observer_lines
@@ -91,10 +88,8 @@ class ObserverProgramRunner(GenericRunner):
             collected += added
         return results
 
-    def _record(
-        self, context: RunContext, outputs: list[CommandResult], pulled: Mapping[str, Path]
-    ) -> None:
-        super()._record(context, outputs, pulled)
+    def _record(self, context: RunContext, outputs: list[CommandResult]) -> None:
+        super()._record(context, outputs)
         if context.case.metric == "delay" and "NET latency" not in context.recorder.records:
             raise RunnerError(
                 f"{context.case.where}: no NET latency rows in {len(outputs)} run(s) of the "

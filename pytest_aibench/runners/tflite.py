@@ -11,9 +11,7 @@ has no per-operator profiler, so in-process items have no operator records.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
 from ..backends import DEFAULT, LITERT_DELEGATE_FLAGS
@@ -72,9 +70,7 @@ class TfliteRunner(GenericRunner):
     def backend_commands(self, commands: list[str]) -> list[int]:
         return [len(commands) - 1]  # the main command is benchmark_model, whatever it is called
 
-    def _record(
-        self, context: RunContext, outputs: list[CommandResult], pulled: Mapping[str, Path]
-    ) -> None:
+    def _record(self, context: RunContext, outputs: list[CommandResult]) -> None:
         lines = [line for result in outputs for line in result.output_lines]
         parsed = parse_benchmark_model(lines)
         if "NET latency" not in parsed.records:
