@@ -116,6 +116,9 @@ def read_tensor(
         ) from None
 
 
+RAW_SUFFIXES = (".bin", ".raw")  # bytes only: the reader is told the type and the shape
+
+
 def _read(path: Path, name: str, dtype: np.dtype[Any] | None, shape: Sequence[int] | None) -> Any:
     import numpy as np
 
@@ -131,7 +134,7 @@ def _read(path: Path, name: str, dtype: np.dtype[Any] | None, shape: Sequence[in
             return archive[key]
     if suffix == ".pb":
         return _read_tensor_proto(path)
-    if suffix in (".bin", ".raw"):
+    if suffix in RAW_SUFFIXES:
         if dtype is None or shape is None:
             raise ValueError("raw binary needs the input's type and shape")
         return np.fromfile(path, dtype=dtype.newbyteorder("<"))

@@ -9,6 +9,7 @@ import math
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,10 @@ import pytest
 from pytest import Pytester
 
 from pytest_aibench.parsers.etdump import DISPATCH, ProfileEvent, operators_from_events
+from pytest_aibench.parsers.executor_runner import parse_executor_runner
 from pytest_aibench.records import ItemRecord
 
+from . import adbd, sshd
 from .helpers import generic_spec, metrics_of, write_json, write_program, written_run
 
 MODELS = Path(__file__).resolve().parents[1] / "specifications/models"
@@ -297,3 +300,130 @@ def test_a_file_that_is_no_program_fails_its_item_saying_so(pytester: Pytester) 
     result = pytester.runpytest("--aibench-spec=broken.json")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*broken.pte is no ExecuTorch program*"])
+
+
+def test_the_runner_binarys_log_gives_samples_less_warmups_or_its_mean() -> None:
+    log = [
+        "I 00:00:00.000021 executorch:executor_runner.cpp:262] Resetting threadpool with num "
+        "threads = 4",
+        "I 00:00:00.000193 executorch:executor_runner.cpp:290] Model loaded in 1.250000 ms.",
+        *(
+            f"I 00:00:00.00{i}500 executorch:executor_runner.cpp:501] Iteration {i} of 4: "
+            f"{value:f} ms"
+            for i, value in enumerate([0.9, 0.02, 0.021, 0.019], start=1)
+        ),
+        "I 00:00:00.004900 executorch:executor_runner.cpp:530] Model executed successfully 4 "
+        "time(s) in 0.960000 ms.",
+    ]
+    parsed = parse_executor_runner(log, warmup=1)
+    assert parsed is not None and parsed.executions == 4 and parsed.samples_dropped == 1
+    assert parsed.threads == 4
+    assert parsed.records["NET latency"].values == pytest.approx([20.0, 21.0, 19.0])
+    assert parsed.records["NET load"].values == [1250.0]
+    # builds that log the total only: the tool's mean over every execution, no samples
+    older = parse_executor_runner([log[-1].replace("0.960000", "2.000000")], warmup=1)
+    assert older is not None and older.records["NET latency"].summary == {
+        "mean": 500.0,
+        "p50": None,
+    }
+    assert older.records["NET latency"].num_runs == 4 and "NET load" not in older.records
+    assert parse_executor_runner(log[:-1], warmup=0) is None  # it never said it finished
+    with pytest.raises(ValueError, match="all of them warm-ups"):
+        parse_executor_runner(log, warmup=4)
+
+
+def runner_spec(pytester: Pytester, commands: list[str] | None) -> list[str]:
+    """The repository's XNNPACK MLP run by the runner binary (a stand-in: see its file), with
+    its golden input as raw bytes; the pytest options that pass the binary."""
+    for name, folder in (("mlp_xnnpack.pte", "executorch/mlp"), ("y.npy", "golden/mlp")):
+        shutil.copyfile(MODELS / folder / name, pytester.path / name)
+    x = np.load(MODELS / "golden/mlp/x.npy").astype(np.float32)
+    (pytester.path / "x.bin").write_bytes(x.tobytes())
+    stand_in = (Path(__file__).parent / "data/stand_in_executor_runner.py").read_text()
+    write_program(pytester.path / "executor_runner", f"#!{sys.executable}\n{stand_in}")
+    test: dict[str, object] = {"identifier": "runner", "metric": "delay", "warmup": 3, "iter": 20}
+    if commands is not None:
+        test |= {
+            "input_files": {"x": {"filename": "x.bin", "location": "x.bin"}},
+            "golden_files": {"y": {"filename": "y.npy", "location": "y.npy"}},
+            "output_files": {
+                "y": {"filename": "y-0.bin", "location": "{TGTDIR}/y-0.bin"},
+                "profile": {"filename": "run.etdump", "location": "{TGTDIR}/run.etdump"},
+            },
+            "commands": commands,
+        }
+    model = {"filename": "mlp_xnnpack.pte", "location": "mlp_xnnpack.pte"}
+    spec = {
+        "model": {"name": "mlp", "format": "executorch", "files": {"model": model}},
+        "tests": [test],
+    }
+    write_json(pytester.path / "runner.json", spec)
+    return ["--aibench-spec=runner.json", "--aibench-program=executor_runner"]
+
+
+RUNNER_COMMAND = (
+    "{program} --model_path={files.model} --num_executions={executions} "
+    "--inputs={input_files.x} --output_file={TGTDIR}/y --etdump_path={output_files.profile}"
+)
+
+
+@pytest.fixture(params=["ssh", "android"])
+def board(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """A Linux board (a real OpenSSH server on loopback) or an Android phone (a real adb server
+    and tests/adbd.py's daemon): its kind and the pytest options that reach it."""
+    if request.param == "ssh":
+        if not sshd.available():
+            pytest.skip("OpenSSH server not installed")
+        with sshd.servers(tmp_path / "sshd", 1) as (urls, options):
+            yield "ssh", [f"--aibench-devices={urls[0]}", f"--aibench-ssh-options={options}"]
+        return
+    pytest.importorskip("adbutils")
+    with adbd.adb_server(tmp_path / "adbhome") as port:
+        daemon = adbd.FakeAdbd(tmp_path / "phone")
+        adbd.connect(port, daemon)
+        try:
+            yield "android", ["--aibench-devices=android", f"--aibench-adb-port={port}"]
+        finally:
+            daemon.stop()
+
+
+def test_the_runner_binary_runs_on_a_board_with_golden_and_operators(
+    pytester: Pytester, board: tuple[str, list[str]]
+) -> None:
+    needs_executorch()
+    kind, board_options = board
+    options = runner_spec(pytester, [RUNNER_COMMAND])
+    result = pytester.runpytest(*options, *board_options, "--aibench-json=run.json")
+    result.assert_outcomes(passed=1)
+    (item,) = written_run(pytester.path)["items"]
+    assert item["device"]["kind"] == kind
+    metrics = metrics_of(item)
+    assert len(metrics["NET latency"]["values"]) == 20  # 23 executions, the 3 warm-ups left out
+    assert (
+        item["extra"]["executorch"] | {"executions": 23, "warmup_left_out": 3}
+        == item["extra"]["executorch"]
+    )
+    assert metrics["y max_abs_error"]["values"][0] < 1e-5  # the raw output, read as the golden
+    assert len(metrics["NET load"]["values"]) == 1
+    assert item["extra"]["backend"]["delegates"] == ["XnnpackBackend"]  # read here, from the file
+    delegated = [op for op in item["operators"] if op["name"].startswith("XnnpackBackend")]
+    assert delegated, "the runner's ETDump gave no delegated operators"
+
+
+def test_a_runner_binary_without_commands_is_told_executions_and_threads(
+    pytester: Pytester,
+) -> None:
+    needs_executorch()
+    options = runner_spec(pytester, None)
+    spec = json.loads((pytester.path / "runner.json").read_text())
+    spec["tests"][0]["executorch"] = {"num_threads": 1}
+    write_json(pytester.path / "runner.json", spec)
+    result = pytester.runpytest(*options, "--aibench-json=run.json")
+    result.assert_outcomes(passed=1)
+    (item,) = written_run(pytester.path)["items"]
+    assert len(metrics_of(item)["NET latency"]["values"]) == 20
+    assert item["extra"]["executorch"]["executions"] == 23
+    assert item["extra"]["executorch"]["num_threads"] == 1  # --cpu_threads, as the binary said
+    refused = pytester.runpytest(*options, "--aibench-backend=qnn", "-rs")
+    refused.assert_outcomes(skipped=1)
+    refused.stdout.fnmatch_lines(["*--aibench-backend qnn*this one has XnnpackBackend*"])

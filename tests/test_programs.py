@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from pytest import Pytester
 
@@ -363,3 +364,34 @@ def test_a_program_spec_under_a_control_root_runs_both_sides_as_a_plain_run(
     assert item["comparison"] == "ab"
     assert {v["status"] for v in item["verdicts"]} == {"unchanged"}
     assert item["extra"]["ab"]["blocks"] >= 5
+
+
+WRITES_OUTPUT = """#!/usr/bin/env python3
+import json, sys
+print("AIBENCH " + json.dumps({"type": "NET", "metric": "latency", "unit": "us", "value": 5}))
+open(sys.argv[1], "wb").write(bytes(8))  # two float32 zeros, raw
+"""
+
+
+@pytest.mark.parametrize(("output", "passed"), [("y", True), ("z", False)])
+def test_an_output_file_is_compared_with_the_golden_of_its_name(
+    pytester: Pytester, output: str, passed: bool
+) -> None:
+    write_program(pytester.path / "prog.py", WRITES_OUTPUT)
+    np.save(pytester.path / "y.npy", np.zeros((1, 2), dtype=np.float32))
+    test = {
+        "identifier": "t",
+        "metric": "delay",
+        "golden_files": {"y": {"filename": "y.npy", "location": "y.npy"}},
+        "output_files": {output: {"filename": "out.bin", "location": "{TGTDIR}/out.bin"}},
+        "commands": [f"{{files.program}} {{output_files.{output}}}"],
+    }
+    write_json(pytester.path / "g.json", generic_spec("g", tests=[test]))
+    result = pytester.runpytest("--aibench-spec=g.json", "--aibench-json=run.json")
+    if passed:  # raw bytes, read with the golden's type and shape
+        result.assert_outcomes(passed=1)
+        item = written_run(pytester.path)["items"][0]
+        assert metrics_of(item)["y max_abs_error"]["values"] == [0.0]
+    else:
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines(["*no output file is named 'y'*output_files has [[]'z'[]]*"])

@@ -1,6 +1,6 @@
-"""ExecuTorch, PyTorch's on-device runtime, in process on the host: a ``.pte`` program
-(``files.model``; a ``.ptd`` file of its weights as ``files.weights``, where the export kept
-them apart) run by ``executorch.runtime``.
+"""ExecuTorch, PyTorch's on-device runtime: a ``.pte`` program (``files.model``; a ``.ptd``
+file of its weights as ``files.weights``, where the export kept them apart) run in process on
+the host by ``executorch.runtime``, or on any device by ExecuTorch's own ``executor_runner``.
 
 The program declares its inputs (shapes and types, in its method's metadata); the test's
 ``inputs`` and input files override them by position, as for the other runtimes. One
@@ -11,21 +11,33 @@ the runtime's own profile (ETDump, read by ExecuTorch's Inspector) over separate
 second load of the program, so that profiling never slows the timed runs. The test's
 ``executorch`` object may set ``num_threads`` (the threadpool of XNNPACK and the optimized
 kernels).
+
+A test with ``commands``, or a ``--aibench-program`` (the runner binary built for the device),
+runs the binary instead: one command is composed when the test gives none, with
+``--num_executions`` of warmup + iter (``{executions}``; the runner has no warm-up flag, and the
+first ``warmup`` executions are left out of the samples). Its log gives a sample per execution
+and the load time (parsers/executor_runner.py); an ETDump it writes (``--etdump_path``), pulled
+back as an output file, gives the operators; its raw output files (``--output_file``) are
+checked against the golden files.
 """
 
 from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..backends import EXECUTORCH_DELEGATES
+from ..devices.base import CommandResult
 from ..errors import RunnerError, Unsupported
 from ..parsers.etdump import ProfileEvent, operators_from_events
+from ..parsers.executor_runner import parse_executor_runner
 from ..spec.model import Case
+from ..spec.placeholders import Lookup, chained_lookup
 from .base import RunContext
+from .generic import GenericRunner
 from .inprocess import (
     PROFILE_WARMUP,
     ColdStart,
@@ -57,16 +69,35 @@ _SCALAR_TYPES = {
 }
 
 
-class ExecutorchRunner:
+ETDUMP_SUFFIXES = (".etdump", ".etdp")
+
+
+def runner_command(case: Case, program: str | None) -> list[str]:
+    """The runner binary's command for a test that gives none, when a program is given."""
+    if not program:
+        return []
+    command = "{program} --model_path={files.model} --num_executions={executions}"
+    if "weights" in case.model.get("files", {}):
+        command += " --data_path={files.weights}"
+    threads = (case.test.get("executorch") or {}).get("num_threads")
+    return [command + (f" --cpu_threads={int(threads)}" if threads else "")]
+
+
+class ExecutorchRunner(GenericRunner):
     name = "executorch"
 
     def commands(self, case: Case, program: str | None) -> list[str]:
-        return []
+        return case.commands or runner_command(case, program)
 
     def unavailable(self, case: Case, program: str | None) -> str | None:
+        if self.commands(case, program):
+            return super().unavailable(case, program)
         return missing("executorch.runtime", "executorch")
 
     def run(self, context: RunContext) -> None:
+        if self.commands(context.case, context.program):
+            super().run(context)
+            return
         if not context.device.local:
             raise Unsupported("ExecuTorch in process runs on the host only")
         runtime = quiet_import("executorch.runtime").Runtime.get()
@@ -92,6 +123,57 @@ class ExecutorchRunner:
         cold.memory()
         self._profile_operators(context, runtime, path, tensors, delegates)
         check_outputs(context, checked(context, first, named_outputs(result)))
+
+    def _told_backend(self, context: RunContext, commands: list[str]) -> list[str]:
+        """The runner binary takes no backend: the program's delegates, read from it here,
+        decide whether it runs as ``--aibench-backend`` asks, and are recorded."""
+        delegates = _readable_delegates(context)
+        if delegates is None and context.backend != "cpu":
+            raise Unsupported(
+                f"--aibench-backend {context.backend}: which delegates the program uses is read "
+                "from it on the host, which needs executorch: pip install "
+                "'pytest-aibench[executorch]'"
+            )
+        _check_lowered(context, delegates or [])
+        context.recorder.extra["backend"] = {
+            "name": context.backend,
+            "delegates": _delegates_text(delegates),
+        }
+        context.recorder.extra["executorch"] = {"delegates": delegates, "runner": "program"}
+        return commands
+
+    def _lookup(self, context: RunContext, placed: dict[str, Any], index: int) -> Lookup:
+        executions = {"executions": context.warmup + context.iterations}
+        return chained_lookup(executions, super()._lookup(context, placed, index))
+
+    def _record(self, context: RunContext, outputs: list[CommandResult]) -> None:
+        lines = [line for result in outputs for line in result.output_lines]
+        try:
+            parsed = parse_executor_runner(lines, context.warmup)
+        except ValueError as exc:
+            raise RunnerError(f"{context.case.where}: {exc}") from None
+        if parsed is None or "NET latency" not in parsed.records:
+            raise RunnerError(
+                f"{context.case.where}: no executor_runner timings ('Model executed "
+                f"successfully N time(s) in X ms.') in the output, which ended with:\n"
+                f"{outputs[-1].tail()}"
+            )
+        for record in parsed.records.values():
+            context.recorder.add(record)
+        context.recorder.extra["executorch"] |= {
+            "executions": parsed.executions,
+            "warmup_left_out": parsed.samples_dropped,
+            "num_threads": parsed.threads,
+        }
+
+    def _record_files(self, context: RunContext, pulled: Mapping[str, Path]) -> None:
+        """An ETDump the runner wrote (``--etdump_path``) gives the operators, less the
+        warm-up executions."""
+        super()._record_files(context, pulled)
+        for path in pulled.values():
+            if path.suffix.lower() in ETDUMP_SUFFIXES:
+                delegates = context.recorder.extra["executorch"]["delegates"] or []
+                _record_operators(context, path, context.warmup, delegates)
 
     @contextlib.contextmanager
     def _threads(self, context: RunContext) -> Iterator[None]:
@@ -143,23 +225,13 @@ class ExecutorchRunner:
                 f"this program delegates to {', '.join(absent)}, which this ExecuTorch build "
                 f"lacks (it has {', '.join(registered) or 'no delegate'})"
             )
-        backend = context.backend
-        if backend == "cpu":
-            return
-        wanted = EXECUTORCH_DELEGATES.get(backend)
-        if wanted is None or wanted not in delegates:
-            lowered = ", ".join(dict.fromkeys(delegates)) or "no delegate (portable kernels)"
-            raise Unsupported(
-                f"--aibench-backend {backend}: ExecuTorch fixes delegates when a program is "
-                f"lowered, and this one has {lowered}; the runtime here has "
-                f"{', '.join(registered)}"
-            )
+        _check_lowered(context, delegates, f"; the runtime here has {', '.join(registered)}")
 
     def _describe(self, context: RunContext, runtime: Any, delegates: list[str]) -> None:
         version = quiet_import("executorch.version").__version__
         context.recorder.extra["backend"] = {
             "name": context.backend,
-            "delegates": delegates or ["none (portable kernels)"],
+            "delegates": _delegates_text(delegates),
         }
         context.recorder.extra["executorch"] |= {
             "version": str(version),
@@ -176,7 +248,6 @@ class ExecutorchRunner:
         delegates: list[str],
     ) -> None:
         """Per-operator times from ETDump, over runs of a second load of the program."""
-        inspector_module = quiet_import("executorch.devtools.inspector")
         runs = profiled_runs(context)
         program = self._load(context, runtime, path, etdump=True)
         method = _forward(context, program)
@@ -185,17 +256,38 @@ class ExecutorchRunner:
         with tempfile.TemporaryDirectory(prefix="aibench-etdump-") as folder:
             dump = Path(folder) / "profile.etdp"
             program.write_etdump_result_to_file(str(dump), str(Path(folder) / "debug.bin"))
-            with framework_warnings_ignored():
-                inspector = inspector_module.Inspector(
-                    etdump_path=str(dump),
-                    source_time_scale=inspector_module.TimeScale.NS,
-                    target_time_scale=inspector_module.TimeScale.US,
-                )
-        profile = operators_from_events(_execution_events(inspector, PROFILE_WARMUP), delegates)
-        for operator in profile.operators:
-            context.recorder.add_operator(operator)
-        if profile.execute_mean:
-            context.recorder.operator_bases.append(profile.execute_mean)
+            _record_operators(context, dump, PROFILE_WARMUP, delegates)
+
+
+def _record_operators(context: RunContext, dump: Path, warmup: int, delegates: list[str]) -> None:
+    """The operators of an ETDump (ExecuTorch's Inspector reads it; the runtime's ticks are
+    nanoseconds), less the first ``warmup`` executions."""
+    inspector_module = quiet_import("executorch.devtools.inspector")
+    with framework_warnings_ignored():
+        inspector = inspector_module.Inspector(
+            etdump_path=str(dump),
+            source_time_scale=inspector_module.TimeScale.NS,
+            target_time_scale=inspector_module.TimeScale.US,
+        )
+    profile = operators_from_events(_execution_events(inspector, warmup), delegates)
+    for operator in profile.operators:
+        context.recorder.add_operator(operator)
+    if profile.execute_mean:
+        context.recorder.operator_bases.append(profile.execute_mean)
+
+
+def _check_lowered(context: RunContext, delegates: list[str], more: str = "") -> None:
+    """Skip, for ``--aibench-backend NAME``, a program not lowered to NAME's delegate."""
+    backend = context.backend
+    if backend == "cpu":
+        return
+    wanted = EXECUTORCH_DELEGATES.get(backend)
+    if wanted is None or wanted not in delegates:
+        lowered = ", ".join(dict.fromkeys(delegates)) or "no delegate (portable kernels)"
+        raise Unsupported(
+            f"--aibench-backend {backend}: ExecuTorch fixes delegates when a program is "
+            f"lowered, and this one has {lowered}{more}"
+        )
 
 
 def _forward(context: RunContext, program: Any) -> Any:
@@ -230,6 +322,20 @@ def program_delegates(path: Path) -> list[str]:
         raise RunnerError(f"{path} is no ExecuTorch program: {exc}") from None
     plans = getattr(program, "program", program).execution_plan
     return [delegate.id for plan in plans if plan.name == METHOD for delegate in plan.delegates]
+
+
+def _readable_delegates(context: RunContext) -> list[str] | None:
+    """The program's delegates, or None where this host has no ExecuTorch to read them."""
+    try:
+        return program_delegates(model_path(context, "model", "program"))
+    except ImportError:
+        return None
+
+
+def _delegates_text(delegates: list[str] | None) -> list[str]:
+    if delegates is None:
+        return ["unknown (install executorch on the host to read them)"]
+    return delegates or ["none (portable kernels)"]
 
 
 def _signature(context: RunContext, meta: Any) -> list[tuple[str, Any, str | None]]:

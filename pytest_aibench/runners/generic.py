@@ -25,7 +25,7 @@ from ..parsers.executorch_results import RESULTS_FILE, parse_benchmark_results
 from ..parsers.observer import parse_observer_lines
 from ..spec.model import Case
 from ..spec.placeholders import Lookup, chained, chained_lookup, fill
-from ..tensors import read_tensor
+from ..tensors import RAW_SUFFIXES, read_tensor
 from .base import RunContext
 from .outputs import check_outputs
 from .power import run_power_test
@@ -112,11 +112,11 @@ class GenericRunner:
             steps = _steps(case.model.get("postprocess")) if index == repeat - 1 else []
             outputs += self._on_host(context, _steps(case.test.get("postprocess")) + steps, on_host)
         if case.metric != "power":  # there the power source recorded the case
-            _record_benchmark_results(context, pulled)
+            self._record_files(context, pulled)
             self._record(context, outputs)
             self._record_peak_memory(context, benchmarks)
         if context.files.goldens:
-            check_outputs(context, {name: read_tensor(path, name) for name, path in pulled.items()})
+            check_outputs(context, _read_outputs(context, pulled))
 
     def backend_arguments(self, backend: str) -> list[str]:
         """What a program is told of ``--aibench-backend``: FAI-PEP's ``--backend NAME``."""
@@ -331,17 +331,37 @@ class GenericRunner:
             unparsed["count"] += len(parsed.skipped_lines)
             unparsed["examples"] = (unparsed["examples"] + parsed.skipped_lines)[:3]
 
+    def _record_files(self, context: RunContext, pulled: Mapping[str, Path]) -> None:
+        """What the output files pulled back hold: ExecuTorch's benchmark apps'
+        ``benchmark_results.json`` gives its metrics (one value each), models and device."""
+        for path in pulled.values():
+            if path.name != RESULTS_FILE:
+                continue
+            where = f"{context.case.where} {path.name}"
+            results = parse_benchmark_results(path.read_text(), where)
+            for record in results.records:
+                context.recorder.add(record)
+            context.recorder.extra["executorch_benchmark"] = {
+                "models": results.models,
+                "device": results.device,
+            }
 
-def _record_benchmark_results(context: RunContext, pulled: Mapping[str, Path]) -> None:
-    """ExecuTorch's benchmark apps' ``benchmark_results.json``, where a test pulls one back as
-    an output file: its metrics (one value each), the models and the device it names."""
-    for path in pulled.values():
-        if path.name != RESULTS_FILE:
-            continue
-        results = parse_benchmark_results(path.read_text(), f"{context.case.where} {path.name}")
-        for record in results.records:
-            context.recorder.add(record)
-        context.recorder.extra["executorch_benchmark"] = {
-            "models": results.models,
-            "device": results.device,
-        }
+
+def _read_outputs(context: RunContext, pulled: Mapping[str, Path]) -> dict[str, Any]:
+    """The output files that have a golden file of the same name, as arrays; a raw one
+    (``.bin``, ``.raw``: bytes only, as ExecuTorch's runner writes them) takes its golden's
+    type and shape."""
+    arrays = {}
+    for ref, golden in context.files.goldens:
+        path = pulled.get(ref.name)
+        if path is None:
+            raise RunnerError(
+                f"{context.case.where} {ref.where}: no output file is named {ref.name!r} "
+                f"to compare with it; output_files has {sorted(pulled)}"
+            )
+        if path.suffix.lower() in RAW_SUFFIXES:
+            like = read_tensor(golden, ref.name)
+            arrays[ref.name] = read_tensor(path, ref.name, like.dtype, like.shape)
+        else:
+            arrays[ref.name] = read_tensor(path, ref.name)
+    return arrays
