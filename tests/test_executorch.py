@@ -1,5 +1,7 @@
-"""ExecuTorch in process: the repository's programs, a convolutional network exported here with
-and without the XNNPACK delegate (through ExecuTorch's own exporter), and the profile reader."""
+"""ExecuTorch: the repository's programs, a convolutional network exported here and MLPerf
+Tiny's keyword-spotting network from ExecuTorch's own wheel, each with and without the XNNPACK
+delegate (through ExecuTorch's own exporter); the runner binary on boards and phones; the
+profile, log and results-file readers."""
 
 from __future__ import annotations
 
@@ -84,12 +86,22 @@ def test_the_repository_programs_run_with_their_golden_and_delegates(
     assert item["operators"], "the ETDump profile gave no operators"
 
 
-CONV_SOURCE = """
+EXPORT = """
 import sys, torch
 from executorch.exir import to_edge_transform_and_lower
 from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 import numpy as np
+{build}
+exported = torch.export.export(net, (x,))
+for suffix, partitioners in (("", []), ("_xnnpack", [XnnpackPartitioner()])):
+    program = to_edge_transform_and_lower(exported, partitioner=partitioners).to_executorch()
+    open(f"{stem}{{suffix}}.pte", "wb").write(program.buffer)
+np.save("x.npy", x.numpy())
+with torch.no_grad():
+    np.save("y.npy", net(x).numpy())
+"""
 
+CONV = """
 class Net(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -104,36 +116,49 @@ class Net(torch.nn.Module):
 
 net = Net().eval()
 x = torch.randn(1, 3, 24, 24, generator=torch.Generator().manual_seed(5))
-exported = torch.export.export(net, (x,))
-for name, partitioners in (("conv.pte", []), ("conv_xnnpack.pte", [XnnpackPartitioner()])):
-    program = to_edge_transform_and_lower(exported, partitioner=partitioners).to_executorch()
-    open(name, "wb").write(program.buffer)
-np.save("x.npy", x.numpy())
-with torch.no_grad():
-    np.save("y.npy", net(x).numpy())
 """
+
+# MLPerf Tiny's keyword-spotting network (depthwise-separable convolutions, batch norm, average
+# pooling) as ExecuTorch's own wheel defines it; untrained, seeded weights
+KWS = """
+from executorch.examples.models.mlperf_tiny import DSCNNKWSModel
+torch.manual_seed(3)
+model = DSCNNKWSModel()
+net = model.get_eager_model()
+(x,) = model.get_example_inputs()
+"""
+
+
+def export_pair(folder: Path, stem: str, build: str) -> Path:
+    """``stem.pte`` and ``stem_xnnpack.pte`` of a network, exported by ExecuTorch's exporter,
+    with an input and eager PyTorch's output for it as ``x.npy`` and ``y.npy``."""
+    needs_executorch()
+    (folder / "export.py").write_text(EXPORT.format(build=build, stem=stem))
+    made = subprocess.run(
+        [sys.executable, "export.py"], cwd=folder, capture_output=True, text=True, check=False
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    return folder
 
 
 @pytest.fixture(scope="module")
 def exported_conv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The network exported once for the module (ExecuTorch's exporter takes seconds)."""
-    needs_executorch()
-    folder = tmp_path_factory.mktemp("conv")
-    (folder / "make_conv.py").write_text(CONV_SOURCE)
-    made = subprocess.run(
-        [sys.executable, "make_conv.py"], cwd=folder, capture_output=True, text=True, check=False
-    )
-    assert made.returncode == 0, made.stderr[-2000:]
-    return folder
+    return export_pair(tmp_path_factory.mktemp("conv"), "conv", CONV)
 
 
 @pytest.fixture
 def conv_programs(pytester: Pytester, exported_conv: Path) -> Path:
     """A convolutional network exported here (ExecuTorch's exporter, eager PyTorch's golden
     output), portable and lowered to XNNPACK, and a spec for each."""
-    for name in ("conv.pte", "conv_xnnpack.pte", "x.npy", "y.npy"):
-        shutil.copyfile(exported_conv / name, pytester.path / name)
-    for program in ("conv", "conv_xnnpack"):
+    return program_specs(pytester, exported_conv, "conv")
+
+
+def program_specs(pytester: Pytester, exported: Path, stem: str) -> Path:
+    """The pair of programs of ``export_pair`` in pytester's folder, with a spec each."""
+    for name in (f"{stem}.pte", f"{stem}_xnnpack.pte", "x.npy", "y.npy"):
+        shutil.copyfile(exported / name, pytester.path / name)
+    for program in (stem, f"{stem}_xnnpack"):
         write_json(
             pytester.path / f"{program}.json",
             {
@@ -178,6 +203,21 @@ def test_a_conv_network_matches_eager_pytorch_with_and_without_xnnpack(
     # the execution (read in ns as us they would hold a thousandth), and no time counts twice
     assert sum(op["share"] or 0.0 for op in delegated if "Convolution" in op["type"]) > 0.05
     assert sum(op["share"] or 0.0 for op in lowered["operators"]) <= 1.0 + 1e-9
+
+
+def test_a_published_network_from_executorchs_wheel_matches_eager_pytorch(
+    pytester: Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    exported = export_pair(tmp_path_factory.mktemp("kws"), "kws", KWS)
+    folder = program_specs(pytester, exported, "kws")
+    portable = run_file_item(pytester, folder / "kws.json")
+    lowered = run_file_item(pytester, folder / "kws_xnnpack.json")
+    for item in (portable, lowered):
+        assert metrics_of(item)["y max_abs_error"]["values"][0] < 1e-4
+        assert len(metrics_of(item)["NET latency"]["values"]) == 20
+    assert "convolution.out" in {op["type"] for op in portable["operators"]}
+    assert set(lowered["extra"]["executorch"]["delegates"]) == {"XnnpackBackend"}
+    assert any(op["name"].startswith("XnnpackBackend: ") for op in lowered["operators"])
 
 
 def test_a_backend_the_program_was_not_lowered_to_skips_with_what_it_has(
