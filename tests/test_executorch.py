@@ -370,7 +370,7 @@ def test_the_runner_binarys_log_gives_samples_less_warmups_or_its_mean() -> None
         "time(s) in 0.960000 ms.",
     ]
     parsed = parse_executor_runner(log, warmup=1)
-    assert parsed is not None and parsed.executions == 4 and parsed.samples_dropped == 1
+    assert parsed is not None and parsed.executions == 4 and parsed.warmup_left_out == 1
     assert parsed.threads == 4
     assert parsed.records["NET latency"].values == pytest.approx([20.0, 21.0, 19.0])
     assert parsed.records["NET load"].values == [1250.0]

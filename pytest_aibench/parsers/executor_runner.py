@@ -35,7 +35,7 @@ _MS = 1000.0  # us per ms
 class RunnerOutput:
     records: dict[str, MetricRecord] = field(default_factory=dict)
     executions: int = 0  # as the runner counted them, warm-ups included
-    samples_dropped: int = 0  # the warm-ups left out of the samples
+    warmup_left_out: int = 0  # the warm-ups left out of the samples
     threads: int | None = None
 
 
@@ -65,7 +65,7 @@ def parse_executor_runner(lines: Iterable[str], warmup: int) -> RunnerOutput | N
                 f"the runner executed the model {len(iterations)} time(s), all of them warm-ups "
                 f"(warmup is {warmup}); ask --num_executions={{executions}} (warmup + iter)"
             )
-        output.samples_dropped = warmup
+        output.warmup_left_out = warmup
         output.records["NET latency"] = MetricRecord("NET", "latency", "us", iterations[warmup:])
     elif executions:
         summary: dict[str, float | None] = {"mean": spent / executions, "p50": None}

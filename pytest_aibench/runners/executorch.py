@@ -162,7 +162,7 @@ class ExecutorchRunner(GenericRunner):
             context.recorder.add(record)
         context.recorder.extra["executorch"] |= {
             "executions": parsed.executions,
-            "warmup_left_out": parsed.samples_dropped,
+            "warmup_left_out": parsed.warmup_left_out,
             "num_threads": parsed.threads,
         }
 
