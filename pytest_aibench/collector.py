@@ -17,6 +17,12 @@ if TYPE_CHECKING:
     from .session import RunState
 
 
+# A framework's own JSON files, by the names it gives them: model data beside a spec in a folder
+# (genai_config.json has a "model" field, as a spec does). Named on the command line, they are
+# read as specs, and say so when they are not.
+FRAMEWORK_FILES = frozenset({"genai_config.json"})
+
+
 class SpecCollector:
     """Spec files made pytest items: pytest collects the specs --aibench-spec names (instead of
     its default paths when the command line names none), and a broken spec is an error of its
@@ -82,6 +88,8 @@ class SpecCollector:
         if file_path.suffix.lower() not in SPEC_SUFFIXES:
             return None
         resolved = file_path.resolve()
+        if file_path.name in FRAMEWORK_FILES and resolved not in self._spec_roots:
+            return None
         if any(resolved == root or root in resolved.parents for root in self._spec_roots):
             from .collect import SpecFile  # the spec readers, only where there are specs
 

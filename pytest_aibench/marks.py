@@ -49,6 +49,7 @@ KNOWN_MARKS = (
     "delay",
     "error",
     "power",
+    "generation",
     "host",
     "android",
     "ios",

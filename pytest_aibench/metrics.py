@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from .records import MetricDict, OperatorDict, Results
 
@@ -111,6 +111,8 @@ class MetricRecord:
     summary: dict[str, float | None] | None = None
     num_runs: int | None = None
     info_string: str | None = None
+    direction: Literal["lower", "higher"] | None = None  # where the name does not say
+    definition: str | None = None  # what exactly was timed (generation.py's metrics)
 
     @property
     def key(self) -> str:
@@ -156,6 +158,10 @@ class MetricRecord:
         bad = self.non_finite()
         if bad:
             record["non_finite"] = bad
+        if self.direction:
+            record["direction"] = self.direction
+        if self.definition:
+            record["definition"] = self.definition
         return record
 
     @classmethod
@@ -169,6 +175,8 @@ class MetricRecord:
             summary=None if has_samples else data.get("summary"),
             num_runs=data.get("num_runs"),
             info_string=data.get("info_string"),
+            direction=data.get("direction"),
+            definition=data.get("definition"),
         )
 
 

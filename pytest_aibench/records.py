@@ -44,6 +44,7 @@ SummarySource = Literal["samples", "tool"]
 class _MetricOptional(TypedDict, total=False):
     non_finite: dict[str, int]  # {"nan": 2}: samples left out of values
     direction: Literal["lower", "higher"]  # which way is better, where the name does not say
+    definition: str  # what exactly was timed, where a name alone is ambiguous (generation)
 
 
 class MetricDict(_MetricOptional):

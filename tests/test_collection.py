@@ -112,6 +112,7 @@ def test_a_broken_spec_fails_its_own_collection_and_the_others_still_run(
 def test_json_files_that_are_not_specs_are_ignored_in_spec_folders(pytester: Pytester) -> None:
     write_json(pytester.path / "specs/golden.json", [1.0, 2.0])
     write_json(pytester.path / "specs/config.json", {"threshold": 3})
+    write_json(pytester.path / "specs/genai_config.json", {"model": {"type": "llama"}})
     write_json(pytester.path / "specs/sq.json", caffe2_spec("sq", ["1"]))
     result = pytester.runpytest("--aibench-spec=specs", "--collect-only", "-q")
     assert collected(result) == ["specs/sq.json::sq[0-host]"] and result.ret == 0

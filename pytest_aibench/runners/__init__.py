@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from .base import CaseFiles, RunContext, Runner
 from .executorch import ExecutorchRunner
+from .genai import GenaiRunner
 from .generic import GenericRunner
 from .observer_program import ObserverProgramRunner
 from .onnxruntime import OnnxRuntimeRunner
@@ -15,6 +16,7 @@ from .tflite import TfliteRunner
 BUILTIN_RUNNERS: dict[str, Callable[[], Runner]] = {
     "caffe2": ObserverProgramRunner,
     "executorch": ExecutorchRunner,
+    "genai": GenaiRunner,
     "generic": GenericRunner,
     "onnxruntime": OnnxRuntimeRunner,
     "pytorch": PytorchRunner,
@@ -25,6 +27,7 @@ __all__ = [
     "BUILTIN_RUNNERS",
     "CaseFiles",
     "ExecutorchRunner",
+    "GenaiRunner",
     "GenericRunner",
     "ObserverProgramRunner",
     "OnnxRuntimeRunner",

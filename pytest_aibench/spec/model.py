@@ -15,6 +15,7 @@ FORMAT_FRAMEWORKS: Mapping[str, str] = {
     "caffe2": "caffe2",
     "pytorch": "pytorch",
     "executorch": "executorch",
+    "genai": "genai",  # an onnxruntime-genai model folder
     "torchscript": "pytorch",
     "generic": "generic",
 }

@@ -22,6 +22,7 @@ from typing import Any, cast
 
 from typing_extensions import Unpack
 
+from ..generation import GATED as GENERATION_GATED
 from ..metrics import statistic as metric_statistic
 from ..records import (
     IMPROVED,
@@ -41,9 +42,9 @@ RESAMPLES = 2000
 SEED = 20260101
 CONFIDENCE = 0.95
 
-# Metrics gated by default: time and energy. Others (custom metrics, golden errors) only when a
-# --aibench-fail-on rule names them.
-GATED_METRICS = ("latency", "energy", "power")
+# Metrics gated by default: time and energy, and a generative model's headline figures. Others
+# (custom metrics, golden errors) only when a --aibench-fail-on rule names them.
+GATED_METRICS = ("latency", "energy", "power", *GENERATION_GATED)
 _HIGHER_IS_BETTER = re.compile(
     r"throughput|tps|fps|ops|qps|accuracy|top\d|correct|cosine|"
     r"per_sec|/s(ec)?$",

@@ -1,0 +1,162 @@
+"""Generative models: onnxruntime-genai in process on decoders made by
+specifications/models/make_decoder.py (the repository's and others of other sizes), golden
+tokens, the generation metrics' definitions and directions, and their verdicts."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pytest import Pytester
+
+from pytest_aibench.generation import DEFINITIONS, first_divergence
+from pytest_aibench.records import MetricDict
+from pytest_aibench.verdicts.gate import compare_items
+
+from .helpers import metrics_of, write_json, written_run
+
+ROOT = Path(__file__).resolve().parents[1]
+DECODER = ROOT / "specifications/models/genai/decoder"
+FIGURES = ("time_to_first_token", "prefill_latency", "prefill_speed", "decode_speed")
+
+
+def needs_genai() -> None:
+    if importlib.util.find_spec("onnxruntime_genai") is None:
+        pytest.skip("onnxruntime-genai is not installed: pip install 'pytest-aibench[genai]'")
+
+
+def test_the_repository_decoder_gives_every_figure_with_its_definition(
+    pytester: Pytester,
+) -> None:
+    needs_genai()
+    result = pytester.runpytest(
+        f"--aibench-spec={ROOT / 'specifications'}", "-m", "generation", "--aibench-json=run.json"
+    )
+    result.assert_outcomes(passed=2)
+    golden, deep = written_run(pytester.path)["items"]
+    for item in (golden, deep):
+        metrics = metrics_of(item)
+        for name in FIGURES:
+            record = metrics[f"NET {name}"]
+            assert len(record["values"]) == 10, name  # one per timed generation
+            assert record["definition"] == DEFINITIONS[name].text
+            assert record["direction"] == DEFINITIONS[name].direction
+        assert len(metrics["NET load"]["values"]) == 1
+        assert len(metrics["NET peak_memory"]["values"]) == 1
+    assert len(metrics_of(golden)["NET token_latency"]["values"]) == 10 * 15  # after the first
+    expected = json.loads((DECODER / "tokens.json").read_text())
+    assert golden["extra"]["generation"]["tokens"] == expected
+    assert (
+        deep["extra"]["generation"] | {"prompt_tokens": 128, "context_depth": 256}
+        == deep["extra"]["generation"]
+    )
+    result.stdout.fnmatch_lines(["*decoder[[]greedy-golden-host[]]*NET decode_speed*tokens/s"])
+
+
+def make_decoder(folder: Path, *sizes: str) -> Path:
+    script = ROOT / "specifications/models/make_decoder.py"
+    made = subprocess.run(
+        [sys.executable, str(script), "--out", str(folder), *sizes],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    return folder
+
+
+def decoder_spec(folder: Path, **generation: int) -> dict[str, object]:
+    files = {
+        "config": {"filename": "genai_config.json", "location": "genai_config.json"},
+        "model": {"filename": "model.onnx", "location": "model.onnx"},
+    }
+    return {
+        "model": {"name": folder.name, "format": "genai", "files": files},
+        "tests": [
+            {
+                "identifier": "greedy",
+                "metric": "generation",
+                "warmup": 1,
+                "iter": 5,
+                "generation": generation,
+                "input_files": {"prompt": {"filename": "prompt.json", "location": "prompt.json"}},
+                "golden_files": {"tokens": {"filename": "tokens.json", "location": "tokens.json"}},
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "sizes", [["--layers", "3", "--hidden", "32", "--heads", "2"], ["--vocab", "1000"]]
+)
+def test_a_decoder_of_other_sizes_generates_its_golden_tokens(
+    pytester: Pytester, sizes: list[str]
+) -> None:
+    needs_genai()
+    make_decoder(pytester.path, *sizes)
+    write_json(pytester.path / "d.json", decoder_spec(pytester.path, new_tokens=16))
+    result = pytester.runpytest("--aibench-spec=d.json", "--aibench-json=run.json")
+    result.assert_outcomes(passed=1)
+    (item,) = written_run(pytester.path)["items"]
+    assert item["extra"]["generation"]["tokens"] == json.loads(
+        (pytester.path / "tokens.json").read_text()
+    )
+    assert len(metrics_of(item)["NET decode_speed"]["values"]) == 5
+
+
+def test_generation_leaving_the_golden_tokens_fails_where_it_leaves(pytester: Pytester) -> None:
+    needs_genai()
+    make_decoder(pytester.path)
+    golden = json.loads((pytester.path / "tokens.json").read_text())
+    golden[3] = (golden[3] + 1) % 255
+    (pytester.path / "tokens.json").write_text(json.dumps(golden))
+    write_json(pytester.path / "d.json", decoder_spec(pytester.path, new_tokens=16))
+    result = pytester.runpytest("--aibench-spec=d.json")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*token 3 of 16 differs from the golden tokens: expected*"])
+
+
+def test_the_first_divergence_is_said_with_its_position() -> None:
+    assert first_divergence([1, 2, 3], [1, 2, 3, 4]) is None
+    assert first_divergence([1, 2, 3], [1, 5, 3]) == (
+        "token 1 of 3 differs from the golden tokens: expected 2, generated 5 "
+        "(the 1 before it agree)"
+    )
+    assert first_divergence([1, 2, 3], [1, 2]) == "generated 2 tokens, the golden file has 3"
+
+
+def metric(name: str, values: list[float]) -> MetricDict:
+    definition = DEFINITIONS[name]
+    return {
+        "type": "NET",
+        "metric": name,
+        "unit": definition.unit,
+        "values": values,
+        "num_runs": len(values),
+        "summary": {},
+        "summary_source": "samples",
+        "info_string": None,
+        "direction": definition.direction,
+    }
+
+
+def test_fewer_tokens_per_second_is_a_regression_and_more_an_improvement() -> None:
+    control = [metric("decode_speed", [1000.0 + i for i in range(10)])]
+    slower = [metric("decode_speed", [800.0 + i for i in range(10)])]
+    faster = [metric("decode_speed", [1200.0 + i for i in range(10)])]
+    [worse] = compare_items(control, slower, [], 0.02, 0.05)
+    [better] = compare_items(control, faster, [], 0.02, 0.05)
+    assert (worse.status, better.status) == ("regressed", "improved")
+
+
+def test_each_definition_is_written_once_in_the_docs() -> None:
+    docs = " ".join((ROOT / "docs/generation.md").read_text().split())
+    for name, definition in DEFINITIONS.items():
+        assert (
+            f"`{name}` ({definition.unit}, {definition.direction} is better): {definition.text}"
+            in docs
+        )
