@@ -101,10 +101,12 @@ def generation_records(generation: Generation) -> list[MetricRecord]:
     if generation.token_us:
         spent = math.fsum(generation.token_us)
         values["decode_speed"] = [_per_second(len(generation.token_us), spent)]
-    return [_record(name, samples) for name, samples in values.items()]
+    return [generation_metric(name, samples) for name, samples in values.items()]
 
 
-def _record(name: str, samples: Sequence[float]) -> MetricRecord:
+def generation_metric(name: str, samples: Sequence[float]) -> MetricRecord:
+    """A ``NET <name>`` record of these samples, with the figure's unit, direction and
+    definition."""
     definition = DEFINITIONS[name]
     return MetricRecord(
         "NET",

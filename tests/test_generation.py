@@ -160,3 +160,72 @@ def test_each_definition_is_written_once_in_the_docs() -> None:
             f"`{name}` ({definition.unit}, {definition.direction} is better): {definition.text}"
             in docs
         )
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def printed_output_spec(pytester: Pytester, recorded: str) -> None:
+    """A generation test whose command prints a program's recorded output (files written in
+    llama-bench's and ExecuTorch's LLM runner's formats, as their sources print them)."""
+    (pytester.path / recorded).write_bytes((DATA / recorded).read_bytes())
+    spec = {
+        "model": {
+            "name": "llm",
+            "format": "generic",
+            "files": {"recorded": {"filename": recorded, "location": recorded}},
+        },
+        "tests": [
+            {"identifier": "bench", "metric": "generation", "commands": ["cat {files.recorded}"]}
+        ],
+    }
+    write_json(pytester.path / "llm.json", spec)
+
+
+@pytest.mark.parametrize("recorded", ["llama_bench.json", "llama_bench.jsonl"])
+def test_llama_bench_results_keep_every_repetition_with_its_settings(
+    pytester: Pytester, recorded: str
+) -> None:
+    printed_output_spec(pytester, recorded)
+    result = pytester.runpytest("--aibench-spec=llm.json", "--aibench-json=run.json")
+    result.assert_outcomes(passed=1)
+    (item,) = written_run(pytester.path)["items"]
+    metrics = metrics_of(item)
+    prompt = metrics["pp512 prefill_speed"]
+    assert prompt["unit"] == "tokens/s" and prompt["direction"] == "higher"
+    assert prompt["values"][0] == pytest.approx(512 * 1e9 / 2815461208)
+    assert len(prompt["values"]) == 5 and "llama-bench pp" in prompt["definition"]
+    assert metrics["pp512 prefill_latency"]["values"][0] == pytest.approx(2815461.208)
+    generation = metrics["tg128 decode_speed"]
+    assert generation["values"][1] == pytest.approx(128 * 1e9 / 4087651920)
+    assert len(metrics["pp512@d1024 prefill_speed"]["values"]) == 5
+    settings = item["extra"]["llama_bench"]
+    assert [s["test"] for s in settings] == ["pp512", "tg128", "pp512@d1024"]
+    assert settings[0]["build_commit"] == "b1f8af18" and settings[0]["n_threads"] == 2
+    result.stdout.fnmatch_lines(["*tg128 decode_speed*tokens/s"])
+
+
+def test_llama_bench_csv_gives_its_means_as_the_tools_summary(pytester: Pytester) -> None:
+    printed_output_spec(pytester, "llama_bench.csv")
+    result = pytester.runpytest("--aibench-spec=llm.json", "--aibench-json=run.json")
+    result.assert_outcomes(passed=1)
+    (item,) = written_run(pytester.path)["items"]
+    speed = metrics_of(item)["tg128 decode_speed"]
+    assert speed["values"] == [] and speed["summary_source"] == "tool"
+    assert speed["summary"]["mean"] == pytest.approx(31.194556)
+
+
+def test_executorch_llm_stats_lines_give_each_generation_in_our_figures(
+    pytester: Pytester,
+) -> None:
+    printed_output_spec(pytester, "executorch_llm.txt")
+    result = pytester.runpytest("--aibench-spec=llm.json", "--aibench-json=run.json")
+    result.assert_outcomes(passed=1)
+    (item,) = written_run(pytester.path)["items"]
+    metrics = metrics_of(item)
+    assert metrics["NET time_to_first_token"]["values"] == [48000.0, 46000.0]
+    assert "tokenized" in metrics["NET time_to_first_token"]["definition"]
+    assert metrics["NET decode_speed"]["values"] == pytest.approx([19 / 0.648, 19 / 0.638])
+    assert metrics["NET decode_speed"]["definition"] == DEFINITIONS["decode_speed"].text
+    assert metrics["NET prefill_speed"]["values"] == pytest.approx([6 / 0.048, 6 / 0.046])
+    assert metrics["NET load"]["values"] == [1202000.0]  # the second generation loaded nothing

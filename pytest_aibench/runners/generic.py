@@ -20,8 +20,10 @@ from ..backends import program_arguments
 from ..devices.base import CommandResult
 from ..devices.rusage import NOT_MEASURED
 from ..errors import DeviceError, RunnerError, Unsupported
+from ..generation import GENERATION
 from ..metrics import MetricRecord, OperatorRecord
 from ..parsers.executorch_results import RESULTS_FILE, parse_benchmark_results
+from ..parsers.llm import parse_executorch_llm, parse_llama_bench
 from ..parsers.observer import parse_observer_lines
 from ..spec.model import Case
 from ..spec.placeholders import Lookup, chained, chained_lookup, fill
@@ -310,6 +312,8 @@ class GenericRunner:
 
     def _record(self, context: RunContext, outputs: list[CommandResult]) -> None:
         lines = [line for result in outputs for line in result.output_lines]
+        if context.case.metric == GENERATION and _record_generation(context, outputs, lines):
+            return
         parsed = parse_observer_lines(lines, context.observer_prefixes)
         if not parsed.records and not context.recorder.records:  # nor a results file's
             raise RunnerError(
@@ -333,8 +337,11 @@ class GenericRunner:
 
     def _record_files(self, context: RunContext, pulled: Mapping[str, Path]) -> None:
         """What the output files pulled back hold: ExecuTorch's benchmark apps'
-        ``benchmark_results.json`` gives its metrics (one value each), models and device."""
+        ``benchmark_results.json`` gives its metrics (one value each), models and device; in a
+        generation test, llama-bench's results (``-o json|jsonl|csv``) written to a file."""
         for path in pulled.values():
+            if context.case.metric == GENERATION:
+                _record_llama_bench(context, path.read_text(errors="replace"))
             if path.name != RESULTS_FILE:
                 continue
             where = f"{context.case.where} {path.name}"
@@ -345,6 +352,27 @@ class GenericRunner:
                 "models": results.models,
                 "device": results.device,
             }
+
+
+def _record_generation(context: RunContext, outputs: list[CommandResult], lines: list[str]) -> bool:
+    """A generation test's figures from what its commands printed: llama-bench's results or
+    ExecuTorch's LLM runner's stats lines; whether there were any (or came from a file)."""
+    stdout = "\n".join(result.stdout for result in outputs)
+    found = _record_llama_bench(context, stdout)
+    for record in parse_executorch_llm(lines, context.observer_prefixes):
+        context.recorder.add(record)
+        found = True
+    return found or bool(context.recorder.records)
+
+
+def _record_llama_bench(context: RunContext, text: str) -> bool:
+    parsed = parse_llama_bench(text)
+    if parsed is None:
+        return False
+    for record in parsed.records:
+        context.recorder.add(record)
+    context.recorder.extra.setdefault("llama_bench", []).extend(parsed.settings)
+    return True
 
 
 def _read_outputs(context: RunContext, pulled: Mapping[str, Path]) -> dict[str, Any]:
