@@ -18,7 +18,19 @@ from collections.abc import Iterable
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-EXTRAS = ("onnx", "tflite", "torch", "executorch", "genai", "android", "ios", "power", "html", "lab", "test")
+EXTRAS = (
+    "onnx",
+    "tflite",
+    "torch",
+    "executorch",
+    "genai",
+    "android",
+    "ios",
+    "power",
+    "html",
+    "lab",
+    "test",
+)
 DISTRIBUTIONS: dict[str, metadata.Distribution] = {
     canonicalize_name(d.metadata["Name"]): d for d in metadata.distributions()
 }
