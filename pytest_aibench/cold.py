@@ -11,7 +11,7 @@ from .recorder import Recorder
 
 COLD_METRICS = ("load", "first_inference", "peak_memory", "memory_increment")
 # what a worker process can run
-IN_PROCESS_RUNNERS = ("onnxruntime", "tflite", "pytorch", "executorch")
+IN_PROCESS_RUNNERS = ("onnxruntime", "tflite", "pytorch", "executorch", "genai")
 
 
 def measures_cold_start(execution: Execution) -> bool:

@@ -72,7 +72,8 @@ class OperatorDict(TypedDict):
 class _VerdictOptional(TypedDict, total=False):
     p_adjusted: float  # Benjamini-Hochberg, with --aibench-fdr
     confidence: float  # of low .. high; verdicts written before issue 14 lack it (0.95)
-    detectable: float | None  # the slowdown its rule catches 9 times in 10 (0.02: 2%)
+    detectable: float | None  # the change its rule catches 9 times in 10 (0.02: +2%; -0.02, a drop,
+    # where higher is better)
     control_runs: int  # stored runs the control was made of
     control_values: list[float]  # each stored run's statistic, where there are several
 

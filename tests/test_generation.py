@@ -229,3 +229,25 @@ def test_executorch_llm_stats_lines_give_each_generation_in_our_figures(
     assert metrics["NET decode_speed"]["definition"] == DEFINITIONS["decode_speed"].text
     assert metrics["NET prefill_speed"]["values"] == pytest.approx([6 / 0.048, 6 / 0.046])
     assert metrics["NET load"]["values"] == [1202000.0]  # the second generation loaded nothing
+
+
+def test_ab_judges_a_decoder_with_more_layers_a_slowdown(pytester: Pytester) -> None:
+    needs_genai()
+    make_decoder(pytester.path, "--layers", "6", "--hidden", "128")
+    make_decoder(pytester.path / "base", "--layers", "2", "--hidden", "128")
+    write_json(pytester.path / "d.json", decoder_spec(pytester.path, new_tokens=16))
+    result = pytester.runpytest(
+        "--aibench-spec=d.json",
+        "--aibench-ab-control-root=base",
+        "--aibench-ab-min-effect=10%",
+        "--aibench-json=run.json",
+    )
+    result.assert_outcomes(failed=1)
+    (item,) = written_run(pytester.path)["items"]
+    verdicts = {v["key"]: v["status"] for v in item["verdicts"]}
+    assert verdicts["NET decode_speed"] == "regressed"  # fewer tokens per second
+    assert verdicts["NET time_to_first_token"] == "regressed"
+    assert item["extra"]["ab"]["sides"]["control"]["threads"] >= 1
+    [speed] = [v for v in item["verdicts"] if v["key"] == "NET decode_speed"]
+    assert speed["detectable"] is not None and speed["detectable"] < 0  # a drop in tokens/s
+    result.stdout.fnmatch_lines(["*NET decode_speed p50 regressed*-*% or more caught 9 times*"])

@@ -31,6 +31,7 @@ RUNTIME_THREADS = {
     "pytorch": ("pytorch", "num_threads", True),
     "tflite": ("tflite", "num_threads", False),
     "executorch": ("executorch", "num_threads", True),  # its threadpool: one per core
+    "genai": ("genai", "num_threads", True),  # ONNX Runtime's intra-op threads underneath
 }
 NO_KNOB = ("", "", False)  # programs: only the test's "threads" says
 ONE_THREAD = 'one thread, the default (a test\'s "threads" sets more)'

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from ..errors import RunnerError
 from ..execution import Execution
+from ..generation import GENERATION
 from ..recorder import Recorder
 from ..runners import BUILTIN_RUNNERS
 from ..runners.base import CaseFiles, Placed
@@ -101,10 +102,19 @@ class InWorker:
         if self.started:
             recorder.record("NET", "latency", "us", self._time(iterations, warmup))
             return
-        self.started = True
-        block = block_of(self.execution, self.files, iterations, warmup, keep=self.key)
+        whole = self._whole_blocks
+        self.started = not whole
+        block = block_of(
+            self.execution, self.files, iterations, warmup, keep=None if whole else self.key
+        )
         block = replace(block, threads=self.threads, alternating=True)
         recorder.merge(self.worker.get().run(block))
+
+    @property
+    def _whole_blocks(self) -> bool:
+        """A generation item runs whole in every block: each generation gives several figures
+        (time to first token, decode speed...), which one kept call's clock cannot."""
+        return self.execution.case.metric == GENERATION
 
     def timer(self) -> Timer | None:
         return self._time if self.started else None

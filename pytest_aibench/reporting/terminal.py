@@ -77,7 +77,7 @@ def _verdict_cells(verdict: VerdictDict | None, item: ItemRecord) -> tuple[str, 
         return "-", "-", "-", _NOT_JUDGED.get(item.get("comparison") or "", "-")
     ratio, detectable = verdict.get("ratio"), verdict.get("detectable")
     change = "-" if ratio is None else f"{(ratio - 1) * 100:+.1f}%"
-    detects = "-" if detectable is None else f"+{detectable * 100:.1f}%"
+    detects = "-" if detectable is None else f"{detectable * 100:+.1f}%"
     return format_number(verdict.get("control")), change, detects, str(verdict["status"])
 
 
@@ -173,7 +173,7 @@ def _inconclusive_lines(terminal: Terminal, items: Collection[ItemRecord]) -> No
 def _why_undecided(verdict: VerdictDict) -> str:
     """Noise, when the pairs spread wider than the change that matters; else the budget."""
     detectable, wanted = verdict.get("detectable"), verdict["min_effect"]
-    if detectable is not None and detectable > wanted:
+    if detectable is not None and abs(detectable) > wanted:
         return (
             f"noise: {detection_words(detectable)}, the rule asks "
             f"{wanted:.1%} (--aibench-ab-min-effect)"

@@ -8,7 +8,8 @@ timed), then the prompt, then ``generation.new_tokens`` new tokens, one ``genera
 each. ``warmup`` repetitions come first, untimed; then ``iter`` timed ones, each a sample of
 every figure (token_latency: a sample per token). The prompt is the token ids of the input file
 named ``prompt`` (a JSON list), else ``generation.prompt_tokens`` random ids (``seed``); no
-tokenizer is involved. A golden file of token ids (a JSON list) fails the item where greedy
+tokenizer is involved. ``genai.num_threads`` sets ONNX Runtime's intra-op threads (in A/B both
+sides get the CPUs they share). A golden file of token ids (a JSON list) fails the item where greedy
 decoding leaves it.
 """
 
@@ -57,9 +58,10 @@ class GenaiRunner:
             )
         og = quiet_import("onnxruntime_genai")
         shape = GenerationShape.of(context.case.test)
+        threads = (context.case.test.get("genai") or {}).get("num_threads") or context.threads
         with _model_folder(context) as folder:
             cold = ColdStart(context)
-            model = cold.load(lambda: og.Model(str(folder)))
+            model = cold.load(lambda: og.Model(_config(og, folder, threads)))
             cold.loaded()
             vocabulary = int(json.loads((folder / CONFIG).read_text())["model"]["vocab_size"])
         prompt = _prompt(context, shape, vocabulary)
@@ -68,6 +70,7 @@ class GenaiRunner:
             "new_tokens": shape.new_tokens,
             "context_depth": shape.context_depth,
             "search": "greedy",
+            "num_threads": threads or "onnxruntime's default: one per core",
             "onnxruntime_genai": str(og.__version__),
         }
         for _ in range(context.warmup):
@@ -100,6 +103,16 @@ def _model_folder(context: RunContext) -> Iterator[Path]:
         for filename, path in files.items():
             os.symlink(Path(path).resolve(), folder / filename)
         yield folder
+
+
+def _config(og: Any, folder: Path, threads: int | None) -> Any:
+    """The model's config, with the test's ``genai.num_threads`` (in A/B: the CPUs both sides
+    share) as its decoder session's intra-op threads."""
+    config = og.Config(str(folder))
+    if threads:
+        options = {"session_options": {"intra_op_num_threads": int(threads)}}
+        config.overlay(json.dumps({"model": {"decoder": options}}))
+    return config
 
 
 def _prompt(context: RunContext, shape: GenerationShape, vocabulary: int) -> list[int]:

@@ -44,7 +44,14 @@ from ..metrics import by_key
 from ..metrics import statistic as metric_statistic
 from ..records import IMPROVED, INCONCLUSIVE, REGRESSED, UNCHANGED, MetricDict, VerdictStatus
 from .rules import Rule
-from .statistics import LOWER, PAIRED_BLOCKS, Verdict, detectable_change, direction
+from .statistics import (
+    LOWER,
+    PAIRED_BLOCKS,
+    Verdict,
+    detectable_change,
+    detectable_for,
+    direction,
+)
 
 FIRST_LOOK = 10  # pairs; fewer cannot reach the first look's confidence (2 / 2^n > alpha_1)
 LOOK_GROWTH = 1.5
@@ -140,8 +147,11 @@ class PairedSeries:
             n_treatment=n,
             min_effect=self.rule.min_effect,
             confidence=confidence,
-            detectable=detectable_change(
-                ratio_low, ratio_high, confidence, clear=1, reach=1 + self.rule.min_effect
+            detectable=detectable_for(
+                self.better,
+                detectable_change(
+                    ratio_low, ratio_high, confidence, clear=1, reach=1 + self.rule.min_effect
+                ),
             ),
         )
 

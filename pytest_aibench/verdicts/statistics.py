@@ -258,7 +258,13 @@ def _judge_samples(
     status = _status(low, high, p_worse, p_better, alpha, rule.min_effect, better)
     p_value = p_worse if status != IMPROVED else p_better
     detectable = detectable_change(low, high, CONFIDENCE, clear=1 + rule.min_effect)
-    return verdict(status=status, low=low, high=high, p_value=p_value, detectable=detectable)
+    return verdict(
+        status=status,
+        low=low,
+        high=high,
+        p_value=p_value,
+        detectable=detectable_for(better, detectable),
+    )
 
 
 DETECTION_POWER = 0.9  # a verdict's detectable change is the one it catches this often
@@ -286,12 +292,21 @@ def detectable_change(
     return math.exp(needed + normal.inv_cdf(DETECTION_POWER) * standard_error) - 1
 
 
+def detectable_for(better: str, slowdown: float | None) -> float | None:
+    """A detectable change as the metric reads it: a rise for lower-is-better metrics, a drop
+    (negative) for higher-is-better ones (tokens/s: +121% in time is -54.8% in rate)."""
+    if slowdown is None or better == LOWER:
+        return slowdown
+    return 1 / (1 + slowdown) - 1
+
+
 DETECTION_WORDS = f"{round(DETECTION_POWER * 10)} times in 10"
 
 
 def detection_words(detectable: float) -> str:
-    """The one wording of a detectable change: terminal, HTML report and dashboard."""
-    return f"+{detectable:.1%} or more caught {DETECTION_WORDS}"
+    """The one wording of a detectable change: terminal, HTML report and dashboard (a drop,
+    for a metric where higher is better)."""
+    return f"{detectable:+.1%} or more caught {DETECTION_WORDS}"
 
 
 def _status(
@@ -383,7 +398,9 @@ def judge_across_runs(
         high=high,
         p_value=p_worse if status != IMPROVED else p_better,
         confidence=1 - alpha,
-        detectable=detectable_change(low, high, 1 - alpha, clear=1 + rule.min_effect),
+        detectable=detectable_for(
+            better, detectable_change(low, high, 1 - alpha, clear=1 + rule.min_effect)
+        ),
     )
 
 
