@@ -8,6 +8,8 @@ runner of generation items records through :func:`generation_records`. Pure.
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -133,3 +135,27 @@ def first_divergence(expected: Sequence[int], generated: Sequence[int]) -> str |
     if len(generated) < len(expected):
         return f"generated {len(generated)} tokens, the golden file has {len(expected)}"
     return None
+
+
+# a generation test's lengths that may list several values, and the suffix each adds to the
+# identifier of the items they make (llama-bench's names: pp, tg, d)
+_GENERATION_LISTS = {"prompt_tokens": "p", "new_tokens": "n", "context_depth": "d"}
+
+
+def split_generation(test: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One test per combination of the lengths its ``generation`` object lists (prompt
+    lengths, new tokens, context depths), as input shapes make one test each; the identifier
+    of each names the values listed (``greedy-p64-n32``)."""
+    generation = test.get("generation") or {}
+    listed = {key: value for key, value in generation.items() if isinstance(value, list)}
+    if not listed:
+        return [dict(test)]
+    variants = []
+    for values in itertools.product(*listed.values()):
+        chosen = dict(zip(listed, values, strict=True))
+        suffix = "-".join(f"{_GENERATION_LISTS[key]}{value}" for key, value in chosen.items())
+        variant = copy.deepcopy(dict(test))
+        variant["generation"] = {**generation, **chosen}
+        variant["identifier"] = f"{test.get('identifier', '{ID}')}-{suffix}"
+        variants.append(variant)
+    return variants

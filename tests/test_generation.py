@@ -251,3 +251,23 @@ def test_ab_judges_a_decoder_with_more_layers_a_slowdown(pytester: Pytester) -> 
     [speed] = [v for v in item["verdicts"] if v["key"] == "NET decode_speed"]
     assert speed["detectable"] is not None and speed["detectable"] < 0  # a drop in tokens/s
     result.stdout.fnmatch_lines(["*NET decode_speed p50 regressed*-*% or more caught 9 times*"])
+
+
+def test_listed_lengths_make_an_item_each_named_by_them(pytester: Pytester) -> None:
+    spec = decoder_spec(pytester.path, new_tokens=16)
+    spec["tests"][0]["generation"] = {
+        "prompt_tokens": [16, 64],
+        "new_tokens": 8,
+        "context_depth": [0, 128],
+    }  # type: ignore[index]
+    write_json(pytester.path / "d.json", spec)
+    result = pytester.runpytest("--aibench-spec=d.json", "--collect-only", "-q", "-m", "generation")
+    result.stdout.fnmatch_lines(
+        [
+            "d.json::*[[]greedy-p16-d0-host[]]",
+            "d.json::*[[]greedy-p16-d128-host[]]",
+            "d.json::*[[]greedy-p64-d0-host[]]",
+            "d.json::*[[]greedy-p64-d128-host[]]",
+            "*4 tests collected*",
+        ]
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from ..generation import split_generation
 from ..names import UnsafeName, path_component
 from .legacy import normalise_commands, split_shapes
 from .model import Case, FileRef
@@ -111,7 +112,8 @@ def _load_model_spec(
     for test_index, raw_test in enumerate(data["tests"]):
         where = f"tests[{test_index}]"
         test = _with_command_args(normalise_commands(raw_test, str(spec_path), where), model)
-        for variant in split_shapes(test, str(spec_path), where):
+        variants = split_shapes(test, str(spec_path), where)
+        for variant in (split for shaped in variants for split in split_generation(shaped)):
             index = len(cases)
             identifier = str(variant.get("identifier", "{ID}")).replace("{ID}", str(index))
             variant["identifier"] = fill(identifier, chained(variant, model))
