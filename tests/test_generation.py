@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest import Pytester
@@ -69,7 +70,7 @@ def make_decoder(folder: Path, *sizes: str) -> Path:
     return folder
 
 
-def decoder_spec(folder: Path, **generation: int) -> dict[str, object]:
+def decoder_spec(folder: Path, **generation: int) -> dict[str, Any]:
     files = {
         "config": {"filename": "genai_config.json", "location": "genai_config.json"},
         "model": {"filename": "model.onnx", "location": "model.onnx"},
@@ -259,7 +260,7 @@ def test_listed_lengths_make_an_item_each_named_by_them(pytester: Pytester) -> N
         "prompt_tokens": [16, 64],
         "new_tokens": 8,
         "context_depth": [0, 128],
-    }  # type: ignore[index]
+    }
     write_json(pytester.path / "d.json", spec)
     result = pytester.runpytest("--aibench-spec=d.json", "--collect-only", "-q", "-m", "generation")
     result.stdout.fnmatch_lines(
