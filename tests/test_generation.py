@@ -11,12 +11,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from pytest import Pytester
 
 from pytest_aibench.generation import DEFINITIONS, first_divergence
 from pytest_aibench.records import MetricDict
+from pytest_aibench.reporting.terminal import write_agreement
+from pytest_aibench.verdicts.agreement import agree
 from pytest_aibench.verdicts.gate import compare_items
+from pytest_aibench.verdicts.rules import Tolerance
 
 from .helpers import metrics_of, write_json, written_run
 
@@ -272,3 +276,49 @@ def test_listed_lengths_make_an_item_each_named_by_them(pytester: Pytester) -> N
             "*4 tests collected*",
         ]
     )
+
+
+def generation_item(framework: str) -> Any:
+    case = {"model": "decoder", "identifier": "greedy", "framework": framework}
+    return {"nodeid": f"{framework}.json::decoder", "case": case, "device": {"hash": "vm"}}
+
+
+class Lines:
+    """Stands in for pytest's terminal writer: keeps the lines written."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write_sep(self, sep: str, title: str) -> None:
+        self.lines.append(title)
+
+    def write_line(self, line: str) -> None:
+        self.lines.append(line)
+
+
+def test_the_agreement_of_generated_tokens_is_where_they_first_differ() -> None:
+    tokens = {"genai": [5, 6, 7, 8], "numpy": [5, 6, 7, 8], "other": [5, 6, 9, 8]}
+    items = [generation_item(name) | {"metrics": []} for name in tokens]
+
+    def outputs(item: Any) -> dict[str, Any]:
+        return {"tokens": np.array(tokens[item["case"]["framework"]], dtype=np.int64)}
+
+    [row] = agree(items, "genai", Tolerance(), outputs)
+    assert row.divergence == {"numpy": None, "other": 2}
+    assert row.beyond == {"other"}
+    recorded = {m["type"]: m["values"] for m in items[2]["metrics"]}
+    assert recorded == {"tokens vs genai": [2.0]}
+    terminal = Lines()
+    write_agreement(terminal, [row])  # type: ignore[arg-type]
+    assert "tokens agree" in terminal.lines[-1] and "token 2 differs*" in terminal.lines[-1]
+
+
+def test_a_generation_item_keeps_its_tokens_for_the_agreement(pytester: Pytester) -> None:
+    needs_genai()
+    spec = f"--aibench-spec={DECODER / 'decoder.json'}"
+    result = pytester.runpytest(
+        spec, "-k", "golden", "--aibench-reference=genai", "--aibench-json=run.json"
+    )
+    result.assert_outcomes(passed=1)
+    (item,) = written_run(pytester.path)["items"]
+    assert item["extra"]["outputs"]["names"] == ["tokens"]

@@ -255,20 +255,28 @@ def write_agreement(terminal: Terminal, rows: Sequence[Row]) -> None:
     frameworks = sorted({name for row in rows for name in row.errors})
     references = sorted({row.reference for row in rows})
     against = references[0] if len(references) == 1 else "each network's reference"
-    terminal.write_sep("-", f"aibench: agreement with {against} (max abs error of the outputs)")
+    terminal.write_sep(
+        "-",
+        f"aibench: agreement with {against} (max abs error of the outputs; of generated "
+        "tokens, the first that differs)",
+    )
     cells = []
     for row in rows:
         model, identifier, device = row.key
-        values = [
-            "-"
-            if row.errors.get(name) is None
-            else format_number(row.errors[name]) + ("*" if name in row.beyond else "")
-            for name in frameworks
-        ]
+        values = [_agreement_cell(row, name) for name in frameworks]
         cells.append((f"{model}[{identifier}]", device or "-", row.reference, *values, row.note))
     header = ("network", "device", "reference", *frameworks, "note")
     for line in render_table(cells, header, (0, 1, 2, len(header) - 1)):
         terminal.write_line(line)
+
+
+def _agreement_cell(row: Row, framework: str) -> str:
+    mark = "*" if framework in row.beyond else ""
+    if framework in row.divergence and framework != row.reference:
+        position = row.divergence[framework]
+        return "tokens agree" if position is None else f"token {position} differs{mark}"
+    error = row.errors.get(framework)
+    return "-" if error is None else format_number(error) + mark
 
 
 ENERGY_METRICS = ("energy", "power", "average_power")

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .. import kept_outputs
 from ..errors import RunnerError, Unsupported
 from ..generation import (
     GENERATION,
@@ -84,7 +85,11 @@ class GenaiRunner:
                 context.recorder.add(record)
             generated.append(generation.tokens)
         cold.memory()
-        context.recorder.extra["generation"]["tokens"] = generated[-1] if generated else []
+        tokens = generated[-1] if generated else []
+        context.recorder.extra["generation"]["tokens"] = tokens
+        if context.outputs_dir is not None:  # the agreement across frameworks compares them
+            kept = kept_outputs.keep(context.outputs_dir, {"tokens": tokens})
+            context.recorder.extra["outputs"] = kept
         _check_tokens(context, generated)
 
 

@@ -42,6 +42,8 @@ class Row:
     reference: str
     errors: dict[str, float | None] = field(default_factory=dict)  # framework: max abs error
     cosine: dict[str, float | None] = field(default_factory=dict)
+    # generated tokens: framework -> the first position where they differ, None where they agree
+    divergence: dict[str, int | None] = field(default_factory=dict)
     beyond: set[str] = field(default_factory=set)  # frameworks beyond the tolerance
     note: str = ""
 
@@ -196,6 +198,9 @@ def _compare(
     worst: float | None = None
     lowest: float | None = None
     for name, got, want in pairs:
+        if _tokens(got) and _tokens(want):
+            worst = max(worst or 0.0, _token_divergence(item, name, got, want, reference, row))
+            continue
         try:
             comparison = compare(name, got, want, tolerance)
         except GoldenMismatch as exc:  # shapes that do not match
@@ -211,6 +216,36 @@ def _compare(
         if not comparison.passed:
             row.beyond.add(_framework(item))
     return worst, lowest
+
+
+def _tokens(value: Any) -> bool:
+    """Generated token ids (a generation item's kept output): compared by position, not by
+    their numbers' distance."""
+    import numpy as np
+
+    array = np.asarray(value)
+    return array.ndim == 1 and np.issubdtype(array.dtype, np.integer)
+
+
+def _token_divergence(
+    item: ItemRecord, name: str, got: Any, want: Any, reference: str, row: Row
+) -> float:
+    """Record the first position where ``item``'s tokens leave the reference's (its length
+    where they all agree) as ``"<name> vs <reference> first_divergence"``; 0.0, or 1.0 where
+    they differ, for the row's worst."""
+    framework = _framework(item)
+    length = min(len(got), len(want))
+    position = next(
+        (index for index in range(length) if int(got[index]) != int(want[index])),
+        None if len(got) == len(want) else length,
+    )
+    found = length if position is None else position
+    record = MetricRecord(f"{name} vs {reference}", "first_divergence", "tokens", [found])
+    item["metrics"].append(record.to_dict())
+    row.divergence[framework] = position
+    if position is not None:
+        row.beyond.add(framework)
+    return 0.0 if position is None else 1.0
 
 
 def _pairs(
