@@ -17,10 +17,10 @@ if TYPE_CHECKING:
     from .session import RunState
 
 
-# A framework's own JSON files, by the names it gives them: model data beside a spec in a folder
-# (genai_config.json has a "model" field, as a spec does). Named on the command line, they are
-# read as specs, and say so when they are not.
-FRAMEWORK_FILES = frozenset({"genai_config.json"})
+# A framework's own JSON files, by the names it gives them: model data beside a spec in a
+# folder (genai_config.json and Hugging Face's tokenizer.json have a "model" field, as a spec
+# does). Named on the command line, they are read as specs, and say so when they are not.
+FRAMEWORK_FILES = frozenset({"genai_config.json", "tokenizer.json", "tokenizer_config.json"})
 
 
 class SpecCollector:

@@ -34,15 +34,24 @@ def needs_genai() -> None:
         pytest.skip("onnxruntime-genai is not installed: pip install 'pytest-aibench[genai]'")
 
 
-def test_the_repository_decoder_gives_every_figure_with_its_definition(
+def test_the_repository_decoders_give_every_figure_and_agree_across_frameworks(
     pytester: Pytester,
 ) -> None:
     needs_genai()
+    needs_executorch_llm()
     result = pytester.runpytest(
-        f"--aibench-spec={ROOT / 'specifications'}", "-m", "generation", "--aibench-json=run.json"
+        f"--aibench-spec={ROOT / 'specifications'}",
+        "-m",
+        "generation",
+        "--aibench-reference=genai",
+        "--aibench-json=run.json",
     )
-    result.assert_outcomes(passed=2)
-    golden, deep = written_run(pytester.path)["items"]
+    result.assert_outcomes(passed=3)
+    items = {
+        (item["case"]["framework"], item["case"]["identifier"]): item  # type: ignore[index]
+        for item in written_run(pytester.path)["items"]
+    }
+    golden, deep = items["genai", "greedy-golden"], items["genai", "prompt-128-depth-256"]
     for item in (golden, deep):
         metrics = metrics_of(item)
         for name in FIGURES:
@@ -55,11 +64,27 @@ def test_the_repository_decoder_gives_every_figure_with_its_definition(
     assert len(metrics_of(golden)["NET token_latency"]["values"]) == 10 * 15  # after the first
     expected = json.loads((DECODER / "tokens.json").read_text())
     assert golden["extra"]["generation"]["tokens"] == expected
-    assert (
-        deep["extra"]["generation"] | {"prompt_tokens": 128, "context_depth": 256}
-        == deep["extra"]["generation"]
+    depths = deep["extra"]["generation"]
+    assert (depths["prompt_tokens"], depths["context_depth"]) == (128, 256)
+    # the same network in ExecuTorch's LLM runner: its own definitions, the same tokens
+    executorch = items["executorch", "greedy-golden"]
+    metrics = metrics_of(executorch)
+    assert len(metrics["NET decode_speed"]["values"]) == 10
+    assert "tokenizing the prompt" in metrics["NET time_to_first_token"]["definition"]
+    assert executorch["extra"]["generation"]["tokens"] == expected
+    assert metrics["tokens vs genai first_divergence"]["values"] == [16.0]  # all agree
+    result.stdout.fnmatch_lines(
+        [
+            "*decoder[[]greedy-golden-host[]]*NET decode_speed*tokens/s",
+            "*network*reference*executorch*genai*",
+            "decoder[[]greedy-golden[]]*genai*tokens agree*reference*",
+        ]
     )
-    result.stdout.fnmatch_lines(["*decoder[[]greedy-golden-host[]]*NET decode_speed*tokens/s"])
+
+
+def needs_executorch_llm() -> None:
+    if importlib.util.find_spec("executorch") is None:
+        pytest.skip("executorch is not installed: pip install 'pytest-aibench[executorch]'")
 
 
 def make_decoder(folder: Path, *sizes: str) -> Path:
@@ -311,14 +336,3 @@ def test_the_agreement_of_generated_tokens_is_where_they_first_differ() -> None:
     terminal = Lines()
     write_agreement(terminal, [row])  # type: ignore[arg-type]
     assert "tokens agree" in terminal.lines[-1] and "token 2 differs*" in terminal.lines[-1]
-
-
-def test_a_generation_item_keeps_its_tokens_for_the_agreement(pytester: Pytester) -> None:
-    needs_genai()
-    spec = f"--aibench-spec={DECODER / 'decoder.json'}"
-    result = pytester.runpytest(
-        spec, "-k", "golden", "--aibench-reference=genai", "--aibench-json=run.json"
-    )
-    result.assert_outcomes(passed=1)
-    (item,) = written_run(pytester.path)["items"]
-    assert item["extra"]["outputs"]["names"] == ["tokens"]

@@ -272,7 +272,9 @@ def write_agreement(terminal: Terminal, rows: Sequence[Row]) -> None:
 
 def _agreement_cell(row: Row, framework: str) -> str:
     mark = "*" if framework in row.beyond else ""
-    if framework in row.divergence and framework != row.reference:
+    if row.divergence and framework == row.reference:
+        return "reference"
+    if framework in row.divergence:
         position = row.divergence[framework]
         return "tokens agree" if position is None else f"token {position} differs{mark}"
     error = row.errors.get(framework)

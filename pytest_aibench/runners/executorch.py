@@ -12,6 +12,9 @@ second load of the program, so that profiling never slows the timed runs. The te
 ``executorch`` object may set ``num_threads`` (the threadpool of XNNPACK and the optimized
 kernels).
 
+A generation test (``"metric": "generation"``) runs the program with ExecuTorch's LLM runner
+(runners/executorch_llm.py).
+
 A test with ``commands``, or a ``--aibench-program`` (the runner binary built for the device),
 runs the binary instead: one command is composed when the test gives none, with
 ``--num_executions`` of warmup + iter (``{executions}``; the runner has no warm-up flag, and the
@@ -32,11 +35,13 @@ from typing import Any
 from ..backends import EXECUTORCH_DELEGATES
 from ..devices.base import CommandResult
 from ..errors import RunnerError, Unsupported
+from ..generation import GENERATION
 from ..parsers.etdump import ProfileEvent, operators_from_events
 from ..parsers.executor_runner import parse_executor_runner
 from ..spec.model import Case
 from ..spec.placeholders import Lookup, chained_lookup
 from .base import RunContext
+from .executorch_llm import run_generation
 from .generic import GenericRunner
 from .inprocess import (
     PROFILE_WARMUP,
@@ -97,6 +102,9 @@ class ExecutorchRunner(GenericRunner):
     def run(self, context: RunContext) -> None:
         if self.commands(context.case, context.program):
             super().run(context)
+            return
+        if context.case.metric == GENERATION:
+            run_generation(context)
             return
         if not context.device.local:
             raise Unsupported("ExecuTorch in process runs on the host only")

@@ -15,8 +15,18 @@ token (the end of sequence) is never likely, so that generation runs its whole l
     genai/decoder/tokens.json         the tokens greedy decoding generates after that prompt,
                                       computed with numpy alone (the golden tokens)
 
+With ``--executorch``, the same decoder (the same weights, in torch) for ExecuTorch's LLM
+runner instead, written to executorch/decoder/ unless --out says otherwise (needs: executorch):
+
+    decoder.pte                       the network without a cache (the runner feeds it the
+                                      whole sequence at each step), its sequence length
+                                      dynamic, with the metadata methods the runner reads
+    tokenizer.json                    a Hugging Face tokenizer with one piece per token id (a
+                                      character each), so that a prompt of ids is a text
+    prompt.json, tokens.json          as above
+
     python specifications/models/make_decoder.py [--layers N] [--hidden N] [--heads N]
-                                                 [--vocab N] [--out DIR]
+                                                 [--vocab N] [--executorch] [--out DIR]
 
 Other sizes make other models of the same kind (the files are byte-for-byte the same on every
 run for the same sizes). No weights are downloaded; this script is their only source.
@@ -287,8 +297,125 @@ def outputs(sizes: Sizes) -> dict[str, bytes]:
     }
 
 
+MAX_SEQUENCE = 128  # the ExecuTorch program's longest sequence
+FIRST_PIECE = 0x4E00  # token id i is the character FIRST_PIECE + i in the tokenizer
+
+
+def executorch_outputs(sizes: Sizes) -> dict[str, bytes]:
+    prompt_ids = prompt(sizes)
+    return {
+        "decoder.pte": executorch_bytes(sizes),
+        "tokenizer.json": _json(tokenizer(sizes)),
+        "prompt.json": _json(prompt_ids),
+        "tokens.json": _json(greedy_tokens(sizes, prompt_ids, NEW_TOKENS)),
+    }
+
+
+def executorch_bytes(sizes: Sizes) -> bytes:
+    """The decoder as an ExecuTorch program for its LLM runner: ``forward(tokens [1, S])`` ->
+    logits [1, S, vocab], S dynamic up to MAX_SEQUENCE, no cache (``use_kv_cache`` false)."""
+    import torch
+    from executorch.exir import to_edge_transform_and_lower
+
+    network = _TorchDecoder(sizes).eval()
+    sequence = torch.export.Dim("sequence", min=1, max=MAX_SEQUENCE)
+    example = torch.tensor([prompt(sizes)])
+    exported = torch.export.export(network, (example,), dynamic_shapes=({1: sequence},))
+    metadata = {
+        "get_max_seq_len": MAX_SEQUENCE,
+        "get_max_context_len": MAX_SEQUENCE,
+        "get_vocab_size": sizes.vocab,
+        "get_bos_id": 0,
+        "get_eos_ids": [sizes.eos],
+        "use_kv_cache": False,
+        "enable_dynamic_shape": True,
+    }
+    program = to_edge_transform_and_lower(exported, constant_methods=metadata).to_executorch()
+    return bytes(program.buffer)
+
+
+def _TorchDecoder(sizes: Sizes) -> Any:
+    """make_decoder's network in torch, from the same weights, without a cache."""
+    import torch
+
+    class Decoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            for name, array in weights(sizes).items():
+                self.register_buffer(name.replace(".", "_"), torch.from_numpy(array))
+
+        def forward(self, tokens: Any) -> Any:
+            state = self._buffer("embed")[tokens[0]]
+            length = state.shape[0]
+            causal = torch.tril(torch.ones(length, length, dtype=torch.bool))
+            for layer in range(sizes.layers):
+                state = state + self._attention(layer, state, length, causal)
+                up = torch.relu(state @ self._weight(layer, "up"))
+                state = state + up @ self._weight(layer, "down")
+            return (state @ self._buffer("head") + self._buffer("head_bias"))[None]
+
+        def _buffer(self, name: str) -> Any:
+            return getattr(self, name)
+
+        def _weight(self, layer: int, part: str) -> Any:
+            return self._buffer(f"l{layer}_{part}")
+
+        def _attention(self, layer: int, state: Any, length: Any, causal: Any) -> Any:
+            def heads_of(part: str) -> Any:
+                projected = state @ self._weight(layer, part)
+                return projected.reshape(length, sizes.heads, sizes.head_size).transpose(0, 1)
+
+            query, key, value = heads_of("q"), heads_of("k"), heads_of("v")
+            scores = query @ key.transpose(1, 2) / sizes.head_size**0.5
+            scores = torch.where(causal, scores, torch.tensor(-1e9))
+            attended = torch.softmax(scores, dim=-1) @ value
+            joined = attended.transpose(0, 1).reshape(length, sizes.hidden)
+            return joined @ self._weight(layer, "o")
+
+    return Decoder()
+
+
+def tokenizer(sizes: Sizes) -> dict[str, Any]:
+    """A Hugging Face tokenizer.json whose pieces are one character per token id (no merges),
+    the first token the start and the last the end of sequence."""
+    pieces = [chr(FIRST_PIECE + index) for index in range(sizes.vocab)]
+
+    def special(index: int) -> dict[str, Any]:
+        return {
+            "id": index,
+            "content": pieces[index],
+            "single_word": False,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "special": True,
+        }
+
+    return {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [special(0), special(sizes.eos)],
+        "normalizer": None,
+        "pre_tokenizer": None,
+        "post_processor": None,
+        "decoder": None,
+        "model": {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": None,
+            "continuing_subword_prefix": None,
+            "end_of_word_suffix": None,
+            "fuse_unk": False,
+            "byte_fallback": False,
+            "vocab": {piece: index for index, piece in enumerate(pieces)},
+            "merges": [],
+        },
+    }
+
+
 def _json(data: Any) -> bytes:
-    return (json.dumps(data, indent=1) + "\n").encode()
+    return (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode()
 
 
 def main() -> None:
@@ -296,13 +423,17 @@ def main() -> None:
     defaults = Sizes()
     for size in ("layers", "hidden", "heads", "vocab"):
         parser.add_argument(f"--{size}", type=int, default=getattr(defaults, size))
-    parser.add_argument("--out", type=Path, default=HERE / "genai/decoder", help="the folder")
+    parser.add_argument("--executorch", action="store_true", help="for ExecuTorch's LLM runner")
+    parser.add_argument("--out", type=Path, help="the folder (genai/decoder, executorch/decoder)")
     options = parser.parse_args()
     sizes = Sizes(options.layers, options.hidden, options.heads, options.vocab)
-    options.out.mkdir(parents=True, exist_ok=True)
-    for name, data in outputs(sizes).items():
-        (options.out / name).write_bytes(data)
-        print(f"wrote {options.out / name} ({len(data):,} bytes)")
+    form = "executorch" if options.executorch else "genai"
+    out = options.out or HERE / form / "decoder"
+    out.mkdir(parents=True, exist_ok=True)
+    made = executorch_outputs(sizes) if options.executorch else outputs(sizes)
+    for name, data in made.items():
+        (out / name).write_bytes(data)
+        print(f"wrote {out / name} ({len(data):,} bytes)")
 
 
 if __name__ == "__main__":
