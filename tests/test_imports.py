@@ -107,8 +107,9 @@ LAYERS = (
     ("store", ("store",)),
     ("settings", ("options",)),
     ("judgement", ("verdicts",)),
-    ("records", ("runfile", "kept_outputs", "parsers", "metrics", "recorder", "spec", "tensors",
-                 "backends", "records", "names", "atomic", "errors", "endpoint", "energy")),
+    ("records", ("runfile", "kept_outputs", "parsers", "metrics", "generation", "recorder", "spec",
+                 "tensors", "backends", "records", "names", "atomic", "errors", "endpoint",
+                 "energy")),
 )  # fmt: skip
 
 
