@@ -270,13 +270,14 @@ def test_the_repository_specifications_run_here(pytester: Pytester) -> None:
     result = pytester.runpytest_subprocess(
         f"--aibench-spec={specs}", "-rs", "-p", "no:cacheprovider", "--aibench-model-cache=cache"
     )
-    result.assert_outcomes(passed=23, skipped=3)
+    result.assert_outcomes(passed=26, skipped=3)
     result.stdout.fnmatch_lines_random(
         [
             "*onnx/mlp/mlp.json::mlp[[]golden-host[]]*NET latency*us",
             "*tflite/mlp/mlp.json::mlp[[]golden-host[]]*y max_abs_error*",
             "*pytorch/mlp/mlp.json::mlp[[]golden-host[]]*aten::addmm*",
             "*observer_demo.json::observer_demo[[]input-file-host[]]*multiply latency*us",
+            "*genai/decoder/decoder.json::decoder[[]greedy-golden-host[]]*NET decode_speed*",
             "SKIPPED [[]1[]]*caffe2/squeezenet*tests[[]0[]] run {program} "
             "(Caffe2's speed_benchmark)*",
             "SKIPPED [[]1[]]*tflite/squeezenet*run {program} (TFLite's benchmark_model)*",
