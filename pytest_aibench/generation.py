@@ -85,7 +85,7 @@ class Generation:
     """One timed generation: its prefill, its first token and each later token (us)."""
 
     prompt_tokens: int
-    prefill_us: float | None  # None: the runtime did not time its prefill apart
+    prefill_us: float
     first_token_us: float
     token_us: list[float] = field(default_factory=list)
     tokens: list[int] = field(default_factory=list)
@@ -96,11 +96,10 @@ def generation_records(generation: Generation) -> list[MetricRecord]:
     generation, with their definitions."""
     values: dict[str, list[float]] = {
         "time_to_first_token": [generation.first_token_us],
+        "prefill_latency": [generation.prefill_us],
+        "prefill_speed": [_per_second(generation.prompt_tokens, generation.prefill_us)],
         "token_latency": list(generation.token_us),
     }
-    if generation.prefill_us is not None:
-        values["prefill_latency"] = [generation.prefill_us]
-        values["prefill_speed"] = [_per_second(generation.prompt_tokens, generation.prefill_us)]
     if generation.token_us:
         spent = math.fsum(generation.token_us)
         values["decode_speed"] = [_per_second(len(generation.token_us), spent)]

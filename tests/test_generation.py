@@ -69,8 +69,10 @@ def test_the_repository_decoders_give_every_figure_and_agree_across_frameworks(
     # the same network in ExecuTorch's LLM runner: its own definitions, the same tokens
     executorch = items["executorch", "greedy-golden"]
     metrics = metrics_of(executorch)
-    assert len(metrics["NET decode_speed"]["values"]) == 10
+    for name in FIGURES:
+        assert len(metrics[f"NET {name}"]["values"]) == 10, name
     assert "tokenizing the prompt" in metrics["NET time_to_first_token"]["definition"]
+    assert "its echo of the prompt" in metrics["NET prefill_latency"]["definition"]
     assert executorch["extra"]["generation"]["tokens"] == expected
     assert metrics["tokens vs genai first_divergence"]["values"] == [16.0]  # all agree
     result.stdout.fnmatch_lines(

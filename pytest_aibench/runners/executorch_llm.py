@@ -6,10 +6,11 @@ runner reads them), through ExecuTorch's own Python bindings (``TextLLMRunner``)
 The runner takes text: a prompt of token ids (the ``prompt`` input file, or random ids) is
 given as the text of their pieces in the tokenizer's vocabulary, and what the runner counted
 as prompt tokens is recorded. Each repetition resets the runner and generates
-``generation.new_tokens`` tokens greedily (temperature 0); a token's arrival is timed by this
-process's clock in the runner's token callback (microseconds), the prefill by the runner's own
-stats (whole milliseconds). Its time to first token starts before the prompt is tokenized, so
-it includes tokenizing, as ExecuTorch's own figure does; its records say so.
+``generation.new_tokens`` tokens greedily (temperature 0), echoing the prompt: every arrival in
+the runner's token callback is timed by this process's clock (microseconds; the runner's own
+stats have whole milliseconds). The echo comes once the prompt is tokenized, so the prefill is
+from the echo to the first new token; the time to first token starts at the call, so it
+includes tokenizing, as ExecuTorch's own figure does. Their records say so.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ DEFINITIONS = {
     "time_to_first_token": "ExecuTorch's LLM runner: from handing it the prompt's text until "
     "its token callback receives the first new token: tokenizing the prompt, its forward pass "
     "and the first token's selection",
-    "prefill_latency": "ExecuTorch's LLM runner's own stats: from the start of inference to the "
-    "end of the prompt's evaluation, tokenizing included; whole milliseconds",
+    "prefill_latency": "ExecuTorch's LLM runner: from its echo of the prompt (once tokenized) "
+    "until its token callback receives the first new token: the prompt's forward pass and the "
+    "first token's selection",
     "prefill_speed": "prompt tokens, as the runner counted them / prefill_latency",
 }
 
@@ -58,7 +60,7 @@ def run_generation(context: RunContext) -> None:
     ids = {piece: index for index, piece in enumerate(pieces)}
     prompt = _text(prompt_ids(context, shape, len(pieces)), pieces, context)
     depth = _text(random_ids(shape.seed + 1, shape.context_depth, len(pieces)), pieces, context)
-    config = llm.GenerationConfig(max_new_tokens=shape.new_tokens, temperature=0.0, echo=False)
+    config = llm.GenerationConfig(max_new_tokens=shape.new_tokens, temperature=0.0, echo=True)
     context.recorder.extra["generation"] = {
         "new_tokens": shape.new_tokens,
         "context_depth": shape.context_depth,
@@ -115,13 +117,16 @@ def _generate(runner: Any, config: Any, prompt: str, depth: str, ids: dict[str, 
 
     start = time.perf_counter_ns()
     runner.generate(prompt, config, token_callback=on_token, stats_callback=stats.append)
-    if not arrivals:
-        raise RunnerError("ExecuTorch's LLM runner generated no token")
-    prefill_ms = stats[0].prompt_eval_end_ms - stats[0].inference_start_ms if stats else 0
+    if len(arrivals) < 2 or pieces[0] != prompt:
+        raise RunnerError(
+            "ExecuTorch's LLM runner did not echo the prompt and then generate: its callback "
+            f"received {len(pieces)} pieces"
+        )
+    echoed, *tokens = arrivals
     return Generation(
         prompt_tokens=int(stats[0].num_prompt_tokens) if stats else 0,
-        prefill_us=prefill_ms * 1000.0 if prefill_ms > 0 else None,
-        first_token_us=(arrivals[0] - start) / 1000.0,
-        token_us=[(later - earlier) / 1000.0 for earlier, later in itertools.pairwise(arrivals)],
-        tokens=[ids.get(piece, -1) for piece in pieces],
+        prefill_us=(tokens[0] - echoed) / 1000.0,
+        first_token_us=(tokens[0] - start) / 1000.0,
+        token_us=[(later - earlier) / 1000.0 for earlier, later in itertools.pairwise(tokens)],
+        tokens=[ids.get(piece, -1) for piece in pieces[1:]],
     )
