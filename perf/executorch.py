@@ -4,8 +4,9 @@ pytest-benchmark, and one network across frameworks, in one run.
 
 Programs: the repository's MLP (``mlp.pte``, ``mlp_xnnpack.pte``, 1 x 64) and MLPerf Tiny's
 keyword-spotting DS-CNN as ExecuTorch's own wheel defines it (1 x 1 x 49 x 10; seeded,
-untrained weights, batch norm's statistics from random batches), exported by this script with
-and without XNNPACK, and also as a ``torch.export`` archive and an ONNX file.
+untrained weights, batch norm's statistics from random batches), written by
+specifications/models/make_kws.py with and without XNNPACK, and also as a ``torch.export``
+archive and an ONNX file.
 
 Timing bias, per round and program, each in a fresh process: a spec item (RUNS timed
 ``execute`` calls after WARMUP, p50 of the raw samples), a pytest-benchmark test of the same
@@ -34,36 +35,7 @@ from typing import Any
 MODELS = Path(__file__).resolve().parents[1] / "specifications/models"
 RUNS, WARMUP = 2000, 100
 
-EXPORT = """
-import torch, numpy as np
-from executorch.examples.models.mlperf_tiny import DSCNNKWSModel
-from executorch.exir import to_edge_transform_and_lower
-from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-torch.manual_seed(3)
-model = DSCNNKWSModel()
-net = model.get_eager_model()
-(x,) = model.get_example_inputs()
-# batch norm's statistics from a few random batches: untrained, its running statistics would
-# leave the activations so small that the output is the classifier's bias whatever the input
-for layer in net.modules():
-    if isinstance(layer, torch.nn.BatchNorm2d):
-        layer.momentum = None
-        layer.reset_running_stats()
-net.train()
-with torch.no_grad():
-    for _ in range(4):
-        net(torch.rand(32, 1, 49, 10) * 2 - 1)
-    net.eval()
-exported = torch.export.export(net, (x,))
-for name, partitioners in (("kws.pte", []), ("kws_xnnpack.pte", [XnnpackPartitioner()])):
-    program = to_edge_transform_and_lower(exported, partitioner=partitioners).to_executorch()
-    open(name, "wb").write(program.buffer)
-torch.export.save(exported, "kws.pt2")
-torch.onnx.export(net, (x,), "kws.onnx", dynamo=False, input_names=["x"], output_names=["y"])
-np.save("kws_x.npy", x.numpy())
-with torch.no_grad():
-    np.save("kws_y.npy", net(x).numpy())
-"""
+FORMS_MADE = ("executorch", "export", "onnx")  # make_kws.py's forms
 
 # program file -> its input file; the same inputs for every way of timing it
 PROGRAMS = {
@@ -130,8 +102,13 @@ def spec(
 
 
 def prepare(folder: Path, threads: int) -> None:
-    (folder / "export.py").write_text(EXPORT)
-    subprocess.run([sys.executable, "export.py"], cwd=folder, check=True, capture_output=True)
+    made = folder / "kws"
+    command = [sys.executable, str(MODELS / "make_kws.py"), "--out", str(made), "--forms"]
+    subprocess.run([*command, *FORMS_MADE], check=True, capture_output=True)
+    for name in ("kws.pte", "kws_xnnpack.pte", "kws.pt2", "kws.onnx"):
+        shutil.copy(made / name, folder / name)
+    shutil.copy(made / "x.npy", folder / "kws_x.npy")
+    shutil.copy(made / "y.npy", folder / "kws_y.npy")
     for name in ("mlp.pte", "mlp_xnnpack.pte"):
         shutil.copy(MODELS / "executorch/mlp" / name, folder / name)
     shutil.copy(MODELS / "golden/mlp/x.npy", folder / "mlp_x.npy")
