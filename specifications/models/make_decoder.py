@@ -288,13 +288,15 @@ def _numpy_attention(
 
 
 def outputs(sizes: Sizes) -> dict[str, bytes]:
+    model = {"model.onnx": model_bytes(sizes), "genai_config.json": _json(genai_config(sizes))}
+    return model | golden_outputs(sizes)
+
+
+def golden_outputs(sizes: Sizes) -> dict[str, bytes]:
+    """The prompt and the tokens greedy decoding generates after it, for either form."""
     prompt_ids = prompt(sizes)
-    return {
-        "model.onnx": model_bytes(sizes),
-        "genai_config.json": _json(genai_config(sizes)),
-        "prompt.json": _json(prompt_ids),
-        "tokens.json": _json(greedy_tokens(sizes, prompt_ids, NEW_TOKENS)),
-    }
+    tokens = greedy_tokens(sizes, prompt_ids, NEW_TOKENS)
+    return {"prompt.json": _json(prompt_ids), "tokens.json": _json(tokens)}
 
 
 MAX_SEQUENCE = 128  # the ExecuTorch program's longest sequence
@@ -302,13 +304,8 @@ FIRST_PIECE = 0x4E00  # token id i is the character FIRST_PIECE + i in the token
 
 
 def executorch_outputs(sizes: Sizes) -> dict[str, bytes]:
-    prompt_ids = prompt(sizes)
-    return {
-        "decoder.pte": executorch_bytes(sizes),
-        "tokenizer.json": _json(tokenizer(sizes)),
-        "prompt.json": _json(prompt_ids),
-        "tokens.json": _json(greedy_tokens(sizes, prompt_ids, NEW_TOKENS)),
-    }
+    model = {"decoder.pte": executorch_bytes(sizes), "tokenizer.json": _json(tokenizer(sizes))}
+    return model | golden_outputs(sizes)
 
 
 def executorch_bytes(sizes: Sizes) -> bytes:
