@@ -338,3 +338,13 @@ def test_the_agreement_of_generated_tokens_is_where_they_first_differ() -> None:
     terminal = Lines()
     write_agreement(terminal, [row])  # type: ignore[arg-type]
     assert "tokens agree" in terminal.lines[-1] and "token 2 differs*" in terminal.lines[-1]
+
+
+@pytest.mark.parametrize("form", ["genai", "executorch"])
+def test_make_decoder_writes_the_repository_files_byte_for_byte(tmp_path: Path, form: str) -> None:
+    if form == "executorch":
+        needs_executorch_llm()
+    make_decoder(tmp_path, *(["--executorch"] if form == "executorch" else []))
+    committed = ROOT / "specifications/models" / form / "decoder"
+    for made in tmp_path.iterdir():
+        assert made.read_bytes() == (committed / made.name).read_bytes(), made.name
