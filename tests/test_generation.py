@@ -45,8 +45,11 @@ def test_the_repository_decoders_give_every_figure_and_agree_across_frameworks(
         "generation",
         "--aibench-reference=genai",
         "--aibench-json=run.json",
+        "--aibench-html=report.html",
     )
     result.assert_outcomes(passed=3)
+    report = (pytester.path / "report.html").read_text()
+    assert "NET decode_speed" in report and "tokens/s" in report
     items = {
         (item["case"]["framework"], item["case"]["identifier"]): item  # type: ignore[index]
         for item in written_run(pytester.path)["items"]
