@@ -268,6 +268,15 @@ def test_change_points_find_steps_not_noise_or_outliers() -> None:
     assert [s.index for s in change_points(flat_then_flat)] == [6]
 
 
+def test_one_wild_run_does_not_hide_a_clean_step() -> None:
+    # A/B ratios by commit: +10% from the sixth on, and one run whose own verdict spanned
+    # +9% to +200% reading +58%; Welch's t-test on the raw logs found no change here
+    ratios = [1.000, 1.001, 0.999, 1.000, 0.999, 1.103, 1.100, 1.096, 1.104, 1.581, 1.095]
+    (step,) = change_points(ratios)
+    assert step.index == 5 and step.low < 1.10 < step.high and step.p_value < 0.001
+    assert change_points([1.000, 1.001, 0.999, 1.000, 0.999, 1.002, 0.998, 1.581, 1.001]) == []
+
+
 def test_trend_lines_mark_their_change_points() -> None:
     from pytest_aibench.reporting.html_report import _mark_changes
 

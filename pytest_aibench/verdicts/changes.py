@@ -3,14 +3,15 @@
 Candidates come from PELT (``ruptures``) on the log of the values, scaled by the series' noise
 (the median absolute difference of neighbours, which a step hardly moves): the penalty
 ``2 log n`` per change is the BIC's. Each candidate is then tested against its neighbouring
-segments with Welch's t-test on the logs, Bonferroni-corrected over the candidates and over
-the places its cut could have been (the best of many cuts is always somewhat significant); the
-least significant is dropped and the rest tested again, until every one left is significant at
-``alpha``. A change also has to reach ``min_effect``. What this finds is what E-divisive means
-finds in a series of steps (Otava, Nyrkio); Otava itself is an application (it pins numpy 2.2
-and needs BigQuery and Slack clients) and MongoDB's signal-processing-algorithms needs numpy
-< 2 and Python < 3.12, so neither can be a library of this plugin; ``ruptures`` needs only
-numpy and scipy.
+segments with Welch's t-test on the logs, each segment's wild runs first pulled in to three
+noise deviations from its median (winsorized, so that one run cannot hide a step),
+Bonferroni-corrected over the candidates and over the places its cut could have been (the best
+of many cuts is always somewhat significant); the least significant is dropped and the rest
+tested again, until every one left is significant at ``alpha``. A change also has to reach
+``min_effect``. What this finds is what E-divisive means finds in a series of steps (Otava,
+Nyrkio); Otava itself is an application (it pins numpy 2.2 and needs BigQuery and Slack
+clients) and MongoDB's signal-processing-algorithms needs numpy < 2 and Python < 3.12, so
+neither can be a library of this plugin; ``ruptures`` needs only numpy and scipy.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 ALPHA = 0.001
 MIN_SEGMENT = 3  # runs on each side of a change: fewer cannot tell a step from an outlier
 NOISE_FLOOR = 1e-6  # relative: a series of identical values still has a scale
+WILD = 3.0  # a run further than this many noise deviations from its segment's median is wild
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,10 @@ def change_points(
     logs = np.log(np.asarray(values, dtype=float))
     if len(logs) < 2 * min_segment or not np.all(np.isfinite(logs)):
         return []
-    cuts = _candidates(logs, min_segment)
+    noise = _noise(logs)
+    cuts = _candidates(logs, min_segment, noise)
     while cuts:
-        steps = [_test(logs, cuts, at, alpha, min_segment) for at in range(len(cuts))]
+        steps = [_test(logs, cuts, at, alpha, min_segment, noise) for at in range(len(cuts))]
         weakest = max(range(len(steps)), key=lambda at: steps[at].p_value)
         if steps[weakest].p_value < alpha:
             return [s for s in steps if abs(math.log(s.ratio)) >= math.log1p(min_effect)]
@@ -63,27 +67,40 @@ def change_points(
     return []
 
 
-def _candidates(logs: object, min_segment: int) -> list[int]:
+def _noise(logs: object) -> float:
+    """The series' noise (one run's standard deviation, in logs) from the median absolute
+    difference of neighbours: a step or a wild run moves it hardly at all."""
+    import numpy as np
+
+    neighbours = np.abs(np.diff(np.asarray(logs)))
+    return max(float(np.median(neighbours)) / 0.954, NOISE_FLOOR)  # sigma: |N(0,2)| median
+
+
+def _candidates(logs: object, min_segment: int, noise: float) -> list[int]:
     import numpy as np
     import ruptures
 
     series = np.asarray(logs)
-    neighbours = np.abs(np.diff(series))
-    noise = max(float(np.median(neighbours)) / 0.954, NOISE_FLOOR)  # sigma: |N(0,2)| median
     model = ruptures.Pelt(model="l2", min_size=min_segment, jump=1)
     ends = model.fit((series / noise).reshape(-1, 1)).predict(pen=2 * math.log(len(series)))
     return [int(end) for end in ends[:-1]]  # the last end is the series' length
 
 
-def _test(logs: object, cuts: Sequence[int], at: int, alpha: float, min_segment: int) -> Step:
-    """Candidate ``cuts[at]`` against the segments either side of it."""
+def _test(
+    logs: object, cuts: Sequence[int], at: int, alpha: float, min_segment: int, noise: float
+) -> Step:
+    """Candidate ``cuts[at]`` against the segments either side of it, each segment's wild runs
+    (beyond WILD times the noise from its median) pulled in to that bound: one run far off
+    (a noisy A/B whose own interval spanned +9% to +200%) would otherwise widen its segment's
+    variance until a clean +10% step beside it failed the test."""
     import numpy as np
     from scipy import stats
 
     series = np.asarray(logs)
     start = cuts[at - 1] if at else 0
     end = cuts[at + 1] if at + 1 < len(cuts) else len(series)
-    before, after = series[start : cuts[at]], series[cuts[at] : end]
+    before = _tamed(series[start : cuts[at]], noise)
+    after = _tamed(series[cuts[at] : end], noise)
     shift = float(after.mean() - before.mean())
     var_b, var_a = before.var(ddof=1) / len(before), after.var(ddof=1) / len(after)
     spread = math.sqrt(var_b + var_a)
@@ -104,3 +121,12 @@ def _test(logs: object, cuts: Sequence[int], at: int, alpha: float, min_segment:
         high=math.exp(shift + half),
         p_value=min(1.0, p_value * len(cuts) * (end - start - 2 * min_segment + 1)),
     )
+
+
+def _tamed(segment: Any, noise: float) -> Any:
+    """The segment with each run clipped to its median +- WILD x noise (winsorized)."""
+    import numpy as np
+
+    values = np.asarray(segment)
+    centre = float(np.median(values))
+    return np.clip(values, centre - WILD * noise, centre + WILD * noise)
