@@ -2,6 +2,7 @@
 loopback that speaks the adb transport protocol (tests/adbd.py)."""
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -308,3 +309,14 @@ def test_reboot_waits_for_the_device_to_boot(pytester: Pytester, phones: Phones)
     )
     result.assert_outcomes(passed=2)
     assert daemon.reboots == 1  # once per device and process, before its first item
+
+
+def test_a_lab_adb_server_without_adbutils_names_the_extra(monkeypatch: MonkeyPatch) -> None:
+    from pytest_aibench.devices.android import discover
+    from pytest_aibench.errors import DeviceError
+
+    monkeypatch.setitem(sys.modules, "adbutils", None)  # as if not installed
+    with pytest.raises(
+        DeviceError, match=r"needs adbutils: pip install 'pytest-aibench\[android\]'"
+    ):
+        discover(["android@10.0.0.2:5037"], None)

@@ -57,8 +57,12 @@ class AdbServer:
     port: int | None = None  # this host's: --aibench-adb-port, $ANDROID_ADB_SERVER_PORT or 5037
 
     def client(self) -> Any:
-        import adbutils
-
+        try:
+            import adbutils
+        except ImportError:
+            raise DeviceError(
+                f"reaching {self.shown} needs adbutils: pip install 'pytest-aibench[android]'"
+            ) from None
         if self.address:
             host, _, number = self.address.rpartition(":")
             return adbutils.AdbClient(host=host.strip("[]"), port=int(number))
@@ -136,8 +140,9 @@ def discover(wanted: Sequence[str], port: int | None) -> list[DeviceInfo]:
 
 
 def _connected(server: AdbServer) -> dict[str, Any]:
+    client = server.client()
     try:
-        return {d.serial: d for d in server.client().device_list()}
+        return {d.serial: d for d in client.device_list()}
     except Exception as exc:  # adbutils raises its own errors, or OSError when no server
         raise DeviceError(f"{server.shown} does not answer: {exc}") from None
 
