@@ -255,11 +255,10 @@ def write_agreement(terminal: Terminal, rows: Sequence[Row]) -> None:
     frameworks = sorted({name for row in rows for name in row.errors})
     references = sorted({row.reference for row in rows})
     against = references[0] if len(references) == 1 else "each network's reference"
-    terminal.write_sep(
-        "-",
-        f"aibench: agreement with {against} (max abs error of the outputs; of generated "
-        "tokens, the first that differs)",
-    )
+    measure = "max abs error of the outputs"
+    if any(row.divergence for row in rows):
+        measure += "; of generated tokens, the first that differs"
+    terminal.write_sep("-", f"aibench: agreement with {against} ({measure})")
     cells = []
     for row in rows:
         model, identifier, device = row.key
