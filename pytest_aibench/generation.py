@@ -138,7 +138,7 @@ def first_divergence(expected: Sequence[int], generated: Sequence[int]) -> str |
 
 
 # a generation test's lengths that may list several values, and the suffix each adds to the
-# identifier of the items they make (llama-bench's names: pp, tg, d)
+# identifier of the items they make: p(rompt), n(ew tokens), d(epth)
 _GENERATION_LISTS = {"prompt_tokens": "p", "new_tokens": "n", "context_depth": "d"}
 
 
