@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -512,3 +513,40 @@ def test_bisect_of_one_commit_is_a_clear_error(
     code = main(["bisect", "--repo", "fw", "--good", "main", "--bad", "main", *BUILD, *PYTEST])
     assert code == 1
     assert "main and main are one commit: nothing to bisect" in capsys.readouterr().err
+
+
+def test_an_undecided_bisect_step_is_measured_again_with_a_growing_budget(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pytest_aibench.continuous import bisect as bisecting
+    from pytest_aibench.continuous.bench import Outcome
+    from pytest_aibench.continuous.builds import Build
+    from pytest_aibench.continuous.git import Commit
+
+    commits = [Commit(str(index) * 12, "2026-12-01T00:00:00Z", f"c{index}") for index in range(9)]
+    monkeypatch.setattr(bisecting, "resolve", lambda repo, rev: commits[int(rev)])
+    monkeypatch.setattr(bisecting, "between", lambda repo, good, bad: commits[1:])
+    asked: list[list[str]] = []
+
+    def run_pytest(args: list[str], build: Build, control: Build) -> Outcome:
+        # commit 6 is the first slow one; commit 4 stays undecided until twice the budget
+        asked.append(args)
+        index = int(build.commit.id[0])
+        status = "regressed" if index >= 6 else "unchanged"
+        if index == 4 and not any(arg == "--aibench-ab-max-time=120" for arg in args):
+            status = "inconclusive"
+        item: Any = {"nodeid": "x", "verdicts": [{"status": status, "key": "NET latency"}]}
+        return Outcome(1 if status == "regressed" else 0, [item])
+
+    class Builds:
+        def get(self, repo: Path, commit: Commit) -> Build:
+            return Build(commit, tmp_path, True, "", tmp_path / "bench", str(repo))
+
+    monkeypatch.setattr(bisecting, "run_pytest", run_pytest)
+    monkeypatch.setattr(bisecting, "_regressions", lambda outcome: ["NET latency regressed"])
+    result = bisecting.bisect(tmp_path, "0", "8", Builds(), [], say=lambda line: None)  # type: ignore[arg-type]
+    assert result.first_bad == commits[6]
+    assert any("--aibench-ab-max-time=60" in args for args in asked)
+    assert any("--aibench-ab-max-time=120" in args for args in asked)
+    summary = result.summary()
+    assert "; 1 of 4 steps measured again with more time" in summary, summary

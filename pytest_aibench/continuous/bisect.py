@@ -1,8 +1,10 @@
 """Bisection: the first bad commit between a good and a bad one, each step an A/B run of the
 midpoint's build against the good build on one device (the verdicts issue's gate), as
 Chromium's Pinpoint does. The range is confirmed first (bad against good); an inconclusive step
-is run again with another block order and, if still undecided, reported, never guessed; a
-commit that does not build is skipped, as ``git bisect skip`` does."""
+is run again, with another block order and twice the A/B budget each time (a loaded machine
+leaves a commit identical to the good one undecided within one budget: more pairs decide it),
+and if still undecided after its retries, reported, never guessed; a commit that does not
+build is skipped, as ``git bisect skip`` does."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..options import OPTIONS
 from ..records import IMPROVED, INCONCLUSIVE, REGRESSED, UNCHANGED
 from ..verdicts.statistics import Verdict
 from .bench import Outcome, run_pytest
@@ -39,7 +42,10 @@ class Bisection:
         return sum(step.runs for step in self.steps)
 
     def summary(self) -> str:
+        again = sum(1 for step in self.steps if step.runs > 1)
         spent = f"{len(self.builds)} builds, {self.runs} pytest runs"
+        if again:
+            spent += f"; {again} of {len(self.steps)} steps measured again with more time"
         if self.first_bad is None:
             return f"aibench bisect: no first bad commit: {self.problem} ({spent})"
         lines = [
@@ -56,7 +62,7 @@ def bisect(
     bad: str,
     cache: BuildCache,
     args: Sequence[str],
-    retries: int = 1,
+    retries: int = 3,
     say: Callable[[str], None] = print,
 ) -> Bisection:
     result = Bisection(resolve(repo, good), resolve(repo, bad))
@@ -114,7 +120,8 @@ def _decide(
     say: Callable[[str], None],
 ) -> tuple[str, list[str]]:
     """The step's call (an inconclusive one run again, up to ``retries`` times, with another
-    block order) and the regressed verdicts' lines."""
+    block order and twice the A/B budget of the run before) and the regressed verdicts'
+    lines."""
     build = _build(cache, repo, commit, result)
     if not build.ok:
         say(f"aibench bisect: {commit.short} does not build, skipped: {build.reason}")
@@ -122,7 +129,8 @@ def _decide(
         return "unbuilt", []
     outcome, runs = Outcome(0), 0
     for attempt in range(1 + max(0, retries)):
-        outcome = run_pytest([*args, f"--aibench-seed={attempt}"], build, control)
+        budget = [] if attempt == 0 else more_time(args, 2**attempt)
+        outcome = run_pytest([*args, *budget, f"--aibench-seed={attempt}"], build, control)
         runs += 1
         if outcome.call() != INCONCLUSIVE:
             break
@@ -130,6 +138,30 @@ def _decide(
     say(f"aibench bisect: {commit.short} {commit.subject[:50]}: {call} against the good build")
     result.steps.append(Step(commit, call, runs))
     return call, _regressions(outcome)
+
+
+BUDGET_OPTIONS = ("ab-max-time", "ab-time-limit")
+
+
+def more_time(args: Sequence[str], factor: int) -> list[str]:
+    """The A/B budget options (``--aibench-ab-max-time``, ``--aibench-ab-time-limit``) at
+    ``factor`` times what ``args`` give them, or their defaults."""
+    options = [option for option in OPTIONS if option.name in BUDGET_OPTIONS]
+    return [
+        f"{option.flag}={_given(args, option.flag, float(option.default)) * factor:g}"
+        for option in options
+    ]
+
+
+def _given(args: Sequence[str], option: str, default: float) -> float:
+    """The last value ``args`` give ``option`` (``--opt=X`` or ``--opt X``), else ``default``."""
+    value = default
+    for index, arg in enumerate(args):
+        if arg.startswith(option + "="):
+            value = float(arg.split("=", 1)[1])
+        elif arg == option and index + 1 < len(args):
+            value = float(args[index + 1])
+    return value
 
 
 def _regressions(outcome: Outcome) -> list[str]:

@@ -113,7 +113,11 @@ def add_commands(commands: Any, store_options: argparse.ArgumentParser) -> None:
     search.add_argument("--good", required=True, metavar="REV")
     search.add_argument("--bad", required=True, metavar="REV")
     search.add_argument(
-        "--retries", type=int, default=1, help="re-runs of an inconclusive step (1)"
+        "--retries",
+        type=int,
+        default=3,
+        help="re-runs of an inconclusive step, each with twice the A/B budget of the one before "
+        "(3: up to 8 times --aibench-ab-max-time and --aibench-ab-time-limit)",
     )
     search.set_defaults(action=_bisect)
 
