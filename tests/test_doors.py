@@ -125,6 +125,7 @@ def test_a_poisoned_upload_is_refused_with_its_field(tmp_path: Path) -> None:
             assert answer.status_code == 400, poison
             assert said in answer.json()["error"]
         assert client.get("/").status_code == 200
+        assert client.get("/runs").status_code == 200
         assert client.get("/runs/first").status_code == 200
 
 

@@ -272,6 +272,7 @@ def test_a_store_of_the_first_schema_is_upgraded_and_keeps_its_runs(tmp_path: Pa
     with sqlite3.connect(db) as connection:  # the store as version 1 wrote it
         connection.execute("ALTER TABLE runs DROP COLUMN build")
         connection.execute("DROP TABLE leases")
+        connection.execute("DROP TABLE triage")
         connection.execute("PRAGMA user_version = 1")
     built = a_run("new", "2026-11-02T10:00:00+00:00")
     built["build"] = {

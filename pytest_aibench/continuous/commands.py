@@ -1,9 +1,10 @@
-"""The continuous commands of ``aibench``: commits, watch, changes, bisect. Everything after
-``--`` is pytest's command line, run once per build."""
+"""The continuous commands of ``aibench``: commits, watch, changes, regressions, triage,
+bisect. Everything after ``--`` is pytest's command line, run once per build."""
 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from ..options import STORAGE
 from ..reporting.terminal import render_table
 from ..store import history
+from ..store.regressions import NEW, OPEN, TRIAGE_STATES, Alert, read_lab, set_triage
 from ..verdicts.changes import change_points
 from .bench import benchmark_commits
 from .bisect import bisect
@@ -138,6 +140,31 @@ def add_commands(commands: Any, store_options: argparse.ArgumentParser) -> None:
     )
     found.set_defaults(action=_changes)
 
+    standing = commands.add_parser(
+        "regressions",
+        parents=[store_options],
+        help="the regressions standing in the history store (the dashboard's front page): exit "
+        "1 while one is untriaged",
+    )
+    standing.add_argument("--model", help="model name or spec identifier (glob)")
+    standing.add_argument("--device", help="device name, id or kind (glob)")
+    standing.add_argument("--branch", help="branch (glob)")
+    standing.add_argument(
+        "--fail-on",
+        choices=("new", "open", "never"),
+        default="new",
+        help="exit 1 while an alert is new (the default), new or acknowledged (open), or never",
+    )
+    standing.set_defaults(action=_regressions)
+
+    deciding = commands.add_parser(
+        "triage", parents=[store_options], help="mark a regression: acknowledged, fixed, ..."
+    )
+    deciding.add_argument("alert", help="the alert's id, as aibench regressions shows it")
+    deciding.add_argument("state", choices=TRIAGE_STATES)
+    deciding.add_argument("--by", required=True, help="who decides (a name or handle)")
+    deciding.set_defaults(action=_triage)
+
 
 def _cache(args: argparse.Namespace) -> BuildCache:
     return BuildCache(args.builds, args.build, args.program, args.build_timeout, args.same_host)
@@ -228,6 +255,57 @@ def _changes(args: argparse.Namespace) -> int:
     for line in render_table(rows, header, set(range(len(header))) - {5, 6, 7}):
         print(line)
     print(f"aibench changes: {len(rows)} change points in {len(found)} series ({runs} runs)")
+    return 0
+
+
+def _regressions(args: argparse.Namespace) -> int:
+    filters = history.Filters(model=args.model, device=args.device, branch=args.branch)
+    with history.connect(args.db, create=False) as db:
+        lab = read_lab(db, filters)
+    if lab.alerts:
+        header = ("alert", "triage", "model", "device", "metric", "change", "since", "bisect")
+        rows = [_alert_row(alert) for alert in lab.alerts]
+        for line in render_table(rows, header, set(range(len(header))) - {5}):
+            print(line)
+    states = Counter(lab.states.values())
+    shown = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+    print(
+        f"aibench regressions: {len(lab.alerts)} standing ({len(lab.open_alerts())} open) in "
+        f"{lab.series} series ({lab.runs} runs); models on devices: {shown or 'none'}"
+    )
+    failing = {"new": (NEW,), "open": OPEN, "never": ()}[args.fail_on]
+    return 1 if any(alert.triage.state in failing for alert in lab.alerts) else 0
+
+
+def _alert_row(alert: Alert) -> tuple[str, ...]:
+    regression = alert.regression
+    change = f"{100 * alert.change:+.1f}%"
+    if regression.low is not None and regression.high is not None:
+        change += f" ({100 * (regression.low - 1):+.1f}% to {100 * (regression.high - 1):+.1f}%)"
+    good = (alert.good.commit or alert.good.run)[:10] if alert.good else "-"
+    bad = (alert.bad.commit or alert.bad.run)[:10]
+    triage = alert.triage.state + (f" by {alert.triage.who}" if alert.triage.who else "")
+    return (
+        alert.id,
+        triage,
+        alert.model,
+        alert.device,
+        f"{alert.metric} {alert.kind}",
+        change,
+        _commit(alert.bad),
+        f"{good}..{bad}",
+    )
+
+
+def _triage(args: argparse.Namespace) -> int:
+    with history.connect(args.db, create=False, write=True) as db:
+        known = {alert.id for alert in read_lab(db, history.Filters()).alerts}
+        if args.alert not in known:
+            raise ValueError(
+                f"no standing regression has the id {args.alert!r}: aibench regressions lists them"
+            )
+        decided = set_triage(db, args.alert, args.state, args.by)
+    print(f"aibench triage: {args.alert} {decided.state} by {decided.who} at {decided.at}")
     return 0
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from sqlalchemy import Connection
 from starlette.applications import Starlette
@@ -24,7 +25,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -32,6 +39,7 @@ from starlette.templating import Jinja2Templates
 from ..runfile import check_run
 from ..store import history
 from ..store.location import Location, shown
+from ..store.regressions import set_triage
 from . import views
 
 HERE = Path(__file__).parent
@@ -82,6 +90,27 @@ def create_app(location: Location, token: str | None = None) -> Starlette:
             )
 
         return endpoint
+
+    def lab_page(db: Connection, request: Request) -> dict[str, Any]:
+        return {**views.lab_view(db, request.query_params), "writable": token is not None}
+
+    async def triage_form(request: Request) -> Response:
+        """A person's triage of an alert, from the front page's form (no script needed)."""
+        fields = parse_qs((await request.body()).decode())
+        form = {key: values[-1] for key, values in fields.items()}
+        alert = request.path_params["alert"]
+        if token is None or not hmac.compare_digest(form.get("token", "").encode(), token.encode()):
+            return _problem(request, templates, 401, "a valid token is needed to triage")
+
+        def write() -> None:
+            with history.connect(location, create=False, write=True) as db:
+                set_triage(db, alert, form.get("state", ""), form.get("who", ""))
+
+        try:
+            await run_in_threadpool(write)
+        except ValueError as exc:
+            return _problem(request, templates, 400, str(exc))
+        return RedirectResponse(f"/#alert-{alert}", status_code=303)
 
     def runs_page(db: Connection, request: Request) -> dict[str, Any]:
         filters = views.filters_from(request.query_params)
@@ -163,7 +192,9 @@ def create_app(location: Location, token: str | None = None) -> Starlette:
     return Starlette(
         middleware=[Middleware(BaseHTTPMiddleware, dispatch=security_headers)],
         routes=[
-            Route("/", page("runs.html", runs_page)),
+            Route("/", page("lab.html", lab_page)),
+            Route("/alerts/{alert}", triage_form, methods=["POST"]),
+            Route("/runs", page("runs.html", runs_page)),
             Route("/runs/{run}", page("run.html", run_page)),
             Route("/runs/{run}/ab", page("ab.html", ab_page)),
             Route("/trend", page("trend.html", trend_page)),

@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection
 
@@ -14,17 +15,57 @@ from ..metrics import by_key, main_key
 from ..records import ItemRecord, MetricDict, RunFile
 from ..reporting.terminal import energy_rows, format_number
 from ..store import history
+from ..store.regressions import TRIAGE_STATES, Alert, read_lab
 from ..verdicts.changes import Step, change_points
 from ..verdicts.gate import ControlRun, Judgement
 from ..verdicts.statistics import detection_words
 
 FILTER_FIELDS = ("model", "device", "framework", "branch", "commit", "since", "until")
+LAB_FILTERS = ("model", "device", "branch")  # a regression is read over a series' whole history
 CONTROL, TREATMENT = "#6b7280", "#2563eb"
 
 
 def filters_from(query: Mapping[str, str]) -> history.Filters:
     """The page's filters from its query string (globs, as the ``aibench history`` ones)."""
     return history.Filters(**{name: query.get(name) or None for name in FILTER_FIELDS})
+
+
+# -- the lab at a glance: regressions standing, and every model on every device ---------------
+
+
+def lab_view(db: Connection, query: Mapping[str, str]) -> dict[str, Any]:
+    lab = read_lab(db, history.Filters(**{name: query.get(name) or None for name in LAB_FILTERS}))
+    return {
+        "lab": lab,
+        "alerts": [_alert_view(alert) for alert in lab.alerts],
+        "fields": LAB_FILTERS,
+        "triage_states": TRIAGE_STATES,
+    }
+
+
+def _alert_view(alert: Alert) -> dict[str, Any]:
+    regression, good, bad = alert.regression, alert.good, alert.bad
+    item = quote(alert.nodeid, safe="")
+    metric = quote(alert.metric, safe="")
+    links = {"trend": f"/trend?item={item}&metric={metric}"}
+    if good is not None:
+        links["compare"] = f"/compare?a={good.run}&b={bad.run}"
+    if alert.kind == history.AB_RATIO:
+        links["A/B"] = f"/runs/{bad.run}/ab?item={item}"
+    return {
+        "alert": alert,
+        "change": f"{alert.change * 100:+.1f}%",
+        "interval": "-"
+        if regression.low is None or regression.high is None
+        else f"{(regression.low - 1) * 100:+.1f}% to {(regression.high - 1) * 100:+.1f}%",
+        "since": _commit(bad),
+        "bisect": f"{_revision(good)}..{_revision(bad)}" if good else "-",
+        "links": links,
+    }
+
+
+def _revision(point: history.SeriesPoint) -> str:
+    return (point.commit or f"run {point.run}")[:12]
 
 
 # -- the runs ---------------------------------------------------------------------------------
@@ -210,45 +251,104 @@ class TrendView:
     chart: dict[str, Any] | None
     changes: list[ChangeView] = field(default_factory=list)
     runs: int = 0
+    by_commit: bool = False  # the x axis: commits in order, else the runs' time
 
 
 def trend_view(db: Connection, nodeid: str, metric: str | None) -> TrendView:
-    """The item's metric on every device it ran on, in commit order: the p50 line, the
-    p10-p90 band, and the change points (the continuous mode's) drawn where they fall."""
+    """The item's metric on every device it ran on, in commit order (one place per commit,
+    where every run has one; the runs' time otherwise): the p50 line, the p10-p90 band, and
+    the change points (the continuous mode's) drawn where they fall, with their size."""
     found = history.series(db, history.Filters(nodeid=nodeid, metric=metric))
     if not found:
         return TrendView(nodeid, metric or "-", None)
     metric = metric or next(iter(found))[2]
     chosen = sorted((key, points) for key, points in found.items() if key[2] == metric)
     view = TrendView(nodeid, metric, None, runs=sum(len(points) for _, points in chosen))
+    by_commit = all(point.commit for _, points in chosen for point in points)
+    place = _commit_places(chosen) if by_commit else None
     traces: list[dict[str, Any]] = []
     shapes: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
     for colour, ((_, device, _, kind), points) in zip(
         itertools.cycle(_PALETTE), chosen, strict=False
     ):
-        x = [point.commit_time or point.created for point in points]
+        x: list[Any] = [place[point.commit or ""] if place else point.created for point in points]
         label = f"{device or 'no device'} ({kind})"
         # a ratio near 1 beside times in ms: on an axis of its own
         traces += [*_band(x, points, colour, label), _line(x, points, colour, label, kind)]
         for step in change_points([point.value for point in points]):
-            shapes.append(_change_line(x[step.index], colour))
+            where = x[step.index] - 0.5 if place else x[step.index]
+            shapes.append(_change_line(where, colour))
+            notes.append(_change_note(where, step, points[step.index], colour, len(notes)))
             view.changes.append(_change_view(device, points, step))
-    layout = _layout(f"{nodeid} · {metric}", "commit time (the build's, else the run's)")
-    layout["shapes"] = shapes
+    view.chart = {"data": traces, "layout": _trend_layout(nodeid, metric, place, traces)}
+    view.chart["layout"] |= {"shapes": shapes, "annotations": notes}
+    view.by_commit = by_commit
+    return view
+
+
+def _commit_places(chosen: Sequence[tuple[Any, Sequence[history.SeriesPoint]]]) -> dict[str, int]:
+    """Each commit's place on the x axis, oldest first: runs of one commit share a place."""
+    order = sorted(
+        (point.commit_time or point.created, point.commit or "")
+        for _, points in chosen
+        for point in points
+    )
+    places: dict[str, int] = {}
+    for _, commit in order:
+        places.setdefault(commit, len(places))
+    return places
+
+
+def _trend_layout(
+    nodeid: str, metric: str, place: Mapping[str, int] | None, traces: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    if place:
+        x_title = "commit, oldest first (one place per commit)"
+    else:
+        x_title = "run time (these runs name no commit)"
+    layout = _layout(f"{nodeid} · {metric}", x_title, height=440)
+    layout["margin"] = {"l": 70, "r": 80, "t": 60, "b": 60}
     layout["yaxis"] = {"title": {"text": metric}, "automargin": True}
+    if place:
+        commits = sorted(place, key=place.__getitem__)
+        layout["xaxis"] |= {
+            "tickmode": "array",
+            "tickvals": list(range(len(commits))),
+            "ticktext": [commit[:8] for commit in commits],
+            "tickangle": -45,
+        }
     if any(trace.get("yaxis") == "y2" for trace in traces):
         layout["yaxis2"] = {
             "title": {"text": "A/B ratio (treatment / control)"},
             "overlaying": "y",
             "side": "right",
+            "automargin": True,
+            "tickformat": ".3f",
         }
-        layout["legend"] = {"orientation": "h", "y": -0.25}
-    view.chart = {"data": traces, "layout": layout}
-    return view
+        layout["legend"] = {"orientation": "h", "y": -0.3}
+    return layout
+
+
+def _change_note(
+    x: Any, step: Step, after: history.SeriesPoint, colour: str, count: int
+) -> dict[str, Any]:
+    """The change point's size and commit, written beside its line."""
+    return {
+        "x": x,
+        "y": 1 - 0.07 * count,
+        "xref": "x",
+        "yref": "paper",
+        "text": f"{step.change * 100:+.1f}% at {(after.commit or after.run)[:8]}",
+        "showarrow": False,
+        "xanchor": "left",
+        "font": {"color": colour, "size": 12},
+        "bgcolor": "rgba(255,255,255,0.8)",
+    }
 
 
 def _line(
-    x: list[str], points: Sequence[history.SeriesPoint], colour: str, label: str, kind: str
+    x: list[Any], points: Sequence[history.SeriesPoint], colour: str, label: str, kind: str
 ) -> dict[str, Any]:
     """The values, with what a hover shows (commit, subject, value, run) and a click opens."""
     return {
@@ -282,7 +382,7 @@ _PALETTE = ["#2563eb", "#dc2626", "#059669", "#7c3aed", "#d97706", "#0891b2"]
 
 
 def _band(
-    x: list[str], points: Sequence[history.SeriesPoint], colour: str, label: str
+    x: list[Any], points: Sequence[history.SeriesPoint], colour: str, label: str
 ) -> list[dict[str, Any]]:
     if any(point.p10 is None or point.p90 is None for point in points):
         return []
@@ -299,7 +399,7 @@ def _band(
     ]
 
 
-def _change_line(x: str, colour: str) -> dict[str, Any]:
+def _change_line(x: Any, colour: str) -> dict[str, Any]:
     return {
         "type": "line",
         "xref": "x",

@@ -39,6 +39,7 @@ from ..metrics import main_key
 from ..names import path_component
 from ..records import CommitDict, ItemRecord, MetricDict, RunFile
 from ..runfile import RUN_FORMAT, RUN_VERSION, check_run, read_run
+from ..verdicts.statistics import HIGHER, direction
 from .location import Location, location, problem
 from .schema import (
     DEVICE_KEY,
@@ -328,7 +329,8 @@ def summaries(db: Connection, filters: Filters) -> list[tuple[Any, ...]]:
 @dataclass(frozen=True)
 class SeriesPoint:
     """One run's value of one item's metric, with the commit it measured: the framework commit
-    of its build (``aibench commits``) where it has one, else the project's."""
+    of its build (``aibench commits``) where it has one, else the project's; and the run's own
+    verdict on that metric, where it made one (an A/B item's, or one against a control run)."""
 
     run: str
     created: str
@@ -338,6 +340,11 @@ class SeriesPoint:
     value: float
     p10: float | None = None  # the run's spread, where the value is a p50
     p90: float | None = None
+    status: str | None = None  # the run's verdict: regressed, improved, unchanged, ...
+    ratio: float | None = None  # the verdict's estimate of treatment / control
+    low: float | None = None  # and its interval
+    high: float | None = None
+    samples: int | None = None  # how many raw values the p50 is of
 
 
 # item node id, device name, metric key, and what the values are: "p50", or "A/B ratio" (the
@@ -346,21 +353,39 @@ SeriesKey = tuple[str, str, str, str]
 P50, AB_RATIO = "p50", "A/B ratio"
 
 
+@dataclass(frozen=True)
+class Series:
+    """One item's metric on one device, run by run in commit order."""
+
+    model: str  # the spec's model name, else the test's node id
+    higher_is_better: bool
+    points: list[SeriesPoint]
+
+
 def series(db: Connection, filters: Filters) -> dict[SeriesKey, list[SeriesPoint]]:
     """Per item, device, metric and kind of value: the runs' values in commit order (the
     build's commit time, else the run's time), oldest first."""
+    return {key: found.points for key, found in described_series(db, filters).items()}
+
+
+def described_series(db: Connection, filters: Filters) -> dict[SeriesKey, Series]:
+    """``series``, each with its model and which way is better."""
     query = (
         select(
             items.c.nodeid,
             func.coalesce(devices.c.name, ""),
             _METRIC_KEY,
             items.c.record,
+            items.c.model,
             runs.c.uid,
             runs.c.created,
             runs.c.commit_id,
             runs.c.build,
             metrics.c.p50,
+            metrics.c.num_runs,
+            metrics.c.unit,
             metrics.c.summary,
+            metrics.c.extra,
             runs.c.id,
         )
         .select_from(_JOINED)
@@ -372,16 +397,17 @@ def series(db: Connection, filters: Filters) -> dict[SeriesKey, list[SeriesPoint
         device,
         metric,
         record,
+        model,
         run,
         created,
         commit,
         build_text,
-        p50,
-        summary,
-        row,
+        *rest,
     ) in db.execute(query):
+        p50, count, unit, summary, extra, row = rest
         build = _object(build_text)
-        ratio = _ab_ratio(json.loads(record), metric)
+        verdict = _verdict_on(json.loads(record), metric)
+        ratio = verdict.get("ratio") if verdict.get("comparison") == "ab" else None
         spread = _object(summary) if ratio is None else {}
         point = SeriesPoint(
             run,
@@ -389,26 +415,33 @@ def series(db: Connection, filters: Filters) -> dict[SeriesKey, list[SeriesPoint
             build.get("id") or commit,
             build.get("time"),
             build.get("subject"),
-            p50 if ratio is None else ratio,
+            p50 if ratio is None else float(ratio),
             spread.get("p10"),
             spread.get("p90"),
+            verdict.get("status"),
+            verdict.get("ratio"),
+            verdict.get("low"),
+            verdict.get("high"),
+            count,
         )
         kind = P50 if ratio is None else AB_RATIO
+        described = {"metric": metric, "unit": unit, **_object(extra)}
+        better = direction(cast("MetricDict", described)) == HIGHER
         order = (build.get("time") or created, created, row)
-        rows.append((order, (nodeid, device, metric, kind), point))
-    found: dict[SeriesKey, list[SeriesPoint]] = {}
-    for _, key, point in sorted(rows, key=lambda row: row[0]):
-        found.setdefault(key, []).append(point)
+        rows.append((order, (nodeid, device, metric, kind), point, model or nodeid, better))
+    found: dict[SeriesKey, Series] = {}
+    for _, key, point, model, better in sorted(rows, key=lambda row: row[0]):
+        found.setdefault(key, Series(model, better, [])).points.append(point)
     return found
 
 
-def _ab_ratio(record: Mapping[str, Any], metric: str) -> float | None:
-    if record.get("comparison") != "ab":
-        return None
+def _verdict_on(record: Mapping[str, Any], metric: str) -> dict[str, Any]:
+    """The item's verdict on ``metric``, with ``comparison`` set to the item's (an A/B
+    item's ratio is the series' value); empty where the run made none."""
     for verdict in record.get("verdicts") or []:
-        if verdict.get("key") == metric and verdict.get("ratio"):
-            return float(verdict["ratio"])
-    return None
+        if verdict.get("key") == metric:
+            return {**verdict, "comparison": record.get("comparison")}
+    return {}
 
 
 SAMPLE_COLUMNS = ("created", "run", "commit", "item", "device", "metric", "unit", "seq", "value")

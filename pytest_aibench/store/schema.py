@@ -41,7 +41,7 @@ from sqlalchemy.pool import NullPool
 
 from .location import Location, shown, url_of
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_S = 120.0
 CONNECT_TIMEOUT_S = 10
 
@@ -102,6 +102,16 @@ samples = Table(
     Column("seq", Integer, primary_key=True),
     Column("value", Float, nullable=False),
 )
+# What a person decided of each regression the lab found (store/regressions.py): new (no row),
+# acknowledged, fixed, won't fix; by whom and when.
+triage = Table(
+    "triage",
+    metadata,
+    Column("alert", Text, primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("who", Text, nullable=False),
+    Column("at", Text, nullable=False),
+)
 # Who holds each device's lease in a lab's store (leases.py); unused in SQLite.
 _LEASES_DDL = (
     "CREATE TABLE leases (device TEXT PRIMARY KEY, holder TEXT NOT NULL, host TEXT NOT NULL, "
@@ -109,7 +119,11 @@ _LEASES_DDL = (
 )
 schema_version = Table("aibench_schema", metadata, Column("version", Integer, nullable=False))
 # What takes a store of an older version to the next (a new store gets the tables whole).
-_UPGRADES = {2: "ALTER TABLE runs ADD COLUMN build TEXT", 3: _LEASES_DDL}
+_UPGRADES: dict[int, str | Table] = {
+    2: "ALTER TABLE runs ADD COLUMN build TEXT",
+    3: _LEASES_DDL,
+    4: triage,
+}
 _UPGRADE_LOCK = 0x61696265  # the PostgreSQL advisory lock that serialises upgrades ("aibe")
 
 
@@ -205,7 +219,11 @@ def _ensure_schema(connection: Connection, location: Location) -> None:
             metadata.create_all(connection)
             connection.exec_driver_sql(_LEASES_DDL)
         for to in range(max(version, 1) + 1, SCHEMA_VERSION + 1) if version else ():
-            connection.exec_driver_sql(_UPGRADES[to])
+            step = _UPGRADES[to]
+            if isinstance(step, Table):
+                step.create(connection)
+            else:
+                connection.exec_driver_sql(step)
         _write_version(connection, SCHEMA_VERSION)
 
 

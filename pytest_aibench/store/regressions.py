@@ -1,0 +1,167 @@
+"""The lab at a glance, from the history store: every regression still standing (series by
+series: item, device, metric, in commit order; ``verdicts.regressions`` decides), each with
+the triage a person gave it, and the latest state of every model on every device. The
+dashboard's front page and ``aibench regressions`` show the same ``Lab``.
+
+An alert is named by its series and the first run after its change (that run's commit, else
+the run), so its triage outlives new runs; a change point that moves to another commit is a
+new alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import Connection, delete, insert, select
+
+from ..verdicts.changes import ALPHA
+from ..verdicts.regressions import FAILED, MIN_EFFECT, Regression, read_series, worst
+from ..verdicts.statistics import GATED_METRICS
+from . import history
+from .schema import devices, items, runs, triage
+
+NEW, ACKNOWLEDGED, FIXED, WONT_FIX = "new", "acknowledged", "fixed", "won't fix"
+TRIAGE_STATES = (NEW, ACKNOWLEDGED, FIXED, WONT_FIX)
+OPEN = (NEW, ACKNOWLEDGED)  # still someone's to do
+FAILED_OUTCOMES = ("failed", "error")
+
+
+@dataclass(frozen=True)
+class Triage:
+    state: str = NEW
+    who: str = ""
+    at: str = ""
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: str
+    model: str
+    nodeid: str
+    device: str
+    metric: str
+    kind: str  # p50, or A/B ratio
+    regression: Regression
+    good: history.SeriesPoint | None  # the last run before the change: bisect from here
+    bad: history.SeriesPoint  # the first run after it
+    triage: Triage
+
+    @property
+    def change(self) -> float:
+        return self.regression.ratio - 1
+
+
+@dataclass
+class Lab:
+    alerts: list[Alert] = field(default_factory=list)
+    states: dict[tuple[str, str], str] = field(default_factory=dict)  # (model, device): state
+    series: int = 0
+    runs: int = 0
+
+    @property
+    def models(self) -> list[str]:
+        return sorted({model for model, _ in self.states})
+
+    @property
+    def devices(self) -> list[str]:
+        return sorted({device for _, device in self.states})
+
+    def open_alerts(self) -> list[Alert]:
+        return [alert for alert in self.alerts if alert.triage.state in OPEN]
+
+
+def read_lab(
+    db: Connection,
+    filters: history.Filters,
+    alpha: float = ALPHA,
+    min_effect: float = MIN_EFFECT,
+) -> Lab:
+    """Every gated metric's series (latency, energy, power, a generative model's figures),
+    read for what it says now; newest alert first."""
+    lab = Lab()
+    found = history.described_series(db, filters)
+    decided = _triage(db)
+    cells: dict[tuple[str, str], list[str]] = {}
+    for key, one in found.items():
+        nodeid, device, metric, kind = key
+        if metric.rpartition(" ")[2] not in GATED_METRICS:
+            continue
+        reading = read_series(one.points, one.higher_is_better, alpha, min_effect)
+        cells.setdefault((one.model, device or "-"), []).append(reading.state)
+        lab.series += 1
+        lab.runs += len(one.points)
+        for regression in reading.regressions:
+            bad = one.points[regression.index]
+            good = one.points[regression.index - 1] if regression.index else None
+            alert_id = _alert_id(key, bad)
+            lab.alerts.append(
+                Alert(
+                    alert_id,
+                    one.model,
+                    nodeid,
+                    device or "-",
+                    metric,
+                    kind,
+                    regression,
+                    good,
+                    bad,
+                    decided.get(alert_id, Triage()),
+                )
+            )
+    for cell in _failed_cells(db, filters):
+        cells.setdefault(cell, []).append(FAILED)
+    lab.states = {cell: worst(states) for cell, states in sorted(cells.items())}
+    lab.alerts.sort(key=lambda alert: alert.bad.commit_time or alert.bad.created, reverse=True)
+    return lab
+
+
+def _alert_id(key: history.SeriesKey, bad: history.SeriesPoint) -> str:
+    text = "\0".join([*key, bad.commit or bad.run])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _triage(db: Connection) -> dict[str, Triage]:
+    rows = db.execute(select(triage.c.alert, triage.c.state, triage.c.who, triage.c.at))
+    return {alert: Triage(state, who, at) for alert, state, who, at in rows}
+
+
+def _failed_cells(db: Connection, filters: history.Filters) -> set[tuple[str, str]]:
+    """Models and devices whose latest run of some item failed (its figures, where it has
+    any, are no verdict's: a golden check or an assertion failed)."""
+    where = history.Filters(
+        model=filters.model, item=filters.item, device=filters.device, branch=filters.branch
+    ).where()
+    query = (
+        select(items.c.nodeid, items.c.model, devices.c.name, items.c.outcome)
+        .select_from(
+            items.join(runs, items.c.run == runs.c.id).outerjoin(
+                devices, items.c.device == devices.c.id
+            )
+        )
+        .where(where)
+        .order_by(runs.c.created, runs.c.id)
+    )
+    latest: dict[tuple[str, str], tuple[str, str | None]] = {}
+    for nodeid, model, device, outcome in db.execute(query):
+        latest[(nodeid, device or "-")] = (model or nodeid, outcome)
+    return {
+        (model, device)
+        for (_, device), (model, outcome) in latest.items()
+        if outcome in FAILED_OUTCOMES
+    }
+
+
+def set_triage(db: Connection, alert: str, state: str, who: str) -> Triage:
+    """Record a person's decision on an alert (``new`` takes a decision back)."""
+    if state not in TRIAGE_STATES:
+        raise ValueError(f"triage state {state!r}: expected one of {', '.join(TRIAGE_STATES)}")
+    if not who.strip():
+        raise ValueError("say who decides (a name or handle), for the team to see")
+    decided = Triage(state, who.strip(), datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    db.execute(delete(triage).where(triage.c.alert == alert))
+    if state != NEW:
+        db.execute(insert(triage).values(alert=alert, **decided.__dict__))
+    db.commit()  # in the caller's transaction, if it read the alerts first
+    return decided
