@@ -13,7 +13,7 @@ from typing import Any
 from pytest_aibench.records import RunFile
 from pytest_aibench.store import history
 
-from .helpers import case_dict, item_record, metric_record, run_file
+from .helpers import case_dict, item_record, metric_record, run_file, verdict_dict
 
 MODELS = ("mobilenet_v2", "resnet18", "bert_tiny", "kws_dscnn", "mlp")
 DEVICES = {
@@ -39,6 +39,8 @@ PLANTED = (
 )
 # a step that a later commit took back: no regression stands
 TAKEN_BACK = Planted("resnet18", "Galaxy S23", 5, 0.12), 10
+# the newest run of this one failed its golden check: failed, not regressed
+BROKEN = ("kws_dscnn", "Galaxy S23")
 
 
 def commit_id(number: int) -> str:
@@ -59,6 +61,7 @@ def nightly_run(number: int, rng: random.Random, plant: bool = True) -> RunFile:
                     metric_record(values),
                     case=case_dict(model=model, identifier=model, framework="tflite"),
                     device={**device, "name": device_name, "hash": device["id"]},
+                    **_outcome(model, device_name, number, plant),
                 )
             )
     commit: dict[str, Any] = {"id": commit_id(number), "branch": "main", "time": None}
@@ -68,6 +71,20 @@ def nightly_run(number: int, rng: random.Random, plant: bool = True) -> RunFile:
         created=f"2026-11-{number + 1:02d}T02:00:00+00:00",
         commit=commit | {"dirty": False},
     )
+
+
+def _outcome(model: str, device: str, number: int, plant: bool) -> dict[str, Any]:
+    """How the item ended: the newest run of BROKEN failed; the newest of a planted regression
+    failed its gate against the runs before (a regressed item fails)."""
+    if not plant or number != COMMITS - 1:
+        return {}
+    if (model, device) == BROKEN:
+        return {"outcome": "failed"}
+    for planted in PLANTED:
+        if (planted.model, planted.device) == (model, device):
+            verdict = verdict_dict("NET latency", "regressed", 1 + planted.change)
+            return {"outcome": "failed", "verdicts": [verdict]}
+    return {}
 
 
 def _slowdown(model: str, device: str, number: int) -> float:

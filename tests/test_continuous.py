@@ -76,14 +76,16 @@ def run_git(repo: Path, *args: str) -> str:
     ).stdout
 
 
-def make_repo(path: Path, count: int, slow_at: int | None, broken_at: int | None) -> Repo:
-    """``count`` commits; from commit ``slow_at`` (0-based) on, 40% more work; commit
-    ``broken_at`` does not compile (the next one fixes it)."""
+def make_repo(
+    path: Path, count: int, slow_at: int | None, broken_at: int | None, factor: float = 1.4
+) -> Repo:
+    """``count`` commits; from commit ``slow_at`` (0-based) on, ``factor`` times the work;
+    commit ``broken_at`` does not compile (the next one fixes it)."""
     path.mkdir()
     run_git(path, "init", "-q", "-b", "main")
     repo = Repo(path, [])
     for index in range(count):
-        work = int(BASE_WORK * (1.4 if slow_at is not None and index >= slow_at else 1.0))
+        work = int(BASE_WORK * (factor if slow_at is not None and index >= slow_at else 1.0))
         source = PROGRAM + ("syntax error;\n" if index == broken_at else "")
         sha = repo.commit(
             f"change {index}",
@@ -276,6 +278,29 @@ def test_one_wild_run_does_not_hide_a_clean_step() -> None:
     (step,) = change_points(ratios)
     assert step.index == 5 and step.low < 1.10 < step.high and step.p_value < 0.001
     assert change_points([1.000, 1.001, 0.999, 1.000, 0.999, 1.002, 0.998, 1.581, 1.001]) == []
+
+
+def test_runs_unsure_of_themselves_weigh_less() -> None:
+    # a +5% step; three runs after it read the old level, each with an own error of 20% (an
+    # A/B that could not decide): weighed alike they hide the step
+    before = [1.00, 1.01, 0.99, 1.00, 1.01, 0.99, 1.00, 1.005]
+    after = [1.05, 1.04, 0.985, 1.06, 0.99, 1.05, 1.04, 0.99, 1.06, 1.05]
+    errors = [0.004] * len(before) + [0.2 if value < 1 else 0.004 for value in after]
+    assert change_points(before + after) == []
+    (step,) = change_points(before + after, errors=errors)
+    assert step.index == len(before) and step.low < 1.05 < step.high
+
+
+def test_a_runs_own_error_comes_from_its_interval_or_its_samples() -> None:
+    from pytest_aibench.store.history import SeriesPoint
+    from pytest_aibench.verdicts.regressions import own_error
+
+    ab = SeriesPoint("r", "t", None, None, None, 1.1, low=1.09, high=3.0)
+    assert own_error(ab) == pytest.approx(math.log(3.0 / 1.09) / 4)
+    # 100 samples from p10 2.0 to p90 2.2: sigma 3.7%, the median's error 0.47%
+    stored = SeriesPoint("r", "t", None, None, None, 2.1, p10=2.0, p90=2.2, samples=100)
+    assert own_error(stored) == pytest.approx(0.00465, rel=0.01)
+    assert own_error(SeriesPoint("r", "t", None, None, None, 2.1)) is None
 
 
 def test_trend_lines_mark_their_change_points() -> None:

@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,19 +19,18 @@ from pytest_aibench.verdicts.regressions import read_series
 
 from . import lab_history
 from .chromium import check_pages
-from .lab_history import PLANTED, TAKEN_BACK, commit_id
+from .lab_history import BROKEN, PLANTED, TAKEN_BACK, commit_id
 
 
-@dataclass(frozen=True)
-class Run:
-    value: float
-    status: str | None = None
-    ratio: float | None = None
-    low: float | None = None
-    high: float | None = None
+def Run(value: float, status: str | None = None, *verdict: float) -> history.SeriesPoint:
+    """A run of a series: its value, and its own verdict (status, ratio, low, high)."""
+    ratio, low, high = verdict or (None, None, None)
+    return history.SeriesPoint(
+        "run", "t", None, None, None, value, status=status, ratio=ratio, low=low, high=high
+    )
 
 
-def runs(*values: float) -> list[Run]:
+def runs(*values: float) -> list[history.SeriesPoint]:
     return [Run(value) for value in values]
 
 
@@ -100,13 +98,15 @@ def test_the_planted_regressions_and_nothing_else_with_an_exit_code_and_triage(
     assert len(lab.states) == len(lab_history.MODELS) * len(lab_history.DEVICES)
     assert {cell for cell, state in lab.states.items() if state == "regressed"} == {
         (p.model, p.device) for p in PLANTED
-    }
+    }  # their newest items failed on their verdicts: regressed, not failed
+    assert [cell for cell, state in lab.states.items() if state == "failed"] == [BROKEN]
     step, _ = TAKEN_BACK  # a step up and its fix: no regression stands
     assert lab.states[(step.model, step.device)] in ("improved", "unchanged")
 
     listed = _aibench(store, "regressions")
     assert listed.returncode == 1, listed.stderr  # new regressions: a nightly job fails
     assert "2 standing (2 open) in 15 series (300 runs)" in listed.stdout
+    assert "1 failed, " in listed.stdout
     for planted in PLANTED:
         assert commit_id(planted.commit)[:10] in listed.stdout
     for alert in lab.alerts:

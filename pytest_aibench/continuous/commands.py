@@ -13,7 +13,7 @@ from ..options import STORAGE
 from ..reporting.terminal import render_table
 from ..store import history
 from ..store.regressions import NEW, OPEN, TRIAGE_STATES, Alert, read_lab, set_triage
-from ..verdicts.changes import change_points
+from ..verdicts.regressions import series_changes
 from .bench import benchmark_commits
 from .bisect import bisect
 from .builds import BuildCache
@@ -232,7 +232,7 @@ def _changes(args: argparse.Namespace) -> int:
         found = history.series(db, filters)
     rows = []
     for (nodeid, device, metric, kind), points in found.items():
-        steps = change_points([p.value for p in points], args.alpha, args.min_effect / 100)
+        steps = series_changes(points, args.alpha, args.min_effect / 100)
         for step in steps:
             before, after = points[step.index - 1], points[step.index]
             rows.append(

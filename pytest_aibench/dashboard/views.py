@@ -16,8 +16,9 @@ from ..records import ItemRecord, MetricDict, RunFile
 from ..reporting.terminal import energy_rows, format_number
 from ..store import history
 from ..store.regressions import TRIAGE_STATES, Alert, read_lab
-from ..verdicts.changes import Step, change_points
+from ..verdicts.changes import Step
 from ..verdicts.gate import ControlRun, Judgement
+from ..verdicts.regressions import series_changes
 from ..verdicts.statistics import detection_words
 
 FILTER_FIELDS = ("model", "device", "framework", "branch", "commit", "since", "until")
@@ -276,7 +277,7 @@ def trend_view(db: Connection, nodeid: str, metric: str | None) -> TrendView:
         label = f"{device or 'no device'} ({kind})"
         # a ratio near 1 beside times in ms: on an axis of its own
         traces += [*_band(x, points, colour, label), _line(x, points, colour, label, kind)]
-        for step in change_points([point.value for point in points]):
+        for step in series_changes(points):
             where = x[step.index] - 0.5 if place else x[step.index]
             shapes.append(_change_line(where, colour))
             notes.append(_change_note(where, step, points[step.index], colour, len(notes)))

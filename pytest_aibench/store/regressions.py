@@ -11,13 +11,24 @@ new alert.
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
 from ..verdicts.changes import ALPHA
-from ..verdicts.regressions import FAILED, MIN_EFFECT, Regression, read_series, worst
+from ..verdicts.regressions import (
+    FAILED,
+    INCONCLUSIVE,
+    MIN_EFFECT,
+    REGRESSED,
+    Regression,
+    read_series,
+    worst,
+)
 from ..verdicts.statistics import GATED_METRICS
 from . import history
 from .schema import devices, items, runs, triage
@@ -128,13 +139,14 @@ def _triage(db: Connection) -> dict[str, Triage]:
 
 
 def _failed_cells(db: Connection, filters: history.Filters) -> set[tuple[str, str]]:
-    """Models and devices whose latest run of some item failed (its figures, where it has
-    any, are no verdict's: a golden check or an assertion failed)."""
+    """Models and devices whose latest run of some item failed for another reason than its
+    verdicts (a golden check, an assertion, a crash): a regressed item fails too, and is
+    counted as regressed."""
     where = history.Filters(
         model=filters.model, item=filters.item, device=filters.device, branch=filters.branch
     ).where()
     query = (
-        select(items.c.nodeid, items.c.model, devices.c.name, items.c.outcome)
+        select(items.c.nodeid, items.c.model, devices.c.name, items.c.outcome, items.c.record)
         .select_from(
             items.join(runs, items.c.run == runs.c.id).outerjoin(
                 devices, items.c.device == devices.c.id
@@ -143,14 +155,16 @@ def _failed_cells(db: Connection, filters: history.Filters) -> set[tuple[str, st
         .where(where)
         .order_by(runs.c.created, runs.c.id)
     )
-    latest: dict[tuple[str, str], tuple[str, str | None]] = {}
-    for nodeid, model, device, outcome in db.execute(query):
-        latest[(nodeid, device or "-")] = (model or nodeid, outcome)
-    return {
-        (model, device)
-        for (_, device), (model, outcome) in latest.items()
-        if outcome in FAILED_OUTCOMES
-    }
+    latest: dict[tuple[str, str], tuple[str, bool]] = {}
+    for nodeid, model, device, outcome, record in db.execute(query):
+        failed = outcome in FAILED_OUTCOMES and not _failed_by_verdicts(json.loads(record))
+        latest[(nodeid, device or "-")] = (model or nodeid, failed)
+    return {(model, device) for (_, device), (model, failed) in latest.items() if failed}
+
+
+def _failed_by_verdicts(record: Mapping[str, Any]) -> bool:
+    verdicts = record.get("verdicts") or []
+    return any(verdict.get("status") in (REGRESSED, INCONCLUSIVE) for verdict in verdicts)
 
 
 def set_triage(db: Connection, alert: str, state: str, who: str) -> Triage:

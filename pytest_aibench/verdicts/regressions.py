@@ -43,6 +43,12 @@ class Point(Protocol):
     def low(self) -> float | None: ...
     @property
     def high(self) -> float | None: ...
+    @property
+    def p10(self) -> float | None: ...  # the run's own spread, where the value is a p50
+    @property
+    def p90(self) -> float | None: ...
+    @property
+    def samples(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ def read_series(
     alpha: float = ALPHA,
     min_effect: float = MIN_EFFECT,
 ) -> Reading:
-    steps = change_points([point.value for point in points], alpha, min_effect)
+    steps = series_changes(points, alpha, min_effect)
     worse = [step for step in steps if _is_worse(step.ratio, higher_is_better)]
     standing = [_regression(step) for step in worse if _still_stands(step, steps, higher_is_better)]
     latest = points[-1]
@@ -81,6 +87,27 @@ def read_series(
             Regression(len(points) - 1, latest.ratio or math.nan, latest.low, latest.high, None)
         )
     return Reading(standing, _state(standing, steps, latest.status, higher_is_better))
+
+
+def series_changes(
+    points: Sequence[Point], alpha: float = ALPHA, min_effect: float = 0.0
+) -> list[Step]:
+    """The change points of a series, each run weighed by its own uncertainty."""
+    values = [point.value for point in points]
+    return change_points(values, alpha, min_effect, errors=[own_error(p) for p in points])
+
+
+def own_error(point: Point) -> float | None:
+    """A run's own standard error of its value, relative: from an A/B verdict's interval (its
+    half width over two, about one standard error of a 95% interval), else from the spread of
+    the samples its p50 is of (the median's standard error, 1.25 sigma / sqrt(n), sigma from
+    p10 to p90); None where it has neither."""
+    if point.low and point.high and point.low > 0:
+        return math.log(point.high / point.low) / 4
+    if point.p10 and point.p90 and point.samples and point.p10 > 0:
+        sigma = math.log(point.p90 / point.p10) / 2.563
+        return 1.2533 * sigma / math.sqrt(point.samples)
+    return None
 
 
 def _is_worse(ratio: float, higher_is_better: bool) -> bool:
