@@ -13,6 +13,7 @@ and the same commits and changes on the flat repository. Prints what each comman
 how long it took; nothing is asserted.
 
     python perf/continuous_loaded.py [--load 2] [--commits 20] [--slow-at 13] [--slowdown 0.15]
+        [--min-effect 5] [--bisect-only] [--ab-budget SECONDS]
 """
 
 from __future__ import annotations
@@ -65,15 +66,24 @@ def last_line(text: str, start: str) -> str:
     return lines[-1] if lines else "(no line starting " + start + ")"
 
 
-def check(folder: Path, commits: int, slow_at: int | None, slowdown: float) -> None:
+def check(folder: Path, options: argparse.Namespace, slow_at: int | None) -> None:
+    commits, slowdown = options.commits, options.slowdown
+    pytest = [*PYTEST, f"--aibench-ab-min-effect={options.min_effect}%"]
+    if options.ab_budget:  # a budget too short to decide at first: bisect's retries at work
+        limits = ("max-time", "time-limit")
+        pytest += [f"--aibench-ab-{name}={options.ab_budget}" for name in limits]
     (folder / "bench.json").write_text(json.dumps(SPEC))
     # commit k (1-based) is index k - 1; its subject says "change k - 1"
     repo = make_repo(folder / "fw", commits, slow_at and slow_at - 1, None, 1 + slowdown)
     first, last = repo.commits[0], repo.commits[-1]
     label = f"slow from commit {slow_at} ({repo.slow[:10]})" if slow_at else "flat"
-    print(f"\n== {commits} commits, {label}")
+    budget = f", A/B budget {options.ab_budget:g} s" if options.ab_budget else ""
+    print(f"\n== {commits} commits, {label}, A/B min effect {options.min_effect}%{budget}")
+    if slow_at and options.bisect_only:
+        bisect(folder, first, last, pytest)
+        return
     code, out, took = aibench(
-        folder, "commits", "--repo", "fw", "--range", f"{first}..{last}", *BUILD, *PYTEST
+        folder, "commits", "--repo", "fw", "--range", f"{first}..{last}", *BUILD, *pytest
     )
     print(f"commits      exit {code} in {took:6.0f} s: {last_line(out, 'aibench commits')}")
     code, out, took = aibench(folder, "changes")
@@ -86,12 +96,16 @@ def check(folder: Path, commits: int, slow_at: int | None, slowdown: float) -> N
     for row in out.splitlines()[1:-1]:
         print("               " + re.sub(r"\s+", " ", row))
     if slow_at:
-        code, out, took = aibench(
-            folder, "bisect", "--repo", "fw", "--good", first, "--bad", last, *BUILD, *PYTEST
-        )
-        print(f"bisect       exit {code} in {took:6.0f} s:")
-        for row in out.strip().splitlines()[-4:]:
-            print("               " + row)
+        bisect(folder, first, last, pytest)
+
+
+def bisect(folder: Path, first: str, last: str, pytest: list[str]) -> None:
+    code, out, took = aibench(
+        folder, "bisect", "--repo", "fw", "--good", first, "--bad", last, *BUILD, *pytest
+    )
+    print(f"bisect       exit {code} in {took:6.0f} s:")
+    for row in out.strip().splitlines():
+        print("               " + row)
 
 
 def main() -> None:
@@ -100,12 +114,15 @@ def main() -> None:
     parser.add_argument("--commits", type=int, default=20)
     parser.add_argument("--slow-at", type=int, default=13, help="1-based (13)")
     parser.add_argument("--slowdown", type=float, default=0.15)
+    parser.add_argument("--min-effect", type=float, default=5.0, help="A/B's, percent (5)")
+    parser.add_argument("--bisect-only", action="store_true", help="only bisect the slow one")
+    parser.add_argument("--ab-budget", type=float, help="A/B seconds per item (the plugin's)")
     options = parser.parse_args()
     print(f"{options.load} busy processes on {os.cpu_count()} CPUs")
     with background_load(options.load):
-        for slow_at in (options.slow_at, None):
+        for slow_at in (options.slow_at,) if options.bisect_only else (options.slow_at, None):
             with tempfile.TemporaryDirectory(prefix="aibench-continuous-") as folder:
-                check(Path(folder), options.commits, slow_at, options.slowdown)
+                check(Path(folder), options, slow_at)
 
 
 if __name__ == "__main__":

@@ -217,9 +217,13 @@ def _query(args: argparse.Namespace) -> int:
             header, rows = history.SUMMARY_COLUMNS, history.summaries(db, filters)
     if args.csv:
         _write_csv(args.csv, header, rows)
-    else:
-        _print_table(header, [_readable(row) for row in rows])
+    else:  # the two commits shortened, as git shows them
+        _print_table(header, [_readable((*r[:2], *_short(r[2:4]), *r[4:])) for r in rows])
     return 0
+
+
+def _short(commits: Sequence[str | None]) -> list[str | None]:
+    return [commit and commit[:12] for commit in commits]
 
 
 def _readable(row: Sequence[Any]) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -120,6 +121,41 @@ PYTEST = [
     "-p",
     "no:cacheprovider",
 ]
+
+
+def test_the_readmes_example_repository_build_and_spec_work_together(tmp_path: Path) -> None:
+    """What the README's continuous example pastes: the demo repository, its build by the
+    example build.sh in the repository's work tree, and the example spec running the product."""
+    examples = Path(__file__).parents[1] / "specifications"
+    host = examples / "frameworks/generic/host"
+    made = subprocess.run(
+        ["sh", str(host / "demo_repo.sh"), str(tmp_path / "fw"), "3", "2"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "3 commits" in made.stdout and "15% slower from commit 2" in made.stdout
+    assert run_git(tmp_path / "fw", "log", "--format=%s").split("\n")[:3] == [
+        "change 3",
+        "change 2",
+        "change 1",
+    ]
+    built = tmp_path / "fw" / "bench"
+    subprocess.run(["sh", str(host / "build.sh"), "bench.c", "bench"], cwd=built.parent, check=True)
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        f"--aibench-spec={examples}/models/generic/busy_loop",
+    ]
+    command += [f"--aibench-program={built}", "-p", "no:cacheprovider", "--aibench-history=off"]
+    run = subprocess.run(
+        [*command, "--aibench-json=run.json"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stdout
+    (item,) = json.loads((tmp_path / "run.json").read_text())["items"]
+    (latency,) = [m for m in item["metrics"] if m["metric"] == "latency"]
+    assert len(latency["values"]) == 30  # the spec's iter
 
 
 def test_commits_changes_and_bisect_find_the_slow_commit(

@@ -290,3 +290,10 @@ def test_a_store_of_the_first_schema_is_upgraded_and_keeps_its_runs(tmp_path: Pa
         (points,) = history.series(connection, history.Filters()).values()
     # in commit order, the framework commit where the run has one
     assert [(p.run, p.commit) for p in points] == [("old", "abc123"), ("new", "f" * 40)]
+    with history.connect(db) as connection:  # and beside the project's commit in a query
+        rows = history.summaries(connection, history.Filters(metric="NET latency"))
+    columns = [history.SUMMARY_COLUMNS.index(name) for name in ("commit", "framework commit")]
+    assert [tuple(row[i] for i in columns) for row in rows] == [
+        ("abc123", None),
+        ("abc123", "f" * 40),
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -185,3 +186,54 @@ def test_the_regressions_page_over_postgresql_in_chromium_names_each_planted_one
         assert planted.device in row and commit_id(planted.commit)[:10] in row
         size = float(re.search(r"([+-]\d+\.\d)%", row).group(1))  # type: ignore[union-attr]
         assert abs(size - 100 * planted.change) < 3, row
+
+
+# -- the README's lab, as pasted --------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_block(marker: str) -> str:
+    """The code block after ``<!-- marker -->`` in the README."""
+    text = README.read_text().split(f"<!-- {marker} -->\n", 1)[1]
+    return text.split("```", 2)[1].split("\n", 1)[1]
+
+
+def test_the_readmes_roles_let_ci_write_and_the_dashboard_only_read(postgresql_url: str) -> None:
+    """The README's SQL, statement by statement as psql would run it, on a real server (its
+    own for this test process: the roles are new there; its database "aibench" is the test
+    server's own, so the README's gets another name)."""
+    import psycopg
+
+    base = postgresql_url.rpartition("/")[0]
+    name = "lab_" + os.urandom(4).hex()
+    sql = re.sub(r"\baibench\b(?!_)", name, readme_block("lab: roles"))
+    admin = psycopg.connect(f"{base}/postgres", autocommit=True)
+    pending = ""
+    for line in sql.splitlines():
+        if line.startswith("\\connect"):  # psql's own: the statements after it run there
+            admin.close()
+            admin = psycopg.connect(f"{base}/{line.split()[1]}", autocommit=True)
+            continue
+        pending += line + "\n"
+        if pending.rstrip().endswith(";"):
+            admin.execute(pending)
+            pending = ""
+    assert not pending.strip()
+    host = base.split("@")[1]
+    ci, viewer = (f"postgresql://{role}@{host}/{name}" for role in ("aibench_ci", "aibench_viewer"))
+    with admin:
+        lab_history.fill(history.location(ci))  # CI's first run makes the tables
+        listed = _aibench(viewer, "regressions")
+        assert listed.returncode == 1 and "2 standing (2 open)" in listed.stdout, listed.stderr
+        another = lab_history.nightly_run(99, random.Random(1))
+        with pytest.raises(Exception, match="permission denied"):
+            history.append(history.location(viewer), another)
+        alert = listed.stdout.splitlines()[1].split()[0]
+        refused = _aibench(viewer, "triage", alert, "acknowledged", "--by", "lead")
+        assert refused.returncode == 1 and "permission denied" in refused.stderr
+        grant = "GRANT INSERT, DELETE ON triage TO aibench_viewer"  # as the README says, after
+        assert f"`{grant};`" in README.read_text()
+        admin.execute(grant)
+        decided = _aibench(viewer, "triage", alert, "acknowledged", "--by", "lead")
+        assert decided.returncode == 0, decided.stderr

@@ -270,7 +270,7 @@ def test_the_repository_specifications_run_here(pytester: Pytester) -> None:
     result = pytester.runpytest_subprocess(
         f"--aibench-spec={specs}", "-rs", "-p", "no:cacheprovider", "--aibench-model-cache=cache"
     )
-    result.assert_outcomes(passed=26, skipped=3)
+    result.assert_outcomes(passed=26, skipped=4)
     result.stdout.fnmatch_lines_random(
         [
             "*onnx/mlp/mlp.json::mlp[[]golden-host[]]*NET latency*us",
@@ -281,6 +281,7 @@ def test_the_repository_specifications_run_here(pytester: Pytester) -> None:
             "SKIPPED [[]1[]]*caffe2/squeezenet*tests[[]0[]] run {program} "
             "(Caffe2's speed_benchmark)*",
             "SKIPPED [[]1[]]*tflite/squeezenet*run {program} (TFLite's benchmark_model)*",
+            "SKIPPED [[]1[]]*busy_loop.json tests[[]0[]] run {program} (a benchmark program)*",
         ]
     )
     downloaded = [p.name for p in (pytester.path / "cache").glob("*") if p.name != ".md5"]

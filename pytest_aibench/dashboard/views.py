@@ -290,13 +290,13 @@ def trend_view(db: Connection, nodeid: str, metric: str | None) -> TrendView:
 
 def _commit_places(chosen: Sequence[tuple[Any, Sequence[history.SeriesPoint]]]) -> dict[str, int]:
     """Each commit's place on the x axis, oldest first: runs of one commit share a place."""
-    order = sorted(
-        (point.commit_time or point.created, point.commit or "")
+    order = sorted(  # commits made in one second (a script's) keep the order they ran in
+        (point.commit_time or point.created, point.created, point.commit or "")
         for _, points in chosen
         for point in points
     )
     places: dict[str, int] = {}
-    for _, commit in order:
+    for _, _, commit in order:
         places.setdefault(commit, len(places))
     return places
 

@@ -279,11 +279,13 @@ _JOINED = (
     .outerjoin(devices, items.c.device == devices.c.id)
 )
 _METRIC_KEY = (metrics.c.type + " " + metrics.c.metric).label("key")
-# What a summary row and a sample row start with: created, run, commit, item, device, metric, unit
+# What a summary row and a sample row start with: created, run, the project's commit, the
+# framework commit its build was made of (continuous mode's), item, device, metric, unit
 _ROW_LEAD = (
     runs.c.created,
     runs.c.uid,
     runs.c.commit_id,
+    runs.c.build,
     items.c.nodeid,
     devices.c.name,
     _METRIC_KEY,
@@ -294,6 +296,7 @@ SUMMARY_COLUMNS = (
     "created",
     "run",
     "commit",
+    "framework commit",
     "item",
     "device",
     "metric",
@@ -323,7 +326,12 @@ def summaries(db: Connection, filters: Filters) -> list[tuple[Any, ...]]:
         .where(filters.where())
         .order_by(runs.c.created, runs.c.id, items.c.nodeid, metrics.c.id)
     )
-    return [tuple(row) for row in db.execute(query)]
+    return [_lead_shown(row) for row in db.execute(query)]
+
+
+def _lead_shown(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A row of ``_ROW_LEAD`` with the build record as its commit id."""
+    return (*row[:3], _object(row[3]).get("id"), *row[4:])
 
 
 @dataclass(frozen=True)
@@ -444,7 +452,13 @@ def _verdict_on(record: Mapping[str, Any], metric: str) -> dict[str, Any]:
     return {}
 
 
-SAMPLE_COLUMNS = ("created", "run", "commit", "item", "device", "metric", "unit", "seq", "value")
+SAMPLE_COLUMNS = (
+    "created",
+    "run",
+    "commit",
+    "framework commit",
+    *("item", "device", "metric", "unit", "seq", "value"),
+)
 
 
 def sample_rows(db: Connection, filters: Filters) -> Iterator[tuple[Any, ...]]:
@@ -459,7 +473,7 @@ def sample_rows(db: Connection, filters: Filters) -> Iterator[tuple[Any, ...]]:
         .order_by(runs.c.created, runs.c.id, items.c.nodeid, metrics.c.id, samples.c.seq)
     )
     for row in db.execute(query):
-        yield tuple(row)
+        yield _lead_shown(row)
 
 
 RUN_COLUMNS = ("created", "run", "commit", "branch", "node", "items", "metric rows")
