@@ -11,6 +11,8 @@ aibench serve --history postgresql://viewer@lab/aibench --port 8000   the lab's 
 aibench history report trends.html           the newest run as HTML, with trend lines
 aibench commits --repo ../fw --last 16 --build 'make bench' --program bench -- --aibench-spec s
 aibench changes --metric 'NET latency'          change points over the stored runs
+aibench regressions --db URL                    the regressions that stand (exit 1: one is new)
+aibench triage ALERT acknowledged --by NAME     a person's decision on one
 aibench bisect --repo ../fw --good v1 --bad main --build ... --program ... -- ...
 aibench watch --repo ../fw --branch main --build ... --program ... -- ...
 aibench options ab                              the pytest options, their env and ini names
@@ -123,8 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     lab_devices.set_defaults(action=_devices)
     serving = commands.add_parser(
         "serve",
-        help="the dashboard over a history store: runs, trends with change points, "
-        "comparisons, A/B distributions (needs pytest-aibench[lab])",
+        help="the dashboard over a history store: the regressions that stand and a model x "
+        "device matrix, runs, trends with change points, comparisons, A/B distributions "
+        "(needs pytest-aibench[lab])",
     )
     serving.add_argument("--history", "--db", dest="db", type=location, default=_default_db())
     serving.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
