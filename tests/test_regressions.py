@@ -147,6 +147,10 @@ def test_the_front_page_lists_them_and_a_token_holder_triages_them(tmp_path: Pat
         for planted in PLANTED:
             assert commit_id(planted.commit)[:10] in page
         assert page.count('<td class="state regressed">') == 2
+        api = client.get("/api/regressions").json()
+        assert sorted(alert["id"] for alert in api["alerts"]) == sorted(alerts)
+        assert {alert["bad"] for alert in api["alerts"]} == {commit_id(p.commit) for p in PLANTED}
+        assert len(api["states"]) == 15
         form = {"state": "won't fix", "who": "lead", "token": "wrong"}
         refused = client.post(f"/alerts/{alerts[0]}", data=form, follow_redirects=False)
         assert refused.status_code == 401

@@ -173,6 +173,13 @@ def create_app(location: Location, token: str | None = None) -> Starlette:
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
 
+    async def api_regressions(request: Request) -> Response:
+        def read() -> dict[str, Any]:
+            with store() as db:
+                return views.lab_json(db, request.query_params)
+
+        return JSONResponse(await run_in_threadpool(read))
+
     async def chart_js(request: Request) -> Response:
         return FileResponse(chart_library, media_type="text/javascript")
 
@@ -201,6 +208,7 @@ def create_app(location: Location, token: str | None = None) -> Starlette:
             Route("/compare", page("compare.html", compare_page)),
             Route("/api/runs", api_runs, methods=["GET", "POST"]),
             Route("/api/runs/{run}", api_run),
+            Route("/api/regressions", api_regressions),
             Route("/static/plotly.min.js", chart_js),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],

@@ -44,6 +44,34 @@ def lab_view(db: Connection, query: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def lab_json(db: Connection, query: Mapping[str, str]) -> dict[str, Any]:
+    """The front page as data: each alert with its numbers, and the matrix."""
+    view = lab_view(db, query)
+    alerts = []
+    for row in view["alerts"]:
+        alert: Alert = row["alert"]
+        alerts.append(
+            {
+                "id": alert.id,
+                "triage": alert.triage.__dict__,
+                **{name: getattr(alert, name) for name in ("model", "nodeid", "device", "metric")},
+                "kind": alert.kind,
+                "change": alert.change,
+                "low": alert.regression.low,
+                "high": alert.regression.high,
+                "found_by": alert.regression.found_by,
+                "good": (alert.good.commit or alert.good.run) if alert.good else None,
+                "bad": alert.bad.commit or alert.bad.run,
+                "links": row["links"],
+            }
+        )
+    states = [
+        {"model": model, "device": device, "state": state}
+        for (model, device), state in view["lab"].states.items()
+    ]
+    return {"alerts": alerts, "states": states}
+
+
 def _alert_view(alert: Alert) -> dict[str, Any]:
     regression, good, bad = alert.regression, alert.good, alert.bad
     item = quote(alert.nodeid, safe="")
