@@ -19,16 +19,9 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
+from ..records import INCONCLUSIVE, REGRESSED
 from ..verdicts.changes import ALPHA
-from ..verdicts.regressions import (
-    FAILED,
-    INCONCLUSIVE,
-    MIN_EFFECT,
-    REGRESSED,
-    Regression,
-    read_series,
-    worst,
-)
+from ..verdicts.regressions import FAILED, MIN_EFFECT, Regression, read_series, worst
 from ..verdicts.statistics import GATED_METRICS
 from . import history
 from .schema import devices, items, runs, triage

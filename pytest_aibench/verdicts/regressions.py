@@ -16,15 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..records import IMPROVED, INCONCLUSIVE, REGRESSED, UNCHANGED
 from .changes import ALPHA, Step, change_points
 
-FAILED, REGRESSED, INCONCLUSIVE, IMPROVED, UNCHANGED = (
-    "failed",
-    "regressed",
-    "inconclusive",
-    "improved",
-    "unchanged",
-)
+FAILED = "failed"  # a model's state on a device: its newest run failed, verdicts aside
 # a model on a device shows the worst state of its series
 STATES = (FAILED, REGRESSED, INCONCLUSIVE, IMPROVED, UNCHANGED)
 MIN_EFFECT = 0.01  # smaller steps are not worth a person's look
@@ -80,7 +75,7 @@ def read_series(
 ) -> Reading:
     steps = series_changes(points, alpha, min_effect)
     worse = [step for step in steps if _is_worse(step.ratio, higher_is_better)]
-    standing = [_regression(step) for step in worse if _still_stands(step, steps, higher_is_better)]
+    standing = [_regression(step) for step in worse if _still_stands(step, steps)]
     latest = points[-1]
     if latest.status == REGRESSED and not standing:  # too few runs since to find a step
         standing.append(
@@ -98,15 +93,15 @@ def series_changes(
 
 
 def own_error(point: Point) -> float | None:
-    """A run's own standard error of its value, relative: from an A/B verdict's interval (its
-    half width over two, about one standard error of a 95% interval), else from the spread of
-    the samples its p50 is of (the median's standard error, 1.25 sigma / sqrt(n), sigma from
-    p10 to p90); None where it has neither."""
-    if point.low and point.high and point.low > 0:
-        return math.log(point.high / point.low) / 4
+    """A run's own standard error of its value, relative: from the spread of the samples its
+    p50 is of (the median's standard error, 1.25 sigma / sqrt(n), sigma from p10 to p90), else
+    from its verdict's interval (an A/B ratio's: its half width over two, about one standard
+    error of a 95% interval); None where it has neither."""
     if point.p10 and point.p90 and point.samples and point.p10 > 0:
         sigma = math.log(point.p90 / point.p10) / 2.563
         return 1.2533 * sigma / math.sqrt(point.samples)
+    if point.low and point.high and point.low > 0:
+        return math.log(point.high / point.low) / 4
     return None
 
 
@@ -114,12 +109,10 @@ def _is_worse(ratio: float, higher_is_better: bool) -> bool:
     return ratio < 1 if higher_is_better else ratio > 1
 
 
-def _still_stands(step: Step, steps: Sequence[Step], higher_is_better: bool) -> bool:
+def _still_stands(step: Step, steps: Sequence[Step]) -> bool:
     """Whether the latest level is still worse than the level before ``step`` by at least
-    half of the step."""
-    latest = steps[-1].after
-    kept = math.log(latest / step.before) / math.log(step.ratio)
-    return kept >= 0.5 and _is_worse(latest / step.before, higher_is_better)
+    half of the step (in the step's direction, which is the worse one)."""
+    return math.log(steps[-1].after / step.before) / math.log(step.ratio) >= 0.5
 
 
 def _regression(step: Step) -> Regression:
