@@ -157,6 +157,8 @@ def test_the_front_page_lists_them_and_a_token_holder_triages_them(tmp_path: Pat
         form["token"] = TOKEN
         done = client.post(f"/alerts/{alerts[0]}", data=form, follow_redirects=False)
         assert done.status_code == 303 and done.headers["location"] == f"/#alert-{alerts[0]}"
+        unknown = client.post("/alerts/nope", data=form, follow_redirects=False)
+        assert unknown.status_code == 400 and "aibench regressions lists them" in unknown.text
         after = client.get("/").text.split(f'id="alert-{alerts[0]}"')[1].split("</tr>")[0]
         assert "won&#39;t fix" in after and "lead" in after
     with TestClient(create_app(location, None)) as read_only:

@@ -278,12 +278,9 @@ def _regressions(args: argparse.Namespace) -> int:
 
 
 def _alert_row(alert: Alert) -> tuple[str, ...]:
-    regression = alert.regression
-    change = f"{100 * alert.change:+.1f}%"
-    if regression.low is not None and regression.high is not None:
-        change += f" ({100 * (regression.low - 1):+.1f}% to {100 * (regression.high - 1):+.1f}%)"
-    good = (alert.good.commit or alert.good.run)[:10] if alert.good else "-"
-    bad = (alert.bad.commit or alert.bad.run)[:10]
+    change = alert.change_words
+    if alert.interval_words:
+        change += f" ({alert.interval_words})"
     triage = alert.triage.state + (f" by {alert.triage.who}" if alert.triage.who else "")
     return (
         alert.id,
@@ -293,17 +290,12 @@ def _alert_row(alert: Alert) -> tuple[str, ...]:
         f"{alert.metric} {alert.kind}",
         change,
         _commit(alert.bad),
-        f"{good}..{bad}",
+        alert.bisect_range,
     )
 
 
 def _triage(args: argparse.Namespace) -> int:
     with history.connect(args.db, create=False, write=True) as db:
-        known = {alert.id for alert in read_lab(db, history.Filters()).alerts}
-        if args.alert not in known:
-            raise ValueError(
-                f"no standing regression has the id {args.alert!r}: aibench regressions lists them"
-            )
         decided = set_triage(db, args.alert, args.state, args.by)
     print(f"aibench triage: {args.alert} {decided.state} by {decided.who} at {decided.at}")
     return 0

@@ -73,7 +73,7 @@ def lab_json(db: Connection, query: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _alert_view(alert: Alert) -> dict[str, Any]:
-    regression, good, bad = alert.regression, alert.good, alert.bad
+    good, bad = alert.good, alert.bad
     item = quote(alert.nodeid, safe="")
     metric = quote(alert.metric, safe="")
     links = {"trend": f"/trend?item={item}&metric={metric}"}
@@ -83,18 +83,12 @@ def _alert_view(alert: Alert) -> dict[str, Any]:
         links["A/B"] = f"/runs/{bad.run}/ab?item={item}"
     return {
         "alert": alert,
-        "change": f"{alert.change * 100:+.1f}%",
-        "interval": "-"
-        if regression.low is None or regression.high is None
-        else f"{(regression.low - 1) * 100:+.1f}% to {(regression.high - 1) * 100:+.1f}%",
+        "change": alert.change_words,
+        "interval": alert.interval_words or "-",
         "since": _commit(bad),
-        "bisect": f"{_revision(good)}..{_revision(bad)}" if good else "-",
+        "bisect": alert.bisect_range,
         "links": links,
     }
-
-
-def _revision(point: history.SeriesPoint) -> str:
-    return (point.commit or f"run {point.run}")[:12]
 
 
 # -- the runs ---------------------------------------------------------------------------------

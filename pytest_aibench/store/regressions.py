@@ -56,6 +56,29 @@ class Alert:
     def change(self) -> float:
         return self.regression.ratio - 1
 
+    @property
+    def change_words(self) -> str:
+        return f"{self.change * 100:+.1f}%"
+
+    @property
+    def interval_words(self) -> str | None:
+        low, high = self.regression.low, self.regression.high
+        if low is None or high is None:
+            return None
+        return f"{(low - 1) * 100:+.1f}% to {(high - 1) * 100:+.1f}%"
+
+    @property
+    def bisect_range(self) -> str:
+        """``good..bad``, as ``aibench bisect --good --bad`` takes them ("-" without a run
+        before the change)."""
+        if self.good is None:
+            return "-"
+        return f"{_revision(self.good)}..{_revision(self.bad)}"
+
+
+def _revision(point: history.SeriesPoint) -> str:
+    return (point.commit or f"run {point.run}")[:12]
+
 
 @dataclass
 class Lab:
@@ -161,11 +184,15 @@ def _failed_by_verdicts(record: Mapping[str, Any]) -> bool:
 
 
 def set_triage(db: Connection, alert: str, state: str, who: str) -> Triage:
-    """Record a person's decision on an alert (``new`` takes a decision back)."""
+    """Record a person's decision on a standing alert (``new`` takes a decision back)."""
     if state not in TRIAGE_STATES:
         raise ValueError(f"triage state {state!r}: expected one of {', '.join(TRIAGE_STATES)}")
     if not who.strip():
         raise ValueError("say who decides (a name or handle), for the team to see")
+    if alert not in {standing.id for standing in read_lab(db, history.Filters()).alerts}:
+        raise ValueError(
+            f"no standing regression has the id {alert!r}: aibench regressions lists them"
+        )
     decided = Triage(state, who.strip(), datetime.now(timezone.utc).isoformat(timespec="seconds"))
     db.execute(delete(triage).where(triage.c.alert == alert))
     if state != NEW:
